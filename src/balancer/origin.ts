@@ -1,0 +1,135 @@
+// The origin record: what an origin told us in its heartbeat, validated once, with its endpoints parsed.
+import { EndpointError, endpointHost, parseEndpoint, type Endpoint, type Transport } from './endpoint.js';
+
+export const SERVICES = ['rtmp', 'http', 'api', 'srt', 'rtc', 'rtsp'] as const;
+export type Service = (typeof SERVICES)[number];
+
+/** Transport assumed for an endpoint without a scheme, per service. */
+const DEFAULT_TRANSPORT: Record<Service, Transport> = {
+  rtmp: 'tcp',
+  http: 'tcp',
+  api: 'tcp',
+  srt: 'udp',
+  rtc: 'udp',
+  rtsp: 'tcp',
+};
+
+export interface Origin {
+  /** `<server>-<service>-<pid>`, the Go proxy's record id. */
+  id: string;
+  serverId: string;
+  serviceId: string;
+  pid: string;
+  ip: string;
+  deviceId: string;
+  /** Endpoint strings exactly as registered (kept for display and the Redis record). */
+  endpoints: Partial<Record<Service, string[]>>;
+  /** The same endpoints, parsed. */
+  parsed: Partial<Record<Service, Endpoint[]>>;
+  /** Last heartbeat, ms since the epoch. */
+  updatedAt: number;
+}
+
+export interface DialTarget {
+  host: string;
+  port: number;
+  transport: Transport;
+}
+
+export class RegisterError extends Error {}
+
+const MAX_ID = 256;
+const MAX_ENDPOINTS = 16;
+
+/**
+ * Validates a register body (the SRS heartbeat, or the manual curl form of the SRS docs).
+ * Order and texts of the first checks match the Go proxy (`empty ip`, `empty server`, …).
+ */
+export function parseRegistration(body: unknown, now: number): Origin {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new RegisterError('body must be a JSON object');
+  }
+  const b = body as Record<string, unknown>;
+  const ip = requiredString(b, 'ip');
+  const serverId = requiredString(b, 'server');
+  const serviceId = requiredString(b, 'service');
+  const pid = requiredPid(b.pid);
+  if (!/^[A-Za-z0-9.:_%-]+$/.test(ip) || ip.length > 253) throw new RegisterError(`invalid ip "${clip(ip)}"`);
+  const deviceId = optionalString(b, 'device_id');
+  const endpoints: Partial<Record<Service, string[]>> = {};
+  const parsed: Partial<Record<Service, Endpoint[]>> = {};
+  for (const service of SERVICES) {
+    const list = endpointList(b, service);
+    if (list === undefined) continue;
+    endpoints[service] = list;
+    parsed[service] = list.map((text, i) => {
+      try {
+        return parseEndpoint(text, DEFAULT_TRANSPORT[service]);
+      } catch (err) {
+        if (err instanceof EndpointError) throw new RegisterError(`invalid ${service}[${i}]: ${err.message}`);
+        throw err;
+      }
+    });
+  }
+  if (!endpoints.rtmp || endpoints.rtmp.length === 0) throw new RegisterError('empty rtmp');
+  return { id: `${serverId}-${serviceId}-${pid}`, serverId, serviceId, pid, ip, deviceId, endpoints, parsed, updatedAt: now };
+}
+
+function requiredString(b: Record<string, unknown>, field: string): string {
+  const v = b[field];
+  if (v === undefined || v === null || v === '') throw new RegisterError(`empty ${field}`);
+  if (typeof v !== 'string') throw new RegisterError(`${field} must be a string`);
+  if (v.length > MAX_ID) throw new RegisterError(`${field} longer than ${MAX_ID} characters`);
+  if (/[\u0000-\u001f\u007f]/.test(v)) throw new RegisterError(`${field} contains a control character`);
+  return v;
+}
+
+function optionalString(b: Record<string, unknown>, field: string): string {
+  const v = b[field];
+  if (v === undefined || v === null) return '';
+  if (typeof v !== 'string') throw new RegisterError(`${field} must be a string`);
+  if (v.length > MAX_ID) throw new RegisterError(`${field} longer than ${MAX_ID} characters`);
+  return v;
+}
+
+/** SRS sends pid as a string; scripts often send a number. Both are accepted. */
+function requiredPid(v: unknown): string {
+  if (v === undefined || v === null || v === '') throw new RegisterError('empty pid');
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v) || v < 0) throw new RegisterError('pid must be a non-negative integer');
+    return String(v);
+  }
+  if (typeof v !== 'string') throw new RegisterError('pid must be a string or a number');
+  if (v.length > 32 || /[\u0000-\u001f]/.test(v)) throw new RegisterError(`invalid pid "${clip(v)}"`);
+  return v;
+}
+
+function endpointList(b: Record<string, unknown>, field: string): string[] | undefined {
+  const v = b[field];
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) throw new RegisterError(`${field} must be an array of strings`);
+  if (v.length > MAX_ENDPOINTS) throw new RegisterError(`${field} has more than ${MAX_ENDPOINTS} endpoints`);
+  return v.map((item, i) => {
+    if (typeof item === 'number' && Number.isInteger(item)) return String(item);
+    if (typeof item !== 'string') throw new RegisterError(`${field}[${i}] must be a string`);
+    return item;
+  });
+}
+
+/**
+ * Where to dial an origin for a service, in preference order (first endpoint first; the rest are
+ * fallbacks). `transport` filters, e.g. only the UDP entries of `rtc`.
+ */
+export function dialTargets(origin: Origin, service: Service, transport?: Transport): DialTarget[] {
+  const list = origin.parsed[service] ?? [];
+  const out: DialTarget[] = [];
+  for (const ep of list) {
+    if (transport && ep.transport !== transport) continue;
+    out.push({ host: endpointHost(ep, origin.ip), port: ep.port, transport: ep.transport });
+  }
+  return out;
+}
+
+function clip(s: string): string {
+  return s.length > 64 ? `${s.slice(0, 64)}…` : s;
+}

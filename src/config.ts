@@ -1,0 +1,292 @@
+// PROXY_* environment (+ .env) → one typed, validated Config. Every value is checked here, once;
+// a bad value throws ConfigError naming the variable, and main.ts turns that into one log line and exit 255.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseDotenv } from './config/dotenv.js';
+import { parseDuration } from './config/duration.js';
+import { parseListenAddress, parsePort, type ListenAddress } from './config/listen.js';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly value: string,
+    reason: string,
+  ) {
+    super(`${variable}=${JSON.stringify(value)}: ${reason}`);
+  }
+}
+
+export type LogFormat = 'json' | 'text';
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+export interface Listeners {
+  rtmp: ListenAddress;
+  httpServer: ListenAddress;
+  httpApi: ListenAddress;
+  webrtc: ListenAddress;
+  srt: ListenAddress;
+  systemApi: ListenAddress;
+}
+
+/** Which env variable configures each listener (for error messages naming the variable). */
+export const LISTENER_VARIABLES: Record<keyof Listeners, string> = {
+  rtmp: 'PROXY_RTMP_SERVER',
+  httpServer: 'PROXY_HTTP_SERVER',
+  httpApi: 'PROXY_HTTP_API',
+  webrtc: 'PROXY_WEBRTC_SERVER',
+  srt: 'PROXY_SRT_SERVER',
+  systemApi: 'PROXY_SYSTEM_API',
+};
+
+export interface DefaultBackendConfig {
+  ip: string;
+  rtmp: string;
+  http: string | undefined;
+  api: string | undefined;
+  rtc: string | undefined;
+  srt: string | undefined;
+}
+
+export interface RedisConfig {
+  host: string;
+  port: number;
+  password: string;
+  db: number;
+}
+
+export interface Config {
+  listeners: Listeners;
+  /** Static root, or undefined when static serving is off. */
+  staticFiles: string | undefined;
+  loadBalancer: 'memory' | 'redis';
+  redis: RedisConfig;
+  /** Synthetic always-registered origin (spec 3.8), or undefined when off. */
+  defaultBackend: DefaultBackendConfig | undefined;
+  graceQuitMs: number;
+  forceQuitMs: number;
+  logLevel: LogLevel;
+  /** undefined = text on a TTY, JSON otherwise */
+  logFormat: LogFormat | undefined;
+  /** How long after its last heartbeat an origin counts as dead. */
+  originExpireMs: number;
+  /** Idle lifetime of HLS (spbhid) and WebRTC (ufrag) session records; refreshed on use. */
+  sessionTtlMs: number;
+  /** Upper bound on remembered stream → origin pins (least recently used are forgotten first). */
+  maxStreamPins: number;
+  /** Shared secret required by the register/admin API when set. Never logged. */
+  registerToken: string | undefined;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Things worth a warning at startup (e.g. static serving turned off). */
+  warnings: string[];
+  /** Effective values for the startup log, secrets masked. */
+  effective: Record<string, string>;
+}
+
+export const DEFAULTS: Readonly<Record<string, string>> = {
+  PROXY_RTMP_SERVER: '11935',
+  PROXY_HTTP_SERVER: '18080',
+  PROXY_HTTP_API: '11985',
+  PROXY_WEBRTC_SERVER: '18000',
+  PROXY_SRT_SERVER: '20080',
+  PROXY_SYSTEM_API: '12025',
+  PROXY_STATIC_FILES: '../srs/trunk/research',
+  PROXY_LOAD_BALANCER_TYPE: 'memory',
+  PROXY_REDIS_HOST: '127.0.0.1',
+  PROXY_REDIS_PORT: '6379',
+  PROXY_REDIS_PASSWORD: '',
+  PROXY_REDIS_DB: '0',
+  PROXY_DEFAULT_BACKEND_ENABLED: 'off',
+  PROXY_DEFAULT_BACKEND_IP: '127.0.0.1',
+  PROXY_DEFAULT_BACKEND_RTMP: '1935',
+  PROXY_DEFAULT_BACKEND_HTTP: '',
+  PROXY_DEFAULT_BACKEND_API: '1985',
+  PROXY_DEFAULT_BACKEND_RTC: '8000',
+  PROXY_DEFAULT_BACKEND_SRT: '10080',
+  PROXY_GRACE_QUIT_TIMEOUT: '20s',
+  PROXY_FORCE_QUIT_TIMEOUT: '30s',
+  PROXY_LOG_LEVEL: 'info',
+  PROXY_LOG_FORMAT: '',
+  PROXY_ORIGIN_EXPIRE: '30s',
+  PROXY_SESSION_TTL: '120s',
+  PROXY_MAX_STREAM_PINS: '100000',
+  PROXY_REGISTER_TOKEN: '',
+};
+
+const SECRETS = new Set(['PROXY_REDIS_PASSWORD', 'PROXY_REGISTER_TOKEN']);
+
+export interface ConfigSources {
+  env: Record<string, string | undefined>;
+  /** Folder holding .env and the base of relative paths. */
+  cwd: string;
+  /** Reads .env; undefined when missing. Injected for tests. */
+  readDotenv?: (path: string) => string | undefined;
+  isDirectory?: (path: string) => boolean;
+}
+
+function defaultReadDotenv(path: string): string | undefined {
+  if (!existsSync(path)) return undefined;
+  return readFileSync(path, 'utf8');
+}
+
+function defaultIsDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Merges the process environment with .env: a variable present in the environment, even empty,
+ * is never overridden by the file (godotenv semantics); empty then means "use the default".
+ */
+export function effectiveEnvironment(src: ConfigSources): Record<string, string | undefined> {
+  const path = resolve(src.cwd, '.env');
+  let text: string | undefined;
+  try {
+    text = (src.readDotenv ?? defaultReadDotenv)(path);
+  } catch (err) {
+    throw new ConfigError('.env', path, `cannot read: ${(err as Error).message}`);
+  }
+  const env = { ...src.env };
+  if (text === undefined) return env;
+  let fileVars: Map<string, string>;
+  try {
+    fileVars = parseDotenv(text, (name) => src.env[name]);
+  } catch (err) {
+    throw new ConfigError('.env', path, (err as Error).message);
+  }
+  for (const [k, v] of fileVars) if (!(k in env)) env[k] = v;
+  return env;
+}
+
+export function loadConfig(src: ConfigSources): LoadedConfig {
+  const env = effectiveEnvironment(src);
+  const warnings: string[] = [];
+  const effective: Record<string, string> = {};
+  const get = (name: string): string => {
+    const raw = env[name];
+    const value = raw === undefined || raw === '' ? (DEFAULTS[name] ?? '') : raw;
+    effective[name] = SECRETS.has(name) && value !== '' ? '******' : value;
+    return value;
+  };
+  const wasSet = (name: string): boolean => env[name] !== undefined && env[name] !== '';
+  const check = <T>(name: string, parse: (v: string) => T): T => {
+    const value = get(name);
+    try {
+      return parse(value);
+    } catch (err) {
+      throw new ConfigError(name, value, (err as Error).message);
+    }
+  };
+  const listen = (name: string) => check(name, parseListenAddress);
+  const duration = (name: string) => check(name, parseDuration);
+  const positiveDuration = (name: string) =>
+    check(name, (v) => {
+      const ms = parseDuration(v);
+      if (ms <= 0) throw new Error('must be greater than zero');
+      return ms;
+    });
+  const onOff = (name: string) =>
+    check(name, (v) => {
+      const s = v.toLowerCase();
+      if (s === 'on' || s === 'true') return true;
+      if (s === 'off' || s === 'false') return false;
+      throw new Error('expected on or off');
+    });
+  const integer = (name: string, min: number, max: number) =>
+    check(name, (v) => {
+      if (!/^\d+$/.test(v)) throw new Error('expected an integer');
+      const n = Number.parseInt(v, 10);
+      if (n < min || n > max) throw new Error(`expected ${min}..${max}`);
+      return n;
+    });
+  const endpoint = (name: string) =>
+    check(name, (v) => {
+      if (v === '') return undefined;
+      parsePort(v);
+      return v;
+    });
+
+  const listeners: Listeners = {
+    rtmp: listen('PROXY_RTMP_SERVER'),
+    httpServer: listen('PROXY_HTTP_SERVER'),
+    httpApi: listen('PROXY_HTTP_API'),
+    webrtc: listen('PROXY_WEBRTC_SERVER'),
+    srt: listen('PROXY_SRT_SERVER'),
+    systemApi: listen('PROXY_SYSTEM_API'),
+  };
+
+  const loadBalancer = check('PROXY_LOAD_BALANCER_TYPE', (v) => {
+    if (v !== 'memory' && v !== 'redis') throw new Error('expected memory or redis');
+    return v;
+  });
+  const redis: RedisConfig = {
+    host: check('PROXY_REDIS_HOST', (v) => {
+      if (!/^[A-Za-z0-9.:_-]+$/.test(v)) throw new Error('not a host name or address');
+      return v;
+    }),
+    port: check('PROXY_REDIS_PORT', (v) => parsePort(v)),
+    password: get('PROXY_REDIS_PASSWORD'),
+    db: integer('PROXY_REDIS_DB', 0, 65535),
+  };
+
+  const defaultBackendOn = onOff('PROXY_DEFAULT_BACKEND_ENABLED');
+  const defaultBackend: DefaultBackendConfig = {
+    ip: check('PROXY_DEFAULT_BACKEND_IP', (v) => {
+      if (!/^[A-Za-z0-9.:_-]+$/.test(v)) throw new Error('not a host name or address');
+      return v;
+    }),
+    rtmp: endpoint('PROXY_DEFAULT_BACKEND_RTMP') ?? DEFAULTS.PROXY_DEFAULT_BACKEND_RTMP!,
+    http: endpoint('PROXY_DEFAULT_BACKEND_HTTP'),
+    api: endpoint('PROXY_DEFAULT_BACKEND_API'),
+    rtc: endpoint('PROXY_DEFAULT_BACKEND_RTC'),
+    srt: endpoint('PROXY_DEFAULT_BACKEND_SRT'),
+  };
+
+  const staticValue = get('PROXY_STATIC_FILES');
+  const staticRoot = resolve(src.cwd, staticValue);
+  let staticFiles: string | undefined = staticRoot;
+  if (!(src.isDirectory ?? defaultIsDirectory)(staticRoot)) {
+    if (wasSet('PROXY_STATIC_FILES')) {
+      throw new ConfigError('PROXY_STATIC_FILES', staticValue, `folder ${staticRoot} does not exist`);
+    }
+    warnings.push(`static files off: default folder ${staticRoot} does not exist (set PROXY_STATIC_FILES to serve files)`);
+    staticFiles = undefined;
+  }
+
+  const logLevel = check('PROXY_LOG_LEVEL', (v) => {
+    const s = v.toLowerCase() as LogLevel;
+    if (!LOG_LEVELS.includes(s)) throw new Error(`expected one of ${LOG_LEVELS.join(', ')}`);
+    return s;
+  });
+  const logFormat = check('PROXY_LOG_FORMAT', (v): LogFormat | undefined => {
+    if (v === '') return undefined;
+    if (v !== 'json' && v !== 'text') throw new Error('expected json or text');
+    return v;
+  });
+
+  if (wasSet('GO_PPROF')) warnings.push('GO_PPROF is ignored (Go-only); use node --inspect for profiling');
+  const token = get('PROXY_REGISTER_TOKEN');
+
+  const config: Config = {
+    listeners,
+    staticFiles,
+    loadBalancer,
+    redis,
+    defaultBackend: defaultBackendOn ? defaultBackend : undefined,
+    graceQuitMs: duration('PROXY_GRACE_QUIT_TIMEOUT'),
+    forceQuitMs: duration('PROXY_FORCE_QUIT_TIMEOUT'),
+    logLevel,
+    logFormat,
+    originExpireMs: positiveDuration('PROXY_ORIGIN_EXPIRE'),
+    sessionTtlMs: positiveDuration('PROXY_SESSION_TTL'),
+    maxStreamPins: integer('PROXY_MAX_STREAM_PINS', 1, 100_000_000),
+    registerToken: token === '' ? undefined : token,
+  };
+  return { config, warnings, effective };
+}

@@ -1,0 +1,148 @@
+// Heartbeat sidecar for origins that cannot register themselves (nginx-rtmp, Node-Media-Server, …):
+// POSTs the same body an SRS origin sends (spec 2.3) to the proxy's register API on an interval.
+import { createHash, randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { parseDuration } from '../config/duration.js';
+import type { Logger } from '../log.js';
+
+export interface HeartbeatOptions {
+  url: string;
+  ip: string;
+  server: string;
+  service: string;
+  deviceId: string;
+  rtmp: string[];
+  http: string[];
+  api: string[];
+  srt: string[];
+  rtc: string[];
+  rtsp: string[];
+  intervalMs: number;
+  token: string | undefined;
+  timeoutMs: number;
+}
+
+export class UsageError extends Error {}
+
+export const HEARTBEAT_USAGE = `usage: origin-proxy heartbeat --url http://proxy:12025/api/v1/srs/register --ip ORIGIN_IP --rtmp PORT
+        [--http PORT] [--api PORT] [--srt udp://0.0.0.0:PORT] [--rtc udp://0.0.0.0:PORT] [--rtsp PORT]
+        [--interval 10s] [--server ID] [--device-id LABEL] [--token SECRET] [--once]
+Endpoint flags may repeat. --server defaults to an id derived from --ip and the endpoints, stable across restarts.`;
+
+export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: boolean } {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        url: { type: 'string' },
+        ip: { type: 'string' },
+        server: { type: 'string' },
+        'device-id': { type: 'string' },
+        rtmp: { type: 'string', multiple: true },
+        http: { type: 'string', multiple: true },
+        api: { type: 'string', multiple: true },
+        srt: { type: 'string', multiple: true },
+        rtc: { type: 'string', multiple: true },
+        rtsp: { type: 'string', multiple: true },
+        interval: { type: 'string' },
+        timeout: { type: 'string' },
+        token: { type: 'string' },
+        once: { type: 'boolean' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (!values.url) throw new UsageError('--url is required');
+  try {
+    const u = new URL(values.url);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
+  } catch {
+    throw new UsageError(`--url ${values.url} is not an http(s) URL`);
+  }
+  if (!values.ip) throw new UsageError('--ip is required');
+  if (!values.rtmp?.length) throw new UsageError('--rtmp is required (the proxy needs an RTMP endpoint)');
+  const duration = (flag: string, text: string | undefined, fallback: number) => {
+    if (text === undefined) return fallback;
+    try {
+      const ms = parseDuration(text);
+      if (ms <= 0) throw new Error('must be greater than zero');
+      return ms;
+    } catch (err) {
+      throw new UsageError(`--${flag}: ${(err as Error).message}`);
+    }
+  };
+  const lists = {
+    rtmp: values.rtmp,
+    http: values.http ?? [],
+    api: values.api ?? [],
+    srt: values.srt ?? [],
+    rtc: values.rtc ?? [],
+    rtsp: values.rtsp ?? [],
+  };
+  const stableId = createHash('sha256').update(JSON.stringify([values.ip, lists])).digest('hex').slice(0, 7);
+  return {
+    url: values.url,
+    ip: values.ip,
+    server: values.server ?? `hb-${stableId}`,
+    service: randomBytes(4).toString('hex'),
+    deviceId: values['device-id'] ?? '',
+    ...lists,
+    intervalMs: duration('interval', values.interval, 10_000),
+    timeoutMs: duration('timeout', values.timeout, 5_000),
+    token: values.token,
+    once: values.once ?? false,
+  };
+}
+
+/** The register body, field order as SRS writes it. */
+export function heartbeatBody(o: HeartbeatOptions, pid = process.pid): Record<string, unknown> {
+  const body: Record<string, unknown> = { device_id: o.deviceId, ip: o.ip, server: o.server, service: o.service, pid: String(pid) };
+  for (const k of ['rtmp', 'http', 'api', 'srt', 'rtc', 'rtsp'] as const) if (o[k].length) body[k] = o[k];
+  return body;
+}
+
+/** Sends one heartbeat; resolves true on 200, false (after logging why) otherwise. */
+export async function sendHeartbeat(o: HeartbeatOptions, log: Logger): Promise<boolean> {
+  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+  if (o.token) headers.Authorization = `Bearer ${o.token}`;
+  try {
+    const res = await fetch(o.url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(heartbeatBody(o)),
+      signal: AbortSignal.timeout(o.timeoutMs),
+    });
+    const text = await res.text();
+    if (res.status !== 200) {
+      log.warn({ status: res.status, body: text.slice(0, 300) }, 'heartbeat refused');
+      return false;
+    }
+    log.debug({ server: o.server }, 'heartbeat sent');
+    return true;
+  } catch (err) {
+    log.warn({ err: (err as Error).message, url: o.url }, 'heartbeat failed');
+    return false;
+  }
+}
+
+/** Sends heartbeats every intervalMs until stop() is called. */
+export function runHeartbeat(o: HeartbeatOptions, log: Logger): { stop(): void; first: Promise<boolean> } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const loop = async (): Promise<boolean> => {
+    const ok = await sendHeartbeat(o, log);
+    if (!stopped) timer = setTimeout(() => void loop(), o.intervalMs);
+    return ok;
+  };
+  const first = loop();
+  return {
+    first,
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}

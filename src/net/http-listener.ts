@@ -1,0 +1,87 @@
+// One HTTP listener: bind (failing with the variable's name), a context logger per request,
+// timeouts against slow clients, and a graceful close that drains in-flight requests.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { ListenAddress } from '../config/listen.js';
+import { formatListenAddress } from '../config/listen.js';
+import { contextLogger, type Logger } from '../log.js';
+
+export class ListenError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly address: string,
+    cause: Error,
+  ) {
+    super(`${variable}=${JSON.stringify(address)}: cannot listen: ${(cause as NodeJS.ErrnoException).code ?? cause.message}`);
+  }
+}
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse, log: Logger) => Promise<void>;
+
+export interface HttpListener {
+  readonly name: string;
+  address(): AddressInfo;
+  /** Stops accepting, lets in-flight requests finish for up to graceMs, then cuts what is left. */
+  close(graceMs: number): Promise<void>;
+}
+
+export interface HttpListenerOptions {
+  /** The PROXY_* variable configuring this listener, for errors and logs. */
+  variable: string;
+  listen: ListenAddress;
+  handler: RequestHandler;
+  log: Logger;
+  /** Called on a listener error after startup (the process should stop: no half-service). */
+  onFatal: (err: Error) => void;
+  /** Max time to receive request headers (slowloris). */
+  headersTimeoutMs?: number;
+}
+
+export async function listenHttp(opts: HttpListenerOptions): Promise<HttpListener> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer({ headersTimeout: opts.headersTimeoutMs ?? 10_000, requestTimeout: 30_000 }, (req, res) => {
+    const log = contextLogger(opts.log, { method: req.method, url: clip(req.url ?? '') });
+    void opts.handler(req, res, log);
+  });
+  server.keepAliveTimeout = 5_000;
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  server.on('clientError', (err, socket) => {
+    opts.log.debug({ err: err.message }, 'bad HTTP request');
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  const text = formatListenAddress(opts.listen);
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(new ListenError(opts.variable, text, err));
+    server.once('error', onError);
+    server.listen({ host: opts.listen.host, port: opts.listen.port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (err) => opts.onFatal(new ListenError(opts.variable, text, err)));
+  let closing: Promise<void> | undefined;
+  return {
+    name: opts.variable,
+    address: () => server.address() as AddressInfo,
+    close(graceMs: number) {
+      closing ??= new Promise<void>((resolve) => {
+        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+        timer.unref();
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+function clip(s: string): string {
+  return s.length > 200 ? `${s.slice(0, 200)}…` : s;
+}

@@ -1,0 +1,103 @@
+// Composition root: builds the balancer and the listeners from one Config, starts them in order,
+// and stops them in reverse order with a bounded drain. Nothing here is a module-level singleton:
+// tests build a Proxy with their own config, logger, balancer and clock.
+import type { AddressInfo } from 'node:net';
+import { createRouter } from './api/router.js';
+import { systemApiRoutes, versionsRoute } from './api/system-api.js';
+import type { Balancer } from './balancer/balancer.js';
+import { startDefaultBackend, type DefaultBackendHandle } from './balancer/default-backend.js';
+import { MemoryBalancer } from './balancer/memory.js';
+import { ConfigError, type Config } from './config.js';
+import { streamVersionsRoute } from './http/stream-routes.js';
+import type { Logger } from './log.js';
+import { listenHttp, type HttpListener } from './net/http-listener.js';
+
+export interface ProxyDeps {
+  config: Config;
+  log: Logger;
+  /** Overrides the balancer chosen by config (tests). */
+  balancer?: Balancer;
+  now?: () => number;
+  /** Called when a listener fails after startup; main.ts exits non-zero. */
+  onFatal?: (err: Error) => void;
+}
+
+export type ListenerName = 'systemApi' | 'httpApi' | 'httpServer';
+
+export function createBalancer(config: Config, now?: () => number): Balancer {
+  if (config.loadBalancer === 'redis') {
+    throw new ConfigError('PROXY_LOAD_BALANCER_TYPE', 'redis', 'the Redis balancer is not available in this version yet; use memory');
+  }
+  return new MemoryBalancer({
+    originExpireMs: config.originExpireMs,
+    sessionTtlMs: config.sessionTtlMs,
+    maxStreamPins: config.maxStreamPins,
+    ...(now ? { now } : {}),
+  });
+}
+
+export class Proxy {
+  readonly balancer: Balancer;
+  private readonly listeners = new Map<ListenerName, HttpListener>();
+  private defaultBackend: DefaultBackendHandle | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly deps: ProxyDeps) {
+    this.balancer = deps.balancer ?? createBalancer(deps.config, deps.now);
+  }
+
+  /** Starts the balancer, then every listener; on any failure, closes what was started and rethrows. */
+  async start(): Promise<void> {
+    const { config, log } = this.deps;
+    const onFatal = this.deps.onFatal ?? ((err: Error) => log.fatal({ err }, 'listener failed'));
+    try {
+      await this.balancer.start();
+      if (config.defaultBackend) {
+        this.defaultBackend = await startDefaultBackend(this.balancer, config.defaultBackend, {
+          log,
+          originExpireMs: config.originExpireMs,
+          ...(this.deps.now ? { now: this.deps.now } : {}),
+        });
+      }
+      const http = async (name: ListenerName, variable: string, routes: Parameters<typeof createRouter>[0]) => {
+        const listener = await listenHttp({
+          variable,
+          listen: config.listeners[name],
+          handler: createRouter(routes),
+          log: log.child({ listener: variable }),
+          onFatal,
+        });
+        this.listeners.set(name, listener);
+        const a = listener.address();
+        log.info({ listener: variable, address: a.address, port: a.port }, 'listening');
+      };
+      await http('httpApi', 'PROXY_HTTP_API', [versionsRoute()]);
+      await http('systemApi', 'PROXY_SYSTEM_API', systemApiRoutes({
+        balancer: this.balancer,
+        registerToken: config.registerToken,
+        ...(this.deps.now ? { now: this.deps.now } : {}),
+      }));
+      await http('httpServer', 'PROXY_HTTP_SERVER', [streamVersionsRoute()]);
+    } catch (err) {
+      await this.stop(0);
+      throw err;
+    }
+  }
+
+  address(name: ListenerName): AddressInfo {
+    const l = this.listeners.get(name);
+    if (!l) throw new Error(`listener ${name} is not running`);
+    return l.address();
+  }
+
+  /** Stops accepting, drains for up to graceMs, then closes the rest. Safe to call twice. */
+  stop(graceMs = this.deps.config.graceQuitMs): Promise<void> {
+    this.stopping ??= (async () => {
+      this.defaultBackend?.stop();
+      const listeners = [...this.listeners.values()].reverse();
+      await Promise.all(listeners.map((l) => l.close(graceMs)));
+      await this.balancer.close();
+    })();
+    return this.stopping;
+  }
+}
