@@ -203,7 +203,7 @@ export function streamKeyFromSrt(streamId: string): SrtStreamId {
 /** Removes the last extension of a file name (`livestream.flv` → `livestream`). */
 export function stripExtension(name: string): string {
   const dot = name.lastIndexOf('.');
-  return dot > 0 ? name.slice(0, dot) : name;
+  return dot >= 0 ? name.slice(0, dot) : name;
 }
 
 function splitOnce(s: string, sep: string): [string, string] {

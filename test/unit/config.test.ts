@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigError, DEFAULTS, loadConfig, type ConfigSources } from '../../src/config.js';
+
+function load(env: Record<string, string | undefined>, extra: Partial<ConfigSources> = {}) {
+  return loadConfig({ env, cwd: '/srv/proxy', readDotenv: () => undefined, isDirectory: () => false, ...extra });
+}
+
+function configError(fn: () => unknown, variable: string): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    assert.equal(err.variable, variable);
+    return err;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  test('defaults match the Go proxy (spec 1.1/1.2)', () => {
+    const { config, warnings } = load({});
+    assert.deepEqual(config.listeners, {
+      rtmp: { host: undefined, port: 11935 },
+      httpServer: { host: undefined, port: 18080 },
+      httpApi: { host: undefined, port: 11985 },
+      webrtc: { host: undefined, port: 18000 },
+      srt: { host: undefined, port: 20080 },
+      systemApi: { host: undefined, port: 12025 },
+    });
+    assert.equal(config.loadBalancer, 'memory');
+    assert.deepEqual(config.redis, { host: '127.0.0.1', port: 6379, password: '', db: 0 });
+    assert.equal(config.defaultBackend, undefined);
+    assert.equal(config.graceQuitMs, 20_000);
+    assert.equal(config.forceQuitMs, 30_000);
+    assert.equal(config.logLevel, 'info');
+    assert.equal(config.originExpireMs, 30_000);
+    assert.equal(config.sessionTtlMs, 120_000);
+    assert.equal(config.registerToken, undefined);
+    // Scenario 1 (improved): the default static folder is missing → static off with a warning.
+    assert.equal(config.staticFiles, undefined);
+    assert.match(warnings.join('\n'), /static files off/);
+  });
+
+  test('empty counts as unset', () => {
+    const { config } = load({ PROXY_RTMP_SERVER: '', PROXY_GRACE_QUIT_TIMEOUT: '' });
+    assert.equal(config.listeners.rtmp.port, 11935);
+    assert.equal(config.graceQuitMs, 20_000);
+  });
+
+  test('an explicitly set static folder that is missing is fatal', () => {
+    configError(() => load({ PROXY_STATIC_FILES: '/nope' }), 'PROXY_STATIC_FILES');
+  });
+
+  test('an existing static folder is served, resolved against the working directory', () => {
+    const { config } = load({ PROXY_STATIC_FILES: 'www' }, { isDirectory: (p) => p === '/srv/proxy/www' });
+    assert.equal(config.staticFiles, '/srv/proxy/www');
+  });
+
+  test('.env supplies values; the process environment wins, even when empty (spec 1.3, scenarios 2-3)', () => {
+    const dotenv = 'PROXY_RTMP_SERVER=1936\nPROXY_HTTP_API=2985\nPROXY_SRT_SERVER=3000\n';
+    const { config } = load({ PROXY_RTMP_SERVER: '1937', PROXY_SRT_SERVER: '' }, { readDotenv: () => dotenv });
+    assert.equal(config.listeners.rtmp.port, 1937);
+    assert.equal(config.listeners.httpApi.port, 2985);
+    assert.equal(config.listeners.srt.port, 20080); // present-but-empty in env → default, not .env
+  });
+
+  test('an unparsable .env is fatal', () => {
+    configError(() => load({}, { readDotenv: () => 'garbage line\n' }), '.env');
+  });
+
+  test('scenario 4: a bare-number timeout stops startup naming the variable', () => {
+    const err = configError(() => load({ PROXY_GRACE_QUIT_TIMEOUT: '20' }), 'PROXY_GRACE_QUIT_TIMEOUT');
+    assert.match(err.message, /PROXY_GRACE_QUIT_TIMEOUT="20".*unit/);
+  });
+
+  test('scenario 5: ip:port listen address', () => {
+    assert.deepEqual(load({ PROXY_RTMP_SERVER: '127.0.0.1:19350' }).config.listeners.rtmp, { host: '127.0.0.1', port: 19350 });
+  });
+
+  const invalid: [string, string][] = [
+    ['PROXY_LOAD_BALANCER_TYPE', 'mysql'],
+    ['PROXY_REDIS_DB', 'one'],
+    ['PROXY_REDIS_PORT', '70000'],
+    ['PROXY_HTTP_SERVER', 'not-an-address'],
+    ['PROXY_SYSTEM_API', '99999'],
+    ['PROXY_DEFAULT_BACKEND_ENABLED', 'yes please'],
+    ['PROXY_DEFAULT_BACKEND_RTMP', 'abc'],
+    ['PROXY_FORCE_QUIT_TIMEOUT', '1x'],
+    ['PROXY_LOG_LEVEL', 'loud'],
+    ['PROXY_LOG_FORMAT', 'xml'],
+    ['PROXY_ORIGIN_EXPIRE', '0'],
+    ['PROXY_SESSION_TTL', '5'],
+    ['PROXY_MAX_STREAM_PINS', '0'],
+  ];
+  for (const [variable, value] of invalid) {
+    test(`${variable}=${value} is rejected`, () => {
+      const err = configError(() => load({ [variable]: value }), variable);
+      assert.ok(err.message.startsWith(`${variable}=`), err.message);
+    });
+  }
+
+  test('secrets are masked in the effective values', () => {
+    const { effective, config } = load({ PROXY_REDIS_PASSWORD: 's3cret', PROXY_REGISTER_TOKEN: 'tok' });
+    assert.equal(config.redis.password, 's3cret');
+    assert.equal(config.registerToken, 'tok');
+    assert.equal(effective.PROXY_REDIS_PASSWORD, '******');
+    assert.equal(effective.PROXY_REGISTER_TOKEN, '******');
+    assert.ok(!JSON.stringify(effective).includes('s3cret'));
+  });
+
+  test('every default is reported in the effective values', () => {
+    const { effective } = load({});
+    for (const k of Object.keys(DEFAULTS)) assert.ok(k in effective, k);
+  });
+
+  test('default backend (spec 3.8)', () => {
+    const { config } = load({ PROXY_DEFAULT_BACKEND_ENABLED: 'on', PROXY_DEFAULT_BACKEND_IP: '10.0.0.5' });
+    assert.deepEqual(config.defaultBackend, { ip: '10.0.0.5', rtmp: '1935', http: undefined, api: '1985', rtc: '8000', srt: '10080' });
+  });
+});
