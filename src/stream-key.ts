@@ -7,6 +7,8 @@
 //   IP literal. A `vhost=` (or `domain=`) query parameter overrides it, as SRS does.
 // - queries never enter the key; the app may hold slashes (`live/sub`), the stream may not.
 
+import { clip, hasControlCharacter } from './text.js';
+
 export const DEFAULT_VHOST = '__defaultVhost__';
 const MAX_KEY_LENGTH = 1024;
 
@@ -40,7 +42,7 @@ export function normaliseVhost(host: string | undefined): string {
   }
   if (h.endsWith('.')) h = h.slice(0, -1);
   if (h === '' || h === DEFAULT_VHOST.toLowerCase() || !h.includes('.') || isIpv4(h)) return DEFAULT_VHOST;
-  if (!/^[a-z0-9._-]+$/.test(h)) throw new StreamKeyError(`invalid vhost "${truncate(host)}"`);
+  if (!/^[a-z0-9._-]+$/.test(h)) throw new StreamKeyError(`invalid vhost "${clip(host)}"`);
   return h;
 }
 
@@ -54,13 +56,13 @@ export function makeStreamKey(vhost: string, app: string, stream: string): Strea
   const s = stream;
   if (a === '') throw new StreamKeyError('missing app');
   if (s === '') throw new StreamKeyError('missing stream name');
-  if (s.includes('/')) throw new StreamKeyError(`stream name "${truncate(s)}" contains '/'`);
+  if (s.includes('/')) throw new StreamKeyError(`stream name "${clip(s)}" contains '/'`);
   if (a.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
-    throw new StreamKeyError(`invalid app "${truncate(a)}"`);
+    throw new StreamKeyError(`invalid app "${clip(a)}"`);
   }
   if (s === '.' || s === '..') throw new StreamKeyError(`invalid stream name "${s}"`);
   // Control characters never belong in a key (they would also corrupt logs and Redis key names).
-  if (/[\u0000-\u001f\u007f]/.test(a + s)) throw new StreamKeyError('control character in stream key');
+  if (hasControlCharacter(a + s)) throw new StreamKeyError('control character in stream key');
   const key = `${vhost}/${a}/${s}`;
   if (key.length > MAX_KEY_LENGTH) throw new StreamKeyError(`stream key longer than ${MAX_KEY_LENGTH} characters`);
   return { vhost, app: a, stream: s, key };
@@ -70,7 +72,7 @@ export function makeStreamKey(vhost: string, app: string, stream: string): Strea
 function fromPath(vhost: string, path: string): StreamKey {
   const p = trimSlashes(path);
   const slash = p.lastIndexOf('/');
-  if (slash === -1) throw new StreamKeyError(p === '' ? 'missing app and stream' : `missing app in "${truncate(p)}"`);
+  if (slash === -1) throw new StreamKeyError(p === '' ? 'missing app and stream' : `missing app in "${clip(p)}"`);
   return makeStreamKey(vhost, p.slice(0, slash), p.slice(slash + 1));
 }
 
@@ -87,7 +89,7 @@ export function streamKeyFromRtmp(tcUrl: string, streamName: string, connectApp?
   const [name = '', nameQuery = ''] = splitOnce(streamName, '?');
   let host: string | undefined;
   let app: string;
-  let tcQuery = '';
+  let tcQuery: string;
   const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?/i.exec(tcUrl.trim());
   if (m) {
     host = stripUserInfo(m[1]!);
@@ -141,7 +143,7 @@ export function streamKeyFromWebrtc(host: string | undefined, query: URLSearchPa
 /** A stream URL such as SRS's JSON WebRTC API `streamurl` (`webrtc://host/app/stream?x=y`). */
 export function streamKeyFromUrl(url: string): StreamKey {
   const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?/i.exec(url.trim());
-  if (!m) throw new StreamKeyError(`not a stream URL: "${truncate(url)}"`);
+  if (!m) throw new StreamKeyError(`not a stream URL: "${clip(url)}"`);
   const params = new URLSearchParams(m[3] ?? '');
   const vhost = vhostOverride(params, normaliseVhost(stripUserInfo(m[1]!)));
   return fromPath(vhost, decodeSafe(m[2]!));
@@ -162,7 +164,7 @@ export function streamKeyFromSrt(streamId: string): SrtStreamId {
     for (const item of sid.slice(4).split(',')) {
       if (item === '') continue;
       const eq = item.indexOf('=');
-      if (eq <= 0) throw new StreamKeyError(`malformed SRT stream id item "${truncate(item)}"`);
+      if (eq <= 0) throw new StreamKeyError(`malformed SRT stream id item "${clip(item)}"`);
       const k = item.slice(0, eq).trim();
       let v = item.slice(eq + 1);
       if (k === 'r' || k === 'h') {
@@ -196,7 +198,7 @@ export function streamKeyFromSrt(streamId: string): SrtStreamId {
   const vhost = vhostOverride(params, normaliseVhost(host));
   const key = fromPath(vhost, withApp);
   const m = (params.get('m') ?? 'request').toLowerCase();
-  if (m !== 'publish' && m !== 'request') throw new StreamKeyError(`unknown SRT mode m=${truncate(m)}`);
+  if (m !== 'publish' && m !== 'request') throw new StreamKeyError(`unknown SRT mode m=${clip(m)}`);
   return { ...key, mode: m, params };
 }
 
@@ -224,10 +226,6 @@ function decodeSafe(s: string): string {
   try {
     return decodeURIComponent(s);
   } catch {
-    throw new StreamKeyError(`invalid percent-encoding in "${truncate(s)}"`);
+    throw new StreamKeyError(`invalid percent-encoding in "${clip(s)}"`);
   }
-}
-
-function truncate(s: string): string {
-  return s.length > 64 ? `${s.slice(0, 64)}…` : s;
 }

@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
 import { HttpError, requestUrl, sendError } from './http-util.js';
+import { clip } from '../text.js';
 
 export interface RouteContext {
   req: IncomingMessage;
@@ -58,8 +59,4 @@ export function createRouter(routes: Route[], fallback?: Fallback) {
       }
     }
   };
-}
-
-function clip(s: string): string {
-  return s.length > 100 ? `${s.slice(0, 100)}…` : s;
 }

@@ -1,5 +1,6 @@
 // The origin record: what an origin told us in its heartbeat, validated once, with its endpoints parsed.
 import { EndpointError, endpointHost, parseEndpoint, type Endpoint, type Transport } from './endpoint.js';
+import { clip, hasControlCharacter } from '../text.js';
 
 export const SERVICES = ['rtmp', 'http', 'api', 'srt', 'rtc', 'rtsp'] as const;
 export type Service = (typeof SERVICES)[number];
@@ -80,7 +81,7 @@ function requiredString(b: Record<string, unknown>, field: string): string {
   if (v === undefined || v === null || v === '') throw new RegisterError(`empty ${field}`);
   if (typeof v !== 'string') throw new RegisterError(`${field} must be a string`);
   if (v.length > MAX_ID) throw new RegisterError(`${field} longer than ${MAX_ID} characters`);
-  if (/[\u0000-\u001f\u007f]/.test(v)) throw new RegisterError(`${field} contains a control character`);
+  if (hasControlCharacter(v)) throw new RegisterError(`${field} contains a control character`);
   return v;
 }
 
@@ -100,7 +101,7 @@ function requiredPid(v: unknown): string {
     return String(v);
   }
   if (typeof v !== 'string') throw new RegisterError('pid must be a string or a number');
-  if (v.length > 32 || /[\u0000-\u001f]/.test(v)) throw new RegisterError(`invalid pid "${clip(v)}"`);
+  if (v.length > 32 || hasControlCharacter(v)) throw new RegisterError(`invalid pid "${clip(v)}"`);
   return v;
 }
 
@@ -128,8 +129,4 @@ export function dialTargets(origin: Origin, service: Service, transport?: Transp
     out.push({ host: endpointHost(ep, origin.ip), port: ep.port, transport: ep.transport });
   }
   return out;
-}
-
-function clip(s: string): string {
-  return s.length > 64 ? `${s.slice(0, 64)}…` : s;
 }

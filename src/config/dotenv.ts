@@ -3,6 +3,8 @@
 // Unlike a lenient parser, a line it cannot understand is an error with its line number, because a
 // silently skipped line is a silently wrong proxy.
 
+import { clip } from '../text.js';
+
 export class DotenvError extends Error {}
 
 const KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
@@ -37,9 +39,9 @@ export function parseDotenv(text: string, lookup: (name: string) => string | und
     }
     const body = trimmed.replace(/^export\s+/, '');
     const sep = body.search(/[=:]/);
-    if (sep <= 0) throw new DotenvError(`line ${startLine}: expected KEY=value, got "${truncate(trimmed)}"`);
+    if (sep <= 0) throw new DotenvError(`line ${startLine}: expected KEY=value, got "${clip(trimmed)}"`);
     const key = body.slice(0, sep).trim();
-    if (!KEY.test(key)) throw new DotenvError(`line ${startLine}: invalid variable name "${truncate(key)}"`);
+    if (!KEY.test(key)) throw new DotenvError(`line ${startLine}: invalid variable name "${clip(key)}"`);
     // Offset of the value inside src, so quoted values can run over several lines.
     const valueStart = pos + raw.indexOf(body) + sep + 1;
     let i = valueStart;
@@ -78,8 +80,4 @@ export function parseDotenv(text: string, lookup: (name: string) => string | und
     vars.set(key, value);
   }
   return vars;
-}
-
-function truncate(s: string): string {
-  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
 }

@@ -43,10 +43,11 @@ export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms}ms`;
   const parts: string[] = [];
   let rest = ms;
-  const h = Math.floor(rest / 3_600_000);
-  if (h) parts.push(`${h}h`), (rest -= h * 3_600_000);
-  const m = Math.floor(rest / 60_000);
-  if (m) parts.push(`${m}m`), (rest -= m * 60_000);
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000]] as const) {
+    const n = Math.floor(rest / size);
+    if (n) parts.push(`${n}${unit}`);
+    rest -= n * size;
+  }
   if (rest) parts.push(`${rest / 1000}s`);
   return parts.join('');
 }

@@ -5,6 +5,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { ListenAddress } from '../config/listen.js';
 import { formatListenAddress } from '../config/listen.js';
 import { contextLogger, type Logger } from '../log.js';
+import { clip } from '../text.js';
 
 export class ListenError extends Error {
   constructor(
@@ -40,7 +41,7 @@ export interface HttpListenerOptions {
 export async function listenHttp(opts: HttpListenerOptions): Promise<HttpListener> {
   const sockets = new Set<Socket>();
   const server: Server = createServer({ headersTimeout: opts.headersTimeoutMs ?? 10_000, requestTimeout: 30_000 }, (req, res) => {
-    const log = contextLogger(opts.log, { method: req.method, url: clip(req.url ?? '') });
+    const log = contextLogger(opts.log, { method: req.method, url: clip(req.url ?? '', 200) });
     void opts.handler(req, res, log);
   });
   server.keepAliveTimeout = 5_000;
@@ -80,8 +81,4 @@ export async function listenHttp(opts: HttpListenerOptions): Promise<HttpListene
       return closing;
     },
   };
-}
-
-function clip(s: string): string {
-  return s.length > 200 ? `${s.slice(0, 200)}…` : s;
 }
