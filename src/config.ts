@@ -76,6 +76,24 @@ export interface Config {
   maxStreamPins: number;
   /** Shared secret required by the register/admin API when set. Never logged. */
   registerToken: string | undefined;
+  timeouts: Timeouts;
+  /** SO_RCVBUF/SO_SNDBUF for the UDP listeners and their upstream sockets (bytes). */
+  udpBufferBytes: number;
+  /** Cap on concurrent UDP sessions per protocol (WebRTC, SRT). */
+  maxUdpSessions: number;
+  /** Address written into WebRTC answer candidates; undefined keeps the origin's (as SRS does). */
+  webrtcCandidate: string | undefined;
+}
+
+export interface Timeouts {
+  /** Connecting to an origin (TCP connect; SRT/WebRTC origin handshake deadline). */
+  dialMs: number;
+  /** An origin's answer once connected (RTMP connect/publish/play result, HTTP response headers). */
+  originAnswerMs: number;
+  /** A client's handshake and identification (RTMP handshake + connect/publish/play, HTTP headers). */
+  handshakeMs: number;
+  /** A relay or UDP session with no traffic in either direction is closed after this. */
+  idleMs: number;
 }
 
 export interface LoadedConfig {
@@ -114,6 +132,13 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_SESSION_TTL: '120s',
   PROXY_MAX_STREAM_PINS: '100000',
   PROXY_REGISTER_TOKEN: '',
+  PROXY_DIAL_TIMEOUT: '3s',
+  PROXY_ORIGIN_ANSWER_TIMEOUT: '10s',
+  PROXY_HANDSHAKE_TIMEOUT: '10s',
+  PROXY_IDLE_TIMEOUT: '30s',
+  PROXY_UDP_BUFFER_SIZE: '8388608',
+  PROXY_MAX_UDP_SESSIONS: '10000',
+  PROXY_WEBRTC_CANDIDATE: '',
 };
 
 const SECRETS = new Set(['PROXY_REDIS_PASSWORD', 'PROXY_REGISTER_TOKEN']);
@@ -270,6 +295,11 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     return v;
   });
 
+  const candidate = check('PROXY_WEBRTC_CANDIDATE', (v) => {
+    if (v !== '' && !/^[A-Za-z0-9.:_-]+$/.test(v)) throw new Error('expected an IP address or host name');
+    return v === '' ? undefined : v;
+  });
+
   if (wasSet('GO_PPROF')) warnings.push('GO_PPROF is ignored (Go-only); use node --inspect for profiling');
   const token = get('PROXY_REGISTER_TOKEN');
 
@@ -287,6 +317,15 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     sessionTtlMs: positiveDuration('PROXY_SESSION_TTL'),
     maxStreamPins: integer('PROXY_MAX_STREAM_PINS', 1, 100_000_000),
     registerToken: token === '' ? undefined : token,
+    timeouts: {
+      dialMs: positiveDuration('PROXY_DIAL_TIMEOUT'),
+      originAnswerMs: positiveDuration('PROXY_ORIGIN_ANSWER_TIMEOUT'),
+      handshakeMs: positiveDuration('PROXY_HANDSHAKE_TIMEOUT'),
+      idleMs: positiveDuration('PROXY_IDLE_TIMEOUT'),
+    },
+    udpBufferBytes: integer('PROXY_UDP_BUFFER_SIZE', 65_536, 1 << 30),
+    maxUdpSessions: integer('PROXY_MAX_UDP_SESSIONS', 1, 10_000_000),
+    webrtcCandidate: candidate,
   };
   return { config, warnings, effective };
 }

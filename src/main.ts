@@ -4,7 +4,7 @@
 import { ConfigError, loadConfig } from './config.js';
 import { HEARTBEAT_USAGE, parseHeartbeatArgs, runHeartbeat, sendHeartbeat, UsageError } from './heartbeat/heartbeat.js';
 import { createLogger, type Logger } from './log.js';
-import { ListenError } from './net/http-listener.js';
+import { ListenError } from './net/service.js';
 import { Proxy } from './proxy.js';
 import { SIGNATURE, VERSION } from './version.js';
 

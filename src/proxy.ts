@@ -2,15 +2,16 @@
 // and stops them in reverse order with a bounded drain. Nothing here is a module-level singleton:
 // tests build a Proxy with their own config, logger, balancer and clock.
 import type { AddressInfo } from 'node:net';
-import { createRouter } from './api/router.js';
+import { createRouter, type Route } from './api/router.js';
 import { systemApiRoutes, versionsRoute } from './api/system-api.js';
 import type { Balancer } from './balancer/balancer.js';
 import { startDefaultBackend, type DefaultBackendHandle } from './balancer/default-backend.js';
 import { MemoryBalancer } from './balancer/memory.js';
-import { ConfigError, type Config } from './config.js';
+import { ConfigError, LISTENER_VARIABLES, type Config, type Listeners } from './config.js';
 import { streamVersionsRoute } from './http/stream-routes.js';
 import type { Logger } from './log.js';
-import { listenHttp, type HttpListener } from './net/http-listener.js';
+import { listenHttp } from './net/http-listener.js';
+import type { ProtocolDeps, ProxyService } from './net/service.js';
 
 export interface ProxyDeps {
   config: Config;
@@ -22,7 +23,7 @@ export interface ProxyDeps {
   onFatal?: (err: Error) => void;
 }
 
-export type ListenerName = 'systemApi' | 'httpApi' | 'httpServer';
+export type ListenerName = keyof Listeners;
 
 export function createBalancer(config: Config, now?: () => number): Balancer {
   if (config.loadBalancer === 'redis') {
@@ -38,7 +39,7 @@ export function createBalancer(config: Config, now?: () => number): Balancer {
 
 export class Proxy {
   readonly balancer: Balancer;
-  private readonly listeners = new Map<ListenerName, HttpListener>();
+  private readonly listeners = new Map<ListenerName, ProxyService>();
   private defaultBackend: DefaultBackendHandle | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -59,25 +60,21 @@ export class Proxy {
           ...(this.deps.now ? { now: this.deps.now } : {}),
         });
       }
-      const http = async (name: ListenerName, variable: string, routes: Parameters<typeof createRouter>[0]) => {
-        const listener = await listenHttp({
-          variable,
-          listen: config.listeners[name],
-          handler: createRouter(routes),
-          log: log.child({ listener: variable }),
-          onFatal,
-        });
-        this.listeners.set(name, listener);
-        const a = listener.address();
-        log.info({ listener: variable, address: a.address, port: a.port }, 'listening');
+      const deps: ProtocolDeps = { config, log, balancer: this.balancer, onFatal, ...(this.deps.now ? { now: this.deps.now } : {}) };
+      const started = (name: ListenerName, service: ProxyService) => {
+        this.listeners.set(name, service);
+        const a = service.address();
+        log.info({ listener: service.variable, address: a.address, port: a.port }, 'listening');
       };
-      await http('httpApi', 'PROXY_HTTP_API', [versionsRoute()]);
-      await http('systemApi', 'PROXY_SYSTEM_API', systemApiRoutes({
-        balancer: this.balancer,
-        registerToken: config.registerToken,
-        ...(this.deps.now ? { now: this.deps.now } : {}),
-      }));
-      await http('httpServer', 'PROXY_HTTP_SERVER', [streamVersionsRoute()]);
+      const http = async (name: ListenerName, routes: Route[]) => {
+        const variable = LISTENER_VARIABLES[name];
+        const handler = createRouter(routes);
+        started(name, await listenHttp({ variable, listen: config.listeners[name], handler, log: log.child({ listener: variable }), onFatal }));
+      };
+      // Start order as the Go proxy: RTMP → WebRTC → HTTP API → SRT → System API → HTTP stream.
+      await http('httpApi', [versionsRoute()]);
+      await http('systemApi', systemApiRoutes({ balancer: this.balancer, registerToken: config.registerToken, ...(deps.now ? { now: deps.now } : {}) }));
+      await http('httpServer', [streamVersionsRoute()]);
     } catch (err) {
       await this.stop(0);
       throw err;

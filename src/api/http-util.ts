@@ -32,15 +32,27 @@ export function sendError(res: ServerResponse, err: HttpError, headers: Record<s
   sendJson(res, err.status, { code: err.code, error: err.message }, headers);
 }
 
+/** Past this many refused bytes the connection is cut instead of read to the end. */
+const DISCARD_LIMIT = 32 * 1024 * 1024;
+
 /**
- * Reads a request body up to `limit` bytes. A larger body is refused with 413 as soon as the
- * limit is crossed (by Content-Length or by bytes received), without buffering the rest.
+ * Reads a request body up to `limit` bytes. A larger body is refused with 413 at once; the rest of it
+ * is read and discarded (up to DISCARD_LIMIT, then the socket is cut) so that the client, still
+ * uploading, can read the 413 instead of failing on a reset connection.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const tooLarge = () => {
+    let discarded = 0;
+    req.removeAllListeners('data');
+    req.on('data', (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > DISCARD_LIMIT) req.socket.destroy();
+    });
+    req.resume();
+    return new HttpError(413, `body larger than ${limit} bytes`);
+  };
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) {
-    return Promise.reject(new HttpError(413, `body larger than ${limit} bytes`));
-  }
+  if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge());
   // Plain events rather than async iteration: this is on every register request.
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -48,9 +60,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        req.off('data', onData);
-        req.pause();
-        reject(new HttpError(413, `body larger than ${limit} bytes`));
+        reject(tooLarge());
         return;
       }
       chunks.push(chunk);

@@ -49,8 +49,6 @@ export function createRouter(routes: Route[], fallback?: Fallback) {
         const headers: Record<string, string> = {};
         const allow = (err as HttpError & { allow?: string }).allow;
         if (allow) headers.Allow = allow;
-        // After a refused body the rest of it is still on the wire: close instead of draining it.
-        if (err.status === 413) headers.Connection = 'close';
         log.debug({ status: err.status, error: err.message }, 'request refused');
         sendError(res, err, headers);
       } else {

@@ -1,30 +1,16 @@
 // One HTTP listener: bind (failing with the variable's name), a context logger per request,
 // timeouts against slow clients, and a graceful close that drains in-flight requests.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { ListenAddress } from '../config/listen.js';
 import { formatListenAddress } from '../config/listen.js';
 import { contextLogger, type Logger } from '../log.js';
+import { ListenError, type ProxyService } from './service.js';
 import { clip } from '../text.js';
-
-export class ListenError extends Error {
-  constructor(
-    readonly variable: string,
-    readonly address: string,
-    cause: Error,
-  ) {
-    super(`${variable}=${JSON.stringify(address)}: cannot listen: ${(cause as NodeJS.ErrnoException).code ?? cause.message}`);
-  }
-}
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse, log: Logger) => Promise<void>;
 
-export interface HttpListener {
-  readonly name: string;
-  address(): AddressInfo;
-  /** Stops accepting, lets in-flight requests finish for up to graceMs, then cuts what is left. */
-  close(graceMs: number): Promise<void>;
-}
+export type HttpListener = ProxyService;
 
 export interface HttpListenerOptions {
   /** The PROXY_* variable configuring this listener, for errors and logs. */
@@ -39,16 +25,11 @@ export interface HttpListenerOptions {
 }
 
 export async function listenHttp(opts: HttpListenerOptions): Promise<HttpListener> {
-  const sockets = new Set<Socket>();
   const server: Server = createServer({ headersTimeout: opts.headersTimeoutMs ?? 10_000, requestTimeout: 30_000 }, (req, res) => {
     const log = contextLogger(opts.log, { method: req.method, url: clip(req.url ?? '', 200) });
     void opts.handler(req, res, log);
   });
   server.keepAliveTimeout = 5_000;
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
   server.on('clientError', (err, socket) => {
     opts.log.debug({ err: err.message }, 'bad HTTP request');
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -66,7 +47,7 @@ export async function listenHttp(opts: HttpListenerOptions): Promise<HttpListene
   server.on('error', (err) => opts.onFatal(new ListenError(opts.variable, text, err)));
   let closing: Promise<void> | undefined;
   return {
-    name: opts.variable,
+    variable: opts.variable,
     address: () => server.address() as AddressInfo,
     close(graceMs: number) {
       closing ??= new Promise<void>((resolve) => {

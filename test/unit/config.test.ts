@@ -37,6 +37,10 @@ describe('loadConfig', () => {
     assert.equal(config.originExpireMs, 30_000);
     assert.equal(config.sessionTtlMs, 120_000);
     assert.equal(config.registerToken, undefined);
+    assert.deepEqual(config.timeouts, { dialMs: 3000, originAnswerMs: 10_000, handshakeMs: 10_000, idleMs: 30_000 });
+    assert.equal(config.udpBufferBytes, 8 * 1024 * 1024);
+    assert.equal(config.maxUdpSessions, 10_000);
+    assert.equal(config.webrtcCandidate, undefined);
     // Scenario 1 (improved): the default static folder is missing → static off with a warning.
     assert.equal(config.staticFiles, undefined);
     assert.match(warnings.join('\n'), /static files off/);
@@ -92,6 +96,12 @@ describe('loadConfig', () => {
     ['PROXY_ORIGIN_EXPIRE', '0'],
     ['PROXY_SESSION_TTL', '5'],
     ['PROXY_MAX_STREAM_PINS', '0'],
+    ['PROXY_DIAL_TIMEOUT', '3'],
+    ['PROXY_IDLE_TIMEOUT', '0s'],
+    ['PROXY_UDP_BUFFER_SIZE', '1k'],
+    ['PROXY_UDP_BUFFER_SIZE', '100'],
+    ['PROXY_MAX_UDP_SESSIONS', '-1'],
+    ['PROXY_WEBRTC_CANDIDATE', 'a b'],
   ];
   for (const [variable, value] of invalid) {
     test(`${variable}=${value} is rejected`, () => {

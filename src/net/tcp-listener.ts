@@ -1,0 +1,67 @@
+// A TCP listener for stream protocols (RTMP, RTSP): bind errors naming the variable, a context logger
+// per connection, tracking of live connections, and a close that drains them for a grace period.
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { formatListenAddress, type ListenAddress } from '../config/listen.js';
+import { contextLogger, type Logger } from '../log.js';
+import { ListenError, type ProxyService } from './service.js';
+
+export interface TcpListenerOptions {
+  variable: string;
+  listen: ListenAddress;
+  log: Logger;
+  onFatal: (err: Error) => void;
+  /** Handles one client connection; `log` carries the connection's cid. */
+  onConnection: (socket: Socket, log: Logger) => void;
+}
+
+export interface TcpListener extends ProxyService {
+  /** Live client connections. */
+  readonly connections: number;
+}
+
+export async function listenTcp(opts: TcpListenerOptions): Promise<TcpListener> {
+  const sockets = new Set<Socket>();
+  const server = createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    const log = contextLogger(opts.log, { client: `${socket.remoteAddress}:${socket.remotePort}` });
+    try {
+      opts.onConnection(socket, log);
+    } catch (err) {
+      log.error({ err }, 'connection handler failed');
+      socket.destroy();
+    }
+  });
+  const text = formatListenAddress(opts.listen);
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(new ListenError(opts.variable, text, err));
+    server.once('error', onError);
+    server.listen({ host: opts.listen.host, port: opts.listen.port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (err) => opts.onFatal(new ListenError(opts.variable, text, err)));
+  let closing: Promise<void> | undefined;
+  return {
+    variable: opts.variable,
+    get connections() {
+      return sockets.size;
+    },
+    address: () => server.address() as AddressInfo,
+    close(graceMs: number) {
+      closing ??= new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          for (const s of sockets) s.destroy();
+        }, graceMs);
+        timer.unref();
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        if (sockets.size === 0) clearTimeout(timer);
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,46 @@
+// A UDP listener for datagram protocols (WebRTC media, SRT): bind errors naming the variable, large
+// socket buffers so bursts are not dropped, and errors after startup reported as fatal.
+import { createSocket, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { formatListenAddress, type ListenAddress } from '../config/listen.js';
+import type { Logger } from '../log.js';
+import { ListenError } from './service.js';
+
+export interface UdpListenerOptions {
+  variable: string;
+  listen: ListenAddress;
+  /** SO_RCVBUF / SO_SNDBUF request (the kernel may cap it: see net.core.rmem_max). */
+  bufferBytes: number;
+  log: Logger;
+  onFatal: (err: Error) => void;
+}
+
+/** Binds a UDP socket (IPv6 when the listen host is an IPv6 literal or unspecified dual-stack). */
+export async function bindUdp(opts: UdpListenerOptions): Promise<Socket> {
+  const host = opts.listen.host;
+  const type = host !== undefined && isIPv6(host) ? 'udp6' : 'udp4';
+  const socket = createSocket({ type, reuseAddr: false });
+  const text = formatListenAddress(opts.listen);
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(new ListenError(opts.variable, text, err));
+    socket.once('error', onError);
+    socket.bind({ port: opts.listen.port, address: host ?? (type === 'udp4' ? '0.0.0.0' : undefined) }, () => {
+      socket.off('error', onError);
+      resolve();
+    });
+  });
+  applyUdpBuffers(socket, opts.bufferBytes, opts.log);
+  socket.on('error', (err) => opts.onFatal(new ListenError(opts.variable, text, err)));
+  return socket;
+}
+
+/** Requests large kernel buffers on a bound socket and logs what the kernel granted. */
+export function applyUdpBuffers(socket: Socket, bytes: number, log: Logger): void {
+  try {
+    socket.setRecvBufferSize(bytes);
+    socket.setSendBufferSize(bytes);
+    log.debug({ requested: bytes, recv: socket.getRecvBufferSize(), send: socket.getSendBufferSize() }, 'UDP buffers');
+  } catch (err) {
+    log.warn({ err: (err as Error).message, requested: bytes }, 'could not set UDP buffer sizes');
+  }
+}
