@@ -1,0 +1,87 @@
+// HTTP towards origins, shared by every HTTP-borne protocol (HTTP-FLV/TS, HLS, DASH, WHIP/WHEP).
+// The ONE header policy for forwarded HTTP lives here: which client headers go to the origin, which
+// origin headers come back, and the X-Forwarded-* headers. Connections are pooled with keep-alive,
+// with a connect timeout (PROXY_DIAL_TIMEOUT) and a response-headers timeout.
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { Agent, type Dispatcher } from 'undici';
+import { hostPort } from '../balancer/endpoint.js';
+import { normaliseVhost, DEFAULT_VHOST } from '../stream-key.js';
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones the proxy sets itself; never forwarded either way. */
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
+  'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect',
+]);
+
+export interface OriginHttpOptions {
+  dialMs: number;
+  /** Time to the origin's response headers; 0 = none (LL-HLS blocking reloads wait on the origin's own hold). */
+  headersMs: number;
+  /** Max idle keep-alive connections per origin. */
+  connectionsPerOrigin?: number;
+}
+
+/** A keep-alive connection pool for all origins. */
+export function createOriginAgent(opts: OriginHttpOptions): Agent {
+  return new Agent({
+    connect: { timeout: opts.dialMs },
+    headersTimeout: opts.headersMs,
+    // Live bodies (FLV/TS) flow for hours; idleness is policed by the relay, not by the pool.
+    bodyTimeout: 0,
+    keepAliveTimeout: 4_000,
+    connections: opts.connectionsPerOrigin ?? 256,
+  });
+}
+
+/** `http://host:port` for an origin endpoint, IPv6 bracketed. */
+export function originBaseUrl(host: string, port: number): string {
+  return `http://${hostPort(host, port)}`;
+}
+
+/**
+ * Request headers for the origin: every end-to-end client header (User-Agent, Range, Accept, cookies,
+ * Authorization, If-None-Match, Content-Type, …), X-Forwarded-For/Proto/Host appended, and Host kept
+ * when the client named a vhost (so named vhosts work on the origin); otherwise Host is the origin's.
+ */
+export function forwardRequestHeaders(req: IncomingMessage, originHost: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const listed = connectionListed(req.headers);
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue;
+    out[name] = value;
+  }
+  const clientIp = req.socket.remoteAddress ?? '';
+  const prior = req.headers['x-forwarded-for'];
+  out['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${clientIp}` : clientIp;
+  out['x-forwarded-proto'] = (req.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
+  const host = req.headers.host;
+  if (host) out['x-forwarded-host'] = (req.headers['x-forwarded-host'] as string | undefined) ?? host;
+  out.host = host && isNamedVhost(host) ? host : originHost;
+  return out;
+}
+
+/** Response headers for the client: the origin's end-to-end headers, hop-by-hop ones dropped. */
+export function forwardResponseHeaders(headers: Dispatcher.ResponseData['headers'], opts: { keepLength: boolean }): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const listed = connectionListed(headers as IncomingHttpHeaders);
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || listed.has(name)) continue;
+    if (HOP_BY_HOP.has(name) && !(opts.keepLength && name === 'content-length')) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+function connectionListed(headers: IncomingHttpHeaders): Set<string> {
+  const c = headers.connection;
+  if (!c) return new Set();
+  return new Set((Array.isArray(c) ? c.join(',') : c).split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
+}
+
+function isNamedVhost(host: string): boolean {
+  try {
+    return normaliseVhost(host) !== DEFAULT_VHOST;
+  } catch {
+    return false;
+  }
+}
