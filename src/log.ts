@@ -21,7 +21,8 @@ export function createLogger(opts: LoggerOptions): Logger {
   const format = opts.format ?? (isTty ? 'text' : 'json');
   const base = {
     level: opts.level,
-    base: { pid: process.pid, cid: newContextId() },
+    // Process-level lines carry no cid; each connection's child logger adds its own (no duplicate keys).
+    base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
     // Belt and braces: secrets never reach a log line, whatever object is logged.

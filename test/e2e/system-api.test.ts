@@ -144,7 +144,7 @@ describe('system API', () => {
     await register(proxy, { ...SRS_BODY, server: 'restarts', service: 'bbbb', pid: '2' });
     const list = (await origins(proxy)).filter((o) => o.server_id === 'restarts');
     assert.deepEqual(list.map((o) => o.id), ['restarts-bbbb-2']);
-    assert.match(proxy.peer.output, /origin restarted: record replaced/);
+    await proxy.peer.waitForOutput(/origin restarted: record replaced/, 3000); // logs are written asynchronously
   });
 
   test('DELETE /api/v1/origins/<server> deregisters', async () => {
