@@ -2,7 +2,7 @@
 // and stops them in reverse order with a bounded drain. Nothing here is a module-level singleton:
 // tests build a Proxy with their own config, logger, balancer and clock.
 import type { AddressInfo } from 'node:net';
-import { createRouter, type Route } from './api/router.js';
+import { createRouter, type Fallback, type Route } from './api/router.js';
 import { systemApiRoutes, versionsRoute } from './api/system-api.js';
 import type { Balancer } from './balancer/balancer.js';
 import { startDefaultBackend, type DefaultBackendHandle } from './balancer/default-backend.js';
@@ -10,7 +10,10 @@ import { MemoryBalancer } from './balancer/memory.js';
 import { ConfigError, LISTENER_VARIABLES, type Config, type Listeners } from './config.js';
 import { streamVersionsRoute } from './http/stream-routes.js';
 import type { Logger } from './log.js';
+import { httpStreamProxy } from './http/stream-proxy.js';
 import { listenHttp } from './net/http-listener.js';
+import { createOriginAgent } from './net/origin-http.js';
+import type { Agent } from 'undici';
 import type { ProtocolDeps, ProxyService } from './net/service.js';
 
 export interface ProxyDeps {
@@ -41,10 +44,13 @@ export class Proxy {
   readonly balancer: Balancer;
   private readonly listeners = new Map<ListenerName, ProxyService>();
   private defaultBackend: DefaultBackendHandle | undefined;
+  /** Keep-alive connections to origins' HTTP endpoints (HTTP streaming, WHIP/WHEP). */
+  readonly originAgent: Agent;
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly deps: ProxyDeps) {
     this.balancer = deps.balancer ?? createBalancer(deps.config, deps.now);
+    this.originAgent = createOriginAgent({ dialMs: deps.config.timeouts.dialMs, headersMs: deps.config.timeouts.originAnswerMs });
   }
 
   /** Starts the balancer, then every listener; on any failure, closes what was started and rethrows. */
@@ -66,15 +72,15 @@ export class Proxy {
         const a = service.address();
         log.info({ listener: service.variable, address: a.address, port: a.port }, 'listening');
       };
-      const http = async (name: ListenerName, routes: Route[]) => {
+      const http = async (name: ListenerName, routes: Route[], fallback?: Fallback) => {
         const variable = LISTENER_VARIABLES[name];
-        const handler = createRouter(routes);
+        const handler = createRouter(routes, fallback);
         started(name, await listenHttp({ variable, listen: config.listeners[name], handler, log: log.child({ listener: variable }), onFatal }));
       };
       // Start order as the Go proxy: RTMP → WebRTC → HTTP API → SRT → System API → HTTP stream.
       await http('httpApi', [versionsRoute()]);
       await http('systemApi', systemApiRoutes({ balancer: this.balancer, registerToken: config.registerToken, ...(deps.now ? { now: deps.now } : {}) }));
-      await http('httpServer', [streamVersionsRoute()]);
+      await http('httpServer', [streamVersionsRoute()], httpStreamProxy({ config, balancer: this.balancer, agent: this.originAgent }));
     } catch (err) {
       await this.stop(0);
       throw err;
@@ -93,6 +99,7 @@ export class Proxy {
       this.defaultBackend?.stop();
       const listeners = [...this.listeners.values()].reverse();
       await Promise.all(listeners.map((l) => l.close(graceMs)));
+      await this.originAgent.destroy();
       await this.balancer.close();
     })();
     return this.stopping;

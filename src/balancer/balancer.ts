@@ -59,6 +59,8 @@ export interface Balancer {
    * Throws NoOriginError when no origin is registered.
    */
   pick(streamKey: string): Promise<Origin>;
+  /** The origin `pick` would return for an already pinned stream, without pinning anything new. */
+  lookup(streamKey: string): Promise<Origin | undefined>;
   /** Current pins, at most `limit` of them (cluster view). */
   pins(limit: number): Promise<StreamPin[]>;
 

@@ -97,22 +97,8 @@ export class MemoryBalancer implements Balancer {
   /** Synchronous pick, for callers (and benchmarks) that need no Promise. */
   pickSync(streamKey: string): Origin {
     const now = this.now();
-    const pin = this.pins_.get(streamKey);
-    if (pin) {
-      const pinned = this.origins_.get(pin.serverId);
-      // Only the very record that was picked counts: a restarted origin (new id) has lost its streams.
-      if (pinned && pinned.id === pin.originId) {
-        if (this.isAlive(pinned, now) || !this.anyAlive(now)) {
-          // Refresh LRU position at most once a second: a Map delete+set per pick is measurable.
-          if (now - pin.touchedAt > 1000) {
-            pin.touchedAt = now;
-            this.pins_.delete(streamKey);
-            this.pins_.set(streamKey, pin);
-          }
-          return pinned;
-        }
-      }
-    }
+    const pinned = this.validPin(streamKey, now);
+    if (pinned) return pinned;
     const chosen = this.choose(streamKey, now);
     this.pins_.delete(streamKey);
     this.pins_.set(streamKey, { serverId: chosen.serverId, originId: chosen.id, touchedAt: now });
@@ -120,6 +106,27 @@ export class MemoryBalancer implements Balancer {
       this.pins_.delete(this.pins_.keys().next().value as string);
     }
     return chosen;
+  }
+
+  async lookup(streamKey: string): Promise<Origin | undefined> {
+    return this.validPin(streamKey, this.now());
+  }
+
+  /** The pinned origin while it is the very record picked and alive (or nothing better is alive). */
+  private validPin(streamKey: string, now: number): Origin | undefined {
+    const pin = this.pins_.get(streamKey);
+    if (!pin) return undefined;
+    const pinned = this.origins_.get(pin.serverId);
+    // Only the very record that was picked counts: a restarted origin (new id) has lost its streams.
+    if (!pinned || pinned.id !== pin.originId) return undefined;
+    if (!this.isAlive(pinned, now) && this.anyAlive(now)) return undefined;
+    // Refresh LRU position at most once a second: a Map delete+set per pick is measurable.
+    if (now - pin.touchedAt > 1000) {
+      pin.touchedAt = now;
+      this.pins_.delete(streamKey);
+      this.pins_.set(streamKey, pin);
+    }
+    return pinned;
   }
 
   async pins(limit: number): Promise<StreamPin[]> {

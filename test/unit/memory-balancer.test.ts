@@ -186,3 +186,17 @@ describe('TtlMap', () => {
     assert.equal(m.get('a'), undefined, 'least recently used evicted');
   });
 });
+
+describe('MemoryBalancer.lookup', () => {
+  test('finds a pinned stream without pinning new ones', async () => {
+    const { b, clock, origin } = setup();
+    await b.register(origin('a'));
+    assert.equal(await b.lookup('k'), undefined);
+    assert.equal((await b.pins(10)).length, 0, 'lookup pins nothing');
+    const picked = await b.pick('k');
+    assert.equal((await b.lookup('k'))?.id, picked.id);
+    clock.t += EXPIRE + 1;
+    await b.register(origin('b'));
+    assert.equal(await b.lookup('k'), undefined, 'a pin to a dead origin is not offered while another is alive');
+  });
+});

@@ -1,0 +1,100 @@
+// One HTTP request to an origin on behalf of a client, either streamed straight back (live streams,
+// segments) or buffered for rewriting (playlists, manifests). Origin statuses and end-to-end headers
+// pass through; failures become 502/504 JSON without internal addresses.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { errors, type Agent, type Dispatcher } from 'undici';
+import { HttpError } from '../api/http-util.js';
+import type { DialTarget } from '../balancer/origin.js';
+import type { Logger } from '../log.js';
+import { forwardRequestHeaders, forwardResponseHeaders, originBaseUrl } from '../net/origin-http.js';
+import { hostPort } from '../balancer/endpoint.js';
+
+export const CORS_HEADERS: Readonly<Record<string, string>> = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-headers': '*',
+  'access-control-allow-methods': '*',
+};
+
+export interface OriginRequest {
+  agent: Agent;
+  target: DialTarget;
+  /** Path and query as sent to the origin. */
+  path: string;
+  req: IncomingMessage;
+  /** 0 = no limit (the origin decides how long it holds, e.g. LL-HLS blocking reloads). */
+  headersTimeoutMs: number;
+  /** Extra or overriding request headers. */
+  headers?: Record<string, string>;
+}
+
+export async function requestOrigin(o: OriginRequest): Promise<Dispatcher.ResponseData> {
+  const headers = { ...forwardRequestHeaders(o.req, hostPort(o.target.host, o.target.port)), ...o.headers };
+  const abort = new AbortController();
+  // A client that goes away cancels the origin request at once.
+  const onClose = () => abort.abort();
+  o.req.once('close', onClose);
+  try {
+    const method = o.req.method === 'HEAD' ? 'HEAD' : 'GET';
+    return await o.agent.request({
+      origin: originBaseUrl(o.target.host, o.target.port),
+      path: o.path,
+      method,
+      headers,
+      headersTimeout: o.headersTimeoutMs,
+      signal: abort.signal,
+    });
+  } catch (err) {
+    o.req.off('close', onClose);
+    throw originFailure(err);
+  }
+}
+
+/** Maps a transport failure to a client-facing error that names no internal address. */
+export function originFailure(err: unknown): HttpError {
+  if (err instanceof errors.ConnectTimeoutError || err instanceof errors.HeadersTimeoutError) {
+    return new HttpError(504, 'origin did not answer in time');
+  }
+  if (err instanceof HttpError) return err;
+  return new HttpError(502, 'origin unreachable');
+}
+
+/** Response headers for the client: the origin's, plus CORS unless the origin set its own. */
+export function clientHeaders(origin: Dispatcher.ResponseData['headers'], keepLength: boolean): Record<string, string | string[]> {
+  const out = forwardResponseHeaders(origin, { keepLength });
+  if (out['access-control-allow-origin'] === undefined) Object.assign(out, CORS_HEADERS);
+  return out;
+}
+
+/**
+ * Streams the origin's response to the client with backpressure. A live body that stops flowing for
+ * `idleMs` is cut (an origin that answers 200 and then sends nothing must not hold a client forever).
+ */
+export async function streamResponse(upstream: Dispatcher.ResponseData, res: ServerResponse, log: Logger, idleMs: number): Promise<void> {
+  res.writeHead(upstream.statusCode, clientHeaders(upstream.headers, true));
+  if (res.req.method === 'HEAD') {
+    await upstream.body.dump();
+    res.end();
+    return;
+  }
+  const socket = res.socket;
+  let lastWritten = -1;
+  // Checking the socket's byte counter on a timer costs nothing per chunk.
+  const idle = setInterval(() => {
+    const written = socket?.bytesWritten ?? 0;
+    if (written === lastWritten) {
+      log.info({ idleMs }, 'origin stream idle: closing');
+      upstream.body.destroy(new Error('idle'));
+    }
+    lastWritten = written;
+  }, idleMs);
+  idle.unref();
+  try {
+    await pipeline(upstream.body, res);
+  } catch (err) {
+    // Client gone or origin gone: both ends are closed by pipeline; nothing to answer any more.
+    log.debug({ err: (err as Error).message }, 'stream ended early');
+  } finally {
+    clearInterval(idle);
+  }
+}

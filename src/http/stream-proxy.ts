@@ -1,0 +1,195 @@
+// The HTTP stream listener's proxy (PROXY_HTTP_SERVER): identify the stream from the request,
+// route it through the balancer, and relay the origin's answer — streamed for live streams and
+// segments, rewritten with the session parameter for HLS playlists and DASH manifests.
+import type { Agent } from 'undici';
+import { HttpError } from '../api/http-util.js';
+import type { Fallback, RouteContext } from '../api/router.js';
+import { NoOriginError, type Balancer } from '../balancer/balancer.js';
+import { dialTargets, type DialTarget, type Origin } from '../balancer/origin.js';
+import type { Config } from '../config.js';
+import { StreamKeyError, streamKeyFromHttp, type StreamKey } from '../stream-key.js';
+import { classifyStreamRequest, extensionOf, segmentOwner } from './classify.js';
+import { isDashManifest, rewriteDashManifest } from './dash-rewrite.js';
+import { isHlsPlaylist, rewriteHlsPlaylist } from './hls-rewrite.js';
+import { CORS_HEADERS, clientHeaders, requestOrigin, streamResponse } from './origin-request.js';
+import { SESSION_PARAM } from './session-param.js';
+import { serveStatic } from './static-files.js';
+
+export interface HttpStreamDeps {
+  config: Config;
+  balancer: Balancer;
+  agent: Agent;
+}
+
+/** Playlists and manifests are small; anything larger is not one. */
+const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
+/** LL-HLS blocking reloads are held by the origin for up to ~3 target durations. */
+const BLOCKING_RELOAD_TIMEOUT_MS = 60_000;
+const MAX_PATH_LENGTH = 4096;
+const SESSION_ID = /^[0-9a-f]{7}$/;
+
+export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
+  return async (ctx) => {
+    const method = ctx.req.method ?? 'GET';
+    if (ctx.url.pathname.length > MAX_PATH_LENGTH) throw new HttpError(414, 'path too long');
+    const path = decodePath(ctx.url.pathname);
+    const kind = classifyStreamRequest(path, ctx.url.searchParams);
+    if (method === 'OPTIONS') {
+      ctx.res.writeHead(200, { ...CORS_HEADERS, 'content-length': '0' });
+      ctx.res.end();
+      return;
+    }
+    if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `method ${method.slice(0, 16)} not allowed`);
+    switch (kind) {
+      case 'playlist':
+      case 'manifest':
+        return manifest(deps, ctx, path, kind);
+      case 'segment':
+        return segment(deps, ctx);
+      case 'live':
+        return live(deps, ctx, path, true);
+      case 'maybe-segment':
+        return live(deps, ctx, path, false);
+      case 'static':
+        return serveStatic(ctx.req, ctx.res, deps.config.staticFiles, ctx.url.pathname);
+    }
+  };
+}
+
+/** Live FLV/TS/AAC/MP3, or a segment named after a known stream. */
+async function live(deps: HttpStreamDeps, ctx: RouteContext, path: string, isLive: boolean): Promise<void> {
+  const owner = await segmentOwnerOrigin(deps, ctx, path);
+  if (owner) return relay(deps, ctx, owner.target);
+  if (!isLive) return serveStatic(ctx.req, ctx.res, deps.config.staticFiles, ctx.url.pathname);
+  const key = keyOf(ctx, path);
+  ctx.log.debug({ stream: key.key }, 'live stream');
+  return relay(deps, ctx, await httpTarget(deps.balancer, key.key));
+}
+
+/**
+ * `/live/livestream-12.ts` without the session parameter: when `live/livestream` is a stream the
+ * balancer already routes, the segment goes to that stream's origin rather than being treated as
+ * a stream of its own.
+ */
+async function segmentOwnerOrigin(deps: HttpStreamDeps, ctx: RouteContext, path: string): Promise<{ target: DialTarget } | undefined> {
+  const slash = path.lastIndexOf('/');
+  const file = path.slice(slash + 1);
+  const base = file.slice(0, file.length - extensionOf(file).length - 1);
+  const owner = segmentOwner(base);
+  if (!owner) return undefined;
+  let key: StreamKey;
+  try {
+    key = streamKeyFromHttp({ host: ctx.req.headers.host, path: `${path.slice(0, slash + 1)}${owner}.x`, query: new URLSearchParams() });
+  } catch {
+    return undefined;
+  }
+  const origin = await deps.balancer.lookup(key.key);
+  return origin ? { target: firstHttpTarget(origin) } : undefined;
+}
+
+/** A segment carrying the session parameter: routed by the session's stream. */
+async function segment(deps: HttpStreamDeps, ctx: RouteContext): Promise<void> {
+  const id = ctx.url.searchParams.get(SESSION_PARAM) ?? '';
+  if (!SESSION_ID.test(id)) throw new HttpError(400, `invalid ${SESSION_PARAM} ${id.slice(0, 16)}`);
+  const session = await deps.balancer.hlsSessionById(id);
+  if (!session) throw new HttpError(404, `unknown ${SESSION_PARAM} ${id}`);
+  return relay(deps, ctx, await httpTarget(deps.balancer, session.streamKey));
+}
+
+/** HLS playlist or DASH manifest: fetched whole, rewritten with the session id, Content-Length recomputed. */
+async function manifest(deps: HttpStreamDeps, ctx: RouteContext, path: string, kind: 'playlist' | 'manifest'): Promise<void> {
+  // A variant playlist requested through a rewritten master carries the master's session.
+  const given = ctx.url.searchParams.get(SESSION_PARAM);
+  const known = given && SESSION_ID.test(given) ? await deps.balancer.hlsSessionById(given) : undefined;
+  const streamKey = known?.streamKey ?? keyOf(ctx, path).key;
+  const session = known ?? (await deps.balancer.hlsSession(streamKey, `http://${ctx.req.headers.host ?? ''}${path}`));
+  const target = await httpTarget(deps.balancer, streamKey);
+  const blocking = ctx.url.searchParams.has('_HLS_msn') || ctx.url.searchParams.has('_HLS_part');
+  const upstream = await requestOrigin({
+    agent: deps.agent,
+    target,
+    path: ctx.url.pathname + ctx.url.search,
+    req: ctx.req,
+    headersTimeoutMs: blocking ? BLOCKING_RELOAD_TIMEOUT_MS : deps.config.timeouts.originAnswerMs,
+    // The body is rewritten: ask for it uncompressed.
+    headers: { 'accept-encoding': 'identity' },
+  });
+  ctx.log.debug({ stream: streamKey, status: upstream.statusCode, spbhid: session.spbhid }, kind);
+  const text = await readLimited(upstream.body, MAX_MANIFEST_BYTES);
+  const headers = clientHeaders(upstream.headers, false);
+  let body = text;
+  if (upstream.statusCode === 200 && text !== undefined) {
+    if (kind === 'playlist' && isHlsPlaylist(text)) body = rewriteHlsPlaylist(text, session.spbhid);
+    if (kind === 'manifest' && isDashManifest(text)) body = rewriteDashManifest(text, session.spbhid);
+    // The body changed, so a validator of the origin's bytes would lie.
+    if (body !== text) delete headers.etag;
+  }
+  if (body === undefined) throw new HttpError(502, 'origin sent an oversized playlist');
+  const bytes = Buffer.from(body, 'utf8');
+  headers['content-length'] = String(bytes.length);
+  ctx.res.writeHead(upstream.statusCode, headers);
+  ctx.res.end(ctx.req.method === 'HEAD' ? undefined : bytes);
+}
+
+async function relay(deps: HttpStreamDeps, ctx: RouteContext, target: DialTarget): Promise<void> {
+  const upstream = await requestOrigin({
+    agent: deps.agent,
+    target,
+    path: ctx.url.pathname + ctx.url.search,
+    req: ctx.req,
+    headersTimeoutMs: deps.config.timeouts.originAnswerMs,
+  });
+  await streamResponse(upstream, ctx.res, ctx.log, deps.config.timeouts.idleMs);
+}
+
+async function httpTarget(balancer: Balancer, streamKey: string): Promise<DialTarget> {
+  let origin: Origin;
+  try {
+    origin = await balancer.pick(streamKey);
+  } catch (err) {
+    if (err instanceof NoOriginError) throw new HttpError(503, 'no origin available');
+    throw err;
+  }
+  return firstHttpTarget(origin);
+}
+
+function firstHttpTarget(origin: Origin): DialTarget {
+  const [target] = dialTargets(origin, 'http');
+  if (!target) throw new HttpError(502, 'origin has no HTTP stream endpoint');
+  return target;
+}
+
+function keyOf(ctx: RouteContext, path: string): StreamKey {
+  try {
+    return streamKeyFromHttp({ host: ctx.req.headers.host, path, query: ctx.url.searchParams });
+  } catch (err) {
+    if (err instanceof StreamKeyError) throw new HttpError(400, err.message);
+    throw err;
+  }
+}
+
+function decodePath(encoded: string): string {
+  let path: string;
+  try {
+    path = decodeURIComponent(encoded);
+  } catch {
+    throw new HttpError(400, 'invalid percent-encoding in path');
+  }
+  if (path.includes('\0')) throw new HttpError(400, 'NUL in path');
+  return path;
+}
+
+async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
