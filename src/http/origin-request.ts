@@ -26,10 +26,13 @@ export interface OriginRequest {
   headersTimeoutMs: number;
   /** Extra or overriding request headers. */
   headers?: Record<string, string>;
+  /** Client headers not to forward (lower-case). */
+  dropHeaders?: readonly string[];
 }
 
 export async function requestOrigin(o: OriginRequest): Promise<Dispatcher.ResponseData> {
   const headers = { ...forwardRequestHeaders(o.req, hostPort(o.target.host, o.target.port)), ...o.headers };
+  for (const name of o.dropHeaders ?? []) delete headers[name];
   const abort = new AbortController();
   // A client that goes away cancels the origin request at once.
   const onClose = () => abort.abort();
@@ -59,10 +62,21 @@ export function originFailure(err: unknown): HttpError {
   return new HttpError(502, 'origin unreachable');
 }
 
-/** Response headers for the client: the origin's, plus CORS unless the origin set its own. */
-export function clientHeaders(origin: Dispatcher.ResponseData['headers'], keepLength: boolean): Record<string, string | string[]> {
+/** Content types by extension, for origins that send none (node-media-server's HTTP-FLV). */
+const TYPE_BY_EXTENSION: Readonly<Record<string, string>> = {
+  flv: 'video/x-flv', ts: 'video/mp2t', aac: 'audio/aac', mp3: 'audio/mpeg', m3u8: 'application/vnd.apple.mpegurl',
+  mpd: 'application/dash+xml', m4s: 'video/iso.segment', mp4: 'video/mp4', m4v: 'video/mp4', m4a: 'audio/mp4', vtt: 'text/vtt',
+};
+
+/**
+ * Response headers for the client: the origin's, plus CORS unless the origin set its own, plus a
+ * Content-Type named by the extension when the origin sent none.
+ */
+export function clientHeaders(origin: Dispatcher.ResponseData['headers'], keepLength: boolean, extension = ''): Record<string, string | string[]> {
   const out = forwardResponseHeaders(origin, { keepLength });
   if (out['access-control-allow-origin'] === undefined) Object.assign(out, CORS_HEADERS);
+  const type = TYPE_BY_EXTENSION[extension];
+  if (out['content-type'] === undefined && type) out['content-type'] = type;
   return out;
 }
 
@@ -70,8 +84,8 @@ export function clientHeaders(origin: Dispatcher.ResponseData['headers'], keepLe
  * Streams the origin's response to the client with backpressure. A live body that stops flowing for
  * `idleMs` is cut (an origin that answers 200 and then sends nothing must not hold a client forever).
  */
-export async function streamResponse(upstream: Dispatcher.ResponseData, res: ServerResponse, log: Logger, idleMs: number): Promise<void> {
-  res.writeHead(upstream.statusCode, clientHeaders(upstream.headers, true));
+export async function streamResponse(upstream: Dispatcher.ResponseData, res: ServerResponse, log: Logger, idleMs: number, extension: string): Promise<void> {
+  res.writeHead(upstream.statusCode, clientHeaders(upstream.headers, true, extension));
   if (res.req.method === 'HEAD') {
     await upstream.body.dump();
     res.end();

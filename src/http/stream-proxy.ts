@@ -111,12 +111,14 @@ async function manifest(deps: HttpStreamDeps, ctx: RouteContext, path: string, k
     path: ctx.url.pathname + ctx.url.search,
     req: ctx.req,
     headersTimeoutMs: blocking ? BLOCKING_RELOAD_TIMEOUT_MS : deps.config.timeouts.originAnswerMs,
-    // The body is rewritten: ask for it uncompressed.
+    // The body is rewritten whole: ask for all of it, uncompressed (a forwarded `Range: bytes=0-`, as
+    // ffmpeg sends, would get a 206 whose Content-Range no longer matches the rewritten length).
     headers: { 'accept-encoding': 'identity' },
+    dropHeaders: ['range', 'if-range'],
   });
   ctx.log.debug({ stream: streamKey, status: upstream.statusCode, spbhid: session.spbhid }, kind);
   const text = await readLimited(upstream.body, MAX_MANIFEST_BYTES);
-  const headers = clientHeaders(upstream.headers, false);
+  const headers = clientHeaders(upstream.headers, false, kind === 'playlist' ? 'm3u8' : 'mpd');
   let body = text;
   if (upstream.statusCode === 200 && text !== undefined) {
     if (kind === 'playlist' && isHlsPlaylist(text)) body = rewriteHlsPlaylist(text, session.spbhid);
@@ -139,7 +141,7 @@ async function relay(deps: HttpStreamDeps, ctx: RouteContext, target: DialTarget
     req: ctx.req,
     headersTimeoutMs: deps.config.timeouts.originAnswerMs,
   });
-  await streamResponse(upstream, ctx.res, ctx.log, deps.config.timeouts.idleMs);
+  await streamResponse(upstream, ctx.res, ctx.log, deps.config.timeouts.idleMs, extensionOf(ctx.url.pathname));
 }
 
 async function httpTarget(balancer: Balancer, streamKey: string): Promise<DialTarget> {
