@@ -241,6 +241,11 @@ describe('static files, failures and bad input', () => {
     writeFileSync(join(site.dir, '.secret'), 'no');
     // A real HTTP origin that streams forever, counting its open connections.
     streamer = createServer((req, res) => {
+      if (req.url?.includes('.m3u8')) {
+        // A playlist held back as an LL-HLS origin holds a blocking reload.
+        setTimeout(() => res.end('#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nll-1.m4s\n'), 1500);
+        return;
+      }
       openConnections++;
       req.socket.once('close', () => openConnections--);
       res.writeHead(200, { 'content-type': 'video/x-flv' });
@@ -249,7 +254,7 @@ describe('static files, failures and bad input', () => {
     });
     streamerPort = await freePort();
     await new Promise<void>((r) => streamer.listen(streamerPort, '127.0.0.1', r));
-    proxy = await startProxy({ env: { PROXY_STATIC_FILES: site.dir } });
+    proxy = await startProxy({ env: { PROXY_STATIC_FILES: site.dir, PROXY_ORIGIN_ANSWER_TIMEOUT: '1s' } });
   });
   after(async () => {
     await proxy.stop();
@@ -309,6 +314,16 @@ describe('static files, failures and bad input', () => {
     assert.doesNotMatch(body, /127\.0\.0\.1/, 'no internal address leaks');
     assert.ok(Date.now() - t0 < 2000);
     await fetch(`${proxy.systemApi}/api/v1/origins/dead`, { method: 'DELETE' });
+  });
+
+  test('LL-HLS blocking reloads wait on the origin\'s hold; an ordinary playlist is bounded by the answer timeout', async () => {
+    await registerOrigin(proxy.systemApi, originBody('ll', 1935, streamerPort));
+    const blocking = await fetch(`${proxy.httpServer}/ll/s.m3u8?_HLS_msn=2&_HLS_part=1`);
+    assert.equal(blocking.status, 200);
+    assert.match(await blocking.text(), /ll-1\.m4s\?spbhid=[0-9a-f]{7}/);
+    const ordinary = await fetch(`${proxy.httpServer}/ll/s.m3u8`);
+    assert.equal(ordinary.status, 504);
+    await fetch(`${proxy.systemApi}/api/v1/origins/ll`, { method: 'DELETE' });
   });
 
   test('a client that disconnects mid-stream cancels the origin request', async () => {
