@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../test/fixtures/paths.js';
 import { stopAllPeers } from '../test/fixtures/process.js';
 import { balancerBench } from './balancer.bench.js';
+import { httpBench } from './http.bench.js';
 
 export interface BenchContext {
   /** Short runs (smoke check), not for recorded figures. */
@@ -21,6 +22,7 @@ export interface BenchReport {
 
 const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchReport>> = {
   balancer: balancerBench,
+  http: httpBench,
 };
 
 function table(r: BenchReport): string {

@@ -1,0 +1,147 @@
+// Benchmark: HTTP streaming through the proxy. (1) HTTP-FLV fan-out, 1 stream × 16 players at ~8 Mbps
+// from node-media-server: direct, through a plain Node TCP relay, and through the proxy — CPU-seconds
+// per GB relayed (in+out). (2) HLS playlist and segment requests/s over keep-alive at concurrency 16
+// and 50 from nginx-rtmp: direct vs through the proxy.
+import { get } from 'node:http';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { eventually, makeTestFlv, publish } from '../test/fixtures/media.js';
+import { startNginxRtmp } from '../test/fixtures/nginx-rtmp.js';
+import { startNodeMediaServer } from '../test/fixtures/nms.js';
+import { FIXTURES_DIST, tempDir } from '../test/fixtures/paths.js';
+import { freePort } from '../test/fixtures/ports.js';
+import { run, startPeer, waitForTcp, type Peer } from '../test/fixtures/process.js';
+import { registerOrigin, startProxy } from '../test/fixtures/proxy.js';
+import { httpLoad } from './lib/http-load.js';
+import { measureCpu } from './lib/proc.js';
+import { fmt, ratio } from './lib/stats.js';
+import type { BenchContext, BenchReport } from './run.js';
+
+const PLAYERS = 16;
+const GO_PROXY_FLV_CPU_PER_GB = 1.46; // measured here against SRS origins (issue reference)
+
+/** A CBR ~8 Mbps 720p FLV (noisy picture so the encoder cannot go below the rate). */
+async function makeHighRateFlv(dir: string): Promise<string> {
+  const file = join(dir, 'bench-8mbps.flv');
+  if (existsSync(file)) return file;
+  const r = await run('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25,noise=alls=40:allf=t',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100', '-t', '10',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '50', '-b:v', '8M', '-minrate', '8M', '-maxrate', '8M', '-bufsize', '4M',
+    '-x264-params', 'nal-hrd=cbr', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '128k', '-shortest', file,
+  ], 120_000);
+  if (r.code !== 0) throw new Error(`ffmpeg: ${r.stderr}`);
+  return file;
+}
+
+/** `players` concurrent HTTP readers of `url` for `ms`; total bytes received. */
+async function fanOut(url: string, players: number, ms: number): Promise<number> {
+  let bytes = 0;
+  await Promise.all(
+    Array.from(
+      { length: players },
+      () =>
+        new Promise<void>((resolve) => {
+          const req = get(url, (res) => {
+            res.on('data', (d: Buffer) => (bytes += d.length));
+            res.on('error', () => resolve());
+          });
+          req.on('error', () => resolve());
+          setTimeout(() => {
+            req.destroy();
+            resolve();
+          }, ms);
+        }),
+    ),
+  );
+  return bytes;
+}
+
+async function flvFanOut(ctx: BenchContext, dir: string): Promise<string[][]> {
+  const nms = await startNodeMediaServer();
+  const proxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info' } });
+  const relayPort = await freePort();
+  const relay = startPeer('tcp relay', process.execPath, [join(FIXTURES_DIST, '..', '..', 'bench', 'baseline', 'tcp-relay.js'), String(relayPort), '127.0.0.1', String(nms.httpPort)]);
+  let pub: Peer | undefined;
+  try {
+    await waitForTcp(relayPort);
+    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'nms', service: 's', pid: '1', rtmp: [String(nms.rtmpPort)], http: [String(nms.httpPort)] });
+    pub = publish(await makeHighRateFlv(dir), `rtmp://127.0.0.1:${nms.rtmpPort}/live/bench`);
+    await eventually(async () => {
+      if ((await fanOut(`http://127.0.0.1:${nms.httpPort}/live/bench.flv`, 1, 1500)) < 500_000) throw new Error('stream not flowing yet');
+    }, 20_000);
+    const ms = ctx.quick ? 3000 : 10_000;
+    const direct = await fanOut(`http://127.0.0.1:${nms.httpPort}/live/bench.flv`, PLAYERS, ms);
+    const viaRelay = await measureCpu(relay.pid, () => fanOut(`http://127.0.0.1:${relayPort}/live/bench.flv`, PLAYERS, ms));
+    const viaProxy = await measureCpu(proxy.peer.pid, () => fanOut(`${proxy.httpServer}/live/bench.flv`, PLAYERS, ms));
+    // Every byte a player receives crossed the intermediary twice (origin → it → player).
+    const perGb = (cpu: number, bytes: number) => cpu / ((2 * bytes) / 1e9);
+    const relayPerGb = perGb(viaRelay.cpu, viaRelay.result);
+    const proxyPerGb = perGb(viaProxy.cpu, viaProxy.result);
+    const mbps = (b: number) => `${fmt((b * 8) / (ms / 1000) / 1e6 / PLAYERS, 1)} Mbps/player`;
+    return [
+      ['FLV fan-out 1×16, direct', mbps(direct), '—', '—', 'origin alone'],
+      ['FLV fan-out 1×16, plain TCP relay', mbps(viaRelay.result), `${relayPerGb.toFixed(2)} CPU-s/GB`, '1.00×', 'net pipe baseline'],
+      ['FLV fan-out 1×16, origin-proxy', mbps(viaProxy.result), `${proxyPerGb.toFixed(2)} CPU-s/GB`, ratio(proxyPerGb, relayPerGb), `${ratio(proxyPerGb, GO_PROXY_FLV_CPU_PER_GB)} the Go proxy's ${GO_PROXY_FLV_CPU_PER_GB} (target ≤ 0.80×)`],
+    ];
+  } finally {
+    await pub?.stop();
+    await relay.stop();
+    await proxy.stop();
+    await nms.stop();
+  }
+}
+
+async function hlsRequests(ctx: BenchContext, dir: string): Promise<string[][]> {
+  const nginx = await startNginxRtmp();
+  const proxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info' } });
+  let pub: Peer | undefined;
+  try {
+    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'ng', service: 's', pid: '1', rtmp: [String(nginx.rtmpPort)], http: [String(nginx.httpPort)] });
+    pub = publish(await makeTestFlv(dir, 10), `rtmp://127.0.0.1:${nginx.rtmpPort}/live/hls`);
+    await eventually(async () => {
+      const text = await (await fetch(`${proxy.httpServer}/live/hls.m3u8`)).text();
+      if ((text.match(/\.ts/g) ?? []).length < 3) throw new Error('playlist not ready');
+    }, 40_000, 500);
+    const direct = `http://127.0.0.1:${nginx.httpPort}`;
+    const durationMs = ctx.quick ? 1500 : 5000;
+    /** The newest segment's path (with its session parameter when asked through the proxy). */
+    const newestSegment = async (base: string) => {
+      const lines = (await (await fetch(`${base}/live/hls.m3u8`)).text()).split('\n').filter((l) => l.includes('.ts'));
+      return `/live/${lines[lines.length - 1]!.trim()}`;
+    };
+    const rows: string[][] = [];
+    for (const concurrency of [16, 50]) {
+      const load = (origin: string, path: string) => httpLoad({ origin, concurrency, durationMs, request: () => ({ path, method: 'GET' }) });
+      const pd = await load(direct, '/live/hls.m3u8');
+      const pp = await load(proxy.httpServer, '/live/hls.m3u8');
+      rows.push([`HLS playlist, ${concurrency} conns`, `${fmt(pp.perSecond)} req/s`, `${fmt(pd.perSecond)} req/s direct`, ratio(pp.perSecond, pd.perSecond), `p50 ${pp.latency.p50.toFixed(2)} ms vs ${pd.latency.p50.toFixed(2)} ms; errors ${pp.errors}/${pd.errors} (target ≥ 0.80×)`]);
+      const sd = await load(direct, await newestSegment(direct));
+      const sp = await load(proxy.httpServer, await newestSegment(proxy.httpServer));
+      rows.push([`HLS segment (~130 KB), ${concurrency} conns`, `${fmt(sp.perSecond)} req/s`, `${fmt(sd.perSecond)} req/s direct`, ratio(sp.perSecond, sd.perSecond), `p50 ${sp.latency.p50.toFixed(2)} ms vs ${sd.latency.p50.toFixed(2)} ms; errors ${sp.errors}/${sd.errors} (target ≥ 0.90×)`]);
+    }
+    return rows;
+  } finally {
+    await pub?.stop();
+    await proxy.stop();
+    await nginx.stop();
+  }
+}
+
+export async function httpBench(ctx: BenchContext): Promise<BenchReport> {
+  const dir = tempDir('bench-http');
+  try {
+    const rows = [...(await flvFanOut(ctx, dir.dir)), ...(await hlsRequests(ctx, dir.dir))];
+    return {
+      headers: ['load', 'delivered / rate', 'cost or baseline', 'ratio', 'notes'],
+      rows,
+      notes: [
+        'FLV: CPU of the relaying process only (origin and players excluded), per GB in+out; the ratio column is proxy ÷ plain TCP relay.',
+        'HLS: keep-alive undici clients in the bench process; the same machine runs origin, proxy and load (2 cores).',
+      ],
+    };
+  } finally {
+    dir.remove();
+  }
+}
