@@ -11,6 +11,7 @@ import { StreamKeyError, streamKeyFromHttp, type StreamKey } from '../stream-key
 import { classifyStreamRequest, extensionOf, segmentOwner } from './classify.js';
 import { isDashManifest, rewriteDashManifest } from './dash-rewrite.js';
 import { isHlsPlaylist, rewriteHlsPlaylist } from './hls-rewrite.js';
+import { passthroughLive } from './live-passthrough.js';
 import { CORS_HEADERS, clientHeaders, requestOrigin, streamResponse } from './origin-request.js';
 import { SESSION_PARAM } from './session-param.js';
 import { serveStatic } from './static-files.js';
@@ -63,7 +64,19 @@ async function live(deps: HttpStreamDeps, ctx: RouteContext, path: string, isLiv
   if (!isLive) return serveStatic(ctx.req, ctx.res, deps.config.staticFiles, ctx.url.pathname);
   const key = keyOf(ctx, path);
   ctx.log.debug({ stream: key.key }, 'live stream');
-  return relay(deps, ctx, await httpTarget(deps.balancer, key.key));
+  const target = await httpTarget(deps.balancer, key.key);
+  const t = deps.config.timeouts;
+  return passthroughLive({
+    req: ctx.req,
+    res: ctx.res,
+    target,
+    path: ctx.url.pathname + ctx.url.search,
+    log: ctx.log,
+    dialMs: t.dialMs,
+    answerMs: t.originAnswerMs,
+    idleMs: t.idleMs,
+    extension: extensionOf(path),
+  });
 }
 
 /**
