@@ -194,17 +194,22 @@ function decodePath(encoded: string): string {
   return path;
 }
 
-async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) {
-      body.destroy();
-      return undefined;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
+/** Reads a whole body, or undefined (and the body destroyed) once it passes `limit` bytes. */
+function readLimited(body: NodeJS.ReadableStream & { destroy(): void }, limit: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        body.removeAllListeners('data');
+        body.destroy();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    body.once('end', () => resolve(Buffer.concat(chunks, size).toString('utf8')));
+    body.once('error', reject);
+  });
 }
-
