@@ -3,9 +3,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ListenAddress } from '../config/listen.js';
-import { formatListenAddress } from '../config/listen.js';
 import { contextLogger, type Logger } from '../log.js';
-import { ListenError, type ProxyService } from './service.js';
+import { bindServer, type ProxyService } from './service.js';
 import { clip } from '../text.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse, log: Logger) => Promise<void>;
@@ -35,16 +34,7 @@ export async function listenHttp(opts: HttpListenerOptions): Promise<HttpListene
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     else socket.destroy();
   });
-  const text = formatListenAddress(opts.listen);
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) => reject(new ListenError(opts.variable, text, err));
-    server.once('error', onError);
-    server.listen({ host: opts.listen.host, port: opts.listen.port }, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  server.on('error', (err) => opts.onFatal(new ListenError(opts.variable, text, err)));
+  await bindServer(server, opts.variable, opts.listen, opts.onFatal);
   let closing: Promise<void> | undefined;
   return {
     variable: opts.variable,

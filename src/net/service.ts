@@ -1,5 +1,6 @@
 // What every listener (HTTP, RTMP, UDP) looks like to the composition root.
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
+import { formatListenAddress, type ListenAddress } from '../config/listen.js';
 import type { Balancer } from '../balancer/balancer.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -31,4 +32,21 @@ export class ListenError extends Error {
   ) {
     super(`${variable}=${JSON.stringify(address)}: cannot listen: ${(cause as NodeJS.ErrnoException).code ?? cause.message}`);
   }
+}
+
+/**
+ * Binds a TCP or HTTP server: a bind failure rejects with a ListenError naming the variable; an error
+ * after startup goes to onFatal (the process stops rather than run half a service).
+ */
+export async function bindServer(server: Server, variable: string, listen: ListenAddress, onFatal: (err: Error) => void): Promise<void> {
+  const text = formatListenAddress(listen);
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(new ListenError(variable, text, err));
+    server.once('error', onError);
+    server.listen({ host: listen.host, port: listen.port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (err) => onFatal(new ListenError(variable, text, err)));
 }

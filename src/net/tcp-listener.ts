@@ -1,9 +1,9 @@
 // A TCP listener for stream protocols (RTMP, RTSP): bind errors naming the variable, a context logger
 // per connection, tracking of live connections, and a close that drains them for a grace period.
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { formatListenAddress, type ListenAddress } from '../config/listen.js';
+import type { ListenAddress } from '../config/listen.js';
 import { contextLogger, type Logger } from '../log.js';
-import { ListenError, type ProxyService } from './service.js';
+import { bindServer, type ProxyService } from './service.js';
 
 export interface TcpListenerOptions {
   variable: string;
@@ -32,16 +32,7 @@ export async function listenTcp(opts: TcpListenerOptions): Promise<TcpListener> 
       socket.destroy();
     }
   });
-  const text = formatListenAddress(opts.listen);
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) => reject(new ListenError(opts.variable, text, err));
-    server.once('error', onError);
-    server.listen({ host: opts.listen.host, port: opts.listen.port }, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  server.on('error', (err) => opts.onFatal(new ListenError(opts.variable, text, err)));
+  await bindServer(server, opts.variable, opts.listen, opts.onFatal);
   let closing: Promise<void> | undefined;
   return {
     variable: opts.variable,
