@@ -191,6 +191,10 @@ describe('default backend (spec 3.8, scenario 28)', () => {
       assert.deepEqual(o.rtmp, ['1935']);
       assert.equal(o.http, undefined, 'no HTTP stream endpoint unless PROXY_DEFAULT_BACKEND_HTTP is set');
       assert.deepEqual(o.api, ['1985']);
+      // Scenario 28: HTTP-FLV through it fails with a 5xx that says why.
+      const flv = await fetch(`${proxy.httpServer}/live/x.flv`);
+      assert.equal(flv.status, 502);
+      assert.match(((await flv.json()) as { error: string }).error, /no HTTP stream endpoint/);
       await new Promise((r) => setTimeout(r, 1500));
       const [later] = await origins(proxy);
       assert.equal(later!.alive, true, 'refreshed (the Go proxy let it go stale)');
