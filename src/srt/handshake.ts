@@ -220,6 +220,8 @@ export interface HandshakePatch {
   socketId?: number;
   destinationSocketId?: number;
   timestamp?: number;
+  /** New Peer IP Address (textual IPv4/IPv6): a relay writes the address as the receiver's peer sees it. */
+  peerAddress?: string;
 }
 
 /**
@@ -235,8 +237,10 @@ export function patchHandshake(datagram: Buffer, patch: HandshakePatch): Buffer 
     [patch.timestamp, 8, 'timestamp'],
   ];
   for (const [value, , what] of fields) if (value !== undefined) assertUint(value, UINT32_MAX, what);
+  const peerIp = patch.peerAddress === undefined ? undefined : encodePeerIp(patch.peerAddress);
   const out = Buffer.from(datagram);
   for (const [value, offset] of fields) if (value !== undefined) out.writeUInt32BE(value, offset);
+  peerIp?.copy(out, HandshakeOffset.PeerIp);
   return out;
 }
 

@@ -177,3 +177,19 @@ const CONTROL_TYPE_NAMES = new Map<number, string>(
 export function controlTypeName(controlType: number): string {
   return CONTROL_TYPE_NAMES.get(controlType) ?? `0x${controlType.toString(16).padStart(4, '0')}`;
 }
+
+/**
+ * A SHUTDOWN control packet addressed to `destinationSocketId` (draft §3.2.6). libsrt sends a 4-byte
+ * zero CIF with it, and so do we.
+ */
+export function buildShutdown(destinationSocketId: number, timestamp: number): Buffer {
+  return encodePacket({
+    kind: 'control',
+    controlType: ControlType.Shutdown,
+    subtype: 0,
+    typeSpecificInfo: 0,
+    timestamp,
+    destinationSocketId,
+    cif: Buffer.alloc(4),
+  });
+}

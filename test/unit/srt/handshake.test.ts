@@ -266,6 +266,17 @@ void describe('handshake helpers', () => {
     assertSrtError(() => patchHandshake(CONCLUSION_REQUEST, { synCookie: 2 ** 32 }), 'invalid-argument');
   });
 
+  void test('patchHandshake rewrites the peer IP field (words reversed) and nothing else', () => {
+    const patched = patchHandshake(CONCLUSION_REQUEST, { peerAddress: '10.1.2.3' });
+    const expected = Buffer.from(CONCLUSION_REQUEST);
+    hex('0302010A 00000000 00000000 00000000').copy(expected, 48);
+    assert.deepEqual(patched, expected);
+    const v6 = patchHandshake(CONCLUSION_REQUEST, { peerAddress: '2001:db8::1' });
+    assert.deepEqual(v6.subarray(48, 64), hex('B80D0120 00000000 00000000 01000000'));
+    assert.deepEqual(v6.subarray(64), CONCLUSION_REQUEST.subarray(64), 'extensions untouched');
+    assertSrtError(() => patchHandshake(CONCLUSION_REQUEST, { peerAddress: 'example.com' }), 'invalid-argument');
+  });
+
   void test('peekHandshake reads classification fields without walking extensions', () => {
     const broken = Buffer.concat([CONCLUSION_REQUEST, Buffer.alloc(2)]); // bad blocks, fixed part fine
     assert.deepEqual(peekHandshake(broken), {

@@ -6,6 +6,7 @@ import {
   ControlType,
   PacketPosition,
   SRT_HEADER_LENGTH,
+  buildShutdown,
   controlTypeName,
   encodePacket,
   isHandshakePacket,
@@ -151,6 +152,13 @@ const controlPacket = fc.record({
   destinationSocketId: u32,
   cif: bytes(64),
 }, { noNullPrototype: true });
+
+void describe('buildShutdown', () => {
+  void test('is a SHUTDOWN control packet with a 4-byte zero CIF', () => {
+    assert.deepEqual(buildShutdown(0xcafebabe, 16), hex('80050000', '00000000', '00000010', 'CAFEBABE', '00000000'));
+    assertSrtError(() => buildShutdown(-1, 0), 'invalid-argument');
+  });
+});
 
 void describe('SRT packet header properties', () => {
   void test('encode then parse gives the packet back', () => {

@@ -1,0 +1,320 @@
+// One SRT caller relayed to one origin: route (balancer pick), the origin leg's handshake (with its own
+// deadline and retransmissions, so only this caller waits), then the relay through ONE upstream UDP
+// socket with ONE 'message' handler. The listener socket, the maps and the clock belong to the server
+// (SessionHost); a session only asks it to send to its caller and reports when it is established or gone.
+import type { Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { NoOriginError, type Balancer } from '../balancer/balancer.js';
+import { dialTargets, type DialTarget } from '../balancer/origin.js';
+import type { Logger } from '../log.js';
+import { applyUdpBuffers, createUdpSocket } from '../net/udp-listener.js';
+import type { SrtStreamId } from '../stream-key.js';
+import { AccessRejectionCode, buildRejection, handshakeTypeName, type Handshake } from './handshake.js';
+import { OriginHandshake } from './origin-handshake.js';
+import { buildShutdown } from './packet.js';
+
+/** What a session needs from the server that owns it. */
+export interface SessionHost {
+  readonly balancer: Balancer;
+  /** Deadline for the whole origin handshake (all endpoints), ms. */
+  readonly dialMs: number;
+  /** Interval between handshake retransmissions to the origin, ms (libsrt callers use 250). */
+  readonly retransmitMs: number;
+  /** How long a rejected caller's answer is kept for its retransmitted conclusions, ms. */
+  readonly lingerMs: number;
+  readonly udpBufferBytes: number;
+  /** Coarse wall clock (ms), refreshed by the server's sweeper; read on every relayed packet. */
+  readonly clock: number;
+  /** Precise clock (ms) for deadlines. */
+  now(): number;
+  /** Handshake timestamp: µs since the listener started, modulo 2^32. */
+  timestamp(): number;
+  /** Sends a datagram to the caller from the listening socket. */
+  sendToCaller(session: SrtSession, datagram: Buffer): void;
+  /** The origin accepted: map the origin's socket id to this session. */
+  established(session: SrtSession): void;
+  /** The session holds no socket any more; forget it. */
+  closed(session: SrtSession): void;
+  /** Counts a rejection sent to the caller. */
+  countRejection(reason: number): void;
+}
+
+/** Where a session is in its life. */
+export type SessionState = 'routing' | 'dialing' | 'relaying' | 'rejected' | 'closed';
+
+/** What a new session starts from: the caller's admitted CONCLUSION. */
+export interface SessionOptions {
+  /** The CONCLUSION datagram as received (forwarded with only the cookie and peer IP changed). */
+  datagram: Buffer;
+  /** The same, parsed. */
+  conclusion: Handshake;
+  callerAddress: string;
+  callerPort: number;
+  stream: SrtStreamId;
+  log: Logger;
+}
+
+/** Per-direction relay counters. */
+export interface RelayCounters {
+  packets: number;
+  bytes: number;
+}
+
+const ECONNREFUSED = 'ECONNREFUSED';
+
+/** One caller ↔ origin relay. */
+export class SrtSession {
+  readonly callerAddress: string;
+  readonly callerPort: number;
+  readonly callerSocketId: number;
+  readonly callerCookie: number;
+  readonly stream: SrtStreamId;
+  /** The origin's socket id, known once the origin accepted (0 before). */
+  originSocketId = 0;
+  /** Coarse time of the last relayed packet (either direction). */
+  lastActive: number;
+  /** When a rejected session may be forgotten (its answer kept for retransmitted conclusions until then). */
+  lingerUntil = 0;
+  readonly toOrigin: RelayCounters = { packets: 0, bytes: 0 };
+  readonly toCaller: RelayCounters = { packets: 0, bytes: 0 };
+
+  #state: SessionState = 'routing';
+  readonly #host: SessionHost;
+  readonly #datagram: Buffer;
+  readonly #conclusion: Handshake;
+  readonly #log: Logger;
+  readonly #startedAt: number;
+  #upstream: Socket | undefined;
+  #originHandshake: OriginHandshake | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  /** The answer sent to the caller (conclusion response or rejection), replayed on retransmissions. */
+  #answer: Buffer | undefined;
+  #deadline = 0;
+  #attemptDeadline = 0;
+  #targets: DialTarget[] = [];
+  #target = -1;
+  #originLabel = '';
+
+  constructor(host: SessionHost, options: SessionOptions) {
+    this.#host = host;
+    this.#datagram = options.datagram;
+    this.#conclusion = options.conclusion;
+    this.callerAddress = options.callerAddress;
+    this.callerPort = options.callerPort;
+    this.callerSocketId = options.conclusion.socketId;
+    this.callerCookie = options.conclusion.synCookie;
+    this.stream = options.stream;
+    this.#log = options.log;
+    this.#startedAt = host.now();
+    this.lastActive = host.clock;
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  /** Picks the origin and starts the origin handshake; the dial deadline covers the pick too. */
+  async start(): Promise<void> {
+    this.#deadline = this.#host.now() + this.#host.dialMs;
+    this.#timer = setInterval(() => this.#tick(), this.#host.retransmitMs);
+    let targets: DialTarget[];
+    try {
+      const origin = await this.#host.balancer.pick(this.stream.key);
+      targets = dialTargets(origin, 'srt', 'udp');
+      this.#originLabel = origin.serverId;
+    } catch (err) {
+      if (this.#state !== 'routing') return;
+      if (err instanceof NoOriginError) return this.#reject(AccessRejectionCode.NotFound, 'no origin registered');
+      this.#log.warn({ err }, 'srt: balancer failed');
+      return this.#reject(AccessRejectionCode.Down, 'balancer failed');
+    }
+    if (this.#state !== 'routing') return; // closed while the balancer answered
+    if (targets.length === 0) return this.#reject(AccessRejectionCode.NotFound, `origin ${this.#originLabel} has no SRT endpoint`);
+    this.#targets = targets;
+    this.#state = 'dialing';
+    this.#nextTarget();
+  }
+
+  /** A retransmitted CONCLUSION from the caller: replay our answer if we have one (never the origin exchange). */
+  answerRetransmission(): void {
+    if (this.#answer !== undefined) this.#host.sendToCaller(this, this.#answer);
+  }
+
+  /** Hot path: a packet from the caller for the origin. */
+  fromCaller(datagram: Buffer): void {
+    this.lastActive = this.#host.clock;
+    this.toOrigin.packets++;
+    this.toOrigin.bytes += datagram.length;
+    this.#upstream!.send(datagram);
+    if (isShutdown(datagram)) this.close('caller shutdown', false);
+  }
+
+  /**
+   * Ends the session: clears timers, closes the upstream socket and tells the server. `notify` sends
+   * SRT SHUTDOWN to both ends of an established relay (idle timeout, proxy stopping).
+   */
+  close(reason: string, notify: boolean): void {
+    if (this.#state === 'closed') return;
+    const wasRelaying = this.#state === 'relaying';
+    if (notify && wasRelaying) {
+      const ts = this.#host.timestamp();
+      this.#host.sendToCaller(this, buildShutdown(this.callerSocketId, ts));
+      this.#sendUpstream(buildShutdown(this.originSocketId, ts));
+    }
+    this.#state = 'closed';
+    this.#stopTimer();
+    this.#closeUpstream();
+    this.#host.closed(this);
+    if (wasRelaying) {
+      this.#log.info(
+        { reason, origin: this.#originLabel, seconds: Math.round((this.#host.now() - this.#startedAt) / 100) / 10, toOrigin: this.toOrigin, toCaller: this.toCaller },
+        'srt session closed',
+      );
+    } else {
+      this.#log.debug({ reason }, 'srt session forgotten');
+    }
+  }
+
+  #tick(): void {
+    const now = this.#host.now();
+    if (this.#state === 'routing') {
+      if (now >= this.#deadline) this.#reject(AccessRejectionCode.Down, `no origin chosen within ${this.#host.dialMs} ms`, 'warn');
+      return;
+    }
+    if (this.#state !== 'dialing') return this.#stopTimer();
+    if (now >= this.#attemptDeadline) {
+      this.#log.debug({ origin: this.#originLabel, target: this.#targetLabel(), phase: this.#originHandshake?.phase }, 'srt: origin endpoint did not answer');
+      return this.#nextTarget();
+    }
+    const packet = this.#originHandshake?.request(this.#host.timestamp());
+    if (packet !== undefined) this.#sendUpstream(packet);
+  }
+
+  /** Dials the next endpoint with an equal share of the time left, or gives up. */
+  #nextTarget(): void {
+    this.#closeUpstream();
+    this.#originHandshake = undefined;
+    this.#target++;
+    const now = this.#host.now();
+    const left = this.#deadline - now;
+    if (this.#target >= this.#targets.length || left <= 0) {
+      return this.#reject(AccessRejectionCode.Down, `origin ${this.#originLabel} did not answer the SRT handshake within ${this.#host.dialMs} ms`, 'warn');
+    }
+    this.#attemptDeadline = now + left / (this.#targets.length - this.#target);
+    const target = this.#targets[this.#target]!;
+    const socket = createUdpSocket(isIPv6(target.host) ? 'udp6' : 'udp4');
+    this.#upstream = socket;
+    socket.on('message', (datagram) => this.#fromOrigin(socket, datagram));
+    socket.on('error', (err: NodeJS.ErrnoException) => this.#upstreamError(socket, err));
+    socket.connect(target.port, target.host, (err?: Error) => {
+      if (socket !== this.#upstream) return;
+      if (err) {
+        this.#log.debug({ err: err.message, target: this.#targetLabel() }, 'srt: cannot reach origin endpoint');
+        return this.#nextTarget();
+      }
+      applyUdpBuffers(socket, this.#host.udpBufferBytes, this.#log);
+      this.#originHandshake = new OriginHandshake({
+        callerConclusion: this.#datagram,
+        caller: this.#conclusion,
+        callerAddress: this.callerAddress,
+        originAddress: socket.remoteAddress().address,
+      });
+      this.#sendUpstream(this.#originHandshake.request(this.#host.timestamp())!);
+    });
+  }
+
+  /** The one 'message' handler of the upstream socket: relay when established, else the handshake. */
+  #fromOrigin(socket: Socket, datagram: Buffer): void {
+    if (this.#state === 'relaying') {
+      this.lastActive = this.#host.clock;
+      this.toCaller.packets++;
+      this.toCaller.bytes += datagram.length;
+      this.#host.sendToCaller(this, datagram);
+      if (isShutdown(datagram)) this.close('origin shutdown', false);
+      return;
+    }
+    if (this.#state !== 'dialing' || socket !== this.#upstream || this.#originHandshake === undefined) return;
+    const step = this.#originHandshake.onPacket(datagram);
+    switch (step.kind) {
+      case 'ignore':
+        this.#log.debug({ why: step.why, bytes: datagram.length }, 'srt: origin datagram ignored during handshake');
+        return;
+      case 'send':
+        this.#sendUpstream(step.packet);
+        return;
+      case 'rejected':
+        return this.#reject(step.reason, `origin rejected: ${handshakeTypeName(step.reason)}`, 'info', step.response);
+      case 'accepted':
+        this.originSocketId = step.originSocketId;
+        this.#answer = step.response;
+        this.#state = 'relaying';
+        this.#stopTimer();
+        this.lastActive = this.#host.clock;
+        this.#host.established(this);
+        this.#host.sendToCaller(this, step.response);
+        this.#log.info(
+          { origin: this.#originLabel, target: this.#targetLabel(), setupMs: Math.round(this.#host.now() - this.#startedAt), originSocketId: step.originSocketId, mode: this.stream.mode },
+          'srt session established',
+        );
+        return;
+    }
+  }
+
+  #upstreamError(socket: Socket, err: NodeJS.ErrnoException): void {
+    if (socket !== this.#upstream) return;
+    this.#log.debug({ err: err.message, state: this.#state }, 'srt: upstream socket error');
+    if (err.code !== ECONNREFUSED) return;
+    // ICMP port unreachable: nothing listens there (any more).
+    if (this.#state === 'dialing') this.#nextTarget();
+    else if (this.#state === 'relaying') this.close('origin unreachable', true);
+  }
+
+  /** Answers the caller with a rejection (ours, or the origin's as given) and lingers for retransmissions. */
+  #reject(reason: number, why: string, level: 'info' | 'warn' = 'info', response?: Buffer): void {
+    if (this.#state === 'closed' || this.#state === 'rejected') return;
+    this.#stopTimer();
+    this.#closeUpstream();
+    this.#answer =
+      response ??
+      buildRejection({ request: this.#conclusion, reason, timestamp: this.#host.timestamp(), peerAddress: this.callerAddress });
+    this.#state = 'rejected';
+    this.lingerUntil = this.#host.now() + this.#host.lingerMs;
+    this.#host.countRejection(reason);
+    this.#host.sendToCaller(this, this.#answer);
+    this.#log[level]({ reason: handshakeTypeName(reason), why, origin: this.#originLabel || undefined }, 'srt caller rejected');
+  }
+
+  #sendUpstream(datagram: Buffer): void {
+    try {
+      this.#upstream?.send(datagram);
+    } catch (err) {
+      this.#log.debug({ err: (err as Error).message }, 'srt: upstream send failed');
+    }
+  }
+
+  #stopTimer(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #closeUpstream(): void {
+    const socket = this.#upstream;
+    this.#upstream = undefined;
+    if (socket === undefined) return;
+    try {
+      socket.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  #targetLabel(): string {
+    const t = this.#targets[this.#target];
+    return t === undefined ? '' : `${t.host}:${t.port}`;
+  }
+}
+
+/** SHUTDOWN control packet: first word 0x8005xxxx. */
+function isShutdown(datagram: Buffer): boolean {
+  return datagram[0] === 0x80 && datagram[1] === 0x05;
+}
