@@ -1,0 +1,429 @@
+// The WebRTC media relay on PROXY_WEBRTC_SERVER: one UDP port for every client, sessions found by
+// ICE username (spec 6.5, with the fixes of 9.2 #1 and #10).
+//
+// identify: a STUN binding request carries USERNAME `<answerUfrag>:<offerUfrag>`, the key the
+//           signalling stored in the balancer; it binds (or migrates) the sender's address to that
+//           session. Everything else — DTLS, SRTP/SRTCP, STUN responses, STUN without USERNAME (the
+//           client answering a full-ICE origin's own checks) — is routed by the bound address.
+// route:    the session record names the origin's media address (or its stream, for records
+//           written by other proxies), so any proxy sharing the balancer can relay it.
+// relay:    one connected upstream socket per session with one reader; the origin's datagrams go
+//           back from the listening socket (the port in the answer) to the session's current
+//           client address. Sessions end when the client has sent nothing for PROXY_IDLE_TIMEOUT
+//           (WebRTC clients send consent checks every ~5 s and RTCP), on a DTLS close_notify or fatal
+//           alert, the WHIP DELETE, or an upstream socket error; their number is capped.
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import type { AddressInfo } from 'node:net';
+import { isIPv6 } from 'node:net';
+import type { RtcSession } from '../balancer/balancer.js';
+import { dialTargets } from '../balancer/origin.js';
+import { formatListenAddress } from '../config/listen.js';
+import { contextLogger, type Logger } from '../log.js';
+import { applyUdpBuffers, bindUdp } from '../net/udp-listener.js';
+import type { ProtocolDeps, ProxyService } from '../net/service.js';
+import { DropCounter } from '../net/drop-counter.js';
+import { DtlsContentType, findPlaintextDtlsAlert, isDtlsAlertRecord, isDtlsTeardownAlert } from './dtls.js';
+import { StunError, isStunMessage, peekStunUsername } from './stun.js';
+
+/** Tuning knobs with safe defaults; tests shorten them. */
+/** Why the relay dropped a datagram. */
+export type DropReason =
+  /** A 0-byte datagram. */
+  | 'empty'
+  /** First byte in the STUN range but not a well-formed RFC 8489 message. */
+  | 'malformed-stun'
+  /** A binding request whose USERNAME names no session. */
+  | 'unknown-username'
+  /** Not a binding request with a USERNAME, from an address no session is bound to. */
+  | 'unbound-address'
+  /** No room for another session (PROXY_MAX_UDP_SESSIONS). */
+  | 'session-cap'
+  /** Too many session look-ups in flight (an unknown-USERNAME flood). */
+  | 'lookup-cap'
+  /** A new session while the relay is shutting down. */
+  | 'closing'
+  /** The session's origin has no UDP media address. */
+  | 'no-origin'
+  /** Queued while the upstream socket was opening, and the queue was full. */
+  | 'queue-full';
+
+export const DROP_REASONS: readonly DropReason[] = [
+  'empty', 'malformed-stun', 'unknown-username', 'unbound-address', 'session-cap', 'lookup-cap', 'closing', 'no-origin', 'queue-full',
+];
+
+export interface RelayOptions {
+  /** After a DTLS teardown alert, the session lives this long so the peer's own close_notify gets through. */
+  alertGraceMs?: number;
+  /** Client addresses one session may have bound at once (ICE checks several pairs; NAT rebinding adds more). */
+  maxAddressesPerSession?: number;
+  /** Session look-ups in flight at once; beyond it, binding requests with unknown USERNAMEs are dropped. */
+  maxPendingLookups?: number;
+  /** Datagrams held per session while its upstream socket opens. */
+  maxQueuedPerSession?: number;
+  /** How often idle sessions are looked for (default: a quarter of PROXY_IDLE_TIMEOUT, 25 ms..5 s). */
+  sweepIntervalMs?: number;
+}
+
+/** Why a session ended. */
+export type CloseReason = 'idle' | 'dtls-alert' | 'delete' | 'upstream-error' | 'shutdown';
+
+/** Counters for tests, logs and benchmarks. */
+export interface RelayStats {
+  sessions: number;
+  boundAddresses: number;
+  pendingLookups: number;
+  packetsFromClients: number;
+  packetsFromOrigins: number;
+  bytesFromClients: number;
+  bytesFromOrigins: number;
+  sendErrors: number;
+  sessionsOpened: number;
+  sessionsClosed: Record<CloseReason, number>;
+  dropped: Record<DropReason, number>;
+}
+
+/** The relay as the composition root and the signalling see it. */
+export interface WebrtcRelay extends ProxyService {
+  /** The UDP port clients send media to (written into answer candidates). */
+  readonly port: number;
+  /** False when PROXY_MAX_UDP_SESSIONS sessions are open (signalling refuses new offers then). */
+  hasCapacity(): boolean;
+  /** Ends a session (WHIP DELETE) and forgets its record; false when this proxy was not relaying it. */
+  closeSession(ufrag: string, reason: CloseReason): Promise<boolean>;
+  stats(): RelayStats;
+}
+
+interface Queued {
+  datagram: Buffer;
+  address: string;
+  port: number;
+  /** A binding request with this session's USERNAME (binds the address). */
+  binds: boolean;
+}
+
+/** One relayed ICE session: a client (one or more addresses over time) and one upstream socket. */
+class RelaySession {
+  readonly addresses: string[] = [];
+  clientAddress = '';
+  clientPort = 0;
+  clientKey = '';
+  connected = false;
+  closed = false;
+  queue: Queued[] = [];
+  /** Client traffic seen since the last sweep (a flag, so the hot path does not read the clock). */
+  active = true;
+  lastActiveAt: number;
+  refreshedAt: number;
+  closeAt: number | undefined;
+
+  constructor(
+    readonly ufrag: string,
+    readonly record: RtcSession,
+    readonly upstream: Socket,
+    readonly log: Logger,
+    now: number,
+  ) {
+    this.lastActiveAt = now;
+    this.refreshedAt = now;
+  }
+}
+
+const CLOSE_REASONS: readonly CloseReason[] = ['idle', 'dtls-alert', 'delete', 'upstream-error', 'shutdown'];
+const STUN_BINDING_REQUEST = 0x0001;
+
+/** True for a datagram whose first record is a DTLS alert that ends the association. */
+function isTeardownAlert(datagram: Buffer): boolean {
+  if (!isDtlsAlertRecord(datagram)) return false;
+  const plaintext = findPlaintextDtlsAlert(datagram);
+  if (plaintext) return isDtlsTeardownAlert(plaintext);
+  // Encrypted (epoch ≥ 1): after the handshake a DTLS 1.2 WebRTC peer sends only close_notify or a fatal alert.
+  return true;
+}
+
+/** Binds PROXY_WEBRTC_SERVER and starts relaying. */
+export async function startWebrtcRelay(deps: ProtocolDeps, options: RelayOptions = {}): Promise<WebrtcRelay> {
+  const variable = 'PROXY_WEBRTC_SERVER';
+  const log = deps.log.child({ listener: variable });
+  const socket = await bindUdp({ variable, listen: deps.config.listeners.webrtc, bufferBytes: deps.config.udpBufferBytes, log, onFatal: deps.onFatal });
+  const relay = new Relay(deps, socket, log, options);
+  log.debug({ address: formatListenAddress(deps.config.listeners.webrtc) }, 'WebRTC relay ready');
+  return relay;
+}
+
+class Relay implements WebrtcRelay {
+  readonly variable = 'PROXY_WEBRTC_SERVER';
+  readonly port: number;
+  private readonly sessions = new Map<string, RelaySession>();
+  private readonly byAddress = new Map<string, RelaySession>();
+  private readonly pending = new Map<string, Queued[]>();
+  private readonly drops: DropCounter<DropReason>;
+  private readonly now: () => number;
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly alertGraceMs: number;
+  private readonly maxAddresses: number;
+  private readonly maxPending: number;
+  private readonly maxQueued: number;
+  private readonly refreshEveryMs: number;
+  private closing: Promise<void> | undefined;
+  private counters = { packetsFromClients: 0, packetsFromOrigins: 0, bytesFromClients: 0, bytesFromOrigins: 0, sendErrors: 0, sessionsOpened: 0 };
+  private readonly closedCounts = Object.fromEntries(CLOSE_REASONS.map((r) => [r, 0])) as Record<CloseReason, number>;
+  /** One shared send callback: a send error must never reach the socket's 'error' event (fatal for the listener). */
+  private readonly onSent = (err: Error | null) => {
+    if (err) this.counters.sendErrors++;
+  };
+
+  constructor(
+    private readonly deps: ProtocolDeps,
+    private readonly socket: Socket,
+    private readonly log: Logger,
+    options: RelayOptions,
+  ) {
+    this.port = (socket.address() as AddressInfo).port;
+    this.now = deps.now ?? Date.now;
+    this.drops = new DropCounter(log, DROP_REASONS, 'datagrams dropped', this.now);
+    this.alertGraceMs = options.alertGraceMs ?? 1000;
+    this.maxAddresses = options.maxAddressesPerSession ?? 8;
+    this.maxPending = options.maxPendingLookups ?? 256;
+    this.maxQueued = options.maxQueuedPerSession ?? 32;
+    this.refreshEveryMs = Math.max(1000, deps.config.sessionTtlMs / 3);
+    const idleMs = deps.config.timeouts.idleMs;
+    const every = options.sweepIntervalMs ?? Math.max(25, Math.min(5000, idleMs / 4));
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
+    socket.on('message', (datagram, rinfo) => this.fromClient(datagram, rinfo));
+  }
+
+  address(): AddressInfo {
+    return this.socket.address() as AddressInfo;
+  }
+
+  hasCapacity(): boolean {
+    return this.sessions.size < this.deps.config.maxUdpSessions;
+  }
+
+  stats(): RelayStats {
+    return {
+      sessions: this.sessions.size,
+      boundAddresses: this.byAddress.size,
+      pendingLookups: this.pending.size,
+      ...this.counters,
+      sessionsClosed: { ...this.closedCounts },
+      dropped: this.drops.snapshot(),
+    };
+  }
+
+  async closeSession(ufrag: string, reason: CloseReason): Promise<boolean> {
+    const s = this.sessions.get(ufrag);
+    await this.deps.balancer.deleteRtcSession(ufrag);
+    if (!s) return false;
+    this.end(s, reason, false);
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Client → origin (the hot path: no clock reads, no allocation beyond the address key)
+
+  private fromClient(datagram: Buffer, rinfo: RemoteInfo): void {
+    this.counters.packetsFromClients++;
+    this.counters.bytesFromClients += datagram.length;
+    if (datagram.length === 0) return this.drops.drop('empty', `${rinfo.address}:${rinfo.port}`);
+    const first = datagram[0]!;
+    const key = `${rinfo.address}|${rinfo.port}`;
+    if (first <= 3) {
+      // STUN (RFC 7983): only a well-formed message is relayed; a lying length or a padding overrun is dropped here.
+      if (!isStunMessage(datagram)) return this.drops.drop('malformed-stun', `${rinfo.address}:${rinfo.port}`);
+      if (datagram.readUInt16BE(0) === STUN_BINDING_REQUEST) {
+        let username: string | undefined;
+        try {
+          username = peekStunUsername(datagram);
+        } catch (err) {
+          if (err instanceof StunError) return this.drops.drop('malformed-stun', `${rinfo.address}:${rinfo.port}`);
+          throw err;
+        }
+        if (username !== undefined) return this.bindingRequest(username, datagram, rinfo.address, rinfo.port, key);
+      }
+    }
+    const session = this.byAddress.get(key);
+    if (!session) return this.drops.drop('unbound-address', `${rinfo.address}:${rinfo.port}`);
+    if (first === DtlsContentType.Alert) this.noticeAlert(session, datagram, 'client');
+    this.forward(session, datagram, rinfo.address, rinfo.port, key);
+  }
+
+  private bindingRequest(username: string, datagram: Buffer, address: string, port: number, key: string): void {
+    const session = this.sessions.get(username);
+    if (session) {
+      this.bind(session, key);
+      this.forward(session, datagram, address, port, key);
+      return;
+    }
+    const queued = this.pending.get(username);
+    if (queued) {
+      if (queued.length < this.maxQueued) queued.push({ datagram, address, port, binds: true });
+      else this.drops.drop('queue-full', `${address}:${port}`);
+      return;
+    }
+    if (this.closing) return this.drops.drop('closing', `${address}:${port}`);
+    if (this.pending.size >= this.maxPending) return this.drops.drop('lookup-cap', `${address}:${port}`);
+    this.pending.set(username, [{ datagram, address, port, binds: true }]);
+    void this.open(username);
+  }
+
+  /** Binds a client address to a session (moving it from another session if needed). */
+  private bind(session: RelaySession, key: string): void {
+    const previous = this.byAddress.get(key);
+    if (previous === session) return;
+    if (previous) removeItem(previous.addresses, key);
+    this.byAddress.set(key, session);
+    session.addresses.push(key);
+    if (session.addresses.length > this.maxAddresses) {
+      const oldest = session.addresses.shift()!;
+      if (this.byAddress.get(oldest) === session) this.byAddress.delete(oldest);
+    }
+  }
+
+  private forward(session: RelaySession, datagram: Buffer, address: string, port: number, key: string): void {
+    session.active = true;
+    // The latest sender is where the origin's packets go (ICE nomination, NAT rebinding).
+    if (key !== session.clientKey) {
+      if (session.clientKey !== '') session.log.debug({ from: `${address}:${port}` }, 'client address changed');
+      session.clientKey = key;
+      session.clientAddress = address;
+      session.clientPort = port;
+    }
+    if (session.connected) {
+      session.upstream.send(datagram, this.onSent);
+    } else if (session.queue.length < this.maxQueued) {
+      session.queue.push({ datagram, address, port, binds: false });
+    } else {
+      this.drops.drop('queue-full', `${address}:${port}`);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Origin → client
+
+  private fromOrigin(session: RelaySession, datagram: Buffer): void {
+    this.counters.packetsFromOrigins++;
+    this.counters.bytesFromOrigins += datagram.length;
+    // Not activity: an origin keeps sending to a client that has vanished; only the client proves it is there.
+    if (datagram.length > 0 && datagram[0] === DtlsContentType.Alert) this.noticeAlert(session, datagram, 'origin');
+    this.socket.send(datagram, session.clientPort, session.clientAddress, this.onSent);
+  }
+
+  private noticeAlert(session: RelaySession, datagram: Buffer, from: 'client' | 'origin'): void {
+    if (session.closeAt !== undefined || !isTeardownAlert(datagram)) return;
+    session.closeAt = this.now() + this.alertGraceMs;
+    session.log.debug({ from }, 'DTLS alert: session ends');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Session lifecycle
+
+  /** Looks a USERNAME up in the balancer and, when it names a session, opens its upstream socket. */
+  private async open(username: string): Promise<void> {
+    let record: RtcSession | undefined;
+    let target: { host: string; port: number } | undefined;
+    try {
+      record = await this.deps.balancer.rtcSession(username);
+      if (record) target = await this.mediaTarget(record);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'WebRTC session look-up failed');
+    }
+    const queued = this.pending.get(username) ?? [];
+    this.pending.delete(username);
+    const refuse = (reason: DropReason) => {
+      for (const q of queued) this.drops.drop(reason, `${q.address}:${q.port}`);
+    };
+    if (!record) return refuse('unknown-username');
+    if (!target) return refuse('no-origin');
+    if (this.closing) return refuse('closing');
+    if (this.sessions.size >= this.deps.config.maxUdpSessions) return refuse('session-cap');
+
+    const upstream = createSocket(isIPv6(target.host) ? 'udp6' : 'udp4');
+    const log = contextLogger(this.log, { ufrag: username, stream: record.streamKey });
+    const session = new RelaySession(username, record, upstream, log, this.now());
+    this.sessions.set(username, session);
+    this.counters.sessionsOpened++;
+    upstream.on('message', (datagram) => this.fromOrigin(session, datagram));
+    upstream.on('error', (err) => {
+      session.log.debug({ err: err.message }, 'upstream socket error');
+      this.end(session, 'upstream-error', false);
+    });
+    upstream.connect(target.port, target.host, () => {
+      if (session.closed) return;
+      applyUdpBuffers(upstream, this.deps.config.udpBufferBytes, session.log);
+      session.connected = true;
+      for (const q of session.queue) upstream.send(q.datagram, this.onSent);
+      session.queue = [];
+    });
+    log.debug({ origin: `${target.host}:${target.port}`, serverId: record.serverId }, 'WebRTC session opened');
+    for (const q of queued) {
+      const key = `${q.address}|${q.port}`;
+      if (q.binds) this.bind(session, key);
+      this.forward(session, q.datagram, q.address, q.port, key);
+    }
+  }
+
+  /** The origin media address of a session: from its record, or (records from elsewhere) its stream's origin. */
+  private async mediaTarget(record: RtcSession): Promise<{ host: string; port: number } | undefined> {
+    if (record.mediaHost && record.mediaPort) return { host: record.mediaHost, port: record.mediaPort };
+    const origin = await this.deps.balancer.pick(record.streamKey);
+    return dialTargets(origin, 'rtc', 'udp')[0];
+  }
+
+  private end(session: RelaySession, reason: CloseReason, forgetRecord: boolean): void {
+    if (session.closed) return;
+    session.closed = true;
+    this.closedCounts[reason]++;
+    if (this.sessions.get(session.ufrag) === session) this.sessions.delete(session.ufrag);
+    for (const key of session.addresses) if (this.byAddress.get(key) === session) this.byAddress.delete(key);
+    session.queue = [];
+    try {
+      session.upstream.close();
+    } catch {
+      // already closed (e.g. after an error)
+    }
+    session.log.debug({ reason }, 'WebRTC session closed');
+    if (forgetRecord) {
+      this.deps.balancer.deleteRtcSession(session.ufrag).catch((err: Error) => session.log.warn({ err: err.message }, 'could not delete session record'));
+    }
+  }
+
+  /** Closes idle and alerted sessions; keeps active sessions' records fresh in the balancer. */
+  private sweep(): void {
+    const now = this.now();
+    const idleMs = this.deps.config.timeouts.idleMs;
+    for (const s of [...this.sessions.values()]) {
+      if (s.closeAt !== undefined && now >= s.closeAt) {
+        this.end(s, 'dtls-alert', true);
+      } else if (s.active) {
+        s.active = false;
+        s.lastActiveAt = now;
+        if (now - s.refreshedAt >= this.refreshEveryMs) {
+          s.refreshedAt = now;
+          this.deps.balancer.putRtcSession(s.record).catch((err: Error) => s.log.warn({ err: err.message }, 'could not refresh session record'));
+        }
+      } else if (now - s.lastActiveAt >= idleMs) {
+        this.end(s, 'idle', true);
+      }
+    }
+  }
+
+  close(graceMs: number): Promise<void> {
+    this.closing ??= (async () => {
+      // No new sessions; live ones may finish (DELETE, DTLS close, idle) for up to graceMs.
+      const deadline = Date.now() + graceMs;
+      while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, Math.min(100, graceMs)));
+      clearInterval(this.sweeper);
+      // Records stay in the balancer: with a shared balancer another proxy may carry the sessions on.
+      for (const s of [...this.sessions.values()]) this.end(s, 'shutdown', false);
+      await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+    })();
+    return this.closing;
+  }
+}
+
+function removeItem(list: string[], item: string): void {
+  const i = list.indexOf(item);
+  if (i !== -1) list.splice(i, 1);
+}

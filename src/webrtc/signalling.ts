@@ -1,0 +1,406 @@
+// WebRTC signalling on PROXY_HTTP_API (spec 6.1, 6.2, 5.6; 9.2 #6, #14, #19): WHIP/WHEP
+// (`/rtc/v1/whip/`, `/rtc/v1/whep/`, `/rtc/v1/whip-play/`) and SRS's JSON APIs (`/rtc/v1/publish/`,
+// `/rtc/v1/play/`).
+//
+// identify: the stream from `?app=&stream=` (WHIP/WHEP) or `streamurl` (JSON API); the offer must carry
+//           ICE credentials.
+// route:    the stream's origin (balancer pick), its API endpoint for the HTTP exchange and its UDP
+//           `rtc` endpoint for media.
+// relay:    the request goes to the origin with the client's headers (Content-Type, Authorization,
+//           X-Forwarded-*); the origin's status and headers come back. A successful answer gets its
+//           candidates pointed at the proxy, its session stored for the UDP relay, and its Location
+//           rewritten so DELETE/PATCH come back here and reach the same origin.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errors, type Dispatcher } from 'undici';
+import { HttpError, readBody, sendError } from '../api/http-util.js';
+import type { Handler, Methods, Route, RouteContext } from '../api/router.js';
+import { BalancerUnavailableError, NoOriginError, type RtcSession } from '../balancer/balancer.js';
+import { hostPort } from '../balancer/endpoint.js';
+import { dialTargets, type DialTarget } from '../balancer/origin.js';
+import type { Origin } from '../balancer/origin.js';
+import type { Logger } from '../log.js';
+import { forwardRequestHeaders, forwardResponseHeaders, originBaseUrl } from '../net/origin-http.js';
+import type { ProtocolDeps } from '../net/service.js';
+import { StreamKeyError, streamKeyFromUrl, streamKeyFromWebrtc, type StreamKey } from '../stream-key.js';
+import { clip } from '../text.js';
+import { SignallingSdpError, iceSessionId, offerCredentials, proxyAnswer, type MediaRewrite } from './answer.js';
+import type { WebrtcRelay } from './relay.js';
+import { rewriteCandidates } from './sdp-rewrite.js';
+import { extractIceCredentials, type IceCredentials } from './sdp.js';
+import { RESOURCE_PREFIX, originPath, proxyResourceLocation, takeProxyParams } from './whip-resource.js';
+
+/** What the signalling routes need: the shared deps, the relay (its port, capacity, teardown) and the origin HTTP pool. */
+export interface WebrtcSignallingDeps extends ProtocolDeps {
+  relay: WebrtcRelay;
+  agent: Dispatcher;
+}
+
+/** Largest offer, PATCH fragment or JSON API body accepted from a client. */
+const MAX_CLIENT_BODY = 256 * 1024;
+/** Largest answer accepted from an origin. */
+const MAX_ORIGIN_BODY = 1024 * 1024;
+
+/** CORS for browsers on other origins (spec 5.6), plus Location and friends readable by WHIP scripts. */
+const CORS_HEADERS: Readonly<Record<string, string>> = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-headers': '*',
+  'access-control-allow-methods': '*',
+  'access-control-expose-headers': '*',
+};
+
+const WHIP_PATHS = ['/rtc/v1/whip', '/rtc/v1/whep', '/rtc/v1/whip-play'] as const;
+const JSON_API_PATHS = ['/rtc/v1/publish', '/rtc/v1/play'] as const;
+const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+
+/** The signalling routes for the HTTP API listener. */
+export function webrtcRoutes(deps: WebrtcSignallingDeps): Route[] {
+  const s = new Signalling(deps);
+  const routes: Route[] = [];
+  for (const path of WHIP_PATHS) {
+    routes.push({
+      path: `${path}/`,
+      prefix: true,
+      methods: { ...everyMethod((ctx) => s.resource(ctx)), POST: (ctx) => s.offer(ctx), OPTIONS: preflight },
+    });
+    routes.push({ path, methods: everyMethod(slashRedirect) });
+  }
+  for (const path of JSON_API_PATHS) {
+    routes.push({ path: `${path}/`, methods: { POST: (ctx) => s.jsonApi(ctx), OPTIONS: preflight } });
+    routes.push({ path, methods: everyMethod(slashRedirect) });
+  }
+  routes.push({ path: `${RESOURCE_PREFIX}/`, prefix: true, methods: { ...everyMethod((ctx) => s.resource(ctx)), OPTIONS: preflight } });
+  return routes.map((r) => ({ ...r, methods: withCors(r.methods) }));
+}
+
+function everyMethod(handler: Handler): Methods {
+  return Object.fromEntries(ALL_METHODS.map((m) => [m, handler])) as Methods;
+}
+
+/** Errors from these routes carry CORS headers too (a browser could not read them otherwise). */
+function withCors(methods: Methods): Methods {
+  const out: Methods = {};
+  for (const [method, handler] of Object.entries(methods) as [keyof Methods, Handler][]) {
+    out[method] = async (ctx) => {
+      try {
+        await handler(ctx);
+      } catch (err) {
+        if (err instanceof HttpError) {
+          ctx.log.debug({ status: err.status, error: err.message }, 'WebRTC request refused');
+          sendError(ctx.res, err, CORS_HEADERS);
+        } else if (err instanceof BalancerUnavailableError) {
+          ctx.log.warn({ error: err.message }, 'WebRTC request refused: balancer unavailable');
+          sendError(ctx.res, new HttpError(503, err.message), CORS_HEADERS);
+        } else {
+          ctx.log.error({ err }, 'WebRTC request failed');
+          sendError(ctx.res, new HttpError(500, 'internal error'), CORS_HEADERS);
+        }
+      }
+    };
+  }
+  return out;
+}
+
+/** OPTIONS: 200, empty, CORS; a preflight asking for headers (Authorization is never covered by `*`) gets them named. */
+function preflight({ req, res }: RouteContext): void {
+  const asked = req.headers['access-control-request-headers'];
+  res.writeHead(200, { ...CORS_HEADERS, ...(asked ? { 'access-control-allow-headers': clip(asked, 1024) } : {}), 'content-length': '0' });
+  res.end();
+}
+
+/** `/rtc/v1/whip` → `/rtc/v1/whip/` keeping the query; 308 so a POST stays a POST with its body. */
+function slashRedirect({ req, res }: RouteContext): void {
+  const { path, query } = splitUrl(req.url ?? '/');
+  res.writeHead(308, { ...CORS_HEADERS, location: `${path}/${query === '' ? '' : `?${query}`}`, 'content-length': '0' });
+  res.end();
+}
+
+interface OriginReply {
+  status: number;
+  headers: Dispatcher.ResponseData['headers'];
+  body: Buffer;
+  target: DialTarget;
+}
+
+class Signalling {
+  constructor(private readonly deps: WebrtcSignallingDeps) {}
+
+  /** POST of an offer to WHIP/WHEP: forward, rewrite the answer, store the session. */
+  async offer(ctx: RouteContext): Promise<void> {
+    const { req, res, log } = ctx;
+    const { path, query } = splitUrl(req.url ?? '/');
+    const { query: originQuery } = takeProxyParams(query);
+    const params = new URLSearchParams(originQuery);
+    if (!this.deps.relay.hasCapacity()) throw new HttpError(503, 'WebRTC session limit reached');
+    const body = await readBody(req, MAX_CLIENT_BODY);
+    const offer = offerIce(body.toString('utf8'));
+    const key = streamKey(() => streamKeyFromWebrtc(req.headers.host, params));
+    const origin = await this.pick(key);
+    const media = mediaTarget(origin);
+    const reply = await this.forward(req, log, origin, 'POST', withQuery(path, originQuery), body);
+    if (!isSuccess(reply.status)) return sendReply(res, reply.status, reply.headers, reply.body);
+    const answer = this.answer(reply.body.toString('utf8'), params);
+    const session = iceSessionId(answer.credentials, offer);
+    await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port });
+    const headers = { ...reply.headers };
+    const location = firstValue(headers.location);
+    if (location !== undefined) {
+      headers.location = proxyResourceLocation(location, {
+        serverId: origin.serverId,
+        session,
+        originHosts: [reply.target.host, origin.ip],
+        requestUrl: `${originBaseUrl(reply.target.host, reply.target.port)}${withQuery(path, originQuery)}`,
+      });
+    }
+    log.info({ stream: key.key, origin: origin.serverId, session }, 'WebRTC offer answered');
+    sendReply(res, reply.status, headers, Buffer.from(answer.sdp, 'utf8'));
+  }
+
+  /**
+   * Any other request on a WHIP/WHEP path or a rewritten resource URL (DELETE, PATCH, GET, …): sent
+   * to the resource's origin; a successful DELETE also ends the session here, and a PATCH answer's
+   * candidates (trickle) and new credentials (ICE restart) are handled like an answer's.
+   */
+  async resource(ctx: RouteContext): Promise<void> {
+    const { req, res, log } = ctx;
+    const method = (req.method ?? 'GET').toUpperCase();
+    const { path, query } = splitUrl(req.url ?? '/');
+    const taken = takeProxyParams(query);
+    const params = new URLSearchParams(taken.query);
+    const session = taken.session ?? (params.get('session') || undefined);
+    const record = session !== undefined ? await this.deps.balancer.rtcSession(session) : undefined;
+    const origin = await this.resourceOrigin(taken.serverId ?? record?.serverId, () => streamKeyFromWebrtc(req.headers.host, params));
+    const body = await readBody(req, MAX_CLIENT_BODY);
+    const reply = await this.forward(req, log, origin, method, withQuery(originPath(path), taken.query), body);
+    if (isSuccess(reply.status) && method === 'DELETE' && session !== undefined) {
+      const relayed = await this.deps.relay.closeSession(session, 'delete');
+      log.info({ origin: origin.serverId, session, relayed }, 'WebRTC session deleted');
+    }
+    if (isSuccess(reply.status) && method === 'PATCH' && reply.body.length > 0 && isSdpFragment(reply.headers)) {
+      const fragment = await this.patchAnswer(reply.body.toString('utf8'), body.toString('utf8'), params, origin, record);
+      return sendReply(res, reply.status, reply.headers, Buffer.from(fragment, 'utf8'));
+    }
+    sendReply(res, reply.status, reply.headers, reply.body);
+  }
+
+  /** SRS's JSON API: `{api, streamurl, clientip, sdp, tid}` → `{code, server, sdp, sessionid, …}`. */
+  async jsonApi(ctx: RouteContext): Promise<void> {
+    const { req, res, log } = ctx;
+    const { path, query } = splitUrl(req.url ?? '/');
+    if (!this.deps.relay.hasCapacity()) throw new HttpError(503, 'WebRTC session limit reached');
+    const body = await readBody(req, MAX_CLIENT_BODY);
+    const request = parseJsonObject(body);
+    if (!request) throw new HttpError(400, 'body must be a JSON object');
+    if (typeof request.streamurl !== 'string' || typeof request.sdp !== 'string') {
+      throw new HttpError(400, 'streamurl and sdp must be strings');
+    }
+    const offer = offerIce(request.sdp);
+    const streamurl = request.streamurl;
+    const key = streamKey(() => streamKeyFromUrl(streamurl));
+    const origin = await this.pick(key);
+    const media = mediaTarget(origin);
+    const reply = await this.forward(req, log, origin, 'POST', withQuery(path, query), body);
+    const answer = isSuccess(reply.status) ? parseJsonObject(reply.body) : undefined;
+    // SRS reports failures as {code: non-zero} (often with HTTP 200): passed on untouched.
+    if (!answer || (answer.code !== 0 && answer.code !== undefined) || typeof answer.sdp !== 'string') {
+      return sendReply(res, reply.status, reply.headers, reply.body);
+    }
+    const proxied = this.answer(answer.sdp, new URLSearchParams(streamurl.split('?')[1] ?? ''));
+    const session = iceSessionId(proxied.credentials, offer);
+    await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port });
+    answer.sdp = proxied.sdp;
+    log.info({ stream: key.key, origin: origin.serverId, session }, 'WebRTC offer answered (JSON API)');
+    sendReply(res, reply.status, reply.headers, Buffer.from(JSON.stringify(answer), 'utf8'));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private answer(sdp: string, params: URLSearchParams) {
+    try {
+      return proxyAnswer(sdp, this.mediaRewrite(params));
+    } catch (err) {
+      if (err instanceof SignallingSdpError) throw new HttpError(502, err.message);
+      throw err;
+    }
+  }
+
+  /**
+   * PATCH answer: its candidates point at the proxy; new ICE credentials on both sides (an ICE
+   * restart) become a new session to the same origin.
+   */
+  private async patchAnswer(fragment: string, requestFragment: string, params: URLSearchParams, origin: Origin, record: RtcSession | undefined): Promise<string> {
+    const rewritten = rewriteCandidates(fragment, { ...this.mediaRewrite(params), keepTcp: false });
+    const answerIce = extractIceCredentials(fragment);
+    const offerIce = extractIceCredentials(requestFragment);
+    if (answerIce && offerIce) {
+      const media = record?.mediaHost && record.mediaPort ? { host: record.mediaHost, port: record.mediaPort } : mediaTarget(origin);
+      const streamKey = record?.streamKey ?? streamKeyFromWebrtcSafe(params);
+      if (streamKey !== undefined) {
+        await this.store({ ufrag: iceSessionId(answerIce, offerIce), streamKey, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port });
+      }
+    }
+    return rewritten;
+  }
+
+  private mediaRewrite(params: URLSearchParams): MediaRewrite {
+    // A client that named the server's candidate address itself (SRS `eip`/`candidate`) keeps it.
+    const clientChose = params.has('eip') || params.has('candidate');
+    return { udpPort: this.deps.relay.port, address: clientChose ? undefined : this.deps.config.webrtcCandidate };
+  }
+
+  private async store(session: RtcSession): Promise<void> {
+    await this.deps.balancer.putRtcSession(session);
+  }
+
+  private async pick(key: StreamKey): Promise<Origin> {
+    try {
+      return await this.deps.balancer.pick(key.key);
+    } catch (err) {
+      if (err instanceof NoOriginError) throw new HttpError(503, err.message);
+      throw err;
+    }
+  }
+
+  /** The origin owning a resource: by server id (from the rewritten Location or the session), else by stream. */
+  private async resourceOrigin(serverId: string | undefined, key: () => StreamKey): Promise<Origin> {
+    if (serverId === undefined) return this.pick(streamKey(key));
+    const views = await this.deps.balancer.origins();
+    const found = views.find((v) => v.origin.serverId === serverId);
+    if (!found) throw new HttpError(404, `origin ${clip(serverId)} is not registered`);
+    return found.origin;
+  }
+
+  /** Sends the request to the origin's API endpoints in order (a refused connection tries the next). */
+  private async forward(req: IncomingMessage, log: Logger, origin: Origin, method: string, pathAndQuery: string, body: Buffer): Promise<OriginReply> {
+    const targets = dialTargets(origin, 'api');
+    if (targets.length === 0) throw new HttpError(502, `origin ${clip(origin.serverId)} has no API endpoint`);
+    const { dialMs, originAnswerMs } = this.deps.config.timeouts;
+    let lastError: unknown;
+    for (const target of targets) {
+      try {
+        const r = await this.deps.agent.request({
+          origin: originBaseUrl(target.host, target.port),
+          path: pathAndQuery,
+          method: method as Dispatcher.HttpMethod,
+          headers: forwardRequestHeaders(req, hostPort(target.host, target.port)),
+          body: body.length > 0 ? body : undefined,
+          headersTimeout: originAnswerMs,
+          bodyTimeout: originAnswerMs,
+        });
+        return { status: r.statusCode, headers: r.headers, body: await readLimited(r.body, MAX_ORIGIN_BODY), target };
+      } catch (err) {
+        lastError = err;
+        if (!isConnectFailure(err)) break;
+        log.debug({ origin: origin.serverId, target: hostPort(target.host, target.port), err: (err as Error).message }, 'origin API unreachable');
+      }
+    }
+    if (lastError instanceof HttpError) throw lastError;
+    if (lastError instanceof errors.HeadersTimeoutError || lastError instanceof errors.BodyTimeoutError) {
+      throw new HttpError(504, 'origin did not answer in time');
+    }
+    log.warn({ origin: origin.serverId, err: (lastError as Error).message, dialMs }, 'origin API request failed');
+    throw new HttpError(502, 'origin unreachable');
+  }
+}
+
+// -----------------------------------------------------------------------------------------------
+// Helpers
+
+function offerIce(sdp: string): IceCredentials {
+  try {
+    return offerCredentials(sdp);
+  } catch (err) {
+    if (err instanceof SignallingSdpError) throw new HttpError(400, err.message);
+    throw err;
+  }
+}
+
+function streamKey(make: () => StreamKey): StreamKey {
+  try {
+    return make();
+  } catch (err) {
+    if (err instanceof StreamKeyError) throw new HttpError(400, err.message);
+    throw err;
+  }
+}
+
+function streamKeyFromWebrtcSafe(params: URLSearchParams): string | undefined {
+  try {
+    return streamKeyFromWebrtc(undefined, params).key;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The origin's first UDP `rtc` endpoint: where the relay sends this session's media. */
+function mediaTarget(origin: Origin): DialTarget {
+  const target = dialTargets(origin, 'rtc', 'udp')[0];
+  if (!target) throw new HttpError(502, `origin ${clip(origin.serverId)} has no UDP rtc endpoint`);
+  return target;
+}
+
+function isSuccess(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
+function isConnectFailure(err: unknown): boolean {
+  if (err instanceof errors.ConnectTimeoutError) return true;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
+}
+
+function isSdpFragment(headers: Dispatcher.ResponseData['headers']): boolean {
+  const type = firstValue(headers['content-type']);
+  return type !== undefined && /^application\/(trickle-ice-sdpfrag|sdp)\b/i.test(type);
+}
+
+function firstValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function splitUrl(url: string): { path: string; query: string } {
+  const q = url.indexOf('?');
+  return q === -1 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
+}
+
+function withQuery(path: string, query: string): string {
+  return query === '' ? path : `${path}?${query}`;
+}
+
+/** A JSON object, or undefined for anything else (invalid JSON, arrays, scalars). */
+function parseJsonObject(body: Buffer): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(body.toString('utf8'));
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // not JSON
+  }
+  return undefined;
+}
+
+async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > limit) {
+      body.destroy();
+      throw new HttpError(502, `origin answer larger than ${limit} bytes`);
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/** Writes an origin reply: its end-to-end headers, our CORS headers instead of its own (never duplicated), the right length. */
+function sendReply(res: ServerResponse, status: number, originHeaders: Record<string, string | string[] | undefined>, body: Buffer): void {
+  const headers: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(forwardResponseHeaders(originHeaders, { keepLength: false }))) {
+    if (!k.startsWith('access-control-')) headers[k] = v;
+  }
+  Object.assign(headers, CORS_HEADERS);
+  const bodyless = status === 204 || status === 304 || res.req.method === 'HEAD';
+  if (!bodyless) headers['content-length'] = String(body.length);
+  res.writeHead(status, headers);
+  res.end(bodyless ? undefined : body);
+}

@@ -1,0 +1,277 @@
+// The UDP relay in-process, so its state can be inspected: bounded under floods, session cap, idle
+// and DTLS teardown, full-ICE origins (STUN without USERNAME), address limits, records written by
+// other proxies (no media address), upstream failures and shutdown.
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import fc from 'fast-check';
+import { MemoryBalancer } from '../../src/balancer/memory.js';
+import { parseRegistration } from '../../src/balancer/origin.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { encodeStunMessage } from '../../src/webrtc/stun.js';
+import { startWebrtcRelay, type WebrtcRelay } from '../../src/webrtc/relay.js';
+import { UdpPeer, dtlsRecord, rtpPacket, staysAbsent, stunBindingRequest, waitForItem } from '../fixtures/webrtc-udp.js';
+
+interface Setup {
+  relay: WebrtcRelay;
+  balancer: MemoryBalancer;
+  origin: UdpPeer;
+  fatal: Error[];
+}
+
+async function setup(env: Record<string, string> = {}, relayOptions = {}): Promise<Setup> {
+  const { config } = loadConfig({
+    env: { PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_IDLE_TIMEOUT: '30s', PROXY_UDP_BUFFER_SIZE: '1048576', ...env },
+    cwd: '/',
+    readDotenv: () => undefined,
+  });
+  const balancer = new MemoryBalancer({ originExpireMs: 30_000, sessionTtlMs: 120_000, maxStreamPins: 1000 });
+  await balancer.start();
+  const fatal: Error[] = [];
+  const log = createLogger({ level: 'silent', format: 'json' });
+  const relay = await startWebrtcRelay({ config, log, balancer, onFatal: (e) => fatal.push(e) }, { alertGraceMs: 100, sweepIntervalMs: 50, ...relayOptions });
+  const origin = await UdpPeer.open();
+  return { relay, balancer, origin, fatal };
+}
+
+async function teardown(s: Setup): Promise<void> {
+  await s.relay.close(0);
+  await s.balancer.close();
+  await s.origin.close();
+  assert.deepEqual(s.fatal, []);
+}
+
+async function session(s: Setup, ufrag: string, media = true): Promise<void> {
+  await s.balancer.putRtcSession({ ufrag, streamKey: '__defaultVhost__/live/s', ...(media ? { serverId: 'o1', mediaHost: '127.0.0.1', mediaPort: s.origin.port } : {}) });
+}
+
+/** Sends a binding request for `username` and waits until the origin has it; returns the upstream port. */
+async function bindClient(s: Setup, client: UdpPeer, username: string): Promise<number> {
+  const stun = stunBindingRequest(username);
+  await client.send(stun, s.relay.port);
+  return (await waitForItem(s.origin.received, (d) => d.data.equals(stun))).from.port;
+}
+
+describe('WebRTC UDP relay (in-process)', () => {
+  let s: Setup;
+  const clients: UdpPeer[] = [];
+  const client = async () => {
+    const c = await UdpPeer.open();
+    clients.push(c);
+    return c;
+  };
+  beforeEach(async () => {
+    s = await setup();
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await teardown(s);
+  });
+
+  test('a flood of unknown USERNAMEs leaves no state behind and does not disturb a live session', async () => {
+    await session(s, 'good:one');
+    const c = await client();
+    await bindClient(s, c, 'good:one');
+    const attacker = await client();
+    const N = 3000;
+    for (let i = 0; i < N; i++) {
+      void attacker.send(stunBindingRequest(`flood${i}:x${i}`), s.relay.port);
+      if (i % 200 === 0) await sleep(1);
+    }
+    await sleep(300);
+    const st = s.relay.stats();
+    assert.equal(st.sessions, 1);
+    assert.equal(st.boundAddresses, 1);
+    assert.equal(st.pendingLookups, 0);
+    // Every flood packet was counted as dropped (a few may be lost by the kernel before reaching the relay).
+    const dropped = st.dropped['unknown-username'] + st.dropped['lookup-cap'];
+    assert.ok(dropped > N * 0.9 && dropped <= N, `dropped ${dropped}`);
+    await bindClient(s, c, 'good:one');
+  });
+
+  test('the session cap refuses new sessions until one ends', async () => {
+    const capped = await setup({ PROXY_MAX_UDP_SESSIONS: '2' });
+    try {
+      for (const u of ['a:1', 'b:2', 'c:3']) await session(capped, u);
+      await bindClient(capped, await client(), 'a:1');
+      await bindClient(capped, await client(), 'b:2');
+      assert.equal(capped.relay.hasCapacity(), false);
+      const third = await client();
+      const stun = stunBindingRequest('c:3');
+      await third.send(stun, capped.relay.port);
+      assert.ok(await staysAbsent(capped.origin.received, (d) => d.data.equals(stun), 200));
+      assert.equal(capped.relay.stats().dropped['session-cap'], 1);
+      assert.equal(await capped.relay.closeSession('a:1', 'delete'), true);
+      assert.equal(await capped.balancer.rtcSession('a:1'), undefined);
+      await bindClient(capped, third, 'c:3');
+    } finally {
+      await teardown(capped);
+    }
+  });
+
+  test('an idle session is closed, its record forgotten and its upstream socket closed', async () => {
+    const idle = await setup({ PROXY_IDLE_TIMEOUT: '300ms' });
+    try {
+      await session(idle, 'idle:1');
+      const c = await client();
+      const upstreamPort = await bindClient(idle, c, 'idle:1');
+      // Traffic keeps it alive past the timeout.
+      for (let i = 0; i < 6; i++) {
+        await c.send(rtpPacket(i, 'keepalive'), idle.relay.port);
+        await sleep(100);
+      }
+      assert.equal(idle.relay.stats().sessions, 1);
+      await sleep(600);
+      const st = idle.relay.stats();
+      assert.equal(st.sessions, 0);
+      assert.equal(st.boundAddresses, 0);
+      assert.equal(st.sessionsClosed.idle, 1);
+      assert.equal(await idle.balancer.rtcSession('idle:1'), undefined);
+      const late = Buffer.from('late');
+      idle.origin.socket.send(late, upstreamPort, '127.0.0.1');
+      assert.ok(await staysAbsent(c.received, (d) => d.data.equals(late), 200));
+    } finally {
+      await teardown(idle);
+    }
+  });
+
+  test('an encrypted DTLS alert from the origin ends the session after the grace period; the alert itself is delivered', async () => {
+    await session(s, 'alert:1');
+    const c = await client();
+    const upstreamPort = await bindClient(s, c, 'alert:1');
+    const alert = dtlsRecord(21, Buffer.alloc(26, 7), 1);
+    s.origin.socket.send(alert, upstreamPort, '127.0.0.1');
+    await waitForItem(c.received, (d) => d.data.equals(alert));
+    // During the grace the client's own close_notify still goes through.
+    const reply = dtlsRecord(21, Buffer.alloc(26, 9), 1);
+    await c.send(reply, s.relay.port);
+    await waitForItem(s.origin.received, (d) => d.data.equals(reply));
+    await sleep(250);
+    assert.equal(s.relay.stats().sessions, 0);
+    assert.equal(s.relay.stats().sessionsClosed['dtls-alert'], 1);
+    assert.equal(await s.balancer.rtcSession('alert:1'), undefined);
+  });
+
+  test('a plaintext warning alert other than close_notify does not end the session', async () => {
+    await session(s, 'warn:1');
+    const c = await client();
+    await bindClient(s, c, 'warn:1');
+    await c.send(dtlsRecord(21, Buffer.from([1, 90])), s.relay.port); // user_canceled, warning
+    await sleep(250);
+    assert.equal(s.relay.stats().sessions, 1);
+  });
+
+  test('full-ICE origin: STUN without USERNAME and STUN responses from the bound address are relayed', async () => {
+    await session(s, 'full:ice');
+    const c = await client();
+    const upstreamPort = await bindClient(s, c, 'full:ice');
+    // The origin's own check reaches the client…
+    const check = stunBindingRequest('cli:origin');
+    s.origin.socket.send(check, upstreamPort, '127.0.0.1');
+    await waitForItem(c.received, (d) => d.data.equals(check));
+    // …and the client's answer (a success response, no USERNAME) reaches the origin.
+    const response = encodeStunMessage({ method: 1, messageClass: 'success-response', transactionId: check.subarray(8, 20), fingerprint: true });
+    await c.send(response, s.relay.port);
+    await waitForItem(s.origin.received, (d) => d.data.equals(response));
+    const noUser = stunBindingRequest(undefined);
+    await c.send(noUser, s.relay.port);
+    await waitForItem(s.origin.received, (d) => d.data.equals(noUser));
+    // The same from an address never bound is dropped.
+    const stranger = await client();
+    const strangerResponse = encodeStunMessage({ method: 1, messageClass: 'success-response', transactionId: Buffer.alloc(12, 1) });
+    await stranger.send(strangerResponse, s.relay.port);
+    assert.ok(await staysAbsent(s.origin.received, (d) => d.data.equals(strangerResponse), 200));
+  });
+
+  test('the addresses bound to one session are capped; the newest always works', async () => {
+    await session(s, 'many:addr');
+    const peers: UdpPeer[] = [];
+    for (let i = 0; i < 12; i++) {
+      const c = await client();
+      peers.push(c);
+      await bindClient(s, c, 'many:addr');
+    }
+    assert.equal(s.relay.stats().boundAddresses, 8);
+    const first = rtpPacket(1, 'from-evicted');
+    await peers[0]!.send(first, s.relay.port);
+    const last = rtpPacket(2, 'from-newest');
+    await peers[11]!.send(last, s.relay.port);
+    await waitForItem(s.origin.received, (d) => d.data.equals(last));
+    assert.ok(!s.origin.received.some((d) => d.data.equals(first)));
+  });
+
+  test('a binding request moves an address from one session to another', async () => {
+    await session(s, 'first:s');
+    await session(s, 'second:s');
+    const c = await client();
+    const p1 = await bindClient(s, c, 'first:s');
+    const p2 = await bindClient(s, c, 'second:s');
+    assert.notEqual(p1, p2);
+    const rtp = rtpPacket(5, 'now-second');
+    await c.send(rtp, s.relay.port);
+    const got = await waitForItem(s.origin.received, (d) => d.data.equals(rtp));
+    assert.equal(got.from.port, p2);
+  });
+
+  test('a record without a media address (written by another proxy) is relayed to its stream\'s origin', async () => {
+    await s.balancer.register(parseRegistration({ ip: '127.0.0.1', server: 'o1', service: 'x', pid: '1', rtmp: ['1935'], rtc: [`udp://0.0.0.0:${s.origin.port}`] }, Date.now()));
+    await session(s, 'go:proxy', false);
+    await bindClient(s, await client(), 'go:proxy');
+  });
+
+  test('an origin whose media port is closed ends the session (upstream error), without harming the listener', async () => {
+    const gone = await UdpPeer.open();
+    const port = gone.port;
+    await gone.close();
+    await s.balancer.putRtcSession({ ufrag: 'dead:origin', streamKey: '__defaultVhost__/live/d', mediaHost: '127.0.0.1', mediaPort: port });
+    const c = await client();
+    for (let i = 0; i < 5; i++) {
+      await c.send(stunBindingRequest('dead:origin'), s.relay.port);
+      await sleep(50);
+    }
+    await sleep(100);
+    assert.ok(s.relay.stats().sessionsClosed['upstream-error'] >= 1, JSON.stringify(s.relay.stats()));
+    assert.equal(s.relay.stats().sessions, 0);
+    // Its record stays: the client may retry once the origin is back.
+    assert.ok(await s.balancer.rtcSession('dead:origin'));
+  });
+
+  test('property: arbitrary datagrams (random, and mutated STUN/DTLS/RTP) from bound and unbound addresses never break the relay', async () => {
+    await session(s, 'fuzz:me');
+    const bound = await client();
+    await bindClient(s, bound, 'fuzz:me');
+    const stranger = await client();
+    const valid = [stunBindingRequest('fuzz:me'), dtlsRecord(21, Buffer.from([2, 40])), dtlsRecord(22, Buffer.alloc(30, 1)), rtpPacket(1, 'x')];
+    const mutated = fc
+      .tuple(fc.constantFrom(...valid), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }), fc.integer({ min: 0, max: 80 }))
+      .map(([base, edits, cut]) => {
+        const b = Buffer.from(base.subarray(0, Math.max(0, base.length - cut)));
+        for (const [at, v] of edits) if (b.length > 0) b[at % b.length] = v;
+        return b;
+      });
+    const datagrams = fc.sample(fc.oneof(fc.uint8Array({ maxLength: 1500 }).map((u) => Buffer.from(u)), mutated), 1500);
+    for (let i = 0; i < datagrams.length; i++) {
+      await (i % 2 ? bound : stranger).send(datagrams[i]!, s.relay.port);
+      if (i % 100 === 0) await sleep(1);
+    }
+    await sleep(200);
+    // Still relaying (a fresh session: the fuzz may legitimately have ended the first one with a
+    // fatal DTLS alert), nothing leaked, the listener never failed.
+    await session(s, 'fuzz:after');
+    await bindClient(s, await client(), 'fuzz:after');
+    const st = s.relay.stats();
+    assert.ok(st.sessions <= 2 && st.boundAddresses <= 3 && st.pendingLookups === 0, JSON.stringify(st));
+    assert.deepEqual(s.fatal, []);
+  });
+
+  test('shutdown closes every session and the socket but keeps the records (another proxy may carry on)', async () => {
+    await session(s, 'shut:down');
+    await bindClient(s, await client(), 'shut:down');
+    await s.relay.close(0);
+    assert.equal(s.relay.stats().sessions, 0);
+    assert.equal(s.relay.stats().sessionsClosed.shutdown, 1);
+    assert.ok(await s.balancer.rtcSession('shut:down'));
+  });
+});
+
