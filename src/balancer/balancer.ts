@@ -29,6 +29,11 @@ export interface HlsSession {
 export interface RtcSession {
   ufrag: string;
   streamKey: string;
+  /** Server id of the origin that answered the offer (absent in records written by the Go proxy). */
+  serverId?: string;
+  /** The origin's WebRTC media address (its UDP `rtc` endpoint) the relay sends this session to. */
+  mediaHost?: string;
+  mediaPort?: number;
 }
 
 export interface RegisterResult {
@@ -39,6 +44,20 @@ export interface RegisterResult {
 export class NoOriginError extends Error {
   constructor(readonly streamKey: string) {
     super(`no origin available for ${streamKey}`);
+  }
+}
+
+/**
+ * The shared state (Redis) cannot be reached or answered in time. Distinct from NoOriginError: the
+ * cluster may well have origins, this proxy just cannot learn which (HTTP maps it to 503 with a clear
+ * message; protocol servers refuse the client with an error status). Nothing already relaying is cut.
+ */
+export class BalancerUnavailableError extends Error {
+  constructor(
+    readonly operation: string,
+    readonly reason: string,
+  ) {
+    super(`load balancer unavailable (${operation}): ${reason}`);
   }
 }
 
