@@ -8,6 +8,10 @@ import { REPO_ROOT } from '../test/fixtures/paths.js';
 import { stopAllPeers } from '../test/fixtures/process.js';
 import { balancerBench } from './balancer.bench.js';
 import { httpBench } from './http.bench.js';
+import { redisBench } from './redis.bench.js';
+import { rtmpBench } from './rtmp.bench.js';
+import { srtBench } from './srt.bench.js';
+import { webrtcBench } from './webrtc.bench.js';
 
 export interface BenchContext {
   /** Short runs (smoke check), not for recorded figures. */
@@ -23,6 +27,10 @@ export interface BenchReport {
 const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchReport>> = {
   balancer: balancerBench,
   http: httpBench,
+  redis: redisBench,
+  rtmp: rtmpBench,
+  srt: srtBench,
+  webrtc: webrtcBench,
 };
 
 function table(r: BenchReport): string {

@@ -53,6 +53,28 @@ export interface RedisConfig {
   port: number;
   password: string;
   db: number;
+  /** ACL user name (from PROXY_REDIS_URL); undefined = the default user. */
+  username: string | undefined;
+  /** TLS to Redis (a `rediss://` PROXY_REDIS_URL). */
+  tls: boolean;
+  /** The variable(s) that named the Redis server, for error messages. */
+  source: 'PROXY_REDIS_HOST/PROXY_REDIS_PORT' | 'PROXY_REDIS_URL' | 'PROXY_REDIS_SENTINELS' | 'PROXY_REDIS_CLUSTER_NODES';
+  /** Sentinel mode: the sentinels to ask for the master named `sentinelName`. */
+  sentinels: RedisNode[] | undefined;
+  sentinelName: string;
+  /** Redis Cluster mode: the seed nodes. */
+  clusterNodes: RedisNode[] | undefined;
+  /** While Redis is unreachable: fail new routing at once (`off`), or serve the last known pins and origins (`cache`). */
+  fallback: 'off' | 'cache';
+  /** How long the last known pins and origins may be served while Redis is unreachable. */
+  fallbackTtlMs: number;
+  /** Deadline of one Redis command (and of connecting). */
+  timeoutMs: number;
+}
+
+export interface RedisNode {
+  host: string;
+  port: number;
 }
 
 export interface Config {
@@ -83,6 +105,8 @@ export interface Config {
   maxUdpSessions: number;
   /** Address written into WebRTC answer candidates; undefined keeps the origin's (as SRS does). */
   webrtcCandidate: string | undefined;
+  /** Largest RTMP message accepted from a client or origin (bytes). */
+  rtmpMaxMessageSize: number;
 }
 
 export interface Timeouts {
@@ -117,6 +141,13 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_REDIS_PORT: '6379',
   PROXY_REDIS_PASSWORD: '',
   PROXY_REDIS_DB: '0',
+  PROXY_REDIS_URL: '',
+  PROXY_REDIS_SENTINELS: '',
+  PROXY_REDIS_SENTINEL_NAME: 'mymaster',
+  PROXY_REDIS_CLUSTER_NODES: '',
+  PROXY_REDIS_FALLBACK: 'off',
+  PROXY_REDIS_FALLBACK_TTL: '60s',
+  PROXY_REDIS_TIMEOUT: '1s',
   PROXY_DEFAULT_BACKEND_ENABLED: 'off',
   PROXY_DEFAULT_BACKEND_IP: '127.0.0.1',
   PROXY_DEFAULT_BACKEND_RTMP: '1935',
@@ -139,6 +170,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_UDP_BUFFER_SIZE: '8388608',
   PROXY_MAX_UDP_SESSIONS: '10000',
   PROXY_WEBRTC_CANDIDATE: '',
+  PROXY_RTMP_MAX_MESSAGE_SIZE: '16777216',
 };
 
 const SECRETS = new Set(['PROXY_REDIS_PASSWORD', 'PROXY_REGISTER_TOKEN']);
@@ -250,15 +282,7 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     if (v !== 'memory' && v !== 'redis') throw new Error('expected memory or redis');
     return v;
   });
-  const redis: RedisConfig = {
-    host: check('PROXY_REDIS_HOST', (v) => {
-      if (!/^[A-Za-z0-9.:_-]+$/.test(v)) throw new Error('not a host name or address');
-      return v;
-    }),
-    port: check('PROXY_REDIS_PORT', (v) => parsePort(v)),
-    password: get('PROXY_REDIS_PASSWORD'),
-    db: integer('PROXY_REDIS_DB', 0, 65535),
-  };
+  const redis = redisConfig({ get, check, integer, positiveDuration, effective });
 
   const defaultBackendOn = onOff('PROXY_DEFAULT_BACKEND_ENABLED');
   const defaultBackend: DefaultBackendConfig = {
@@ -326,6 +350,144 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     udpBufferBytes: integer('PROXY_UDP_BUFFER_SIZE', 65_536, 1 << 30),
     maxUdpSessions: integer('PROXY_MAX_UDP_SESSIONS', 1, 10_000_000),
     webrtcCandidate: candidate,
+    rtmpMaxMessageSize: integer('PROXY_RTMP_MAX_MESSAGE_SIZE', 1024, 16 * 1024 * 1024),
   };
   return { config, warnings, effective };
+}
+
+interface RedisParsers {
+  get: (name: string) => string;
+  check: <T>(name: string, parse: (v: string) => T) => T;
+  integer: (name: string, min: number, max: number) => number;
+  positiveDuration: (name: string) => number;
+  effective: Record<string, string>;
+}
+
+/** The Redis balancer's settings: host/port (Go), or one of PROXY_REDIS_URL, _SENTINELS, _CLUSTER_NODES (ours). */
+function redisConfig({ get, check, integer, positiveDuration, effective }: RedisParsers): RedisConfig {
+  const hostName = (v: string) => {
+    if (!/^[A-Za-z0-9.:_-]+$/.test(v)) throw new Error('not a host name or address');
+    return v;
+  };
+  const nodes = (name: string) => check(name, (v) => (v === '' ? undefined : parseRedisNodes(v)));
+  const redis: RedisConfig = {
+    host: check('PROXY_REDIS_HOST', hostName),
+    port: check('PROXY_REDIS_PORT', (v) => parsePort(v)),
+    password: get('PROXY_REDIS_PASSWORD'),
+    db: integer('PROXY_REDIS_DB', 0, 65535),
+    username: undefined,
+    tls: false,
+    source: 'PROXY_REDIS_HOST/PROXY_REDIS_PORT',
+    sentinels: nodes('PROXY_REDIS_SENTINELS'),
+    sentinelName: check('PROXY_REDIS_SENTINEL_NAME', (v) => {
+      if (!/^[A-Za-z0-9._-]{1,128}$/.test(v)) throw new Error('expected a master name (letters, digits, . _ -)');
+      return v;
+    }),
+    clusterNodes: nodes('PROXY_REDIS_CLUSTER_NODES'),
+    fallback: check('PROXY_REDIS_FALLBACK', (v) => {
+      if (v !== 'off' && v !== 'cache') throw new Error('expected off or cache');
+      return v;
+    }),
+    fallbackTtlMs: positiveDuration('PROXY_REDIS_FALLBACK_TTL'),
+    timeoutMs: positiveDuration('PROXY_REDIS_TIMEOUT'),
+  };
+  const urlText = get('PROXY_REDIS_URL');
+  // The URL's password must reach neither the startup log nor an error message.
+  effective.PROXY_REDIS_URL = maskRedisUrl(urlText);
+  if (urlText !== '') {
+    let url: RedisUrl;
+    try {
+      url = parseRedisUrl(urlText);
+    } catch (err) {
+      throw new ConfigError('PROXY_REDIS_URL', maskRedisUrl(urlText), (err as Error).message);
+    }
+    Object.assign(redis, {
+      host: url.host,
+      port: url.port,
+      tls: url.tls,
+      username: url.username,
+      source: 'PROXY_REDIS_URL',
+      ...(url.password !== undefined ? { password: url.password } : {}),
+      ...(url.db !== undefined ? { db: url.db } : {}),
+    });
+  }
+  const modes = [urlText !== '' && 'PROXY_REDIS_URL', redis.sentinels && 'PROXY_REDIS_SENTINELS', redis.clusterNodes && 'PROXY_REDIS_CLUSTER_NODES'].filter(
+    (m): m is string => typeof m === 'string',
+  );
+  if (modes.length > 1) {
+    throw new ConfigError(modes[1]!, effective[modes[1]!] ?? '', `cannot be combined with ${modes[0]}; set only one of PROXY_REDIS_URL, PROXY_REDIS_SENTINELS, PROXY_REDIS_CLUSTER_NODES`);
+  }
+  if (redis.sentinels) redis.source = 'PROXY_REDIS_SENTINELS';
+  if (redis.clusterNodes) {
+    redis.source = 'PROXY_REDIS_CLUSTER_NODES';
+    if (redis.db !== 0) throw new ConfigError('PROXY_REDIS_DB', String(redis.db), 'Redis Cluster has only database 0');
+  }
+  return redis;
+}
+
+/** `host:port[,host:port…]`, IPv6 in brackets. */
+export function parseRedisNodes(text: string): RedisNode[] {
+  return text.split(',').map((item) => {
+    const a = parseListenAddress(item.trim());
+    if (a.host === undefined || !item.includes(':')) throw new Error(`"${item.trim()}" is not host:port`);
+    if (a.port === 0) throw new Error(`"${item.trim()}": port 0`);
+    return { host: a.host, port: a.port };
+  });
+}
+
+export interface RedisUrl {
+  host: string;
+  port: number;
+  tls: boolean;
+  username: string | undefined;
+  password: string | undefined;
+  db: number | undefined;
+}
+
+/** `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS. */
+export function parseRedisUrl(text: string): RedisUrl {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error('not a URL (expected redis://[user[:password]@]host[:port][/db])');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error('expected a redis:// or rediss:// URL');
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  if (host === '') throw new Error('no host');
+  const port = url.port === '' ? 6379 : parsePort(url.port);
+  const path = url.pathname.replace(/^\//, '');
+  let db: number | undefined;
+  if (path !== '') {
+    if (!/^\d{1,5}$/.test(path) || Number(path) > 65535) throw new Error(`database "${path}" is not an integer 0..65535`);
+    db = Number(path);
+  }
+  if (url.search !== '' || url.hash !== '') throw new Error('query and fragment are not supported');
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      throw new Error('invalid percent-encoding in the user or password');
+    }
+  };
+  return {
+    host,
+    port,
+    tls: url.protocol === 'rediss:',
+    username: url.username === '' ? undefined : decode(url.username),
+    password: url.password === '' ? undefined : decode(url.password),
+    db,
+  };
+}
+
+/** The URL with its password replaced by ****** (all of the user part when it has no `user:` prefix), for logs. */
+export function maskRedisUrl(text: string): string {
+  const at = text.lastIndexOf('@');
+  if (at === -1) return text;
+  const scheme = text.indexOf('://');
+  const start = scheme === -1 || scheme > at ? 0 : scheme + 3;
+  const userinfo = text.slice(start, at);
+  const colon = userinfo.indexOf(':');
+  const shown = colon === -1 ? '******' : `${userinfo.slice(0, colon)}:******`;
+  return `${text.slice(0, start)}${shown}${text.slice(at)}`;
 }

@@ -7,14 +7,19 @@ import { systemApiRoutes, versionsRoute } from './api/system-api.js';
 import type { Balancer } from './balancer/balancer.js';
 import { startDefaultBackend, type DefaultBackendHandle } from './balancer/default-backend.js';
 import { MemoryBalancer } from './balancer/memory.js';
-import { ConfigError, LISTENER_VARIABLES, type Config, type Listeners } from './config.js';
+import { RedisBalancer } from './balancer/redis.js';
+import { LISTENER_VARIABLES, type Config, type Listeners } from './config.js';
 import { streamVersionsRoute } from './http/stream-routes.js';
-import type { Logger } from './log.js';
+import { createLogger, type Logger } from './log.js';
 import { httpStreamProxy } from './http/stream-proxy.js';
 import { listenHttp } from './net/http-listener.js';
 import { createOriginAgent } from './net/origin-http.js';
 import type { Agent } from 'undici';
 import type { ProtocolDeps, ProxyService } from './net/service.js';
+import { startRtmpServer } from './rtmp/server.js';
+import { startSrtServer } from './srt/server.js';
+import { startWebrtcRelay } from './webrtc/relay.js';
+import { webrtcRoutes } from './webrtc/signalling.js';
 
 export interface ProxyDeps {
   config: Config;
@@ -28,9 +33,16 @@ export interface ProxyDeps {
 
 export type ListenerName = keyof Listeners;
 
-export function createBalancer(config: Config, now?: () => number): Balancer {
+export function createBalancer(config: Config, now?: () => number, log?: Logger): Balancer {
   if (config.loadBalancer === 'redis') {
-    throw new ConfigError('PROXY_LOAD_BALANCER_TYPE', 'redis', 'the Redis balancer is not available in this version yet; use memory');
+    return new RedisBalancer({
+      redis: config.redis,
+      originExpireMs: config.originExpireMs,
+      sessionTtlMs: config.sessionTtlMs,
+      maxStreamPins: config.maxStreamPins,
+      log: log ?? createLogger({ level: 'silent', format: 'json' }),
+      ...(now ? { now } : {}),
+    });
   }
   return new MemoryBalancer({
     originExpireMs: config.originExpireMs,
@@ -49,7 +61,7 @@ export class Proxy {
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly deps: ProxyDeps) {
-    this.balancer = deps.balancer ?? createBalancer(deps.config, deps.now);
+    this.balancer = deps.balancer ?? createBalancer(deps.config, deps.now, deps.log);
     this.originAgent = createOriginAgent({ dialMs: deps.config.timeouts.dialMs, headersMs: deps.config.timeouts.originAnswerMs });
   }
 
@@ -78,7 +90,11 @@ export class Proxy {
         started(name, await listenHttp({ variable, listen: config.listeners[name], handler, log: log.child({ listener: variable }), onFatal }));
       };
       // Start order as the Go proxy: RTMP → WebRTC → HTTP API → SRT → System API → HTTP stream.
-      await http('httpApi', [versionsRoute()]);
+      started('rtmp', await startRtmpServer(deps));
+      const rtc = await startWebrtcRelay(deps);
+      started('webrtc', rtc);
+      await http('httpApi', [versionsRoute(), ...webrtcRoutes({ ...deps, relay: rtc, agent: this.originAgent })]);
+      started('srt', await startSrtServer(deps));
       await http('systemApi', systemApiRoutes({ balancer: this.balancer, registerToken: config.registerToken, ...(deps.now ? { now: deps.now } : {}) }));
       await http('httpServer', [streamVersionsRoute()], httpStreamProxy({ config, balancer: this.balancer, agent: this.originAgent }));
     } catch (err) {

@@ -1,7 +1,7 @@
 // The system API (PROXY_SYSTEM_API): origins register here with the SRS heartbeat, and operators
 // read the cluster view (origins, stream pins) or remove an origin.
 import { timingSafeEqual } from 'node:crypto';
-import type { Balancer, OriginView } from '../balancer/balancer.js';
+import { BalancerUnavailableError, type Balancer, type OriginView } from '../balancer/balancer.js';
 import { parseRegistration, RegisterError, SERVICES } from '../balancer/origin.js';
 import { SIGNATURE, VERSION } from '../version.js';
 import { HttpError, readBody, sendJson } from './http-util.js';
@@ -52,7 +52,7 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
             if (err instanceof RegisterError) throw new HttpError(400, err.message);
             throw err;
           }
-          const { replaced } = await deps.balancer.register(origin);
+          const { replaced } = await available(deps.balancer.register(origin));
           if (replaced) ctx.log.info({ origin: origin.id, replaced: replaced.id }, 'origin restarted: record replaced');
           ctx.log.debug({ origin: origin.id, ip: origin.ip }, 'heartbeat');
           sendJson(ctx.res, 200, { code: 0, pid: String(process.pid) });
@@ -61,7 +61,7 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
     },
     {
       path: '/api/v1/origins',
-      methods: { GET: async ({ res }) => sendJson(res, 200, { code: 0, origins: (await deps.balancer.origins()).map(originJson) }) },
+      methods: { GET: async ({ res }) => sendJson(res, 200, { code: 0, origins: (await available(deps.balancer.origins())).map(originJson) }) },
     },
     {
       path: '/api/v1/origins/',
@@ -75,7 +75,7 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
           } catch {
             throw new HttpError(400, 'invalid percent-encoding in server id');
           }
-          if (!(await deps.balancer.deregister(serverId))) throw new HttpError(404, `no origin with server id ${serverId}`);
+          if (!(await available(deps.balancer.deregister(serverId)))) throw new HttpError(404, `no origin with server id ${serverId}`);
           ctx.log.info({ server: serverId }, 'origin removed by API');
           sendJson(ctx.res, 200, { code: 0 });
         },
@@ -88,7 +88,7 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
           const limitText = url.searchParams.get('limit') ?? '1000';
           const limit = Number.parseInt(limitText, 10);
           if (!/^\d+$/.test(limitText) || limit < 1 || limit > 100_000) throw new HttpError(400, 'limit must be 1..100000');
-          const pins = await deps.balancer.pins(limit);
+          const pins = await available(deps.balancer.pins(limit));
           sendJson(res, 200, {
             code: 0,
             streams: pins.map((p) => ({ stream: p.streamKey, origin: p.originId, server: p.serverId })),
@@ -115,6 +115,16 @@ export function originJson(v: OriginView): Record<string, unknown> {
   };
   for (const s of SERVICES) if (o.endpoints[s]) out[s] = o.endpoints[s];
   return out;
+}
+
+/** Shared state out of reach (Redis down): 503 with the reason, so SRS retries its heartbeat. */
+async function available<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof BalancerUnavailableError) throw new HttpError(503, err.message);
+    throw err;
+  }
 }
 
 function safeEqual(a: string, b: string): boolean {

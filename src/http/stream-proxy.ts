@@ -4,7 +4,7 @@
 import type { Agent } from 'undici';
 import { HttpError } from '../api/http-util.js';
 import type { Fallback, RouteContext } from '../api/router.js';
-import { NoOriginError, type Balancer } from '../balancer/balancer.js';
+import { BalancerUnavailableError, NoOriginError, type Balancer } from '../balancer/balancer.js';
 import { dialTargets, type DialTarget, type Origin } from '../balancer/origin.js';
 import type { Config } from '../config.js';
 import { StreamKeyError, streamKeyFromHttp, type StreamKey } from '../stream-key.js';
@@ -30,7 +30,7 @@ const MAX_PATH_LENGTH = 4096;
 const SESSION_ID = /^[0-9a-f]{7}$/;
 
 export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
-  return async (ctx) => {
+  const route: Fallback = async (ctx) => {
     const method = ctx.req.method ?? 'GET';
     if (ctx.url.pathname.length > MAX_PATH_LENGTH) throw new HttpError(414, 'path too long');
     const path = decodePath(ctx.url.pathname);
@@ -53,6 +53,15 @@ export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
         return live(deps, ctx, path, false);
       case 'static':
         return serveStatic(ctx.req, ctx.res, deps.config.staticFiles, ctx.url.pathname);
+    }
+  };
+  return async (ctx) => {
+    try {
+      await route(ctx);
+    } catch (err) {
+      // Shared state out of reach (Redis down): a clear 502 at once; relays already running go on.
+      if (err instanceof BalancerUnavailableError) throw new HttpError(502, err.message);
+      throw err;
     }
   };
 }

@@ -1,7 +1,8 @@
 // A UDP listener for datagram protocols (WebRTC media, SRT): bind errors naming the variable, large
 // socket buffers so bursts are not dropped, and errors after startup reported as fatal.
 import { createSocket, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { isIP, isIPv6 } from 'node:net';
 import { formatListenAddress, type ListenAddress } from '../config/listen.js';
 import type { Logger } from '../log.js';
 import { ListenError } from './service.js';
@@ -19,7 +20,7 @@ export interface UdpListenerOptions {
 export async function bindUdp(opts: UdpListenerOptions): Promise<Socket> {
   const host = opts.listen.host;
   const type = host !== undefined && isIPv6(host) ? 'udp6' : 'udp4';
-  const socket = createSocket({ type, reuseAddr: false });
+  const socket = createUdpSocket(type);
   const text = formatListenAddress(opts.listen);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => reject(new ListenError(opts.variable, text, err));
@@ -43,4 +44,21 @@ export function applyUdpBuffers(socket: Socket, bytes: number, log: Logger): voi
   } catch (err) {
     log.warn({ err: (err as Error).message, requested: bytes }, 'could not set UDP buffer sizes');
   }
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
+
+/**
+ * Resolves IP literals synchronously. dgram resolves the destination of every send(); with the default
+ * lookup even a literal costs a dns.lookup round through the next tick, once per relayed datagram.
+ */
+function literalFirstLookup(host: string, options: LookupOneOptions, callback: LookupCallback): void {
+  const family = isIP(host);
+  if (family !== 0) callback(null, host, family);
+  else dnsLookup(host, options, callback);
+}
+
+/** A UDP socket for relaying (listening or upstream): IP-literal destinations skip DNS. */
+export function createUdpSocket(type: 'udp4' | 'udp6'): Socket {
+  return createSocket({ type, reuseAddr: false, lookup: literalFirstLookup as never });
 }

@@ -10,6 +10,8 @@ import {
   decodeAbort,
   decodeSetChunkSize,
   encodeSetChunkSize,
+  payloadLength,
+  SplitPayloadMessage,
   type RtmpMessage,
 } from './messages.js';
 
@@ -31,7 +33,21 @@ const TIMESTAMP_EXTENDED = 0xffffff;
 /** Longest chunk header: 3-byte basic header + 11-byte type 0 header + 4-byte extended timestamp. */
 const MAX_HEADER_BYTES = 18;
 const MESSAGE_HEADER_BYTES = [11, 7, 3, 0] as const;
+/** ChunkWriter.encodeTo copies payloads up to this size (cheaper than one more part in a vectored write). */
+const SMALL_PAYLOAD_BYTES = 2048;
+/** Size of ChunkWriter.encodeTo's header slabs. */
+const SLAB_BYTES = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
+/**
+ * First allocation for a message split over chunks. Larger messages grow their buffer as bytes arrive, so a
+ * header that announces 16 MiB costs memory only once the bytes are really sent.
+ */
+const INITIAL_REASSEMBLY_BYTES = 64 * 1024;
+/** zeroCopy applies to messages at least this long, arriving in chunks at least this large (else copying is cheaper). */
+const ZERO_COPY_MIN_BYTES = 4096;
+const ZERO_COPY_MIN_CHUNK = 1024;
+/** ChunkWriter.encodeTo's first slab; later ones double up to SLAB_BYTES (an idle connection keeps little). */
+const MIN_SLAB_BYTES = 512;
 
 /**
  * Whether a type 3 chunk carries the extended timestamp again when the stream's last type 0/1/2 header used
@@ -50,6 +66,11 @@ export interface ChunkReaderOptions {
   maxBufferedBytes?: number;
   /** See Type3ExtendedTimestamp. Default 'detect'. */
   type3ExtendedTimestamp?: Type3ExtendedTimestamp;
+  /**
+   * Keep a large message that arrives in several chunks as views of the fed buffers (a SplitPayloadMessage)
+   * instead of copying it into a new buffer. Default false.
+   */
+  zeroCopy?: boolean;
 }
 
 /** Per chunk stream id: the last header (for compressed headers) and the message being reassembled. */
@@ -65,8 +86,10 @@ class ChunkStreamState {
   extendedValue = 0;
   /** A message has started and not all of its bytes have arrived. */
   inMessage = false;
-  /** Reassembly buffer (allocated at the message length) or null while no byte is held. */
+  /** Reassembly buffer (grown towards the message length as bytes arrive) or null while no byte is held. */
   buffer: Buffer | null = null;
+  /** zeroCopy: views of the received chunks, instead of `buffer`. */
+  parts: Buffer[] | null = null;
   filled = 0;
 
   constructor(readonly csid: number) {}
@@ -101,8 +124,10 @@ export class ChunkReader {
   private readonly maxMessageSize: number;
   private readonly maxChunkStreams: number;
   private readonly maxBufferedBytes: number;
+  private readonly zeroCopy: boolean;
 
   constructor(options: ChunkReaderOptions = {}) {
+    this.zeroCopy = options.zeroCopy ?? false;
     this.maxMessageSize = positiveIntegerOption(options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE, 'maxMessageSize');
     this.maxChunkStreams = positiveIntegerOption(options.maxChunkStreams, DEFAULT_MAX_CHUNK_STREAMS, 'maxChunkStreams', MAX_CSID);
     this.maxBufferedBytes = positiveIntegerOption(options.maxBufferedBytes, DEFAULT_MAX_BUFFERED_BYTES, 'maxBufferedBytes');
@@ -120,7 +145,7 @@ export class ChunkReader {
     return this.total;
   }
 
-  /** Bytes currently held in partially received messages. */
+  /** Announced length of the messages being reassembled (what maxBufferedBytes caps). */
   get bufferedBytes(): number {
     return this.buffered;
   }
@@ -280,6 +305,7 @@ export class ChunkReader {
     st.inMessage = true;
     st.filled = 0;
     st.buffer = null;
+    st.parts = null;
     if (st.length === 0) {
       this.complete(st, EMPTY);
       return;
@@ -296,7 +322,7 @@ export class ChunkReader {
   private consumeBody(src: Buffer, start: number, end: number): number {
     const st = this.current as ChunkStreamState;
     const n = Math.min(this.chunkRemaining, end - start);
-    if (st.buffer === null) {
+    if (st.buffer === null && st.parts === null) {
       if (st.filled === 0 && n === st.length && src !== this.scratch) {
         // The whole message is in one chunk of this feed: hand out a view, no copy.
         this.chunkRemaining = 0;
@@ -307,26 +333,55 @@ export class ChunkReader {
       if (this.buffered + st.length > this.maxBufferedBytes) {
         throw new RtmpError('CHUNK_BUFFER_LIMIT', `more than ${this.maxBufferedBytes} bytes in partial messages`);
       }
-      st.buffer = Buffer.allocUnsafe(st.length);
+      if (this.zeroCopy && st.length >= ZERO_COPY_MIN_BYTES && this.inChunkSize >= ZERO_COPY_MIN_CHUNK) {
+        st.parts = [];
+      } else {
+        // One buffer per message, not a shared slab: buffers that die young are freed by the cheap young-
+        // generation collection, while a slab outlives it and makes V8 run full collections (measured).
+        st.buffer = Buffer.allocUnsafe(Math.min(st.length, Math.max(INITIAL_REASSEMBLY_BYTES, n)));
+      }
       this.buffered += st.length;
     }
-    src.copy(st.buffer, st.filled, start, start + n);
+    if (st.parts !== null) {
+      // The scratch buffer is reused: its bytes are copied; fed buffers are only viewed.
+      st.parts.push(src === this.scratch ? Buffer.from(src.subarray(start, start + n)) : src.subarray(start, start + n));
+    } else {
+      let buffer = st.buffer!;
+      if (st.filled + n > buffer.length) {
+        const grown = Buffer.allocUnsafe(Math.min(st.length, Math.max(buffer.length * 2, st.filled + n)));
+        buffer.copy(grown, 0, 0, st.filled);
+        st.buffer = buffer = grown;
+      }
+      src.copy(buffer, st.filled, start, start + n);
+    }
     st.filled += n;
     this.chunkRemaining -= n;
     if (this.chunkRemaining === 0) {
       this.current = null;
       if (st.filled === st.length) {
-        const payload = st.buffer;
         this.buffered -= st.length;
-        this.complete(st, payload);
+        if (st.parts !== null) this.completeParts(st);
+        else this.complete(st, st.buffer!);
       }
     }
     return n;
   }
 
+  private completeParts(st: ChunkStreamState): void {
+    const parts = st.parts!;
+    st.inMessage = false;
+    st.parts = null;
+    st.filled = 0;
+    const msg = new SplitPayloadMessage(st.type, st.timestamp, st.streamId, st.csid, parts, st.length);
+    // Control messages are never this large: only media and data get here, but keep the rule anyway.
+    if (st.type === MessageType.SetChunkSize || st.type === MessageType.Abort) this.complete(st, msg.payload);
+    else this.out.push(msg);
+  }
+
   private complete(st: ChunkStreamState, payload: Buffer): void {
     st.inMessage = false;
     st.buffer = null;
+    st.parts = null;
     st.filled = 0;
     this.out.push({ type: st.type, timestamp: st.timestamp, streamId: st.streamId, csid: st.csid, payload });
     // Control messages take effect at once: the very next chunk may already use the new size.
@@ -340,9 +395,10 @@ export class ChunkReader {
   private abort(csid: number): void {
     const st = this.streams.get(csid);
     if (st === undefined || !st.inMessage) return;
-    if (st.buffer !== null) this.buffered -= st.length;
+    if (st.buffer !== null || st.parts !== null) this.buffered -= st.length;
     st.inMessage = false;
     st.buffer = null;
+    st.parts = null;
     st.filled = 0;
   }
 }
@@ -419,6 +475,12 @@ export class ChunkWriter {
   private outChunkSize: number;
   private readonly compress: boolean;
   private readonly last = new Map<number, LastHeader>();
+  /** encodeTo: headers and small payloads are copied here; a full slab is replaced (never reused). */
+  private slab: Buffer = EMPTY;
+  private slabPos = 0;
+  /** encodeTo: the last view of the slab pushed to an output list, so adjacent copies merge into one part. */
+  private lastPart: Buffer | null = null;
+  private lastPartStart = 0;
 
   constructor(options: ChunkWriterOptions = {}) {
     this.outChunkSize = this.checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE);
@@ -450,13 +512,14 @@ export class ChunkWriter {
   }
 
   private plan(msg: RtmpMessage): HeaderPlan {
-    const { csid, type, timestamp, streamId, payload } = msg;
+    const { csid, type, timestamp, streamId } = msg;
+    const length = payloadLength(msg);
     if (!isUint(csid, MAX_CSID) || csid < MIN_CSID) throw new RtmpError('CHUNK_INVALID_MESSAGE', `chunk stream id ${csid}`);
     if (!isUint(type, 0xff)) throw new RtmpError('CHUNK_INVALID_MESSAGE', `message type ${type}`);
     if (!isUint(timestamp, 0xffffffff)) throw new RtmpError('CHUNK_INVALID_MESSAGE', `timestamp ${timestamp}`);
     if (!isUint(streamId, 0xffffffff)) throw new RtmpError('CHUNK_INVALID_MESSAGE', `message stream id ${streamId}`);
-    if (payload.length > MAX_MESSAGE_LENGTH) {
-      throw new RtmpError('CHUNK_INVALID_MESSAGE', `payload of ${payload.length} bytes exceeds ${MAX_MESSAGE_LENGTH}`);
+    if (length > MAX_MESSAGE_LENGTH) {
+      throw new RtmpError('CHUNK_INVALID_MESSAGE', `payload of ${length} bytes exceeds ${MAX_MESSAGE_LENGTH}`);
     }
     if (!this.compress) return { fmt: 0, time: timestamp, extended: timestamp >= TIMESTAMP_EXTENDED };
 
@@ -465,13 +528,13 @@ export class ChunkWriter {
     let time = timestamp;
     if (prev !== undefined && prev.streamId === streamId && timestamp >= prev.timestamp) {
       time = timestamp - prev.timestamp;
-      if (prev.length !== payload.length || prev.type !== type) fmt = 1;
+      if (prev.length !== length || prev.type !== type) fmt = 1;
       else if (prev.explicitDelta && time === prev.delta && time < TIMESTAMP_EXTENDED) fmt = 3;
       else fmt = 2;
     }
     this.last.set(csid, {
       streamId,
-      length: payload.length,
+      length: length,
       type,
       timestamp,
       delta: time,
@@ -480,17 +543,17 @@ export class ChunkWriter {
     return { fmt, time, extended: time >= TIMESTAMP_EXTENDED };
   }
 
-  /** Writes the first chunk's header; returns its length (buf may be null to only measure). */
-  private firstHeader(buf: Buffer | null, msg: RtmpMessage, plan: HeaderPlan): number {
+  /** Writes the first chunk's header at `at`; returns its length (buf may be null to only measure). */
+  private firstHeader(buf: Buffer | null, msg: RtmpMessage, plan: HeaderPlan, at = 0): number {
     const length = basicHeaderLength(msg.csid) + MESSAGE_HEADER_BYTES[plan.fmt] + (plan.extended ? 4 : 0);
     if (buf === null) return length;
-    let o = writeBasicHeader(buf, 0, plan.fmt, msg.csid);
+    let o = writeBasicHeader(buf, at, plan.fmt, msg.csid);
     if (plan.fmt <= 2) {
       writeUInt24(buf, o, plan.extended ? TIMESTAMP_EXTENDED : plan.time);
       o += 3;
     }
     if (plan.fmt <= 1) {
-      writeUInt24(buf, o, msg.payload.length);
+      writeUInt24(buf, o, payloadLength(msg));
       buf[o + 3] = msg.type;
       o += 4;
     }
@@ -555,4 +618,102 @@ export class ChunkWriter {
     }
     return parts;
   }
+
+  /**
+   * Appends the chunks of `msg` to `out` for one vectored write of many messages: headers and payloads of up
+   * to SMALL_PAYLOAD_BYTES are copied into an internal slab (adjacent copies merge into one part), larger
+   * payloads are referenced (not copied: they must not change until written). No per-message allocation.
+   */
+  encodeTo(msg: RtmpMessage, out: Buffer[]): void {
+    if (msg instanceof SplitPayloadMessage) {
+      this.encodePartsTo(msg, out);
+      return;
+    }
+    const plan = this.plan(msg);
+    const payload = msg.payload;
+    const size = this.outChunkSize;
+    const firstLength = this.firstHeader(null, msg, plan);
+    if (payload.length <= size && payload.length <= SMALL_PAYLOAD_BYTES) {
+      const at = this.reserve(firstLength + payload.length, out);
+      this.firstHeader(this.slab, msg, plan, at);
+      payload.copy(this.slab, at + firstLength);
+      this.commit(at, firstLength + payload.length, out);
+      return;
+    }
+    const at = this.reserve(firstLength, out);
+    this.firstHeader(this.slab, msg, plan, at);
+    this.commit(at, firstLength, out);
+    let p = Math.min(size, payload.length);
+    out.push(p === payload.length ? payload : payload.subarray(0, p));
+    if (p >= payload.length) return;
+    const continuation = this.continuationHeader(msg, plan, out);
+    while (p < payload.length) {
+      const n = Math.min(size, payload.length - p);
+      out.push(continuation, payload.subarray(p, p + n));
+      p += n;
+    }
+  }
+
+  /** encodeTo for a payload kept in parts: the parts are cut at chunk boundaries, never copied or joined. */
+  private encodePartsTo(msg: SplitPayloadMessage, out: Buffer[]): void {
+    const plan = this.plan(msg);
+    const size = this.outChunkSize;
+    const firstLength = this.firstHeader(null, msg, plan);
+    const at = this.reserve(firstLength, out);
+    this.firstHeader(this.slab, msg, plan, at);
+    this.commit(at, firstLength, out);
+    let continuation: Buffer | null = null;
+    let inChunk = 0;
+    for (const part of msg.parts) {
+      let off = 0;
+      while (off < part.length) {
+        if (inChunk === size) {
+          continuation ??= this.continuationHeader(msg, plan, out);
+          out.push(continuation);
+          inChunk = 0;
+        }
+        const n = Math.min(size - inChunk, part.length - off);
+        out.push(off === 0 && n === part.length ? part : part.subarray(off, off + n));
+        off += n;
+        inChunk += n;
+      }
+    }
+  }
+
+  /** A type 3 header for `msg`, written once into the slab (it is the same for every later chunk). */
+  private continuationHeader(msg: RtmpMessage, plan: HeaderPlan, out: Buffer[]): Buffer {
+    const length = basicHeaderLength(msg.csid) + (plan.extended ? 4 : 0);
+    const at = this.reserve(length, out);
+    const o = writeBasicHeader(this.slab, at, 3, msg.csid);
+    if (plan.extended) this.slab.writeUInt32BE(plan.time, o);
+    this.slabPos = at + length;
+    return this.slab.subarray(at, at + length);
+  }
+
+  /** Where `n` bytes can be written in the slab (a fresh slab when the current one is full). */
+  private reserve(n: number, out: Buffer[]): number {
+    if (this.slabPos + n > this.slab.length) {
+      // Never from Node's shared pool: a long-lived small slab there would pin a whole 8 KiB pool chunk.
+      this.slab = Buffer.allocUnsafeSlow(Math.max(Math.min(SLAB_BYTES, Math.max(MIN_SLAB_BYTES, this.slab.length * 2)), n));
+      this.slabPos = 0;
+      this.lastPart = null;
+    }
+    // Only a part that is still the last one of this very list may be extended.
+    if (this.lastPart !== null && out[out.length - 1] !== this.lastPart) this.lastPart = null;
+    return this.slabPos;
+  }
+
+  /** Records slab bytes [at, at + n) as output, merged with the previous part when adjacent. */
+  private commit(at: number, n: number, out: Buffer[]): void {
+    this.slabPos = at + n;
+    if (this.lastPart !== null && this.lastPartStart + this.lastPart.length === at) {
+      this.lastPart = this.slab.subarray(this.lastPartStart, at + n);
+      out[out.length - 1] = this.lastPart;
+      return;
+    }
+    this.lastPart = this.slab.subarray(at, at + n);
+    this.lastPartStart = at;
+    out.push(this.lastPart);
+  }
+
 }

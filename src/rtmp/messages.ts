@@ -240,6 +240,42 @@ export interface RtmpMessage {
   payload: Buffer;
 }
 
+/**
+ * A message whose payload arrived in several chunks and is kept as views of the received buffers (no copy).
+ * `payload` joins them on first use (and keeps the result); writers that can send the parts as they are
+ * (ChunkWriter.encodeTo) use `parts` and never join. Assigning `payload` replaces the parts.
+ */
+export class SplitPayloadMessage implements RtmpMessage {
+  private joined: Buffer | null = null;
+
+  constructor(
+    public type: number,
+    public timestamp: number,
+    public streamId: number,
+    public csid: number,
+    /** The payload's pieces, in order (views; they must not change). */
+    public parts: Buffer[],
+    /** Their total length. */
+    public length: number,
+  ) {}
+
+  get payload(): Buffer {
+    this.joined ??= this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.length);
+    return this.joined;
+  }
+
+  set payload(value: Buffer) {
+    this.joined = value;
+    this.parts = [value];
+    this.length = value.length;
+  }
+}
+
+/** A message's payload length, without joining a split payload. */
+export function payloadLength(msg: RtmpMessage): number {
+  return msg instanceof SplitPayloadMessage ? msg.length : msg.payload.length;
+}
+
 /** A protocol control message (types 1–6) on chunk stream 2, message stream 0, timestamp 0. */
 export function controlMessage(type: number, payload: Buffer): RtmpMessage {
   return { type, timestamp: 0, streamId: PROTOCOL_CONTROL_STREAM_ID, csid: PROTOCOL_CONTROL_CSID, payload };

@@ -120,7 +120,7 @@ describe('HLS and DASH from two nginx-rtmp origins', () => {
     await registerOrigin(proxy.systemApi, originBody('ng1', o1.rtmpPort, o1.httpPort));
     await registerOrigin(proxy.systemApi, originBody('ng2', o2.rtmpPort, o2.httpPort));
     // Let the proxy pin each stream (a playlist request before publishing), then publish it on that origin.
-    for (let i = 0; i < 6 && new Set(streamOrigin.values()).size < 2; i++) {
+    for (let i = 0; i < 24 && new Set(streamOrigin.values()).size < 2; i++) {
       const name = `hls${i}`;
       const res = await fetch(`${proxy.httpServer}/live/${name}.m3u8`);
       assert.equal(res.status, 404, 'nothing published yet: the origin 404 passes through (scenario 43)');

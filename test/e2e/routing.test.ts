@@ -20,7 +20,10 @@ describe('routing through the register API', () => {
   let proxy: Proxy;
   let api: string;
   before(async () => {
-    const env = { PROXY_SYSTEM_API: '127.0.0.1:0', PROXY_HTTP_API: '127.0.0.1:0', PROXY_HTTP_SERVER: '127.0.0.1:0', PROXY_ORIGIN_EXPIRE: '30s' };
+    const env = {
+      PROXY_SYSTEM_API: '127.0.0.1:0', PROXY_HTTP_API: '127.0.0.1:0', PROXY_HTTP_SERVER: '127.0.0.1:0', PROXY_RTMP_SERVER: '127.0.0.1:0',
+      PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_SRT_SERVER: '127.0.0.1:0', PROXY_ORIGIN_EXPIRE: '30s',
+    };
     const { config } = loadConfig({ env, cwd: '/', readDotenv: () => undefined });
     proxy = new Proxy({ config, log: createLogger({ level: 'silent', format: 'json' }), now: () => clock.t });
     await proxy.start();

@@ -29,7 +29,10 @@ describe('loadConfig', () => {
       systemApi: { host: undefined, port: 12025 },
     });
     assert.equal(config.loadBalancer, 'memory');
-    assert.deepEqual(config.redis, { host: '127.0.0.1', port: 6379, password: '', db: 0 });
+    assert.deepEqual(config.redis, {
+      host: '127.0.0.1', port: 6379, password: '', db: 0, username: undefined, tls: false, source: 'PROXY_REDIS_HOST/PROXY_REDIS_PORT',
+      sentinels: undefined, sentinelName: 'mymaster', clusterNodes: undefined, fallback: 'off', fallbackTtlMs: 60_000, timeoutMs: 1000,
+    });
     assert.equal(config.defaultBackend, undefined);
     assert.equal(config.graceQuitMs, 20_000);
     assert.equal(config.forceQuitMs, 30_000);
@@ -41,6 +44,7 @@ describe('loadConfig', () => {
     assert.equal(config.udpBufferBytes, 8 * 1024 * 1024);
     assert.equal(config.maxUdpSessions, 10_000);
     assert.equal(config.webrtcCandidate, undefined);
+    assert.equal(config.rtmpMaxMessageSize, 16 * 1024 * 1024);
     // Scenario 1 (improved): the default static folder is missing → static off with a warning.
     assert.equal(config.staticFiles, undefined);
     assert.match(warnings.join('\n'), /static files off/);
@@ -50,6 +54,10 @@ describe('loadConfig', () => {
     const { config } = load({ PROXY_RTMP_SERVER: '', PROXY_GRACE_QUIT_TIMEOUT: '' });
     assert.equal(config.listeners.rtmp.port, 11935);
     assert.equal(config.graceQuitMs, 20_000);
+  });
+
+  test('PROXY_RTMP_MAX_MESSAGE_SIZE takes a byte count', () => {
+    assert.equal(load({ PROXY_RTMP_MAX_MESSAGE_SIZE: '1048576' }).config.rtmpMaxMessageSize, 1_048_576);
   });
 
   test('an explicitly set static folder that is missing is fatal', () => {
@@ -86,6 +94,17 @@ describe('loadConfig', () => {
     ['PROXY_LOAD_BALANCER_TYPE', 'mysql'],
     ['PROXY_REDIS_DB', 'one'],
     ['PROXY_REDIS_PORT', '70000'],
+    ['PROXY_REDIS_URL', 'http://127.0.0.1:6379'],
+    ['PROXY_REDIS_URL', 'redis://127.0.0.1:6379/x'],
+    ['PROXY_REDIS_URL', 'redis://127.0.0.1:99999'],
+    ['PROXY_REDIS_URL', 'not a url'],
+    ['PROXY_REDIS_SENTINELS', '127.0.0.1'],
+    ['PROXY_REDIS_SENTINELS', '127.0.0.1:26379,:26380'],
+    ['PROXY_REDIS_SENTINEL_NAME', 'my master'],
+    ['PROXY_REDIS_CLUSTER_NODES', 'a:b'],
+    ['PROXY_REDIS_FALLBACK', 'on'],
+    ['PROXY_REDIS_FALLBACK_TTL', '60'],
+    ['PROXY_REDIS_TIMEOUT', '0s'],
     ['PROXY_HTTP_SERVER', 'not-an-address'],
     ['PROXY_SYSTEM_API', '99999'],
     ['PROXY_DEFAULT_BACKEND_ENABLED', 'yes please'],
@@ -102,6 +121,9 @@ describe('loadConfig', () => {
     ['PROXY_UDP_BUFFER_SIZE', '100'],
     ['PROXY_MAX_UDP_SESSIONS', '-1'],
     ['PROXY_WEBRTC_CANDIDATE', 'a b'],
+    ['PROXY_RTMP_MAX_MESSAGE_SIZE', '1000'],
+    ['PROXY_RTMP_MAX_MESSAGE_SIZE', '16777217'],
+    ['PROXY_RTMP_MAX_MESSAGE_SIZE', '1M'],
   ];
   for (const [variable, value] of invalid) {
     test(`${variable}=${value} is rejected`, () => {
@@ -117,6 +139,46 @@ describe('loadConfig', () => {
     assert.equal(effective.PROXY_REDIS_PASSWORD, '******');
     assert.equal(effective.PROXY_REGISTER_TOKEN, '******');
     assert.ok(!JSON.stringify(effective).includes('s3cret'));
+  });
+
+  test('PROXY_REDIS_URL: user, password, database, TLS; the password masked in the effective values', () => {
+    const { config, effective } = load({ PROXY_REDIS_URL: 'rediss://proxy:p%40ss@redis.example.com:6380/4', PROXY_REDIS_PASSWORD: 'other' });
+    assert.equal(config.redis.host, 'redis.example.com');
+    assert.equal(config.redis.port, 6380);
+    assert.equal(config.redis.username, 'proxy');
+    assert.equal(config.redis.password, 'p@ss', 'the URL password wins and is percent-decoded');
+    assert.equal(config.redis.db, 4);
+    assert.equal(config.redis.tls, true);
+    assert.equal(config.redis.source, 'PROXY_REDIS_URL');
+    assert.equal(effective.PROXY_REDIS_URL, 'rediss://proxy:******@redis.example.com:6380/4');
+    assert.ok(!JSON.stringify(effective).includes('p%40ss'));
+    // Without a password or database in the URL, PROXY_REDIS_PASSWORD and PROXY_REDIS_DB apply.
+    const plain = load({ PROXY_REDIS_URL: 'redis://[::1]', PROXY_REDIS_PASSWORD: 'pw', PROXY_REDIS_DB: '2' }).config.redis;
+    assert.deepEqual([plain.host, plain.port, plain.password, plain.db, plain.tls, plain.username], ['::1', 6379, 'pw', 2, false, undefined]);
+  });
+
+  test('an invalid PROXY_REDIS_URL is reported without its password', () => {
+    const err = configError(() => load({ PROXY_REDIS_URL: 'redis://u:hunter2@host:1/db' }), 'PROXY_REDIS_URL');
+    assert.ok(!err.message.includes('hunter2'), err.message);
+    assert.match(err.message, /redis:\/\/u:\*{6}@host:1\/db/);
+  });
+
+  test('Sentinel and Cluster node lists; at most one of URL, Sentinel, Cluster; Cluster only has database 0', () => {
+    const s = load({ PROXY_REDIS_SENTINELS: '10.0.0.1:26379, [::1]:26380', PROXY_REDIS_SENTINEL_NAME: 'cache-master' }).config.redis;
+    assert.deepEqual(s.sentinels, [{ host: '10.0.0.1', port: 26379 }, { host: '::1', port: 26380 }]);
+    assert.equal(s.sentinelName, 'cache-master');
+    assert.equal(s.source, 'PROXY_REDIS_SENTINELS');
+    const c = load({ PROXY_REDIS_CLUSTER_NODES: 'r1:7000,r2:7001' }).config.redis;
+    assert.deepEqual(c.clusterNodes, [{ host: 'r1', port: 7000 }, { host: 'r2', port: 7001 }]);
+    assert.equal(c.source, 'PROXY_REDIS_CLUSTER_NODES');
+    configError(() => load({ PROXY_REDIS_URL: 'redis://h', PROXY_REDIS_SENTINELS: 'h:26379' }), 'PROXY_REDIS_SENTINELS');
+    configError(() => load({ PROXY_REDIS_SENTINELS: 'h:26379', PROXY_REDIS_CLUSTER_NODES: 'h:7000' }), 'PROXY_REDIS_CLUSTER_NODES');
+    configError(() => load({ PROXY_REDIS_CLUSTER_NODES: 'h:7000', PROXY_REDIS_DB: '1' }), 'PROXY_REDIS_DB');
+  });
+
+  test('PROXY_REDIS_FALLBACK, _FALLBACK_TTL and _TIMEOUT', () => {
+    const r = load({ PROXY_REDIS_FALLBACK: 'cache', PROXY_REDIS_FALLBACK_TTL: '15s', PROXY_REDIS_TIMEOUT: '250ms' }).config.redis;
+    assert.deepEqual([r.fallback, r.fallbackTtlMs, r.timeoutMs], ['cache', 15_000, 250]);
   });
 
   test('every default is reported in the effective values', () => {

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { decodeCommand } from '../../../src/rtmp/amf0.js';
 import { ChunkReader, ChunkWriter, type ChunkReaderOptions, type RtmpMessage } from '../../../src/rtmp/chunk.js';
+import { SplitPayloadMessage, payloadLength } from '../../../src/rtmp/messages.js';
 import { hex, onlyRtmpErrors, splitAt, throwsRtmp } from './helpers.js';
 import { FFMPEG_CONNECT } from './vectors.js';
 
@@ -481,6 +482,151 @@ describe('relay-sized traffic (a correctness check, no timing)', () => {
     }
     // Single-chunk messages not cut by a feed boundary were handed out without copying.
     assert.ok(views > 9000, `views: ${views}`);
+    assert.equal(reader.bufferedBytes, 0);
+  });
+});
+
+describe('encodeTo (batched, vectored output)', () => {
+  test('the parts of many messages are the bytes encode() gives, with and without compressed headers', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(message, message.map((m) => ({ ...m, payload: Buffer.alloc(3000 + m.payload.length, 7) }))), { minLength: 1, maxLength: 12 }),
+        fc.integer({ min: 1, max: 70_000 }),
+        fc.boolean(),
+        (messages, size, compressHeaders) => {
+          const a = new ChunkWriter({ chunkSize: size, compressHeaders });
+          const b = new ChunkWriter({ chunkSize: size, compressHeaders });
+          const parts: Buffer[] = [];
+          for (const m of messages) b.encodeTo(m, parts);
+          assert.deepStrictEqual(Buffer.concat(parts), Buffer.concat(messages.map((m) => a.encode(m))));
+        },
+      ),
+    );
+  });
+
+  test('small messages share one part; large payloads are referenced, not copied', () => {
+    const w = new ChunkWriter({ chunkSize: 60000 });
+    const parts: Buffer[] = [];
+    const small = [pattern(50, 1), pattern(60, 2), pattern(70, 3)];
+    for (const p of small) w.encodeTo({ type: 8, timestamp: 0, streamId: 1, csid: 4, payload: p }, parts);
+    assert.equal(parts.length, 1, 'three small messages, one part');
+    const big = pattern(50_000, 4);
+    w.encodeTo({ type: 9, timestamp: 0, streamId: 1, csid: 6, payload: big }, parts);
+    assert.equal(parts.length, 2, "the big message's header joins the small ones; its payload is its own part");
+    assert.equal(parts[1]!.buffer, big.buffer, 'the payload is a view of the message');
+    const huge = pattern(150_000, 5);
+    w.encodeTo({ type: 9, timestamp: 0xffffff + 1, streamId: 1, csid: 6, payload: huge }, parts);
+    // header, then 3 chunks of payload with a continuation header before the 2nd and 3rd
+    assert.equal(parts.length, 2 + 1 + 3 + 2);
+    assert.equal(parts[4], parts[6], 'one continuation header, referenced twice');
+  });
+
+  test('a full slab is replaced, never overwritten while its bytes may still be queued', () => {
+    const w = new ChunkWriter({ chunkSize: 128 });
+    const reference = new ChunkWriter({ chunkSize: 128 });
+    const parts: Buffer[] = [];
+    const expected: Buffer[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const m: RtmpMessage = { type: 8, timestamp: i, streamId: 1, csid: 4 + (i % 3), payload: pattern(90, i) };
+      w.encodeTo(m, parts);
+      expected.push(reference.encode(m));
+    }
+    assert.deepStrictEqual(Buffer.concat(parts), Buffer.concat(expected));
+  });
+});
+
+describe('reassembly memory follows the bytes received', () => {
+  test('a large message split over many chunks and feeds is reassembled exactly', () => {
+    const payload = pattern(1_000_003, 11);
+    const wire = Buffer.concat([
+      new ChunkWriter().encodeSetChunkSize(1000),
+      new ChunkWriter({ chunkSize: 1000 }).encode({ type: 9, timestamp: 5, streamId: 1, csid: 6, payload }),
+    ]);
+    const reader = new ChunkReader();
+    const out: RtmpMessage[] = [];
+    for (let off = 0; off < wire.length; off += 777) {
+      out.push(...reader.feed(wire.subarray(off, off + 777)));
+      if (out.length < 2 && off > 2000) assert.equal(reader.bufferedBytes, payload.length, 'announced length counted while partial');
+    }
+    assert.equal(out.length, 2);
+    assert.ok(out[1]!.payload.equals(payload));
+    assert.equal(out[1]!.payload.length, payload.length);
+    assert.equal(reader.bufferedBytes, 0);
+  });
+
+  test('many announced 16 MiB messages with a byte each are accepted up to the cap without allocating them', () => {
+    const reader = new ChunkReader({ maxBufferedBytes: 4 * 0xffffff });
+    const before = process.memoryUsage().arrayBuffers;
+    // Each sends its first 128-byte chunk only.
+    const start = (csid: number) => Buffer.concat([Buffer.of(csid), hex('000000 ffffff 09 01000000'), pattern(128, csid)]);
+    for (let csid = 4; csid < 8; csid++) reader.feed(start(csid));
+    assert.equal(reader.bufferedBytes, 4 * 0xffffff);
+    assert.ok(process.memoryUsage().arrayBuffers - before < 16 * 1024 * 1024, 'far less than 4 × 16 MiB allocated');
+    throwsRtmp(() => reader.feed(start(8)), 'CHUNK_BUFFER_LIMIT');
+  });
+});
+
+describe('zeroCopy reading: large split messages as views of the received buffers', () => {
+  const big: fc.Arbitrary<RtmpMessage> = fc
+    .record({ len: fc.integer({ min: 0, max: 30_000 }), seed: fc.nat(255), csid: fc.integer({ min: 3, max: 400 }), timestamp: fc.integer({ min: 0, max: 0x1ffffff }) })
+    .map(({ len, seed, csid, timestamp }) => ({ type: 9, timestamp, streamId: 1, csid, payload: pattern(len, seed) }));
+
+  test('payloads read back exactly, whatever the chunk size and the feed splits; re-encoding parts gives encode() bytes', () => {
+    fc.assert(
+      fc.property(fc.array(big, { minLength: 1, maxLength: 6 }), fc.integer({ min: 128, max: 70_000 }), fc.array(fc.nat(), { maxLength: 8 }), fc.integer({ min: 1, max: 70_000 }), (messages, size, cuts, outSize) => {
+        const w = new ChunkWriter({ chunkSize: size });
+        const wire = Buffer.concat([new ChunkWriter().encodeSetChunkSize(size), ...messages.map((m) => w.encode(m))]);
+        const reader = new ChunkReader({ zeroCopy: true });
+        const got = splitAt(wire, cuts).flatMap((p) => reader.feed(p)).slice(1);
+        assert.deepStrictEqual(plain(got), plain(messages));
+        const a = new ChunkWriter({ chunkSize: outSize });
+        const b = new ChunkWriter({ chunkSize: outSize });
+        const parts: Buffer[] = [];
+        for (const m of got) b.encodeTo(m, parts);
+        assert.deepStrictEqual(Buffer.concat(parts), Buffer.concat(messages.map((m) => a.encode(m))));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('a large message over many chunks comes as views, not a copy; small ones and small chunks are copied', () => {
+    const payload = pattern(20_000, 3);
+    const wire = Buffer.concat([new ChunkWriter().encodeSetChunkSize(4096), new ChunkWriter({ chunkSize: 4096 }).encode({ type: 9, timestamp: 0, streamId: 1, csid: 6, payload })]);
+    const [, m] = new ChunkReader({ zeroCopy: true }).feed(wire);
+    assert.ok(m instanceof SplitPayloadMessage);
+    assert.equal(m.parts.length, 5);
+    assert.ok(m.parts.every((p) => p.buffer === wire.buffer), 'every part is a view of the fed buffer');
+    assert.equal(payloadLength(m), 20_000);
+    assert.ok(m.payload.equals(payload), 'payload joins the parts on demand');
+    m.payload = Buffer.from('x');
+    assert.deepStrictEqual(m.parts, [Buffer.from('x')]);
+    assert.equal(payloadLength(m), 1);
+    // At chunk size 128 (or below 4096 bytes) copying is cheaper than many tiny views.
+    const small = new ChunkWriter().encode({ type: 9, timestamp: 0, streamId: 1, csid: 6, payload });
+    const [copied] = new ChunkReader({ zeroCopy: true }).feed(small);
+    assert.ok(!(copied instanceof SplitPayloadMessage));
+    assert.ok(copied!.payload.equals(payload));
+  });
+
+  test('views of the scratch buffer are copied (a header split across feeds)', () => {
+    const payload = pattern(10_000, 9);
+    const wire = Buffer.concat([new ChunkWriter().encodeSetChunkSize(2048), new ChunkWriter({ chunkSize: 2048 }).encode({ type: 9, timestamp: 0xffffff + 9, streamId: 1, csid: 300, payload })]);
+    const reader = new ChunkReader({ zeroCopy: true });
+    const out: RtmpMessage[] = [];
+    // Feed one byte at a time: every header goes through the scratch buffer.
+    for (let i = 0; i < wire.length; i++) out.push(...reader.feed(wire.subarray(i, i + 1)));
+    assert.ok(out[1]!.payload.equals(payload));
+    assert.equal(out[1]!.timestamp, 0xffffff + 9);
+  });
+
+  test('an Abort drops a partial split message and its reservation', () => {
+    const reader = new ChunkReader({ zeroCopy: true, maxBufferedBytes: 30_000 });
+    reader.feed(new ChunkWriter().encodeSetChunkSize(4096));
+    const w = new ChunkWriter({ chunkSize: 4096 });
+    const wire = w.encode({ type: 9, timestamp: 0, streamId: 1, csid: 6, payload: pattern(20_000, 1) });
+    reader.feed(wire.subarray(0, 12 + 4096)); // the first chunk, whole
+    assert.equal(reader.bufferedBytes, 20_000);
+    reader.feed(new ChunkWriter().encode({ type: 2, timestamp: 0, streamId: 0, csid: 2, payload: hex('00000006') }));
     assert.equal(reader.bufferedBytes, 0);
   });
 });

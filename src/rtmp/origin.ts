@@ -1,0 +1,320 @@
+// The origin leg: dial the origin's RTMP endpoint (falling back to its other endpoints), handshake as a client,
+// then replay the client's intent faithfully — its whole connect command object and extra arguments, the
+// releaseStream / FCPublish / FCSubscribe it sent, createStream, and publish/play with the client's own
+// arguments (stream name with its query, publish type, play start/duration/reset). Waits only for the answers
+// every origin gives (connect, createStream, NetStream.Publish.Start / NetStream.Play.Start): nginx-rtmp never
+// answers releaseStream or FCPublish.
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { Amf0Object, amf0Number, type Amf0Value, type RtmpCommand } from './amf0.js';
+import { COMMAND_CSID, commandMessage, infoObject, infoText, isCommand, readCommand } from './commands.js';
+import type { ClientIntent } from './client.js';
+import { ClientHandshake } from './handshake.js';
+import { OUT_CHUNK_SIZE, RtmpLeg } from './leg.js';
+import { payloadLength, type RtmpMessage } from './messages.js';
+
+/** Most media/data bytes an origin may send between publish/play and its start status (they are held). */
+const MAX_EARLY_BYTES = 8 * 1024 * 1024;
+
+/** Where to dial (one entry of `dialTargets(origin, 'rtmp')`). */
+export interface OriginTarget {
+  host: string;
+  port: number;
+}
+
+/** The origin could not be used; `status` is the origin's own info object when it answered with one. */
+export class OriginError extends Error {
+  constructor(
+    message: string,
+    readonly status?: Amf0Value,
+  ) {
+    super(message);
+  }
+}
+
+export interface OriginLegOptions {
+  targets: OriginTarget[];
+  intent: ClientIntent;
+  /** The app of the stream key, for a client whose connect had no `app` (nginx-rtmp rejects that). */
+  app: string;
+  dialMs: number;
+  answerMs: number;
+  maxMessageSize: number;
+  /** Aborting (the client left) destroys the origin socket and rejects. */
+  signal: AbortSignal;
+}
+
+/** A ready origin leg: the stream is publishing/playing on `streamId`. */
+export interface OriginLeg {
+  leg: RtmpLeg;
+  target: OriginTarget;
+  /** The origin's message stream id (from its createStream answer). */
+  streamId: number;
+  /**
+   * What the origin sent after publish/play (its statuses, StreamBegin, metadata, first media…), in order,
+   * for the client; stream ids are the origin's.
+   */
+  forward: RtmpMessage[];
+  /** Whether the origin sent its own onFCPublish. */
+  sentOnFCPublish: boolean;
+}
+
+/** Connects to the first target that accepts within dialMs each; throws OriginError when none does. */
+export async function dialOrigin(targets: OriginTarget[], dialMs: number, signal: AbortSignal): Promise<{ socket: Socket; target: OriginTarget }> {
+  const failures: string[] = [];
+  for (const target of targets) {
+    if (signal.aborted) break;
+    try {
+      return { socket: await dialOne(target, dialMs, signal), target };
+    } catch (err) {
+      failures.push(`${target.host}:${target.port} ${(err as Error).message}`);
+    }
+  }
+  if (signal.aborted) throw new OriginError('client left');
+  throw new OriginError(`origin unreachable (${failures.join('; ') || 'no RTMP endpoint'})`);
+}
+
+function dialOne(target: OriginTarget, dialMs: number, signal: AbortSignal): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ host: target.host, port: target.port, noDelay: true });
+    const done = (err: Error | null) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      socket.off('error', onError);
+      if (err === null) return resolve(socket);
+      socket.destroy();
+      reject(err);
+    };
+    const onError = (err: NodeJS.ErrnoException) => done(new Error(err.code ?? err.message));
+    const onAbort = () => done(new Error('aborted'));
+    const timer = setTimeout(() => done(new Error(`no connection within ${dialMs} ms`)), dialMs);
+    socket.once('connect', () => done(null));
+    socket.on('error', onError);
+    signal.addEventListener('abort', onAbort);
+  });
+}
+
+/**
+ * Messages from the origin during setup: handshake first, then chunks through the leg (which answers
+ * protocol control itself). `next()` waits for the next message with a deadline.
+ */
+class OriginInbox {
+  private handshake: ClientHandshake | null = new ClientHandshake();
+  private readonly messages: RtmpMessage[] = [];
+  private head = 0;
+  private failure: Error | null = null;
+  private wake: (() => void) | null = null;
+  readonly leg: RtmpLeg;
+
+  constructor(
+    readonly socket: Socket,
+    maxMessageSize: number,
+  ) {
+    this.leg = new RtmpLeg(socket, { maxMessageSize });
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onEnd);
+    socket.on('error', this.onError);
+    socket.write(this.handshake!.start());
+  }
+
+  private readonly onData = (data: Buffer): void => {
+    try {
+      let bytes = data;
+      if (this.handshake !== null) {
+        const out = this.handshake.feed(data);
+        if (!out.done) return;
+        this.handshake = null;
+        this.socket.write(out.send);
+        bytes = out.rest;
+      }
+      if (bytes.length > 0) {
+        for (const m of this.leg.read(bytes)) this.messages.push(m);
+        // Answer every segment at once so our TCP ACK rides on it: an origin that writes its answers in
+        // several small segments (nginx-rtmp) otherwise waits for our delayed ACK, ~40 ms per answer (Nagle).
+        if (!this.leg.pending) this.leg.acknowledge();
+      }
+      this.leg.flush();
+    } catch (err) {
+      this.fail(new OriginError(`origin sent malformed RTMP: ${(err as Error).message}`));
+      this.socket.destroy();
+      return;
+    }
+    this.notify();
+  };
+
+  private readonly onEnd = (): void => this.fail(new OriginError('origin closed the connection'));
+  private readonly onError = (err: NodeJS.ErrnoException): void => this.fail(new OriginError(`origin connection failed: ${err.code ?? err.message}`));
+
+  fail(err: Error): void {
+    this.failure ??= err;
+    this.notify();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  /** Waits until `ready()` holds; throws on failure, or after `ms` without it. */
+  async until(ready: () => boolean, ms: number, what: string): Promise<void> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      // What arrived before a failure still counts (an origin may send its error status, then close).
+      if (ready()) return;
+      if (this.failure !== null) throw this.failure;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new OriginError(`origin did not answer ${what} within ${ms} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.wake = null;
+          resolve();
+        }, left);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Waits (up to `ms`) for the handshake to finish. */
+  handshaken(ms: number): Promise<void> {
+    return this.until(() => this.handshake === null, ms, 'the handshake');
+  }
+
+  /** The next message, waiting up to `ms` for one. */
+  async next(ms: number, what: string): Promise<RtmpMessage> {
+    await this.until(() => this.head < this.messages.length, ms, what);
+    return this.messages[this.head++]!;
+  }
+
+  /** Stops listening; returns the messages not taken yet. */
+  detach(): RtmpMessage[] {
+    this.socket.off('data', this.onData);
+    this.socket.off('end', this.onEnd);
+    this.socket.off('close', this.onEnd);
+    this.socket.off('error', this.onError);
+    return this.messages.slice(this.head);
+  }
+}
+
+/** The connect command object replayed to the origin: the client's, plus `app`/`tcUrl` when it had none. */
+export function originConnectObject(intent: ClientIntent, app: string, target: OriginTarget): Amf0Object {
+  const obj = new Amf0Object(intent.connect.commandObject);
+  if (intent.connect.app === '') obj.set('app', app);
+  if (intent.connect.tcUrl === '') {
+    const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+    obj.set('tcUrl', `rtmp://${host}:${target.port}/${app}`);
+  }
+  return obj;
+}
+
+/** Dials the origin and replays the client's session up to NetStream.Publish.Start / NetStream.Play.Start. */
+export async function openOriginLeg(o: OriginLegOptions): Promise<OriginLeg> {
+  const { socket, target } = await dialOrigin(o.targets, o.dialMs, o.signal);
+  const inbox = new OriginInbox(socket, o.maxMessageSize);
+  const onAbort = () => {
+    inbox.fail(new OriginError('client left'));
+    socket.destroy();
+  };
+  o.signal.addEventListener('abort', onAbort);
+  try {
+    const ready = await replay(inbox, o, target);
+    return ready;
+  } catch (err) {
+    inbox.detach();
+    socket.destroy();
+    throw err;
+  } finally {
+    o.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+async function replay(inbox: OriginInbox, o: OriginLegOptions, target: OriginTarget): Promise<OriginLeg> {
+  const { leg } = inbox;
+  const { intent } = o;
+  let tid = 1;
+  const call = (name: string, commandObject: Amf0Value, args: Amf0Value[], streamId = 0): number => {
+    const id = tid++;
+    const cmd: RtmpCommand = { name, transactionId: id, commandObject, args };
+    leg.send(commandMessage(cmd, streamId, COMMAND_CSID));
+    return id;
+  };
+
+  await inbox.handshaken(o.answerMs);
+  // connect, the preamble and createStream go out together: origins handle commands in order, and one round
+  // trip less is most of what the proxy adds to a stream's start.
+  leg.setChunkSize(OUT_CHUNK_SIZE);
+  const connectId = call('connect', originConnectObject(intent, o.app, target), intent.connect.args);
+  for (const c of intent.preamble) call(c.name, c.commandObject, c.args);
+  const createId = call('createStream', null, []);
+  leg.flush();
+  const answers = await answersTo(inbox, { [connectId]: 'connect', [createId]: 'createStream' }, o.answerMs);
+  const streamId = amf0Number(answers.get(createId)!.args[0]);
+  if (streamId === undefined || !Number.isInteger(streamId) || streamId <= 0 || streamId > 0xffffffff) {
+    throw new OriginError('origin answered createStream without a stream id');
+  }
+
+  const req = intent.request.command;
+  call(req.name, req.commandObject, req.args, streamId);
+  leg.flush();
+  const wanted = intent.request.kind === 'publish' ? 'NetStream.Publish.Start' : 'NetStream.Play.Start';
+  const forward: RtmpMessage[] = [];
+  let forwardBytes = 0;
+  let sentOnFCPublish = false;
+  const deadline = Date.now() + o.answerMs;
+  for (;;) {
+    const m = await inbox.next(Math.max(1, deadline - Date.now()), intent.request.kind);
+    if (!isCommand(m)) {
+      forwardBytes += payloadLength(m);
+      if (forwardBytes > MAX_EARLY_BYTES) throw new OriginError(`origin sent over ${MAX_EARLY_BYTES} bytes before its ${wanted}`);
+      forward.push(m);
+      continue;
+    }
+    const cmd = readCommand(m);
+    if ((cmd.name === '_result' || cmd.name === '_error') && cmd.transactionId < tid && cmd.transactionId > 0) {
+      // A late answer to one of our own setup calls (releaseStream…); a refused publish/play is an error.
+      if (cmd.name === '_error' && cmd.transactionId === tid - 1) {
+        throw new OriginError(`origin refused ${req.name}: ${infoText(infoObject(cmd), 'code')}`, infoObject(cmd));
+      }
+      continue;
+    }
+    if (cmd.name === 'onFCPublish') sentOnFCPublish = true;
+    if (cmd.name === 'onStatus') {
+      const info = infoObject(cmd);
+      const code = infoText(info, 'code');
+      if (infoText(info, 'level') === 'error') throw new OriginError(`origin refused ${req.name}: ${code}`, info);
+      forward.push(m);
+      if (code === wanted) break;
+      continue;
+    }
+    forward.push(m);
+  }
+  forward.push(...inbox.detach());
+  return { leg, target, streamId, forward, sentOnFCPublish };
+}
+
+/**
+ * Waits for the `_result` of every call in `calls` (tid → name), in whatever order they come, skipping other
+ * messages; an `_error` to any of them is an OriginError carrying the origin's info object.
+ */
+async function answersTo(inbox: OriginInbox, calls: Record<number, string>, ms: number): Promise<Map<number, RtmpCommand>> {
+  const deadline = Date.now() + ms;
+  const got = new Map<number, RtmpCommand>();
+  const wanted = Object.keys(calls).length;
+  while (got.size < wanted) {
+    const pending = Object.entries(calls).filter(([id]) => !got.has(Number(id))).map(([, name]) => name).join(', ');
+    const m = await inbox.next(Math.max(1, deadline - Date.now()), pending);
+    if (!isCommand(m)) continue;
+    const cmd = readCommand(m);
+    const what = calls[cmd.transactionId];
+    if (what === undefined) continue;
+    if (cmd.name === '_result') got.set(cmd.transactionId, cmd);
+    else if (cmd.name === '_error') {
+      const info = infoObject(cmd);
+      throw new OriginError(`origin refused ${what}: ${infoText(info, 'code') || 'error'}`, info);
+    }
+  }
+  return got;
+}

@@ -1,0 +1,282 @@
+// The RTMP proxy (PROXY_RTMP_SERVER): for each client, identify (handshake, connect … publish/play answered
+// in the origin's place), route (the stream key picks the origin), open the origin leg (replaying the client's
+// intent), then relay messages both ways. Every failure after the client named its stream reaches the client
+// as an onStatus error before the socket closes. Timeouts: handshake + identify, origin dial, origin answers,
+// idle relay.
+import type { Socket } from 'node:net';
+import { NoOriginError } from '../balancer/balancer.js';
+import { dialTargets, type Origin } from '../balancer/origin.js';
+import { LISTENER_VARIABLES } from '../config.js';
+import type { Logger } from '../log.js';
+import type { ProtocolDeps, ProxyService } from '../net/service.js';
+import { listenTcp } from '../net/tcp-listener.js';
+import { streamKeyFromRtmp, type StreamKey } from '../stream-key.js';
+import { VERSION } from '../version.js';
+import type { Amf0Value } from './amf0.js';
+import { ClientError, ClientSession, type ClientIntent } from './client.js';
+import { COMMAND_CSID, commandMessage, onFCPublish, onStatus, statusInfo } from './commands.js';
+import { RtmpError } from './errors.js';
+import type { RtmpMessage } from './messages.js';
+import { OriginError, openOriginLeg, type OriginLeg } from './origin.js';
+import { Relay, type RelayEnd } from './relay.js';
+
+/** How often live relays are checked for idleness. */
+const SWEEP_MS = 1000;
+/** After a failure status, how long the client gets to read it before its socket is destroyed. */
+const FAILURE_LINGER_MS = 1000;
+
+/** What every connection of one server shares. */
+interface ServerContext {
+  deps: ProtocolDeps;
+  maxMessageSize: number;
+  /** Connections in the relay phase (checked for idleness). */
+  relays: Set<ProxyConnection>;
+}
+
+/** Starts the RTMP listener. */
+export async function startRtmpServer(deps: ProtocolDeps): Promise<ProxyService> {
+  const variable = LISTENER_VARIABLES.rtmp;
+  const ctx: ServerContext = { deps, maxMessageSize: deps.config.rtmpMaxMessageSize, relays: new Set() };
+  const listener = await listenTcp({
+    variable,
+    listen: deps.config.listeners.rtmp,
+    log: deps.log.child({ listener: variable }),
+    onFatal: deps.onFatal,
+    onConnection: (socket, log) => new ProxyConnection(socket, log, ctx).start(),
+  });
+  const idleMs = deps.config.timeouts.idleMs;
+  // One timer for all relays: nothing per connection, nothing per byte.
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const c of ctx.relays) c.checkIdle(now, idleMs);
+  }, Math.min(SWEEP_MS, idleMs));
+  sweep.unref();
+  return {
+    variable,
+    address: () => listener.address(),
+    close: async (graceMs: number) => {
+      clearInterval(sweep);
+      await listener.close(graceMs);
+    },
+  };
+}
+
+/** One client connection through its phases: identify → route → origin leg → relay. */
+class ProxyConnection {
+  /** Until the relay starts (then released: an idle relay keeps as little as possible). */
+  private session: ClientSession | null;
+  private abort: AbortController | null = new AbortController();
+  private deadline: NodeJS.Timeout | null = null;
+  private phase: 'identify' | 'origin' | 'relay' | 'closed' = 'identify';
+  private relay: Relay | null = null;
+  private lastActivity = 0;
+  private lastActive = 0;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly log: Logger,
+    private readonly ctx: ServerContext,
+  ) {
+    const cid = String((log.bindings() as { cid?: unknown }).cid ?? '');
+    this.session = new ClientSession(socket, { cid, version: VERSION, maxMessageSize: ctx.maxMessageSize });
+  }
+
+  start(): void {
+    const { socket } = this;
+    socket.on('data', this.onIdentifyData);
+    // Always handled: an unhandled 'error' would stop the process.
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onSocketGone);
+    socket.on('end', this.onSocketGone);
+    this.deadline = setTimeout(this.onDeadline, this.ctx.deps.config.timeouts.handshakeMs);
+    this.deadline.unref();
+    this.session!.identified.then(this.onIdentified, this.onDropped);
+  }
+
+  private readonly onSocketError = (err: NodeJS.ErrnoException): void => {
+    this.log.debug({ err: err.code ?? err.message }, 'client socket error');
+    this.onSocketGone();
+  };
+
+  /** The client went away before the relay (the relay handles its own ends): stop what is in progress. */
+  private readonly onSocketGone = (): void => {
+    if (this.phase === 'relay' || this.phase === 'closed') return;
+    this.session?.fail(new ClientError('client left'));
+    this.close();
+  };
+
+  private readonly onDeadline = (): void => {
+    this.session?.fail(new ClientError(`no publish/play within ${this.ctx.deps.config.timeouts.handshakeMs} ms`));
+  };
+
+  private readonly onIdentifyData = (data: Buffer): void => {
+    try {
+      this.session!.onData(data);
+    } catch (err) {
+      // Malformed handshake/chunks/AMF, or commands out of order: nothing to tell a client that talks nonsense.
+      const reason = err instanceof RtmpError ? `${err.code}: ${err.message}` : (err as Error).message;
+      this.log.debug({ reason }, 'malformed RTMP from client');
+      this.socket.off('data', this.onIdentifyData);
+      this.session!.fail(err instanceof Error ? err : new Error(String(err)));
+      this.close();
+    }
+  };
+
+  private readonly onIdentified = (intent: ClientIntent): void => {
+    this.clearDeadline();
+    void this.route(intent);
+  };
+
+  private readonly onDropped = (err: Error): void => {
+    this.clearDeadline();
+    if (this.phase === 'closed') return;
+    this.log.debug({ reason: err.message }, 'client dropped before publish/play');
+    this.close();
+  };
+
+  private clearDeadline(): void {
+    if (this.deadline !== null) clearTimeout(this.deadline);
+    this.deadline = null;
+  }
+
+  /** Route and open the origin leg; report any failure to the client. */
+  private async route(intent: ClientIntent): Promise<void> {
+    if (this.phase !== 'identify') return;
+    this.phase = 'origin';
+    const { deps } = this.ctx;
+    const { request, connect } = intent;
+    let key: StreamKey;
+    try {
+      key = streamKeyFromRtmp(connect.tcUrl, request.name, connect.app);
+    } catch (err) {
+      this.log.info({ kind: request.kind, reason: (err as Error).message }, 'invalid stream');
+      this.fail(intent, `invalid stream: ${(err as Error).message}`);
+      return;
+    }
+    const fields = { stream: key.key, kind: request.kind };
+    this.log.debug({ ...fields, handshake: this.session!.handshakeMode, app: connect.app, flashVer: connect.commandObject.get('flashVer') }, 'client identified');
+    let origin: Origin;
+    try {
+      origin = await deps.balancer.pick(key.key);
+    } catch (err) {
+      const none = err instanceof NoOriginError;
+      if (none) this.log.warn(fields, 'no origin available');
+      else this.log.error({ ...fields, err }, 'balancer failed');
+      this.fail(intent, none ? 'no origin available' : 'stream routing unavailable');
+      return;
+    }
+    if (this.phase !== 'origin') return;
+    let ready: OriginLeg;
+    try {
+      ready = await openOriginLeg({
+        targets: dialTargets(origin, 'rtmp'),
+        intent,
+        app: key.app,
+        dialMs: deps.config.timeouts.dialMs,
+        answerMs: deps.config.timeouts.originAnswerMs,
+        maxMessageSize: this.ctx.maxMessageSize,
+        signal: this.abort!.signal,
+      });
+    } catch (err) {
+      if (this.phase !== 'origin') return;
+      const e = err as Error;
+      this.log.warn({ ...fields, origin: origin.serverId, reason: e.message }, 'origin leg failed');
+      this.fail(intent, e instanceof OriginError ? e.message : `origin failed: ${e.message}`, e instanceof OriginError ? e.status : undefined);
+      return;
+    }
+    if (this.phase !== 'origin') {
+      ready.leg.socket.destroy();
+      return;
+    }
+    this.startRelay(intent, ready, fields);
+    this.log.info({ ...fields, origin: origin.serverId, target: `${ready.target.host}:${ready.target.port}`, originStreamId: ready.streamId }, 'relay started');
+  }
+
+  private startRelay(intent: ClientIntent, ready: OriginLeg, fields: { stream: string; kind: string }): void {
+    const session = this.session!;
+    this.socket.off('data', this.onIdentifyData);
+    this.socket.off('end', this.onSocketGone);
+    this.phase = 'relay';
+    const originSocket = ready.leg.socket;
+    originSocket.on('error', (err: NodeJS.ErrnoException) => this.log.debug({ err: err.code ?? err.message }, 'origin socket error'));
+    const started = Date.now();
+    const relay = new Relay({
+      client: session.leg!,
+      origin: ready.leg,
+      clientStreamId: intent.clientStreamId,
+      originStreamId: ready.streamId,
+      onEnd: (reason: RelayEnd, err?: Error) => {
+        this.phase = 'closed';
+        this.relay = null;
+        this.ctx.relays.delete(this);
+        const c = this.socket;
+        this.log.info(
+          {
+            ...fields,
+            reason,
+            ...(err ? { err: err.message } : {}),
+            seconds: Math.round((Date.now() - started) / 100) / 10,
+            clientBytesIn: c.bytesRead,
+            clientBytesOut: c.bytesWritten,
+            originBytesIn: originSocket.bytesRead,
+            originBytesOut: originSocket.bytesWritten,
+          },
+          'relay ended',
+        );
+      },
+    });
+    this.relay = relay;
+    this.ctx.relays.add(this);
+    this.lastActive = started;
+    const local: RtmpMessage[] = [];
+    if (intent.request.kind === 'publish' && !ready.sentOnFCPublish && intent.preamble.some((c) => c.name === 'FCPublish')) {
+      // Encoders that sent FCPublish expect onFCPublish (SRS and FMS send it; nginx-rtmp does not).
+      local.push(commandMessage(onFCPublish(), 0, COMMAND_CSID));
+    }
+    relay.start(local, ready.forward, session.queued.splice(0));
+    // The relay holds the legs now; what identification needed can go.
+    this.session = null;
+    this.abort = null;
+  }
+
+  /** Ends the relay when nothing moved either way for idleMs. */
+  checkIdle(now: number, idleMs: number): void {
+    const relay = this.relay;
+    if (relay === null) return;
+    const activity = relay.activity;
+    if (activity !== this.lastActivity) {
+      this.lastActivity = activity;
+      this.lastActive = now;
+    } else if (now - this.lastActive >= idleMs) {
+      this.log.info({ idleMs }, 'relay idle, closing');
+      relay.end('idle');
+    }
+  }
+
+  /**
+   * Tells the client why its publish/play failed — the origin's own status when it gave one (a refused
+   * connect arrives as a status too), otherwise ours — then closes.
+   */
+  private fail(intent: ClientIntent, reason: string, originStatus?: Amf0Value): void {
+    if (this.phase === 'closed') return;
+    const leg = this.session!.leg!;
+    const code = intent.request.kind === 'publish' ? 'NetStream.Publish.BadName' : 'NetStream.Play.StreamNotFound';
+    const info = originStatus ?? statusInfo('error', code, reason);
+    leg.send(commandMessage(onStatus(info), intent.clientStreamId, COMMAND_CSID));
+    leg.flush();
+    this.phase = 'closed';
+    this.abort?.abort();
+    this.socket.off('data', this.onIdentifyData);
+    this.socket.end();
+    const socket = this.socket;
+    setTimeout(() => socket.destroy(), FAILURE_LINGER_MS).unref();
+  }
+
+  private close(): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.clearDeadline();
+    this.abort?.abort();
+    this.socket.destroy();
+  }
+}
