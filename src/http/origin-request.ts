@@ -2,7 +2,6 @@
 // segments) or buffered for rewriting (playlists, manifests). Origin statuses and end-to-end headers
 // pass through; failures become 502/504 JSON without internal addresses.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import { errors, type Agent, type Dispatcher } from 'undici';
 import { HttpError } from '../api/http-util.js';
 import type { DialTarget } from '../balancer/origin.js';
@@ -99,12 +98,27 @@ export async function streamResponse(upstream: Dispatcher.ResponseData, res: Ser
     lastWritten = written;
   }, idleMs);
   idle.unref();
-  try {
-    await pipeline(upstream.body, res);
-  } catch (err) {
-    // Client gone or origin gone: both ends are closed by pipeline; nothing to answer any more.
-    log.debug({ err: (err as Error).message }, 'stream ended early');
-  } finally {
-    clearInterval(idle);
-  }
+  // pipe() rather than stream.pipeline: pipeline aborts an internal AbortController when it finishes,
+  // which costs a DOMException (with a stack trace) for every segment served.
+  await new Promise<void>((resolve) => {
+    let finished = false;
+    const done = () => {
+      if (finished) return;
+      finished = true;
+      clearInterval(idle);
+      resolve();
+    };
+    upstream.body.once('error', (err: Error) => {
+      // Origin gone mid-body: the client cannot be told any more, only cut.
+      log.debug({ err: err.message }, 'stream ended early');
+      res.destroy();
+      done();
+    });
+    // Client gone (or response complete): release the origin body and its connection.
+    res.once('close', () => {
+      if (!upstream.body.destroyed) upstream.body.destroy();
+      done();
+    });
+    upstream.body.pipe(res);
+  });
 }

@@ -24,7 +24,9 @@ export interface HttpListenerOptions {
 }
 
 export async function listenHttp(opts: HttpListenerOptions): Promise<HttpListener> {
-  const server: Server = createServer({ headersTimeout: opts.headersTimeoutMs ?? 10_000, requestTimeout: 30_000 }, (req, res) => {
+  // A larger socket high-water mark lets a streamed segment leave in fewer, larger writes with fewer
+  // 'drain' round trips (measured on the HLS segment benchmark).
+  const server: Server = createServer({ headersTimeout: opts.headersTimeoutMs ?? 10_000, requestTimeout: 30_000, highWaterMark: 1 << 20 }, (req, res) => {
     const log = contextLogger(opts.log, { method: req.method, url: clip(req.url ?? '', 200) });
     void opts.handler(req, res, log);
   });
