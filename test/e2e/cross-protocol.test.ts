@@ -1,23 +1,14 @@
 // One stream key across protocols: publish over RTMP through the proxy, play over HTTP-FLV and HLS
 // through the proxy — the proxy must send the players to the origin the publish landed on.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { eventually, makeTestFlv, probeCodecs, publish } from '../fixtures/media.js';
+import { test } from 'node:test';
+import { eventually, probeCodecs, publish, useTestFlv } from '../fixtures/media.js';
 import { startNginxRtmp } from '../fixtures/nginx-rtmp.js';
 import { startNodeMediaServer } from '../fixtures/nms.js';
-import { tempDir } from '../fixtures/paths.js';
-import { stopAllPeers, type Peer } from '../fixtures/process.js';
+import type { Peer } from '../fixtures/process.js';
 import { registerOrigin, startProxy } from '../fixtures/proxy.js';
 
-const media = tempDir('cross-media');
-let flv: string;
-before(async () => {
-  flv = await makeTestFlv(media.dir, 10);
-});
-after(async () => {
-  await stopAllPeers();
-  media.remove();
-});
+const testFlv = useTestFlv('cross-media');
 
 test('RTMP publish through the proxy → HLS through the proxy, from the right one of two origins', async () => {
   const o1 = await startNginxRtmp();
@@ -29,7 +20,7 @@ test('RTMP publish through the proxy → HLS through the proxy, from the right o
       await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: id, service: 's', pid: '1', rtmp: [String(o.rtmpPort)], http: [String(o.httpPort)] });
     }
     const names = ['x1', 'x2', 'x3', 'x4'];
-    for (const n of names) pubs.push(publish(flv, `rtmp://127.0.0.1:${proxy.ports.rtmp}/live/${n}`));
+    for (const n of names) pubs.push(publish(testFlv(), `rtmp://127.0.0.1:${proxy.ports.rtmp}/live/${n}`));
     const { streams } = await eventually(async () => {
       const view = (await (await fetch(`${proxy.systemApi}/api/v1/streams`)).json()) as { streams: { stream: string; server: string }[] };
       assert.equal(view.streams.length, names.length);
@@ -55,7 +46,7 @@ test('RTMP publish through the proxy → HTTP-FLV through the proxy (node-media-
   const proxy = await startProxy();
   try {
     await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'nms', service: 's', pid: '1', rtmp: [String(nms.rtmpPort)], http: [String(nms.httpPort)] });
-    const pub = publish(flv, `rtmp://127.0.0.1:${proxy.ports.rtmp}/live/crossflv`);
+    const pub = publish(testFlv(), `rtmp://127.0.0.1:${proxy.ports.rtmp}/live/crossflv`);
     assert.deepEqual(await eventually(() => probeCodecs(`${proxy.httpServer}/live/crossflv.flv`, 8000), 20_000), ['aac', 'h264']);
     await pub.stop();
   } finally {

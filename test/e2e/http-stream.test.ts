@@ -6,23 +6,15 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseFlvTags, readFor } from '../fixtures/flv.js';
-import { eventually, makeTestFlv, probeCodecs, publish } from '../fixtures/media.js';
+import { eventually, probeCodecs, publish, useTestFlv } from '../fixtures/media.js';
 import { startNginxRtmp, type NginxOrigin } from '../fixtures/nginx-rtmp.js';
 import { startNodeMediaServer, type NmsOrigin } from '../fixtures/nms.js';
 import { tempDir } from '../fixtures/paths.js';
 import { freePort } from '../fixtures/ports.js';
-import { stopAllPeers, type Peer } from '../fixtures/process.js';
+import type { Peer } from '../fixtures/process.js';
 import { registerOrigin, startProxy, type RunningProxy } from '../fixtures/proxy.js';
 
-const media = tempDir('http-media');
-let flv: string;
-before(async () => {
-  flv = await makeTestFlv(media.dir, 10);
-});
-after(async () => {
-  await stopAllPeers();
-  media.remove();
-});
+const testFlv = useTestFlv('http-media');
 
 function originBody(server: string, rtmp: number, http: number) {
   return { ip: '127.0.0.1', server, service: 'svc', pid: '1', rtmp: [String(rtmp)], http: [String(http)] };
@@ -42,7 +34,7 @@ describe('HTTP-FLV from node-media-server', () => {
     nms = await startNodeMediaServer();
     proxy = await startProxy({ env: { PROXY_IDLE_TIMEOUT: '1s' } });
     await registerOrigin(proxy.systemApi, originBody('nms', nms.rtmpPort, nms.httpPort));
-    pub = publish(flv, `rtmp://127.0.0.1:${nms.rtmpPort}/live/flv1`);
+    pub = publish(testFlv(), `rtmp://127.0.0.1:${nms.rtmpPort}/live/flv1`);
     await eventually(() => probeCodecs(`http://127.0.0.1:${nms.httpPort}/live/flv1.flv`, 8000), 20_000);
   });
   after(async () => {
@@ -129,7 +121,7 @@ describe('HLS and DASH from two nginx-rtmp origins', () => {
       streamOrigin.set(name, server);
     }
     assert.equal(new Set(streamOrigin.values()).size, 2, 'streams landed on both origins');
-    for (const [name, server] of streamOrigin) pubs.push(publish(flv, `rtmp://127.0.0.1:${origins.get(server)!.rtmpPort}/live/${name}`));
+    for (const [name, server] of streamOrigin) pubs.push(publish(testFlv(), `rtmp://127.0.0.1:${origins.get(server)!.rtmpPort}/live/${name}`));
     for (const name of streamOrigin.keys()) {
       await eventually(async () => assert.equal((await fetch(`${proxy.httpServer}/live/${name}.m3u8`)).status, 200), 30_000, 500);
     }

@@ -6,26 +6,17 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseFlvTags } from '../fixtures/flv.js';
 import { startHeartbeat } from '../fixtures/heartbeat.js';
-import { eventually, makeTestFlv, probeCodecs, publish } from '../fixtures/media.js';
+import { eventually, probeCodecs, publish, useTestFlv } from '../fixtures/media.js';
 import { startNodeMediaServer, type NmsOrigin } from '../fixtures/nms.js';
-import { MAIN_JS, tempDir } from '../fixtures/paths.js';
+import { MAIN_JS } from '../fixtures/paths.js';
 import { freePort } from '../fixtures/ports.js';
-import { run, stopAllPeers, type Peer } from '../fixtures/process.js';
+import { run, type Peer } from '../fixtures/process.js';
 import { startProxy, type RunningProxy } from '../fixtures/proxy.js';
 import { redisEnv } from '../fixtures/redis-proxies.js';
 import { startRedis, type RedisServer } from '../fixtures/redis.js';
 
 const PASSWORD = 'outage-secret';
-const media = tempDir('redis-outage');
-let flv: string;
-
-before(async () => {
-  flv = await makeTestFlv(media.dir, 10);
-});
-after(async () => {
-  await stopAllPeers();
-  media.remove();
-});
+const testFlv = useTestFlv('redis-outage');
 
 /** An HTTP-FLV read that keeps every chunk with its arrival time, until stopped. */
 function flvReader(url: string) {
@@ -75,7 +66,7 @@ describe('Redis killed during playback, then restarted', () => {
       const { origins } = (await (await fetch(`${b.systemApi}/api/v1/origins`)).json()) as { origins: unknown[] };
       assert.equal(origins.length, 1);
     }, 10_000, 100);
-    pub = publish(flv, `rtmp://127.0.0.1:${a.ports.rtmp}/live/steady`);
+    pub = publish(testFlv(), `rtmp://127.0.0.1:${a.ports.rtmp}/live/steady`);
     await eventually(() => probeCodecs(`${b.httpServer}/live/steady.flv`, 8000), 20_000, 500);
     // The cache proxy learns the pin and the origin list while Redis is up.
     assert.deepEqual(await probeCodecs(`${cached.httpServer}/live/steady.flv`, 8000), ['aac', 'h264']);
