@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { freePort } from '../test/fixtures/ports.js';
 import { FIXTURES_DIST, REPO_ROOT, tempDir } from '../test/fixtures/paths.js';
 import { run, startPeer, waitForTcp, type Peer } from '../test/fixtures/process.js';
-import { registerOrigin, startProxy } from '../test/fixtures/proxy.js';
+import { startHeartbeat } from '../test/fixtures/heartbeat.js';
+import { startProxy } from '../test/fixtures/proxy.js';
 import { summarize } from './lib/stats.js';
 import type { BenchContext, BenchReport } from './run.js';
 
@@ -62,6 +63,16 @@ async function makeBenchFlv(dir: string): Promise<string> {
   return file;
 }
 
+/** Resolves once the proxy lists an origin (the heartbeat sidecar registered it). */
+async function registered(systemApi: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const list = (await (await fetch(`${systemApi}/api/v1/origins`)).json()) as { origins: unknown[] };
+    if (list.origins.length > 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('the heartbeat sidecar did not register the origin');
+}
+
 /** The last JSON line a load process printed. */
 function result<T>(peer: Peer): T {
   const lines = peer.output.trim().split('\n').filter((l) => l.startsWith('{'));
@@ -109,10 +120,12 @@ async function flow(base: string, pid: number | undefined, flv: string, k: numbe
 const mbps = (r: FlowResult) => r.bytesOut / r.seconds / 1e6;
 const cpuPerGb = (r: FlowResult) => r.cpu / ((r.bytesIn + r.bytesOut) / 1e9);
 
-async function setups(kind: 'publish' | 'play', prefix: string, count: number, ack: boolean): Promise<number[]> {
+async function setups(kind: 'publish' | 'play', prefix: string, count: number, ack: boolean, failures: string[]): Promise<number[]> {
   const peer = startPeer(`setup ${kind}`, process.execPath, [LOAD, 'setup', kind, prefix, String(count), ack ? 'ack' : 'plain']);
   await finished(peer, 120_000);
-  return result<{ ms: number[] }>(peer).ms;
+  const r = result<{ ms: number[]; failures: string[] }>(peer);
+  failures.push(...r.failures.map((f) => `${prefix.split('/')[2]}: ${f}`));
+  return r.ms;
 }
 
 /** Connects `n` idle players; returns the relay process's RSS growth per player (NaN for direct). */
@@ -142,7 +155,10 @@ export async function rtmpBench(ctx: BenchContext): Promise<BenchReport> {
     // The idle timeout is raised so the 2,000 idle players are measured, not closed.
     const proxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info', PROXY_IDLE_TIMEOUT: '10m' } });
     peers.push(proxy.peer);
-    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'bench-nginx', service: 's', pid: '1', rtmp: [String(nginx.port)] });
+    // A heartbeat, not one registration: an origin not heard from for 10 × PROXY_ORIGIN_EXPIRE is forgotten,
+    // and this benchmark runs longer than that.
+    peers.push(startHeartbeat({ systemApi: proxy.systemApi, rtmp: nginx.port, server: 'bench-nginx' }));
+    await registered(proxy.systemApi);
     const relayPort = await freePort();
     const relay = startPeer('tcp relay', process.execPath, [RELAY, String(relayPort), '127.0.0.1', String(nginx.port)]);
     peers.push(relay);
@@ -174,13 +190,15 @@ export async function rtmpBench(ctx: BenchContext): Promise<BenchReport> {
     }
     // Max throughput: one publisher paced at rising multiples of real time, one player; the highest rate the
     // player still receives ≥ 95 % of (nginx-rtmp drops what a player cannot take, so "as fast as possible"
-    // would measure its drop policy, not the path).
-    const speeds = ctx.quick ? [100, 400, 1600] : [100, 200, 400, 600, 800, 1000, 1200, 1600, 2000, 2400];
+    // would measure its drop policy, not the path). Each speed gets a second try before the ramp stops.
+    const speeds = ctx.quick ? [100, 400, 1600] : [100, 200, 400, 600, 700, 800, 900, 1000, 1200, 1400, 1600, 2000, 2400, 3200];
     const ramp = {} as Record<Way, { best: FlowResult | undefined; at: Map<number, FlowResult> }>;
     for (const w of order) {
       ramp[w] = { best: undefined, at: new Map() };
       for (const x of speeds) {
-        const r = await flow(ways[w].base, ways[w].pid, flv, 1, 1, `x${x}`, ctx.quick ? 3 : 4, `max-${w}-${x}-`);
+        // A speed counts as sustained if one of two tries delivers (a neighbour process may steal a core).
+        let r = await flow(ways[w].base, ways[w].pid, flv, 1, 1, `x${x}`, ctx.quick ? 3 : 4, `max-${w}-${x}-a`);
+        if (r.bytesOut < 0.95 * r.bytesIn) r = await flow(ways[w].base, ways[w].pid, flv, 1, 1, `x${x}`, ctx.quick ? 3 : 4, `max-${w}-${x}-b`);
         ramp[w].at.set(x, r);
         if (r.bytesOut < 0.95 * r.bytesIn) break;
         ramp[w].best = r;
@@ -205,13 +223,15 @@ export async function rtmpBench(ctx: BenchContext): Promise<BenchReport> {
     const live = startPeer('setup-live publisher', process.execPath, [LOAD, 'publish', `${ways.direct.base}/setup-live`, flv, 'realtime', '600']);
     peers.push(live);
     await live.waitForOutput(/ready/, 20_000);
+    // Setups refused during this run (reported in the notes).
+    const setupFailures: string[] = [];
     type Setup = Record<Way, { publish: ReturnType<typeof summarize>; play: ReturnType<typeof summarize> }>;
     const measureSetups = async (count: number, ack: boolean, tag: string): Promise<Setup> => {
       const out = {} as Setup;
       for (const w of order) {
         out[w] = {
-          publish: summarize(await setups('publish', `${ways[w].base}/setup-${tag}-${w}-`, count, ack)),
-          play: summarize(await setups('play', `${ways[w].base}/setup-live`, count, ack)),
+          publish: summarize(await setups('publish', `${ways[w].base}/setup-${tag}-${w}-`, count, ack, setupFailures)),
+          play: summarize(await setups('play', `${ways[w].base}/setup-live`, count, ack, setupFailures)),
         };
       }
       return out;
@@ -228,8 +248,11 @@ export async function rtmpBench(ctx: BenchContext): Promise<BenchReport> {
     await hold.waitForOutput(/ready/, 20_000);
     const freshProxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info', PROXY_IDLE_TIMEOUT: '10m' } });
     peers.push(freshProxy.peer);
-    await registerOrigin(freshProxy.systemApi, { ip: '127.0.0.1', server: 'bench-nginx', service: 's', pid: '1', rtmp: [String(nginx.port)] });
+    const freshBeat = startHeartbeat({ systemApi: freshProxy.systemApi, rtmp: nginx.port, server: 'bench-nginx' });
+    peers.push(freshBeat);
+    await registered(freshProxy.systemApi);
     const rssProxy = await idle(`rtmp://127.0.0.1:${freshProxy.ports.rtmp}/live`, freshProxy.peer.pid, players);
+    await freshBeat.stop();
     await freshProxy.stop();
     const freshRelayPort = await freePort();
     const freshRelay = startPeer('tcp relay (idle)', process.execPath, [RELAY, String(freshRelayPort), '127.0.0.1', String(nginx.port)]);
@@ -299,6 +322,7 @@ export async function rtmpBench(ctx: BenchContext): Promise<BenchReport> {
         `Origin: one nginx-rtmp worker with chunk size 60000 (SRS's default; at nginx's own 4096 nginx caps every way at ~100 MB/s). Load generators (test/fixtures/rtmp-load.ts) run in their own processes on the same 2 cores as the origin and the relay, so the highest rates are shared-CPU bound. Speeds tried: ${speeds.join(', ')}× real time (1× ≈ ${f2(statSync(flv).size / 10 / 1e6)} MB/s).`,
         `Setup latency is measured with a client that acknowledges every segment at once (its TCP ACK rides on it), so that nginx-rtmp's ~40 ms Nagle/delayed-ACK stall per answer does not hide the proxy's own cost; the proxy does the same on its origin leg. With a client that does not (like FFmpeg), direct setups take p50 ${f2(plain.direct.publish.p50)} ms (publish) / ${f2(plain.direct.play.p50)} ms (play) and through the proxy ${f2(plain.proxy.publish.p50)} ms / ${f2(plain.proxy.play.p50)} ms.`,
         'Reference (SRS origins, same kind of run): the SRS Go proxy reached 0.39× direct at unlimited rate, 4.8 CPU-s/GB (7 at modest rates), ~51 KB RSS per idle connection.',
+        ...(setupFailures.length ? [`Refused setups (left out of the latencies): ${setupFailures.length}, e.g. ${setupFailures.slice(0, 3).join('; ')}.`] : []),
       ],
     };
   } finally {
