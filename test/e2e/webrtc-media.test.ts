@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually } from '../fixtures/media.js';
-import { stopAllPeers } from '../fixtures/process.js';
+import { escapeRegExp, stopAllPeers } from '../fixtures/process.js';
 import { registerOrigin, startProxy, type RunningProxy } from '../fixtures/proxy.js';
 import { RtpSource, whepPlay, whipPublish, type SignalledClient } from '../fixtures/webrtc-client.js';
 import { startWebrtcOrigin, type OriginStats, type WebrtcOrigin } from '../fixtures/webrtc-origin.js';
@@ -167,7 +167,7 @@ describe('WebRTC media through the proxy (werift clients, node-datachannel origi
       const all = [...(await o1.stats()).sessions, ...(await o2.stats()).sessions];
       assert.equal(all.find((s) => s.id === session)?.closed, true);
     }, 5000);
-    await proxy.peer.waitForOutput(new RegExp(`"ufrag":"${session}".*"reason":"delete"`), 5000);
+    await proxy.peer.waitForOutput(new RegExp(`"ufrag":"${escapeRegExp(session)}".*"reason":"delete"`), 5000);
   });
 
   test('a player whose source port changes (NAT rebinding) keeps receiving; once it goes silent the session idles out', async () => {
@@ -186,7 +186,7 @@ describe('WebRTC media through the proxy (werift clients, node-datachannel origi
       await eventually(async () => assert.ok(player.counts.video > before + 50, `${player.counts.video} vs ${before}`), 25_000);
       const session = new URL(player.resource!).searchParams.get('proxy_session')!;
       shim.blackhole();
-      await proxy.peer.waitForOutput(new RegExp(`"ufrag":"${session}".*"reason":"idle"`), 10_000);
+      await proxy.peer.waitForOutput(new RegExp(`"ufrag":"${escapeRegExp(session)}".*"reason":"idle"`), 10_000);
     } finally {
       shim.close();
     }
