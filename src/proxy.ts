@@ -94,8 +94,10 @@ export class Proxy {
       const rtc = await startWebrtcRelay(deps);
       started('webrtc', rtc);
       await http('httpApi', [versionsRoute(), ...webrtcRoutes({ ...deps, relay: rtc, agent: this.originAgent })]);
-      started('srt', await startSrtServer(deps));
-      await http('systemApi', systemApiRoutes({ balancer: this.balancer, registerToken: config.registerToken, ...(deps.now ? { now: deps.now } : {}) }));
+      const srt = await startSrtServer(deps);
+      started('srt', srt);
+      const stats = () => ({ webrtc: rtc.stats(), srt: srt.stats() });
+      await http('systemApi', systemApiRoutes({ balancer: this.balancer, registerToken: config.registerToken, stats, ...(deps.now ? { now: deps.now } : {}) }));
       await http('httpServer', [streamVersionsRoute()], httpStreamProxy({ config, balancer: this.balancer, agent: this.originAgent }));
     } catch (err) {
       await this.stop(0);

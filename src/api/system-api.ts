@@ -15,6 +15,8 @@ export interface SystemApiDeps {
   /** When set, register and admin calls need `Authorization: Bearer <token>` or `?token=<token>`. */
   registerToken: string | undefined;
   now?: () => number;
+  /** Counters of the UDP relays (WebRTC, SRT) for `GET /api/v1/stats`. */
+  stats?: () => Record<string, unknown>;
 }
 
 export function versionsRoute(path = '/api/v1/versions'): Route {
@@ -80,6 +82,10 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
           sendJson(ctx.res, 200, { code: 0 });
         },
       },
+    },
+    {
+      path: '/api/v1/stats',
+      methods: { GET: ({ res }) => sendJson(res, 200, { code: 0, ...(deps.stats?.() ?? {}) }) },
     },
     {
       path: '/api/v1/streams',
