@@ -59,7 +59,8 @@ function runTier(tier, files, env) {
   // Unit files use no process or socket: they run side by side. Integration and e2e files run one at
   // a time: they start peers and time things, and the CI machine has 2 cores.
   const concurrency = tier === 'unit' ? Math.max(1, availableParallelism()) : 1;
-  const args = ['--enable-source-maps', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...files];
+  // A hung test fails after 5 minutes instead of holding the suite (and CI) forever.
+  const args = ['--enable-source-maps', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files];
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
     let tail = '';
