@@ -107,6 +107,15 @@ export interface Config {
   webrtcCandidate: string | undefined;
   /** Largest RTMP message accepted from a client or origin (bytes). */
   rtmpMaxMessageSize: number;
+  /** Active origin probes. */
+  health: HealthConfig;
+}
+
+export interface HealthConfig {
+  /** Probe period per origin, also each probe's deadline; 0 = no probes. */
+  intervalMs: number;
+  /** Consecutive failed probes that mark an origin down. */
+  fails: number;
 }
 
 export interface Timeouts {
@@ -171,6 +180,8 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_MAX_UDP_SESSIONS: '10000',
   PROXY_WEBRTC_CANDIDATE: '',
   PROXY_RTMP_MAX_MESSAGE_SIZE: '16777216',
+  PROXY_HEALTH_INTERVAL: '2s',
+  PROXY_HEALTH_FAILS: '2',
 };
 
 const SECRETS = new Set(['PROXY_REDIS_PASSWORD', 'PROXY_REGISTER_TOKEN']);
@@ -351,6 +362,15 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     maxUdpSessions: integer('PROXY_MAX_UDP_SESSIONS', 1, 10_000_000),
     webrtcCandidate: candidate,
     rtmpMaxMessageSize: integer('PROXY_RTMP_MAX_MESSAGE_SIZE', 1024, 16 * 1024 * 1024),
+    health: {
+      intervalMs: check('PROXY_HEALTH_INTERVAL', (v) => {
+        if (v === '0') return 0;
+        const ms = parseDuration(v);
+        if (ms !== 0 && (ms < 100 || ms > 3_600_000)) throw new Error('expected 0 (off) or 100ms..1h');
+        return ms;
+      }),
+      fails: integer('PROXY_HEALTH_FAILS', 1, 100),
+    },
   };
   return { config, warnings, effective };
 }

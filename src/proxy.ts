@@ -20,6 +20,9 @@ import { startRtmpServer } from './rtmp/server.js';
 import { startSrtServer } from './srt/server.js';
 import { startWebrtcRelay } from './webrtc/relay.js';
 import { webrtcRoutes } from './webrtc/signalling.js';
+import { createOriginHealth, type HealthMonitor } from './health/index.js';
+import { reportingRegistrations } from './health/balancer-events.js';
+import { originDrainMethods } from './api/origin-drain-api.js';
 
 export interface ProxyDeps {
   config: Config;
@@ -58,10 +61,13 @@ export class Proxy {
   private defaultBackend: DefaultBackendHandle | undefined;
   /** Keep-alive connections to origins' HTTP endpoints (HTTP streaming, WHIP/WHEP). */
   readonly originAgent: Agent;
+  /** Origin states (probes, heartbeats, drain) and load: what routing asks before picking. */
+  readonly health: HealthMonitor;
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly deps: ProxyDeps) {
     this.balancer = deps.balancer ?? createBalancer(deps.config, deps.now, deps.log);
+    this.health = createOriginHealth({ config: deps.config, balancer: this.balancer, log: deps.log, ...(deps.now ? { now: deps.now } : {}) });
     this.originAgent = createOriginAgent({ dialMs: deps.config.timeouts.dialMs, headersMs: deps.config.timeouts.originAnswerMs });
   }
 
@@ -71,6 +77,7 @@ export class Proxy {
     const onFatal = this.deps.onFatal ?? ((err: Error) => log.fatal({ err }, 'listener failed'));
     try {
       await this.balancer.start();
+      await this.health.start();
       if (config.defaultBackend) {
         this.defaultBackend = await startDefaultBackend(this.balancer, config.defaultBackend, {
           log,
@@ -95,7 +102,13 @@ export class Proxy {
       started('webrtc', rtc);
       await http('httpApi', [versionsRoute(), ...webrtcRoutes({ ...deps, relay: rtc, agent: this.originAgent })]);
       started('srt', await startSrtServer(deps));
-      await http('systemApi', systemApiRoutes({ balancer: this.balancer, registerToken: config.registerToken, ...(deps.now ? { now: deps.now } : {}) }));
+      await http('systemApi', systemApiRoutes({
+        balancer: reportingRegistrations(this.balancer, this.health),
+        registerToken: config.registerToken,
+        describeOrigin: (v) => this.health.describe(v),
+        originMethods: originDrainMethods(this.health, config.registerToken),
+        ...(deps.now ? { now: deps.now } : {}),
+      }));
       await http('httpServer', [streamVersionsRoute()], httpStreamProxy({ config, balancer: this.balancer, agent: this.originAgent }));
     } catch (err) {
       await this.stop(0);
@@ -116,6 +129,7 @@ export class Proxy {
       const listeners = [...this.listeners.values()].reverse();
       await Promise.all(listeners.map((l) => l.close(graceMs)));
       await this.originAgent.destroy();
+      await this.health.stop();
       await this.balancer.close();
     })();
     return this.stopping;

@@ -5,7 +5,7 @@ import { BalancerUnavailableError, type Balancer, type OriginView } from '../bal
 import { parseRegistration, RegisterError, SERVICES } from '../balancer/origin.js';
 import { SIGNATURE, VERSION } from '../version.js';
 import { HttpError, readBody, sendJson } from './http-util.js';
-import type { Route, RouteContext } from './router.js';
+import type { Methods, Route, RouteContext } from './router.js';
 
 /** Heartbeats are a few hundred bytes; SRS with `summaries on` sends a few KB. */
 export const REGISTER_BODY_LIMIT = 64 * 1024;
@@ -15,6 +15,10 @@ export interface SystemApiDeps {
   /** When set, register and admin calls need `Authorization: Bearer <token>` or `?token=<token>`. */
   registerToken: string | undefined;
   now?: () => number;
+  /** Extra fields of each origin in the list (health state). */
+  describeOrigin?: (v: OriginView) => Record<string, unknown>;
+  /** More methods on `/api/v1/origins/<server>…` (drain, undrain). */
+  originMethods?: Methods;
 }
 
 export function versionsRoute(path = '/api/v1/versions'): Route {
@@ -23,12 +27,8 @@ export function versionsRoute(path = '/api/v1/versions'): Route {
 
 export function systemApiRoutes(deps: SystemApiDeps): Route[] {
   const now = deps.now ?? Date.now;
-  const authorize = (ctx: RouteContext) => {
-    if (deps.registerToken === undefined) return;
-    const header = ctx.req.headers.authorization ?? '';
-    const given = header.startsWith('Bearer ') ? header.slice(7) : (ctx.url.searchParams.get('token') ?? '');
-    if (!safeEqual(given, deps.registerToken)) throw new HttpError(401, 'missing or wrong token');
-  };
+  const authorize = (ctx: RouteContext) => requireToken(deps.registerToken, ctx);
+  const describe = deps.describeOrigin;
   return [
     versionsRoute(),
     {
@@ -61,12 +61,13 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
     },
     {
       path: '/api/v1/origins',
-      methods: { GET: async ({ res }) => sendJson(res, 200, { code: 0, origins: (await available(deps.balancer.origins())).map(originJson) }) },
+      methods: { GET: async ({ res }) => sendJson(res, 200, { code: 0, origins: (await available(deps.balancer.origins())).map((v) => (describe ? { ...originJson(v), ...describe(v) } : originJson(v))) }) },
     },
     {
       path: '/api/v1/origins/',
       prefix: true,
       methods: {
+        ...deps.originMethods,
         DELETE: async (ctx) => {
           authorize(ctx);
           let serverId: string;
@@ -117,8 +118,16 @@ export function originJson(v: OriginView): Record<string, unknown> {
   return out;
 }
 
+/** Register and admin calls: `Authorization: Bearer <token>` or `?token=<token>` when a token is set (401 otherwise). */
+export function requireToken(token: string | undefined, ctx: RouteContext): void {
+  if (token === undefined) return;
+  const header = ctx.req.headers.authorization ?? '';
+  const given = header.startsWith('Bearer ') ? header.slice(7) : (ctx.url.searchParams.get('token') ?? '');
+  if (!safeEqual(given, token)) throw new HttpError(401, 'missing or wrong token');
+}
+
 /** Shared state out of reach (Redis down): 503 with the reason, so SRS retries its heartbeat. */
-async function available<T>(p: Promise<T>): Promise<T> {
+export async function available<T>(p: Promise<T>): Promise<T> {
   try {
     return await p;
   } catch (err) {
