@@ -50,5 +50,5 @@ export function createOriginHealth(deps: OriginHealthDeps): HealthMonitor {
   });
 }
 
-export type { OriginHealth, OriginState, OriginStatus, RelayControl } from './monitor.js';
+export type { OriginState, OriginStatus, RelayControl } from './monitor.js';
 export { HealthMonitor } from './monitor.js';

@@ -5,6 +5,8 @@
 import type { Balancer, OriginView } from '../balancer/balancer.js';
 import { dialTargets, type Origin } from '../balancer/origin.js';
 import type { Logger } from '../log.js';
+import type { HealthState, OriginHealth } from '../routing/health.js';
+import type { RelayRegistry } from '../routing/relays.js';
 import { loadScore } from './load.js';
 import type { ProbeDialer } from './probe-dialer.js';
 import { Prober, realTimers, type ProbeTarget, type Timers, type VerdictChange } from './prober.js';
@@ -20,21 +22,8 @@ export interface OriginStatus {
   since: number;
 }
 
-/** What routing asks about an origin (the hook of the pick policy). */
-export interface OriginHealth {
-  /** May this origin take a new stream (or keep a pin on next use)? */
-  eligible(origin: Origin, now: number): boolean;
-  /** Lower is better: the score power-of-two-choices compares. */
-  loadOf(origin: Origin): number;
-}
-
-/** The relays this proxy holds, per origin (the relay registry). */
-export interface RelayControl {
-  /** Closes every relay to this origin (all of its records, or just `originId`'s); returns how many. */
-  closeOrigin(serverId: string, originId?: string): number;
-  /** Live relays to each origin, by server id. */
-  countsByServer(): ReadonlyMap<string, number>;
-}
+/** What the monitor needs of the relay registry: close an origin's relays, count them per origin. */
+export type RelayControl = Pick<RelayRegistry, 'closeOrigin' | 'counts'>;
 
 export interface HealthMonitorOptions {
   balancer: Balancer;
@@ -121,8 +110,14 @@ export class HealthMonitor implements OriginHealth {
   // ---------------------------------------------------------------------------------------------
   // The routing hook
 
-  eligible(origin: Origin, now: number): boolean {
-    return this.statusOf(origin, now).state === 'up';
+  /**
+   * The routing view: the listed state, plus `suspect` for an origin that is up but whose last probe
+   * failed (no new streams while another is up; its live streams keep their pins).
+   */
+  state(origin: Origin, now: number): HealthState {
+    const s = this.statusOf(origin, now).state;
+    if (s === 'up' && (this.prober?.verdict(origin.id)?.fails ?? 0) > 0) return 'suspect';
+    return s;
   }
 
   loadOf(origin: Origin): number {
@@ -230,7 +225,7 @@ export class HealthMonitor implements OriginHealth {
     const views = await this.opts.balancer.origins();
     this.views = views;
     const ids = views.map((v) => v.origin.serverId);
-    this.relayCounts = this.opts.relays ? new Map(this.opts.relays.countsByServer()) : new Map();
+    this.relayCounts = this.opts.relays ? this.opts.relays.counts() : new Map();
     await this.opts.share.publishRelays(this.relayCounts).catch((err: Error) => this.log.debug({ err: err.message }, 'relay counts not shared'));
     this.snapshot = await this.opts.share.read(ids);
     // Local drain changes are confirmed once the shared view agrees.
@@ -307,7 +302,7 @@ export class HealthMonitor implements OriginHealth {
   private closeRelays(serverId: string, originId: string | undefined, reason: string): void {
     const relays = this.opts.relays;
     if (!relays) return;
-    const closed = relays.closeOrigin(serverId, originId);
+    const closed = relays.closeOrigin(serverId);
     if (closed > 0) this.log.warn({ server: serverId, origin: originId, relays: closed, reason }, 'origin down: its relays closed');
   }
 }
