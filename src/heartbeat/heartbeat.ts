@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.js';
-import type { Logger } from '../log.js';
+import { redactUrl, type Logger } from '../log.js';
 
 export interface HeartbeatOptions {
   url: string;
@@ -60,7 +60,7 @@ export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: b
     const u = new URL(values.url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
   } catch {
-    throw new UsageError(`--url ${values.url} is not an http(s) URL`);
+    throw new UsageError(`--url ${redactUrl(values.url)} is not an http(s) URL`);
   }
   if (!values.ip) throw new UsageError('--ip is required');
   if (!values.rtmp?.length) throw new UsageError('--rtmp is required (the proxy needs an RTMP endpoint)');
@@ -123,7 +123,7 @@ export async function sendHeartbeat(o: HeartbeatOptions, log: Logger): Promise<b
     log.debug({ server: o.server }, 'heartbeat sent');
     return true;
   } catch (err) {
-    log.warn({ err: (err as Error).message, url: o.url }, 'heartbeat failed');
+    log.warn({ err: (err as Error).message, url: redactUrl(o.url) }, 'heartbeat failed');
     return false;
   }
 }
