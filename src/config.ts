@@ -7,12 +7,15 @@ import { parseDuration } from './config/duration.js';
 import { parseListenAddress, parsePort, type ListenAddress } from './config/listen.js';
 
 export class ConfigError extends Error {
+  override readonly name: string = 'ConfigError';
+
   constructor(
     readonly variable: string,
     readonly value: string,
     reason: string,
+    options?: ErrorOptions,
   ) {
-    super(`${variable}=${JSON.stringify(value)}: ${reason}`);
+    super(`${variable}=${JSON.stringify(value)}: ${reason}`, options);
   }
 }
 
@@ -207,7 +210,7 @@ export function effectiveEnvironment(src: ConfigSources): Record<string, string 
   try {
     text = (src.readDotenv ?? defaultReadDotenv)(path);
   } catch (err) {
-    throw new ConfigError('.env', path, `cannot read: ${(err as Error).message}`);
+    throw new ConfigError('.env', path, `cannot read: ${(err as Error).message}`, { cause: err });
   }
   const env = { ...src.env };
   if (text === undefined) return env;
@@ -215,7 +218,7 @@ export function effectiveEnvironment(src: ConfigSources): Record<string, string 
   try {
     fileVars = parseDotenv(text, (name) => src.env[name]);
   } catch (err) {
-    throw new ConfigError('.env', path, (err as Error).message);
+    throw new ConfigError('.env', path, (err as Error).message, { cause: err });
   }
   for (const [k, v] of fileVars) if (!(k in env)) env[k] = v;
   return env;
@@ -237,7 +240,7 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     try {
       return parse(value);
     } catch (err) {
-      throw new ConfigError(name, value, (err as Error).message);
+      throw new ConfigError(name, value, (err as Error).message, { cause: err });
     }
   };
   const listen = (name: string) => check(name, parseListenAddress);
@@ -399,7 +402,7 @@ function redisConfig({ get, check, integer, positiveDuration, effective }: Redis
     try {
       url = parseRedisUrl(urlText);
     } catch (err) {
-      throw new ConfigError('PROXY_REDIS_URL', maskRedisUrl(urlText), (err as Error).message);
+      throw new ConfigError('PROXY_REDIS_URL', maskRedisUrl(urlText), (err as Error).message, { cause: err });
     }
     Object.assign(redis, {
       host: url.host,

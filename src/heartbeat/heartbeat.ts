@@ -22,7 +22,9 @@ export interface HeartbeatOptions {
   timeoutMs: number;
 }
 
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
 
 export const HEARTBEAT_USAGE = `usage: origin-proxy heartbeat --url http://proxy:12025/api/v1/srs/register --ip ORIGIN_IP --rtmp PORT
         [--http PORT] [--api PORT] [--srt udp://0.0.0.0:PORT] [--rtc udp://0.0.0.0:PORT] [--rtsp PORT]
@@ -53,7 +55,7 @@ export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: b
       },
     }));
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError((err as Error).message, { cause: err });
   }
   if (!values.url) throw new UsageError('--url is required');
   try {
@@ -71,7 +73,7 @@ export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: b
       if (ms <= 0) throw new Error('must be greater than zero');
       return ms;
     } catch (err) {
-      throw new UsageError(`--${flag}: ${(err as Error).message}`);
+      throw new UsageError(`--${flag}: ${(err as Error).message}`, { cause: err });
     }
   };
   const lists = {

@@ -23,11 +23,14 @@ export interface OriginTarget {
 
 /** The origin could not be used; `status` is the origin's own info object when it answered with one. */
 export class OriginError extends Error {
+  override readonly name = 'OriginError';
+
   constructor(
     message: string,
     readonly status?: Amf0Value,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -84,7 +87,7 @@ function dialOne(target: OriginTarget, dialMs: number, signal: AbortSignal): Pro
       socket.destroy();
       reject(err);
     };
-    const onError = (err: NodeJS.ErrnoException) => done(new Error(err.code ?? err.message));
+    const onError = (err: NodeJS.ErrnoException) => done(new Error(err.code ?? err.message, { cause: err }));
     const onAbort = () => done(new Error('aborted'));
     const timer = setTimeout(() => done(new Error(`no connection within ${dialMs} ms`)), dialMs);
     socket.once('connect', () => done(null));
@@ -135,7 +138,7 @@ class OriginInbox {
       }
       this.leg.flush();
     } catch (err) {
-      this.fail(new OriginError(`origin sent malformed RTMP: ${(err as Error).message}`));
+      this.fail(new OriginError(`origin sent malformed RTMP: ${(err as Error).message}`, undefined, { cause: err }));
       this.socket.destroy();
       return;
     }
@@ -143,7 +146,7 @@ class OriginInbox {
   };
 
   private readonly onEnd = (): void => this.fail(new OriginError('origin closed the connection'));
-  private readonly onError = (err: NodeJS.ErrnoException): void => this.fail(new OriginError(`origin connection failed: ${err.code ?? err.message}`));
+  private readonly onError = (err: NodeJS.ErrnoException): void => this.fail(new OriginError(`origin connection failed: ${err.code ?? err.message}`, undefined, { cause: err }));
 
   fail(err: Error): void {
     this.failure ??= err;
