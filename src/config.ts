@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { parseDotenv } from './config/dotenv.js';
 import { parseDuration } from './config/duration.js';
 import { parseListenAddress, parsePort, type ListenAddress } from './config/listen.js';
+import { portZeroWarnings, quitTimeoutWarnings, unknownVariableWarnings } from './config/warnings.js';
 
 export class ConfigError extends Error {
   override readonly name: string = 'ConfigError';
@@ -355,6 +356,13 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     webrtcCandidate: candidate,
     rtmpMaxMessageSize: integer('PROXY_RTMP_MAX_MESSAGE_SIZE', 1024, 16 * 1024 * 1024),
   };
+  // Known = the table of defaults plus every variable read above, so a new variable never warns as unknown.
+  const known = new Set([...Object.keys(DEFAULTS), ...Object.keys(effective)]);
+  warnings.push(
+    ...unknownVariableWarnings(env, known),
+    ...quitTimeoutWarnings(config.graceQuitMs, config.forceQuitMs),
+    ...portZeroWarnings(listeners, LISTENER_VARIABLES),
+  );
   return { config, warnings, effective };
 }
 
