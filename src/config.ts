@@ -6,14 +6,18 @@ import { parseDotenv } from './config/dotenv.js';
 import { parseDuration } from './config/duration.js';
 import { parseListenAddress, parsePort, type ListenAddress } from './config/listen.js';
 import { parseCidrList, type Cidr } from './net/address-policy.js';
+import { portZeroWarnings, quitTimeoutWarnings, unknownVariableWarnings } from './config/warnings.js';
 
 export class ConfigError extends Error {
+  override readonly name: string = 'ConfigError';
+
   constructor(
     readonly variable: string,
     readonly value: string,
     reason: string,
+    options?: ErrorOptions,
   ) {
-    super(`${variable}=${JSON.stringify(value)}: ${reason}`);
+    super(`${variable}=${JSON.stringify(value)}: ${reason}`, options);
   }
 }
 
@@ -257,7 +261,7 @@ export function effectiveEnvironment(src: ConfigSources): Record<string, string 
   try {
     text = (src.readDotenv ?? defaultReadDotenv)(path);
   } catch (err) {
-    throw new ConfigError('.env', path, `cannot read: ${(err as Error).message}`);
+    throw new ConfigError('.env', path, `cannot read: ${(err as Error).message}`, { cause: err });
   }
   const env = { ...src.env };
   if (text === undefined) return env;
@@ -265,7 +269,7 @@ export function effectiveEnvironment(src: ConfigSources): Record<string, string 
   try {
     fileVars = parseDotenv(text, (name) => src.env[name]);
   } catch (err) {
-    throw new ConfigError('.env', path, (err as Error).message);
+    throw new ConfigError('.env', path, (err as Error).message, { cause: err });
   }
   for (const [k, v] of fileVars) if (!(k in env)) env[k] = v;
   return env;
@@ -287,7 +291,7 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     try {
       return parse(value);
     } catch (err) {
-      throw new ConfigError(name, value, (err as Error).message);
+      throw new ConfigError(name, value, (err as Error).message, { cause: err });
     }
   };
   const listen = (name: string) => check(name, parseListenAddress);
@@ -412,6 +416,13 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     },
     edge: edgeConfig({ get, check, integer, src }),
   };
+  // Known = the table of defaults plus every variable read above, so a new variable never warns as unknown.
+  const known = new Set([...Object.keys(DEFAULTS), ...Object.keys(effective)]);
+  warnings.push(
+    ...unknownVariableWarnings(env, known),
+    ...quitTimeoutWarnings(config.graceQuitMs, config.forceQuitMs),
+    ...portZeroWarnings(listeners, LISTENER_VARIABLES),
+  );
   return { config, warnings, effective };
 }
 
@@ -512,7 +523,7 @@ function redisConfig({ get, check, integer, positiveDuration, effective }: Redis
     try {
       url = parseRedisUrl(urlText);
     } catch (err) {
-      throw new ConfigError('PROXY_REDIS_URL', maskRedisUrl(urlText), (err as Error).message);
+      throw new ConfigError('PROXY_REDIS_URL', maskRedisUrl(urlText), (err as Error).message, { cause: err });
     }
     Object.assign(redis, {
       host: url.host,

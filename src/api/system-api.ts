@@ -64,14 +64,14 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
             try {
               body = JSON.parse(raw.toString('utf8'));
             } catch (err) {
-              throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`);
+              throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`, 400, { cause: err });
             }
           }
           let origin;
           try {
             origin = parseRegistration(body, now());
           } catch (err) {
-            if (err instanceof RegisterError) throw new HttpError(400, err.message);
+            if (err instanceof RegisterError) throw new HttpError(400, err.message, 400, { cause: err });
             throw err;
           }
           await admit(origin);
@@ -224,7 +224,7 @@ export async function available<T>(p: Promise<T>): Promise<T> {
   try {
     return await p;
   } catch (err) {
-    if (err instanceof BalancerUnavailableError) throw new HttpError(503, err.message);
+    if (err instanceof BalancerUnavailableError) throw new HttpError(503, err.message, 503, { cause: err });
     throw err;
   }
 }
