@@ -38,7 +38,7 @@ describe('error classes', () => {
     ['ListenError', new ListenError('PROXY_RTMP_SERVER', '1935', cause)],
     ['ClientError', new ClientError('x')],
     ['RtmpError', new RtmpError('AMF_TRUNCATED', 'x')],
-    ['OriginError', new OriginError('x')],
+    ['OriginError', new OriginError('x', 'origin failed')],
     ['SrtError', new SrtError('invalid-argument', 'x')],
     ['StreamKeyError', new StreamKeyError('x')],
     ['SignallingSdpError', new SignallingSdpError('x')],
