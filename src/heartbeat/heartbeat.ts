@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.js';
 import type { Logger } from '../log.js';
+import { LoadReportError, MAX_WEIGHT, MIN_WEIGHT, parseWeight } from '../health/load.js';
 
 export interface HeartbeatOptions {
   url: string;
@@ -20,13 +21,16 @@ export interface HeartbeatOptions {
   intervalMs: number;
   token: string | undefined;
   timeoutMs: number;
+  /** Share of new streams relative to other origins (default 1 at the proxy). */
+  weight?: number;
 }
 
 export class UsageError extends Error {}
 
 export const HEARTBEAT_USAGE = `usage: origin-proxy heartbeat --url http://proxy:12025/api/v1/srs/register --ip ORIGIN_IP --rtmp PORT
         [--http PORT] [--api PORT] [--srt udp://0.0.0.0:PORT] [--rtc udp://0.0.0.0:PORT] [--rtsp PORT]
-        [--interval 10s] [--server ID] [--device-id LABEL] [--token SECRET] [--once]
+        [--interval 10s] [--server ID] [--device-id LABEL] [--token SECRET] [--weight N] [--once]
+--weight (${MIN_WEIGHT}..${MAX_WEIGHT}, default 1) scales the share of new streams this origin gets.
 Endpoint flags may repeat. --server defaults to an id derived from --ip and the endpoints, stable across restarts.`;
 
 export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: boolean } {
@@ -49,6 +53,7 @@ export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: b
         interval: { type: 'string' },
         timeout: { type: 'string' },
         token: { type: 'string' },
+        weight: { type: 'string' },
         once: { type: 'boolean' },
       },
     }));
@@ -82,6 +87,13 @@ export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: b
     rtc: values.rtc ?? [],
     rtsp: values.rtsp ?? [],
   };
+  let weight: number | undefined;
+  try {
+    weight = parseWeight(values.weight);
+  } catch (err) {
+    if (err instanceof LoadReportError) throw new UsageError(`--weight: ${err.message}`);
+    throw err;
+  }
   const stableId = createHash('sha256').update(JSON.stringify([values.ip, lists])).digest('hex').slice(0, 7);
   return {
     url: values.url,
@@ -94,6 +106,7 @@ export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: b
     timeoutMs: duration('timeout', values.timeout, 5_000),
     token: values.token,
     once: values.once ?? false,
+    ...(weight !== undefined ? { weight } : {}),
   };
 }
 
@@ -101,6 +114,7 @@ export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: b
 export function heartbeatBody(o: HeartbeatOptions, pid = process.pid): Record<string, unknown> {
   const body: Record<string, unknown> = { device_id: o.deviceId, ip: o.ip, server: o.server, service: o.service, pid: String(pid) };
   for (const k of ['rtmp', 'http', 'api', 'srt', 'rtc', 'rtsp'] as const) if (o[k].length) body[k] = o[k];
+  if (o.weight !== undefined) body.weight = o.weight;
   return body;
 }
 
