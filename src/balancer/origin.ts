@@ -42,7 +42,9 @@ export interface DialTarget {
   transport: Transport;
 }
 
-export class RegisterError extends Error {}
+export class RegisterError extends Error {
+  override readonly name = 'RegisterError';
+}
 
 const MAX_ID = 256;
 const MAX_ENDPOINTS = 16;
@@ -72,7 +74,7 @@ export function parseRegistration(body: unknown, now: number): Origin {
       try {
         return parseEndpoint(text, DEFAULT_TRANSPORT[service]);
       } catch (err) {
-        if (err instanceof EndpointError) throw new RegisterError(`invalid ${service}[${i}]: ${err.message}`);
+        if (err instanceof EndpointError) throw new RegisterError(`invalid ${service}[${i}]: ${err.message}`, { cause: err });
         throw err;
       }
     });

@@ -89,7 +89,7 @@ function withCors(methods: Methods): Methods {
           sendError(ctx.res, err, CORS_HEADERS);
         } else if (err instanceof BalancerUnavailableError) {
           ctx.log.warn({ error: err.message }, 'WebRTC request refused: balancer unavailable');
-          sendError(ctx.res, new HttpError(503, err.message), CORS_HEADERS);
+          sendError(ctx.res, new HttpError(503, err.message, 503, { cause: err }), CORS_HEADERS);
         } else {
           ctx.log.error({ err }, 'WebRTC request failed');
           sendError(ctx.res, new HttpError(500, 'internal error'), CORS_HEADERS);
@@ -140,7 +140,7 @@ class Signalling {
     if (!isSuccess(reply.status)) return sendReply(res, reply.status, reply.headers, reply.body);
     const answer = this.answer(reply.body.toString('utf8'), params);
     const session = iceSessionId(answer.credentials, offer);
-    await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port });
+    await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port, icePwd: answer.credentials.pwd });
     const headers = { ...reply.headers };
     const location = firstValue(headers.location);
     if (location !== undefined) {
@@ -206,7 +206,7 @@ class Signalling {
     }
     const proxied = this.answer(answer.sdp, new URLSearchParams(streamurl.split('?')[1] ?? ''));
     const session = iceSessionId(proxied.credentials, offer);
-    await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port });
+    await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port, icePwd: proxied.credentials.pwd });
     answer.sdp = proxied.sdp;
     log.info({ stream: key.key, origin: origin.serverId, session }, 'WebRTC offer answered (JSON API)');
     sendReply(res, reply.status, reply.headers, Buffer.from(JSON.stringify(answer), 'utf8'));
@@ -218,7 +218,7 @@ class Signalling {
     try {
       return proxyAnswer(sdp, this.mediaRewrite(params));
     } catch (err) {
-      if (err instanceof SignallingSdpError) throw new HttpError(502, err.message);
+      if (err instanceof SignallingSdpError) throw new HttpError(502, err.message, 502, { cause: err });
       throw err;
     }
   }
@@ -235,7 +235,7 @@ class Signalling {
       const media = record?.mediaHost && record.mediaPort ? { host: record.mediaHost, port: record.mediaPort } : mediaTarget(origin);
       const streamKey = record?.streamKey ?? streamKeyFromWebrtcSafe(params);
       if (streamKey !== undefined) {
-        await this.store({ ufrag: iceSessionId(answerIce, offerIce), streamKey, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port });
+        await this.store({ ufrag: iceSessionId(answerIce, offerIce), streamKey, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port, icePwd: answerIce.pwd });
       }
     }
     return rewritten;
@@ -255,7 +255,7 @@ class Signalling {
     try {
       return await this.deps.balancer.pick(key.key);
     } catch (err) {
-      if (err instanceof NoOriginError) throw new HttpError(503, err.message);
+      if (err instanceof NoOriginError) throw new HttpError(503, err.message, 503, { cause: err });
       throw err;
     }
   }
@@ -309,7 +309,7 @@ function offerIce(sdp: string): IceCredentials {
   try {
     return offerCredentials(sdp);
   } catch (err) {
-    if (err instanceof SignallingSdpError) throw new HttpError(400, err.message);
+    if (err instanceof SignallingSdpError) throw new HttpError(400, err.message, 400, { cause: err });
     throw err;
   }
 }
@@ -318,7 +318,7 @@ function streamKey(make: () => StreamKey): StreamKey {
   try {
     return make();
   } catch (err) {
-    if (err instanceof StreamKeyError) throw new HttpError(400, err.message);
+    if (err instanceof StreamKeyError) throw new HttpError(400, err.message, 400, { cause: err });
     throw err;
   }
 }

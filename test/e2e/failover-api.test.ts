@@ -17,7 +17,7 @@ const TOKEN = 's3cret';
 const INTERVAL_MS = 500;
 
 async function origins(proxy: RunningProxy): Promise<Record<string, unknown>[]> {
-  const res = await fetch(`${proxy.systemApi}/api/v1/origins`);
+  const res = await fetch(`${proxy.systemApi}/api/v1/origins?token=${TOKEN}`);
   assert.equal(res.status, 200);
   return ((await res.json()) as { origins: Record<string, unknown>[] }).origins;
 }
