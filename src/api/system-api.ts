@@ -44,12 +44,7 @@ export function versionsRoute(path = '/api/v1/versions'): Route {
 export function systemApiRoutes(deps: SystemApiDeps): Route[] {
   const now = deps.now ?? Date.now;
   const admit = originAdmission(deps, now);
-  const authorize = (ctx: RouteContext) => {
-    if (deps.registerToken === undefined) return;
-    const header = ctx.req.headers.authorization ?? '';
-    const given = header.startsWith('Bearer ') ? header.slice(7) : (ctx.url.searchParams.get('token') ?? '');
-    if (!safeEqual(given, deps.registerToken)) throw new HttpError(401, 'missing or wrong token');
-  };
+  const authorize = (ctx: RouteContext) => requireToken(deps.registerToken, ctx);
   const describe = deps.describeOrigin;
   return [
     versionsRoute(),
