@@ -2,7 +2,7 @@
 // and stops them in reverse order with a bounded drain. Nothing here is a module-level singleton:
 // tests build a Proxy with their own config, logger, balancer and clock.
 import type { AddressInfo } from 'node:net';
-import { createRouter, type Fallback, type Route } from './api/router.js';
+import { createRouter, type Fallback, type Route } from './net/router.js';
 import { systemApiRoutes, versionsRoute } from './api/system-api.js';
 import type { Balancer } from './balancer/balancer.js';
 import { startDefaultBackend, type DefaultBackendHandle } from './balancer/default-backend.js';

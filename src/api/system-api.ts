@@ -5,8 +5,8 @@ import { BalancerUnavailableError, type Balancer, type OriginView } from '../bal
 import { parseRegistration, RegisterError, SERVICES, type Origin } from '../balancer/origin.js';
 import { OriginAddressError, vetOriginHost, type OriginAddressPolicy } from '../net/address-policy.js';
 import { SIGNATURE, VERSION } from '../version.js';
-import { HttpError, readBody, sendJson } from './http-util.js';
-import type { Route, RouteContext } from './router.js';
+import { HttpError, readBody, sendJson } from '../net/http-util.js';
+import type { Route, RouteContext } from '../net/router.js';
 
 /** Heartbeats are a few hundred bytes; SRS with `summaries on` sends a few KB. */
 export const REGISTER_BODY_LIMIT = 64 * 1024;
