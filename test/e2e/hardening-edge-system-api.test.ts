@@ -154,7 +154,7 @@ describe('who may call the system API', () => {
       });
       await hb.waitForOutput(/heartbeat sent/, 10_000);
       await proxy.peer.waitForOutput(/origin removed by API[\s\S]*origin removed by API/, 5000);
-      await proxy.peer.waitForOutput(/"server":"hb1"/, 5000);
+      await proxy.peer.waitForOutput(/"origin":"hb1-/, 5000);
       await hb.stop();
       assert.match(proxy.peer.output, /token=\*\*\*\*\*\*/, 'URLs are logged, redacted');
       assert.ok(!proxy.peer.output.includes(token), 'the proxy logged the token');
