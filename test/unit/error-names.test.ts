@@ -2,7 +2,7 @@
 // wrapping error keeps the error it wraps as its cause.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { HttpError } from '../../src/api/http-util.js';
+import { HttpError } from '../../src/net/http-util.js';
 import { BalancerUnavailableError, NoOriginError } from '../../src/balancer/balancer.js';
 import { EndpointError } from '../../src/balancer/endpoint.js';
 import { RegisterError } from '../../src/balancer/origin.js';
