@@ -44,6 +44,8 @@ export interface RegisterResult {
 }
 
 export class NoOriginError extends Error {
+  override readonly name = 'NoOriginError';
+
   constructor(readonly streamKey: string) {
     super(`no origin available for ${streamKey}`);
   }
@@ -55,11 +57,14 @@ export class NoOriginError extends Error {
  * message; protocol servers refuse the client with an error status). Nothing already relaying is cut.
  */
 export class BalancerUnavailableError extends Error {
+  override readonly name = 'BalancerUnavailableError';
+
   constructor(
     readonly operation: string,
     readonly reason: string,
+    options?: ErrorOptions,
   ) {
-    super(`load balancer unavailable (${operation}): ${reason}`);
+    super(`load balancer unavailable (${operation}): ${reason}`, options);
   }
 }
 

@@ -35,8 +35,9 @@ export class OriginError extends Error {
     message: string,
     readonly publicReason: OriginFailure,
     readonly status?: Amf0Value,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -94,7 +95,7 @@ function dialOne(target: OriginTarget, dialMs: number, signal: AbortSignal): Pro
       socket.destroy();
       reject(err);
     };
-    const onError = (err: NodeJS.ErrnoException) => done(new Error(err.code ?? err.message));
+    const onError = (err: NodeJS.ErrnoException) => done(new Error(err.code ?? err.message, { cause: err }));
     // After a failed or abandoned dial a late 'error' (a DNS answer after the timeout) must find a listener.
     const ignoreLate = () => undefined;
     const onAbort = () => done(new Error('aborted'));
@@ -147,7 +148,7 @@ class OriginInbox {
       }
       this.leg.flush();
     } catch (err) {
-      this.fail(new OriginError(`origin sent malformed RTMP: ${(err as Error).message}`, 'origin failed'));
+      this.fail(new OriginError(`origin sent malformed RTMP: ${(err as Error).message}`, 'origin failed', undefined, { cause: err }));
       this.socket.destroy();
       return;
     }
@@ -155,7 +156,7 @@ class OriginInbox {
   };
 
   private readonly onEnd = (): void => this.fail(new OriginError('origin closed the connection', 'origin failed'));
-  private readonly onError = (err: NodeJS.ErrnoException): void => this.fail(new OriginError(`origin connection failed: ${err.code ?? err.message}`, 'origin failed'));
+  private readonly onError = (err: NodeJS.ErrnoException): void => this.fail(new OriginError(`origin connection failed: ${err.code ?? err.message}`, 'origin failed', undefined, { cause: err }));
 
   fail(err: Error): void {
     this.failure ??= err;

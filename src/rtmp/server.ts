@@ -44,6 +44,7 @@ export async function startRtmpServer(deps: ProtocolDeps): Promise<ProxyService>
     log: deps.log.child({ listener: variable }),
     onFatal: deps.onFatal,
     onConnection: (socket, log) => new ProxyConnection(socket, log, ctx).start(),
+    limits: deps.connectionLimits,
   });
   const idleMs = deps.config.timeouts.idleMs;
   // One timer for all relays: nothing per connection, nothing per byte.

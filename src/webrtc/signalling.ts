@@ -90,7 +90,7 @@ function withCors(methods: Methods): Methods {
           sendError(ctx.res, err, CORS_HEADERS);
         } else if (err instanceof BalancerUnavailableError) {
           ctx.log.warn({ error: err.message }, 'WebRTC request refused: balancer unavailable');
-          sendError(ctx.res, new HttpError(503, err.message), CORS_HEADERS);
+          sendError(ctx.res, new HttpError(503, err.message, 503, { cause: err }), CORS_HEADERS);
         } else {
           ctx.log.error({ err }, 'WebRTC request failed');
           sendError(ctx.res, new HttpError(500, 'internal error'), CORS_HEADERS);
@@ -240,7 +240,7 @@ class Signalling {
     try {
       return proxyAnswer(sdp, this.mediaRewrite(params));
     } catch (err) {
-      if (err instanceof SignallingSdpError) throw new HttpError(502, err.message);
+      if (err instanceof SignallingSdpError) throw new HttpError(502, err.message, 502, { cause: err });
       throw err;
     }
   }
@@ -277,7 +277,7 @@ class Signalling {
     try {
       return await this.deps.balancer.pick(key.key);
     } catch (err) {
-      if (err instanceof NoOriginError) throw new HttpError(503, err.message);
+      if (err instanceof NoOriginError) throw new HttpError(503, err.message, 503, { cause: err });
       throw err;
     }
   }
@@ -336,7 +336,7 @@ function offerIce(sdp: string): IceCredentials {
   try {
     return offerCredentials(sdp);
   } catch (err) {
-    if (err instanceof SignallingSdpError) throw new HttpError(400, err.message);
+    if (err instanceof SignallingSdpError) throw new HttpError(400, err.message, 400, { cause: err });
     throw err;
   }
 }
@@ -345,7 +345,7 @@ function streamKey(make: () => StreamKey): StreamKey {
   try {
     return make();
   } catch (err) {
-    if (err instanceof StreamKeyError) throw new HttpError(400, err.message);
+    if (err instanceof StreamKeyError) throw new HttpError(400, err.message, 400, { cause: err });
     throw err;
   }
 }
