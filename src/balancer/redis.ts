@@ -416,6 +416,11 @@ export class RedisBalancer implements Balancer {
     }
   }
 
+  /** A secret shared by every proxy of the cluster: created once (SET NX) under `origin-proxy:secret:<name>`. */
+  async sharedSecret(name: string, fresh: string): Promise<string> {
+    return this.call('shared-secret', () => this.store.createOnce(`origin-proxy:secret:${name}`, fresh));
+  }
+
   async deleteRtcSession(ufrag: string): Promise<void> {
     this.cache?.forgetRtc(ufrag);
     const key = ufragKey(ufrag);
