@@ -34,6 +34,8 @@ export interface RtcSession {
   /** The origin's WebRTC media address (its UDP `rtc` endpoint) the relay sends this session to. */
   mediaHost?: string;
   mediaPort?: number;
+  /** The answerer's ice-pwd: the key of the client's connectivity checks (MESSAGE-INTEGRITY). */
+  icePwd?: string;
 }
 
 export interface RegisterResult {

@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.js';
-import type { Logger } from '../log.js';
+import { redactUrl, type Logger } from '../log.js';
 import { clip } from '../text.js';
 
 export interface HeartbeatOptions {
@@ -63,7 +63,7 @@ export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: b
     const u = new URL(values.url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
   } catch {
-    throw new UsageError(`--url ${values.url} is not an http(s) URL`);
+    throw new UsageError(`--url ${redactUrl(values.url)} is not an http(s) URL`);
   }
   if (!values.ip) throw new UsageError('--ip is required');
   if (!values.rtmp?.length) throw new UsageError('--rtmp is required (the proxy needs an RTMP endpoint)');
@@ -121,14 +121,14 @@ export async function sendHeartbeat(o: HeartbeatOptions, log: Logger): Promise<b
     const text = await res.text();
     if (res.status !== 200) {
       const reason = refusalReason(res.status, text);
-      log.warn({ url: o.url, status: res.status, reason }, `heartbeat refused: ${reason}`);
+      log.warn({ url: redactUrl(o.url), status: res.status, reason }, `heartbeat refused: ${reason}`);
       return false;
     }
     log.debug({ server: o.server }, 'heartbeat sent');
     return true;
   } catch (err) {
     const { reason, code } = failureReason(err, o.url, o.timeoutMs);
-    log.warn({ url: o.url, code, reason }, `heartbeat failed: ${reason}`);
+    log.warn({ url: redactUrl(o.url), code, reason }, `heartbeat failed: ${reason}`);
     return false;
   }
 }

@@ -140,7 +140,7 @@ class Signalling {
     if (!isSuccess(reply.status)) return sendReply(res, reply.status, reply.headers, reply.body);
     const answer = this.answer(reply.body.toString('utf8'), params);
     const session = iceSessionId(answer.credentials, offer);
-    await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port });
+    await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port, icePwd: answer.credentials.pwd });
     const headers = { ...reply.headers };
     const location = firstValue(headers.location);
     if (location !== undefined) {
@@ -206,7 +206,7 @@ class Signalling {
     }
     const proxied = this.answer(answer.sdp, new URLSearchParams(streamurl.split('?')[1] ?? ''));
     const session = iceSessionId(proxied.credentials, offer);
-    await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port });
+    await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port, icePwd: proxied.credentials.pwd });
     answer.sdp = proxied.sdp;
     log.info({ stream: key.key, origin: origin.serverId, session }, 'WebRTC offer answered (JSON API)');
     sendReply(res, reply.status, reply.headers, Buffer.from(JSON.stringify(answer), 'utf8'));
@@ -235,7 +235,7 @@ class Signalling {
       const media = record?.mediaHost && record.mediaPort ? { host: record.mediaHost, port: record.mediaPort } : mediaTarget(origin);
       const streamKey = record?.streamKey ?? streamKeyFromWebrtcSafe(params);
       if (streamKey !== undefined) {
-        await this.store({ ufrag: iceSessionId(answerIce, offerIce), streamKey, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port });
+        await this.store({ ufrag: iceSessionId(answerIce, offerIce), streamKey, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port, icePwd: answerIce.pwd });
       }
     }
     return rewritten;
