@@ -29,8 +29,9 @@ export class UsageError extends Error {
 
 export const HEARTBEAT_USAGE = `usage: origin-proxy heartbeat --url http://proxy:12025/api/v1/srs/register --ip ORIGIN_IP --rtmp PORT
         [--http PORT] [--api PORT] [--srt udp://0.0.0.0:PORT] [--rtc udp://0.0.0.0:PORT] [--rtsp PORT]
-        [--interval 10s] [--server ID] [--device-id LABEL] [--token SECRET] [--once]
-Endpoint flags may repeat. --server defaults to an id derived from --ip and the endpoints, stable across restarts.`;
+        [--interval 10s] [--timeout 5s] [--server ID] [--device-id LABEL] [--token SECRET] [--once]
+Endpoint flags may repeat. --server defaults to an id derived from --ip and the endpoints, stable across restarts.
+--rtsp is only recorded in the registration (listed by the system API): the proxy does not proxy RTSP yet.`;
 
 export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: boolean } {
   let values;
