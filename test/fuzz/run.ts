@@ -52,7 +52,7 @@ async function deleteOrigin(systemApi: string, serverId: string): Promise<void> 
 }
 
 /** Removes every origin but the run's own (fuzzed register bodies leave many behind). */
-async function removeForeignOrigins(env: FuzzEnv): Promise<number> {
+export async function removeForeignOrigins(env: FuzzEnv): Promise<number> {
   let removed = 0;
   for (let round = 0; round < 1000; round++) {
     const res = await fetch(`${env.proxy.systemApi}/api/v1/origins`);
@@ -88,8 +88,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     log(`fuzz seed ${options.seed}: ${count} listeners, up to ${options.inputs} inputs or ${(perListenerMs / 1000).toFixed(0)} s each`);
     for (const target of chosenClient) {
       const stream = ALL_LISTENERS.indexOf(target.name);
-      const r = await fuzzListener(env, target, stream, options.seed, budget, log);
-      if (target.name === 'api' && !r.crashed) log(`  api: removed ${await removeForeignOrigins(env)} origins the fuzzer registered`);
+      // Fuzzed register bodies leave origins behind that new streams could be routed to: remove them first.
+      const hooks = target.name === 'api' ? { beforeCheck: async () => log(`  api: removed ${await removeForeignOrigins(env)} origins the fuzzer registered`) } : {};
+      const r = await fuzzListener(env, target, stream, options.seed, budget, log, hooks);
       report.listeners.push(r);
       if (r.crashed) return report;
     }

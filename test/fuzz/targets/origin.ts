@@ -14,21 +14,36 @@ export interface OriginTarget extends FuzzTarget {
   outcomes: Map<string, number>;
 }
 
-function count(outcomes: Map<string, number>, key: string): void {
+/** Outcomes that mean the proxy left a client hanging. */
+export const HUNG_OUTCOMES = ['still open after the client gave up', 'no answer'];
+/** An RTMP session still open at the end: a relay the garbage origin accepted (idle timeout 30 s), or a hang. */
+const RTMP_STILL_OPEN = 'still open after 15 s (a relay the origin accepted, or a hang)';
+
+function count(outcomes: Map<string, number>, key: string, label = ''): void {
   outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+  if (HUNG_OUTCOMES.includes(key)) {
+    const examples = `examples: ${key}`;
+    if ((outcomes.get(examples) ?? 0) < 5) {
+      outcomes.set(examples, (outcomes.get(examples) ?? 0) + 1);
+      process.stderr.write(`  origin fuzz: ${key} for ${label}\n`);
+    }
+  }
 }
 
-/** Longest a client may wait for the proxy to end an attempt (dial + answer timeouts of the fuzz env). */
-const CLIENT_PATIENCE_MS = 8000;
+/**
+ * Longest a client waits for the proxy to end an attempt: the fuzz env's handshake (5 s), dial (1 s) and
+ * per-answer (2 s) timeouts, with room for each origin answer the proxy waits for.
+ */
+const CLIENT_PATIENCE_MS = 15_000;
 
 export function originRtmpTarget(port: number): OriginTarget {
   const outcomes = new Map<string, number>();
   return {
     name: 'origin-rtmp', transport: 'tcp', port, concurrency: 32, outcomes,
-    generate: (rng: Rng): FuzzInput => ({ label: 'valid session', parts: [validRtmpSession(rng, port)] }),
+    generate: (rng: Rng, index: number): FuzzInput => ({ label: `valid session #${index}`, parts: [validRtmpSession(rng, port)] }),
     async deliver(input) {
       const r = await deliverTcp(port, input.parts, { lingerMs: CLIENT_PATIENCE_MS, timeoutMs: CLIENT_PATIENCE_MS + 1000 });
-      count(outcomes, r.closedByProxy ? 'closed by the proxy' : 'still open after the client gave up');
+      count(outcomes, r.closedByProxy ? 'closed by the proxy' : RTMP_STILL_OPEN, input.label);
     },
   };
 }
@@ -45,7 +60,7 @@ export function originHttpTarget(port: number, name = 'origin-http'): OriginTarg
     async deliver(input) {
       const r = await deliverTcp(port, input.parts, { lingerMs: CLIENT_PATIENCE_MS, timeoutMs: CLIENT_PATIENCE_MS + 1000 });
       const status = /^HTTP\/1\.1 (\d{3}) /.exec(r.head.toString('latin1'))?.[1];
-      count(outcomes, status ? `HTTP ${status}` : r.received ? 'bytes that are not an HTTP status line' : r.closedByProxy ? 'closed without an answer' : 'no answer');
+      count(outcomes, status ? `HTTP ${status}` : r.received ? 'bytes that are not an HTTP status line' : r.closedByProxy ? 'closed without an answer' : 'no answer', input.label);
     },
   };
 }
@@ -65,7 +80,7 @@ export function originWhipTarget(port: number): OriginTarget {
     async deliver(input) {
       const r = await deliverTcp(port, input.parts, { lingerMs: CLIENT_PATIENCE_MS, timeoutMs: CLIENT_PATIENCE_MS + 1000 });
       const status = /^HTTP\/1\.1 (\d{3}) /.exec(r.head.toString('latin1'))?.[1];
-      count(outcomes, status ? `HTTP ${status}` : r.received ? 'bytes that are not an HTTP status line' : 'no answer');
+      count(outcomes, status ? `HTTP ${status}` : r.received ? 'bytes that are not an HTTP status line' : 'no answer', input.label);
     },
   };
 }
@@ -82,7 +97,7 @@ export function originSrtTarget(port: number): OriginTarget {
         const answer = await caller.conclude(caller.conclusion(induction.synCookie, [callerHsReq(), streamIdExtension(input.label)]), CLIENT_PATIENCE_MS);
         count(outcomes, handshakeTypeName(answer.handshakeType));
       } catch {
-        count(outcomes, 'no answer');
+        count(outcomes, 'no answer', input.label);
       } finally {
         caller.close();
       }
