@@ -9,9 +9,9 @@ import { MemoryBalancer } from '../../src/balancer/memory.js';
 import { parseRegistration } from '../../src/balancer/origin.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { encodeStunMessage } from '../../src/webrtc/stun.js';
+import { encodeStunMessage } from '../fixtures/stun-encode.js';
 import { startWebrtcRelay, type WebrtcRelay } from '../../src/webrtc/relay.js';
-import { UdpPeer, dtlsCloseNotify, dtlsRecord, rtpPacket, staysAbsent, stunBindingRequest, waitForItem } from '../fixtures/webrtc-udp.js';
+import { TEST_ICE_PWD, UdpPeer, dtlsCloseNotify, dtlsRecord, rtpPacket, staysAbsent, stunBindingRequest, waitForItem } from '../fixtures/webrtc-udp.js';
 import { waitFor } from '../fixtures/wait.js';
 
 interface Setup {
@@ -45,7 +45,7 @@ async function teardown(s: Setup): Promise<void> {
 }
 
 async function session(s: Setup, ufrag: string, media = true): Promise<void> {
-  await s.balancer.putRtcSession({ ufrag, streamKey: '__defaultVhost__/live/s', ...(media ? { serverId: 'o1', mediaHost: '127.0.0.1', mediaPort: s.origin.port } : {}) });
+  await s.balancer.putRtcSession({ ufrag, streamKey: '__defaultVhost__/live/s', icePwd: TEST_ICE_PWD, ...(media ? { serverId: 'o1', mediaHost: '127.0.0.1', mediaPort: s.origin.port } : {}) });
 }
 
 /** Sends a binding request for `username` and waits until the origin has it; returns the upstream port. */
@@ -253,7 +253,7 @@ describe('WebRTC UDP relay (in-process)', () => {
     const gone = await UdpPeer.open();
     const port = gone.port;
     await gone.close();
-    await s.balancer.putRtcSession({ ufrag: 'dead:origin', streamKey: '__defaultVhost__/live/d', mediaHost: '127.0.0.1', mediaPort: port });
+    await s.balancer.putRtcSession({ ufrag: 'dead:origin', streamKey: '__defaultVhost__/live/d', icePwd: TEST_ICE_PWD, mediaHost: '127.0.0.1', mediaPort: port });
     const c = await client();
     // The refusal (ICMP port unreachable) surfaces on a later send: the client keeps checking, as
     // ICE does, until the relay has given up on that origin.
