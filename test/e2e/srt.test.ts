@@ -6,7 +6,7 @@ import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { tempDir } from '../fixtures/paths.js';
 import { freePort } from '../fixtures/ports.js';
-import { run, startPeer, stopAllPeers, type Peer } from '../fixtures/process.js';
+import { run, startPeer, stopAllPeers, waitForUdpBound, type Peer } from '../fixtures/process.js';
 import { registerOrigin, startProxy, type RunningProxy } from '../fixtures/proxy.js';
 import { startSrtListener } from '../fixtures/srt.js';
 import { checkTs, countFrames, makeTestTs, udpSink, videoSize } from '../fixtures/srt-media.js';
@@ -82,7 +82,7 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
   void test('scenario 71: ffmpeg plays (m=request) through the proxy from an origin fed by ffmpeg', async () => {
     const [inPort, outPort] = [await freePort(), await freePort()];
     const relay = startPeer('srt-live-transmit relay', 'srt-live-transmit', ['-a:no', `srt://127.0.0.1:${inPort}?mode=listener`, `srt://127.0.0.1:${outPort}?mode=listener`]);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitForUdpBound(relay, inPort);
     const feed = startPeer('ffmpeg feed', 'ffmpeg', ['-hide_banner', '-loglevel', 'warning', '-re', '-stream_loop', '-1', '-i', ts, '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${inPort}?streamid=#!::r=live/livestream,m=publish&latency=200000`]);
     const proxy = await startProxy();
     try {
@@ -108,7 +108,7 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
   void test('ffprobe plays (m=request) through the proxy', async () => {
     const [inPort, outPort] = [await freePort(), await freePort()];
     const relay = startPeer('srt-live-transmit relay', 'srt-live-transmit', ['-a:no', `srt://127.0.0.1:${inPort}?mode=listener`, `srt://127.0.0.1:${outPort}?mode=listener`]);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitForUdpBound(relay, inPort);
     const feed = startPeer('ffmpeg feed', 'ffmpeg', ['-hide_banner', '-loglevel', 'warning', '-re', '-stream_loop', '-1', '-i', ts, '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${inPort}?streamid=#!::r=live/probe,m=publish&latency=200000`]);
     const proxy = await startProxy();
     try {
