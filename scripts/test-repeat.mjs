@@ -45,6 +45,7 @@ function runSuite(label) {
   const t0 = Date.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(root, 'scripts', 'test.mjs'), ...filters], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
     let tail = '';
     const keep = (d) => {
       out.write(d);
@@ -53,6 +54,7 @@ function runSuite(label) {
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     child.on('close', (code) => {
+      children.delete(child);
       out.end();
       const last = /^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/m.exec(tail.split('\n').filter(Boolean).at(-1) ?? '');
       const failedTests = [...new Set([...tail.matchAll(/^\s*✖ (.+?)(?: \([\d.]+m?s\))?$/gm)].map((m) => m[1]).filter((t) => t !== 'failing tests:'))];
@@ -76,6 +78,17 @@ function report(r) {
   for (const t of r.failedTests.slice(0, 10)) console.log(`             ✖ ${t}`);
 }
 
+// Stopped by a signal: end the running suite and the hog too (both are this script's children).
+const children = new Set();
+const hogs = [];
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, async () => {
+    for (const c of children) c.kill('SIGTERM');
+    await Promise.all(hogs.map((h) => h.stop()));
+    process.exit(130);
+  });
+}
+
 const results = [];
 if (!hogOnly) {
   for (let i = 1; i <= runs; i++) {
@@ -87,6 +100,7 @@ if (!hogOnly) {
 }
 if (withHog || hogOnly) {
   const hog = startHog();
+  hogs.push(hog);
   console.log(`(CPU hog: ${hog.what})`);
   try {
     const r = await runSuite('with-cpu-hog');

@@ -7,6 +7,7 @@ import { eventually } from '../fixtures/media.js';
 import { MAIN_JS } from '../fixtures/paths.js';
 import { run, stopAllPeers } from '../fixtures/process.js';
 import { startProxy, type RunningProxy } from '../fixtures/proxy.js';
+import { waitFor } from '../fixtures/wait.js';
 
 after(stopAllPeers);
 
@@ -197,9 +198,13 @@ describe('default backend (spec 3.8, scenario 28)', () => {
       const flv = await fetch(`${proxy.httpServer}/live/x.flv`);
       assert.equal(flv.status, 502);
       assert.match(((await flv.json()) as { error: string }).error, /no HTTP stream endpoint/);
-      await new Promise((r) => setTimeout(r, 1500));
-      const [later] = await origins(proxy);
-      assert.equal(later!.alive, true, 'refreshed (the Go proxy let it go stale)');
+      // Refreshed again and again: its record keeps moving past the first one by more than the expiry
+      // (the Go proxy let it go stale).
+      const later = await waitFor(async () => {
+        const [x] = await origins(proxy);
+        return x && Date.parse(String(x.update_at)) - Date.parse(String(o.update_at)) >= 1500 ? x : undefined;
+      }, { what: 'the default backend refreshed past its expiry', timeoutMs: 10_000 });
+      assert.equal(later.alive, true, 'refreshed (the Go proxy let it go stale)');
     } finally {
       await proxy.stop();
     }
@@ -219,8 +224,12 @@ describe('heartbeat sidecar', () => {
       assert.match(String(o.server_id), /^hb-[0-9a-f]{7}$/);
       assert.deepEqual(o.rtmp, ['19350']);
       assert.deepEqual(o.srt, ['udp://0.0.0.0:10080']);
-      await new Promise((r) => setTimeout(r, 2500));
-      assert.equal((await origins(proxy))[0]!.alive, true, 'still alive after the expiry: heartbeats keep coming');
+      // Heartbeats keep coming: the record moves on by more than the 2 s expiry and stays alive.
+      const later = await waitFor(async () => {
+        const [x] = await origins(proxy);
+        return x && Date.parse(String(x.update_at)) - Date.parse(String(o.update_at)) >= 2500 ? x : undefined;
+      }, { what: 'heartbeats past the expiry', timeoutMs: 15_000 });
+      assert.equal(later.alive, true, 'still alive after the expiry: heartbeats keep coming');
       await hb.stop();
       assert.equal((await hb.exited).code, 0);
     } finally {
