@@ -13,6 +13,9 @@ import { streamVersionsRoute } from './http/stream-routes.js';
 import { createLogger, type Logger } from './log.js';
 import { httpStreamProxy } from './http/stream-proxy.js';
 import { listenHttp } from './net/http-listener.js';
+import type { OriginHealth } from './routing/health.js';
+import { RelayRegistry } from './routing/relays.js';
+import { Router } from './routing/router.js';
 import { createOriginAgent } from './net/origin-http.js';
 import type { Agent } from 'undici';
 import type { ProtocolDeps, ProxyService } from './net/service.js';
@@ -26,6 +29,8 @@ export interface ProxyDeps {
   log: Logger;
   /** Overrides the balancer chosen by config (tests). */
   balancer?: Balancer;
+  /** Origin health and load for routing (default: every origin up, equal load). */
+  health?: OriginHealth;
   now?: () => number;
   /** Called when a listener fails after startup; main.ts exits non-zero. */
   onFatal?: (err: Error) => void;
@@ -33,7 +38,7 @@ export interface ProxyDeps {
 
 export type ListenerName = keyof Listeners;
 
-export function createBalancer(config: Config, now?: () => number, log?: Logger): Balancer {
+export function createBalancer(config: Config, now?: () => number, log?: Logger, relays?: RelayRegistry): Balancer {
   if (config.loadBalancer === 'redis') {
     return new RedisBalancer({
       redis: config.redis,
@@ -49,11 +54,16 @@ export function createBalancer(config: Config, now?: () => number, log?: Logger)
     sessionTtlMs: config.sessionTtlMs,
     maxStreamPins: config.maxStreamPins,
     ...(now ? { now } : {}),
+    // A stream with a live relay keeps its pin under the pin cap.
+    ...(relays ? { isLive: (streamKey: string) => relays.countByStream(streamKey) > 0 } : {}),
   });
 }
 
 export class Proxy {
   readonly balancer: Balancer;
+  /** Live relays per origin and stream (load scores, closing relays of an origin that went down). */
+  readonly relays = new RelayRegistry();
+  readonly router: Router;
   private readonly listeners = new Map<ListenerName, ProxyService>();
   private defaultBackend: DefaultBackendHandle | undefined;
   /** Keep-alive connections to origins' HTTP endpoints (HTTP streaming, WHIP/WHEP). */
@@ -61,7 +71,15 @@ export class Proxy {
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly deps: ProxyDeps) {
-    this.balancer = deps.balancer ?? createBalancer(deps.config, deps.now, deps.log);
+    this.balancer = deps.balancer ?? createBalancer(deps.config, deps.now, deps.log, this.relays);
+    this.router = new Router({
+      balancer: this.balancer,
+      relays: this.relays,
+      log: deps.log.child({ component: 'router' }),
+      originExpireMs: deps.config.originExpireMs,
+      ...(deps.health ? { health: deps.health } : {}),
+      ...(deps.now ? { now: deps.now } : {}),
+    });
     this.originAgent = createOriginAgent({ dialMs: deps.config.timeouts.dialMs, headersMs: deps.config.timeouts.originAnswerMs });
   }
 
@@ -78,7 +96,7 @@ export class Proxy {
           ...(this.deps.now ? { now: this.deps.now } : {}),
         });
       }
-      const deps: ProtocolDeps = { config, log, balancer: this.balancer, onFatal, ...(this.deps.now ? { now: this.deps.now } : {}) };
+      const deps: ProtocolDeps = { config, log, balancer: this.balancer, router: this.router, onFatal, ...(this.deps.now ? { now: this.deps.now } : {}) };
       const started = (name: ListenerName, service: ProxyService) => {
         this.listeners.set(name, service);
         const a = service.address();
@@ -96,7 +114,7 @@ export class Proxy {
       await http('httpApi', [versionsRoute(), ...webrtcRoutes({ ...deps, relay: rtc, agent: this.originAgent })]);
       started('srt', await startSrtServer(deps));
       await http('systemApi', systemApiRoutes({ balancer: this.balancer, registerToken: config.registerToken, ...(deps.now ? { now: deps.now } : {}) }));
-      await http('httpServer', [streamVersionsRoute()], httpStreamProxy({ config, balancer: this.balancer, agent: this.originAgent }));
+      await http('httpServer', [streamVersionsRoute()], httpStreamProxy({ config, balancer: this.balancer, router: this.router, agent: this.originAgent }));
     } catch (err) {
       await this.stop(0);
       throw err;

@@ -19,7 +19,15 @@ const MAX_HEADERS = 100;
 export interface LivePassthrough {
   req: IncomingMessage;
   res: ServerResponse;
-  target: DialTarget;
+  /** Where to dial, in order (the next one when a dial is refused or times out). */
+  targets: readonly DialTarget[];
+  /** Told the outcome of every dial (routing's passive health). */
+  report?: (target: DialTarget, ok: boolean) => void;
+  /**
+   * The origin's head arrived from `target`: `close` ends the relay; the function returned runs once
+   * the relay has ended.
+   */
+  started?: (target: DialTarget, status: number, close: () => void) => () => void;
   /** Path and query as sent to the origin. */
   path: string;
   log: Logger;
@@ -74,8 +82,8 @@ function serializeHead(startLine: string, headers: Record<string, string | strin
 }
 
 export async function passthroughLive(o: LivePassthrough): Promise<void> {
-  const origin = await dial(o.target, o.dialMs);
-  const headers = forwardRequestHeaders(o.req, hostPort(o.target.host, o.target.port));
+  const { socket: origin, target } = await dialFirst(o);
+  const headers = forwardRequestHeaders(o.req, hostPort(target.host, target.port));
   headers.connection = 'close';
   const method = o.req.method === 'HEAD' ? 'HEAD' : 'GET';
   origin.write(serializeHead(`${method} ${o.path} HTTP/1.1`, headers));
@@ -97,7 +105,31 @@ export async function passthroughLive(o: LivePassthrough): Promise<void> {
   client.setNoDelay(true);
   client.write(serializeHead(`HTTP/1.1 ${head.status} ${head.reason || 'OK'}`, out));
   if (head.rest.length > 0) client.write(head.rest);
-  await pipeUntilEither(origin, client, o.log, o.idleMs);
+  let ended: (() => void) | undefined;
+  try {
+    await pipeUntilEither(origin, client, o.log, o.idleMs, (finish) => {
+      ended = o.started?.(target, head.status, finish);
+    });
+  } finally {
+    ended?.();
+  }
+}
+
+/** Dials the targets in order until one accepts; the last failure is thrown when none does. */
+async function dialFirst(o: LivePassthrough): Promise<{ socket: Socket; target: DialTarget }> {
+  let failure: unknown = new HttpError(502, 'origin unreachable');
+  for (const target of o.targets) {
+    try {
+      const socket = await dial(target, o.dialMs);
+      o.report?.(target, true);
+      return { socket, target };
+    } catch (err) {
+      o.report?.(target, false);
+      failure = err;
+      if (o.req.socket.destroyed) break;
+    }
+  }
+  throw failure;
 }
 
 function dial(target: DialTarget, timeoutMs: number): Promise<Socket> {
@@ -148,7 +180,7 @@ function readHead(origin: Socket, timeoutMs: number): Promise<ResponseHead> {
 }
 
 /** Pipes origin → client with backpressure until either side ends or the stream idles. */
-function pipeUntilEither(origin: Socket, client: Socket, log: Logger, idleMs: number): Promise<void> {
+function pipeUntilEither(origin: Socket, client: Socket, log: Logger, idleMs: number, onStart: (finish: () => void) => void): Promise<void> {
   return new Promise((resolve) => {
     let lastRead = -1;
     const idle = setInterval(() => {
@@ -176,5 +208,6 @@ function pipeUntilEither(origin: Socket, client: Socket, log: Logger, idleMs: nu
     client.once('close', finish).once('error', finish);
     origin.pipe(client, { end: false });
     origin.resume();
+    onStart(finish);
   });
 }

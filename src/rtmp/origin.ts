@@ -32,7 +32,7 @@ export class OriginError extends Error {
 }
 
 export interface OriginLegOptions {
-  targets: OriginTarget[];
+  targets: readonly OriginTarget[];
   intent: ClientIntent;
   /** The app of the stream key, for a client whose connect had no `app` (nginx-rtmp rejects that). */
   app: string;
@@ -41,6 +41,13 @@ export interface OriginLegOptions {
   maxMessageSize: number;
   /** Aborting (the client left) destroys the origin socket and rejects. */
   signal: AbortSignal;
+  /** Told the outcome of every dial (routing's passive health). */
+  report?: (target: OriginTarget, ok: boolean) => void;
+}
+
+/** No target accepted the connection (the message names them: for logs, not for clients). */
+export class OriginUnreachableError extends OriginError {
+  override readonly name = 'OriginUnreachableError';
 }
 
 /** A ready origin leg: the stream is publishing/playing on `streamId`. */
@@ -59,18 +66,26 @@ export interface OriginLeg {
 }
 
 /** Connects to the first target that accepts within dialMs each; throws OriginError when none does. */
-export async function dialOrigin(targets: OriginTarget[], dialMs: number, signal: AbortSignal): Promise<{ socket: Socket; target: OriginTarget }> {
+export async function dialOrigin(
+  targets: readonly OriginTarget[],
+  dialMs: number,
+  signal: AbortSignal,
+  report?: (target: OriginTarget, ok: boolean) => void,
+): Promise<{ socket: Socket; target: OriginTarget }> {
   const failures: string[] = [];
   for (const target of targets) {
     if (signal.aborted) break;
     try {
-      return { socket: await dialOne(target, dialMs, signal), target };
+      const socket = await dialOne(target, dialMs, signal);
+      report?.(target, true);
+      return { socket, target };
     } catch (err) {
+      if (!signal.aborted) report?.(target, false);
       failures.push(`${target.host}:${target.port} ${(err as Error).message}`);
     }
   }
   if (signal.aborted) throw new OriginError('client left');
-  throw new OriginError(`origin unreachable (${failures.join('; ') || 'no RTMP endpoint'})`);
+  throw new OriginUnreachableError(`origin unreachable (${failures.join('; ') || 'no RTMP endpoint'})`);
 }
 
 function dialOne(target: OriginTarget, dialMs: number, signal: AbortSignal): Promise<Socket> {
@@ -212,7 +227,7 @@ export function originConnectObject(intent: ClientIntent, app: string, target: O
 
 /** Dials the origin and replays the client's session up to NetStream.Publish.Start / NetStream.Play.Start. */
 export async function openOriginLeg(o: OriginLegOptions): Promise<OriginLeg> {
-  const { socket, target } = await dialOrigin(o.targets, o.dialMs, o.signal);
+  const { socket, target } = await dialOrigin(o.targets, o.dialMs, o.signal, o.report);
   const inbox = new OriginInbox(socket, o.maxMessageSize);
   const onAbort = () => {
     inbox.fail(new OriginError('client left'));

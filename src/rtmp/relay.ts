@@ -11,7 +11,7 @@ import { MessageType, UserControlEventType, type RtmpMessage } from './messages.
 export const RELAY_HIGH_WATER = 64 * 1024;
 
 /** Why a relay ended. */
-export type RelayEnd = 'client closed' | 'origin closed' | 'client error' | 'origin error' | 'client sent malformed RTMP' | 'origin sent malformed RTMP' | 'idle';
+export type RelayEnd = 'client closed' | 'origin closed' | 'client error' | 'origin error' | 'client sent malformed RTMP' | 'origin sent malformed RTMP' | 'idle' | 'origin down';
 
 export interface RelayOptions {
   client: RtmpLeg;

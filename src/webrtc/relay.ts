@@ -16,7 +16,8 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { isIPv6 } from 'node:net';
 import type { RtcSession } from '../balancer/balancer.js';
-import { dialTargets } from '../balancer/origin.js';
+import type { RelayHandle } from '../routing/relays.js';
+import { rtcMediaTarget } from '../routing/router.js';
 import { formatListenAddress } from '../config/listen.js';
 import { contextLogger, type Logger } from '../log.js';
 import { applyUdpBuffers, bindUdp } from '../net/udp-listener.js';
@@ -65,7 +66,7 @@ export interface RelayOptions {
 }
 
 /** Why a session ended. */
-export type CloseReason = 'idle' | 'dtls-alert' | 'delete' | 'upstream-error' | 'shutdown';
+export type CloseReason = 'idle' | 'dtls-alert' | 'delete' | 'upstream-error' | 'shutdown' | 'origin-down';
 
 /** Counters for tests, logs and benchmarks. */
 export interface RelayStats {
@@ -115,6 +116,8 @@ class RelaySession {
   lastActiveAt: number;
   refreshedAt: number;
   closeAt: number | undefined;
+  /** The session's entry in the router's relay registry. */
+  relayHandle: RelayHandle | undefined;
 
   constructor(
     readonly ufrag: string,
@@ -128,7 +131,7 @@ class RelaySession {
   }
 }
 
-const CLOSE_REASONS: readonly CloseReason[] = ['idle', 'dtls-alert', 'delete', 'upstream-error', 'shutdown'];
+const CLOSE_REASONS: readonly CloseReason[] = ['idle', 'dtls-alert', 'delete', 'upstream-error', 'shutdown', 'origin-down'];
 const STUN_BINDING_REQUEST = 0x0001;
 
 /** True for a datagram whose first record is a DTLS alert that ends the association. */
@@ -322,7 +325,7 @@ class Relay implements WebrtcRelay {
   /** Looks a USERNAME up in the balancer and, when it names a session, opens its upstream socket. */
   private async open(username: string): Promise<void> {
     let record: RtcSession | undefined;
-    let target: { host: string; port: number } | undefined;
+    let target: { host: string; port: number; serverId: string } | undefined;
     try {
       record = await this.deps.balancer.rtcSession(username);
       if (record) target = await this.mediaTarget(record);
@@ -344,6 +347,11 @@ class Relay implements WebrtcRelay {
     const session = new RelaySession(username, record, upstream, log, this.now());
     this.sessions.set(username, session);
     this.counters.sessionsOpened++;
+    session.relayHandle = this.deps.router.relays.register({
+      originServerId: target.serverId,
+      streamKey: record.streamKey,
+      close: () => this.end(session, 'origin-down', false),
+    });
     upstream.on('message', (datagram) => this.fromOrigin(session, datagram));
     upstream.on('error', (err) => {
       session.log.debug({ err: err.message }, 'upstream socket error');
@@ -365,15 +373,19 @@ class Relay implements WebrtcRelay {
   }
 
   /** The origin media address of a session: from its record, or (records from elsewhere) its stream's origin. */
-  private async mediaTarget(record: RtcSession): Promise<{ host: string; port: number } | undefined> {
-    if (record.mediaHost && record.mediaPort) return { host: record.mediaHost, port: record.mediaPort };
-    const origin = await this.deps.balancer.pick(record.streamKey);
-    return dialTargets(origin, 'rtc', 'udp')[0];
+  private async mediaTarget(record: RtcSession): Promise<{ host: string; port: number; serverId: string } | undefined> {
+    if (record.mediaHost && record.mediaPort && record.serverId) return { host: record.mediaHost, port: record.mediaPort, serverId: record.serverId };
+    const route = await this.deps.router.lookup(record.streamKey, 'rtc').catch(() => undefined);
+    if (!route) return undefined;
+    if (record.mediaHost && record.mediaPort) return { host: record.mediaHost, port: record.mediaPort, serverId: route.origin.serverId };
+    const media = rtcMediaTarget(route.origin);
+    return media && { ...media, serverId: route.origin.serverId };
   }
 
   private end(session: RelaySession, reason: CloseReason, forgetRecord: boolean): void {
     if (session.closed) return;
     session.closed = true;
+    session.relayHandle?.release();
     this.closedCounts[reason]++;
     if (this.sessions.get(session.ufrag) === session) this.sessions.delete(session.ufrag);
     for (const key of session.addresses) if (this.byAddress.get(key) === session) this.byAddress.delete(key);

@@ -14,13 +14,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors, type Dispatcher } from 'undici';
 import { HttpError, readBody, sendError } from '../api/http-util.js';
 import type { Handler, Methods, Route, RouteContext } from '../api/router.js';
-import { BalancerUnavailableError, NoOriginError, type RtcSession } from '../balancer/balancer.js';
+import type { RtcSession } from '../balancer/balancer.js';
 import { hostPort } from '../balancer/endpoint.js';
-import { dialTargets, type DialTarget } from '../balancer/origin.js';
 import type { Origin } from '../balancer/origin.js';
 import type { Logger } from '../log.js';
 import { forwardRequestHeaders, forwardResponseHeaders, originBaseUrl } from '../net/origin-http.js';
 import type { ProtocolDeps } from '../net/service.js';
+import { RouteRefusal, refusalHttpError } from '../routing/refusal.js';
+import { originTargets, rtcMediaTarget } from '../routing/router.js';
+import type { Route as StreamRoute, RouteTarget } from '../routing/types.js';
 import { StreamKeyError, streamKeyFromUrl, streamKeyFromWebrtc, type StreamKey } from '../stream-key.js';
 import { clip } from '../text.js';
 import { SignallingSdpError, iceSessionId, offerCredentials, proxyAnswer, type MediaRewrite } from './answer.js';
@@ -87,9 +89,9 @@ function withCors(methods: Methods): Methods {
         if (err instanceof HttpError) {
           ctx.log.debug({ status: err.status, error: err.message }, 'WebRTC request refused');
           sendError(ctx.res, err, CORS_HEADERS);
-        } else if (err instanceof BalancerUnavailableError) {
-          ctx.log.warn({ error: err.message }, 'WebRTC request refused: balancer unavailable');
-          sendError(ctx.res, new HttpError(503, err.message), CORS_HEADERS);
+        } else if (err instanceof RouteRefusal) {
+          ctx.log.warn({ refusal: err.kind, reason: err.detail }, 'WebRTC request refused: stream not routed');
+          sendError(ctx.res, refusalHttpError(err), CORS_HEADERS);
         } else {
           ctx.log.error({ err }, 'WebRTC request failed');
           sendError(ctx.res, new HttpError(500, 'internal error'), CORS_HEADERS);
@@ -118,7 +120,7 @@ interface OriginReply {
   status: number;
   headers: Dispatcher.ResponseData['headers'];
   body: Buffer;
-  target: DialTarget;
+  target: RouteTarget;
 }
 
 class Signalling {
@@ -134,10 +136,11 @@ class Signalling {
     const body = await readBody(req, MAX_CLIENT_BODY);
     const offer = offerIce(body.toString('utf8'));
     const key = streamKey(() => streamKeyFromWebrtc(req.headers.host, params));
-    const origin = await this.pick(key);
-    const media = mediaTarget(origin);
-    const reply = await this.forward(req, log, origin, 'POST', withQuery(path, originQuery), body);
+    const route = await this.deps.router.route(key.key, 'rtc', path.includes('whep') || path.includes('play') ? 'play' : 'publish');
+    const reply = await this.forwardRoute(req, log, route, withQuery(path, originQuery), body);
     if (!isSuccess(reply.status)) return sendReply(res, reply.status, reply.headers, reply.body);
+    const origin = reply.target.origin;
+    const media = mediaTarget(origin);
     const answer = this.answer(reply.body.toString('utf8'), params);
     const session = iceSessionId(answer.credentials, offer);
     await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port });
@@ -168,9 +171,14 @@ class Signalling {
     const params = new URLSearchParams(taken.query);
     const session = taken.session ?? (params.get('session') || undefined);
     const record = session !== undefined ? await this.deps.balancer.rtcSession(session) : undefined;
-    const origin = await this.resourceOrigin(taken.serverId ?? record?.serverId, () => streamKeyFromWebrtc(req.headers.host, params));
+    const serverId = taken.serverId ?? record?.serverId;
     const body = await readBody(req, MAX_CLIENT_BODY);
-    const reply = await this.forward(req, log, origin, method, withQuery(originPath(path), taken.query), body);
+    const pathAndQuery = withQuery(originPath(path), taken.query);
+    const reply =
+      serverId === undefined
+        ? await this.forwardRoute(req, log, await this.deps.router.route(streamKey(() => streamKeyFromWebrtc(req.headers.host, params)).key, 'rtc', 'play'), pathAndQuery, body, method)
+        : await this.forward(req, log, originTargets(await this.originById(serverId), 'rtc'), method, pathAndQuery, body);
+    const origin = reply.target.origin;
     if (isSuccess(reply.status) && method === 'DELETE' && session !== undefined) {
       const relayed = await this.deps.relay.closeSession(session, 'delete');
       log.info({ origin: origin.serverId, session, relayed }, 'WebRTC session deleted');
@@ -196,9 +204,10 @@ class Signalling {
     const offer = offerIce(request.sdp);
     const streamurl = request.streamurl;
     const key = streamKey(() => streamKeyFromUrl(streamurl));
-    const origin = await this.pick(key);
+    const route = await this.deps.router.route(key.key, 'rtc', path.includes('play') ? 'play' : 'publish');
+    const reply = await this.forwardRoute(req, log, route, withQuery(path, query), body);
+    const origin = reply.target.origin;
     const media = mediaTarget(origin);
-    const reply = await this.forward(req, log, origin, 'POST', withQuery(path, query), body);
     const answer = isSuccess(reply.status) ? parseJsonObject(reply.body) : undefined;
     // SRS reports failures as {code: non-zero} (often with HTTP 200): passed on untouched.
     if (!answer || (answer.code !== 0 && answer.code !== undefined) || typeof answer.sdp !== 'string') {
@@ -251,28 +260,38 @@ class Signalling {
     await this.deps.balancer.putRtcSession(session);
   }
 
-  private async pick(key: StreamKey): Promise<Origin> {
+  /** The origin owning a resource, by the server id of the rewritten Location or of the session. */
+  private async originById(serverId: string): Promise<Origin> {
+    const views = await this.deps.balancer.origins();
+    const found = views.find((v) => v.origin.serverId === serverId);
+    if (!found) throw new HttpError(404, 'the origin of this session is not registered');
+    return found.origin;
+  }
+
+  /** Forwards along a route: a 2xx answer keeps the stream's pin, anything else gives the lease back. */
+  private async forwardRoute(req: IncomingMessage, log: Logger, route: StreamRoute, pathAndQuery: string, body: Buffer, method = 'POST'): Promise<OriginReply> {
     try {
-      return await this.deps.balancer.pick(key.key);
+      const reply = await this.forward(req, log, route.targets, method, pathAndQuery, body, (t, ok) => route.report(t, ok ? 'ok' : 'fail'));
+      if (isSuccess(reply.status)) route.commit(reply.target);
+      else route.release();
+      return reply;
     } catch (err) {
-      if (err instanceof NoOriginError) throw new HttpError(503, err.message);
+      route.release();
       throw err;
     }
   }
 
-  /** The origin owning a resource: by server id (from the rewritten Location or the session), else by stream. */
-  private async resourceOrigin(serverId: string | undefined, key: () => StreamKey): Promise<Origin> {
-    if (serverId === undefined) return this.pick(streamKey(key));
-    const views = await this.deps.balancer.origins();
-    const found = views.find((v) => v.origin.serverId === serverId);
-    if (!found) throw new HttpError(404, `origin ${clip(serverId)} is not registered`);
-    return found.origin;
-  }
-
-  /** Sends the request to the origin's API endpoints in order (a refused connection tries the next). */
-  private async forward(req: IncomingMessage, log: Logger, origin: Origin, method: string, pathAndQuery: string, body: Buffer): Promise<OriginReply> {
-    const targets = dialTargets(origin, 'api');
-    if (targets.length === 0) throw new HttpError(502, `origin ${clip(origin.serverId)} has no API endpoint`);
+  /** Sends the request to the origin API endpoints in order (a refused connection tries the next). */
+  private async forward(
+    req: IncomingMessage,
+    log: Logger,
+    targets: readonly RouteTarget[],
+    method: string,
+    pathAndQuery: string,
+    body: Buffer,
+    report?: (target: RouteTarget, ok: boolean) => void,
+  ): Promise<OriginReply> {
+    if (targets.length === 0) throw new HttpError(502, 'the origin has no API endpoint');
     const { dialMs, originAnswerMs } = this.deps.config.timeouts;
     let lastError: unknown;
     for (const target of targets) {
@@ -286,18 +305,20 @@ class Signalling {
           headersTimeout: originAnswerMs,
           bodyTimeout: originAnswerMs,
         });
+        report?.(target, true);
         return { status: r.statusCode, headers: r.headers, body: await readLimited(r.body, MAX_ORIGIN_BODY), target };
       } catch (err) {
         lastError = err;
         if (!isConnectFailure(err)) break;
-        log.debug({ origin: origin.serverId, target: hostPort(target.host, target.port), err: (err as Error).message }, 'origin API unreachable');
+        report?.(target, false);
+        log.debug({ origin: target.origin.id, target: hostPort(target.host, target.port), err: (err as Error).message }, 'origin API unreachable');
       }
     }
     if (lastError instanceof HttpError) throw lastError;
     if (lastError instanceof errors.HeadersTimeoutError || lastError instanceof errors.BodyTimeoutError) {
       throw new HttpError(504, 'origin did not answer in time');
     }
-    log.warn({ origin: origin.serverId, err: (lastError as Error).message, dialMs }, 'origin API request failed');
+    log.warn({ origins: [...new Set(targets.map((t) => t.origin.id))], err: (lastError as Error).message, dialMs }, 'origin API request failed');
     throw new HttpError(502, 'origin unreachable');
   }
 }
@@ -332,9 +353,9 @@ function streamKeyFromWebrtcSafe(params: URLSearchParams): string | undefined {
 }
 
 /** The origin's first UDP `rtc` endpoint: where the relay sends this session's media. */
-function mediaTarget(origin: Origin): DialTarget {
-  const target = dialTargets(origin, 'rtc', 'udp')[0];
-  if (!target) throw new HttpError(502, `origin ${clip(origin.serverId)} has no UDP rtc endpoint`);
+function mediaTarget(origin: Origin): { host: string; port: number } {
+  const target = rtcMediaTarget(origin);
+  if (!target) throw new HttpError(502, 'the origin has no UDP rtc endpoint');
   return target;
 }
 
