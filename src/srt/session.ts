@@ -206,7 +206,7 @@ export class SrtSession {
     const left = this.#deadline - now;
     if (this.#target >= this.#targets.length || left <= 0) {
       const tried = this.#targets.slice(0, this.#target).map((t) => `${t.origin.id} ${t.host}:${t.port}`);
-      return this.#reject(wireError('unreachable').srtReject, `no origin endpoint answered the SRT handshake within ${this.#host.dialMs} ms (${tried.join('; ')})`, 'warn');
+      return this.#reject(wireError('unreachable').srtReject, `origin did not answer the SRT handshake within ${this.#host.dialMs} ms (tried ${tried.join('; ')})`, 'warn');
     }
     this.#attemptDeadline = now + left / (this.#targets.length - this.#target);
     const target = this.#targets[this.#target]!;

@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { NoOriginError, type Balancer } from '../../src/balancer/balancer.js';
-import type { Origin } from '../../src/balancer/origin.js';
+import { parseRegistration, type Origin } from '../../src/balancer/origin.js';
+import type { HealthState, OriginHealth } from '../../src/routing/health.js';
+import { NoServiceError } from '../../src/routing/policy.js';
 
 export const EXPIRE = 30_000;
 
@@ -146,6 +148,99 @@ export function balancerContract(name: string, make: MakeHarness): void {
         { streamKey: '__defaultVhost__/live/two', originId: 'a-svc-7', serverId: 'a' },
       ]);
       assert.equal((await b.pins(1)).length, 1);
+    }));
+  });
+
+  describe(`${name}: the shared routing policy`, () => {
+    const withServices = (h: BalancerHarness, server: string, extra: Record<string, string[]>): Origin =>
+      parseRegistration({ ip: '127.0.0.1', server, service: 'svc', pid: '1', rtmp: ['1935'], ...extra }, h.clock.t);
+    /** Health set per server id; loads likewise. */
+    const healthOf = (states: Record<string, HealthState>, loads: Record<string, number> = {}): OriginHealth => ({
+      state: (o) => states[o.serverId] ?? 'up',
+      loadOf: (o) => loads[o.serverId] ?? 0,
+    });
+
+    test('a new stream is pinned only to an origin that registered the protocol\'s endpoints', withHarness({ random: Math.random }, async (h) => {
+      await h.b.register(withServices(h, 'rtmp-only', {}));
+      await h.b.register(withServices(h, 'with-srt', { srt: ['10080'] }));
+      for (let i = 0; i < 20; i++) assert.equal((await h.b.pick(`srt${i}`, { needs: ['srt'] })).serverId, 'with-srt');
+      await assert.rejects(h.b.pick('rtc', { needs: ['rtc', 'api'] }), (err: unknown) => err instanceof NoServiceError && err.pinnedTo === undefined);
+    }));
+
+    test('a stream pinned to an origin lacking the protocol is refused, naming that origin (not re-pinned)', withHarness(undefined, async (h) => {
+      await h.b.register(withServices(h, 'rtmp-only', {}));
+      assert.equal((await h.b.pick('k')).serverId, 'rtmp-only');
+      await h.b.register(withServices(h, 'with-srt', { srt: ['10080'] }));
+      await assert.rejects(h.b.pick('k', { needs: ['srt'] }), (err: unknown) => err instanceof NoServiceError && err.pinnedTo === 'rtmp-only');
+      assert.equal((await h.b.pick('k')).serverId, 'rtmp-only', 'the pin is untouched');
+    }));
+
+    test('down and draining origins get no new streams; all draining → NoOriginError', withHarness({ random: Math.random }, async (h) => {
+      for (const s of ['a', 'b', 'c']) await h.b.register(h.origin(s));
+      const health = healthOf({ a: 'down', b: 'draining' });
+      for (let i = 0; i < 20; i++) assert.equal((await h.b.pick(`n${i}`, { health })).serverId, 'c');
+      await assert.rejects(h.b.pick('x', { health: healthOf({ a: 'draining', b: 'draining', c: 'draining' }) }), NoOriginError);
+    }));
+
+    test('a down origin\'s pins move on next use; a suspect or draining origin keeps a live stream\'s pin', withHarness(undefined, async (h) => {
+      await h.b.register(h.origin('a'));
+      assert.equal((await h.b.pick('live')).serverId, 'a');
+      assert.equal((await h.b.pick('idle')).serverId, 'a');
+      await h.b.register(h.origin('b'));
+      for (const state of ['suspect', 'draining'] as const) {
+        assert.equal((await h.b.pick('live', { health: healthOf({ a: state }), live: true })).serverId, 'a', `${state}: live stream stays`);
+      }
+      // Flapping between up and suspect never moves a live stream.
+      for (let i = 0; i < 10; i++) {
+        const state = i % 2 === 0 ? 'suspect' : 'up';
+        assert.equal((await h.b.pick('live', { health: healthOf({ a: state }), live: true })).serverId, 'a');
+      }
+      assert.equal((await h.b.pick('idle', { health: healthOf({ a: 'draining' }) })).serverId, 'b', 'an idle stream leaves a draining origin');
+      assert.equal((await h.b.pick('live', { health: healthOf({ a: 'down' }), live: true })).serverId, 'b', 'down: even a live stream moves');
+    }));
+
+    test('a down pinned origin with nothing better keeps its pin', withHarness(undefined, async (h) => {
+      await h.b.register(h.origin('a'));
+      assert.equal((await h.b.pick('k')).serverId, 'a');
+      assert.equal((await h.b.pick('k', { health: healthOf({ a: 'down' }) })).serverId, 'a');
+    }));
+
+    test('load: of the two candidates the lower score gets the new stream', withHarness({ random: Math.random }, async (h) => {
+      await h.b.register(h.origin('busy'));
+      await h.b.register(h.origin('idle'));
+      const health = healthOf({}, { busy: 90, idle: 5 });
+      for (let i = 0; i < 20; i++) assert.equal((await h.b.pick(`l${i}`, { health })).serverId, 'idle');
+    }));
+
+    test('lease: a tentative pin released leaves nothing; a committed one stays', withHarness(undefined, async (h) => {
+      await h.b.register(h.origin('a'));
+      const claim = await h.b.claim('gone', { tentative: true });
+      assert.equal(claim.created, true);
+      await h.b.releasePin('gone', claim.origin);
+      assert.deepEqual(await h.b.pins(10), [], 'a released lease leaves no pin');
+      assert.equal(await h.b.lookup('gone'), undefined);
+      const kept = await h.b.claim('kept', { tentative: true });
+      await h.b.commitPin('kept', kept.origin);
+      assert.deepEqual((await h.b.pins(10)).map((p) => p.streamKey), ['kept']);
+      const again = await h.b.claim('kept', { tentative: true });
+      assert.equal(again.created, false, 'a committed pin is not a new lease (nothing to release)');
+      // A lease released while the stream has live relays here keeps the shared pin.
+      const live = await h.b.claim('busy', { tentative: true });
+      await h.b.releasePin('busy', live.origin, true);
+      const busy = await h.b.claim('busy', { tentative: true });
+      await h.b.commitPin('busy', busy.origin);
+      assert.equal((await h.b.lookup('busy'))?.id, live.origin.id);
+      assert.equal((await h.b.lookup('kept'))?.id, kept.origin.id);
+    }));
+
+    test('commitPin with a previous origin moves the pin there (failover within a request)', withHarness(undefined, async (h) => {
+      await h.b.register(h.origin('a'));
+      const claim = await h.b.claim('k', { tentative: true });
+      await h.b.register(h.origin('b'));
+      const b = (await h.b.origins()).find((v) => v.origin.serverId === 'b')!.origin;
+      await h.b.commitPin('k', b, claim.origin);
+      await h.b.releasePin('k', claim.origin, true);
+      assert.equal((await h.b.pick('k')).serverId, 'b');
     }));
   });
 
