@@ -151,15 +151,15 @@ export async function webrtcBench(ctx: BenchContext): Promise<BenchReport> {
       const sdp = await r.body.text();
       const ms = performance.now() - t0;
       if (r.statusCode !== 201) throw new Error(`WHIP ${r.statusCode}: ${sdp}`);
-      return { username: `${/a=ice-ufrag:(\S+)/.exec(sdp)![1]}:${offerUfrag}`, ms };
+      return { username: `${/a=ice-ufrag:(\S+)/.exec(sdp)![1]}:${offerUfrag}`, pwd: /a=ice-pwd:(\S+)/.exec(sdp)![1]!, ms };
     };
     const proxySessions = async (n: number): Promise<Session[]> => {
       const out: Session[] = [];
       for (let i = 0; i < n; i++) {
-        const { username } = await whip(api, `bench${offers}`);
+        const { username, pwd } = await whip(api, `bench${offers}`);
         const { socket, session } = await clientSocket();
         sockets.push(socket);
-        socket.send(stunBindingRequest(username), proxy.ports.webrtc, '127.0.0.1');
+        socket.send(stunBindingRequest(username, pwd), proxy.ports.webrtc, '127.0.0.1');
         await waitFor(() => sink.upstreamByTag.has(username), `session ${username}`);
         session.upstreamPort = sink.upstreamByTag.get(username)!;
         out.push(session);

@@ -4,12 +4,15 @@ import { SERVER_HEADER } from '../version.js';
 
 /** An error that becomes a JSON reply `{code, error}` with `status`. */
 export class HttpError extends Error {
+  override readonly name = 'HttpError';
+
   constructor(
     readonly status: number,
     message: string,
     readonly code = status,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 

@@ -35,6 +35,8 @@ export interface RtcSession {
   /** The origin's WebRTC media address (its UDP `rtc` endpoint) the relay sends this session to. */
   mediaHost?: string;
   mediaPort?: number;
+  /** The answerer's ice-pwd: the key of the client's connectivity checks (MESSAGE-INTEGRITY). */
+  icePwd?: string;
 }
 
 export interface RegisterResult {
@@ -80,11 +82,14 @@ export interface PickResult {
  * message; protocol servers refuse the client with an error status). Nothing already relaying is cut.
  */
 export class BalancerUnavailableError extends Error {
+  override readonly name = 'BalancerUnavailableError';
+
   constructor(
     readonly operation: string,
     readonly reason: string,
+    options?: ErrorOptions,
   ) {
-    super(`load balancer unavailable (${operation}): ${reason}`);
+    super(`load balancer unavailable (${operation}): ${reason}`, options);
   }
 }
 

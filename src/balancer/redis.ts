@@ -66,7 +66,9 @@ export interface RedisBalancerOptions {
 }
 
 /** Startup could not reach Redis (spec scenario 6): a ConfigError, so main exits 255 naming the variable. */
-export class RedisStartupError extends ConfigError {}
+export class RedisStartupError extends ConfigError {
+  override readonly name = 'RedisStartupError';
+}
 
 /** Calls, failures and latency of one kind of Redis call (for metrics; logged per call at debug). */
 export interface RedisCallStats {
@@ -141,7 +143,7 @@ export class RedisBalancer implements Balancer {
       const reason = this.lastError || (err as Error).message;
       this.closed = true;
       this.client.disconnect();
-      throw new RedisStartupError(target.variable, target.value, `cannot use Redis: ${reason}${startupHint(reason)}`);
+      throw new RedisStartupError(target.variable, target.value, `cannot use Redis: ${reason}${startupHint(reason)}`, { cause: err });
     }
     this.connected = true;
     if (this.cache) {
@@ -511,7 +513,7 @@ export class RedisBalancer implements Balancer {
       stats.errors++;
       const message = (err as Error).message;
       this.log.debug({ redis: op, err: message }, 'redis call failed');
-      throw new BalancerUnavailableError(op, message);
+      throw new BalancerUnavailableError(op, message, { cause: err });
     }
   }
 }

@@ -5,7 +5,9 @@
 
 import { clip } from '../text.js';
 
-export class DotenvError extends Error {}
+export class DotenvError extends Error {
+  override readonly name = 'DotenvError';
+}
 
 const KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const ESCAPES: Record<string, string> = { n: '\n', r: '\r', t: '\t', '\\': '\\', '"': '"', $: '$', "'": "'" };

@@ -14,7 +14,7 @@ import { classifyStreamRequest, extensionOf, hlsSegmentOwner, isLiveOnly, segmen
 import { isDashManifest, rewriteDashManifest } from './dash-rewrite.js';
 import { isHlsPlaylist, rewriteHlsPlaylist } from './hls-rewrite.js';
 import { passthroughLive } from './live-passthrough.js';
-import { CORS_HEADERS, OriginDialError, clientHeaders, requestOrigin, streamResponse } from './origin-request.js';
+import { CORS_HEADERS, isOriginDialFailure, clientHeaders, requestOrigin, streamResponse } from './origin-request.js';
 import { SESSION_PARAM } from './session-param.js';
 import { serveStatic } from './static-files.js';
 
@@ -209,7 +209,7 @@ async function relay(deps: HttpStreamDeps, ctx: RouteContext, route: Route): Pro
  */
 async function requestInOrder(route: Route, request: (target: RouteTarget) => Promise<Dispatcher.ResponseData>): Promise<Dispatcher.ResponseData> {
   try {
-    const { value, target } = await dialInOrder(route, request, { isDialFailure: (err) => err instanceof OriginDialError });
+    const { value, target } = await dialInOrder(route, request, { isDialFailure: isOriginDialFailure });
     if (value.statusCode >= 200 && value.statusCode <= 299) route.commit(target);
     else route.release();
     return value;
@@ -223,7 +223,7 @@ function keyOf(ctx: RouteContext, path: string): StreamKey {
   try {
     return streamKeyFromHttp({ host: ctx.req.headers.host, path, query: ctx.url.searchParams });
   } catch (err) {
-    if (err instanceof StreamKeyError) throw new HttpError(400, err.message);
+    if (err instanceof StreamKeyError) throw new HttpError(400, err.message, 400, { cause: err });
     throw err;
   }
 }

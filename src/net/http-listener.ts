@@ -1,11 +1,16 @@
 // One HTTP listener: bind (failing with the variable's name), a context logger per request,
 // timeouts against slow clients, and a graceful close that drains in-flight requests.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
 import type { ListenAddress } from '../config/listen.js';
-import { contextLogger, type Logger } from '../log.js';
+import { contextLogger, redactUrl, type Logger } from '../log.js';
 import { bindServer, type ProxyService } from './service.js';
 import { clip } from '../text.js';
+import { HttpError, sendError } from '../api/http-util.js';
+import { clientAllowed, type Cidr } from './address-policy.js';
+import { ConnectionGuard, type ConnectionLimits } from './connection-guard.js';
+import type { TlsCredentials } from './tls.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse, log: Logger) => Promise<void>;
 
@@ -21,15 +26,49 @@ export interface HttpListenerOptions {
   onFatal: (err: Error) => void;
   /** Max time to receive request headers (slowloris). */
   headersTimeoutMs?: number;
+  /** Only clients in these ranges are served (others get 403); undefined = everyone. */
+  allowClients?: readonly Cidr[];
+  /** True while the process refuses new work (heap guard): requests get 503. */
+  overloaded?: () => boolean;
+  /** Connection admission (client listeners); undefined = no limits (the system API). */
+  limits?: ConnectionLimits;
+  /** Serve HTTPS with these credentials (reloaded in place). */
+  tls?: TlsCredentials;
 }
 
 export async function listenHttp(opts: HttpListenerOptions): Promise<HttpListener> {
   // A larger socket high-water mark lets a streamed segment leave in fewer, larger writes with fewer
   // 'drain' round trips (measured on the HLS segment benchmark).
-  const server: Server = createServer({ headersTimeout: opts.headersTimeoutMs ?? 10_000, requestTimeout: 30_000, highWaterMark: 1 << 20 }, (req, res) => {
-    const log = contextLogger(opts.log, { method: req.method, url: clip(req.url ?? '', 200) });
+  const serverOptions = { headersTimeout: opts.headersTimeoutMs ?? 10_000, requestTimeout: 30_000, highWaterMark: 1 << 20 };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const log = contextLogger(opts.log, { method: req.method, url: clip(redactUrl(req.url ?? ''), 200) });
+    if (!clientAllowed(req.socket.remoteAddress, opts.allowClients)) {
+      log.debug({ client: req.socket.remoteAddress }, 'client not in the allow list');
+      sendError(res, new HttpError(403, `client address not allowed by ${opts.variable}_ALLOW_CIDRS`));
+      return;
+    }
+    if (opts.overloaded?.()) {
+      res.shouldKeepAlive = false;
+      sendError(res, new HttpError(503, 'proxy overloaded: try again later'));
+      return;
+    }
     void opts.handler(req, res, log);
-  });
+  };
+  const server: Server = opts.tls ? createHttpsServer({ ...serverOptions, ...opts.tls.options }, onRequest) : createServer(serverOptions, onRequest);
+  if (opts.tls) opts.tls.attach(server as unknown as import('node:tls').Server);
+  if (opts.limits) {
+    const guard = new ConnectionGuard(opts.variable, opts.limits, opts.log);
+    server.on('connection', (socket: Socket) => {
+      if (guard.admit(socket)) socket.destroy();
+    });
+  }
+  if (opts.tls) {
+    // A failed handshake (scanner, wrong protocol, expired client) costs one debug line.
+    server.on('tlsClientError', (err: Error, socket: Socket) => {
+      opts.log.debug({ err: err.message }, 'TLS handshake failed');
+      socket.destroy();
+    });
+  }
   server.keepAliveTimeout = 5_000;
   server.on('clientError', (err, socket) => {
     opts.log.debug({ err: err.message }, 'bad HTTP request');

@@ -53,7 +53,8 @@ export function forwardRequestHeaders(req: IncomingMessage, originHost: string):
   const clientIp = req.socket.remoteAddress ?? '';
   const prior = req.headers['x-forwarded-for'];
   out['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${clientIp}` : clientIp;
-  out['x-forwarded-proto'] = (req.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
+  const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  out['x-forwarded-proto'] = (req.headers['x-forwarded-proto'] as string | undefined) ?? scheme;
   const host = req.headers.host;
   if (host) out['x-forwarded-host'] = (req.headers['x-forwarded-host'] as string | undefined) ?? host;
   out.host = host && isNamedVhost(host) ? host : originHost;

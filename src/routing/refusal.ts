@@ -88,5 +88,5 @@ export function wireError(kind: RefusalKind): WireError {
 /** The HTTP error (JSON `{code, error}`, code = status as everywhere in the proxy) for a refusal. */
 export function refusalHttpError(refusal: RouteRefusal): HttpError {
   const wire = REFUSAL_WIRE[refusal.kind];
-  return new HttpError(wire.httpStatus, wire.text);
+  return new HttpError(wire.httpStatus, wire.text, wire.httpStatus, { cause: refusal });
 }

@@ -17,8 +17,9 @@ import type { Amf0Value } from './amf0.js';
 import { ClientError, ClientSession, type ClientIntent } from './client.js';
 import { COMMAND_CSID, commandMessage, onFCPublish, onStatus, statusInfo } from './commands.js';
 import { RtmpError } from './errors.js';
+import { clientSafeStatus } from './public-status.js';
 import type { RtmpMessage } from './messages.js';
-import { OriginError, OriginUnreachableError, openOriginLeg, type OriginLeg } from './origin.js';
+import { OriginError, openOriginLeg, type OriginLeg } from './origin.js';
 import { Relay, type RelayEnd } from './relay.js';
 
 /** How often live relays are checked for idleness. */
@@ -44,6 +45,7 @@ export async function startRtmpServer(deps: ProtocolDeps): Promise<ProxyService>
     log: deps.log.child({ listener: variable }),
     onFatal: deps.onFatal,
     onConnection: (socket, log) => new ProxyConnection(socket, log, ctx).start(),
+    limits: deps.connectionLimits,
   });
   const idleMs = deps.config.timeouts.idleMs;
   // One timer for all relays: nothing per connection, nothing per byte.
@@ -187,9 +189,14 @@ class ProxyConnection {
       route.release();
       if (this.phase !== 'origin') return;
       const e = err as Error;
+      // The log line names the origin and why; the client learns only the kind of failure.
       this.log.warn({ ...fields, origin: route.origin.id, reason: e.message }, 'origin leg failed');
-      if (e instanceof OriginUnreachableError) this.refuse(intent, 'unreachable');
-      else this.fail(intent, e instanceof OriginError ? e.message : 'origin failed', e instanceof OriginError ? e.status : undefined);
+      if (e instanceof OriginError && e.publicReason === 'origin unreachable') {
+        this.refuse(intent, 'unreachable');
+        return;
+      }
+      const originStatus = e instanceof OriginError && e.status !== undefined ? clientSafeStatus(e.status, originNames(route)) : undefined;
+      this.fail(intent, e instanceof OriginError ? e.publicReason : 'origin failed', originStatus);
       return;
     }
     if (this.phase !== 'origin') {
@@ -299,4 +306,11 @@ class ProxyConnection {
     this.abort?.abort();
     this.socket.destroy();
   }
+}
+
+/** Every name of the route's origins a status text could leak (ids, addresses of the targets). */
+function originNames(route: Route): string[] {
+  const names = new Set<string>();
+  for (const t of route.targets) for (const n of [t.origin.id, t.origin.serverId, t.origin.ip, t.host]) names.add(n);
+  return [...names];
 }

@@ -4,7 +4,7 @@
 //
 // identify: the stream from `?app=&stream=` (WHIP/WHEP) or `streamurl` (JSON API); the offer must carry
 //           ICE credentials.
-// route:    the stream's origin (balancer pick), its API endpoint for the HTTP exchange and its UDP
+// route:    the stream's origin (the router), its API endpoint for the HTTP exchange and its UDP
 //           `rtc` endpoint for media.
 // relay:    the request goes to the origin with the client's headers (Content-Type, Authorization,
 //           X-Forwarded-*); the origin's status and headers come back. A successful answer gets its
@@ -143,7 +143,7 @@ class Signalling {
     const media = mediaTarget(origin);
     const answer = this.answer(reply.body.toString('utf8'), params);
     const session = iceSessionId(answer.credentials, offer);
-    await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port });
+    await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port, icePwd: answer.credentials.pwd });
     const headers = { ...reply.headers };
     const location = firstValue(headers.location);
     if (location !== undefined) {
@@ -215,7 +215,7 @@ class Signalling {
     }
     const proxied = this.answer(answer.sdp, new URLSearchParams(streamurl.split('?')[1] ?? ''));
     const session = iceSessionId(proxied.credentials, offer);
-    await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port });
+    await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port, icePwd: proxied.credentials.pwd });
     answer.sdp = proxied.sdp;
     log.info({ stream: key.key, origin: origin.serverId, session }, 'WebRTC offer answered (JSON API)');
     sendReply(res, reply.status, reply.headers, Buffer.from(JSON.stringify(answer), 'utf8'));
@@ -227,7 +227,7 @@ class Signalling {
     try {
       return proxyAnswer(sdp, this.mediaRewrite(params));
     } catch (err) {
-      if (err instanceof SignallingSdpError) throw new HttpError(502, err.message);
+      if (err instanceof SignallingSdpError) throw new HttpError(502, err.message, 502, { cause: err });
       throw err;
     }
   }
@@ -244,7 +244,7 @@ class Signalling {
       const media = record?.mediaHost && record.mediaPort ? { host: record.mediaHost, port: record.mediaPort } : mediaTarget(origin);
       const streamKey = record?.streamKey ?? streamKeyFromWebrtcSafe(params);
       if (streamKey !== undefined) {
-        await this.store({ ufrag: iceSessionId(answerIce, offerIce), streamKey, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port });
+        await this.store({ ufrag: iceSessionId(answerIce, offerIce), streamKey, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port, icePwd: answerIce.pwd });
       }
     }
     return rewritten;
@@ -330,7 +330,7 @@ function offerIce(sdp: string): IceCredentials {
   try {
     return offerCredentials(sdp);
   } catch (err) {
-    if (err instanceof SignallingSdpError) throw new HttpError(400, err.message);
+    if (err instanceof SignallingSdpError) throw new HttpError(400, err.message, 400, { cause: err });
     throw err;
   }
 }
@@ -339,7 +339,7 @@ function streamKey(make: () => StreamKey): StreamKey {
   try {
     return make();
   } catch (err) {
-    if (err instanceof StreamKeyError) throw new HttpError(400, err.message);
+    if (err instanceof StreamKeyError) throw new HttpError(400, err.message, 400, { cause: err });
     throw err;
   }
 }

@@ -170,7 +170,11 @@ describe('HLS and DASH from two nginx-rtmp origins', () => {
     for (const [name, server] of streamOrigin) {
       assert.deepEqual(await probeCodecs(`${proxy.httpServer}/live/${name}.m3u8`, 20_000), ['aac', 'h264']);
       const own = readFileSync(join(origins.get(server)!.dir, 'logs', 'access.log'), 'utf8');
-      const other = readFileSync(join(origins.get(server === 'ng1' ? 'ng2' : 'ng1')!.dir, 'logs', 'access.log'), 'utf8');
+      // The playlist asked before publishing got a 404, pinned nothing, and may have been asked of either origin.
+      const other = readFileSync(join(origins.get(server === 'ng1' ? 'ng2' : 'ng1')!.dir, 'logs', 'access.log'), 'utf8')
+        .split('\n')
+        .filter((line) => !/\.m3u8 HTTP\/1\.1" 404 /.test(line))
+        .join('\n');
       assert.match(own, new RegExp(`GET /live/${name}-\\d+\\.ts\\?spbhid=[0-9a-f]{7} `), 'segments fetched from the stream\'s origin');
       assert.doesNotMatch(other, new RegExp(`/live/${name}[-.]`), 'and never from the other origin');
     }

@@ -10,9 +10,9 @@ import { Router } from '../../src/routing/router.js';
 import { parseRegistration } from '../../src/balancer/origin.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { encodeStunMessage } from '../../src/webrtc/stun.js';
+import { encodeStunMessage } from '../fixtures/stun-encode.js';
 import { startWebrtcRelay, type WebrtcRelay } from '../../src/webrtc/relay.js';
-import { UdpPeer, dtlsRecord, rtpPacket, staysAbsent, stunBindingRequest, waitForItem } from '../fixtures/webrtc-udp.js';
+import { TEST_ICE_PWD, UdpPeer, dtlsRecord, rtpPacket, staysAbsent, stunBindingRequest, waitForItem } from '../fixtures/webrtc-udp.js';
 
 interface Setup {
   relay: WebrtcRelay;
@@ -45,7 +45,7 @@ async function teardown(s: Setup): Promise<void> {
 }
 
 async function session(s: Setup, ufrag: string, media = true): Promise<void> {
-  await s.balancer.putRtcSession({ ufrag, streamKey: '__defaultVhost__/live/s', ...(media ? { serverId: 'o1', mediaHost: '127.0.0.1', mediaPort: s.origin.port } : {}) });
+  await s.balancer.putRtcSession({ ufrag, streamKey: '__defaultVhost__/live/s', icePwd: TEST_ICE_PWD, ...(media ? { serverId: 'o1', mediaHost: '127.0.0.1', mediaPort: s.origin.port } : {}) });
 }
 
 /** Sends a binding request for `username` and waits until the origin has it; returns the upstream port. */
@@ -86,9 +86,11 @@ describe('WebRTC UDP relay (in-process)', () => {
     assert.equal(st.sessions, 1);
     assert.equal(st.boundAddresses, 1);
     assert.equal(st.pendingLookups, 0);
-    // Every flood packet was counted as dropped (a few may be lost by the kernel before reaching the relay).
+    // Every flood packet that reached the relay (the kernel may lose some on a busy machine) was counted as
+    // dropped: all it received but the one good check.
     const dropped = st.dropped['unknown-username'] + st.dropped['lookup-cap'];
-    assert.ok(dropped > N * 0.9 && dropped <= N, `dropped ${dropped}`);
+    assert.equal(dropped, st.packetsFromClients - 1);
+    assert.ok(dropped > N / 4 && dropped <= N, `dropped ${dropped}`);
     await bindClient(s, c, 'good:one');
   });
 
@@ -226,7 +228,7 @@ describe('WebRTC UDP relay (in-process)', () => {
     const gone = await UdpPeer.open();
     const port = gone.port;
     await gone.close();
-    await s.balancer.putRtcSession({ ufrag: 'dead:origin', streamKey: '__defaultVhost__/live/d', mediaHost: '127.0.0.1', mediaPort: port });
+    await s.balancer.putRtcSession({ ufrag: 'dead:origin', streamKey: '__defaultVhost__/live/d', icePwd: TEST_ICE_PWD, mediaHost: '127.0.0.1', mediaPort: port });
     const c = await client();
     for (let i = 0; i < 5; i++) {
       await c.send(stunBindingRequest('dead:origin'), s.relay.port);
