@@ -7,7 +7,7 @@ import type { Fallback, RouteContext } from '../api/router.js';
 import type { Balancer } from '../balancer/balancer.js';
 import type { Config } from '../config.js';
 import { RouteRefusal, refusalHttpError } from '../routing/refusal.js';
-import { dialInOrder } from '../routing/router.js';
+import { dialInOrder, refusalOf } from '../routing/router.js';
 import type { Route, RouteTarget, StreamRouter } from '../routing/types.js';
 import { StreamKeyError, streamKeyFromHttp, type StreamKey } from '../stream-key.js';
 import { classifyStreamRequest, extensionOf, hlsSegmentOwner, isLiveOnly, segmentOwner } from './classify.js';
@@ -64,9 +64,11 @@ export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
     } catch (err) {
       // Routing refused (no origin, Redis down, origins down…): the refusal table's status and text;
       // the details (origin ids and addresses) go to the log only.
-      if (err instanceof RouteRefusal) {
-        ctx.log.warn({ refusal: err.kind, reason: err.detail }, 'stream not routed');
-        throw refusalHttpError(err);
+      // Shared state out of reach (Redis down) on any balancer read is the same refusal: 503.
+      const refusal = refusalOf(err);
+      if (refusal instanceof RouteRefusal) {
+        ctx.log.warn({ refusal: refusal.kind, reason: refusal.detail }, 'stream not routed');
+        throw refusalHttpError(refusal);
       }
       throw err;
     }

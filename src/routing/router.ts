@@ -33,6 +33,7 @@ const DIAL: Readonly<Record<RouteService, { service: Service; transport?: Transp
   http: { service: 'http' },
   srt: { service: 'srt', transport: 'udp' },
   rtc: { service: 'api' },
+  'rtc-media': { service: 'rtc', transport: 'udp' },
 };
 
 const NO_RELAY: RelayHandle = { release: () => undefined };

@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { isIPv6 } from 'node:net';
 import type { RtcSession } from '../balancer/balancer.js';
 import type { RelayHandle } from '../routing/relays.js';
-import { rtcMediaTarget } from '../routing/router.js';
+import type { Route } from '../routing/types.js';
 import { formatListenAddress } from '../config/listen.js';
 import { contextLogger, type Logger } from '../log.js';
 import { applyUdpBuffers, bindUdp } from '../net/udp-listener.js';
@@ -103,6 +103,14 @@ interface Queued {
   port: number;
   /** A binding request with this session's USERNAME (binds the address). */
   binds: boolean;
+}
+
+/** Where a session's media goes, and (for records without a media address) the route that found it. */
+interface MediaTarget {
+  host: string;
+  port: number;
+  serverId: string | undefined;
+  route?: Route;
 }
 
 /** One relayed ICE session: a client (one or more addresses over time) and one upstream socket. */
@@ -358,7 +366,7 @@ class Relay implements WebrtcRelay {
   /** Looks a USERNAME up in the balancer and, when it names a session, opens its upstream socket. */
   private async open(username: string): Promise<void> {
     let record: RtcSession | undefined;
-    let target: { host: string; port: number; serverId: string } | undefined;
+    let target: MediaTarget | undefined;
     try {
       record = await this.deps.balancer.rtcSession(username);
       if (record) target = await this.mediaTarget(record);
@@ -368,6 +376,7 @@ class Relay implements WebrtcRelay {
     const queued = this.pending.get(username) ?? [];
     this.pending.delete(username);
     const refuse = (reason: DropReason) => {
+      target?.route?.release();
       for (const q of queued) this.drops.drop(reason, `${q.address}:${q.port}`);
     };
     if (!record) return refuse('unknown-username');
@@ -376,7 +385,7 @@ class Relay implements WebrtcRelay {
       for (const q of queued) if (!verified.includes(q)) this.drops.drop('unverified', `${q.address}:${q.port}`);
     }
     // No session (and no upstream socket) for someone who only knows the USERNAME.
-    if (verified.length === 0) return;
+    if (verified.length === 0) return target?.route?.release();
     queued.splice(0, queued.length, ...verified);
     if (!target) return refuse('no-origin');
     if (this.closing) return refuse('closing');
@@ -387,11 +396,9 @@ class Relay implements WebrtcRelay {
     const session = new RelaySession(username, record, upstream, log, this.now());
     this.sessions.set(username, session);
     this.counters.sessionsOpened++;
-    session.relayHandle = this.deps.router.relays.register({
-      originServerId: target.serverId,
-      streamKey: record.streamKey,
-      close: () => this.end(session, 'origin-down', false),
-    });
+    const closeRelay = { close: () => this.end(session, 'origin-down', false) };
+    if (target.route) session.relayHandle = target.route.commit(target.route.targets[0]!, closeRelay);
+    else if (target.serverId) session.relayHandle = this.deps.router.relays.register({ originServerId: target.serverId, streamKey: record.streamKey, ...closeRelay });
     upstream.on('message', (datagram) => this.fromOrigin(session, datagram));
     upstream.on('error', (err) => {
       session.log.debug({ err: err.message }, 'upstream socket error');
@@ -429,13 +436,21 @@ class Relay implements WebrtcRelay {
   }
 
   /** The origin media address of a session: from its record, or (records from elsewhere) its stream's origin. */
-  private async mediaTarget(record: RtcSession): Promise<{ host: string; port: number; serverId: string } | undefined> {
-    if (record.mediaHost && record.mediaPort && record.serverId) return { host: record.mediaHost, port: record.mediaPort, serverId: record.serverId };
-    const route = await this.deps.router.lookup(record.streamKey, 'rtc').catch(() => undefined);
-    if (!route) return undefined;
-    if (record.mediaHost && record.mediaPort) return { host: record.mediaHost, port: record.mediaPort, serverId: route.origin.serverId };
-    const media = rtcMediaTarget(route.origin);
-    return media && { ...media, serverId: route.origin.serverId };
+  /**
+   * The origin media address of a session: from its record, or (records written by the Go proxy, which
+   * have none) the `rtc` endpoint of its stream's origin, by a route that is committed once the session opens.
+   */
+  private async mediaTarget(record: RtcSession): Promise<MediaTarget | undefined> {
+    if (record.mediaHost && record.mediaPort) return { host: record.mediaHost, port: record.mediaPort, serverId: record.serverId };
+    let route: Route;
+    try {
+      route = await this.deps.router.route(record.streamKey, 'rtc-media', 'play');
+    } catch (err) {
+      this.log.debug({ stream: record.streamKey, err: (err as Error).message }, 'no origin media address for a session');
+      return undefined;
+    }
+    const t = route.targets[0]!;
+    return { host: t.host, port: t.port, serverId: t.origin.serverId, route };
   }
 
   private end(session: RelaySession, reason: CloseReason, forgetRecord: boolean): void {

@@ -21,7 +21,7 @@ import type { Logger } from '../log.js';
 import { forwardRequestHeaders, forwardResponseHeaders, originBaseUrl } from '../net/origin-http.js';
 import type { ProtocolDeps } from '../net/service.js';
 import { RouteRefusal, refusalHttpError } from '../routing/refusal.js';
-import { originTargets, rtcMediaTarget } from '../routing/router.js';
+import { originTargets, refusalOf, rtcMediaTarget } from '../routing/router.js';
 import type { Route as StreamRoute, RouteTarget } from '../routing/types.js';
 import { StreamKeyError, streamKeyFromUrl, streamKeyFromWebrtc, type StreamKey } from '../stream-key.js';
 import { clip } from '../text.js';
@@ -89,9 +89,11 @@ function withCors(methods: Methods): Methods {
         if (err instanceof HttpError) {
           ctx.log.debug({ status: err.status, error: err.message }, 'WebRTC request refused');
           sendError(ctx.res, err, CORS_HEADERS);
-        } else if (err instanceof RouteRefusal) {
-          ctx.log.warn({ refusal: err.kind, reason: err.detail }, 'WebRTC request refused: stream not routed');
-          sendError(ctx.res, refusalHttpError(err), CORS_HEADERS);
+        } else if (refusalOf(err) instanceof RouteRefusal) {
+          // Includes the balancer being unreachable on any read (sessions, origins): 503, like every protocol.
+          const refusal = refusalOf(err) as RouteRefusal;
+          ctx.log.warn({ refusal: refusal.kind, reason: refusal.detail }, 'WebRTC request refused: stream not routed');
+          sendError(ctx.res, refusalHttpError(refusal), CORS_HEADERS);
         } else {
           ctx.log.error({ err }, 'WebRTC request failed');
           sendError(ctx.res, new HttpError(500, 'internal error'), CORS_HEADERS);

@@ -5,9 +5,10 @@ import { describe, test } from 'node:test';
 import { MemoryBalancer } from '../../../src/balancer/memory.js';
 import { parseRegistration } from '../../../src/balancer/origin.js';
 import { createLogger } from '../../../src/log.js';
-import { RouteRefusal, REFUSAL_WIRE } from '../../../src/routing/refusal.js';
+import { BalancerUnavailableError, NoOriginError } from '../../../src/balancer/balancer.js';
+import { RouteRefusal, REFUSAL_WIRE, refusalHttpError } from '../../../src/routing/refusal.js';
 import { RelayRegistry } from '../../../src/routing/relays.js';
-import { Router } from '../../../src/routing/router.js';
+import { refusalOf, Router } from '../../../src/routing/router.js';
 
 function setup(maxStreamPins = 1000) {
   const clock = { t: 1_000_000 };
@@ -59,6 +60,15 @@ describe('Router: protocol-aware routes and refusals', () => {
       assert.ok(wire.httpStatus >= 500);
     }
     assert.equal(REFUSAL_WIRE['balancer-unavailable'].httpStatus, 503);
+  });
+
+  test('every balancer error becomes its refusal (Redis unreachable: 503 everywhere); other errors pass through', () => {
+    const unavailable = refusalOf(new BalancerUnavailableError('pick', 'ECONNREFUSED'));
+    assert.ok(unavailable instanceof RouteRefusal && unavailable.kind === 'balancer-unavailable');
+    assert.equal(refusalHttpError(unavailable).status, 503);
+    assert.equal((refusalOf(new NoOriginError('k')) as RouteRefusal).kind, 'no-origin');
+    const other = new Error('bug');
+    assert.equal(refusalOf(other), other);
   });
 });
 
