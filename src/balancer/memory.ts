@@ -1,7 +1,7 @@
 // In-process balancer: origins, stream pins and sessions for a single proxy.
 import { randomBytes } from 'node:crypto';
 import { EVERY_ORIGIN_UP } from '../routing/health.js';
-import { decidePick, pinStanding, type PickContext } from '../routing/policy.js';
+import { decidePick, pinStanding, pinStandingOf, type PickContext } from '../routing/policy.js';
 import {
   NoOriginError,
   type Balancer,
@@ -47,6 +47,9 @@ interface PendingPin extends Pin {
 
 /** Dead origins are kept this many expiry periods (as the stale-only fallback), then forgotten. */
 export const FORGET_AFTER_EXPIRIES = 10;
+const NO_REQUEST: PickRequest = {};
+const NO_NEEDS: readonly never[] = [];
+
 /** Leased pins older than this are forgotten by the sweep (requests end long before). */
 const PENDING_PIN_MAX_AGE_MS = 10 * 60_000;
 
@@ -117,8 +120,8 @@ export class MemoryBalancer implements Balancer {
     }));
   }
 
-  async pick(streamKey: string, request: PickRequest = {}): Promise<Origin> {
-    return this.claimSync(streamKey, { ...request, tentative: false }).origin;
+  async pick(streamKey: string, request: PickRequest = NO_REQUEST): Promise<Origin> {
+    return this.pinnedFast(streamKey, request) ?? this.claimSync(streamKey, { ...request, tentative: false }).origin;
   }
 
   async claim(streamKey: string, request: PickRequest): Promise<PickResult> {
@@ -127,7 +130,29 @@ export class MemoryBalancer implements Balancer {
 
   /** Synchronous pick, for callers (and benchmarks) that need no Promise. */
   pickSync(streamKey: string): Origin {
-    return this.claimSync(streamKey, {}).origin;
+    return this.pinnedFast(streamKey, NO_REQUEST) ?? this.claimSync(streamKey, NO_REQUEST).origin;
+  }
+
+  /**
+   * The hot path: a committed pin on an origin in good standing, no lease in flight. Allocates nothing;
+   * anything else (undefined) goes through claimSync.
+   */
+  private pinnedFast(streamKey: string, request: PickRequest): Origin | undefined {
+    if (this.pending.size > 0 && this.pending.has(streamKey)) return undefined;
+    const pin = this.pins_.get(streamKey);
+    if (pin === undefined) return undefined;
+    const origin = this.pinnedOrigin(pin);
+    if (origin === undefined) return undefined;
+    const now = this.now();
+    const standing = pinStandingOf(origin, now, this.opts.originExpireMs, request.needs ?? NO_NEEDS, request.health ?? EVERY_ORIGIN_UP, request.live ?? false);
+    if (standing !== 'keep') return undefined;
+    // Refresh LRU position at most once a second: a Map delete+set per pick is measurable.
+    if (now - pin.touchedAt > 1000) {
+      pin.touchedAt = now;
+      this.pins_.delete(streamKey);
+      this.pins_.set(streamKey, pin);
+    }
+    return origin;
   }
 
   private claimSync(streamKey: string, request: PickRequest): PickResult {

@@ -58,11 +58,16 @@ export function isAlive(origin: Origin, ctx: Pick<PickContext, 'now' | 'originEx
 
 /** The pinned origin's standing on its own (cheap: no list of origins needed). */
 export function pinStanding(origin: Origin, ctx: PickContext): PinStanding {
-  if (!serves(origin, ctx.needs)) return 'lacks-service';
-  if (!isAlive(origin, ctx)) return 'keep-unless-other';
-  const state = ctx.health.state(origin, ctx.now);
+  return pinStandingOf(origin, ctx.now, ctx.originExpireMs, ctx.needs, ctx.health, ctx.live);
+}
+
+/** pinStanding without a context object (the hot path of picks for pinned streams allocates nothing). */
+export function pinStandingOf(origin: Origin, now: number, originExpireMs: number, needs: readonly Service[], health: OriginHealth, live: boolean): PinStanding {
+  if (!serves(origin, needs)) return 'lacks-service';
+  if (now - origin.updatedAt >= originExpireMs) return 'keep-unless-other';
+  const state = health.state(origin, now);
   if (state === 'up') return 'keep';
-  if ((state === 'suspect' || state === 'draining') && ctx.live) return 'keep';
+  if ((state === 'suspect' || state === 'draining') && live) return 'keep';
   return 'keep-unless-other';
 }
 

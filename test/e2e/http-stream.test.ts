@@ -108,7 +108,9 @@ describe('HLS and DASH from two nginx-rtmp origins', () => {
     o1 = await startNginxRtmp();
     o2 = await startNginxRtmp();
     origins.set('ng1', o1).set('ng2', o2);
-    proxy = await startProxy();
+    // Origins are registered once (no heartbeat sidecar): an expiry beyond the suite's length keeps them up
+    // (an origin without heartbeats is down, and its relays are closed).
+    proxy = await startProxy({ env: { PROXY_ORIGIN_EXPIRE: '600s' } });
     await registerOrigin(proxy.systemApi, originBody('ng1', o1.rtmpPort, o1.httpPort));
     await registerOrigin(proxy.systemApi, originBody('ng2', o2.rtmpPort, o2.httpPort));
     // A playlist request before publishing gets the origin's 404 and leaves no pin behind; publishing

@@ -49,7 +49,8 @@ describe('protocol-aware picks', () => {
     const proxy = await startProxy();
     try {
       await registerOrigin(proxy.systemApi, body('nginx', nginx.rtmpPort, { http: [String(nginx.httpPort)] }));
-      await registerOrigin(proxy.systemApi, body('srt', 1935, { srt: [`udp://127.0.0.1:${srt.socket.address().port}`] }));
+      // Its RTMP endpoint is one that accepts connections (nginx's), so active health probes find it up.
+      await registerOrigin(proxy.systemApi, body('srt', nginx.rtmpPort, { srt: [`udp://127.0.0.1:${srt.socket.address().port}`] }));
       for (let i = 0; i < 12; i++) {
         const caller = await TestCaller.open(proxy.ports.srt);
         const { response } = await caller.connect(`#!::r=live/srt${i},m=publish`);
@@ -162,8 +163,9 @@ describe('a live stream is routed by its own name', () => {
       return { status: res.status, text: await res.text() };
     };
     try {
-      await registerOrigin(proxy.systemApi, body('h1', 1935, { http: [String(h1.port)] }));
-      await registerOrigin(proxy.systemApi, body('h2', 1935, { http: [String(h2.port)] }));
+      // The RTMP endpoint is the HTTP port: it accepts TCP, so active health probes keep both origins up.
+      await registerOrigin(proxy.systemApi, body('h1', h1.port, { http: [String(h1.port)] }));
+      await registerOrigin(proxy.systemApi, body('h2', h2.port, { http: [String(h2.port)] }));
       // Pin `room` (HLS session) and `game` (live FLV), then find partner names pinned to the other origin.
       const room = (await get('/live/room.m3u8')).text.includes('h1') ? 'h1' : 'h2';
       const game = (await get('/live/game.flv')).text.endsWith('h1') ? 'h1' : 'h2';
