@@ -27,6 +27,7 @@ import {
 import { EVERY_ORIGIN_UP } from '../routing/health.js';
 import { decidePick, pinStanding, type PickContext } from '../routing/policy.js';
 import type { Origin } from './origin.js';
+import { boundedHlsUrl } from './hls-record.js';
 import { FallbackCache, type KnownServer } from './redis-cache.js';
 import { createRedisClient, redisTarget, type RedisClient } from './redis-connection.js';
 import {
@@ -360,7 +361,7 @@ export class RedisBalancer implements Balancer {
     try {
       const existing = await this.readHls(byKey, ttl);
       if (existing) return existing;
-      const session: HlsSession = { spbhid: '', streamKey, fullUrl };
+      const session: HlsSession = { spbhid: '', streamKey, fullUrl: boundedHlsUrl(fullUrl) };
       // The id index first: whenever the key index names an id, that id resolves.
       for (let i = 0; ; i++) {
         session.spbhid = this.newId();
@@ -465,6 +466,11 @@ export class RedisBalancer implements Balancer {
       if (cached) return cached;
       throw err;
     }
+  }
+
+  /** A secret shared by every proxy of the cluster: created once (SET NX) under `origin-proxy:secret:<name>`. */
+  async sharedSecret(name: string, fresh: string): Promise<string> {
+    return this.call('shared-secret', () => this.store.createOnce(`origin-proxy:secret:${name}`, fresh));
   }
 
   async deleteRtcSession(ufrag: string): Promise<void> {

@@ -32,9 +32,10 @@ export class UsageError extends Error {
 
 export const HEARTBEAT_USAGE = `usage: origin-proxy heartbeat --url http://proxy:12025/api/v1/srs/register --ip ORIGIN_IP --rtmp PORT
         [--http PORT] [--api PORT] [--srt udp://0.0.0.0:PORT] [--rtc udp://0.0.0.0:PORT] [--rtsp PORT]
-        [--interval 10s] [--server ID] [--device-id LABEL] [--token SECRET] [--weight N] [--once]
+        [--interval 10s] [--timeout 5s] [--server ID] [--device-id LABEL] [--token SECRET] [--weight N] [--once]
 --weight (${MIN_WEIGHT}..${MAX_WEIGHT}, default 1) scales the share of new streams this origin gets.
-Endpoint flags may repeat. --server defaults to an id derived from --ip and the endpoints, stable across restarts.`;
+Endpoint flags may repeat. --server defaults to an id derived from --ip and the endpoints, stable across restarts.
+--rtsp is only recorded in the registration (listed by the system API): the proxy does not proxy RTSP yet.`;
 
 export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: boolean } {
   let values;
@@ -135,7 +136,7 @@ export async function sendHeartbeat(o: HeartbeatOptions, log: Logger): Promise<b
     const text = await res.text();
     if (res.status !== 200) {
       const reason = refusalReason(res.status, text);
-      log.warn({ url: o.url, status: res.status, reason }, `heartbeat refused: ${reason}`);
+      log.warn({ url: redactUrl(o.url), status: res.status, reason }, `heartbeat refused: ${reason}`);
       return false;
     }
     log.debug({ server: o.server }, 'heartbeat sent');

@@ -1,7 +1,7 @@
 // Why a stream could not be routed, and the ONE table that turns each reason into every protocol's
 // wire error. Client-facing texts never name an origin's address, port or id: the log line with the
 // same cid carries those.
-import { HttpError } from '../api/http-util.js';
+import { HttpError } from '../net/http-util.js';
 
 export type RefusalKind =
   /** No origin is registered, or none takes new streams (all draining). */
