@@ -25,7 +25,15 @@ const MAX_HEADERS = 100;
 export interface LivePassthrough {
   req: IncomingMessage;
   res: ServerResponse;
-  target: DialTarget;
+  /** Where to dial, in order (the next one when a dial is refused or times out). */
+  targets: readonly DialTarget[];
+  /** Told the outcome of every dial (routing's passive health). */
+  report?: (target: DialTarget, ok: boolean) => void;
+  /**
+   * The origin's head arrived from `target`: `close` ends the relay; the function returned runs once
+   * the relay has ended.
+   */
+  started?: (target: DialTarget, status: number, close: () => void) => () => void;
   /** Path and query as sent to the origin. */
   path: string;
   log: Logger;
@@ -82,9 +90,9 @@ function serializeHead(startLine: string, headers: Record<string, string | strin
 export async function passthroughLive(o: LivePassthrough): Promise<void> {
   const client = o.req.socket;
   keepAlive(client);
-  const origin = await dial(o.target, o.dialMs);
+  const { socket: origin, target } = await dialFirst(o);
   keepAlive(origin);
-  const headers = forwardRequestHeaders(o.req, hostPort(o.target.host, o.target.port));
+  const headers = forwardRequestHeaders(o.req, hostPort(target.host, target.port));
   headers.connection = 'close';
   const method = o.req.method === 'HEAD' ? 'HEAD' : 'GET';
   origin.write(serializeHead(`${method} ${o.path} HTTP/1.1`, headers));
@@ -109,7 +117,31 @@ export async function passthroughLive(o: LivePassthrough): Promise<void> {
   client.setNoDelay(true);
   client.write(serializeHead(`HTTP/1.1 ${head.status} ${head.reason || 'OK'}`, out));
   if (head.rest.length > 0) client.write(head.rest);
-  await pipeUntilEither(origin, client, o.log, o.idleMs);
+  let ended: (() => void) | undefined;
+  try {
+    await pipeUntilEither(origin, client, o.log, o.idleMs, (finish) => {
+      ended = o.started?.(target, head.status, finish);
+    });
+  } finally {
+    ended?.();
+  }
+}
+
+/** Dials the targets in order until one accepts; the last failure is thrown when none does. */
+async function dialFirst(o: LivePassthrough): Promise<{ socket: Socket; target: DialTarget }> {
+  let failure: unknown = new HttpError(502, 'origin unreachable');
+  for (const target of o.targets) {
+    try {
+      const socket = await dial(target, o.dialMs);
+      o.report?.(target, true);
+      return { socket, target };
+    } catch (err) {
+      o.report?.(target, false);
+      failure = err;
+      if (o.req.socket.destroyed) break;
+    }
+  }
+  throw failure;
 }
 
 /** The client went away while the origin had not answered yet (nothing to reply to). */
@@ -171,7 +203,7 @@ function readHead(origin: Socket, client: Socket): Promise<ResponseHead> {
  * Pipes origin → client with backpressure until either side ends, or the client takes none of the bytes
  * waiting for it for `idleMs`. A silent origin is not idle: the player may be waiting for its stream.
  */
-function pipeUntilEither(origin: Socket, client: Socket, log: Logger, idleMs: number): Promise<void> {
+function pipeUntilEither(origin: Socket, client: Socket, log: Logger, idleMs: number, onStart: (finish: () => void) => void): Promise<void> {
   return new Promise((resolve) => {
     let taken = -1;
     // Byte counters read on a timer cost nothing per chunk.
@@ -201,5 +233,6 @@ function pipeUntilEither(origin: Socket, client: Socket, log: Logger, idleMs: nu
     client.once('close', finish).once('error', finish);
     origin.pipe(client, { end: false });
     origin.resume();
+    onStart(finish);
   });
 }

@@ -34,7 +34,8 @@ export type RelayEnd =
   | 'origin sent malformed RTMP'
   | 'idle'
   | 'client stopped reading'
-  | 'origin stopped answering pings';
+  | 'origin stopped answering pings'
+  | 'origin down';
 
 export interface RelayOptions {
   client: RtmpLeg;
