@@ -99,7 +99,8 @@ describe('WebRTC media through the proxy (werift clients, node-datachannel origi
 
   before(async () => {
     [o1, o2] = await Promise.all([startWebrtcOrigin('o1'), startWebrtcOrigin('o2')]);
-    proxy = await startProxy({ env: { PROXY_IDLE_TIMEOUT: '5s' } });
+    // Probes off: these origins serve WebRTC only (nothing answers on the RTMP port they register).
+    proxy = await startProxy({ env: { PROXY_IDLE_TIMEOUT: '5s', PROXY_HEALTH_INTERVAL: '0' } });
     await registerOrigin(proxy.systemApi, o1.registerBody());
     source = await RtpSource.start();
   });
