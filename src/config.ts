@@ -6,14 +6,18 @@ import { parseDotenv } from './config/dotenv.js';
 import { parseDuration } from './config/duration.js';
 import { parseListenAddress, parsePort, type ListenAddress } from './config/listen.js';
 import { parseCidrList, type Cidr } from './net/address-policy.js';
+import { portZeroWarnings, quitTimeoutWarnings, unknownVariableWarnings } from './config/warnings.js';
 
 export class ConfigError extends Error {
+  override readonly name: string = 'ConfigError';
+
   constructor(
     readonly variable: string,
     readonly value: string,
     reason: string,
+    options?: ErrorOptions,
   ) {
-    super(`${variable}=${JSON.stringify(value)}: ${reason}`);
+    super(`${variable}=${JSON.stringify(value)}: ${reason}`, options);
   }
 }
 
@@ -108,8 +112,21 @@ export interface Config {
   webrtcCandidate: string | undefined;
   /** Largest RTMP message accepted from a client or origin (bytes). */
   rtmpMaxMessageSize: number;
+  /** Key of the MAC on WHIP/WHEP resource URLs; undefined: random per process, or shared through Redis. Never logged. */
+  sessionSecret: string | undefined;
+  /** Cap on concurrent WebRTC and SRT sessions from one source IP address (each protocol). */
+  maxUdpSessionsPerIp: number;
+  /** Active origin probes. */
+  health: HealthConfig;
   /** Hardening of the edge: admission limits, access lists, TLS. */
   edge: EdgeConfig;
+}
+
+export interface HealthConfig {
+  /** Probe period per origin, also each probe's deadline; 0 = no probes. */
+  intervalMs: number;
+  /** Consecutive failed probes that mark an origin down. */
+  fails: number;
 }
 
 export interface EdgeConfig {
@@ -197,6 +214,10 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_MAX_UDP_SESSIONS: '10000',
   PROXY_WEBRTC_CANDIDATE: '',
   PROXY_RTMP_MAX_MESSAGE_SIZE: '16777216',
+  PROXY_SESSION_SECRET: '',
+  PROXY_MAX_UDP_SESSIONS_PER_IP: '',
+  PROXY_HEALTH_INTERVAL: '2s',
+  PROXY_HEALTH_FAILS: '2',
   PROXY_MAX_ORIGINS: '1000',
   PROXY_ORIGIN_ALLOW_CIDRS: '',
   PROXY_SYSTEM_API_ALLOW_CIDRS: '',
@@ -210,7 +231,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_TLS_KEY: '',
 };
 
-const SECRETS = new Set(['PROXY_REDIS_PASSWORD', 'PROXY_REGISTER_TOKEN']);
+const SECRETS = new Set(['PROXY_REDIS_PASSWORD', 'PROXY_REGISTER_TOKEN', 'PROXY_SESSION_SECRET']);
 
 export interface ConfigSources {
   env: Record<string, string | undefined>;
@@ -246,7 +267,7 @@ export function effectiveEnvironment(src: ConfigSources): Record<string, string 
   try {
     text = (src.readDotenv ?? defaultReadDotenv)(path);
   } catch (err) {
-    throw new ConfigError('.env', path, `cannot read: ${(err as Error).message}`);
+    throw new ConfigError('.env', path, `cannot read: ${(err as Error).message}`, { cause: err });
   }
   const env = { ...src.env };
   if (text === undefined) return env;
@@ -254,7 +275,7 @@ export function effectiveEnvironment(src: ConfigSources): Record<string, string 
   try {
     fileVars = parseDotenv(text, (name) => src.env[name]);
   } catch (err) {
-    throw new ConfigError('.env', path, (err as Error).message);
+    throw new ConfigError('.env', path, (err as Error).message, { cause: err });
   }
   for (const [k, v] of fileVars) if (!(k in env)) env[k] = v;
   return env;
@@ -276,7 +297,7 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     try {
       return parse(value);
     } catch (err) {
-      throw new ConfigError(name, value, (err as Error).message);
+      throw new ConfigError(name, value, (err as Error).message, { cause: err });
     }
   };
   const listen = (name: string) => check(name, parseListenAddress);
@@ -365,6 +386,16 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
 
   if (wasSet('GO_PPROF')) warnings.push('GO_PPROF is ignored (Go-only); use node --inspect for profiling');
   const token = get('PROXY_REGISTER_TOKEN');
+  const sessionSecret = check('PROXY_SESSION_SECRET', (v) => {
+    if (v !== '' && Buffer.byteLength(v, 'utf8') < 16) throw new Error('must be at least 16 bytes');
+    return v === '' ? undefined : v;
+  });
+  const maxUdpSessions = integer('PROXY_MAX_UDP_SESSIONS', 1, 10_000_000);
+  // Default: an eighth of the total, but never under 256 (a NAT may hide many real clients behind one address).
+  const maxUdpSessionsPerIp = wasSet('PROXY_MAX_UDP_SESSIONS_PER_IP')
+    ? integer('PROXY_MAX_UDP_SESSIONS_PER_IP', 1, 10_000_000)
+    : Math.min(maxUdpSessions, Math.max(256, Math.floor(maxUdpSessions / 8)));
+  effective.PROXY_MAX_UDP_SESSIONS_PER_IP = String(maxUdpSessionsPerIp);
 
   const config: Config = {
     listeners,
@@ -387,11 +418,29 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
       idleMs: positiveDuration('PROXY_IDLE_TIMEOUT'),
     },
     udpBufferBytes: integer('PROXY_UDP_BUFFER_SIZE', 65_536, 1 << 30),
-    maxUdpSessions: integer('PROXY_MAX_UDP_SESSIONS', 1, 10_000_000),
+    maxUdpSessions,
     webrtcCandidate: candidate,
     rtmpMaxMessageSize: integer('PROXY_RTMP_MAX_MESSAGE_SIZE', 1024, 16 * 1024 * 1024),
+    sessionSecret,
+    maxUdpSessionsPerIp,
+    health: {
+      intervalMs: check('PROXY_HEALTH_INTERVAL', (v) => {
+        if (v === '0') return 0;
+        const ms = parseDuration(v);
+        if (ms !== 0 && (ms < 100 || ms > 3_600_000)) throw new Error('expected 0 (off) or 100ms..1h');
+        return ms;
+      }),
+      fails: integer('PROXY_HEALTH_FAILS', 1, 100),
+    },
     edge: edgeConfig({ get, check, integer, src }),
   };
+  // Known = the table of defaults plus every variable read above, so a new variable never warns as unknown.
+  const known = new Set([...Object.keys(DEFAULTS), ...Object.keys(effective)]);
+  warnings.push(
+    ...unknownVariableWarnings(env, known),
+    ...quitTimeoutWarnings(config.graceQuitMs, config.forceQuitMs),
+    ...portZeroWarnings(listeners, LISTENER_VARIABLES),
+  );
   return { config, warnings, effective };
 }
 
@@ -492,7 +541,7 @@ function redisConfig({ get, check, integer, positiveDuration, effective }: Redis
     try {
       url = parseRedisUrl(urlText);
     } catch (err) {
-      throw new ConfigError('PROXY_REDIS_URL', maskRedisUrl(urlText), (err as Error).message);
+      throw new ConfigError('PROXY_REDIS_URL', maskRedisUrl(urlText), (err as Error).message, { cause: err });
     }
     Object.assign(redis, {
       host: url.host,

@@ -24,6 +24,9 @@ import { startRtmpServer } from './rtmp/server.js';
 import { startSrtServer } from './srt/server.js';
 import { startWebrtcRelay } from './webrtc/relay.js';
 import { webrtcRoutes } from './webrtc/signalling.js';
+import { createOriginHealth, type HealthMonitor } from './health/index.js';
+import { reportingRegistrations } from './health/balancer-events.js';
+import { originDrainMethods } from './api/origin-drain-api.js';
 
 export interface ProxyDeps {
   config: Config;
@@ -64,6 +67,8 @@ export class Proxy {
   private defaultBackend: DefaultBackendHandle | undefined;
   /** Keep-alive connections to origins' HTTP endpoints (HTTP streaming, WHIP/WHEP). */
   readonly originAgent: Agent;
+  /** Origin states (probes, heartbeats, drain) and load: what routing asks before picking. */
+  readonly health: HealthMonitor;
   private stopping: Promise<void> | undefined;
   /** Refuses new work while the heap is above PROXY_MAX_HEAP_RATIO. */
   readonly heapGuard: HeapGuard;
@@ -71,6 +76,7 @@ export class Proxy {
 
   constructor(private readonly deps: ProxyDeps) {
     this.balancer = deps.balancer ?? createBalancer(deps.config, deps.now, deps.log);
+    this.health = createOriginHealth({ config: deps.config, balancer: this.balancer, log: deps.log, ...(deps.now ? { now: deps.now } : {}) });
     this.heapGuard = new HeapGuard({ ratio: deps.config.edge.maxHeapRatio, log: deps.log });
     this.originAgent = createOriginAgent({ dialMs: deps.config.timeouts.dialMs, headersMs: deps.config.timeouts.originAnswerMs });
   }
@@ -81,6 +87,7 @@ export class Proxy {
     const onFatal = this.deps.onFatal ?? ((err: Error) => log.fatal({ err }, 'listener failed'));
     try {
       await this.balancer.start();
+      await this.health.start();
       if (config.defaultBackend) {
         this.defaultBackend = await startDefaultBackend(this.balancer, config.defaultBackend, {
           log,
@@ -136,17 +143,19 @@ export class Proxy {
       const rtc = await startWebrtcRelay(deps);
       started('webrtc', rtc);
       await http('httpApi', [versionsRoute(), ...webrtcRoutes({ ...deps, relay: rtc, agent: this.originAgent })]);
-      started('srt', await startSrtServer(deps));
-      await http(
-        'systemApi',
-        systemApiRoutes({
-          balancer: this.balancer,
-          registerToken: config.registerToken,
-          maxOrigins: edge.maxOrigins,
-          addressPolicy: { allow: edge.originAllowCidrs },
-          ...(deps.now ? { now: deps.now } : {}),
-        }),
-      );
+      const srt = await startSrtServer(deps);
+      started('srt', srt);
+      const stats = () => ({ webrtc: rtc.stats(), srt: srt.stats() });
+      await http('systemApi', systemApiRoutes({
+        balancer: reportingRegistrations(this.balancer, this.health),
+        registerToken: config.registerToken,
+        maxOrigins: edge.maxOrigins,
+        addressPolicy: { allow: edge.originAllowCidrs },
+        describeOrigin: (v) => this.health.describe(v),
+        originMethods: originDrainMethods(this.health, config.registerToken),
+        stats,
+        ...(deps.now ? { now: deps.now } : {}),
+      }));
       const exposed = systemApiExposure(config);
       if (exposed) log.warn({ listener: 'PROXY_SYSTEM_API', address: config.listeners.systemApi.host ?? '(all interfaces)' }, exposed);
       await http('httpServer', [streamVersionsRoute()], httpStreamProxy({ config, balancer: this.balancer, agent: this.originAgent }));
@@ -175,6 +184,7 @@ export class Proxy {
       const listeners = [...this.listeners.values()].reverse();
       await Promise.all(listeners.map((l) => l.close(graceMs)));
       await this.originAgent.destroy();
+      await this.health.stop();
       await this.balancer.close();
     })();
     return this.stopping;

@@ -7,7 +7,7 @@ import { OriginAddressError, isLoopbackHost, vetOriginHost, type OriginAddressPo
 import type { Config } from '../config.js';
 import { SIGNATURE, VERSION } from '../version.js';
 import { HttpError, readBody, sendJson } from '../net/http-util.js';
-import type { Route, RouteContext } from '../net/router.js';
+import type { Methods, Route, RouteContext } from '../net/router.js';
 
 /** Heartbeats are a few hundred bytes; SRS with `summaries on` sends a few KB. */
 export const REGISTER_BODY_LIMIT = 64 * 1024;
@@ -21,6 +21,12 @@ export interface SystemApiDeps {
   /** Which origin addresses may register. */
   addressPolicy?: OriginAddressPolicy;
   now?: () => number;
+  /** Extra fields of each origin in the list (health state). */
+  describeOrigin?: (v: OriginView) => Record<string, unknown>;
+  /** More methods on `/api/v1/origins/<server>…` (drain, undrain). */
+  originMethods?: Methods;
+  /** Counters of the UDP relays (WebRTC, SRT) for `GET /api/v1/stats`. */
+  stats?: () => Record<string, unknown>;
 }
 
 /** The record an origin leaves behind (ids and endpoint lists); a real one is a few hundred bytes. */
@@ -39,12 +45,8 @@ export function versionsRoute(path = '/api/v1/versions'): Route {
 export function systemApiRoutes(deps: SystemApiDeps): Route[] {
   const now = deps.now ?? Date.now;
   const admit = originAdmission(deps, now);
-  const authorize = (ctx: RouteContext) => {
-    if (deps.registerToken === undefined) return;
-    const header = ctx.req.headers.authorization ?? '';
-    const given = header.startsWith('Bearer ') ? header.slice(7) : (ctx.url.searchParams.get('token') ?? '');
-    if (!safeEqual(given, deps.registerToken)) throw new HttpError(401, 'missing or wrong token');
-  };
+  const authorize = (ctx: RouteContext) => requireToken(deps.registerToken, ctx);
+  const describe = deps.describeOrigin;
   return [
     versionsRoute(),
     {
@@ -58,14 +60,14 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
             try {
               body = JSON.parse(raw.toString('utf8'));
             } catch (err) {
-              throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`);
+              throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`, 400, { cause: err });
             }
           }
           let origin;
           try {
             origin = parseRegistration(body, now());
           } catch (err) {
-            if (err instanceof RegisterError) throw new HttpError(400, err.message);
+            if (err instanceof RegisterError) throw new HttpError(400, err.message, 400, { cause: err });
             throw err;
           }
           await admit(origin);
@@ -83,7 +85,7 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
           authorize(ctx);
           const { limit, offset } = page(ctx.url);
           const all = (await available(deps.balancer.origins())).sort((a, b) => (a.origin.serverId < b.origin.serverId ? -1 : a.origin.serverId > b.origin.serverId ? 1 : 0));
-          const { items, next } = takePage(all.slice(offset), limit, offset, originJson);
+          const { items, next } = takePage(all.slice(offset), limit, offset, (v: OriginView) => (describe ? { ...originJson(v), ...describe(v) } : originJson(v)));
           sendJson(ctx.res, 200, { code: 0, origins: items, total: all.length, ...(next ? { next } : {}) });
         },
       },
@@ -92,6 +94,7 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
       path: '/api/v1/origins/',
       prefix: true,
       methods: {
+        ...deps.originMethods,
         DELETE: async (ctx) => {
           authorize(ctx);
           let serverId: string;
@@ -103,6 +106,15 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
           if (!(await available(deps.balancer.deregister(serverId)))) throw new HttpError(404, `no origin with server id ${serverId}`);
           ctx.log.info({ server: serverId }, 'origin removed by API');
           sendJson(ctx.res, 200, { code: 0 });
+        },
+      },
+    },
+    {
+      path: '/api/v1/stats',
+      methods: {
+        GET: (ctx) => {
+          authorize(ctx);
+          sendJson(ctx.res, 200, { code: 0, ...(deps.stats?.() ?? {}) });
         },
       },
     },
@@ -216,12 +228,20 @@ export function originJson(v: OriginView): Record<string, unknown> {
   return out;
 }
 
+/** Register and admin calls: `Authorization: Bearer <token>` or `?token=<token>` when a token is set (401 otherwise). */
+export function requireToken(token: string | undefined, ctx: RouteContext): void {
+  if (token === undefined) return;
+  const header = ctx.req.headers.authorization ?? '';
+  const given = header.startsWith('Bearer ') ? header.slice(7) : (ctx.url.searchParams.get('token') ?? '');
+  if (!safeEqual(given, token)) throw new HttpError(401, 'missing or wrong token');
+}
+
 /** Shared state out of reach (Redis down): 503 with the reason, so SRS retries its heartbeat. */
-async function available<T>(p: Promise<T>): Promise<T> {
+export async function available<T>(p: Promise<T>): Promise<T> {
   try {
     return await p;
   } catch (err) {
-    if (err instanceof BalancerUnavailableError) throw new HttpError(503, err.message);
+    if (err instanceof BalancerUnavailableError) throw new HttpError(503, err.message, 503, { cause: err });
     throw err;
   }
 }

@@ -63,7 +63,9 @@ export interface RedisBalancerOptions {
 }
 
 /** Startup could not reach Redis (spec scenario 6): a ConfigError, so main exits 255 naming the variable. */
-export class RedisStartupError extends ConfigError {}
+export class RedisStartupError extends ConfigError {
+  override readonly name = 'RedisStartupError';
+}
 
 /** Calls, failures and latency of one kind of Redis call (for metrics; logged per call at debug). */
 export interface RedisCallStats {
@@ -139,7 +141,7 @@ export class RedisBalancer implements Balancer {
       const reason = this.lastError || (err as Error).message;
       this.closed = true;
       this.client.disconnect();
-      throw new RedisStartupError(target.variable, target.value, `cannot use Redis: ${reason}${startupHint(reason)}`);
+      throw new RedisStartupError(target.variable, target.value, `cannot use Redis: ${reason}${startupHint(reason)}`, { cause: err });
     }
     this.connected = true;
     if (this.cache) {
@@ -414,6 +416,11 @@ export class RedisBalancer implements Balancer {
     }
   }
 
+  /** A secret shared by every proxy of the cluster: created once (SET NX) under `origin-proxy:secret:<name>`. */
+  async sharedSecret(name: string, fresh: string): Promise<string> {
+    return this.call('shared-secret', () => this.store.createOnce(`origin-proxy:secret:${name}`, fresh));
+  }
+
   async deleteRtcSession(ufrag: string): Promise<void> {
     this.cache?.forgetRtc(ufrag);
     const key = ufragKey(ufrag);
@@ -460,7 +467,7 @@ export class RedisBalancer implements Balancer {
       stats.errors++;
       const message = (err as Error).message;
       this.log.debug({ redis: op, err: message }, 'redis call failed');
-      throw new BalancerUnavailableError(op, message);
+      throw new BalancerUnavailableError(op, message, { cause: err });
     }
   }
 }

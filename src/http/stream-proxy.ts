@@ -60,7 +60,7 @@ export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
       await route(ctx);
     } catch (err) {
       // Shared state out of reach (Redis down): a clear 502 at once; relays already running go on.
-      if (err instanceof BalancerUnavailableError) throw new HttpError(502, err.message);
+      if (err instanceof BalancerUnavailableError) throw new HttpError(502, err.message, 502, { cause: err });
       throw err;
     }
   };
@@ -195,7 +195,7 @@ function keyOf(ctx: RouteContext, path: string): StreamKey {
   try {
     return streamKeyFromHttp({ host: ctx.req.headers.host, path, query: ctx.url.searchParams });
   } catch (err) {
-    if (err instanceof StreamKeyError) throw new HttpError(400, err.message);
+    if (err instanceof StreamKeyError) throw new HttpError(400, err.message, 400, { cause: err });
     throw err;
   }
 }

@@ -15,12 +15,15 @@ export const CORS_HEADERS: Readonly<Record<string, string>> = {
 
 /** An error that becomes a JSON reply `{code, error}` with `status`. */
 export class HttpError extends Error {
+  override readonly name = 'HttpError';
+
   constructor(
     readonly status: number,
     message: string,
     readonly code = status,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 

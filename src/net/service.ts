@@ -34,12 +34,14 @@ export interface ProtocolDeps {
 
 /** A listener could not bind (or failed later); names the variable so the operator knows what to fix. */
 export class ListenError extends Error {
+  override readonly name = 'ListenError';
+
   constructor(
     readonly variable: string,
     readonly address: string,
     cause: Error,
   ) {
-    super(`${variable}=${JSON.stringify(address)}: cannot listen: ${(cause as NodeJS.ErrnoException).code ?? cause.message}`);
+    super(`${variable}=${JSON.stringify(address)}: cannot listen: ${(cause as NodeJS.ErrnoException).code ?? cause.message}`, { cause });
   }
 }
 
