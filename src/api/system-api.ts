@@ -35,7 +35,7 @@ export const MAX_ORIGIN_RECORD_BYTES = 4096;
 /** Listing pages: default and largest page size, and a byte budget so one page is cheap to serialise. */
 const PAGE_DEFAULT = 100;
 const PAGE_MAX = 1000;
-const PAGE_MAX_BYTES = 256 * 1024;
+const PAGE_MAX_BYTES = 64 * 1024;
 /** The list of known server ids used to enforce PROXY_MAX_ORIGINS is re-read at most this often. */
 const KNOWN_SERVERS_REFRESH_MS = 1000;
 
