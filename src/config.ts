@@ -5,14 +5,19 @@ import { resolve } from 'node:path';
 import { parseDotenv } from './config/dotenv.js';
 import { parseDuration } from './config/duration.js';
 import { parseListenAddress, parsePort, type ListenAddress } from './config/listen.js';
+import { parseCidrList, type Cidr } from './net/address-policy.js';
+import { portZeroWarnings, quitTimeoutWarnings, unknownVariableWarnings } from './config/warnings.js';
 
 export class ConfigError extends Error {
+  override readonly name: string = 'ConfigError';
+
   constructor(
     readonly variable: string,
     readonly value: string,
     reason: string,
+    options?: ErrorOptions,
   ) {
-    super(`${variable}=${JSON.stringify(value)}: ${reason}`);
+    super(`${variable}=${JSON.stringify(value)}: ${reason}`, options);
   }
 }
 
@@ -107,6 +112,44 @@ export interface Config {
   webrtcCandidate: string | undefined;
   /** Largest RTMP message accepted from a client or origin (bytes). */
   rtmpMaxMessageSize: number;
+  /** Key of the MAC on WHIP/WHEP resource URLs; undefined: random per process, or shared through Redis. Never logged. */
+  sessionSecret: string | undefined;
+  /** Cap on concurrent WebRTC and SRT sessions from one source IP address (each protocol). */
+  maxUdpSessionsPerIp: number;
+  /** Active origin probes. */
+  health: HealthConfig;
+  /** Hardening of the edge: admission limits, access lists, TLS. */
+  edge: EdgeConfig;
+}
+
+export interface HealthConfig {
+  /** Probe period per origin, also each probe's deadline; 0 = no probes. */
+  intervalMs: number;
+  /** Consecutive failed probes that mark an origin down. */
+  fails: number;
+}
+
+export interface EdgeConfig {
+  /** Cap on registered origins (server ids); a new one beyond it is refused, known ones keep heartbeating. */
+  maxOrigins: number;
+  /** Origins must register from these ranges (PROXY_ORIGIN_ALLOW_CIDRS); undefined = any but the refused ranges. */
+  originAllowCidrs: Cidr[] | undefined;
+  /** Who may call the system API (PROXY_SYSTEM_API_ALLOW_CIDRS); undefined = anyone. */
+  systemApiAllowCidrs: Cidr[] | undefined;
+  /** Client connections at once, per client listener (TCP and HTTP). */
+  maxConnections: number;
+  /** Client connections at once from one IP address, per client listener. */
+  maxConnectionsPerIp: number;
+  /** File descriptors kept free for the system API and origin connections. */
+  fdReserve: number;
+  /** New work is refused while heap use is above this share of the heap limit. */
+  maxHeapRatio: number;
+  /** HTTPS twins of PROXY_HTTP_API and PROXY_HTTP_SERVER; undefined = off. */
+  httpsApi: ListenAddress | undefined;
+  httpsServer: ListenAddress | undefined;
+  /** PEM files for the HTTPS listeners. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
 }
 
 export interface Timeouts {
@@ -171,9 +214,24 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_MAX_UDP_SESSIONS: '10000',
   PROXY_WEBRTC_CANDIDATE: '',
   PROXY_RTMP_MAX_MESSAGE_SIZE: '16777216',
+  PROXY_SESSION_SECRET: '',
+  PROXY_MAX_UDP_SESSIONS_PER_IP: '',
+  PROXY_HEALTH_INTERVAL: '2s',
+  PROXY_HEALTH_FAILS: '2',
+  PROXY_MAX_ORIGINS: '1000',
+  PROXY_ORIGIN_ALLOW_CIDRS: '',
+  PROXY_SYSTEM_API_ALLOW_CIDRS: '',
+  PROXY_MAX_CONNECTIONS: '100000',
+  PROXY_MAX_CONNECTIONS_PER_IP: '5000',
+  PROXY_FD_RESERVE: '256',
+  PROXY_MAX_HEAP_RATIO: '0.85',
+  PROXY_HTTPS_API: '',
+  PROXY_HTTPS_SERVER: '',
+  PROXY_TLS_CERT: '',
+  PROXY_TLS_KEY: '',
 };
 
-const SECRETS = new Set(['PROXY_REDIS_PASSWORD', 'PROXY_REGISTER_TOKEN']);
+const SECRETS = new Set(['PROXY_REDIS_PASSWORD', 'PROXY_REGISTER_TOKEN', 'PROXY_SESSION_SECRET']);
 
 export interface ConfigSources {
   env: Record<string, string | undefined>;
@@ -182,6 +240,8 @@ export interface ConfigSources {
   /** Reads .env; undefined when missing. Injected for tests. */
   readDotenv?: (path: string) => string | undefined;
   isDirectory?: (path: string) => boolean;
+  /** True when a file exists and is a regular file (TLS PEM files). Injected for tests. */
+  readable?: (path: string) => boolean;
 }
 
 function defaultReadDotenv(path: string): string | undefined {
@@ -207,7 +267,7 @@ export function effectiveEnvironment(src: ConfigSources): Record<string, string 
   try {
     text = (src.readDotenv ?? defaultReadDotenv)(path);
   } catch (err) {
-    throw new ConfigError('.env', path, `cannot read: ${(err as Error).message}`);
+    throw new ConfigError('.env', path, `cannot read: ${(err as Error).message}`, { cause: err });
   }
   const env = { ...src.env };
   if (text === undefined) return env;
@@ -215,7 +275,7 @@ export function effectiveEnvironment(src: ConfigSources): Record<string, string 
   try {
     fileVars = parseDotenv(text, (name) => src.env[name]);
   } catch (err) {
-    throw new ConfigError('.env', path, (err as Error).message);
+    throw new ConfigError('.env', path, (err as Error).message, { cause: err });
   }
   for (const [k, v] of fileVars) if (!(k in env)) env[k] = v;
   return env;
@@ -237,7 +297,7 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     try {
       return parse(value);
     } catch (err) {
-      throw new ConfigError(name, value, (err as Error).message);
+      throw new ConfigError(name, value, (err as Error).message, { cause: err });
     }
   };
   const listen = (name: string) => check(name, parseListenAddress);
@@ -326,6 +386,16 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
 
   if (wasSet('GO_PPROF')) warnings.push('GO_PPROF is ignored (Go-only); use node --inspect for profiling');
   const token = get('PROXY_REGISTER_TOKEN');
+  const sessionSecret = check('PROXY_SESSION_SECRET', (v) => {
+    if (v !== '' && Buffer.byteLength(v, 'utf8') < 16) throw new Error('must be at least 16 bytes');
+    return v === '' ? undefined : v;
+  });
+  const maxUdpSessions = integer('PROXY_MAX_UDP_SESSIONS', 1, 10_000_000);
+  // Default: an eighth of the total, but never under 256 (a NAT may hide many real clients behind one address).
+  const maxUdpSessionsPerIp = wasSet('PROXY_MAX_UDP_SESSIONS_PER_IP')
+    ? integer('PROXY_MAX_UDP_SESSIONS_PER_IP', 1, 10_000_000)
+    : Math.min(maxUdpSessions, Math.max(256, Math.floor(maxUdpSessions / 8)));
+  effective.PROXY_MAX_UDP_SESSIONS_PER_IP = String(maxUdpSessionsPerIp);
 
   const config: Config = {
     listeners,
@@ -348,11 +418,83 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
       idleMs: positiveDuration('PROXY_IDLE_TIMEOUT'),
     },
     udpBufferBytes: integer('PROXY_UDP_BUFFER_SIZE', 65_536, 1 << 30),
-    maxUdpSessions: integer('PROXY_MAX_UDP_SESSIONS', 1, 10_000_000),
+    maxUdpSessions,
     webrtcCandidate: candidate,
     rtmpMaxMessageSize: integer('PROXY_RTMP_MAX_MESSAGE_SIZE', 1024, 16 * 1024 * 1024),
+    sessionSecret,
+    maxUdpSessionsPerIp,
+    health: {
+      intervalMs: check('PROXY_HEALTH_INTERVAL', (v) => {
+        if (v === '0') return 0;
+        const ms = parseDuration(v);
+        if (ms !== 0 && (ms < 100 || ms > 3_600_000)) throw new Error('expected 0 (off) or 100ms..1h');
+        return ms;
+      }),
+      fails: integer('PROXY_HEALTH_FAILS', 1, 100),
+    },
+    edge: edgeConfig({ get, check, integer, src }),
   };
+  // Known = the table of defaults plus every variable read above, so a new variable never warns as unknown.
+  const known = new Set([...Object.keys(DEFAULTS), ...Object.keys(effective)]);
+  warnings.push(
+    ...unknownVariableWarnings(env, known),
+    ...quitTimeoutWarnings(config.graceQuitMs, config.forceQuitMs),
+    ...portZeroWarnings(listeners, LISTENER_VARIABLES),
+  );
   return { config, warnings, effective };
+}
+
+interface EdgeParsers {
+  get: (name: string) => string;
+  check: <T>(name: string, parse: (v: string) => T) => T;
+  integer: (name: string, min: number, max: number) => number;
+  src: ConfigSources;
+}
+
+/** Admission limits, access lists and TLS of the listeners. */
+function edgeConfig({ get, check, integer, src }: EdgeParsers): EdgeConfig {
+  const cidrs = (name: string) => check(name, parseCidrList);
+  const optionalListen = (name: string) => check(name, (v) => (v === '' ? undefined : parseListenAddress(v)));
+  const pemPath = (name: string) => {
+    const v = get(name);
+    if (v === '') return undefined;
+    const path = resolve(src.cwd, v);
+    if (!(src.readable ?? defaultReadable)(path)) throw new ConfigError(name, v, `cannot read ${path}`);
+    return path;
+  };
+  const edge: EdgeConfig = {
+    maxOrigins: integer('PROXY_MAX_ORIGINS', 1, 1_000_000),
+    originAllowCidrs: cidrs('PROXY_ORIGIN_ALLOW_CIDRS'),
+    systemApiAllowCidrs: cidrs('PROXY_SYSTEM_API_ALLOW_CIDRS'),
+    maxConnections: integer('PROXY_MAX_CONNECTIONS', 1, 10_000_000),
+    maxConnectionsPerIp: integer('PROXY_MAX_CONNECTIONS_PER_IP', 1, 10_000_000),
+    fdReserve: integer('PROXY_FD_RESERVE', 0, 1_000_000),
+    maxHeapRatio: check('PROXY_MAX_HEAP_RATIO', (v) => {
+      if (!/^(0(\.\d+)?|1(\.0+)?)$/.test(v)) throw new Error('expected a number between 0.1 and 1');
+      const n = Number(v);
+      if (n < 0.1) throw new Error('expected a number between 0.1 and 1');
+      return n;
+    }),
+    httpsApi: optionalListen('PROXY_HTTPS_API'),
+    httpsServer: optionalListen('PROXY_HTTPS_SERVER'),
+    tlsCert: pemPath('PROXY_TLS_CERT'),
+    tlsKey: pemPath('PROXY_TLS_KEY'),
+  };
+  if ((edge.tlsCert === undefined) !== (edge.tlsKey === undefined)) {
+    const missing = edge.tlsCert === undefined ? 'PROXY_TLS_CERT' : 'PROXY_TLS_KEY';
+    throw new ConfigError(missing, '', `must be set together with ${missing === 'PROXY_TLS_CERT' ? 'PROXY_TLS_KEY' : 'PROXY_TLS_CERT'}`);
+  }
+  const https = edge.httpsApi ? 'PROXY_HTTPS_API' : edge.httpsServer ? 'PROXY_HTTPS_SERVER' : undefined;
+  if (https && edge.tlsCert === undefined) throw new ConfigError('PROXY_TLS_CERT', '', `required by ${https} (with PROXY_TLS_KEY)`);
+  return edge;
+}
+
+function defaultReadable(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 interface RedisParsers {
@@ -399,7 +541,7 @@ function redisConfig({ get, check, integer, positiveDuration, effective }: Redis
     try {
       url = parseRedisUrl(urlText);
     } catch (err) {
-      throw new ConfigError('PROXY_REDIS_URL', maskRedisUrl(urlText), (err as Error).message);
+      throw new ConfigError('PROXY_REDIS_URL', maskRedisUrl(urlText), (err as Error).message, { cause: err });
     }
     Object.assign(redis, {
       host: url.host,

@@ -16,6 +16,42 @@ export interface LoggerOptions {
   isTty?: boolean;
 }
 
+/** Log fields that hold URLs (or request targets); the logger redacts them itself. */
+const URL_FIELDS = ['url', 'tcUrl', 'location', 'target'];
+
+/** Query parameter names whose values are credentials: token, password, secret, any *key, auth, signature. */
+const SECRET_PARAM = /token|pass(word|wd)?|pwd|secret|key|auth|sig(nature)?|credential|session/i;
+const CENSOR = '******';
+
+/**
+ * A URL (absolute, or a request target such as `/api?x=1`) fit for a log line: the userinfo and the
+ * values of credential-like query parameters are replaced by ******. Never throws; works on
+ * malformed input too (an attacker's URL is logged as well).
+ */
+export function redactUrl(text: string): string {
+  let out = text.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/?#@]*)@/, (_m, scheme: string) => `${scheme}${CENSOR}@`);
+  const q = out.indexOf('?');
+  if (q === -1) return out;
+  const hash = out.indexOf('#', q);
+  const query = out.slice(q + 1, hash === -1 ? undefined : hash);
+  const redacted = query
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq === -1 ? pair : pair.slice(0, eq);
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+      } catch {
+        // keep the raw name
+      }
+      return SECRET_PARAM.test(decoded) && eq !== -1 ? `${name}=${CENSOR}` : pair;
+    })
+    .join('&');
+  out = `${out.slice(0, q + 1)}${redacted}${hash === -1 ? '' : out.slice(hash)}`;
+  return out;
+}
+
 export function createLogger(opts: LoggerOptions): Logger {
   const isTty = opts.isTty ?? process.stdout.isTTY === true;
   const format = opts.format ?? (isTty ? 'text' : 'json');
@@ -27,6 +63,8 @@ export function createLogger(opts: LoggerOptions): Logger {
     formatters: { level: (label: string) => ({ level: label }) },
     // Belt and braces: secrets never reach a log line, whatever object is logged.
     redact: { paths: ['password', '*.password', 'token', '*.token', 'authorization', '*.authorization'], censor: '******' },
+    // URL-shaped fields (also in child bindings) lose their credentials wherever they are logged.
+    serializers: Object.fromEntries(URL_FIELDS.map((f) => [f, (v: unknown) => (typeof v === 'string' ? redactUrl(v) : v)])),
   };
   if (format === 'text') {
     return pino(base, pretty({ sync: true, colorize: isTty, destination: opts.destination ?? 1, ignore: 'hostname' }));

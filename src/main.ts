@@ -3,7 +3,8 @@
 // `origin-proxy heartbeat …` runs the registration sidecar for non-SRS origins.
 import { ConfigError, loadConfig } from './config.js';
 import { HEARTBEAT_USAGE, parseHeartbeatArgs, runHeartbeat, sendHeartbeat, UsageError } from './heartbeat/heartbeat.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, redactUrl, type Logger } from './log.js';
+import { raiseFileLimit } from './net/fd-limit.js';
 import { ListenError } from './net/service.js';
 import { Proxy } from './proxy.js';
 import { SIGNATURE, VERSION } from './version.js';
@@ -46,9 +47,11 @@ async function serve(): Promise<void> {
 
   let shuttingDown = false;
   const exit = (code: number) => log.flush(() => process.exit(code));
+  const fileLimit = await raiseFileLimit(log);
   const proxy = new Proxy({
     config,
     log,
+    fileLimit,
     onFatal: (err) => {
       log.fatal({ err: err.message }, 'listener failed; stopping');
       if (!shuttingDown) exit(1);
@@ -79,6 +82,10 @@ async function serve(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // SIGHUP re-reads the TLS certificate and key (renewals) without dropping a connection.
+  process.on('SIGHUP', () => {
+    if (!proxy.reloadTls('SIGHUP')) log.info('SIGHUP: no TLS certificate reloaded');
+  });
 
   try {
     await proxy.start();
@@ -111,7 +118,7 @@ async function heartbeat(argv: string[]): Promise<void> {
     log.flush(() => process.exit(ok ? 0 : 1));
     return;
   }
-  log.info({ url: opts.url, server: opts.server, service: opts.service, intervalMs: opts.intervalMs }, 'heartbeat started');
+  log.info({ url: redactUrl(opts.url), server: opts.server, service: opts.service, intervalMs: opts.intervalMs }, 'heartbeat started');
   const hb = runHeartbeat(opts, log);
   const stop = () => {
     hb.stop();

@@ -2,8 +2,8 @@
 // and stops them in reverse order with a bounded drain. Nothing here is a module-level singleton:
 // tests build a Proxy with their own config, logger, balancer and clock.
 import type { AddressInfo } from 'node:net';
-import { createRouter, type Fallback, type Route } from './api/router.js';
-import { systemApiRoutes, versionsRoute } from './api/system-api.js';
+import { createRouter, type Fallback, type Route } from './net/router.js';
+import { systemApiExposure, systemApiRoutes, versionsRoute } from './api/system-api.js';
 import type { Balancer } from './balancer/balancer.js';
 import { startDefaultBackend, type DefaultBackendHandle } from './balancer/default-backend.js';
 import { MemoryBalancer } from './balancer/memory.js';
@@ -13,6 +13,10 @@ import { streamVersionsRoute } from './http/stream-routes.js';
 import { createLogger, type Logger } from './log.js';
 import { httpStreamProxy } from './http/stream-proxy.js';
 import { listenHttp } from './net/http-listener.js';
+import type { ConnectionLimits } from './net/connection-guard.js';
+import { FdBudget, type FileLimit } from './net/fd-limit.js';
+import { HeapGuard } from './net/heap-guard.js';
+import { TlsCredentials } from './net/tls.js';
 import { createOriginAgent } from './net/origin-http.js';
 import type { Agent } from 'undici';
 import type { ProtocolDeps, ProxyService } from './net/service.js';
@@ -20,6 +24,9 @@ import { startRtmpServer } from './rtmp/server.js';
 import { startSrtServer } from './srt/server.js';
 import { startWebrtcRelay } from './webrtc/relay.js';
 import { webrtcRoutes } from './webrtc/signalling.js';
+import { createOriginHealth, type HealthMonitor } from './health/index.js';
+import { reportingRegistrations } from './health/balancer-events.js';
+import { originDrainMethods } from './api/origin-drain-api.js';
 
 export interface ProxyDeps {
   config: Config;
@@ -29,9 +36,11 @@ export interface ProxyDeps {
   now?: () => number;
   /** Called when a listener fails after startup; main.ts exits non-zero. */
   onFatal?: (err: Error) => void;
+  /** The RLIMIT_NOFILE in force (main.ts raises it); client listeners keep PROXY_FD_RESERVE of it free. */
+  fileLimit?: FileLimit | undefined;
 }
 
-export type ListenerName = keyof Listeners;
+export type ListenerName = keyof Listeners | 'httpsApi' | 'httpsServer';
 
 export function createBalancer(config: Config, now?: () => number, log?: Logger): Balancer {
   if (config.loadBalancer === 'redis') {
@@ -58,10 +67,17 @@ export class Proxy {
   private defaultBackend: DefaultBackendHandle | undefined;
   /** Keep-alive connections to origins' HTTP endpoints (HTTP streaming, WHIP/WHEP). */
   readonly originAgent: Agent;
+  /** Origin states (probes, heartbeats, drain) and load: what routing asks before picking. */
+  readonly health: HealthMonitor;
   private stopping: Promise<void> | undefined;
+  /** Refuses new work while the heap is above PROXY_MAX_HEAP_RATIO. */
+  readonly heapGuard: HeapGuard;
+  private tls: TlsCredentials | undefined;
 
   constructor(private readonly deps: ProxyDeps) {
     this.balancer = deps.balancer ?? createBalancer(deps.config, deps.now, deps.log);
+    this.health = createOriginHealth({ config: deps.config, balancer: this.balancer, log: deps.log, ...(deps.now ? { now: deps.now } : {}) });
+    this.heapGuard = new HeapGuard({ ratio: deps.config.edge.maxHeapRatio, log: deps.log });
     this.originAgent = createOriginAgent({ dialMs: deps.config.timeouts.dialMs, headersMs: deps.config.timeouts.originAnswerMs });
   }
 
@@ -71,6 +87,7 @@ export class Proxy {
     const onFatal = this.deps.onFatal ?? ((err: Error) => log.fatal({ err }, 'listener failed'));
     try {
       await this.balancer.start();
+      await this.health.start();
       if (config.defaultBackend) {
         this.defaultBackend = await startDefaultBackend(this.balancer, config.defaultBackend, {
           log,
@@ -78,29 +95,77 @@ export class Proxy {
           ...(this.deps.now ? { now: this.deps.now } : {}),
         });
       }
-      const deps: ProtocolDeps = { config, log, balancer: this.balancer, onFatal, ...(this.deps.now ? { now: this.deps.now } : {}) };
+      const edge = config.edge;
+      const overloaded = () => this.heapGuard.overloaded();
+      const fileLimit = this.deps.fileLimit;
+      const connectionLimits: ConnectionLimits = {
+        maxConnections: edge.maxConnections,
+        maxConnectionsPerIp: edge.maxConnectionsPerIp,
+        overloaded,
+        fds: fileLimit && Number.isFinite(fileLimit.soft) ? new FdBudget({ limit: fileLimit.soft, reserve: edge.fdReserve }) : undefined,
+      };
+      if (edge.tlsCert && edge.tlsKey) {
+        this.tls = new TlsCredentials({ certPath: edge.tlsCert, keyPath: edge.tlsKey }, log);
+        this.tls.watch();
+      }
+      const deps: ProtocolDeps = { config, log, balancer: this.balancer, onFatal, overloaded, connectionLimits, ...(this.deps.now ? { now: this.deps.now } : {}) };
       const started = (name: ListenerName, service: ProxyService) => {
         this.listeners.set(name, service);
         const a = service.address();
         log.info({ listener: service.variable, address: a.address, port: a.port }, 'listening');
       };
-      const http = async (name: ListenerName, routes: Route[], fallback?: Fallback) => {
+      const http = async (name: keyof Listeners, routes: Route[], fallback?: Fallback) => {
         const variable = LISTENER_VARIABLES[name];
         const handler = createRouter(routes, fallback);
-        started(name, await listenHttp({ variable, listen: config.listeners[name], handler, log: log.child({ listener: variable }), onFatal }));
+        const client = name !== 'systemApi';
+        started(
+          name,
+          await listenHttp({
+            variable,
+            listen: config.listeners[name],
+            handler,
+            log: log.child({ listener: variable }),
+            onFatal,
+            ...(client ? { limits: connectionLimits, overloaded } : { allowClients: edge.systemApiAllowCidrs }),
+          }),
+        );
+        // The HTTPS twin serves the same routes.
+        const twin = name === 'httpApi' ? (['httpsApi', 'PROXY_HTTPS_API', edge.httpsApi] as const) : name === 'httpServer' ? (['httpsServer', 'PROXY_HTTPS_SERVER', edge.httpsServer] as const) : undefined;
+        if (twin && twin[2] && this.tls) {
+          const [twinName, twinVariable, listen] = twin;
+          started(twinName, await listenHttp({ variable: twinVariable, listen, handler, log: log.child({ listener: twinVariable }), onFatal, limits: connectionLimits, overloaded, tls: this.tls }));
+        }
       };
       // Start order as the Go proxy: RTMP → WebRTC → HTTP API → SRT → System API → HTTP stream.
       started('rtmp', await startRtmpServer(deps));
       const rtc = await startWebrtcRelay(deps);
       started('webrtc', rtc);
       await http('httpApi', [versionsRoute(), ...webrtcRoutes({ ...deps, relay: rtc, agent: this.originAgent })]);
-      started('srt', await startSrtServer(deps));
-      await http('systemApi', systemApiRoutes({ balancer: this.balancer, registerToken: config.registerToken, ...(deps.now ? { now: deps.now } : {}) }));
+      const srt = await startSrtServer(deps);
+      started('srt', srt);
+      const stats = () => ({ webrtc: rtc.stats(), srt: srt.stats() });
+      await http('systemApi', systemApiRoutes({
+        balancer: reportingRegistrations(this.balancer, this.health),
+        registerToken: config.registerToken,
+        maxOrigins: edge.maxOrigins,
+        addressPolicy: { allow: edge.originAllowCidrs },
+        describeOrigin: (v) => this.health.describe(v),
+        originMethods: originDrainMethods(this.health, config.registerToken),
+        stats,
+        ...(deps.now ? { now: deps.now } : {}),
+      }));
+      const exposed = systemApiExposure(config);
+      if (exposed) log.warn({ listener: 'PROXY_SYSTEM_API', address: config.listeners.systemApi.host ?? '(all interfaces)' }, exposed);
       await http('httpServer', [streamVersionsRoute()], httpStreamProxy({ config, balancer: this.balancer, agent: this.originAgent }));
     } catch (err) {
       await this.stop(0);
       throw err;
     }
+  }
+
+  /** Re-reads the TLS certificate and key (SIGHUP); false when there is no TLS or the new pair is unusable. */
+  reloadTls(why = 'SIGHUP'): boolean {
+    return this.tls?.reload(why) ?? false;
   }
 
   address(name: ListenerName): AddressInfo {
@@ -113,9 +178,11 @@ export class Proxy {
   stop(graceMs = this.deps.config.graceQuitMs): Promise<void> {
     this.stopping ??= (async () => {
       this.defaultBackend?.stop();
+      this.tls?.close();
       const listeners = [...this.listeners.values()].reverse();
       await Promise.all(listeners.map((l) => l.close(graceMs)));
       await this.originAgent.destroy();
+      await this.health.stop();
       await this.balancer.close();
     })();
     return this.stopping;

@@ -12,7 +12,9 @@ import { clip, hasControlCharacter } from './text.js';
 export const DEFAULT_VHOST = '__defaultVhost__';
 const MAX_KEY_LENGTH = 1024;
 
-export class StreamKeyError extends Error {}
+export class StreamKeyError extends Error {
+  override readonly name = 'StreamKeyError';
+}
 
 export interface StreamKey {
   vhost: string;

@@ -2,10 +2,12 @@
 // read the cluster view (origins, stream pins) or remove an origin.
 import { timingSafeEqual } from 'node:crypto';
 import { BalancerUnavailableError, type Balancer, type OriginView } from '../balancer/balancer.js';
-import { parseRegistration, RegisterError, SERVICES } from '../balancer/origin.js';
+import { parseRegistration, RegisterError, SERVICES, type Origin } from '../balancer/origin.js';
+import { OriginAddressError, isLoopbackHost, vetOriginHost, type OriginAddressPolicy } from '../net/address-policy.js';
+import type { Config } from '../config.js';
 import { SIGNATURE, VERSION } from '../version.js';
-import { HttpError, readBody, sendJson } from './http-util.js';
-import type { Route, RouteContext } from './router.js';
+import { HttpError, readBody, sendJson } from '../net/http-util.js';
+import type { Methods, Route, RouteContext } from '../net/router.js';
 
 /** Heartbeats are a few hundred bytes; SRS with `summaries on` sends a few KB. */
 export const REGISTER_BODY_LIMIT = 64 * 1024;
@@ -14,8 +16,27 @@ export interface SystemApiDeps {
   balancer: Balancer;
   /** When set, register and admin calls need `Authorization: Bearer <token>` or `?token=<token>`. */
   registerToken: string | undefined;
+  /** Cap on registered origins (server ids): a new one beyond it is refused; known ones keep heartbeating. */
+  maxOrigins?: number;
+  /** Which origin addresses may register. */
+  addressPolicy?: OriginAddressPolicy;
   now?: () => number;
+  /** Extra fields of each origin in the list (health state). */
+  describeOrigin?: (v: OriginView) => Record<string, unknown>;
+  /** More methods on `/api/v1/origins/<server>…` (drain, undrain). */
+  originMethods?: Methods;
+  /** Counters of the UDP relays (WebRTC, SRT) for `GET /api/v1/stats`. */
+  stats?: () => Record<string, unknown>;
 }
+
+/** The record an origin leaves behind (ids and endpoint lists); a real one is a few hundred bytes. */
+export const MAX_ORIGIN_RECORD_BYTES = 4096;
+/** Listing pages: default and largest page size, and a byte budget so one page is cheap to serialise. */
+const PAGE_DEFAULT = 100;
+const PAGE_MAX = 1000;
+const PAGE_MAX_BYTES = 1024 * 1024;
+/** The list of known server ids used to enforce PROXY_MAX_ORIGINS is re-read at most this often. */
+const KNOWN_SERVERS_REFRESH_MS = 1000;
 
 export function versionsRoute(path = '/api/v1/versions'): Route {
   return { path, methods: { GET: ({ res }) => sendJson(res, 200, { signature: SIGNATURE, version: VERSION }) } };
@@ -23,12 +44,9 @@ export function versionsRoute(path = '/api/v1/versions'): Route {
 
 export function systemApiRoutes(deps: SystemApiDeps): Route[] {
   const now = deps.now ?? Date.now;
-  const authorize = (ctx: RouteContext) => {
-    if (deps.registerToken === undefined) return;
-    const header = ctx.req.headers.authorization ?? '';
-    const given = header.startsWith('Bearer ') ? header.slice(7) : (ctx.url.searchParams.get('token') ?? '');
-    if (!safeEqual(given, deps.registerToken)) throw new HttpError(401, 'missing or wrong token');
-  };
+  const admit = originAdmission(deps, now);
+  const authorize = (ctx: RouteContext) => requireToken(deps.registerToken, ctx);
+  const describe = deps.describeOrigin;
   return [
     versionsRoute(),
     {
@@ -42,16 +60,17 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
             try {
               body = JSON.parse(raw.toString('utf8'));
             } catch (err) {
-              throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`);
+              throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`, 400, { cause: err });
             }
           }
           let origin;
           try {
             origin = parseRegistration(body, now());
           } catch (err) {
-            if (err instanceof RegisterError) throw new HttpError(400, err.message);
+            if (err instanceof RegisterError) throw new HttpError(400, err.message, 400, { cause: err });
             throw err;
           }
+          await admit(origin);
           const { replaced } = await available(deps.balancer.register(origin));
           if (replaced) ctx.log.info({ origin: origin.id, replaced: replaced.id }, 'origin restarted: record replaced');
           ctx.log.debug({ origin: origin.id, ip: origin.ip }, 'heartbeat');
@@ -61,12 +80,21 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
     },
     {
       path: '/api/v1/origins',
-      methods: { GET: async ({ res }) => sendJson(res, 200, { code: 0, origins: (await available(deps.balancer.origins())).map(originJson) }) },
+      methods: {
+        GET: async (ctx) => {
+          authorize(ctx);
+          const { limit, offset } = page(ctx.url);
+          const all = (await available(deps.balancer.origins())).sort((a, b) => (a.origin.serverId < b.origin.serverId ? -1 : a.origin.serverId > b.origin.serverId ? 1 : 0));
+          const { items, next } = takePage(all.slice(offset), limit, offset, (v: OriginView) => (describe ? { ...originJson(v), ...describe(v) } : originJson(v)));
+          sendJson(ctx.res, 200, { code: 0, origins: items, total: all.length, ...(next ? { next } : {}) });
+        },
+      },
     },
     {
       path: '/api/v1/origins/',
       prefix: true,
       methods: {
+        ...deps.originMethods,
         DELETE: async (ctx) => {
           authorize(ctx);
           let serverId: string;
@@ -82,21 +110,104 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
       },
     },
     {
+      path: '/api/v1/stats',
+      methods: {
+        GET: (ctx) => {
+          authorize(ctx);
+          sendJson(ctx.res, 200, { code: 0, ...(deps.stats?.() ?? {}) });
+        },
+      },
+    },
+    {
       path: '/api/v1/streams',
       methods: {
-        GET: async ({ res, url }) => {
-          const limitText = url.searchParams.get('limit') ?? '1000';
-          const limit = Number.parseInt(limitText, 10);
-          if (!/^\d+$/.test(limitText) || limit < 1 || limit > 100_000) throw new HttpError(400, 'limit must be 1..100000');
-          const pins = await available(deps.balancer.pins(limit));
-          sendJson(res, 200, {
-            code: 0,
-            streams: pins.map((p) => ({ stream: p.streamKey, origin: p.originId, server: p.serverId })),
-          });
+        GET: async (ctx) => {
+          authorize(ctx);
+          const { limit, offset } = page(ctx.url);
+          // Pins have no stable order across calls; the cursor is a position, good enough for a cluster view.
+          const pins = await available(deps.balancer.pins(offset + limit + 1));
+          const { items, next } = takePage(pins.slice(offset), limit, offset, (p) => ({ stream: p.streamKey, origin: p.originId, server: p.serverId }));
+          sendJson(ctx.res, 200, { code: 0, streams: items, ...(next ? { next } : {}) });
         },
       },
     },
   ];
+}
+
+/**
+ * The startup warning for a system API anyone may use: it listens beyond loopback with neither a
+ * token nor an allow list. Undefined when it is protected (or only on loopback).
+ */
+export function systemApiExposure(config: Pick<Config, 'listeners' | 'registerToken' | 'edge'>): string | undefined {
+  if (isLoopbackHost(config.listeners.systemApi.host)) return undefined;
+  if (config.registerToken !== undefined || config.edge.systemApiAllowCidrs !== undefined) return undefined;
+  return (
+    'SECURITY: the system API (PROXY_SYSTEM_API) listens beyond loopback with neither PROXY_REGISTER_TOKEN nor ' +
+    'PROXY_SYSTEM_API_ALLOW_CIDRS: anyone who reaches it can register origins (and so receive streams), remove origins, ' +
+    'and read the cluster view'
+  );
+}
+
+/**
+ * Registration admission: the record's size, its addresses (PROXY_ORIGIN_ALLOW_CIDRS and the refused
+ * ranges), and PROXY_MAX_ORIGINS for server ids not yet known. Throws HttpError (4xx).
+ */
+function originAdmission(deps: SystemApiDeps, now: () => number): (origin: Origin) => Promise<void> {
+  let known = new Set<string>();
+  let knownAt = -Infinity;
+  let queue: Promise<unknown> = Promise.resolve();
+  return async (origin) => {
+    const bytes = Buffer.byteLength(JSON.stringify([origin.serverId, origin.serviceId, origin.pid, origin.ip, origin.deviceId, origin.endpoints]));
+    if (bytes > MAX_ORIGIN_RECORD_BYTES) throw new HttpError(413, `origin record of ${bytes} bytes is larger than ${MAX_ORIGIN_RECORD_BYTES}`);
+    if (deps.addressPolicy) {
+      const hosts = new Set([origin.ip]);
+      for (const list of Object.values(origin.parsed)) for (const ep of list) if (ep.host !== undefined) hosts.add(ep.host);
+      try {
+        for (const host of hosts) await vetOriginHost(host, deps.addressPolicy);
+      } catch (err) {
+        if (err instanceof OriginAddressError) throw new HttpError(403, err.message);
+        throw err;
+      }
+    }
+    const max = deps.maxOrigins;
+    // Known origins' heartbeats take the fast path; new ones are admitted one at a time, so a burst
+    // of new server ids cannot all pass the count before any of them is counted.
+    if (max === undefined || known.has(origin.serverId)) return;
+    const turn = queue.then(async () => {
+      if (now() - knownAt >= KNOWN_SERVERS_REFRESH_MS || known.size >= max) {
+        known = new Set((await available(deps.balancer.origins())).map((v) => v.origin.serverId));
+        knownAt = now();
+      }
+      if (!known.has(origin.serverId) && known.size >= max) {
+        throw new HttpError(403, `origin limit reached: PROXY_MAX_ORIGINS=${max} origins are registered`);
+      }
+      known.add(origin.serverId);
+    });
+    queue = turn.catch(() => undefined);
+    await turn;
+  };
+}
+
+function page(url: URL): { limit: number; offset: number } {
+  const limitText = url.searchParams.get('limit') ?? String(PAGE_DEFAULT);
+  if (!/^\d{1,9}$/.test(limitText) || Number(limitText) < 1) throw new HttpError(400, 'limit must be a positive integer');
+  const cursor = url.searchParams.get('cursor') ?? '0';
+  if (!/^\d{1,9}$/.test(cursor)) throw new HttpError(400, 'cursor must be a value returned as next');
+  // Larger limits are served as the largest page (older clients asked for up to 100000).
+  return { limit: Math.min(Number(limitText), PAGE_MAX), offset: Number(cursor) };
+}
+
+/** Up to `limit` items and at most PAGE_MAX_BYTES of JSON; `next` is the cursor of the following page. */
+function takePage<T>(rest: T[], limit: number, offset: number, toJson: (item: T) => unknown): { items: unknown[]; next: string | undefined } {
+  const items: unknown[] = [];
+  let bytes = 0;
+  for (const item of rest) {
+    if (items.length >= limit || bytes > PAGE_MAX_BYTES) break;
+    const json = toJson(item);
+    bytes += JSON.stringify(json).length;
+    items.push(json);
+  }
+  return { items, next: items.length < rest.length ? String(offset + items.length) : undefined };
 }
 
 /** The cluster view of one origin; field names follow the Go proxy's record (snake_case). */
@@ -117,12 +228,20 @@ export function originJson(v: OriginView): Record<string, unknown> {
   return out;
 }
 
+/** Register and admin calls: `Authorization: Bearer <token>` or `?token=<token>` when a token is set (401 otherwise). */
+export function requireToken(token: string | undefined, ctx: RouteContext): void {
+  if (token === undefined) return;
+  const header = ctx.req.headers.authorization ?? '';
+  const given = header.startsWith('Bearer ') ? header.slice(7) : (ctx.url.searchParams.get('token') ?? '');
+  if (!safeEqual(given, token)) throw new HttpError(401, 'missing or wrong token');
+}
+
 /** Shared state out of reach (Redis down): 503 with the reason, so SRS retries its heartbeat. */
-async function available<T>(p: Promise<T>): Promise<T> {
+export async function available<T>(p: Promise<T>): Promise<T> {
   try {
     return await p;
   } catch (err) {
-    if (err instanceof BalancerUnavailableError) throw new HttpError(503, err.message);
+    if (err instanceof BalancerUnavailableError) throw new HttpError(503, err.message, 503, { cause: err });
     throw err;
   }
 }

@@ -34,6 +34,8 @@ export interface RtcSession {
   /** The origin's WebRTC media address (its UDP `rtc` endpoint) the relay sends this session to. */
   mediaHost?: string;
   mediaPort?: number;
+  /** The answerer's ice-pwd: the key of the client's connectivity checks (MESSAGE-INTEGRITY). */
+  icePwd?: string;
 }
 
 export interface RegisterResult {
@@ -42,6 +44,8 @@ export interface RegisterResult {
 }
 
 export class NoOriginError extends Error {
+  override readonly name = 'NoOriginError';
+
   constructor(readonly streamKey: string) {
     super(`no origin available for ${streamKey}`);
   }
@@ -53,11 +57,14 @@ export class NoOriginError extends Error {
  * message; protocol servers refuse the client with an error status). Nothing already relaying is cut.
  */
 export class BalancerUnavailableError extends Error {
+  override readonly name = 'BalancerUnavailableError';
+
   constructor(
     readonly operation: string,
     readonly reason: string,
+    options?: ErrorOptions,
   ) {
-    super(`load balancer unavailable (${operation}): ${reason}`);
+    super(`load balancer unavailable (${operation}): ${reason}`, options);
   }
 }
 
@@ -90,4 +97,9 @@ export interface Balancer {
   putRtcSession(session: RtcSession): Promise<void>;
   rtcSession(ufrag: string): Promise<RtcSession | undefined>;
   deleteRtcSession(ufrag: string): Promise<void>;
+  /**
+   * A secret every proxy sharing this balancer agrees on, created from `fresh` by the first to ask
+   * (absent: the balancer is not shared, a per-process secret is enough).
+   */
+  sharedSecret?(name: string, fresh: string): Promise<string>;
 }

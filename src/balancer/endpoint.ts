@@ -12,7 +12,9 @@ export interface Endpoint {
   port: number;
 }
 
-export class EndpointError extends Error {}
+export class EndpointError extends Error {
+  override readonly name = 'EndpointError';
+}
 
 const WILDCARDS = new Set(['', '0.0.0.0', '::', '[::]', '*']);
 

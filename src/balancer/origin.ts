@@ -1,6 +1,7 @@
 // The origin record: what an origin told us in its heartbeat, validated once, with its endpoints parsed.
 import { EndpointError, endpointHost, parseEndpoint, type Endpoint, type Transport } from './endpoint.js';
 import { clip, hasControlCharacter } from '../text.js';
+import { LoadReportError, parseSummaries, parseWeight, type ReportedLoad } from '../health/load.js';
 
 export const SERVICES = ['rtmp', 'http', 'api', 'srt', 'rtc', 'rtsp'] as const;
 export type Service = (typeof SERVICES)[number];
@@ -29,6 +30,10 @@ export interface Origin {
   parsed: Partial<Record<Service, Endpoint[]>>;
   /** Last heartbeat, ms since the epoch. */
   updatedAt: number;
+  /** Load from the heartbeat's `summaries` (SRS with `summaries on`), when sent and readable. */
+  load?: ReportedLoad;
+  /** Share of new streams relative to other origins (default 1), from the heartbeat's `weight`. */
+  weight?: number;
 }
 
 export interface DialTarget {
@@ -37,7 +42,9 @@ export interface DialTarget {
   transport: Transport;
 }
 
-export class RegisterError extends Error {}
+export class RegisterError extends Error {
+  override readonly name = 'RegisterError';
+}
 
 const MAX_ID = 256;
 const MAX_ENDPOINTS = 16;
@@ -67,13 +74,37 @@ export function parseRegistration(body: unknown, now: number): Origin {
       try {
         return parseEndpoint(text, DEFAULT_TRANSPORT[service]);
       } catch (err) {
-        if (err instanceof EndpointError) throw new RegisterError(`invalid ${service}[${i}]: ${err.message}`);
+        if (err instanceof EndpointError) throw new RegisterError(`invalid ${service}[${i}]: ${err.message}`, { cause: err });
         throw err;
       }
     });
   }
   if (!endpoints.rtmp || endpoints.rtmp.length === 0) throw new RegisterError('empty rtmp');
-  return { id: `${serverId}-${serviceId}-${pid}`, serverId, serviceId, pid, ip, deviceId, endpoints, parsed, updatedAt: now };
+  const origin: Origin = { id: `${serverId}-${serviceId}-${pid}`, serverId, serviceId, pid, ip, deviceId, endpoints, parsed, updatedAt: now };
+  const weight = optionalWeight(b.weight);
+  if (weight !== undefined) origin.weight = weight;
+  const load = optionalSummaries(b.summaries);
+  if (load !== undefined) origin.load = load;
+  return origin;
+}
+
+function optionalWeight(v: unknown): number | undefined {
+  try {
+    return parseWeight(v);
+  } catch (err) {
+    if (err instanceof LoadReportError) throw new RegisterError(err.message);
+    throw err;
+  }
+}
+
+/** Statistics are advisory: unreadable ones are ignored, never a reason to refuse the heartbeat. */
+function optionalSummaries(v: unknown): ReportedLoad | undefined {
+  try {
+    return parseSummaries(v);
+  } catch (err) {
+    if (err instanceof LoadReportError) return undefined;
+    throw err;
+  }
 }
 
 function requiredString(b: Record<string, unknown>, field: string): string {

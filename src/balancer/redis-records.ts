@@ -4,7 +4,9 @@
 import type { HlsSession, RtcSession } from './balancer.js';
 import { parseRegistration, RegisterError, SERVICES, type Origin } from './origin.js';
 
-export class RedisRecordError extends Error {}
+export class RedisRecordError extends Error {
+  override readonly name = 'RedisRecordError';
+}
 
 export const SERVER_KEY_PREFIX = 'srs-proxy-server:';
 export const ALL_SERVERS_KEY = 'srs-proxy-all-servers';
@@ -103,7 +105,7 @@ export function decodeServerRecord(raw: string): Origin {
   try {
     return parseRegistration(body, updatedAt);
   } catch (err) {
-    if (err instanceof RegisterError) throw new RedisRecordError(`server record: ${err.message}`);
+    if (err instanceof RegisterError) throw new RedisRecordError(`server record: ${err.message}`, { cause: err });
     throw err;
   }
 }
@@ -151,7 +153,7 @@ export function decodeRtcRecord(raw: string): RtcSession {
   if (typeof streamKey !== 'string' || streamKey === '') throw new RedisRecordError('WebRTC record without stream_url');
   if (typeof ufrag !== 'string' || ufrag === '') throw new RedisRecordError('WebRTC record without ufrag');
   // The fields the relay dials with must have their types; a mistyped one is dropped, not trusted.
-  for (const [k, type] of [['serverId', 'string'], ['mediaHost', 'string'], ['mediaPort', 'number']] as const) {
+  for (const [k, type] of [['serverId', 'string'], ['mediaHost', 'string'], ['mediaPort', 'number'], ['icePwd', 'string']] as const) {
     if (k in rest && typeof rest[k] !== type) delete rest[k];
   }
   return { ...rest, ufrag, streamKey } as RtcSession;

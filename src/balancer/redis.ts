@@ -23,6 +23,7 @@ import {
   type StreamPin,
 } from './balancer.js';
 import type { Origin } from './origin.js';
+import { boundedHlsUrl } from './hls-record.js';
 import { FallbackCache, type KnownServer } from './redis-cache.js';
 import { createRedisClient, redisTarget, type RedisClient } from './redis-connection.js';
 import {
@@ -62,7 +63,9 @@ export interface RedisBalancerOptions {
 }
 
 /** Startup could not reach Redis (spec scenario 6): a ConfigError, so main exits 255 naming the variable. */
-export class RedisStartupError extends ConfigError {}
+export class RedisStartupError extends ConfigError {
+  override readonly name = 'RedisStartupError';
+}
 
 /** Calls, failures and latency of one kind of Redis call (for metrics; logged per call at debug). */
 export interface RedisCallStats {
@@ -138,7 +141,7 @@ export class RedisBalancer implements Balancer {
       const reason = this.lastError || (err as Error).message;
       this.closed = true;
       this.client.disconnect();
-      throw new RedisStartupError(target.variable, target.value, `cannot use Redis: ${reason}${startupHint(reason)}`);
+      throw new RedisStartupError(target.variable, target.value, `cannot use Redis: ${reason}${startupHint(reason)}`, { cause: err });
     }
     this.connected = true;
     if (this.cache) {
@@ -321,7 +324,7 @@ export class RedisBalancer implements Balancer {
     try {
       const existing = await this.readHls(byKey, ttl);
       if (existing) return existing;
-      const session: HlsSession = { spbhid: '', streamKey, fullUrl };
+      const session: HlsSession = { spbhid: '', streamKey, fullUrl: boundedHlsUrl(fullUrl) };
       // The id index first: whenever the key index names an id, that id resolves.
       for (let i = 0; ; i++) {
         session.spbhid = this.newId();
@@ -413,6 +416,11 @@ export class RedisBalancer implements Balancer {
     }
   }
 
+  /** A secret shared by every proxy of the cluster: created once (SET NX) under `origin-proxy:secret:<name>`. */
+  async sharedSecret(name: string, fresh: string): Promise<string> {
+    return this.call('shared-secret', () => this.store.createOnce(`origin-proxy:secret:${name}`, fresh));
+  }
+
   async deleteRtcSession(ufrag: string): Promise<void> {
     this.cache?.forgetRtc(ufrag);
     const key = ufragKey(ufrag);
@@ -459,7 +467,7 @@ export class RedisBalancer implements Balancer {
       stats.errors++;
       const message = (err as Error).message;
       this.log.debug({ redis: op, err: message }, 'redis call failed');
-      throw new BalancerUnavailableError(op, message);
+      throw new BalancerUnavailableError(op, message, { cause: err });
     }
   }
 }

@@ -4,6 +4,7 @@ import { formatListenAddress, type ListenAddress } from '../config/listen.js';
 import type { Balancer } from '../balancer/balancer.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import type { ConnectionLimits } from './connection-guard.js';
 
 export interface ProxyService {
   /** The PROXY_* variable configuring this listener. */
@@ -21,16 +22,26 @@ export interface ProtocolDeps {
   /** A listener error after startup: the process stops (no half-service). */
   onFatal: (err: Error) => void;
   now?: () => number;
+  /**
+   * True while the process must refuse new work (heap above PROXY_MAX_HEAP_RATIO). Protocol servers
+   * check it when a client arrives (connection, request, handshake, offer) and refuse with their
+   * protocol's "try later" answer; running relays are left alone.
+   */
+  overloaded?: () => boolean;
+  /** Admission limits for client TCP listeners (pass to listenTcp as `limits`). */
+  connectionLimits?: ConnectionLimits;
 }
 
 /** A listener could not bind (or failed later); names the variable so the operator knows what to fix. */
 export class ListenError extends Error {
+  override readonly name = 'ListenError';
+
   constructor(
     readonly variable: string,
     readonly address: string,
     cause: Error,
   ) {
-    super(`${variable}=${JSON.stringify(address)}: cannot listen: ${(cause as NodeJS.ErrnoException).code ?? cause.message}`);
+    super(`${variable}=${JSON.stringify(address)}: cannot listen: ${(cause as NodeJS.ErrnoException).code ?? cause.message}`, { cause });
   }
 }
 

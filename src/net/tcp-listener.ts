@@ -4,6 +4,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import type { ListenAddress } from '../config/listen.js';
 import { contextLogger, type Logger } from '../log.js';
 import { bindServer, type ProxyService } from './service.js';
+import { ConnectionGuard, type ConnectionLimits } from './connection-guard.js';
 
 export interface TcpListenerOptions {
   variable: string;
@@ -12,6 +13,8 @@ export interface TcpListenerOptions {
   onFatal: (err: Error) => void;
   /** Handles one client connection; `log` carries the connection's cid. */
   onConnection: (socket: Socket, log: Logger) => void;
+  /** Connection admission: caps in total and per IP, descriptor budget, heap guard. */
+  limits?: ConnectionLimits;
 }
 
 export interface TcpListener extends ProxyService {
@@ -21,7 +24,12 @@ export interface TcpListener extends ProxyService {
 
 export async function listenTcp(opts: TcpListenerOptions): Promise<TcpListener> {
   const sockets = new Set<Socket>();
+  const guard = opts.limits ? new ConnectionGuard(opts.variable, opts.limits, opts.log) : undefined;
   const server = createServer({ noDelay: true }, (socket) => {
+    if (guard?.admit(socket)) {
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     const log = contextLogger(opts.log, { client: `${socket.remoteAddress}:${socket.remotePort}` });

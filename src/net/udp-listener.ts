@@ -1,5 +1,5 @@
 // A UDP listener for datagram protocols (WebRTC media, SRT): bind errors naming the variable, large
-// socket buffers so bursts are not dropped, and errors after startup reported as fatal.
+// socket buffers so bursts are not dropped, and errors after startup logged (they never stop the listener).
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP, isIPv6 } from 'node:net';
@@ -31,7 +31,15 @@ export async function bindUdp(opts: UdpListenerOptions): Promise<Socket> {
     });
   });
   applyUdpBuffers(socket, opts.bufferBytes, opts.log);
-  socket.on('error', (err) => opts.onFatal(new ListenError(opts.variable, text, err)));
+  // After the bind, an 'error' is a failed receive or a send without a callback: the socket keeps
+  // working, and a peer must not be able to stop the listener by provoking one. Logged, at most once a second.
+  let lastLogged = 0;
+  socket.on('error', (err) => {
+    const now = Date.now();
+    if (now - lastLogged < 1000) return;
+    lastLogged = now;
+    opts.log.warn({ err: err.message }, 'UDP socket error (listener keeps running)');
+  });
   return socket;
 }
 

@@ -41,7 +41,9 @@ export interface ClientIntent {
 }
 
 /** Why a client was dropped before it was identified. */
-export class ClientError extends Error {}
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+}
 
 export interface ClientSessionOptions {
   /** The connection's context id (sent as srs_id). */

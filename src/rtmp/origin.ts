@@ -21,13 +21,23 @@ export interface OriginTarget {
   port: number;
 }
 
-/** The origin could not be used; `status` is the origin's own info object when it answered with one. */
+/** What a client may be told about a failed origin leg: never an address, port or server id. */
+export type OriginFailure = 'origin unreachable' | 'origin did not answer in time' | 'origin failed' | 'origin refused the stream' | 'client left';
+
+/**
+ * The origin could not be used. `message` is for the log (it may name addresses); `publicReason` is what
+ * the client may read; `status` is the origin's own info object when it answered with one.
+ */
 export class OriginError extends Error {
+  override readonly name = 'OriginError';
+
   constructor(
     message: string,
+    readonly publicReason: OriginFailure,
     readonly status?: Amf0Value,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -69,8 +79,8 @@ export async function dialOrigin(targets: OriginTarget[], dialMs: number, signal
       failures.push(`${target.host}:${target.port} ${(err as Error).message}`);
     }
   }
-  if (signal.aborted) throw new OriginError('client left');
-  throw new OriginError(`origin unreachable (${failures.join('; ') || 'no RTMP endpoint'})`);
+  if (signal.aborted) throw new OriginError('client left', 'client left');
+  throw new OriginError(`origin unreachable (${failures.join('; ') || 'no RTMP endpoint'})`, 'origin unreachable');
 }
 
 function dialOne(target: OriginTarget, dialMs: number, signal: AbortSignal): Promise<Socket> {
@@ -81,10 +91,13 @@ function dialOne(target: OriginTarget, dialMs: number, signal: AbortSignal): Pro
       signal.removeEventListener('abort', onAbort);
       socket.off('error', onError);
       if (err === null) return resolve(socket);
+      socket.on('error', ignoreLate);
       socket.destroy();
       reject(err);
     };
-    const onError = (err: NodeJS.ErrnoException) => done(new Error(err.code ?? err.message));
+    const onError = (err: NodeJS.ErrnoException) => done(new Error(err.code ?? err.message, { cause: err }));
+    // After a failed or abandoned dial a late 'error' (a DNS answer after the timeout) must find a listener.
+    const ignoreLate = () => undefined;
     const onAbort = () => done(new Error('aborted'));
     const timer = setTimeout(() => done(new Error(`no connection within ${dialMs} ms`)), dialMs);
     socket.once('connect', () => done(null));
@@ -135,15 +148,15 @@ class OriginInbox {
       }
       this.leg.flush();
     } catch (err) {
-      this.fail(new OriginError(`origin sent malformed RTMP: ${(err as Error).message}`));
+      this.fail(new OriginError(`origin sent malformed RTMP: ${(err as Error).message}`, 'origin failed', undefined, { cause: err }));
       this.socket.destroy();
       return;
     }
     this.notify();
   };
 
-  private readonly onEnd = (): void => this.fail(new OriginError('origin closed the connection'));
-  private readonly onError = (err: NodeJS.ErrnoException): void => this.fail(new OriginError(`origin connection failed: ${err.code ?? err.message}`));
+  private readonly onEnd = (): void => this.fail(new OriginError('origin closed the connection', 'origin failed'));
+  private readonly onError = (err: NodeJS.ErrnoException): void => this.fail(new OriginError(`origin connection failed: ${err.code ?? err.message}`, 'origin failed', undefined, { cause: err }));
 
   fail(err: Error): void {
     this.failure ??= err;
@@ -164,7 +177,7 @@ class OriginInbox {
       if (ready()) return;
       if (this.failure !== null) throw this.failure;
       const left = deadline - Date.now();
-      if (left <= 0) throw new OriginError(`origin did not answer ${what} within ${ms} ms`);
+      if (left <= 0) throw new OriginError(`origin did not answer ${what} within ${ms} ms`, 'origin did not answer in time');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           this.wake = null;
@@ -215,7 +228,7 @@ export async function openOriginLeg(o: OriginLegOptions): Promise<OriginLeg> {
   const { socket, target } = await dialOrigin(o.targets, o.dialMs, o.signal);
   const inbox = new OriginInbox(socket, o.maxMessageSize);
   const onAbort = () => {
-    inbox.fail(new OriginError('client left'));
+    inbox.fail(new OriginError('client left', 'client left'));
     socket.destroy();
   };
   o.signal.addEventListener('abort', onAbort);
@@ -253,7 +266,7 @@ async function replay(inbox: OriginInbox, o: OriginLegOptions, target: OriginTar
   const answers = await answersTo(inbox, { [connectId]: 'connect', [createId]: 'createStream' }, o.answerMs);
   const streamId = amf0Number(answers.get(createId)!.args[0]);
   if (streamId === undefined || !Number.isInteger(streamId) || streamId <= 0 || streamId > 0xffffffff) {
-    throw new OriginError('origin answered createStream without a stream id');
+    throw new OriginError('origin answered createStream without a stream id', 'origin failed');
   }
 
   const req = intent.request.command;
@@ -268,7 +281,7 @@ async function replay(inbox: OriginInbox, o: OriginLegOptions, target: OriginTar
     const m = await inbox.next(Math.max(1, deadline - Date.now()), intent.request.kind);
     if (!isCommand(m)) {
       forwardBytes += payloadLength(m);
-      if (forwardBytes > MAX_EARLY_BYTES) throw new OriginError(`origin sent over ${MAX_EARLY_BYTES} bytes before its ${wanted}`);
+      if (forwardBytes > MAX_EARLY_BYTES) throw new OriginError(`origin sent over ${MAX_EARLY_BYTES} bytes before its ${wanted}`, 'origin failed');
       forward.push(m);
       continue;
     }
@@ -276,7 +289,7 @@ async function replay(inbox: OriginInbox, o: OriginLegOptions, target: OriginTar
     if ((cmd.name === '_result' || cmd.name === '_error') && cmd.transactionId < tid && cmd.transactionId > 0) {
       // A late answer to one of our own setup calls (releaseStream…); a refused publish/play is an error.
       if (cmd.name === '_error' && cmd.transactionId === tid - 1) {
-        throw new OriginError(`origin refused ${req.name}: ${infoText(infoObject(cmd), 'code')}`, infoObject(cmd));
+        throw new OriginError(`origin refused ${req.name}: ${infoText(infoObject(cmd), 'code')}`, 'origin refused the stream', infoObject(cmd));
       }
       continue;
     }
@@ -284,7 +297,7 @@ async function replay(inbox: OriginInbox, o: OriginLegOptions, target: OriginTar
     if (cmd.name === 'onStatus') {
       const info = infoObject(cmd);
       const code = infoText(info, 'code');
-      if (infoText(info, 'level') === 'error') throw new OriginError(`origin refused ${req.name}: ${code}`, info);
+      if (infoText(info, 'level') === 'error') throw new OriginError(`origin refused ${req.name}: ${code}`, 'origin refused the stream', info);
       forward.push(m);
       if (code === wanted) break;
       continue;
@@ -313,7 +326,7 @@ async function answersTo(inbox: OriginInbox, calls: Record<number, string>, ms: 
     if (cmd.name === '_result') got.set(cmd.transactionId, cmd);
     else if (cmd.name === '_error') {
       const info = infoObject(cmd);
-      throw new OriginError(`origin refused ${what}: ${infoText(info, 'code') || 'error'}`, info);
+      throw new OriginError(`origin refused ${what}: ${infoText(info, 'code') || 'error'}`, 'origin refused the stream', info);
     }
   }
   return got;

@@ -16,6 +16,7 @@ import type { Amf0Value } from './amf0.js';
 import { ClientError, ClientSession, type ClientIntent } from './client.js';
 import { COMMAND_CSID, commandMessage, onFCPublish, onStatus, statusInfo } from './commands.js';
 import { RtmpError } from './errors.js';
+import { clientSafeStatus } from './public-status.js';
 import type { RtmpMessage } from './messages.js';
 import { OriginError, openOriginLeg, type OriginLeg } from './origin.js';
 import { Relay, type RelayEnd } from './relay.js';
@@ -43,6 +44,7 @@ export async function startRtmpServer(deps: ProtocolDeps): Promise<ProxyService>
     log: deps.log.child({ listener: variable }),
     onFatal: deps.onFatal,
     onConnection: (socket, log) => new ProxyConnection(socket, log, ctx).start(),
+    limits: deps.connectionLimits,
   });
   const idleMs = deps.config.timeouts.idleMs;
   // One timer for all relays: nothing per connection, nothing per byte.
@@ -180,8 +182,10 @@ class ProxyConnection {
     } catch (err) {
       if (this.phase !== 'origin') return;
       const e = err as Error;
+      // The log line names the origin and why; the client learns only the kind of failure.
       this.log.warn({ ...fields, origin: origin.serverId, reason: e.message }, 'origin leg failed');
-      this.fail(intent, e instanceof OriginError ? e.message : `origin failed: ${e.message}`, e instanceof OriginError ? e.status : undefined);
+      const originStatus = e instanceof OriginError && e.status !== undefined ? clientSafeStatus(e.status, originNames(origin)) : undefined;
+      this.fail(intent, e instanceof OriginError ? e.publicReason : 'origin failed', originStatus);
       return;
     }
     if (this.phase !== 'origin') {
@@ -279,4 +283,9 @@ class ProxyConnection {
     this.abort?.abort();
     this.socket.destroy();
   }
+}
+
+/** Everything that names an origin, for redaction of what it says to clients. */
+function originNames(origin: Origin): string[] {
+  return [origin.id, origin.serverId, origin.ip, ...dialTargets(origin, 'rtmp').map((t) => t.host)];
 }

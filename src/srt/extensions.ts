@@ -1,7 +1,7 @@
 // Handshake extension blocks (draft §3.2.1): Extension Type (16) | Extension Length in 32-bit words (16)
 // | contents. Every block keeps its raw contents, so re-encoding a parsed handshake is byte-exact;
 // the decoded fields are read-only conveniences. To change a block, build a new one with the helpers.
-import { SrtError, UINT16_MAX, UINT32_MAX, assertUint } from './errors.js';
+import { SrtError, UINT16_MAX, assertUint } from './errors.js';
 
 /** Extension Type values (draft §3.2.1, Table 5). */
 export const ExtensionType = {
@@ -15,23 +15,8 @@ export const ExtensionType = {
   Group: 8,
 } as const;
 
-/** SRT Flags carried in HSREQ/HSRSP (draft §3.2.1.1.1, Table 6). */
-export const SrtOptionFlag = {
-  TsbpdSend: 0x01,
-  TsbpdReceive: 0x02,
-  Crypt: 0x04,
-  TooLatePacketDrop: 0x08,
-  PeriodicNak: 0x10,
-  RetransmitFlag: 0x20,
-  Stream: 0x40,
-  PacketFilter: 0x80,
-} as const;
-
 /** Handshake Extension Field flags of a CONCLUSION (draft §3.2.1, Table 3). */
 export const ExtensionFlag = { HsReq: 0x1, KmReq: 0x2, Config: 0x4 } as const;
-
-/** The Stream ID extension may carry at most 512 bytes (draft §3.2.1.3). */
-export const MAX_STREAM_ID_BYTES = 512;
 
 /** Bytes of an extension block header. */
 export const EXTENSION_HEADER_LENGTH = 4;
@@ -190,52 +175,6 @@ export function extensionFlagsFor(extensions: readonly HandshakeExtension[]): nu
   return flags;
 }
 
-/** Fields of an HSREQ/HSRSP to build. */
-export interface HsExtensionFields {
-  /** true builds HSRSP (2), false HSREQ (1). */
-  response: boolean;
-  srtVersion: number;
-  srtFlags: number;
-  receiverTsbpdDelay: number;
-  senderTsbpdDelay: number;
-}
-
-/** Builds an HSREQ/HSRSP block; throws SrtError('invalid-argument') on out-of-range fields. */
-export function hsExtension(fields: HsExtensionFields): HsExtension {
-  assertUint(fields.srtVersion, UINT32_MAX, 'srtVersion');
-  assertUint(fields.srtFlags, UINT32_MAX, 'srtFlags');
-  assertUint(fields.receiverTsbpdDelay, UINT16_MAX, 'receiverTsbpdDelay');
-  assertUint(fields.senderTsbpdDelay, UINT16_MAX, 'senderTsbpdDelay');
-  const contents = Buffer.alloc(HS_EXTENSION_LENGTH);
-  contents.writeUInt32BE(fields.srtVersion, 0);
-  contents.writeUInt32BE(fields.srtFlags, 4);
-  contents.writeUInt16BE(fields.receiverTsbpdDelay, 8);
-  contents.writeUInt16BE(fields.senderTsbpdDelay, 10);
-  return decodeExtension(fields.response ? ExtensionType.HsRsp : ExtensionType.HsReq, contents) as HsExtension;
-}
-
-/** Builds a SID block; throws SrtError('invalid-argument') past 512 UTF-8 bytes. */
-export function streamIdExtension(streamId: string): StreamIdExtension {
-  if (Buffer.byteLength(streamId, 'utf8') > MAX_STREAM_ID_BYTES) {
-    throw new SrtError('invalid-argument', `stream id exceeds ${MAX_STREAM_ID_BYTES} bytes`);
-  }
-  return decodeExtension(ExtensionType.StreamId, encodeSrtString(streamId)) as StreamIdExtension;
-}
-
-/** Builds a CONGESTION block ("live" or "file"). */
-export function congestionExtension(name: string): CongestionExtension {
-  return decodeExtension(ExtensionType.Congestion, encodeSrtString(name)) as CongestionExtension;
-}
-
-/** Builds a block of any type from raw contents (decoded like a parsed one). */
-export function rawExtension(type: number, contents: Buffer): HandshakeExtension {
-  assertUint(type, UINT16_MAX, 'extension type');
-  if (contents.length % 4 !== 0) {
-    throw new SrtError('invalid-argument', `extension contents must be a multiple of 4 bytes, got ${contents.length}`);
-  }
-  return decodeExtension(type, contents);
-}
-
 /**
  * SRT string → text: each 32-bit word holds four characters in reverse order (libsrt stores the
  * string as little-endian words), and the NUL padding at the end is dropped.
@@ -246,17 +185,4 @@ export function decodeSrtString(contents: Buffer): string {
   let end = bytes.length;
   while (end > 0 && bytes[end - 1] === 0) end--;
   return bytes.toString('utf8', 0, end);
-}
-
-/** Text → SRT string contents: UTF-8, NUL-padded to a 4-byte multiple, each word reversed. */
-export function encodeSrtString(text: string): Buffer {
-  const utf8 = Buffer.from(text, 'utf8');
-  const padded = Buffer.alloc(Math.ceil(utf8.length / 4) * 4);
-  utf8.copy(padded);
-  return padded.swap32();
-}
-
-/** "1.5.3" from an HSREQ srtVersion such as 0x00010503. */
-export function formatSrtVersion(srtVersion: number): string {
-  return `${srtVersion >>> 16}.${(srtVersion >>> 8) & 0xff}.${srtVersion & 0xff}`;
 }

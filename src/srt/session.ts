@@ -145,7 +145,7 @@ export class SrtSession {
     this.lastActive = this.#host.clock;
     this.toOrigin.packets++;
     this.toOrigin.bytes += datagram.length;
-    this.#upstream!.send(datagram);
+    this.#sendUpstream(datagram);
     if (isShutdown(datagram)) this.close('caller shutdown', false);
   }
 
@@ -206,7 +206,7 @@ export class SrtSession {
     this.#upstream = socket;
     socket.on('message', (datagram) => this.#fromOrigin(socket, datagram));
     socket.on('error', (err: NodeJS.ErrnoException) => this.#upstreamError(socket, err));
-    socket.connect(target.port, target.host, (err?: Error) => {
+    const connected = (err?: Error) => {
       if (socket !== this.#upstream) return;
       if (err) {
         this.#log.debug({ err: err.message, target: this.#targetLabel() }, 'srt: cannot reach origin endpoint');
@@ -220,7 +220,13 @@ export class SrtSession {
         originAddress: socket.remoteAddress().address,
       });
       this.#sendUpstream(this.#originHandshake.request(this.#host.timestamp())!);
-    });
+    };
+    try {
+      socket.connect(target.port, target.host, connected);
+    } catch (err) {
+      // Refused before any I/O (an argument connect() does not take): this endpoint is unusable.
+      connected(err as Error);
+    }
   }
 
   /** The one 'message' handler of the upstream socket: relay when established, else the handshake. */
@@ -286,6 +292,8 @@ export class SrtSession {
 
   #sendUpstream(datagram: Buffer): void {
     try {
+      // No callback: a failed send (ECONNREFUSED after an ICMP port unreachable) comes to the socket's
+      // 'error' handler, which ends the session or tries the next endpoint.
       this.#upstream?.send(datagram);
     } catch (err) {
       this.#log.debug({ err: (err as Error).message }, 'srt: upstream send failed');

@@ -2,8 +2,9 @@
 // ICE username (spec 6.5, with the fixes of 9.2 #1 and #10).
 //
 // identify: a STUN binding request carries USERNAME `<answerUfrag>:<offerUfrag>`, the key the
-//           signalling stored in the balancer; it binds (or migrates) the sender's address to that
-//           session. Everything else — DTLS, SRTP/SRTCP, STUN responses, STUN without USERNAME (the
+//           signalling stored in the balancer; when its MESSAGE-INTEGRITY verifies with the answer's
+//           ice-pwd (stored with the session) it binds (or migrates) the sender's address to that
+//           session; otherwise it is dropped. Everything else — DTLS, SRTP/SRTCP, STUN responses, STUN without USERNAME (the
 //           client answering a full-ICE origin's own checks) — is routed by the bound address.
 // route:    the session record names the origin's media address (or its stream, for records
 //           written by other proxies), so any proxy sharing the balancer can relay it.
@@ -23,7 +24,7 @@ import { applyUdpBuffers, bindUdp } from '../net/udp-listener.js';
 import type { ProtocolDeps, ProxyService } from '../net/service.js';
 import { DropCounter } from '../net/drop-counter.js';
 import { DtlsContentType, findPlaintextDtlsAlert, isDtlsAlertRecord, isDtlsTeardownAlert } from './dtls.js';
-import { StunError, isStunMessage, peekStunUsername } from './stun.js';
+import { StunError, isStunMessage, peekStunUsername, verifyStunMessageIntegrity } from './stun.js';
 
 /** Tuning knobs with safe defaults; tests shorten them. */
 /** Why the relay dropped a datagram. */
@@ -45,10 +46,14 @@ export type DropReason =
   /** The session's origin has no UDP media address. */
   | 'no-origin'
   /** Queued while the upstream socket was opening, and the queue was full. */
-  | 'queue-full';
+  | 'queue-full'
+  /** A binding request whose MESSAGE-INTEGRITY does not verify with the session's ICE password (or has none). */
+  | 'unverified'
+  /** A new session from an IP address that holds PROXY_MAX_UDP_SESSIONS_PER_IP sessions. */
+  | 'ip-cap';
 
 export const DROP_REASONS: readonly DropReason[] = [
-  'empty', 'malformed-stun', 'unknown-username', 'unbound-address', 'session-cap', 'lookup-cap', 'closing', 'no-origin', 'queue-full',
+  'empty', 'malformed-stun', 'unknown-username', 'unbound-address', 'session-cap', 'lookup-cap', 'closing', 'no-origin', 'queue-full', 'unverified', 'ip-cap',
 ];
 
 export interface RelayOptions {
@@ -122,6 +127,8 @@ class RelaySession {
     readonly upstream: Socket,
     readonly log: Logger,
     now: number,
+    /** The IP address that opened the session (counted against the per-address cap until it ends). */
+    readonly ownerIp: string,
   ) {
     this.lastActiveAt = now;
     this.refreshedAt = now;
@@ -156,6 +163,8 @@ class Relay implements WebrtcRelay {
   private readonly sessions = new Map<string, RelaySession>();
   private readonly byAddress = new Map<string, RelaySession>();
   private readonly pending = new Map<string, Queued[]>();
+  /** Sessions per opening IP address (any port): one address must not take every session. */
+  private readonly perIp = new Map<string, number>();
   private readonly drops: DropCounter<DropReason>;
   private readonly now: () => number;
   private readonly sweeper: NodeJS.Timeout;
@@ -190,7 +199,14 @@ class Relay implements WebrtcRelay {
     const every = options.sweepIntervalMs ?? Math.max(25, Math.min(5000, idleMs / 4));
     this.sweeper = setInterval(() => this.sweep(), every);
     this.sweeper.unref();
-    socket.on('message', (datagram, rinfo) => this.fromClient(datagram, rinfo));
+    socket.on('message', (datagram, rinfo) => {
+      try {
+        this.fromClient(datagram, rinfo);
+      } catch (err) {
+        // Nothing a peer sends may stop the listener: this is a bug, logged, and the datagram is lost.
+        this.log.error({ err, from: `${rinfo.address}:${rinfo.port}` }, 'WebRTC datagram handling failed');
+      }
+    });
   }
 
   address(): AddressInfo {
@@ -252,6 +268,9 @@ class Relay implements WebrtcRelay {
   private bindingRequest(username: string, datagram: Buffer, address: string, port: number, key: string): void {
     const session = this.sessions.get(username);
     if (session) {
+      // Knowing a session's USERNAME is not enough to take its media: only a check signed with the ICE
+      // password (which only the two peers and the proxy saw) binds or moves an address.
+      if (!verifiedCheck(datagram, session.record)) return this.drops.drop('unverified', `${address}:${port}`);
       this.bind(session, key);
       this.forward(session, datagram, address, port, key);
       return;
@@ -265,7 +284,10 @@ class Relay implements WebrtcRelay {
     if (this.closing) return this.drops.drop('closing', `${address}:${port}`);
     if (this.pending.size >= this.maxPending) return this.drops.drop('lookup-cap', `${address}:${port}`);
     this.pending.set(username, [{ datagram, address, port, binds: true }]);
-    void this.open(username);
+    this.open(username).catch((err: unknown) => {
+      this.pending.delete(username);
+      this.log.error({ err }, 'WebRTC session open failed');
+    });
   }
 
   /** Binds a client address to a session (moving it from another session if needed). */
@@ -291,7 +313,7 @@ class Relay implements WebrtcRelay {
       session.clientPort = port;
     }
     if (session.connected) {
-      session.upstream.send(datagram, this.onSent);
+      this.sendUpstream(session, datagram);
     } else if (session.queue.length < this.maxQueued) {
       session.queue.push({ datagram, address, port, binds: false });
     } else {
@@ -307,7 +329,24 @@ class Relay implements WebrtcRelay {
     this.counters.bytesFromOrigins += datagram.length;
     // Not activity: an origin keeps sending to a client that has vanished; only the client proves it is there.
     if (datagram.length > 0 && datagram[0] === DtlsContentType.Alert) this.noticeAlert(session, datagram, 'origin');
-    this.socket.send(datagram, session.clientPort, session.clientAddress, this.onSent);
+    if (session.clientPort === 0) return;
+    try {
+      this.socket.send(datagram, session.clientPort, session.clientAddress, this.onSent);
+    } catch {
+      // Only once the listening socket is closed (shutdown): the datagram is lost, as UDP may lose it.
+      this.counters.sendErrors++;
+    }
+  }
+
+  /** Sends on a session's connected upstream socket; a socket closed under it ends the session, never the process. */
+  private sendUpstream(session: RelaySession, datagram: Buffer): void {
+    try {
+      session.upstream.send(datagram, this.onSent);
+    } catch (err) {
+      this.counters.sendErrors++;
+      session.log.debug({ err: (err as Error).message }, 'upstream send failed');
+      this.end(session, 'upstream-error', false);
+    }
   }
 
   private noticeAlert(session: RelaySession, datagram: Buffer, from: 'client' | 'origin'): void {
@@ -335,28 +374,55 @@ class Relay implements WebrtcRelay {
       for (const q of queued) this.drops.drop(reason, `${q.address}:${q.port}`);
     };
     if (!record) return refuse('unknown-username');
+    const verified = queued.filter((q) => !q.binds || verifiedCheck(q.datagram, record));
+    if (verified.length < queued.length) {
+      for (const q of queued) if (!verified.includes(q)) this.drops.drop('unverified', `${q.address}:${q.port}`);
+    }
+    // No session (and no upstream socket) for someone who only knows the USERNAME.
+    if (verified.length === 0) return;
+    queued.splice(0, queued.length, ...verified);
     if (!target) return refuse('no-origin');
     if (this.closing) return refuse('closing');
     if (this.sessions.size >= this.deps.config.maxUdpSessions) return refuse('session-cap');
+    const ownerIp = queued[0]!.address;
+    const held = this.perIp.get(ownerIp) ?? 0;
+    if (held >= this.deps.config.maxUdpSessionsPerIp) return refuse('ip-cap');
 
     const upstream = createSocket(isIPv6(target.host) ? 'udp6' : 'udp4');
     const log = contextLogger(this.log, { ufrag: username, stream: record.streamKey });
-    const session = new RelaySession(username, record, upstream, log, this.now());
+    const session = new RelaySession(username, record, upstream, log, this.now(), ownerIp);
     this.sessions.set(username, session);
+    this.perIp.set(ownerIp, held + 1);
     this.counters.sessionsOpened++;
     upstream.on('message', (datagram) => this.fromOrigin(session, datagram));
     upstream.on('error', (err) => {
       session.log.debug({ err: err.message }, 'upstream socket error');
       this.end(session, 'upstream-error', false);
     });
-    upstream.connect(target.port, target.host, () => {
+    const originText = `${target.host}:${target.port}`;
+    const unusable = (err: Error) => {
+      // DNS failure, a broadcast or otherwise unusable address, a bad port: nothing can be relayed, and
+      // the record would only open the same dead end again on the next check.
       if (session.closed) return;
-      applyUdpBuffers(upstream, this.deps.config.udpBufferBytes, session.log);
-      session.connected = true;
-      for (const q of session.queue) upstream.send(q.datagram, this.onSent);
-      session.queue = [];
-    });
-    log.debug({ origin: `${target.host}:${target.port}`, serverId: record.serverId }, 'WebRTC session opened');
+      session.log.warn({ origin: originText, serverId: record.serverId, err: err.message }, 'WebRTC origin media address unusable');
+      this.end(session, 'upstream-error', true);
+    };
+    try {
+      upstream.connect(target.port, target.host, (err?: Error) => {
+        if (session.closed) return;
+        if (err) return unusable(err);
+        applyUdpBuffers(upstream, this.deps.config.udpBufferBytes, session.log);
+        session.connected = true;
+        for (const q of session.queue) this.sendUpstream(session, q.datagram);
+        session.queue = [];
+      });
+    } catch (err) {
+      // Arguments connect() refuses before any I/O (a port out of range in a record from elsewhere).
+      unusable(err as Error);
+      for (const q of queued) this.drops.drop('no-origin', `${q.address}:${q.port}`);
+      return;
+    }
+    log.debug({ origin: originText, serverId: record.serverId }, 'WebRTC session opened');
     for (const q of queued) {
       const key = `${q.address}|${q.port}`;
       if (q.binds) this.bind(session, key);
@@ -375,7 +441,12 @@ class Relay implements WebrtcRelay {
     if (session.closed) return;
     session.closed = true;
     this.closedCounts[reason]++;
-    if (this.sessions.get(session.ufrag) === session) this.sessions.delete(session.ufrag);
+    if (this.sessions.get(session.ufrag) === session) {
+      this.sessions.delete(session.ufrag);
+      const held = (this.perIp.get(session.ownerIp) ?? 1) - 1;
+      if (held > 0) this.perIp.set(session.ownerIp, held);
+      else this.perIp.delete(session.ownerIp);
+    }
     for (const key of session.addresses) if (this.byAddress.get(key) === session) this.byAddress.delete(key);
     session.queue = [];
     try {
@@ -420,6 +491,17 @@ class Relay implements WebrtcRelay {
       await new Promise<void>((resolve) => this.socket.close(() => resolve()));
     })();
     return this.closing;
+  }
+}
+
+/** True when a binding request's MESSAGE-INTEGRITY verifies with the session's ICE password (RFC 8489 §14.5). */
+function verifiedCheck(datagram: Buffer, record: RtcSession): boolean {
+  if (record.icePwd === undefined || record.icePwd === '') return false;
+  try {
+    return verifyStunMessageIntegrity(datagram, record.icePwd);
+  } catch (err) {
+    if (err instanceof StunError) return false;
+    throw err;
   }
 }
 

@@ -1,22 +1,16 @@
-// STUN message codec (RFC 8489) with the ICE attributes of RFC 8445 §16.1. The relay only needs the
-// USERNAME of binding requests, but a remote peer controls every byte, so every length is checked
-// before it is read and anything malformed throws StunError (never a RangeError from a Buffer read).
+// STUN message parsing (RFC 8489) with the ICE attributes of RFC 8445 §16.1: the relay reads the USERNAME
+// of binding requests and checks their MESSAGE-INTEGRITY. A remote peer controls every byte, so every
+// length is checked before it is read and anything malformed throws StunError (never a RangeError from a
+// Buffer read). The proxy never builds STUN; the encoders live with the test fixtures.
 import { isUtf8 } from 'node:buffer';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { crc32 } from './crc32.js';
 
 /** Bytes in the fixed STUN header. */
 export const STUN_HEADER_LENGTH = 20;
 /** The magic cookie every RFC 5389/8489 message carries in bytes 4..7. */
 export const STUN_MAGIC_COOKIE = 0x2112a442;
-/** XORed into the CRC-32 to form FINGERPRINT (the bytes "STUN"). */
-export const STUN_FINGERPRINT_XOR = 0x5354554e;
 /** Longest USERNAME a parser must accept (RFC 8489 §14.3, for RFC 5389 compatibility). */
 export const STUN_USERNAME_MAX_PARSE = 763;
-/** Longest USERNAME an agent may send: "fewer than 509 bytes" (RFC 8489 §14.3). */
-export const STUN_USERNAME_MAX_ENCODE = 508;
-/** Largest value of the 16-bit length field that is a multiple of 4. */
-const MAX_BODY_LENGTH = 0xfffc;
 
 /** Attribute types used by ICE and by the tests (RFC 8489 §18.3, RFC 8445 §16.1). */
 export const StunAttributeType = {
@@ -105,41 +99,7 @@ export interface StunMessage {
   hasFingerprint: boolean;
 }
 
-/** Attribute fields for the encoder. */
-export interface StunAttributeInit {
-  type: number;
-  value: Uint8Array;
-}
 
-/** Everything `encodeStunMessage` needs. */
-export interface StunMessageInit {
-  method: number;
-  messageClass: StunMessageClass;
-  /** Exactly 12 bytes. */
-  transactionId: Uint8Array;
-  attributes?: readonly StunAttributeInit[];
-  /** When given, MESSAGE-INTEGRITY (HMAC-SHA1 with this key; a string is used as UTF-8) is appended. */
-  integrityKey?: Uint8Array | string;
-  /** When true, FINGERPRINT is appended last. */
-  fingerprint?: boolean;
-  /** Byte used to pad attribute values to 4 bytes (0 by default; RFC 5769 vectors use 0x20). */
-  paddingByte?: number;
-}
-
-/** Fields of an ICE connectivity check for `encodeStunBindingRequest`. */
-export interface StunBindingRequestInit {
-  /** Exactly 12 bytes. */
-  transactionId: Uint8Array;
-  /** `<remote ufrag>:<local ufrag>` in ICE; at most 508 UTF-8 bytes. */
-  username?: string;
-  priority?: number;
-  iceControlling?: bigint;
-  iceControlled?: bigint;
-  useCandidate?: boolean;
-  software?: string;
-  integrityKey?: Uint8Array | string;
-  fingerprint?: boolean;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Parsing
@@ -251,22 +211,6 @@ export function decodeStunMessageType(messageType: number): { method: number; me
   return { method, messageClass: CLASS_BY_BITS[classBits]! };
 }
 
-/** Joins method and class into the 14-bit message type; throws StunError if the method exceeds 12 bits. */
-export function encodeStunMessageType(method: number, messageClass: StunMessageClass): number {
-  if (!Number.isInteger(method) || method < 0 || method > 0xfff) {
-    throw new StunError('invalid-argument', `STUN method must be a 12-bit integer, got ${method}`);
-  }
-  const classBits = CLASS_BY_BITS.indexOf(messageClass);
-  if (classBits < 0) throw new StunError('invalid-argument', `unknown STUN class ${String(messageClass)}`);
-  return (
-    (method & 0x000f) |
-    ((method & 0x0070) << 1) |
-    ((method & 0x0f80) << 2) |
-    ((classBits & 0b01) << 4) |
-    ((classBits & 0b10) << 7)
-  );
-}
-
 /** Parses a whole STUN message (the datagram must be exactly one message); throws StunError. */
 export function parseStunMessage(message: Buffer): StunMessage {
   const length = checkHeader(message);
@@ -351,29 +295,16 @@ export function isStunBindingRequest(datagram: Buffer): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Integrity and fingerprint
+// Integrity
 
 /** HMAC-SHA1 over the message up to `integrityOffset`, with the length field set to end right after MESSAGE-INTEGRITY. */
-function computeMessageIntegrity(message: Buffer, integrityOffset: number, key: Uint8Array | string): Buffer {
+export function computeMessageIntegrity(message: Buffer, integrityOffset: number, key: Uint8Array | string): Buffer {
   const header = Buffer.from(message.subarray(0, STUN_HEADER_LENGTH));
   header.writeUInt16BE(integrityOffset + 24 - STUN_HEADER_LENGTH, 2);
   return createHmac('sha1', key)
     .update(header)
     .update(message.subarray(STUN_HEADER_LENGTH, integrityOffset))
     .digest();
-}
-
-/** FINGERPRINT value for a message whose FINGERPRINT attribute header starts at `fingerprintOffset`. */
-function computeFingerprint(message: Buffer, fingerprintOffset: number): number {
-  return (crc32(message.subarray(0, fingerprintOffset)) ^ STUN_FINGERPRINT_XOR) >>> 0;
-}
-
-/** True when the message has a FINGERPRINT and it matches; false when absent or wrong; StunError when malformed. */
-export function verifyStunFingerprint(message: Buffer): boolean {
-  const parsed = parseStunMessage(message);
-  const fingerprint = parsed.attributes.find((a) => a.type === StunAttributeType.Fingerprint);
-  if (!fingerprint) return false;
-  return fingerprint.value.readUInt32BE(0) === computeFingerprint(message, fingerprint.offset);
 }
 
 /**
@@ -385,115 +316,4 @@ export function verifyStunMessageIntegrity(message: Buffer, key: Uint8Array | st
   const integrity = parsed.attributes.find((a) => a.type === StunAttributeType.MessageIntegrity);
   if (!integrity) return false;
   return timingSafeEqual(integrity.value, computeMessageIntegrity(message, integrity.offset, key));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Encoding
-
-function assertInteger(value: number, max: number, what: string): void {
-  if (!Number.isInteger(value) || value < 0 || value > max) {
-    throw new StunError('invalid-argument', `${what} must be an integer in [0, ${max}], got ${value}`);
-  }
-}
-
-/** Encodes a STUN message, appending MESSAGE-INTEGRITY and FINGERPRINT when asked; throws StunError on bad fields. */
-export function encodeStunMessage(init: StunMessageInit): Buffer {
-  const messageType = encodeStunMessageType(init.method, init.messageClass);
-  if (init.transactionId.length !== 12) {
-    throw new StunError('invalid-argument', `transaction id must be 12 bytes, got ${init.transactionId.length}`);
-  }
-  const paddingByte = init.paddingByte ?? 0;
-  assertInteger(paddingByte, 0xff, 'padding byte');
-  const attributes = init.attributes ?? [];
-  let attributesLength = 0;
-  for (const attribute of attributes) {
-    assertInteger(attribute.type, 0xffff, 'attribute type');
-    assertInteger(attribute.value.length, 0xffff, 'attribute length');
-    attributesLength += 4 + ((attribute.value.length + 3) & ~3);
-  }
-  const integrityLength = init.integrityKey === undefined ? 0 : 24;
-  const fingerprintLength = init.fingerprint ? 8 : 0;
-  const bodyLength = attributesLength + integrityLength + fingerprintLength;
-  if (bodyLength > MAX_BODY_LENGTH) {
-    throw new StunError('invalid-argument', `STUN body of ${bodyLength} bytes exceeds ${MAX_BODY_LENGTH}`);
-  }
-
-  const message = Buffer.alloc(STUN_HEADER_LENGTH + bodyLength);
-  message.writeUInt16BE(messageType, 0);
-  message.writeUInt16BE(attributesLength, 2);
-  message.writeUInt32BE(STUN_MAGIC_COOKIE, 4);
-  message.set(init.transactionId, 8);
-  let offset = STUN_HEADER_LENGTH;
-  for (const attribute of attributes) {
-    message.writeUInt16BE(attribute.type, offset);
-    message.writeUInt16BE(attribute.value.length, offset + 2);
-    message.set(attribute.value, offset + 4);
-    const valueEnd = offset + 4 + attribute.value.length;
-    offset += 4 + ((attribute.value.length + 3) & ~3);
-    message.fill(paddingByte, valueEnd, offset);
-  }
-  if (init.integrityKey !== undefined) {
-    const hmac = computeMessageIntegrity(message, offset, init.integrityKey);
-    message.writeUInt16BE(StunAttributeType.MessageIntegrity, offset);
-    message.writeUInt16BE(20, offset + 2);
-    hmac.copy(message, offset + 4);
-    offset += 24;
-  }
-  message.writeUInt16BE(bodyLength, 2);
-  if (init.fingerprint) {
-    const fingerprint = computeFingerprint(message, offset);
-    message.writeUInt16BE(StunAttributeType.Fingerprint, offset);
-    message.writeUInt16BE(4, offset + 2);
-    message.writeUInt32BE(fingerprint, offset + 4);
-  }
-  return message;
-}
-
-function uint32Value(value: number, what: string): Buffer {
-  assertInteger(value, 0xffffffff, what);
-  const bytes = Buffer.alloc(4);
-  bytes.writeUInt32BE(value, 0);
-  return bytes;
-}
-
-function uint64Value(value: bigint, what: string): Buffer {
-  if (value < 0n || value > 0xffffffffffffffffn) {
-    throw new StunError('invalid-argument', `${what} must fit in 64 unsigned bits`);
-  }
-  const bytes = Buffer.alloc(8);
-  bytes.writeBigUInt64BE(value, 0);
-  return bytes;
-}
-
-/** Encodes an ICE Binding request: USERNAME, PRIORITY, ICE-CONTROLLING/CONTROLLED, USE-CANDIDATE, SOFTWARE, then MI and FINGERPRINT. */
-export function encodeStunBindingRequest(init: StunBindingRequestInit): Buffer {
-  const attributes: StunAttributeInit[] = [];
-  if (init.username !== undefined) {
-    const username = Buffer.from(init.username, 'utf8');
-    if (username.length > STUN_USERNAME_MAX_ENCODE) {
-      throw new StunError('invalid-argument', `USERNAME of ${username.length} bytes exceeds ${STUN_USERNAME_MAX_ENCODE}`);
-    }
-    attributes.push({ type: StunAttributeType.Username, value: username });
-  }
-  if (init.priority !== undefined) {
-    attributes.push({ type: StunAttributeType.Priority, value: uint32Value(init.priority, 'PRIORITY') });
-  }
-  if (init.iceControlling !== undefined) {
-    attributes.push({ type: StunAttributeType.IceControlling, value: uint64Value(init.iceControlling, 'ICE-CONTROLLING') });
-  }
-  if (init.iceControlled !== undefined) {
-    attributes.push({ type: StunAttributeType.IceControlled, value: uint64Value(init.iceControlled, 'ICE-CONTROLLED') });
-  }
-  if (init.useCandidate) attributes.push({ type: StunAttributeType.UseCandidate, value: Buffer.alloc(0) });
-  if (init.software !== undefined) {
-    attributes.push({ type: StunAttributeType.Software, value: Buffer.from(init.software, 'utf8') });
-  }
-  return encodeStunMessage({
-    method: StunMethod.Binding,
-    messageClass: 'request',
-    transactionId: init.transactionId,
-    attributes,
-    integrityKey: init.integrityKey,
-    fingerprint: init.fingerprint,
-  });
 }

@@ -110,7 +110,7 @@ describe('RTMP failure paths', () => {
     const { client } = await RtmpTestClient.open(`${url}/x`);
     const status = await client.start('publish', 'refused', await client.createStream());
     assert.equal(status.get('level'), 'error');
-    assert.match(String(status.get('description')), /unreachable.*ECONNREFUSED/);
+    assert.equal(status.get('description'), 'origin unreachable');
     await client.closedWithin(2000);
     // The origin's first endpoint refuses, its second accepts.
     const fo = await FakeRtmpOrigin.start();

@@ -4,7 +4,6 @@
 // induction, wrong cookie, 0-byte and 65 KB datagrams, a flood of inductions) that must not stop it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { streamIdExtension } from '../../src/srt/extensions.js';
 import { AccessRejectionCode, HandshakeType, parseHandshake, type Handshake } from '../../src/srt/handshake.js';
 import { decodePeerIp } from '../../src/srt/peer-ip.js';
 import { stopAllPeers } from '../fixtures/process.js';
@@ -12,6 +11,7 @@ import { registerOrigin, startProxy, type RunningProxy } from '../fixtures/proxy
 import { startSrtListener, type SrtOrigin } from '../fixtures/srt.js';
 import { checkTs, udpSink, type UdpSink } from '../fixtures/srt-media.js';
 import { FakeOrigin, TestCaller, callerHsReq } from '../fixtures/srt-peers.js';
+import { streamIdExtension } from '../fixtures/srt-codec.js';
 
 let proxy: RunningProxy;
 const closers: (() => unknown)[] = [];

@@ -17,6 +17,8 @@ interface Answered {
   sdp: string;
   /** The STUN USERNAME of the session: `<answerUfrag>:<offerUfrag>`. */
   username: string;
+  /** The answer's ice-pwd: the key of the client's checks. */
+  pwd: string;
 }
 
 let offerCount = 0;
@@ -31,12 +33,13 @@ async function whip(api: string, query: string, extraHeaders: Record<string, str
   });
   const sdp = await res.text();
   const answerUfrag = /a=ice-ufrag:(\S+)/.exec(sdp)?.[1] ?? '';
-  return { status: res.status, headers: res.headers, sdp, username: `${answerUfrag}:${offerUfrag}` };
+  const pwd = /a=ice-pwd:(\S+)/.exec(sdp)?.[1] ?? '';
+  return { status: res.status, headers: res.headers, sdp, username: `${answerUfrag}:${offerUfrag}`, pwd };
 }
 
 /** STUN from `client` with the session's USERNAME; resolves with what FO received. */
-async function bind(proxy: RunningProxy, fo: FakeRtcOrigin, client: UdpPeer, username: string) {
-  const stun = stunBindingRequest(username);
+async function bind(proxy: RunningProxy, fo: FakeRtcOrigin, client: UdpPeer, username: string, pwd: string) {
+  const stun = stunBindingRequest(username, pwd);
   await client.send(stun, proxy.ports.webrtc);
   return waitForItem(fo.datagrams, (d) => d.data.equals(stun));
 }
@@ -78,7 +81,7 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     assert.match(body, /^v=0\r\n/);
     assert.match(body, /a=ice-ufrag:fo\d+\r\n/);
     const location = res.headers.get('location')!;
-    assert.match(location, /^\/rtc\/v1\/whip\/\?action=delete&token=tok\d+&app=live&stream=s56&session=fo\d+:whip56&proxy_origin=fo1&proxy_session=fo\d+%3Awhip56$/);
+    assert.match(location, /^\/rtc\/v1\/whip\/\?action=delete&token=tok\d+&app=live&stream=s56&session=fo\d+:whip56&proxy_origin=fo1&proxy_session=fo\d+%3Awhip56&proxy_sig=[\w-]{32}$/);
     // CORS: exactly one Allow-Origin although FO sent its own.
     assert.equal(res.headers.get('access-control-allow-origin'), '*');
     assert.equal(res.headers.get('access-control-expose-headers'), '*');
@@ -133,8 +136,8 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
   test('scenarios 61/62: STUN with the session USERNAME reaches FO byte for byte from one stable port; replies come from the media port', async () => {
     const a = await whip(proxy.httpApi, 'app=live&stream=s61');
     const client = await UdpPeer.open();
-    const first = await bind(proxy, fo1, client, a.username);
-    const second = await bind(proxy, fo1, client, a.username);
+    const first = await bind(proxy, fo1, client, a.username, a.pwd);
+    const second = await bind(proxy, fo1, client, a.username, a.pwd);
     assert.equal(first.from.port, second.from.port, 'one upstream socket per session');
     assert.notEqual(first.from.port, proxy.ports.webrtc);
     // FO answers to where the request came from; the client sees it from the proxy's media port.
@@ -153,7 +156,7 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     const a = await whip(proxy.httpApi, 'app=live&stream=s63');
     const client = await UdpPeer.open();
     const stranger = await UdpPeer.open();
-    await bind(proxy, fo1, client, a.username);
+    await bind(proxy, fo1, client, a.username, a.pwd);
     const hello = dtlsHandshake('client-hello-63');
     const spoof = dtlsHandshake('stranger-hello-63');
     await stranger.send(spoof, proxy.ports.webrtc);
@@ -167,7 +170,7 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
   test('scenarios 64/65 and bad datagrams: dropped, the proxy stays up and keeps relaying', async () => {
     const a = await whip(proxy.httpApi, 'app=live&stream=s64');
     const client = await UdpPeer.open();
-    await bind(proxy, fo1, client, a.username);
+    await bind(proxy, fo1, client, a.username, a.pwd);
     const attacker = await UdpPeer.open();
     const marker = fo1.datagrams.length;
     const bad: Buffer[] = [];
@@ -180,14 +183,14 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     s65.writeUInt32BE(0x2112a442, 4);
     bad.push(s65);
     // Length field lying upwards and downwards.
-    const lyingUp = Buffer.from(stunBindingRequest(a.username));
+    const lyingUp = Buffer.from(stunBindingRequest(a.username, a.pwd));
     lyingUp.writeUInt16BE(lyingUp.readUInt16BE(2) + 8, 2);
     bad.push(lyingUp);
-    const lyingDown = Buffer.from(stunBindingRequest(a.username));
+    const lyingDown = Buffer.from(stunBindingRequest(a.username, a.pwd));
     lyingDown.writeUInt16BE(lyingDown.readUInt16BE(2) - 4, 2);
     bad.push(lyingDown);
     // USERNAME whose value length overruns the message, and one whose padding overruns it.
-    const overrun = Buffer.from(stunBindingRequest(a.username));
+    const overrun = Buffer.from(stunBindingRequest(a.username, a.pwd));
     overrun.writeUInt16BE(0x0400, 22);
     bad.push(overrun);
     const padding = Buffer.alloc(28);
@@ -204,7 +207,7 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     bad.push(rtpPacket(9, 'unbound-rtp'));
     for (const b of bad) await attacker.send(b, proxy.ports.webrtc);
     // The client's own STUN must still work, nothing of the attacker's reached FO.
-    const ok = await bind(proxy, fo1, client, a.username);
+    const ok = await bind(proxy, fo1, client, a.username, a.pwd);
     assert.ok(ok);
     await sleep(100);
     assert.deepEqual(fo1.datagrams.slice(marker).filter((d) => !d.data.equals(ok.data)).map((d) => d.data.length), []);
@@ -217,8 +220,8 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     const a = await whip(proxy.httpApi, 'app=live&stream=s66');
     const oldPort = await UdpPeer.open();
     const newPort = await UdpPeer.open();
-    const up = await bind(proxy, fo1, oldPort, a.username);
-    await bind(proxy, fo1, newPort, a.username);
+    const up = await bind(proxy, fo1, oldPort, a.username, a.pwd);
+    await bind(proxy, fo1, newPort, a.username, a.pwd);
     const media = Buffer.from('origin-media-66');
     fo1.udp.send(media, up.from.port, '127.0.0.1');
     await waitForItem(newPort.received, (d) => d.data.equals(media));
@@ -234,11 +237,11 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
   test('scenario 67 (improved): an idle session is freed; later packets for its ufrag are dropped', async () => {
     const a = await whip(proxy.httpApi, 'app=live&stream=s67');
     const client = await UdpPeer.open();
-    const up = await bind(proxy, fo1, client, a.username);
+    const up = await bind(proxy, fo1, client, a.username, a.pwd);
     await sleep(2200); // PROXY_IDLE_TIMEOUT=1s, swept every 250 ms
     const media = Buffer.from('late-origin-media-67');
     fo1.udp.send(media, up.from.port, '127.0.0.1');
-    const late = stunBindingRequest(a.username);
+    const late = stunBindingRequest(a.username, a.pwd);
     await client.send(late, proxy.ports.webrtc);
     assert.ok(await staysAbsent(fo1.datagrams, (d) => d.data.equals(late), 300));
     assert.ok(!client.received.some((d) => d.data.equals(media)));
@@ -259,7 +262,7 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
   test('WHIP DELETE through the rewritten Location reaches the same origin and ends the session in the proxy', async () => {
     const a = await whip(proxy.httpApi, 'app=live&stream=sdel');
     const client = await UdpPeer.open();
-    await bind(proxy, fo1, client, a.username);
+    await bind(proxy, fo1, client, a.username, a.pwd);
     const location = a.headers.get('location')!;
     const del = await fetch(new URL(location, `${proxy.httpApi}/rtc/v1/whip/`), { method: 'DELETE', headers: { Authorization: 'Bearer del' } });
     assert.equal(del.status, 200);
@@ -267,7 +270,7 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     assert.equal(got.method, 'DELETE');
     assert.match(got.url, /^\/rtc\/v1\/whip\/\?action=delete&token=tok\d+&app=live&stream=sdel&session=fo\d+:cli\d+$/);
     assert.equal(got.headers.authorization, 'Bearer del');
-    const after = stunBindingRequest(a.username);
+    const after = stunBindingRequest(a.username, a.pwd);
     await client.send(after, proxy.ports.webrtc);
     assert.ok(await staysAbsent(fo1.datagrams, (d) => d.data.equals(after), 300));
     await client.close();
@@ -276,7 +279,7 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
   test('a refused DELETE (bad token) leaves the session alone', async () => {
     const a = await whip(proxy.httpApi, 'app=live&stream=sdel403');
     const client = await UdpPeer.open();
-    await bind(proxy, fo1, client, a.username);
+    await bind(proxy, fo1, client, a.username, a.pwd);
     fo1.reply = (req) => (req.method === 'DELETE' ? { status: 403, body: 'bad token' } : undefined);
     try {
       const del = await fetch(new URL(a.headers.get('location')!, proxy.httpApi), { method: 'DELETE' });
@@ -284,7 +287,7 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     } finally {
       fo1.reply = undefined;
     }
-    await bind(proxy, fo1, client, a.username);
+    await bind(proxy, fo1, client, a.username, a.pwd);
     await client.close();
   });
 
@@ -313,9 +316,9 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
       fo1.reply = undefined;
     }
     const location = a.headers.get('location')!;
-    assert.equal(location, `/rtc/v1/resource/whip/resource/r-cli${offerCount}?k=v&proxy_origin=fo1&proxy_session=generic1%3Acli${offerCount}`);
+    assert.match(location, new RegExp(`^/rtc/v1/resource/whip/resource/r-cli${offerCount}\\?k=v&proxy_origin=fo1&proxy_session=generic1%3Acli${offerCount}&proxy_sig=[\\w-]{32}$`));
     const client = await UdpPeer.open();
-    await bind(proxy, fo1, client, a.username);
+    await bind(proxy, fo1, client, a.username, a.pwd);
     fo1.reply = (req) => (req.method === 'DELETE' ? { status: 204 } : undefined);
     try {
       const del = await fetch(new URL(location, proxy.httpApi), { method: 'DELETE' });
@@ -324,7 +327,7 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
       fo1.reply = undefined;
     }
     assert.equal(fo1.requests.at(-1)!.url, `/whip/resource/r-cli${offerCount}?k=v`);
-    const after = stunBindingRequest(a.username);
+    const after = stunBindingRequest(a.username, a.pwd);
     await client.send(after, proxy.ports.webrtc);
     assert.ok(await staysAbsent(fo1.datagrams, (d) => d.data.equals(after), 300));
     await client.close();
@@ -351,19 +354,19 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     assert.ok(fragment.includes(`a=candidate:0 1 udp 2130706431 127.0.0.1 ${proxy.ports.webrtc} typ host generation 0\r\n`), fragment);
     assert.equal(fo1.requests.at(-1)!.headers['if-match'], '*');
     const client = await UdpPeer.open();
-    await bind(proxy, fo1, client, 'rst1:cnew');
+    await bind(proxy, fo1, client, 'rst1:cnew', 'restartpasswordrestartpw');
     await client.close();
   });
 
   test('DTLS close_notify ends the session', async () => {
     const a = await whip(proxy.httpApi, 'app=live&stream=sclose');
     const client = await UdpPeer.open();
-    await bind(proxy, fo1, client, a.username);
+    await bind(proxy, fo1, client, a.username, a.pwd);
     const alert = dtlsCloseNotify();
     await client.send(alert, proxy.ports.webrtc);
     await waitForItem(fo1.datagrams, (d) => d.data.equals(alert));
     await sleep(1600); // one second of grace for the peer's own close_notify
-    const after = stunBindingRequest(a.username);
+    const after = stunBindingRequest(a.username, a.pwd);
     await client.send(after, proxy.ports.webrtc);
     assert.ok(await staysAbsent(fo1.datagrams, (d) => d.data.equals(after), 300));
     await client.close();
@@ -381,7 +384,7 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     const fo = [fo1, fo2].find((f) => f.requests.some((r) => r.url === '/rtc/v1/publish/' && r.body === JSON.stringify(request)));
     assert.ok(fo, 'an origin received the JSON body unchanged');
     const client = await UdpPeer.open();
-    await bind(proxy, fo, client, answer.sessionid);
+    await bind(proxy, fo, client, answer.sessionid, /a=ice-pwd:(\S+)/.exec(answer.sdp)![1]!);
     await client.close();
     const bad = await fetch(`${proxy.httpApi}/rtc/v1/play/`, { method: 'POST', body: '{"streamurl": 5}' });
     assert.equal(bad.status, 400);
@@ -414,7 +417,7 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     assert.equal(used.size, 2, 'both origins got streams');
     await Promise.all(sessions.map(async (s) => {
       const fo = foFor(s.stream);
-      const up = await bind(proxy, fo, s.client, s.a.username);
+      const up = await bind(proxy, fo, s.client, s.a.username, s.a.pwd);
       const rtp = rtpPacket(3, `media-${s.stream}#`);
       await s.client.send(rtp, proxy.ports.webrtc);
       await waitForItem(fo.datagrams, (d) => d.data.equals(rtp) && d.from.port === up.from.port);

@@ -4,19 +4,21 @@ import fc from 'fast-check';
 import { SrtError } from '../../../src/srt/errors.js';
 import {
   ExtensionFlag,
-  MAX_STREAM_ID_BYTES,
-  congestionExtension,
   decodeExtension,
   decodeSrtString,
-  encodeSrtString,
   extensionFlagsFor,
-  formatSrtVersion,
-  hsExtension,
   parseExtensions,
-  rawExtension,
-  streamIdExtension,
 } from '../../../src/srt/extensions.js';
 import { SID_CONTENTS, hex } from './vectors.js';
+import {
+  MAX_STREAM_ID_BYTES,
+  congestionExtension,
+  encodeSrtString,
+  formatSrtVersion,
+  hsExtension,
+  rawExtension,
+  streamIdExtension,
+} from '../../fixtures/srt-codec.js';
 
 function assertSrtError(fn: () => unknown, code?: string): void {
   assert.throws(fn, (error: unknown) => error instanceof SrtError && (code === undefined || error.code === code));

@@ -2,14 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SrtError } from '../../../src/srt/errors.js';
-import {
-  ExtensionFlag,
-  ExtensionType,
-  SrtOptionFlag,
-  hsExtension,
-  rawExtension,
-  streamIdExtension,
-} from '../../../src/srt/extensions.js';
+import { ExtensionFlag, ExtensionType } from '../../../src/srt/extensions.js';
 import {
   AccessRejectionCode,
   HANDSHAKE_MIN_LENGTH,
@@ -40,6 +33,7 @@ import {
   SID_CONTENTS,
   hex,
 } from './vectors.js';
+import { SrtOptionFlag, hsExtension, rawExtension, streamIdExtension } from '../../fixtures/srt-codec.js';
 
 function assertSrtError(fn: () => unknown, code?: string): void {
   assert.throws(fn, (error: unknown) => error instanceof SrtError && (code === undefined || error.code === code));

@@ -2,10 +2,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { admitConclusion } from '../../../src/srt/admission.js';
-import { ExtensionType, rawExtension, streamIdExtension } from '../../../src/srt/extensions.js';
+import { ExtensionType } from '../../../src/srt/extensions.js';
 import { AccessRejectionCode, RejectionCode, encodeHandshake, parseHandshake } from '../../../src/srt/handshake.js';
 import { OriginHandshake } from '../../../src/srt/origin-handshake.js';
 import { CONCLUSION_REQUEST, INDUCTION_REQUEST, hex } from './vectors.js';
+import { rawExtension, streamIdExtension } from '../../fixtures/srt-codec.js';
 
 const CALLER_ID = 0x1a2b3c4d;
 

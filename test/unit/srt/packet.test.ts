@@ -2,22 +2,19 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SrtError } from '../../../src/srt/errors.js';
+import { ControlType, SRT_HEADER_LENGTH, buildShutdown, isHandshakePacket } from '../../../src/srt/packet.js';
+import { hex } from './vectors.js';
 import {
-  ControlType,
   PacketPosition,
-  SRT_HEADER_LENGTH,
-  buildShutdown,
   controlTypeName,
   encodePacket,
-  isHandshakePacket,
   parsePacket,
   peekControlType,
   peekDestinationSocketId,
   peekPacketKind,
   writeDestinationSocketId,
   type SrtPacket,
-} from '../../../src/srt/packet.js';
-import { hex } from './vectors.js';
+} from '../../fixtures/srt-codec.js';
 
 function assertSrtError(fn: () => unknown, code?: string): void {
   assert.throws(fn, (error: unknown) => error instanceof SrtError && (code === undefined || error.code === code));

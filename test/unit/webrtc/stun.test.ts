@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { crc32, crc32Bitwise } from '../../../src/webrtc/crc32.js';
+import { crc32, crc32Bitwise } from '../../fixtures/crc32.js';
 import {
   STUN_HEADER_LENGTH,
   STUN_MAGIC_COOKIE,
@@ -9,16 +9,13 @@ import {
   StunAttributeType,
   StunError,
   decodeStunMessageType,
-  encodeStunBindingRequest,
-  encodeStunMessage,
-  encodeStunMessageType,
   isStunBindingRequest,
   isStunMessage,
   parseStunMessage,
   peekStunUsername,
-  verifyStunFingerprint,
   verifyStunMessageIntegrity,
 } from '../../../src/webrtc/stun.js';
+import { encodeStunBindingRequest, encodeStunMessage, encodeStunMessageType, verifyStunFingerprint } from '../../fixtures/stun-encode.js';
 import type { StunErrorCode, StunMessageClass } from '../../../src/webrtc/stun.js';
 import {
   RFC5769_IPV4_RESPONSE,

@@ -1,0 +1,65 @@
+// The real probes: a TCP connect, and an HTTP GET whose status line is all we wait for. Each is
+// bounded by a deadline and reads at most a few KB, so an origin that accepts and then says nothing,
+// or answers with an endless body, costs one socket for at most the deadline.
+import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
+
+export interface ProbeDialer {
+  /** Resolves once a TCP connection is established (then closes it); rejects on refusal or deadline. */
+  tcp(host: string, port: number, timeoutMs: number): Promise<void>;
+  /** Resolves with the HTTP status of `GET path`; rejects on connection failure or deadline. */
+  httpGet(host: string, port: number, path: string, timeoutMs: number): Promise<number>;
+}
+
+export class ProbeError extends Error {
+  override name = 'ProbeError';
+}
+
+export const netProbeDialer: ProbeDialer = {
+  tcp(host, port, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host, port });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new ProbeError(`connect to ${host}:${port} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve();
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(new ProbeError(`connect to ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
+      });
+    });
+  },
+
+  httpGet(host, port, path, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const req = request({ host, port, path, method: 'GET', agent: false, headers: { Connection: 'close' } });
+      // The socket itself is destroyed on the deadline: destroying only the request may leave it open.
+      let socket: Socket | undefined;
+      req.once('socket', (s) => (socket = s));
+      const timer = setTimeout(() => {
+        req.destroy();
+        socket?.destroy();
+        reject(new ProbeError(`GET http://${host}:${port}${path} got no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      req.once('response', (res) => {
+        clearTimeout(timer);
+        // The status is the answer; the body is not needed (and may be endless).
+        res.destroy();
+        req.destroy();
+        socket?.destroy();
+        resolve(res.statusCode ?? 0);
+      });
+      req.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(new ProbeError(`GET http://${host}:${port}${path}: ${err.code ?? err.message}`, { cause: err }));
+      });
+      req.end();
+    });
+  },
+};

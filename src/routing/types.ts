@@ -1,0 +1,57 @@
+// What protocols see of routing: route(streamKey, service, intent) gives an ordered list of dial
+// targets and a lease on the stream's pin; the protocol's own dial loop reports each attempt and
+// commits the lease once its relay really started (or releases it).
+import type { DialTarget, Origin, Service } from '../balancer/origin.js';
+import type { RelayHandle, RelayRegistry } from './relays.js';
+
+/** The protocol a client uses; decides which origin endpoints a stream needs. */
+export type RouteService = 'rtmp' | 'http' | 'srt' | 'rtc';
+export type RouteIntent = 'publish' | 'play';
+
+/** Origin endpoint lists a protocol needs (WebRTC: the API for signalling and the UDP media port). */
+export const SERVICE_NEEDS: Readonly<Record<RouteService, readonly Service[]>> = {
+  rtmp: ['rtmp'],
+  http: ['http'],
+  srt: ['srt'],
+  rtc: ['rtc', 'api'],
+};
+
+/** One endpoint to dial, and the origin it belongs to. */
+export interface RouteTarget extends DialTarget {
+  origin: Origin;
+}
+
+export type DialOutcome = 'ok' | 'fail';
+
+export interface Route {
+  readonly streamKey: string;
+  /** The origin the stream is (or is about to be) pinned to; `targets` start with its endpoints. */
+  readonly origin: Origin;
+  /**
+   * Where to dial, in order: the origin's endpoints not in failure backoff, then those of other
+   * origins that can take the stream (failover within the same client request).
+   */
+  readonly targets: readonly RouteTarget[];
+  /**
+   * The outcome of one dial: `fail` (refused, timed out, unreachable) puts that endpoint in backoff
+   * (1 s doubling to 30 s), `ok` clears it.
+   */
+  report(target: RouteTarget, outcome: DialOutcome): void;
+  /**
+   * The relay started (or the origin answered 2xx) through `target`: the stream's pin is kept (moved to
+   * target's origin when that is another one). With `relay`, a live relay is registered until its
+   * handle is released; without, only the pin is kept (short answers: playlists, segments).
+   */
+  commit(target: RouteTarget, relay?: { close(): void }): RelayHandle;
+  /** Nothing started: a pin this route created is dropped. Does nothing after commit. */
+  release(): void;
+}
+
+export interface StreamRouter {
+  /** Rejects with a RouteRefusal (see refusal.ts) when no target can be offered. */
+  route(streamKey: string, service: RouteService, intent: RouteIntent): Promise<Route>;
+  /** A route for an already pinned stream only (never pins anything); undefined when not pinned. */
+  lookup(streamKey: string, service: RouteService): Promise<Route | undefined>;
+  /** The live relays, per origin and per stream. */
+  readonly relays: RelayRegistry;
+}
