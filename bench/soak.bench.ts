@@ -7,10 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
-import { streamIdExtension } from '../src/srt/extensions.js';
+import { streamIdExtension } from '../test/fixtures/srt-codec.js';
 import { HandshakeType } from '../src/srt/handshake.js';
 import { buildShutdown } from '../src/srt/packet.js';
-import { encodeStunBindingRequest } from '../src/webrtc/stun.js';
+import { encodeStunBindingRequest } from '../test/fixtures/stun-encode.js';
 import { readFlvFile, RtmpTestClient, tagMessage } from '../test/fixtures/rtmp-client.js';
 import { startPeer } from '../test/fixtures/process.js';
 import { startSrtListener } from '../test/fixtures/srt.js';

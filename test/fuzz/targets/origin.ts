@@ -3,7 +3,7 @@
 // (an HTTP status, an RTMP error status or close, an SRT rejection), never hang it past its timeouts.
 // What each attempt ended with is counted in `outcomes`.
 import { TestCaller, callerHsReq } from '../../fixtures/srt-peers.js';
-import { streamIdExtension } from '../../../src/srt/extensions.js';
+import { streamIdExtension } from '../../fixtures/srt-codec.js';
 import { handshakeTypeName } from '../../../src/srt/handshake.js';
 import { fakeOffer } from '../../fixtures/webrtc-fake-origin.js';
 import type { Rng } from '../rng.js';

@@ -3,9 +3,10 @@
 // fields, inductions with odd versions and types, keepalive/ACK/NAK/shutdown/user control packets, data
 // packets to random socket ids, and byte edits of any of them.
 import { createSocket, type Socket } from 'node:dgram';
-import { hsExtension, rawExtension, streamIdExtension, congestionExtension, type HandshakeExtension } from '../../../src/srt/extensions.js';
+import type { HandshakeExtension } from '../../../src/srt/extensions.js';
+import { congestionExtension, encodePacket, hsExtension, rawExtension, streamIdExtension } from '../../fixtures/srt-codec.js';
 import { HandshakeType, buildInductionRequest, encodeHandshake, parseHandshake } from '../../../src/srt/handshake.js';
-import { encodePacket, isHandshakePacket } from '../../../src/srt/packet.js';
+import { isHandshakePacket } from '../../../src/srt/packet.js';
 import { encodePeerIp } from '../../../src/srt/peer-ip.js';
 import { mutateBytes, mutateText } from '../mutate.js';
 import type { Rng } from '../rng.js';

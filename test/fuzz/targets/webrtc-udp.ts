@@ -3,7 +3,8 @@
 // epochs, lengths, several per datagram), RTP/RTCP after a valid check bound the sender, and bytes from
 // every RFC 7983 range.
 import { randomBytes } from 'node:crypto';
-import { StunAttributeType, encodeStunBindingRequest, encodeStunMessage, type StunMessageClass } from '../../../src/webrtc/stun.js';
+import { StunAttributeType, type StunMessageClass } from '../../../src/webrtc/stun.js';
+import { encodeStunBindingRequest, encodeStunMessage } from '../../fixtures/stun-encode.js';
 import { fakeOffer } from '../../fixtures/webrtc-fake-origin.js';
 import { UdpSender, type FuzzInput, type FuzzTarget } from '../target.js';
 import { mutateBytes, mutateText } from '../mutate.js';
