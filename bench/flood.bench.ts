@@ -15,6 +15,8 @@ import { checkSrtPublish } from './soak.bench.js';
 
 const RSS_GROWTH_LIMIT_MB = 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** One table cell: no line breaks or pipes, clipped. */
+const cell = (text: string) => text.replace(/[\r\n|]+/g, ' ').slice(0, 160);
 
 interface Flood {
   name: string;
@@ -100,9 +102,9 @@ function registerFlood(env: FuzzEnv): () => Promise<string> {
   const agent = new Agent({ connections: 32 });
   const one = async () => {
     const valid = Math.random() < 0.7;
-    // Valid ones copy the main origin's RTMP/HTTP endpoints, so streams routed to them still play.
+    // Valid ones copy the main origin's RTMP/HTTP/SRT endpoints, so streams routed to them still play.
     const body = valid
-      ? { ...main, server: `flood-${randomBytes(6).toString('hex')}`, service: randomBytes(4).toString('hex'), pid: String(sent), srt: undefined, rtc: undefined, api: undefined }
+      ? { ...main, server: `flood-${randomBytes(6).toString('hex')}`, service: randomBytes(4).toString('hex'), pid: String(sent), rtc: undefined, api: undefined }
       : { ip: Math.random() < 0.5 ? '' : '0.0.0.0', server: 'x'.repeat(Math.floor(Math.random() * 400)), rtmp: Math.random() < 0.5 ? [] : ['99999'] };
     const res = await request(`${env.proxy.systemApi}/api/v1/srs/register`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, dispatcher: agent });
     await res.body.dump();
@@ -176,7 +178,7 @@ export async function floodBench(ctx: BenchContext): Promise<BenchReport> {
       const hbRefused = env.heartbeats.refused - hb.refused;
       rows.push([
         flood.name, crashed ? 'EXITED' : 'up', `${fmt(before.rssMb)} → ${fmt(peakRss)} → ${fmt(after.rssMb)}`, `${fmt(growth)}${growth > RSS_GROWTH_LIMIT_MB ? ' (over 100)' : ''}`,
-        `${before.fds} → ${peakFds}`, play.ok ? `ok (${fmt(play.ms / 1000, 1)} s)` : `FAILED: ${play.detail}`, srt.ok ? 'ok' : `FAILED: ${srt.detail}`,
+        `${before.fds} → ${peakFds}`, play.ok ? `ok (${fmt(play.ms / 1000, 1)} s)` : cell(`FAILED: ${play.detail}`), srt.ok ? 'ok' : cell(`FAILED: ${srt.detail}`),
         `${hbSent - hbRefused}/${hbSent}, slowest ${fmt(env.heartbeats.slowestMs)} ms`,
       ]);
       notes.push(`${flood.name}: ${what}.`);
