@@ -11,7 +11,7 @@ import { MAIN_ORIGIN, checkPublishPlay, startFuzzEnv, type FuzzEnv } from '../te
 import { removeForeignOrigins } from '../test/fuzz/run.js';
 import { fmt } from './lib/stats.js';
 import type { BenchContext, BenchReport } from './run.js';
-import { checkSrtPublish } from './soak.bench.js';
+import { checkSrtPublish, startSrtSinkOrigin } from './soak.bench.js';
 
 const RSS_GROWTH_LIMIT_MB = 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -145,6 +145,11 @@ function floods(quick: boolean): Flood[] {
 export async function floodBench(ctx: BenchContext): Promise<BenchReport> {
   const seconds = ctx.quick ? 20 : 60;
   const env = await startFuzzEnv();
+  // A real SRT origin for the SRT publish checks, as the main origin's SRT endpoint from the start (so the
+  // register flood's copies of the main origin carry it too).
+  const srtOrigin = await startSrtSinkOrigin();
+  env.origins.get(MAIN_ORIGIN)!.srt = [srtOrigin.endpoint];
+  await sleep(1500);
   const rows: string[][] = [];
   const notes: string[] = [];
   let crashed = false;
@@ -166,7 +171,7 @@ export async function floodBench(ctx: BenchContext): Promise<BenchReport> {
       const t0 = Date.now();
       await sleep(3000);
       const stream = `flood${rows.length}`;
-      const [play, srt] = await Promise.all([checkPublishPlay(env, stream, 30_000), checkSrtPublish(env, `${stream}srt`, 30_000)]);
+      const [play, srt] = await Promise.all([checkPublishPlay(env, stream, 30_000), checkSrtPublish(env, srtOrigin, `${stream}srt`, 30_000)]);
       await sleep(Math.max(0, t0 + seconds * 1000 - Date.now()));
       const what = await stop();
       clearInterval(sampler);
@@ -186,6 +191,7 @@ export async function floodBench(ctx: BenchContext): Promise<BenchReport> {
     }
   } finally {
     await env.close();
+    await srtOrigin.stop();
   }
   notes.unshift(`Each flood ran ${seconds} s; the checks started 3 s in, concurrently with the flood. Targets: no crash, RSS growth ≤ ${RSS_GROWTH_LIMIT_MB} MB, publish/play and SRT publish work, every heartbeat accepted.`);
   return { headers: ['flood', 'proxy', 'RSS before → peak → after (MB)', 'RSS growth (MB)', 'fds before → peak', 'RTMP publish + HLS play', 'SRT publish (ffmpeg → proxy → srt-live-transmit)', 'heartbeats accepted'], rows, notes };
