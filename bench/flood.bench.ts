@@ -186,7 +186,8 @@ export async function floodBench(ctx: BenchContext): Promise<BenchReport> {
         `${before.fds} → ${peakFds}`, play.ok ? `ok (${fmt(play.ms / 1000, 1)} s)` : cell(`FAILED: ${play.detail}`), srt.ok ? 'ok' : cell(`FAILED: ${srt.detail}`),
         `${hbSent - hbRefused}/${hbSent}, slowest ${fmt(env.heartbeats.slowestMs)} ms`,
       ]);
-      notes.push(`${flood.name}: ${what}.`);
+      const failures = env.heartbeats.failures.splice(0);
+      notes.push(`${flood.name}: ${what}.${failures.length ? ` Heartbeat failures: ${cell(failures.join('; '))}.` : ''}`);
       process.stdout.write(`  ${rows.at(-1)!.join(' | ')}\n`);
     }
   } finally {
