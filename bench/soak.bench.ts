@@ -7,10 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
-import { streamIdExtension } from '../test/fixtures/srt-codec.js';
 import { HandshakeType } from '../src/srt/handshake.js';
 import { buildShutdown } from '../src/srt/packet.js';
-import { encodeStunBindingRequest } from '../test/fixtures/stun-encode.js';
 import { readFlvFile, RtmpTestClient, tagMessage } from '../test/fixtures/rtmp-client.js';
 import { startPeer } from '../test/fixtures/process.js';
 import { freePort } from '../test/fixtures/ports.js';
@@ -21,6 +19,8 @@ import { tempDir } from '../test/fixtures/paths.js';
 import { checkPublishPlay, startFuzzEnv, type FuzzEnv, type ProcessFigures } from '../test/fuzz/env.js';
 import { fmt } from './lib/stats.js';
 import type { BenchContext, BenchReport } from './run.js';
+import { streamIdExtension } from '../test/fixtures/srt-codec.js';
+import { encodeStunBindingRequest } from '../test/fixtures/stun-encode.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -3,12 +3,12 @@
 // (an HTTP status, an RTMP error status or close, an SRT rejection), never hang it past its timeouts.
 // What each attempt ended with is counted in `outcomes`.
 import { TestCaller, callerHsReq } from '../../fixtures/srt-peers.js';
-import { streamIdExtension } from '../../fixtures/srt-codec.js';
 import { handshakeTypeName } from '../../../src/srt/handshake.js';
 import { fakeOffer } from '../../fixtures/webrtc-fake-origin.js';
 import type { Rng } from '../rng.js';
 import { deliverTcp, type FuzzInput, type FuzzTarget } from '../target.js';
 import { validRtmpSession } from './rtmp.js';
+import { streamIdExtension } from '../../fixtures/srt-codec.js';
 
 export interface OriginTarget extends FuzzTarget {
   outcomes: Map<string, number>;

@@ -3,14 +3,14 @@
 // fields, inductions with odd versions and types, keepalive/ACK/NAK/shutdown/user control packets, data
 // packets to random socket ids, and byte edits of any of them.
 import { createSocket, type Socket } from 'node:dgram';
-import type { HandshakeExtension } from '../../../src/srt/extensions.js';
-import { congestionExtension, encodePacket, hsExtension, rawExtension, streamIdExtension } from '../../fixtures/srt-codec.js';
+import { type HandshakeExtension } from '../../../src/srt/extensions.js';
 import { HandshakeType, buildInductionRequest, encodeHandshake, parseHandshake } from '../../../src/srt/handshake.js';
 import { isHandshakePacket } from '../../../src/srt/packet.js';
 import { encodePeerIp } from '../../../src/srt/peer-ip.js';
 import { mutateBytes, mutateText } from '../mutate.js';
 import type { Rng } from '../rng.js';
 import type { FuzzInput, FuzzTarget } from '../target.js';
+import { hsExtension, rawExtension, streamIdExtension, congestionExtension, encodePacket } from '../../fixtures/srt-codec.js';
 
 const SOCKETS = 8;
 /** SYN cookies rotate every minute; fetch fresh ones well before. */
