@@ -14,11 +14,12 @@ import { run, startPeer, waitForTcp, type Peer } from '../test/fixtures/process.
 import { registerOrigin, startProxy } from '../test/fixtures/proxy.js';
 import { httpLoad } from './lib/http-load.js';
 import { measureCpu } from './lib/proc.js';
-import { fmt, ratio } from './lib/stats.js';
+import { fmt, ratio, targetsLine, type Target } from './lib/stats.js';
 import type { BenchContext, BenchReport } from './run.js';
 
 const PLAYERS = 16;
-const GO_PROXY_FLV_CPU_PER_GB = 1.46; // measured here against SRS origins (issue reference)
+/** The SRS Go proxy's FLV fan-out cost (CPU-s/GB) against SRS origins: a figure from another run, not measured here. */
+const GO_PROXY_FLV_CPU_PER_GB = 1.46;
 
 /** A CBR ~8 Mbps 720p FLV (noisy picture so the encoder cannot go below the rate). */
 async function makeHighRateFlv(dir: string): Promise<string> {
@@ -58,7 +59,7 @@ async function fanOut(url: string, players: number, ms: number): Promise<number>
   return bytes;
 }
 
-async function flvFanOut(ctx: BenchContext, dir: string): Promise<string[][]> {
+async function flvFanOut(ctx: BenchContext, dir: string): Promise<{ rows: string[][]; targets: Target[] }> {
   const nms = await startNodeMediaServer();
   const proxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info' } });
   const relayPort = await freePort();
@@ -80,11 +81,16 @@ async function flvFanOut(ctx: BenchContext, dir: string): Promise<string[][]> {
     const relayPerGb = perGb(viaRelay.cpu, viaRelay.result);
     const proxyPerGb = perGb(viaProxy.cpu, viaProxy.result);
     const mbps = (b: number) => `${fmt((b * 8) / (ms / 1000) / 1e6 / PLAYERS, 1)} Mbps/player`;
-    return [
+    const rows = [
       ['FLV fan-out 1×16, direct', mbps(direct), '—', '—', 'origin alone'],
       ['FLV fan-out 1×16, plain TCP relay', mbps(viaRelay.result), `${relayPerGb.toFixed(2)} CPU-s/GB`, '1.00×', 'net pipe baseline'],
-      ['FLV fan-out 1×16, origin-proxy', mbps(viaProxy.result), `${proxyPerGb.toFixed(2)} CPU-s/GB`, ratio(proxyPerGb, relayPerGb), `${ratio(proxyPerGb, GO_PROXY_FLV_CPU_PER_GB)} the Go proxy's ${GO_PROXY_FLV_CPU_PER_GB} (target ≤ 0.80×)`],
+      ['FLV fan-out 1×16, origin-proxy', mbps(viaProxy.result), `${proxyPerGb.toFixed(2)} CPU-s/GB`, ratio(proxyPerGb, relayPerGb), `${ratio(proxyPerGb, GO_PROXY_FLV_CPU_PER_GB)} the Go proxy's ${GO_PROXY_FLV_CPU_PER_GB} CPU-s/GB (from another run, not measured here)`],
     ];
+    const vsGo = proxyPerGb / GO_PROXY_FLV_CPU_PER_GB;
+    const targets: Target[] = [
+      { target: `FLV fan-out CPU per GB ≤ 0.80× the Go proxy's ${GO_PROXY_FLV_CPU_PER_GB} (a figure from another run)`, measured: `${vsGo.toFixed(2)}×`, ok: vsGo <= 0.8 },
+    ];
+    return { rows, targets };
   } finally {
     await pub?.stop();
     await relay.stop();
@@ -93,7 +99,7 @@ async function flvFanOut(ctx: BenchContext, dir: string): Promise<string[][]> {
   }
 }
 
-async function hlsRequests(ctx: BenchContext, dir: string): Promise<string[][]> {
+async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: string[][]; targets: Target[] }> {
   const nginx = await startNginxRtmp();
   const proxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info' } });
   let pub: Peer | undefined;
@@ -112,16 +118,25 @@ async function hlsRequests(ctx: BenchContext, dir: string): Promise<string[][]> 
       return `/live/${lines[lines.length - 1]!.trim()}`;
     };
     const rows: string[][] = [];
+    const playlistRatios: number[] = [];
+    const segmentRatios: number[] = [];
     for (const concurrency of [16, 50]) {
       const load = (origin: string, path: string) => httpLoad({ origin, concurrency, durationMs, request: () => ({ path, method: 'GET' }) });
       const pd = await load(direct, '/live/hls.m3u8');
       const pp = await load(proxy.httpServer, '/live/hls.m3u8');
-      rows.push([`HLS playlist, ${concurrency} conns`, `${fmt(pp.perSecond)} req/s`, `${fmt(pd.perSecond)} req/s direct`, ratio(pp.perSecond, pd.perSecond), `p50 ${pp.latency.p50.toFixed(2)} ms vs ${pd.latency.p50.toFixed(2)} ms; errors ${pp.errors}/${pd.errors} (target ≥ 0.80×)`]);
+      rows.push([`HLS playlist, ${concurrency} conns`, `${fmt(pp.perSecond)} req/s`, `${fmt(pd.perSecond)} req/s direct`, ratio(pp.perSecond, pd.perSecond), `p50 ${pp.latency.p50.toFixed(2)} ms vs ${pd.latency.p50.toFixed(2)} ms; errors ${pp.errors}/${pd.errors}`]);
+      playlistRatios.push(pp.perSecond / pd.perSecond);
       const sd = await load(direct, await newestSegment(direct));
       const sp = await load(proxy.httpServer, await newestSegment(proxy.httpServer));
-      rows.push([`HLS segment (~130 KB), ${concurrency} conns`, `${fmt(sp.perSecond)} req/s`, `${fmt(sd.perSecond)} req/s direct`, ratio(sp.perSecond, sd.perSecond), `p50 ${sp.latency.p50.toFixed(2)} ms vs ${sd.latency.p50.toFixed(2)} ms; errors ${sp.errors}/${sd.errors} (target ≥ 0.90×)`]);
+      rows.push([`HLS segment (~130 KB), ${concurrency} conns`, `${fmt(sp.perSecond)} req/s`, `${fmt(sd.perSecond)} req/s direct`, ratio(sp.perSecond, sd.perSecond), `p50 ${sp.latency.p50.toFixed(2)} ms vs ${sd.latency.p50.toFixed(2)} ms; errors ${sp.errors}/${sd.errors}`]);
+      segmentRatios.push(sp.perSecond / sd.perSecond);
     }
-    return rows;
+    const list = (xs: number[]) => xs.map((x) => `${x.toFixed(2)}×`).join(', ');
+    const targets: Target[] = [
+      { target: 'HLS playlist req/s ≥ 0.80× direct (16 and 50 conns)', measured: list(playlistRatios), ok: playlistRatios.every((x) => x >= 0.8) },
+      { target: 'HLS segment req/s ≥ 0.90× direct (16 and 50 conns)', measured: list(segmentRatios), ok: segmentRatios.every((x) => x >= 0.9) },
+    ];
+    return { rows, targets };
   } finally {
     await pub?.stop();
     await proxy.stop();
@@ -132,11 +147,14 @@ async function hlsRequests(ctx: BenchContext, dir: string): Promise<string[][]> 
 export async function httpBench(ctx: BenchContext): Promise<BenchReport> {
   const dir = tempDir('bench-http');
   try {
-    const rows = [...(await flvFanOut(ctx, dir.dir)), ...(await hlsRequests(ctx, dir.dir))];
+    const flv = await flvFanOut(ctx, dir.dir);
+    const hls = await hlsRequests(ctx, dir.dir);
     return {
       headers: ['load', 'delivered / rate', 'cost or baseline', 'ratio', 'notes'],
-      rows,
+      rows: [...flv.rows, ...hls.rows],
       notes: [
+        targetsLine([...flv.targets, ...hls.targets]),
+        'Origins: FLV from node-media-server (one ~8 Mbps stream published into it); HLS from nginx-rtmp (hls on, the stream published into it).',
         'FLV: CPU of the relaying process only (origin and players excluded), per GB in+out; the ratio column is proxy ÷ plain TCP relay.',
         'HLS: keep-alive undici clients in the bench process; the same machine runs origin, proxy and load (2 cores).',
       ],

@@ -17,7 +17,7 @@ import { startPeer } from '../test/fixtures/process.js';
 import { registerOrigin, startProxy } from '../test/fixtures/proxy.js';
 import { fakeOffer, startFakeRtcOrigin } from '../test/fixtures/webrtc-fake-origin.js';
 import { stunBindingRequest } from '../test/fixtures/webrtc-udp.js';
-import { fmt, summarize } from './lib/stats.js';
+import { fmt, summarize, targetsLine } from './lib/stats.js';
 import type { BenchContext, BenchReport } from './run.js';
 
 const PACKET_BYTES = 1200;
@@ -246,10 +246,13 @@ export async function webrtcBench(ctx: BenchContext): Promise<BenchReport> {
 
     const worst = Math.min(...ratios);
     notes.push(
-      `Targets: ≥ 80% of the plain relay's packets/s per core — worst ${(worst * 100).toFixed(0)}%, ${worst >= 0.8 ? 'met' : 'NOT met'}; ` +
-        `zero loss at 20k pkt/s of 1200 B — ${losses.every((l) => l === 0) ? 'met' : `NOT met (${losses.join(', ')} lost)`}; ` +
-        `signalling overhead ≤ 5 ms p50 — +${(p.p50 - d.p50).toFixed(2)} ms, ${p.p50 - d.p50 <= 5 ? 'met' : 'NOT met'}.`,
+      targetsLine([
+        { target: "≥ 80% of the plain relay's packets/s per core", measured: `worst ${(worst * 100).toFixed(0)}%`, ok: worst >= 0.8 },
+        { target: 'zero loss at 20k pkt/s of 1200 B', measured: `${losses.join(', ')} lost`, ok: losses.every((l) => l === 0) },
+        { target: 'signalling overhead ≤ 5 ms p50', measured: `+${(p.p50 - d.p50).toFixed(2)} ms`, ok: p.p50 - d.p50 <= 5 },
+      ]),
     );
+    notes.push('Origin: the fake WebRTC origin of the tests (test/fixtures/webrtc-fake-origin.ts) answers the WHIP offers; its media port is a UDP sink in the benchmark process.');
     notes.push('Packets/s per core = packets delivered ÷ CPU-seconds of the relaying process (/proc/<pid>/stat), so the figure does not depend on how much CPU the load generator (same machine) leaves over. Load generator and origin sink run in the benchmark process; proxy and plain relay are separate processes.');
     return { headers: ['load', 'origin-proxy', 'baseline (same run)', 'ratio', 'notes'], rows, notes };
   } finally {

@@ -18,3 +18,16 @@ export function fmt(n: number, digits = 0): string {
 export function ratio(value: number, baseline: number): string {
   return `${(value / baseline).toFixed(2)}×`;
 }
+
+/** A benchmark target and how this run did against it (`ok` undefined: not measured, e.g. with --quick). */
+export interface Target {
+  target: string;
+  measured: string;
+  ok: boolean | undefined;
+}
+
+/** "Targets: <target>: <measured> — met; <target>: <measured> — NOT met." The same wording in every report. */
+export function targetsLine(targets: Target[]): string {
+  const verdict = (ok: boolean | undefined) => (ok === undefined ? 'not measured' : ok ? 'met' : 'NOT met');
+  return `Targets: ${targets.map((t) => `${t.target}: ${t.measured} — ${verdict(t.ok)}`).join('; ')}.`;
+}

@@ -1,7 +1,9 @@
-// A .env parser for the godotenv v1.5 dialect the SRS Go proxy reads: KEY=value (or KEY: value),
+// A .env parser for the dialect the SRS Go proxy reads with godotenv (v1.5): KEY=value (or KEY: value),
 // `export ` prefixes, # comments, 'literal' and "escaped" quotes (may span lines), ${VAR}/$VAR expansion.
-// Unlike a lenient parser, a line it cannot understand is an error with its line number, because a
-// silently skipped line is a silently wrong proxy.
+// It differs from godotenv on purpose in a few corners (docs/BEHAVIOUR.md 1.3 lists them): \t is a tab,
+// unknown escapes stay as written, ${VAR} prefers the process environment (the value the proxy will use),
+// lower-case names expand, a value ends at the first " #". A line it cannot understand is an error with
+// its line number, because a silently skipped line is a silently wrong proxy.
 
 import { clip } from '../text.js';
 

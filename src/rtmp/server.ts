@@ -96,8 +96,6 @@ class ProxyConnection {
   private deadline: NodeJS.Timeout | null = null;
   private phase: 'identify' | 'origin' | 'relay' | 'closed' = 'identify';
   private relay: Relay | null = null;
-  private lastActivity = 0;
-  private lastActive = 0;
 
   constructor(
     readonly socket: Socket,
@@ -259,6 +257,8 @@ class ProxyConnection {
       origin: ready.leg,
       clientStreamId: intent.clientStreamId,
       originStreamId: ready.streamId,
+      kind: intent.request.kind,
+      log: this.log,
       onEnd: (reason: RelayEnd, err?: Error) => {
         this.phase = 'closed';
         this.relay = null;
@@ -281,7 +281,6 @@ class ProxyConnection {
     });
     this.relay = relay;
     this.ctx.relays.add(this);
-    this.lastActive = started;
     const local: RtmpMessage[] = [];
     if (intent.request.kind === 'publish' && !ready.sentOnFCPublish && intent.preamble.some((c) => c.name === 'FCPublish')) {
       // Encoders that sent FCPublish expect onFCPublish (SRS and FMS send it; nginx-rtmp does not).
@@ -293,18 +292,9 @@ class ProxyConnection {
     this.abort = null;
   }
 
-  /** Ends the relay when nothing moved either way for idleMs. */
+  /** Lets the relay end itself when idle (a publisher), stuck, or cut off from a dead origin (see relay.ts). */
   checkIdle(now: number, idleMs: number): void {
-    const relay = this.relay;
-    if (relay === null) return;
-    const activity = relay.activity;
-    if (activity !== this.lastActivity) {
-      this.lastActivity = activity;
-      this.lastActive = now;
-    } else if (now - this.lastActive >= idleMs) {
-      this.log.info({ idleMs }, 'relay idle, closing');
-      relay.end('idle');
-    }
+    this.relay?.check(now, idleMs);
   }
 
   /**

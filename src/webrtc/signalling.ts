@@ -12,8 +12,8 @@
 //           rewritten so DELETE/PATCH come back here and reach the same origin.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors, type Dispatcher } from 'undici';
-import { HttpError, readBody, sendError } from '../api/http-util.js';
-import type { Handler, Methods, Route, RouteContext } from '../api/router.js';
+import { CORS_HEADERS, HttpError, readBody, sendError } from '../net/http-util.js';
+import type { Handler, Methods, Route, RouteContext } from '../net/router.js';
 import { BalancerUnavailableError, NoOriginError, type RtcSession } from '../balancer/balancer.js';
 import { hostPort } from '../balancer/endpoint.js';
 import { dialTargets, type DialTarget } from '../balancer/origin.js';
@@ -41,13 +41,6 @@ const MAX_CLIENT_BODY = 256 * 1024;
 /** Largest answer accepted from an origin. */
 const MAX_ORIGIN_BODY = 1024 * 1024;
 
-/** CORS for browsers on other origins (spec 5.6), plus Location and friends readable by WHIP scripts. */
-const CORS_HEADERS: Readonly<Record<string, string>> = {
-  'access-control-allow-origin': '*',
-  'access-control-allow-headers': '*',
-  'access-control-allow-methods': '*',
-  'access-control-expose-headers': '*',
-};
 
 const WHIP_PATHS = ['/rtc/v1/whip', '/rtc/v1/whep', '/rtc/v1/whip-play'] as const;
 const JSON_API_PATHS = ['/rtc/v1/publish', '/rtc/v1/play'] as const;

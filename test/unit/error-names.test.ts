@@ -1,8 +1,11 @@
 // Every error class of the proxy names itself, so logs and `instanceof`-free checks tell them apart, and a
 // wrapping error keeps the error it wraps as its cause.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { HttpError } from '../../src/api/http-util.js';
+import { HttpError } from '../../src/net/http-util.js';
 import { BalancerUnavailableError, NoOriginError } from '../../src/balancer/balancer.js';
 import { EndpointError } from '../../src/balancer/endpoint.js';
 import { RegisterError } from '../../src/balancer/origin.js';
@@ -69,5 +72,22 @@ describe('error classes', () => {
       () => parseHeartbeatArgs(['--url', 'http://127.0.0.1:1/', '--ip', '127.0.0.1', '--rtmp', '1935', '--interval', 'soon']),
       (err: unknown) => err instanceof UsageError && err.cause instanceof Error,
     );
+  });
+
+  test('every error class declared in src/ sets its own name (new ones included)', () => {
+    const srcDir = fileURLToPath(new URL('../../../src', import.meta.url));
+    const walk = (d: string): string[] =>
+      readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : n.endsWith('.ts') ? [join(d, n)] : []));
+    const unnamed: string[] = [];
+    let classes = 0;
+    for (const file of walk(srcDir)) {
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/class (\w+) extends \w*Error\b[^{]*\{([\s\S]*?)\n\}/g)) {
+        classes++;
+        if (!new RegExp(`name(?:: string)? = '${m[1]}'`).test(m[2]!)) unnamed.push(`${file}: ${m[1]}`);
+      }
+    }
+    assert.ok(classes >= instances.length, `found only ${classes} error classes: is the source folder right?`);
+    assert.deepEqual(unnamed, []);
   });
 });
