@@ -20,6 +20,7 @@ import { stopAllPeers } from '../fixtures/process.js';
 import { registerOrigin, startProxy, type RunningProxy } from '../fixtures/proxy.js';
 import { RtmpTestClient } from '../fixtures/rtmp-client.js';
 import { FakeRtmpOrigin } from '../fixtures/rtmp-fake-origin.js';
+import { Router } from '../../src/routing/router.js';
 
 let proxy: RunningProxy;
 let origin: FakeRtmpOrigin;
@@ -75,7 +76,9 @@ describe('RTMP: a client that sends but never reads (listener in-process, its st
     balancer = new MemoryBalancer({ originExpireMs: 30_000, sessionTtlMs: 120_000, maxStreamPins: 1000 });
     await balancer.start();
     await balancer.register(parseRegistration({ ip: '127.0.0.1', server: 'fake', service: 's', pid: '1', rtmp: [String(origin.port)] }, Date.now()));
-    service = await startRtmpServer({ config, log: createLogger({ level: 'silent', format: 'json' }), balancer, onFatal: (err) => assert.fail(err) });
+    const log = createLogger({ level: 'silent', format: 'json' });
+    const router = new Router({ balancer, log, originExpireMs: 30_000 });
+    service = await startRtmpServer({ config, log, balancer, router, onFatal: (err) => assert.fail(err) });
     local = `rtmp://127.0.0.1:${service.address().port}/live`;
   });
   after(async () => {
