@@ -109,7 +109,6 @@ async function live(deps: HttpStreamDeps, ctx: RouteContext, path: string, isLiv
       path: ctx.url.pathname + ctx.url.search,
       log: ctx.log,
       dialMs: t.dialMs,
-      answerMs: t.originAnswerMs,
       idleMs: t.idleMs,
       extension: ext,
     });

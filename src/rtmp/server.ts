@@ -74,8 +74,6 @@ class ProxyConnection {
   private relay: Relay | null = null;
   /** The relay's entry in the router's registry, released when it ends. */
   private relayHandle: RelayHandle | null = null;
-  private lastActivity = 0;
-  private lastActive = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -223,6 +221,8 @@ class ProxyConnection {
       origin: ready.leg,
       clientStreamId: intent.clientStreamId,
       originStreamId: ready.streamId,
+      kind: intent.request.kind,
+      log: this.log,
       onEnd: (reason: RelayEnd, err?: Error) => {
         this.phase = 'closed';
         this.relay = null;
@@ -247,7 +247,6 @@ class ProxyConnection {
     });
     this.relay = relay;
     this.ctx.relays.add(this);
-    this.lastActive = started;
     const local: RtmpMessage[] = [];
     if (intent.request.kind === 'publish' && !ready.sentOnFCPublish && intent.preamble.some((c) => c.name === 'FCPublish')) {
       // Encoders that sent FCPublish expect onFCPublish (SRS and FMS send it; nginx-rtmp does not).
@@ -259,18 +258,9 @@ class ProxyConnection {
     this.abort = null;
   }
 
-  /** Ends the relay when nothing moved either way for idleMs. */
+  /** Lets the relay end itself when idle (a publisher), stuck, or cut off from a dead origin (see relay.ts). */
   checkIdle(now: number, idleMs: number): void {
-    const relay = this.relay;
-    if (relay === null) return;
-    const activity = relay.activity;
-    if (activity !== this.lastActivity) {
-      this.lastActivity = activity;
-      this.lastActive = now;
-    } else if (now - this.lastActive >= idleMs) {
-      this.log.info({ idleMs }, 'relay idle, closing');
-      relay.end('idle');
-    }
+    this.relay?.check(now, idleMs);
   }
 
   /** A routing refusal, in the words and status codes of the refusal table (no origin details). */
