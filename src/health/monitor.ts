@@ -14,6 +14,9 @@ import { emptySnapshot, type HealthShare, type HealthSnapshot } from './shared.j
 
 export type OriginState = 'up' | 'down' | 'draining';
 
+/** Time constant of the decay of recent placements in the load score (see noteNewStream). */
+const PLACEMENT_DECAY_MS = 5000;
+
 export interface OriginStatus {
   state: OriginState;
   /** Why it is not up ('' when up). */
@@ -56,6 +59,8 @@ export class HealthMonitor implements OriginHealth {
   /** Last status of every listed origin, by server id (transitions close relays). */
   private readonly seen = new Map<string, Seen>();
   private relayCounts: ReadonlyMap<string, number> = new Map();
+  /** New streams placed on each origin lately, decaying (see noteNewStream); one entry per origin. */
+  private readonly placements = new Map<string, { count: number; at: number }>();
   private syncTimer: unknown;
   private syncing: Promise<void> | undefined;
   private stopped = true;
@@ -125,7 +130,26 @@ export class HealthMonitor implements OriginHealth {
     const fromShare = shared && shared.originId === origin.id ? shared : undefined;
     const local = this.relayCounts.get(origin.serverId) ?? 0;
     const cluster = this.snapshot.relays.get(origin.serverId) ?? 0;
-    return loadScore(origin.load ?? fromShare?.load, Math.max(local, cluster), origin.weight ?? fromShare?.weight ?? 1);
+    const placed = this.recentPlacements(origin.serverId, this.now());
+    return loadScore(origin.load ?? fromShare?.load, Math.max(local, cluster) + placed, origin.weight ?? fromShare?.weight ?? 1);
+  }
+
+  /**
+   * Counts a new stream on the origin at once: relay counts are re-read on a timer and load reports
+   * arrive with heartbeats, so without this a burst of new streams would all see the same loads and
+   * land on one origin. The count decays with a time constant of PLACEMENT_DECAY_MS, by which time
+   * the stream shows up in the slower signals (or never started).
+   */
+  noteNewStream(origin: Origin, now: number): void {
+    this.placements.set(origin.serverId, { count: this.recentPlacements(origin.serverId, now) + 1, at: now });
+  }
+
+  private recentPlacements(serverId: string, now: number): number {
+    const p = this.placements.get(serverId);
+    if (!p) return 0;
+    const count = p.count * Math.exp(-Math.max(0, now - p.at) / PLACEMENT_DECAY_MS);
+    if (count < 0.01) this.placements.delete(serverId);
+    return count;
   }
 
   /** The state shown in the origin list and used by `eligible`: down beats draining beats up. */

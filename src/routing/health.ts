@@ -22,6 +22,13 @@ export interface OriginHealth {
    * Any finite number; equal scores (the default 0 for all) make picks uniformly random.
    */
   loadOf(origin: Origin): number;
+  /**
+   * A new stream was just placed on the origin. Load reports and relay counts lag (a WHIP session
+   * becomes a relay only when its media arrives; counts are re-read on a timer), and with stale loads
+   * power-of-two-choices would send a burst of new streams all to the same origin: implementations
+   * count recent placements in the load until the slower signals catch up.
+   */
+  noteNewStream?(origin: Origin, now: number): void;
 }
 
 /** No health information: every origin up, every load equal (picks are uniform). */

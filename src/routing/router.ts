@@ -133,6 +133,7 @@ export class Router implements StreamRouter {
 
   commit(route: StreamRoute, target: RouteTarget, created: boolean): void {
     const moved = target.origin.id !== route.origin.id;
+    if (created || moved) this.health.noteNewStream?.(target.origin, this.now());
     void (async () => {
       await this.balancer.commitPin(route.streamKey, target.origin, moved ? route.origin : undefined);
       // A failover: the lease taken on the first origin is given back.

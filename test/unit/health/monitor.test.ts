@@ -224,4 +224,19 @@ describe('health monitor: states and transitions', () => {
     assert.deepEqual(view.load, { cpu: 0.9 });
     await monitor.stop();
   });
+
+  test('a new stream counts in the load at once, then fades as the slower signals catch up', async () => {
+    const { time, monitor, register } = setup({ intervalMs: 0 });
+    const a = await register('a', 1001);
+    const b = await register('b', 1002);
+    await monitor.start();
+    const base = monitor.loadOf(a);
+    assert.equal(monitor.loadOf(b), base);
+    // A burst of three new streams on a: b must now look less loaded, or every pick of the burst goes to a.
+    for (let i = 0; i < 3; i++) monitor.noteNewStream(a, time.t);
+    assert.ok(monitor.loadOf(a) > monitor.loadOf(b) + 2.5, `${monitor.loadOf(a)} vs ${monitor.loadOf(b)}`);
+    time.advance(60_000);
+    assert.ok(monitor.loadOf(a) - base < 0.01, 'the placements have faded a minute later');
+    await monitor.stop();
+  });
 });
