@@ -115,9 +115,18 @@ export class HealthMonitor implements OriginHealth {
    * failed (no new streams while another is up; its live streams keep their pins).
    */
   state(origin: Origin, now: number): HealthState {
-    const s = this.statusOf(origin, now).state;
-    if (s === 'up' && (this.prober?.verdict(origin.id)?.fails ?? 0) > 0) return 'suspect';
-    return s;
+    // Runs on every pick: the same order as statusOf, without building its reason and since.
+    if (now >= origin.updatedAt + this.opts.originExpireMs) return 'down';
+    const probe = this.prober?.verdict(origin.id);
+    if (probe !== undefined && !probe.up) return 'down';
+    const snap = this.snapshot;
+    if (snap.down.size > 0 && snap.down.get(origin.serverId)?.originId === origin.id) return 'down';
+    if (this.localDrains.size > 0 && this.localDrains.has(origin.serverId)) {
+      if (this.localDrains.get(origin.serverId) !== undefined) return 'draining';
+    } else if (snap.drained.size > 0 && snap.drained.has(origin.serverId)) {
+      return 'draining';
+    }
+    return probe !== undefined && probe.fails > 0 ? 'suspect' : 'up';
   }
 
   loadOf(origin: Origin): number {

@@ -225,3 +225,30 @@ describe('health monitor: states and transitions', () => {
     await monitor.stop();
   });
 });
+
+describe('health monitor: the routing state agrees with the listed state', () => {
+  test('for up, suspect, down by probe, down by expiry, draining, undrained', async () => {
+    const { monitor, register, dialer, run, time } = setup();
+    const a = await register('a', 1001);
+    await monitor.start();
+    const both = () => [monitor.state(a, time.t), monitor.statusOf(a, time.t).state];
+    assert.deepEqual(both(), ['up', 'up']);
+    dialer.dead.add(1001);
+    await run(2000);
+    assert.deepEqual(both(), ['suspect', 'up']);
+    await run(2000);
+    assert.deepEqual(both(), ['down', 'down']);
+    dialer.dead.delete(1001);
+    await run(2000);
+    assert.deepEqual(both(), ['up', 'up']);
+    await monitor.drain('a');
+    assert.deepEqual(both(), ['draining', 'draining']);
+    await run(1000);
+    assert.deepEqual(both(), ['draining', 'draining']);
+    await monitor.undrain('a');
+    assert.deepEqual(both(), ['up', 'up']);
+    await run(EXPIRE);
+    assert.deepEqual(both(), ['down', 'down']);
+    await monitor.stop();
+  });
+});
