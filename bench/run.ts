@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../test/fixtures/paths.js';
 import { stopAllPeers } from '../test/fixtures/process.js';
 import { balancerBench } from './balancer.bench.js';
+import { failoverBench } from './failover.bench.js';
 import { httpBench } from './http.bench.js';
 import { redisBench } from './redis.bench.js';
 import { rtmpBench } from './rtmp.bench.js';
@@ -26,6 +27,7 @@ export interface BenchReport {
 
 const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchReport>> = {
   balancer: balancerBench,
+  failover: failoverBench,
   http: httpBench,
   redis: redisBench,
   rtmp: rtmpBench,
