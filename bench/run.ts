@@ -8,9 +8,11 @@ import { REPO_ROOT } from '../test/fixtures/paths.js';
 import { stopAllPeers } from '../test/fixtures/process.js';
 import { balancerBench } from './balancer.bench.js';
 import { failoverBench } from './failover.bench.js';
+import { floodBench } from './flood.bench.js';
 import { httpBench } from './http.bench.js';
 import { redisBench } from './redis.bench.js';
 import { rtmpBench } from './rtmp.bench.js';
+import { soakBench } from './soak.bench.js';
 import { srtBench } from './srt.bench.js';
 import { webrtcBench } from './webrtc.bench.js';
 
@@ -28,9 +30,11 @@ export interface BenchReport {
 const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchReport>> = {
   balancer: balancerBench,
   failover: failoverBench,
+  flood: floodBench,
   http: httpBench,
   redis: redisBench,
   rtmp: rtmpBench,
+  soak: soakBench,
   srt: srtBench,
   webrtc: webrtcBench,
 };
