@@ -252,3 +252,25 @@ describe('health monitor: the routing state agrees with the listed state', () =>
     await monitor.stop();
   });
 });
+
+describe('health monitor: drains shared between proxies', () => {
+  test('a drain undone by another proxy before this one synced is not kept alive by this one', async () => {
+    const time = new FakeTime();
+    const balancer = new MemoryBalancer({ originExpireMs: EXPIRE, sessionTtlMs: 60_000, maxStreamPins: 100, now: time.now });
+    const share = new LocalHealthShare(); // one shared store, two monitors: two proxies
+    const make = () =>
+      new HealthMonitor({ balancer, intervalMs: 0, fails: 2, originExpireMs: EXPIRE, dialer: new SwitchDialer(), share, log: createLogger({ level: 'silent', format: 'json' }), now: time.now, timers: time });
+    const a = make();
+    const b = make();
+    const o = parseRegistration({ ip: '127.0.0.1', server: 's', service: 'svc', pid: '1', rtmp: ['1'] }, time.t);
+    await balancer.register(o);
+    assert.equal(await a.drain('s'), true);
+    assert.equal(a.state(o, time.t), 'draining', 'at once on the proxy that drained');
+    await b.sync();
+    assert.equal(b.state(o, time.t), 'draining', 'the other proxy after its sync');
+    assert.equal(await b.undrain('s'), true);
+    await a.sync();
+    assert.equal(a.state(o, time.t), 'up', 'the undrain by the other proxy wins');
+    assert.equal(a.statusOf(o, time.t).state, 'up');
+  });
+});
