@@ -13,6 +13,8 @@ import { streamVersionsRoute } from './http/stream-routes.js';
 import { createLogger, type Logger } from './log.js';
 import { httpStreamProxy } from './http/stream-proxy.js';
 import { listenHttp } from './net/http-listener.js';
+import { RelayRegistry } from './routing/relays.js';
+import { Router } from './routing/router.js';
 import type { ConnectionLimits } from './net/connection-guard.js';
 import { FdBudget, type FileLimit } from './net/fd-limit.js';
 import { HeapGuard } from './net/heap-guard.js';
@@ -42,7 +44,7 @@ export interface ProxyDeps {
 
 export type ListenerName = keyof Listeners | 'httpsApi' | 'httpsServer';
 
-export function createBalancer(config: Config, now?: () => number, log?: Logger): Balancer {
+export function createBalancer(config: Config, now?: () => number, log?: Logger, relays?: RelayRegistry): Balancer {
   if (config.loadBalancer === 'redis') {
     return new RedisBalancer({
       redis: config.redis,
@@ -58,6 +60,8 @@ export function createBalancer(config: Config, now?: () => number, log?: Logger)
     sessionTtlMs: config.sessionTtlMs,
     maxStreamPins: config.maxStreamPins,
     ...(now ? { now } : {}),
+    // A stream with a live relay keeps its pin under the pin cap.
+    ...(relays ? { isLive: (streamKey: string) => relays.countByStream(streamKey) > 0 } : {}),
   });
 }
 
@@ -69,14 +73,26 @@ export class Proxy {
   readonly originAgent: Agent;
   /** Origin states (probes, heartbeats, drain) and load: what routing asks before picking. */
   readonly health: HealthMonitor;
+  /** Live relays per origin and stream (load scores, pins that must stay, closing a down origin's relays). */
+  readonly relays = new RelayRegistry();
+  /** The routing seam every protocol asks for a stream's origin. */
+  readonly router: Router;
   private stopping: Promise<void> | undefined;
   /** Refuses new work while the heap is above PROXY_MAX_HEAP_RATIO. */
   readonly heapGuard: HeapGuard;
   private tls: TlsCredentials | undefined;
 
   constructor(private readonly deps: ProxyDeps) {
-    this.balancer = deps.balancer ?? createBalancer(deps.config, deps.now, deps.log);
-    this.health = createOriginHealth({ config: deps.config, balancer: this.balancer, log: deps.log, ...(deps.now ? { now: deps.now } : {}) });
+    this.balancer = deps.balancer ?? createBalancer(deps.config, deps.now, deps.log, this.relays);
+    this.health = createOriginHealth({ config: deps.config, balancer: this.balancer, log: deps.log, relays: this.relays, ...(deps.now ? { now: deps.now } : {}) });
+    this.router = new Router({
+      balancer: this.balancer,
+      relays: this.relays,
+      health: this.health,
+      log: deps.log.child({ component: 'router' }),
+      originExpireMs: deps.config.originExpireMs,
+      ...(deps.now ? { now: deps.now } : {}),
+    });
     this.heapGuard = new HeapGuard({ ratio: deps.config.edge.maxHeapRatio, log: deps.log });
     this.originAgent = createOriginAgent({ dialMs: deps.config.timeouts.dialMs, headersMs: deps.config.timeouts.originAnswerMs });
   }
@@ -108,7 +124,7 @@ export class Proxy {
         this.tls = new TlsCredentials({ certPath: edge.tlsCert, keyPath: edge.tlsKey }, log);
         this.tls.watch();
       }
-      const deps: ProtocolDeps = { config, log, balancer: this.balancer, onFatal, overloaded, connectionLimits, ...(this.deps.now ? { now: this.deps.now } : {}) };
+      const deps: ProtocolDeps = { config, log, balancer: this.balancer, router: this.router, onFatal, overloaded, connectionLimits, ...(this.deps.now ? { now: this.deps.now } : {}) };
       const started = (name: ListenerName, service: ProxyService) => {
         this.listeners.set(name, service);
         const a = service.address();
@@ -156,7 +172,7 @@ export class Proxy {
       }));
       const exposed = systemApiExposure(config);
       if (exposed) log.warn({ listener: 'PROXY_SYSTEM_API', address: config.listeners.systemApi.host ?? '(all interfaces)' }, exposed);
-      await http('httpServer', [streamVersionsRoute()], httpStreamProxy({ config, balancer: this.balancer, agent: this.originAgent }));
+      await http('httpServer', [streamVersionsRoute()], httpStreamProxy({ config, balancer: this.balancer, router: this.router, agent: this.originAgent }));
     } catch (err) {
       await this.stop(0);
       throw err;

@@ -1,7 +1,8 @@
 // The load balancer interface: the one place that knows which origins exist, which origin holds
 // which stream, and the HLS/WebRTC session records that let later requests find their stream.
 // Protocol servers receive a Balancer; they never construct one (memory or Redis is chosen in proxy.ts).
-import type { Origin } from './origin.js';
+import type { OriginHealth } from '../routing/health.js';
+import type { Origin, Service } from './origin.js';
 
 export interface OriginView {
   origin: Origin;
@@ -45,10 +46,34 @@ export interface RegisterResult {
 
 export class NoOriginError extends Error {
   override readonly name = 'NoOriginError';
-
-  constructor(readonly streamKey: string) {
-    super(`no origin available for ${streamKey}`);
+  constructor(
+    readonly streamKey: string,
+    readonly reason = 'no origin registered',
+  ) {
+    super(`no origin available for ${streamKey}: ${reason}`);
   }
+}
+
+/** What a pick must respect beyond the stream key (all optional: any origin, all up, no live relays). */
+export interface PickRequest {
+  /** Endpoint lists the protocol needs: a new pin goes only to an origin that registered them all. */
+  needs?: readonly Service[];
+  health?: OriginHealth;
+  /** The stream has live relays on this proxy (keeps its pin on a suspect or draining origin). */
+  live?: boolean;
+  /**
+   * The pin this pick creates is a lease: kept by commitPin, dropped by releasePin (a request for a
+   * stream that does not exist leaves no pin behind). Memory keeps it apart from committed pins, so
+   * a flood of such requests evicts nothing; Redis writes it at once (proxies must agree on a new
+   * stream's origin) and releasePin deletes it again.
+   */
+  tentative?: boolean;
+}
+
+export interface PickResult {
+  origin: Origin;
+  /** This pick created or moved the pin (release it with releasePin when nothing started). */
+  created: boolean;
 }
 
 /**
@@ -84,15 +109,26 @@ export interface Balancer {
    * otherwise a new pick among alive origins (or, when none is alive, among stale ones).
    * Throws NoOriginError when no origin is registered.
    */
-  pick(streamKey: string): Promise<Origin>;
+  pick(streamKey: string, request?: PickRequest): Promise<Origin>;
+  /** `pick` that says whether it created the pin (for leases: see PickRequest.tentative). */
+  claim(streamKey: string, request: PickRequest): Promise<PickResult>;
+  /** A relay started on `origin`: the stream's pin names it from now on (moved there if needed). */
+  commitPin(streamKey: string, origin: Origin, previous?: Origin): Promise<void>;
+  /**
+   * Nothing started: a pin that a claim created for `origin` is dropped (when it still names it).
+   * `live`: the stream has other live relays here, so a shared pin stays (only the lease ends).
+   */
+  releasePin(streamKey: string, origin: Origin, live?: boolean): Promise<void>;
   /** The origin `pick` would return for an already pinned stream, without pinning anything new. */
-  lookup(streamKey: string): Promise<Origin | undefined>;
+  lookup(streamKey: string, request?: PickRequest): Promise<Origin | undefined>;
   /** Current pins, at most `limit` of them (cluster view). */
   pins(limit: number): Promise<StreamPin[]>;
 
   /** The HLS session of a stream, created on first use; its id stays stable while in use. */
   hlsSession(streamKey: string, fullUrl: string): Promise<HlsSession>;
   hlsSessionById(spbhid: string): Promise<HlsSession | undefined>;
+  /** The stream's HLS session if it has one (creates nothing, refreshes nothing). */
+  hlsSessionOf(streamKey: string): Promise<HlsSession | undefined>;
 
   putRtcSession(session: RtcSession): Promise<void>;
   rtcSession(ufrag: string): Promise<RtcSession | undefined>;

@@ -1,6 +1,18 @@
 // In-process balancer: origins, stream pins and sessions for a single proxy.
 import { randomBytes } from 'node:crypto';
-import { NoOriginError, type Balancer, type HlsSession, type OriginView, type RegisterResult, type RtcSession, type StreamPin } from './balancer.js';
+import { EVERY_ORIGIN_UP } from '../routing/health.js';
+import { decidePick, pinStanding, pinStandingOf, type PickContext } from '../routing/policy.js';
+import {
+  NoOriginError,
+  type Balancer,
+  type HlsSession,
+  type OriginView,
+  type PickRequest,
+  type PickResult,
+  type RegisterResult,
+  type RtcSession,
+  type StreamPin,
+} from './balancer.js';
 import type { Origin } from './origin.js';
 import { TtlMap } from './ttl-map.js';
 import { boundedHlsUrl } from './hls-record.js';
@@ -21,12 +33,19 @@ export interface MemoryBalancerOptions {
   randomInt?: (n: number) => number;
   /** A fresh 7-hex session id. */
   newId?: () => string;
+  /** Whether a stream has live relays: its pin is never evicted by the cap (default: none live). */
+  isLive?: (streamKey: string) => boolean;
 }
 
 interface Pin {
   serverId: string;
   originId: string;
   touchedAt: number;
+}
+
+/** A pin leased by requests in flight and not committed yet (see PickRequest.tentative). */
+interface PendingPin extends Pin {
+  holders: number;
 }
 
 /** Default byte budget of HLS session records (each index). */
@@ -39,23 +58,31 @@ export function hlsRecordBytes(key: string, s: HlsSession): number {
 
 /** Dead origins are kept this many expiry periods (as the stale-only fallback), then forgotten. */
 export const FORGET_AFTER_EXPIRIES = 10;
+const NO_REQUEST: PickRequest = {};
+const NO_NEEDS: readonly never[] = [];
+
+/** Leased pins older than this are forgotten by the sweep (requests end long before). */
+const PENDING_PIN_MAX_AGE_MS = 10 * 60_000;
 
 export class MemoryBalancer implements Balancer {
   readonly kind = 'memory' as const;
   private readonly origins_ = new Map<string, Origin>();
   private readonly pins_ = new Map<string, Pin>();
+  private readonly pending = new Map<string, PendingPin>();
   private readonly hlsByKey: TtlMap<string, HlsSession>;
   private readonly hlsById: TtlMap<string, HlsSession>;
   private readonly rtc: TtlMap<string, RtcSession>;
   private readonly now: () => number;
   private readonly randomInt: (n: number) => number;
   private readonly newId: () => string;
+  private readonly isLive: (streamKey: string) => boolean;
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: MemoryBalancerOptions) {
     this.now = opts.now ?? Date.now;
     this.randomInt = opts.randomInt ?? ((n) => Math.floor(Math.random() * n));
     this.newId = opts.newId ?? (() => randomBytes(4).toString('hex').slice(0, 7));
+    this.isLive = opts.isLive ?? (() => false);
     const maxSessions = opts.maxSessions ?? 1_000_000;
     const hlsBytes = { maxBytes: opts.maxHlsSessionBytes ?? DEFAULT_HLS_SESSION_BYTES, sizeOf: hlsRecordBytes };
     this.hlsByKey = new TtlMap(opts.sessionTtlMs, maxSessions, this.now, hlsBytes);
@@ -81,6 +108,9 @@ export class MemoryBalancer implements Balancer {
     this.rtc.sweep();
     const forgetBefore = this.now() - this.opts.originExpireMs * FORGET_AFTER_EXPIRIES;
     for (const [id, o] of this.origins_) if (o.updatedAt < forgetBefore) this.origins_.delete(id);
+    // A lease is released when its request ends; one this old was lost (a bug), not in flight.
+    const leaseBefore = this.now() - PENDING_PIN_MAX_AGE_MS;
+    for (const [k, p] of this.pending) if (p.touchedAt < leaseBefore) this.pending.delete(k);
   }
 
   async register(origin: Origin): Promise<RegisterResult> {
@@ -102,43 +132,143 @@ export class MemoryBalancer implements Balancer {
     }));
   }
 
-  async pick(streamKey: string): Promise<Origin> {
-    return this.pickSync(streamKey);
+  async pick(streamKey: string, request: PickRequest = NO_REQUEST): Promise<Origin> {
+    return this.pinnedFast(streamKey, request) ?? this.claimSync(streamKey, { ...request, tentative: false }).origin;
+  }
+
+  async claim(streamKey: string, request: PickRequest): Promise<PickResult> {
+    return this.claimSync(streamKey, request);
   }
 
   /** Synchronous pick, for callers (and benchmarks) that need no Promise. */
   pickSync(streamKey: string): Origin {
-    const now = this.now();
-    const pinned = this.validPin(streamKey, now);
-    if (pinned) return pinned;
-    const chosen = this.choose(streamKey, now);
-    this.pins_.delete(streamKey);
-    this.pins_.set(streamKey, { serverId: chosen.serverId, originId: chosen.id, touchedAt: now });
-    if (this.pins_.size > this.opts.maxStreamPins) {
-      this.pins_.delete(this.pins_.keys().next().value as string);
-    }
-    return chosen;
+    return this.pinnedFast(streamKey, NO_REQUEST) ?? this.claimSync(streamKey, NO_REQUEST).origin;
   }
 
-  async lookup(streamKey: string): Promise<Origin | undefined> {
-    return this.validPin(streamKey, this.now());
-  }
-
-  /** The pinned origin while it is the very record picked and alive (or nothing better is alive). */
-  private validPin(streamKey: string, now: number): Origin | undefined {
+  /**
+   * The hot path: a committed pin on an origin in good standing, no lease in flight. Allocates nothing;
+   * anything else (undefined) goes through claimSync.
+   */
+  private pinnedFast(streamKey: string, request: PickRequest): Origin | undefined {
+    if (this.pending.size > 0 && this.pending.has(streamKey)) return undefined;
     const pin = this.pins_.get(streamKey);
-    if (!pin) return undefined;
-    const pinned = this.origins_.get(pin.serverId);
-    // Only the very record that was picked counts: a restarted origin (new id) has lost its streams.
-    if (!pinned || pinned.id !== pin.originId) return undefined;
-    if (!this.isAlive(pinned, now) && this.anyAlive(now)) return undefined;
+    if (pin === undefined) return undefined;
+    const origin = this.pinnedOrigin(pin);
+    if (origin === undefined) return undefined;
+    const now = this.now();
+    const standing = pinStandingOf(origin, now, this.opts.originExpireMs, request.needs ?? NO_NEEDS, request.health ?? EVERY_ORIGIN_UP, request.live ?? false);
+    if (standing !== 'keep') return undefined;
     // Refresh LRU position at most once a second: a Map delete+set per pick is measurable.
     if (now - pin.touchedAt > 1000) {
       pin.touchedAt = now;
       this.pins_.delete(streamKey);
       this.pins_.set(streamKey, pin);
     }
-    return pinned;
+    return origin;
+  }
+
+  private claimSync(streamKey: string, request: PickRequest): PickResult {
+    const ctx = this.context(streamKey, request);
+    // A lease in flight is the newest intent for the stream: concurrent requests join it.
+    const pending = this.pending.get(streamKey);
+    const pin = pending ?? this.pins_.get(streamKey);
+    const pinned = pin ? this.pinnedOrigin(pin) : undefined;
+    // Fast path: a pinned stream on an origin in good standing (no list of origins needed).
+    if (pinned && pinStanding(pinned, ctx) === 'keep') return this.kept(streamKey, pin!, pinned, request, ctx.now);
+    const decision = decidePick(pinned, [...this.origins_.values()], (o) => o, ctx);
+    if (!decision) throw new NoOriginError(streamKey, this.origins_.size === 0 ? 'no origin registered' : 'no origin takes new streams');
+    if (decision.keep) return this.kept(streamKey, pin!, decision.item, request, ctx.now);
+    const chosen = decision.item;
+    if (request.tentative) {
+      if (this.pending.size < this.opts.maxStreamPins) this.pending.set(streamKey, { serverId: chosen.serverId, originId: chosen.id, touchedAt: ctx.now, holders: 1 });
+      else this.pending.delete(streamKey);
+    } else {
+      this.setPin(streamKey, chosen, ctx.now);
+    }
+    return { origin: chosen, created: true };
+  }
+
+  private kept(streamKey: string, pin: Pin | PendingPin, origin: Origin, request: PickRequest, now: number): PickResult {
+    if ('holders' in pin) {
+      if (!request.tentative) {
+        this.setPin(streamKey, origin, now);
+        return { origin, created: false };
+      }
+      pin.holders++;
+      return { origin, created: true };
+    }
+    // Refresh LRU position at most once a second: a Map delete+set per pick is measurable.
+    if (now - pin.touchedAt > 1000) {
+      pin.touchedAt = now;
+      this.pins_.delete(streamKey);
+      this.pins_.set(streamKey, pin);
+    }
+    return { origin, created: false };
+  }
+
+  async commitPin(streamKey: string, origin: Origin): Promise<void> {
+    this.dropPending(streamKey, origin);
+    const pin = this.pins_.get(streamKey);
+    if (pin && pin.originId === origin.id) {
+      pin.touchedAt = this.now();
+      this.pins_.delete(streamKey);
+      this.pins_.set(streamKey, pin);
+      return;
+    }
+    this.setPin(streamKey, origin, this.now());
+  }
+
+  async releasePin(streamKey: string, origin: Origin): Promise<void> {
+    this.dropPending(streamKey, origin);
+  }
+
+  private dropPending(streamKey: string, origin: Origin): void {
+    const p = this.pending.get(streamKey);
+    if (p && p.originId === origin.id && --p.holders <= 0) this.pending.delete(streamKey);
+  }
+
+  /**
+   * Pins a stream; over the cap, evicts the least recently used pin whose stream has no live relay
+   * (live streams' pins are skipped and refreshed, so the scan is amortised; when every pin is live
+   * the cap is exceeded: live relays are bounded by the connection limits).
+   */
+  private setPin(streamKey: string, origin: Origin, now: number): void {
+    this.pins_.delete(streamKey);
+    this.pins_.set(streamKey, { serverId: origin.serverId, originId: origin.id, touchedAt: now });
+    let scan = this.pins_.size;
+    while (this.pins_.size > this.opts.maxStreamPins && scan-- > 0) {
+      const [oldest, pin] = this.pins_.entries().next().value as [string, Pin];
+      this.pins_.delete(oldest);
+      if (oldest !== streamKey && this.isLive(oldest)) this.pins_.set(oldest, pin);
+    }
+  }
+
+  async lookup(streamKey: string, request: PickRequest = {}): Promise<Origin | undefined> {
+    const pin = this.pins_.get(streamKey);
+    const pinned = pin ? this.pinnedOrigin(pin) : undefined;
+    if (!pinned) return undefined;
+    const ctx = this.context(streamKey, request);
+    if (pinStanding(pinned, ctx) === 'keep') return pinned;
+    const decision = decidePick(pinned, [...this.origins_.values()], (o) => o, ctx);
+    return decision?.keep ? pinned : undefined;
+  }
+
+  /** The very record a pin was made to: a restarted origin (new id) has lost its streams. */
+  private pinnedOrigin(pin: Pin): Origin | undefined {
+    const o = this.origins_.get(pin.serverId);
+    return o && o.id === pin.originId ? o : undefined;
+  }
+
+  private context(streamKey: string, request: PickRequest): PickContext {
+    return {
+      streamKey,
+      now: this.now(),
+      originExpireMs: this.opts.originExpireMs,
+      needs: request.needs ?? [],
+      health: request.health ?? EVERY_ORIGIN_UP,
+      live: request.live ?? false,
+      randomInt: this.randomInt,
+    };
   }
 
   async pins(limit: number): Promise<StreamPin[]> {
@@ -167,6 +297,11 @@ export class MemoryBalancer implements Balancer {
     return s;
   }
 
+  async hlsSessionOf(streamKey: string): Promise<HlsSession | undefined> {
+    const s = this.hlsByKey.peek(streamKey);
+    return s && this.hlsById.peek(s.spbhid) ? s : undefined;
+  }
+
   async putRtcSession(session: RtcSession): Promise<void> {
     this.rtc.set(session.ufrag, session);
   }
@@ -181,19 +316,5 @@ export class MemoryBalancer implements Balancer {
 
   private isAlive(o: Origin, now: number): boolean {
     return now - o.updatedAt < this.opts.originExpireMs;
-  }
-
-  private anyAlive(now: number): boolean {
-    for (const o of this.origins_.values()) if (this.isAlive(o, now)) return true;
-    return false;
-  }
-
-  private choose(streamKey: string, now: number): Origin {
-    let candidates: Origin[] = [];
-    for (const o of this.origins_.values()) if (this.isAlive(o, now)) candidates.push(o);
-    // Stale-only fallback (spec 3.4): a possibly-dead origin beats certain failure.
-    if (candidates.length === 0) candidates = [...this.origins_.values()];
-    if (candidates.length === 0) throw new NoOriginError(streamKey);
-    return candidates[this.randomInt(candidates.length)]!;
   }
 }

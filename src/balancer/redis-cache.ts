@@ -3,6 +3,7 @@
 // find their origin. Entries are only as fresh as their last confirmation by Redis: using one does
 // not extend it, so an outage longer than the TTL ends in clear failures rather than stale guesses.
 import type { HlsSession, OriginView, RtcSession } from './balancer.js';
+import { decidePick, NoServiceError, pinStanding, type PickContext } from '../routing/policy.js';
 import type { Origin } from './origin.js';
 
 /** A server record known by its Redis key. */
@@ -16,7 +17,6 @@ export interface FallbackCacheOptions {
   maxEntries: number;
   originExpireMs: number;
   now: () => number;
-  randomInt: (n: number) => number;
 }
 
 interface Entry<V> {
@@ -93,27 +93,39 @@ export class FallbackCache {
     this.rtc.delete(ufrag);
   }
 
-  /** The pinned origin if still valid by the cached view, else a local pick among cached origins. */
-  pick(streamKey: string): Origin | undefined {
+  forgetPin(streamKey: string): void {
+    this.pins.delete(streamKey);
+  }
+
+  /** The stream's origin by the shared pick policy over the cached view (a local pin when new). */
+  pick(streamKey: string, ctx: PickContext): Origin | undefined {
     const now = this.opts.now();
     const servers = this.knownServers(now);
     const pinned = this.pins.get(streamKey, now);
-    const alive = servers.filter((s) => this.isAlive(s.origin, now));
-    if (pinned && (this.isAlive(pinned.origin, now) || !alive.some((s) => s.key !== pinned.key))) return pinned.origin;
-    const candidates = alive.length > 0 ? alive : servers;
-    if (candidates.length === 0) return pinned?.origin;
-    const chosen = candidates[this.opts.randomInt(candidates.length)]!;
+    let decision;
+    try {
+      decision = decidePick(pinned, servers, (s) => s.origin, ctx);
+    } catch (err) {
+      if (err instanceof NoServiceError) return undefined; // Redis's own error is the clearer answer
+      throw err;
+    }
+    if (!decision) return pinned?.origin;
     // A local pin (Redis cannot take it now): later requests through this proxy agree with this one.
-    this.pins.confirm(streamKey, chosen, now);
-    return chosen.origin;
+    if (!decision.keep) this.pins.confirm(streamKey, decision.item, now);
+    return decision.item.origin;
   }
 
-  lookup(streamKey: string): Origin | undefined {
+  lookup(streamKey: string, ctx: PickContext): Origin | undefined {
     const now = this.opts.now();
     const pinned = this.pins.get(streamKey, now);
     if (!pinned) return undefined;
-    if (this.isAlive(pinned.origin, now)) return pinned.origin;
-    return this.knownServers(now).some((s) => s.key !== pinned.key && this.isAlive(s.origin, now)) ? undefined : pinned.origin;
+    if (pinStanding(pinned.origin, ctx) === 'keep') return pinned.origin;
+    try {
+      return decidePick(pinned, this.knownServers(now), (s) => s.origin, ctx)?.keep ? pinned.origin : undefined;
+    } catch (err) {
+      if (err instanceof NoServiceError) return undefined;
+      throw err;
+    }
   }
 
   origins(): OriginView[] | undefined {

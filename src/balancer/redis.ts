@@ -18,10 +18,14 @@ import {
   type Balancer,
   type HlsSession,
   type OriginView,
+  type PickRequest,
+  type PickResult,
   type RegisterResult,
   type RtcSession,
   type StreamPin,
 } from './balancer.js';
+import { EVERY_ORIGIN_UP } from '../routing/health.js';
+import { decidePick, pinStanding, type PickContext } from '../routing/policy.js';
 import type { Origin } from './origin.js';
 import { boundedHlsUrl } from './hls-record.js';
 import { FallbackCache, type KnownServer } from './redis-cache.js';
@@ -109,7 +113,6 @@ export class RedisBalancer implements Balancer {
         maxEntries: opts.maxStreamPins,
         originExpireMs: opts.originExpireMs,
         now: this.now,
-        randomInt: this.randomInt,
       });
     }
   }
@@ -208,31 +211,57 @@ export class RedisBalancer implements Balancer {
   // ---------------------------------------------------------------------------------------------
   // Pins
 
-  async pick(streamKey: string): Promise<Origin> {
+  async pick(streamKey: string, request: PickRequest = {}): Promise<Origin> {
+    return (await this.claim(streamKey, request)).origin;
+  }
+
+  async claim(streamKey: string, request: PickRequest): Promise<PickResult> {
+    const ctx = () => this.context(streamKey, request);
     try {
-      const chosen = await this.pickShared(streamKey);
+      const { chosen, created } = await this.pickShared(streamKey, ctx);
       this.cache?.confirmPin(streamKey, chosen);
-      return chosen.origin;
+      return { origin: chosen.origin, created };
     } catch (err) {
-      const cached = err instanceof BalancerUnavailableError ? this.cache?.pick(streamKey) : undefined;
+      const cached = err instanceof BalancerUnavailableError ? this.cache?.pick(streamKey, ctx()) : undefined;
       if (cached) {
         this.log.debug({ stream: streamKey, origin: cached.id }, 'Redis unavailable: pin from the fallback cache');
-        return cached;
+        return { origin: cached, created: false };
       }
       throw err;
     }
   }
 
-  async lookup(streamKey: string): Promise<Origin | undefined> {
+  /** Keeps the pin (re-created if a concurrent release dropped it; moved by compare-and-set on failover). */
+  async commitPin(streamKey: string, origin: Origin, previous?: Origin): Promise<void> {
+    const key = urlKey(streamKey);
+    const server = serverKey(origin.id);
+    if (previous && previous.id !== origin.id) {
+      const held = await this.call('move-pin', () => this.store.movePin(key, serverKey(previous.id), server));
+      if (held === server) {
+        this.log.info({ stream: streamKey, from: previous.id, to: origin.id }, 'stream re-pinned: its origin could not be reached');
+        return;
+      }
+    }
+    await this.call('create-pin', () => this.store.createPin(key, server));
+  }
+
+  /** Deletes the pin only while it still names `origin` (another proxy may have moved it meanwhile). */
+  async releasePin(streamKey: string, origin: Origin, live = false): Promise<void> {
+    if (live) return;
+    this.cache?.forgetPin(streamKey);
+    await this.call('release-pin', () => this.store.deleteIf(urlKey(streamKey), serverKey(origin.id)));
+  }
+
+  async lookup(streamKey: string, request: PickRequest = {}): Promise<Origin | undefined> {
     try {
       const pinned = await this.pinned(streamKey);
       if (!pinned) return undefined;
-      if (this.isAlive(pinned.origin, this.now())) return pinned.origin;
-      // A stale pin is offered only while no other origin is alive (it is what pick would keep).
-      const now = this.now();
-      return (await this.servers()).some((s) => s.key !== pinned.key && this.isAlive(s.origin, now)) ? undefined : pinned.origin;
+      const ctx = this.context(streamKey, request);
+      if (pinStanding(pinned.origin, ctx) === 'keep') return pinned.origin;
+      const decision = decidePick(pinned, await this.servers(), (s) => s.origin, this.context(streamKey, request));
+      return decision?.keep ? pinned.origin : undefined;
     } catch (err) {
-      if (err instanceof BalancerUnavailableError && this.cache) return this.cache.lookup(streamKey);
+      if (err instanceof BalancerUnavailableError && this.cache) return this.cache.lookup(streamKey, this.context(streamKey, request));
       throw err;
     }
   }
@@ -244,35 +273,43 @@ export class RedisBalancer implements Balancer {
   }
 
   /**
-   * The pinned origin while it is alive, or (when none is alive) while its record exists; otherwise a
-   * random alive origin (or a stale one when none is alive), pinned with SET NX or, replacing the old
-   * pin, compare-and-set: when another proxy pins first, its choice wins.
+   * The stream's origin by the shared pick policy (routing/policy.ts). A new pin is SET NX, a moved
+   * one compare-and-set: when another proxy pins first, its choice wins and is judged like any pin.
    */
-  private async pickShared(streamKey: string): Promise<KnownServer> {
+  private async pickShared(streamKey: string, ctx: () => PickContext): Promise<{ chosen: KnownServer; created: boolean }> {
     const key = urlKey(streamKey);
     let pin = await this.call('resolve', () => this.store.resolve(key));
     for (let round = 0; round < MAX_PIN_ROUNDS; round++) {
       const current = pin && pin.raw !== '' ? this.known(pin.key, pin.raw) : undefined;
-      if (current && this.isAlive(current.origin, this.now())) return current;
+      if (current && pinStanding(current.origin, ctx()) === 'keep') return { chosen: current, created: false };
       const servers = await this.servers();
-      const now = this.now();
-      const alive = servers.filter((s) => this.isAlive(s.origin, now));
-      // Stale pin, nothing better alive: keep it (a possibly-dead origin beats certain failure).
-      if (current && !alive.some((s) => s.key !== current.key)) return current;
-      const candidates = alive.length > 0 ? alive : servers;
-      if (candidates.length === 0) throw new NoOriginError(streamKey);
-      const chosen = candidates[this.randomInt(candidates.length)]!;
+      const decision = decidePick(current, servers, (s) => s.origin, ctx());
+      if (!decision) throw new NoOriginError(streamKey, servers.length === 0 ? 'no origin registered' : 'no origin takes new streams');
+      if (decision.keep) return { chosen: decision.item, created: false };
+      const chosen = decision.item;
       const won = pin
         ? (await this.call('move-pin', () => this.store.movePin(key, pin!.key, chosen.key))) === chosen.key
         : await this.call('create-pin', () => this.store.createPin(key, chosen.key));
       if (won) {
-        if (pin) this.log.info({ stream: streamKey, from: originIdOfKey(pin.key), to: chosen.origin.id }, 'stream re-pinned: its origin expired or restarted');
-        return chosen;
+        if (pin) this.log.info({ stream: streamKey, from: originIdOfKey(pin.key), to: chosen.origin.id }, 'stream re-pinned: its origin expired, restarted or is down');
+        return { chosen, created: true };
       }
       // Another proxy pinned (or moved) it first: read its choice and check it like any pin.
       pin = await this.call('resolve', () => this.store.resolve(key));
     }
     throw new BalancerUnavailableError('pick', `the pin of ${streamKey} kept changing`);
+  }
+
+  private context(streamKey: string, request: PickRequest): PickContext {
+    return {
+      streamKey,
+      now: this.now(),
+      originExpireMs: this.opts.originExpireMs,
+      needs: request.needs ?? [],
+      health: request.health ?? EVERY_ORIGIN_UP,
+      live: request.live ?? false,
+      randomInt: this.randomInt,
+    };
   }
 
   /** The stream's pinned server, when pinned to a readable record. */
@@ -384,6 +421,21 @@ export class RedisBalancer implements Balancer {
     } catch (err) {
       const cached = err instanceof BalancerUnavailableError ? this.cache?.hlsSessionById(spbhid) : undefined;
       if (cached) return cached;
+      throw err;
+    }
+  }
+
+  async hlsSessionOf(streamKey: string): Promise<HlsSession | undefined> {
+    try {
+      const raw = await this.call('hls-get', () => this.store.get(hlsKey(streamKey)));
+      if (raw === null) return undefined;
+      try {
+        return decodeHlsRecord(raw);
+      } catch {
+        return undefined;
+      }
+    } catch (err) {
+      if (err instanceof BalancerUnavailableError && this.cache) return this.cache.hlsSession(streamKey);
       throw err;
     }
   }

@@ -44,6 +44,12 @@ export class TtlMap<K, V> {
     return e.value;
   }
 
+  /** The value without refreshing it; undefined when absent or expired. */
+  peek(key: K): V | undefined {
+    const e = this.entries.get(key);
+    return e && e.expiresAt > this.now() ? e.value : undefined;
+  }
+
   set(key: K, value: V): void {
     this.delete(key);
     const bytes = this.budget ? this.budget.sizeOf(key, value) : 0;

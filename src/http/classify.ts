@@ -27,6 +27,28 @@ export function classifyStreamRequest(path: string, query: URLSearchParams): Str
   return 'static';
 }
 
+/** Extensions that are always a live stream of their own name (never a segment without the session). */
+const LIVE_ONLY = new Set(['flv', 'aac', 'mp3']);
+
+/**
+ * Whether a request without the session parameter must be routed by its own stream key: `.flv`,
+ * `.aac` and `.mp3` always are (a live stream named `game-720p` is not a segment of `game`).
+ * `.ts` is decided by hlsSegmentOwner and the owner's HLS session.
+ */
+export function isLiveOnly(ext: string): boolean {
+  return LIVE_ONLY.has(ext);
+}
+
+/**
+ * The stream an HLS `.ts` segment name belongs to, when the name can be one: `<stream>-<number>`
+ * (`livestream-12` → `livestream`; SRS's `[stream]-[seq]` and nginx-rtmp's numbering). It is only
+ * treated as a segment when that stream has an HLS session and the whole name is not a stream itself.
+ */
+export function hlsSegmentOwner(fileBase: string): string | undefined {
+  const m = /^(.+)-\d+$/.exec(fileBase);
+  return m ? m[1] : undefined;
+}
+
 /**
  * Stream names a segment file may belong to: `livestream-12.ts` → `livestream`,
  * `livestream-init.m4v` → `livestream` (nginx-rtmp, SRS templates `[stream]-[seq]`).

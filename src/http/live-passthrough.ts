@@ -4,12 +4,18 @@
 // streaming rates — so a live relay costs about what a plain TCP relay costs.
 // One dedicated origin connection per live request (Connection: close both ways): live bodies last
 // until either side leaves, so there is nothing to pool.
+// A player may wait for its stream: origins hold the response head until the stream is published (SRS),
+// or answer at once and stay silent until it is (node-media-server), and keep the player through a
+// publisher's reconnect. So the head has no deadline, and a silent body is not idle; dead peers are found by
+// TCP keepalive on both sockets, the client leaving closes the origin connection at once, and a client that
+// stops reading while bytes wait for it is dropped after the idle timeout.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { HttpError } from '../net/http-util.js';
 import { hostPort } from '../balancer/endpoint.js';
 import type { DialTarget } from '../balancer/origin.js';
 import type { Logger } from '../log.js';
+import { keepAlive } from '../net/keepalive.js';
 import { forwardRequestHeaders } from '../net/origin-http.js';
 import { clientHeaders } from './origin-request.js';
 
@@ -19,12 +25,20 @@ const MAX_HEADERS = 100;
 export interface LivePassthrough {
   req: IncomingMessage;
   res: ServerResponse;
-  target: DialTarget;
+  /** Where to dial, in order (the next one when a dial is refused or times out). */
+  targets: readonly DialTarget[];
+  /** Told the outcome of every dial (routing's passive health). */
+  report?: (target: DialTarget, ok: boolean) => void;
+  /**
+   * The origin's head arrived from `target`: `close` ends the relay; the function returned runs once
+   * the relay has ended.
+   */
+  started?: (target: DialTarget, status: number, close: () => void) => () => void;
   /** Path and query as sent to the origin. */
   path: string;
   log: Logger;
   dialMs: number;
-  answerMs: number;
+  /** A client with bytes waiting for it that takes none for this long is dropped. */
   idleMs: number;
   extension: string;
 }
@@ -74,20 +88,26 @@ function serializeHead(startLine: string, headers: Record<string, string | strin
 }
 
 export async function passthroughLive(o: LivePassthrough): Promise<void> {
-  const origin = await dial(o.target, o.dialMs);
-  const headers = forwardRequestHeaders(o.req, hostPort(o.target.host, o.target.port));
+  const client = o.req.socket;
+  keepAlive(client);
+  const { socket: origin, target } = await dialFirst(o);
+  keepAlive(origin);
+  const headers = forwardRequestHeaders(o.req, hostPort(target.host, target.port));
   headers.connection = 'close';
   const method = o.req.method === 'HEAD' ? 'HEAD' : 'GET';
   origin.write(serializeHead(`${method} ${o.path} HTTP/1.1`, headers));
   let head: ResponseHead;
   try {
-    head = await readHead(origin, o.answerMs);
+    head = await readHead(origin, client);
   } catch (err) {
     origin.destroy();
+    if (err instanceof ClientLeft) {
+      o.log.debug('client left before the origin answered');
+      return;
+    }
     throw err;
   }
   // From here on the client socket is ours: Node's ServerResponse never writes to it.
-  const client = o.req.socket;
   const out = clientHeaders(head.headers, true, o.extension);
   // The origin's framing (chunked / Content-Length / close) reaches the client unchanged.
   const te = head.headers['transfer-encoding'];
@@ -97,7 +117,36 @@ export async function passthroughLive(o: LivePassthrough): Promise<void> {
   client.setNoDelay(true);
   client.write(serializeHead(`HTTP/1.1 ${head.status} ${head.reason || 'OK'}`, out));
   if (head.rest.length > 0) client.write(head.rest);
-  await pipeUntilEither(origin, client, o.log, o.idleMs);
+  let ended: (() => void) | undefined;
+  try {
+    await pipeUntilEither(origin, client, o.log, o.idleMs, (finish) => {
+      ended = o.started?.(target, head.status, finish);
+    });
+  } finally {
+    ended?.();
+  }
+}
+
+/** Dials the targets in order until one accepts; the last failure is thrown when none does. */
+async function dialFirst(o: LivePassthrough): Promise<{ socket: Socket; target: DialTarget }> {
+  let failure: unknown = new HttpError(502, 'origin unreachable');
+  for (const target of o.targets) {
+    try {
+      const socket = await dial(target, o.dialMs);
+      o.report?.(target, true);
+      return { socket, target };
+    } catch (err) {
+      o.report?.(target, false);
+      failure = err;
+      if (o.req.socket.destroyed) break;
+    }
+  }
+  throw failure;
+}
+
+/** The client went away while the origin had not answered yet (nothing to reply to). */
+class ClientLeft extends Error {
+  override name = 'ClientLeft';
 }
 
 function dial(target: DialTarget, timeoutMs: number): Promise<Socket> {
@@ -119,12 +168,13 @@ function dial(target: DialTarget, timeoutMs: number): Promise<Socket> {
   });
 }
 
-function readHead(origin: Socket, timeoutMs: number): Promise<ResponseHead> {
+/** Reads the origin's response head, as long as the origin takes; rejects when either side goes away. */
+function readHead(origin: Socket, client: Socket): Promise<ResponseHead> {
   return new Promise((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0);
     const done = (err?: Error, head?: ResponseHead) => {
-      clearTimeout(timer);
-      origin.off('data', onData).off('error', onError).off('end', onEnd);
+      origin.off('data', onData).off('error', onError).off('end', onEnd).off('close', onEnd);
+      client.off('close', onClientGone);
       if (err) reject(err);
       else {
         origin.pause();
@@ -142,29 +192,36 @@ function readHead(origin: Socket, timeoutMs: number): Promise<ResponseHead> {
     };
     const onError = () => done(new HttpError(502, 'origin unreachable'));
     const onEnd = () => done(new HttpError(502, 'origin closed before answering'));
-    const timer = setTimeout(() => done(new HttpError(504, 'origin did not answer in time')), timeoutMs);
-    origin.on('data', onData).once('error', onError).once('end', onEnd);
+    const onClientGone = () => done(new ClientLeft('client left'));
+    origin.on('data', onData).once('error', onError).once('end', onEnd).once('close', onEnd);
+    if (client.destroyed) onClientGone();
+    else client.once('close', onClientGone);
   });
 }
 
-/** Pipes origin → client with backpressure until either side ends or the stream idles. */
-function pipeUntilEither(origin: Socket, client: Socket, log: Logger, idleMs: number): Promise<void> {
+/**
+ * Pipes origin → client with backpressure until either side ends, or the client takes none of the bytes
+ * waiting for it for `idleMs`. A silent origin is not idle: the player may be waiting for its stream.
+ */
+function pipeUntilEither(origin: Socket, client: Socket, log: Logger, idleMs: number, onStart: (finish: () => void) => void): Promise<void> {
   return new Promise((resolve) => {
-    let lastRead = -1;
-    const idle = setInterval(() => {
-      // The origin's byte counter moves with every chunk at no per-chunk cost to us.
-      if (origin.bytesRead === lastRead) {
-        log.info({ idleMs }, 'origin stream idle: closing');
+    let taken = -1;
+    // Byte counters read on a timer cost nothing per chunk.
+    const stuck = setInterval(() => {
+      const waiting = client.writableLength;
+      const nowTaken = client.bytesWritten - waiting;
+      if (waiting > 0 && nowTaken === taken) {
+        log.info({ idleMs, queuedBytes: waiting }, 'player stopped reading: closing');
         finish();
       }
-      lastRead = origin.bytesRead;
+      taken = nowTaken;
     }, idleMs);
-    idle.unref();
+    stuck.unref();
     let finished = false;
     const finish = () => {
       if (finished) return;
       finished = true;
-      clearInterval(idle);
+      clearInterval(stuck);
       origin.unpipe(client);
       origin.destroy();
       client.end();
@@ -176,5 +233,6 @@ function pipeUntilEither(origin: Socket, client: Socket, log: Logger, idleMs: nu
     client.once('close', finish).once('error', finish);
     origin.pipe(client, { end: false });
     origin.resume();
+    onStart(finish);
   });
 }

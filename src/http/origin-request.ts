@@ -44,12 +44,23 @@ export async function requestOrigin(o: OriginRequest): Promise<Dispatcher.Respon
   }
 }
 
+/** The origin's endpoint could not be connected (refused, timed out, unreachable): try the next one. */
+export function isOriginDialFailure(err: unknown): boolean {
+  return err instanceof HttpError && isDialCause(err.cause);
+}
+
+function isDialCause(err: unknown): boolean {
+  return err instanceof errors.ConnectTimeoutError || DIAL_ERROR_CODES.has((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+}
+
+const DIAL_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
+
 /** Maps a transport failure to a client-facing error that names no internal address. */
 export function originFailure(err: unknown): HttpError {
-  if (err instanceof errors.ConnectTimeoutError || err instanceof errors.HeadersTimeoutError) {
-    return new HttpError(504, 'origin did not answer in time');
-  }
+  if (err instanceof errors.ConnectTimeoutError) return new HttpError(504, 'origin did not answer in time', 504, { cause: err });
+  if (err instanceof errors.HeadersTimeoutError) return new HttpError(504, 'origin did not answer in time');
   if (err instanceof HttpError) return err;
+  if (isDialCause(err)) return new HttpError(502, 'origin unreachable', 502, { cause: err });
   return new HttpError(502, 'origin unreachable');
 }
 

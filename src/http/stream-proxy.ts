@@ -1,24 +1,27 @@
 // The HTTP stream listener's proxy (PROXY_HTTP_SERVER): identify the stream from the request,
 // route it through the balancer, and relay the origin's answer — streamed for live streams and
 // segments, rewritten with the session parameter for HLS playlists and DASH manifests.
-import type { Agent } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import { HttpError } from '../net/http-util.js';
 import type { Fallback, RouteContext } from '../net/router.js';
-import { BalancerUnavailableError, NoOriginError, type Balancer } from '../balancer/balancer.js';
-import { dialTargets, type DialTarget, type Origin } from '../balancer/origin.js';
+import type { Balancer } from '../balancer/balancer.js';
 import type { Config } from '../config.js';
+import { RouteRefusal, refusalHttpError } from '../routing/refusal.js';
+import { dialInOrder, refusalOf } from '../routing/router.js';
+import type { Route, RouteTarget, StreamRouter } from '../routing/types.js';
 import { StreamKeyError, streamKeyFromHttp, type StreamKey } from '../stream-key.js';
-import { classifyStreamRequest, extensionOf, segmentOwner } from './classify.js';
+import { classifyStreamRequest, extensionOf, hlsSegmentOwner, isLiveOnly, segmentOwner } from './classify.js';
 import { isDashManifest, rewriteDashManifest } from './dash-rewrite.js';
 import { isHlsPlaylist, rewriteHlsPlaylist } from './hls-rewrite.js';
 import { passthroughLive } from './live-passthrough.js';
-import { CORS_HEADERS, clientHeaders, requestOrigin, streamResponse } from './origin-request.js';
+import { CORS_HEADERS, isOriginDialFailure, clientHeaders, requestOrigin, streamResponse } from './origin-request.js';
 import { SESSION_PARAM } from './session-param.js';
 import { serveStatic } from './static-files.js';
 
 export interface HttpStreamDeps {
   config: Config;
   balancer: Balancer;
+  router: StreamRouter;
   agent: Agent;
 }
 
@@ -59,45 +62,71 @@ export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
     try {
       await route(ctx);
     } catch (err) {
-      // Shared state out of reach (Redis down): a clear 502 at once; relays already running go on.
-      if (err instanceof BalancerUnavailableError) throw new HttpError(502, err.message, 502, { cause: err });
+      // Routing refused (no origin, Redis down, origins down…): the refusal table's status and text;
+      // the details (origin ids and addresses) go to the log only.
+      // Shared state out of reach (Redis down) on any balancer read is the same refusal: 503.
+      const refusal = refusalOf(err);
+      if (refusal instanceof RouteRefusal) {
+        ctx.log.warn({ refusal: refusal.kind, reason: refusal.detail }, 'stream not routed');
+        throw refusalHttpError(refusal);
+      }
       throw err;
     }
   };
 }
 
-/** Live FLV/TS/AAC/MP3, or a segment named after a known stream. */
+/**
+ * Live FLV/TS/AAC/MP3, routed by its own stream key; a `.ts` only goes to another stream's origin when
+ * it is provably an HLS segment of it. Other segment names without the session parameter go to the
+ * origin of the stream they are named after when that stream is pinned, else to the static files.
+ */
 async function live(deps: HttpStreamDeps, ctx: RouteContext, path: string, isLive: boolean): Promise<void> {
-  const owner = await segmentOwnerOrigin(deps, ctx, path);
-  if (owner) return relay(deps, ctx, owner.target);
+  const ext = extensionOf(path);
+  if (!isLiveOnly(ext)) {
+    const owner = await segmentOwnerRoute(deps, ctx, path, isLive);
+    if (owner) return relay(deps, ctx, owner);
+  }
   if (!isLive) return serveStatic(ctx.req, ctx.res, deps.config.staticFiles, ctx.url.pathname);
   const key = keyOf(ctx, path);
   ctx.log.debug({ stream: key.key }, 'live stream');
-  const target = await httpTarget(deps.balancer, key.key);
+  const route = await deps.router.route(key.key, 'http', 'play');
   const t = deps.config.timeouts;
-  return passthroughLive({
-    req: ctx.req,
-    res: ctx.res,
-    target,
-    path: ctx.url.pathname + ctx.url.search,
-    log: ctx.log,
-    dialMs: t.dialMs,
-    answerMs: t.originAnswerMs,
-    idleMs: t.idleMs,
-    extension: extensionOf(path),
-  });
+  try {
+    await passthroughLive({
+      req: ctx.req,
+      res: ctx.res,
+      targets: route.targets,
+      report: (target, ok) => route.report(target as RouteTarget, ok ? 'ok' : 'fail'),
+      // Only an origin that serves the stream (2xx) keeps the pin and counts as a live relay.
+      started: (target, status, close) => {
+        if (status < 200 || status > 299) {
+          route.release();
+          return () => undefined;
+        }
+        const handle = route.commit(target as RouteTarget, { close });
+        return () => handle.release();
+      },
+      path: ctx.url.pathname + ctx.url.search,
+      log: ctx.log,
+      dialMs: t.dialMs,
+      idleMs: t.idleMs,
+      extension: ext,
+    });
+  } finally {
+    route.release(); // nothing started (does nothing after a commit)
+  }
 }
 
 /**
- * `/live/livestream-12.ts` without the session parameter: when `live/livestream` is a stream the
- * balancer already routes, the segment goes to that stream's origin rather than being treated as
- * a stream of its own.
+ * A segment name without the session parameter (`/live/livestream-12.ts`): the route of the stream it
+ * is named after, when that stream is pinned. For a `.ts` (`live`), only when the name has an HLS
+ * segment's form, that stream has an HLS session, and the whole name is not a pinned stream itself.
  */
-async function segmentOwnerOrigin(deps: HttpStreamDeps, ctx: RouteContext, path: string): Promise<{ target: DialTarget } | undefined> {
+async function segmentOwnerRoute(deps: HttpStreamDeps, ctx: RouteContext, path: string, live: boolean): Promise<Route | undefined> {
   const slash = path.lastIndexOf('/');
   const file = path.slice(slash + 1);
   const base = file.slice(0, file.length - extensionOf(file).length - 1);
-  const owner = segmentOwner(base);
+  const owner = live ? hlsSegmentOwner(base) : segmentOwner(base);
   if (!owner) return undefined;
   let key: StreamKey;
   try {
@@ -105,8 +134,12 @@ async function segmentOwnerOrigin(deps: HttpStreamDeps, ctx: RouteContext, path:
   } catch {
     return undefined;
   }
-  const origin = await deps.balancer.lookup(key.key);
-  return origin ? { target: firstHttpTarget(origin) } : undefined;
+  if (live) {
+    if (!(await deps.balancer.hlsSessionOf(key.key))) return undefined;
+    const own = keyOf(ctx, path);
+    if (await deps.balancer.lookup(own.key)) return undefined;
+  }
+  return deps.router.lookup(key.key, 'http');
 }
 
 /** A segment carrying the session parameter: routed by the session's stream. */
@@ -115,7 +148,7 @@ async function segment(deps: HttpStreamDeps, ctx: RouteContext): Promise<void> {
   if (!SESSION_ID.test(id)) throw new HttpError(400, `invalid ${SESSION_PARAM} ${id.slice(0, 16)}`);
   const session = await deps.balancer.hlsSessionById(id);
   if (!session) throw new HttpError(404, `unknown ${SESSION_PARAM} ${id}`);
-  return relay(deps, ctx, await httpTarget(deps.balancer, session.streamKey));
+  return relay(deps, ctx, await deps.router.route(session.streamKey, 'http', 'play'));
 }
 
 /** HLS playlist or DASH manifest: fetched whole, rewritten with the session id, Content-Length recomputed. */
@@ -124,19 +157,21 @@ async function manifest(deps: HttpStreamDeps, ctx: RouteContext, path: string, k
   const given = ctx.url.searchParams.get(SESSION_PARAM);
   const known = given && SESSION_ID.test(given) ? await deps.balancer.hlsSessionById(given) : undefined;
   const streamKey = known?.streamKey ?? keyOf(ctx, path).key;
-  const target = await httpTarget(deps.balancer, streamKey);
+  const route = await deps.router.route(streamKey, 'http', 'play');
   const blocking = ctx.url.searchParams.has('_HLS_msn') || ctx.url.searchParams.has('_HLS_part');
-  const upstream = await requestOrigin({
-    agent: deps.agent,
-    target,
-    path: ctx.url.pathname + ctx.url.search,
-    req: ctx.req,
-    headersTimeoutMs: blocking ? BLOCKING_RELOAD_TIMEOUT_MS : deps.config.timeouts.originAnswerMs,
-    // The body is rewritten whole: ask for all of it, uncompressed (a forwarded `Range: bytes=0-`, as
-    // ffmpeg sends, would get a 206 whose Content-Range no longer matches the rewritten length).
-    headers: { 'accept-encoding': 'identity' },
-    dropHeaders: ['range', 'if-range'],
-  });
+  const upstream = await requestInOrder(route, (target) =>
+    requestOrigin({
+      agent: deps.agent,
+      target,
+      path: ctx.url.pathname + ctx.url.search,
+      req: ctx.req,
+      headersTimeoutMs: blocking ? BLOCKING_RELOAD_TIMEOUT_MS : deps.config.timeouts.originAnswerMs,
+      // The body is rewritten whole: ask for all of it, uncompressed (a forwarded `Range: bytes=0-`, as
+      // ffmpeg sends, would get a 206 whose Content-Range no longer matches the rewritten length).
+      headers: { 'accept-encoding': 'identity' },
+      dropHeaders: ['range', 'if-range'],
+    }),
+  );
   const text = await readLimited(upstream.body, MAX_MANIFEST_BYTES);
   const headers = clientHeaders(upstream.headers, false, kind === 'playlist' ? 'm3u8' : 'mpd');
   let body = text;
@@ -156,32 +191,34 @@ async function manifest(deps: HttpStreamDeps, ctx: RouteContext, path: string, k
   ctx.res.end(ctx.req.method === 'HEAD' ? undefined : bytes);
 }
 
-async function relay(deps: HttpStreamDeps, ctx: RouteContext, target: DialTarget): Promise<void> {
-  const upstream = await requestOrigin({
-    agent: deps.agent,
-    target,
-    path: ctx.url.pathname + ctx.url.search,
-    req: ctx.req,
-    headersTimeoutMs: deps.config.timeouts.originAnswerMs,
-  });
+/** A segment or file of a stream, streamed back as the origin sends it. */
+async function relay(deps: HttpStreamDeps, ctx: RouteContext, route: Route): Promise<void> {
+  const upstream = await requestInOrder(route, (target) =>
+    requestOrigin({
+      agent: deps.agent,
+      target,
+      path: ctx.url.pathname + ctx.url.search,
+      req: ctx.req,
+      headersTimeoutMs: deps.config.timeouts.originAnswerMs,
+    }),
+  );
   await streamResponse(upstream, ctx.res, ctx.log, deps.config.timeouts.idleMs, extensionOf(ctx.url.pathname));
 }
 
-async function httpTarget(balancer: Balancer, streamKey: string): Promise<DialTarget> {
-  let origin: Origin;
+/**
+ * One request over the route's targets in order (a refused or timed-out connection tries the next);
+ * a 2xx answer keeps the stream's pin, anything else gives the lease back.
+ */
+async function requestInOrder(route: Route, request: (target: RouteTarget) => Promise<Dispatcher.ResponseData>): Promise<Dispatcher.ResponseData> {
   try {
-    origin = await balancer.pick(streamKey);
+    const { value, target } = await dialInOrder(route, request, { isDialFailure: isOriginDialFailure });
+    if (value.statusCode >= 200 && value.statusCode <= 299) route.commit(target);
+    else route.release();
+    return value;
   } catch (err) {
-    if (err instanceof NoOriginError) throw new HttpError(503, 'no origin available');
+    route.release();
     throw err;
   }
-  return firstHttpTarget(origin);
-}
-
-function firstHttpTarget(origin: Origin): DialTarget {
-  const [target] = dialTargets(origin, 'http');
-  if (!target) throw new HttpError(502, 'origin has no HTTP stream endpoint');
-  return target;
 }
 
 /** The playlist URL kept in the session record: a well-formed Host only, never the raw header. */

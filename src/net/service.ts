@@ -4,6 +4,7 @@ import { formatListenAddress, type ListenAddress } from '../config/listen.js';
 import type { Balancer } from '../balancer/balancer.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import type { StreamRouter } from '../routing/types.js';
 import type { ConnectionLimits } from './connection-guard.js';
 
 export interface ProxyService {
@@ -18,7 +19,10 @@ export interface ProxyService {
 export interface ProtocolDeps {
   config: Config;
   log: Logger;
+  /** Origins, pins and sessions. Protocols route through `router`, never through the balancer's pick. */
   balancer: Balancer;
+  /** The routing seam: the stream's origin and endpoints, refusals, passive health, live relays. */
+  router: StreamRouter;
   /** A listener error after startup: the process stops (no half-service). */
   onFatal: (err: Error) => void;
   now?: () => number;

@@ -1,6 +1,7 @@
 // Why a stream could not be routed, and the ONE table that turns each reason into every protocol's
 // wire error. Client-facing texts never name an origin's address, port or id: the log line with the
 // same cid carries those.
+import { HttpError } from '../net/http-util.js';
 
 export type RefusalKind =
   /** No origin is registered, or none takes new streams (all draining). */
@@ -29,9 +30,7 @@ export class RouteRefusal extends Error {
 export interface WireError {
   /** HTTP status for HTTP-FLV/TS, HLS, DASH, WHIP/WHEP and the WebRTC API. */
   httpStatus: number;
-  /** The `code` of the JSON body `{code, error}`: a stable machine-readable name. */
-  code: string;
-  /** The client-facing text (HTTP `error`, RTMP description, SRT log reason). */
+  /** The client-facing text (HTTP JSON `error`, RTMP description, SRT log reason). */
   text: string;
   /** RTMP: the onStatus code for a publish / a play. */
   rtmpPublish: string;
@@ -42,14 +41,11 @@ export interface WireError {
 
 /** SRT access-control rejection codes used here (SRT_REJX_*). */
 const SRT_NOT_FOUND = 2404;
-const SRT_UNIMPLEMENTED = 2501;
-const SRT_GATEWAY = 2502;
 const SRT_DOWN = 2503;
 
 export const REFUSAL_WIRE: Readonly<Record<RefusalKind, WireError>> = {
   'no-origin': {
     httpStatus: 503,
-    code: 'no_origin',
     text: 'no origin available',
     rtmpPublish: 'NetStream.Publish.BadName',
     rtmpPlay: 'NetStream.Play.StreamNotFound',
@@ -57,15 +53,13 @@ export const REFUSAL_WIRE: Readonly<Record<RefusalKind, WireError>> = {
   },
   'no-service': {
     httpStatus: 503,
-    code: 'no_origin_for_protocol',
     text: 'no origin serves this protocol for this stream',
     rtmpPublish: 'NetStream.Publish.BadName',
     rtmpPlay: 'NetStream.Play.StreamNotFound',
-    srtReject: SRT_UNIMPLEMENTED,
+    srtReject: SRT_NOT_FOUND,
   },
   'balancer-unavailable': {
     httpStatus: 503,
-    code: 'balancer_unavailable',
     text: 'stream routing unavailable',
     rtmpPublish: 'NetStream.Publish.Failed',
     rtmpPlay: 'NetStream.Play.Failed',
@@ -73,7 +67,6 @@ export const REFUSAL_WIRE: Readonly<Record<RefusalKind, WireError>> = {
   },
   'endpoints-down': {
     httpStatus: 503,
-    code: 'origins_down',
     text: 'every origin for this stream is down, retry shortly',
     rtmpPublish: 'NetStream.Publish.Failed',
     rtmpPlay: 'NetStream.Play.Failed',
@@ -81,14 +74,19 @@ export const REFUSAL_WIRE: Readonly<Record<RefusalKind, WireError>> = {
   },
   unreachable: {
     httpStatus: 502,
-    code: 'origin_unreachable',
     text: 'origin unreachable',
     rtmpPublish: 'NetStream.Publish.Failed',
     rtmpPlay: 'NetStream.Play.Failed',
-    srtReject: SRT_GATEWAY,
+    srtReject: SRT_DOWN,
   },
 };
 
 export function wireError(kind: RefusalKind): WireError {
   return REFUSAL_WIRE[kind];
+}
+
+/** The HTTP error (JSON `{code, error}`, code = status as everywhere in the proxy) for a refusal. */
+export function refusalHttpError(refusal: RouteRefusal): HttpError {
+  const wire = REFUSAL_WIRE[refusal.kind];
+  return new HttpError(wire.httpStatus, wire.text, wire.httpStatus, { cause: refusal });
 }

@@ -4,8 +4,8 @@
 import type { DialTarget, Origin, Service } from '../balancer/origin.js';
 import type { RelayHandle, RelayRegistry } from './relays.js';
 
-/** The protocol a client uses; decides which origin endpoints a stream needs. */
-export type RouteService = 'rtmp' | 'http' | 'srt' | 'rtc';
+/** The protocol a client uses; decides which origin endpoints a stream needs (`rtc-media`: WebRTC's UDP relay). */
+export type RouteService = 'rtmp' | 'http' | 'srt' | 'rtc' | 'rtc-media';
 export type RouteIntent = 'publish' | 'play';
 
 /** Origin endpoint lists a protocol needs (WebRTC: the API for signalling and the UDP media port). */
@@ -14,6 +14,8 @@ export const SERVICE_NEEDS: Readonly<Record<RouteService, readonly Service[]>> =
   http: ['http'],
   srt: ['srt'],
   rtc: ['rtc', 'api'],
+  /** The UDP relay of a session signalled elsewhere: only the media endpoint is used. */
+  'rtc-media': ['rtc'],
 };
 
 /** One endpoint to dial, and the origin it belongs to. */

@@ -13,6 +13,7 @@ import {
   encodeAcknowledgement,
   encodeSetChunkSize,
   encodeWindowAckSize,
+  userControlMessage,
   type RtmpMessage,
 } from './messages.js';
 
@@ -36,6 +37,8 @@ export class RtmpLeg {
   private acked = 0;
   /** The window we last announced to the peer (0: none yet). */
   private announcedWindow = 0;
+  /** Ping Responses received: answers to `ping()` (the relay's proof that a silent origin is alive). */
+  pongs = 0;
 
   constructor(
     readonly socket: Socket,
@@ -90,7 +93,9 @@ export class RtmpLeg {
           }
           return true;
         }
-        return event === UserControlEventType.PingResponse;
+        if (event !== UserControlEventType.PingResponse) return false;
+        this.pongs++;
+        return true;
       }
       default:
         // Set Chunk Size and Abort were applied by the reader; Acknowledgements need no action.
@@ -102,6 +107,11 @@ export class RtmpLeg {
   acknowledge(): void {
     this.acked = this.reader.bytesRead;
     this.send(controlMessage(MessageType.Acknowledgement, encodeAcknowledgement(this.acked % 0x100000000)));
+  }
+
+  /** Queues a Ping Request; a live peer that implements pings answers with a Ping Response (counted in `pongs`). */
+  ping(timestamp: number): void {
+    this.send(userControlMessage({ kind: 'pingRequest', timestamp: timestamp >>> 0 }));
   }
 
   /** Sends Window Acknowledgement Size (the peer will acknowledge every `size` bytes it receives). */

@@ -15,7 +15,7 @@ import { payloadLength, type RtmpMessage } from './messages.js';
 /** Most media/data bytes an origin may send between publish/play and its start status (they are held). */
 const MAX_EARLY_BYTES = 8 * 1024 * 1024;
 
-/** Where to dial (one entry of `dialTargets(origin, 'rtmp')`). */
+/** Where to dial (one entry of a route's targets). */
 export interface OriginTarget {
   host: string;
   port: number;
@@ -42,7 +42,7 @@ export class OriginError extends Error {
 }
 
 export interface OriginLegOptions {
-  targets: OriginTarget[];
+  targets: readonly OriginTarget[];
   intent: ClientIntent;
   /** The app of the stream key, for a client whose connect had no `app` (nginx-rtmp rejects that). */
   app: string;
@@ -51,6 +51,8 @@ export interface OriginLegOptions {
   maxMessageSize: number;
   /** Aborting (the client left) destroys the origin socket and rejects. */
   signal: AbortSignal;
+  /** Told the outcome of every dial (routing's passive health). */
+  report?: (target: OriginTarget, ok: boolean) => void;
 }
 
 /** A ready origin leg: the stream is publishing/playing on `streamId`. */
@@ -69,13 +71,21 @@ export interface OriginLeg {
 }
 
 /** Connects to the first target that accepts within dialMs each; throws OriginError when none does. */
-export async function dialOrigin(targets: OriginTarget[], dialMs: number, signal: AbortSignal): Promise<{ socket: Socket; target: OriginTarget }> {
+export async function dialOrigin(
+  targets: readonly OriginTarget[],
+  dialMs: number,
+  signal: AbortSignal,
+  report?: (target: OriginTarget, ok: boolean) => void,
+): Promise<{ socket: Socket; target: OriginTarget }> {
   const failures: string[] = [];
   for (const target of targets) {
     if (signal.aborted) break;
     try {
-      return { socket: await dialOne(target, dialMs, signal), target };
+      const socket = await dialOne(target, dialMs, signal);
+      report?.(target, true);
+      return { socket, target };
     } catch (err) {
+      if (!signal.aborted) report?.(target, false);
       failures.push(`${target.host}:${target.port} ${(err as Error).message}`);
     }
   }
@@ -225,7 +235,7 @@ export function originConnectObject(intent: ClientIntent, app: string, target: O
 
 /** Dials the origin and replays the client's session up to NetStream.Publish.Start / NetStream.Play.Start. */
 export async function openOriginLeg(o: OriginLegOptions): Promise<OriginLeg> {
-  const { socket, target } = await dialOrigin(o.targets, o.dialMs, o.signal);
+  const { socket, target } = await dialOrigin(o.targets, o.dialMs, o.signal, o.report);
   const inbox = new OriginInbox(socket, o.maxMessageSize);
   const onAbort = () => {
     inbox.fail(new OriginError('client left', 'client left'));

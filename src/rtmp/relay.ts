@@ -1,7 +1,21 @@
 // The relay: whole messages in both directions, each leg with its own chunk sizes and protocol control,
 // message stream ids remapped between the client's id and the origin's, and backpressure (a side stops
 // being read while the other side's socket holds more than RELAY_HIGH_WATER bytes).
+//
+// When a relay ends for want of traffic (checked once a second by the server's sweep, `check()`):
+// - a publisher that sends nothing for the idle timeout is dropped;
+// - a player may wait silently as long as its origin connection is healthy: before the stream is published,
+//   or through a gap while its encoder reconnects (origins keep such players and start sending when the
+//   stream comes). Its origin connection is healthy while TCP holds (keepalive on both legs) and, for an
+//   origin that answers RTMP pings, while it answers them: the proxy pings an origin that has been silent
+//   for half the idle timeout, and an origin that answered a ping on this connection before and now gives no
+//   sign of life for another half is dead. An origin that never answers pings (node-media-server ignores
+//   them) is left to TCP: pinging it further would only hold TCP keepalive off (no probes while written
+//   data is unacknowledged). A player that stops reading while media waits for it is dropped after the
+//   idle timeout.
 import type { Socket } from 'node:net';
+import type { Logger } from '../log.js';
+import { keepAlive } from '../net/keepalive.js';
 import { amf0Number } from './amf0.js';
 import { commandMessage, peekCommandName, readCommand } from './commands.js';
 import type { RtmpLeg } from './leg.js';
@@ -11,11 +25,24 @@ import { MessageType, UserControlEventType, type RtmpMessage } from './messages.
 export const RELAY_HIGH_WATER = 64 * 1024;
 
 /** Why a relay ended. */
-export type RelayEnd = 'client closed' | 'origin closed' | 'client error' | 'origin error' | 'client sent malformed RTMP' | 'origin sent malformed RTMP' | 'idle';
+export type RelayEnd =
+  | 'client closed'
+  | 'origin closed'
+  | 'client error'
+  | 'origin error'
+  | 'client sent malformed RTMP'
+  | 'origin sent malformed RTMP'
+  | 'idle'
+  | 'client stopped reading'
+  | 'origin stopped answering pings'
+  | 'origin down';
 
 export interface RelayOptions {
   client: RtmpLeg;
   origin: RtmpLeg;
+  /** A publisher's relay is idle without traffic; a player's may wait for its stream (see above). */
+  kind: 'publish' | 'play';
+  log?: Logger;
   /** The client's message stream id for the stream, and the origin's. */
   clientStreamId: number;
   originStreamId: number;
@@ -38,12 +65,32 @@ function remapUserControl(m: RtmpMessage, from: number, to: number): void {
 /** How long a side may take to flush and close after the other side ended, before it is destroyed. */
 const CLOSE_GRACE_MS = 500;
 
+/** What `check()` remembers between sweeps: a few numbers per relay, nothing per message. */
+interface Liveness {
+  /** Bytes moved on both sockets at the last change, and when (publishers). */
+  activity: number;
+  activeAt: number;
+  /** Bytes the client's socket had taken at the last change, and when (players). */
+  clientTaken: number;
+  clientTakenAt: number;
+  /** Bytes read from the origin at the last change, and when. */
+  originRead: number;
+  originHeardAt: number;
+  /** When our outstanding ping went out (0: none), and the origin's pong count then. */
+  pingAt: number;
+  pongsBefore: number;
+  /** The origin answered a ping on this connection / never answered one (pings are off then). */
+  answersPings: boolean;
+  pingsOff: boolean;
+}
+
 export class Relay {
   private ended = false;
   private readonly client: RtmpLeg;
   private readonly origin: RtmpLeg;
   private readonly clientId: number;
   private readonly originId: number;
+  private readonly live: Liveness;
 
   constructor(private readonly o: RelayOptions) {
     this.client = o.client;
@@ -52,6 +99,21 @@ export class Relay {
     this.originId = o.originStreamId;
     const c = this.client.socket;
     const s = this.origin.socket;
+    keepAlive(c);
+    keepAlive(s);
+    const now = Date.now();
+    this.live = {
+      activity: -1,
+      activeAt: now,
+      clientTaken: 0,
+      clientTakenAt: now,
+      originRead: s.bytesRead,
+      originHeardAt: now,
+      pingAt: 0,
+      pongsBefore: 0,
+      answersPings: false,
+      pingsOff: false,
+    };
     c.on('data', this.onClientData);
     s.on('data', this.onOriginData);
     c.on('end', () => this.end('client closed'));
@@ -163,10 +225,81 @@ export class Relay {
     this.o.onEnd(reason, err);
   }
 
-  /** Bytes moved so far on both sockets (for idle detection). */
+  /** Bytes moved so far on both sockets. */
   get activity(): number {
     const c = this.client.socket;
     const s = this.origin.socket;
     return c.bytesRead + c.bytesWritten + s.bytesRead + s.bytesWritten;
+  }
+
+  /** Ends the relay when it is idle, its player stopped reading, or its silent origin stopped answering pings. */
+  check(now: number, idleMs: number): void {
+    if (this.ended) return;
+    if (this.o.kind === 'publish') this.checkPublisher(now, idleMs);
+    else this.checkPlayer(now, idleMs);
+  }
+
+  private checkPublisher(now: number, idleMs: number): void {
+    const live = this.live;
+    const activity = this.activity;
+    if (activity !== live.activity) {
+      live.activity = activity;
+      live.activeAt = now;
+    } else if (now - live.activeAt >= idleMs) {
+      this.o.log?.info({ idleMs }, 'relay idle, closing');
+      this.end('idle');
+    }
+  }
+
+  private checkPlayer(now: number, idleMs: number): void {
+    const live = this.live;
+    // The client is stuck when bytes wait for it and its socket takes none of them.
+    const c = this.client.socket;
+    const waiting = c.writableLength;
+    const taken = c.bytesWritten - waiting;
+    if (waiting === 0 || taken !== live.clientTaken) {
+      live.clientTaken = taken;
+      live.clientTakenAt = now;
+    } else if (now - live.clientTakenAt >= idleMs) {
+      this.o.log?.info({ idleMs, queuedBytes: waiting }, 'player stopped reading, closing');
+      this.end('client stopped reading');
+      return;
+    }
+    this.watchOrigin(now, idleMs / 2);
+  }
+
+  /** Pings an origin silent for `halfMs`; one that answered pings before and then stays silent for another `halfMs` is dead. */
+  private watchOrigin(now: number, halfMs: number): void {
+    const live = this.live;
+    const leg = this.origin;
+    const read = leg.socket.bytesRead;
+    if (read !== live.originRead) {
+      live.originRead = read;
+      live.originHeardAt = now;
+    }
+    if (live.pingAt !== 0) {
+      if (leg.pongs > live.pongsBefore) {
+        live.answersPings = true;
+        live.pingAt = 0;
+      } else if (live.originHeardAt > live.pingAt) {
+        // Other traffic answered for it.
+        live.pingAt = 0;
+      } else if (now - live.pingAt >= halfMs) {
+        live.pingAt = 0;
+        if (live.answersPings) {
+          this.o.log?.info({ silentMs: now - live.originHeardAt }, 'origin stopped answering pings, closing');
+          this.end('origin stopped answering pings');
+          return;
+        }
+        live.pingsOff = true;
+        this.o.log?.debug('origin does not answer pings: TCP keepalive watches it');
+      }
+    }
+    if (live.pingAt === 0 && !live.pingsOff && now - live.originHeardAt >= halfMs) {
+      live.pingAt = now;
+      live.pongsBefore = leg.pongs;
+      leg.ping(now);
+      this.flushTo(leg, this.client.socket);
+    }
   }
 }

@@ -4,11 +4,12 @@
 // as an onStatus error before the socket closes. Timeouts: handshake + identify, origin dial, origin answers,
 // idle relay.
 import type { Socket } from 'node:net';
-import { NoOriginError } from '../balancer/balancer.js';
-import { dialTargets, type Origin } from '../balancer/origin.js';
 import { LISTENER_VARIABLES } from '../config.js';
 import type { Logger } from '../log.js';
 import type { ProtocolDeps, ProxyService } from '../net/service.js';
+import { RouteRefusal, wireError, type RefusalKind } from '../routing/refusal.js';
+import type { RelayHandle } from '../routing/relays.js';
+import type { Route, RouteTarget } from '../routing/types.js';
 import { listenTcp } from '../net/tcp-listener.js';
 import { streamKeyFromRtmp, type StreamKey } from '../stream-key.js';
 import { VERSION } from '../version.js';
@@ -71,8 +72,8 @@ class ProxyConnection {
   private deadline: NodeJS.Timeout | null = null;
   private phase: 'identify' | 'origin' | 'relay' | 'closed' = 'identify';
   private relay: Relay | null = null;
-  private lastActivity = 0;
-  private lastActive = 0;
+  /** The relay's entry in the router's registry, released when it ends. */
+  private relayHandle: RelayHandle | null = null;
 
   constructor(
     private readonly socket: Socket,
@@ -157,43 +158,54 @@ class ProxyConnection {
     }
     const fields = { stream: key.key, kind: request.kind };
     this.log.debug({ ...fields, handshake: this.session!.handshakeMode, app: connect.app, flashVer: connect.commandObject.get('flashVer') }, 'client identified');
-    let origin: Origin;
+    let route: Route;
     try {
-      origin = await deps.balancer.pick(key.key);
+      route = await deps.router.route(key.key, 'rtmp', request.kind === 'publish' ? 'publish' : 'play');
     } catch (err) {
-      const none = err instanceof NoOriginError;
-      if (none) this.log.warn(fields, 'no origin available');
-      else this.log.error({ ...fields, err }, 'balancer failed');
-      this.fail(intent, none ? 'no origin available' : 'stream routing unavailable');
+      if (!(err instanceof RouteRefusal)) throw err;
+      this.log.warn({ ...fields, refusal: err.kind, reason: err.detail }, 'stream not routed');
+      this.refuse(intent, err.kind);
       return;
     }
-    if (this.phase !== 'origin') return;
+    if (this.phase !== 'origin') {
+      route.release();
+      return;
+    }
     let ready: OriginLeg;
     try {
       ready = await openOriginLeg({
-        targets: dialTargets(origin, 'rtmp'),
+        targets: route.targets,
         intent,
         app: key.app,
         dialMs: deps.config.timeouts.dialMs,
         answerMs: deps.config.timeouts.originAnswerMs,
         maxMessageSize: this.ctx.maxMessageSize,
         signal: this.abort!.signal,
+        report: (target, ok) => route.report(target as RouteTarget, ok ? 'ok' : 'fail'),
       });
     } catch (err) {
+      route.release();
       if (this.phase !== 'origin') return;
       const e = err as Error;
       // The log line names the origin and why; the client learns only the kind of failure.
-      this.log.warn({ ...fields, origin: origin.serverId, reason: e.message }, 'origin leg failed');
-      const originStatus = e instanceof OriginError && e.status !== undefined ? clientSafeStatus(e.status, originNames(origin)) : undefined;
+      this.log.warn({ ...fields, origin: route.origin.id, reason: e.message }, 'origin leg failed');
+      if (e instanceof OriginError && e.publicReason === 'origin unreachable') {
+        this.refuse(intent, 'unreachable');
+        return;
+      }
+      const originStatus = e instanceof OriginError && e.status !== undefined ? clientSafeStatus(e.status, originNames(route)) : undefined;
       this.fail(intent, e instanceof OriginError ? e.publicReason : 'origin failed', originStatus);
       return;
     }
     if (this.phase !== 'origin') {
+      route.release();
       ready.leg.socket.destroy();
       return;
     }
+    const target = ready.target as RouteTarget;
+    this.relayHandle = route.commit(target, { close: () => this.relay?.end('origin down') });
     this.startRelay(intent, ready, fields);
-    this.log.info({ ...fields, origin: origin.serverId, target: `${ready.target.host}:${ready.target.port}`, originStreamId: ready.streamId }, 'relay started');
+    this.log.info({ ...fields, origin: target.origin.id, target: `${target.host}:${target.port}`, originStreamId: ready.streamId }, 'relay started');
   }
 
   private startRelay(intent: ClientIntent, ready: OriginLeg, fields: { stream: string; kind: string }): void {
@@ -209,9 +221,13 @@ class ProxyConnection {
       origin: ready.leg,
       clientStreamId: intent.clientStreamId,
       originStreamId: ready.streamId,
+      kind: intent.request.kind,
+      log: this.log,
       onEnd: (reason: RelayEnd, err?: Error) => {
         this.phase = 'closed';
         this.relay = null;
+        this.relayHandle?.release();
+        this.relayHandle = null;
         this.ctx.relays.delete(this);
         const c = this.socket;
         this.log.info(
@@ -231,7 +247,6 @@ class ProxyConnection {
     });
     this.relay = relay;
     this.ctx.relays.add(this);
-    this.lastActive = started;
     const local: RtmpMessage[] = [];
     if (intent.request.kind === 'publish' && !ready.sentOnFCPublish && intent.preamble.some((c) => c.name === 'FCPublish')) {
       // Encoders that sent FCPublish expect onFCPublish (SRS and FMS send it; nginx-rtmp does not).
@@ -243,18 +258,16 @@ class ProxyConnection {
     this.abort = null;
   }
 
-  /** Ends the relay when nothing moved either way for idleMs. */
+  /** Lets the relay end itself when idle (a publisher), stuck, or cut off from a dead origin (see relay.ts). */
   checkIdle(now: number, idleMs: number): void {
-    const relay = this.relay;
-    if (relay === null) return;
-    const activity = relay.activity;
-    if (activity !== this.lastActivity) {
-      this.lastActivity = activity;
-      this.lastActive = now;
-    } else if (now - this.lastActive >= idleMs) {
-      this.log.info({ idleMs }, 'relay idle, closing');
-      relay.end('idle');
-    }
+    this.relay?.check(now, idleMs);
+  }
+
+  /** A routing refusal, in the words and status codes of the refusal table (no origin details). */
+  private refuse(intent: ClientIntent, kind: RefusalKind): void {
+    const wire = wireError(kind);
+    const code = intent.request.kind === 'publish' ? wire.rtmpPublish : wire.rtmpPlay;
+    this.fail(intent, wire.text, statusInfo('error', code, wire.text));
   }
 
   /**
@@ -285,7 +298,9 @@ class ProxyConnection {
   }
 }
 
-/** Everything that names an origin, for redaction of what it says to clients. */
-function originNames(origin: Origin): string[] {
-  return [origin.id, origin.serverId, origin.ip, ...dialTargets(origin, 'rtmp').map((t) => t.host)];
+/** Every name of the route's origins a status text could leak (ids, addresses of the targets). */
+function originNames(route: Route): string[] {
+  const names = new Set<string>();
+  for (const t of route.targets) for (const n of [t.origin.id, t.origin.serverId, t.origin.ip, t.host]) names.add(n);
+  return [...names];
 }

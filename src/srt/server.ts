@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { RemoteInfo, Socket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Balancer } from '../balancer/balancer.js';
+import type { StreamRouter } from '../routing/types.js';
 import { contextLogger, type Logger } from '../log.js';
 import type { ProtocolDeps, ProxyService } from '../net/service.js';
 import { bindUdp } from '../net/udp-listener.js';
@@ -111,7 +111,7 @@ export async function startSrtServer(deps: ProtocolDeps, options: SrtServerOptio
 }
 
 class SrtServer implements SessionHost {
-  readonly balancer: Balancer;
+  readonly router: StreamRouter;
   readonly dialMs: number;
   readonly retransmitMs: number;
   readonly lingerMs: number;
@@ -148,7 +148,7 @@ class SrtServer implements SessionHost {
 
   constructor(deps: ProtocolDeps, options: SrtServerOptions, socket: Socket, log: Logger) {
     const { config } = deps;
-    this.balancer = deps.balancer;
+    this.router = deps.router;
     this.dialMs = config.timeouts.dialMs;
     this.retransmitMs = options.retransmitMs ?? 250;
     this.lingerMs = options.lingerMs ?? 2000;

@@ -1,12 +1,13 @@
-// One SRT caller relayed to one origin: route (balancer pick), the origin leg's handshake (with its own
+// One SRT caller relayed to one origin: route (the router), the origin leg's handshake (with its own
 // deadline and retransmissions, so only this caller waits), then the relay through ONE upstream UDP
 // socket with ONE 'message' handler. The listener socket, the maps and the clock belong to the server
 // (SessionHost); a session only asks it to send to its caller and reports when it is established or gone.
 import type { Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { NoOriginError, type Balancer } from '../balancer/balancer.js';
-import { dialTargets, type DialTarget } from '../balancer/origin.js';
 import type { Logger } from '../log.js';
+import { RouteRefusal, wireError } from '../routing/refusal.js';
+import type { RelayHandle } from '../routing/relays.js';
+import type { Route, RouteTarget, StreamRouter } from '../routing/types.js';
 import { applyUdpBuffers, createUdpSocket } from '../net/udp-listener.js';
 import type { SrtStreamId } from '../stream-key.js';
 import { AccessRejectionCode, buildRejection, handshakeTypeName, type Handshake } from './handshake.js';
@@ -15,7 +16,7 @@ import { buildShutdown } from './packet.js';
 
 /** What a session needs from the server that owns it. */
 export interface SessionHost {
-  readonly balancer: Balancer;
+  readonly router: StreamRouter;
   /** Deadline for the whole origin handshake (all endpoints), ms. */
   readonly dialMs: number;
   /** Interval between handshake retransmissions to the origin, ms (libsrt callers use 250). */
@@ -91,7 +92,9 @@ export class SrtSession {
   #answer: Buffer | undefined;
   #deadline = 0;
   #attemptDeadline = 0;
-  #targets: DialTarget[] = [];
+  #targets: readonly RouteTarget[] = [];
+  #route: Route | undefined;
+  #relayHandle: RelayHandle | undefined;
   #target = -1;
   #originLabel = '';
 
@@ -117,20 +120,19 @@ export class SrtSession {
   async start(): Promise<void> {
     this.#deadline = this.#host.now() + this.#host.dialMs;
     this.#timer = setInterval(() => this.#tick(), this.#host.retransmitMs);
-    let targets: DialTarget[];
+    let route: Route;
     try {
-      const origin = await this.#host.balancer.pick(this.stream.key);
-      targets = dialTargets(origin, 'srt', 'udp');
-      this.#originLabel = origin.serverId;
+      route = await this.#host.router.route(this.stream.key, 'srt', this.stream.mode === 'publish' ? 'publish' : 'play');
     } catch (err) {
       if (this.#state !== 'routing') return;
-      if (err instanceof NoOriginError) return this.#reject(AccessRejectionCode.NotFound, 'no origin registered');
-      this.#log.warn({ err }, 'srt: balancer failed');
-      return this.#reject(AccessRejectionCode.Down, 'balancer failed');
+      if (err instanceof RouteRefusal) return this.#reject(wireError(err.kind).srtReject, `${err.kind}: ${err.detail}`, 'warn');
+      this.#log.warn({ err }, 'srt: routing failed');
+      return this.#reject(AccessRejectionCode.Down, 'routing failed');
     }
-    if (this.#state !== 'routing') return; // closed while the balancer answered
-    if (targets.length === 0) return this.#reject(AccessRejectionCode.NotFound, `origin ${this.#originLabel} has no SRT endpoint`);
-    this.#targets = targets;
+    if (this.#state !== 'routing') return route.release(); // closed while routing answered
+    this.#route = route;
+    this.#originLabel = route.origin.id;
+    this.#targets = route.targets;
     this.#state = 'dialing';
     this.#nextTarget();
   }
@@ -164,6 +166,8 @@ export class SrtSession {
     this.#state = 'closed';
     this.#stopTimer();
     this.#closeUpstream();
+    this.#relayHandle?.release();
+    this.#route?.release();
     this.#host.closed(this);
     if (wasRelaying) {
       this.#log.info(
@@ -192,13 +196,17 @@ export class SrtSession {
 
   /** Dials the next endpoint with an equal share of the time left, or gives up. */
   #nextTarget(): void {
+    // Every way here from a dial in progress is that endpoint's failure (refused, silent, unreachable).
+    const failed = this.#targets[this.#target];
+    if (failed !== undefined) this.#route?.report(failed, 'fail');
     this.#closeUpstream();
     this.#originHandshake = undefined;
     this.#target++;
     const now = this.#host.now();
     const left = this.#deadline - now;
     if (this.#target >= this.#targets.length || left <= 0) {
-      return this.#reject(AccessRejectionCode.Down, `origin ${this.#originLabel} did not answer the SRT handshake within ${this.#host.dialMs} ms`, 'warn');
+      const tried = this.#targets.slice(0, this.#target).map((t) => `${t.origin.id} ${t.host}:${t.port}`);
+      return this.#reject(wireError('unreachable').srtReject, `origin did not answer the SRT handshake within ${this.#host.dialMs} ms (tried ${tried.join('; ')})`, 'warn');
     }
     this.#attemptDeadline = now + left / (this.#targets.length - this.#target);
     const target = this.#targets[this.#target]!;
@@ -254,6 +262,9 @@ export class SrtSession {
         this.originSocketId = step.originSocketId;
         this.#answer = step.response;
         this.#state = 'relaying';
+        this.#originLabel = this.#targets[this.#target]!.origin.id;
+        this.#route!.report(this.#targets[this.#target]!, 'ok');
+        this.#relayHandle = this.#route!.commit(this.#targets[this.#target]!, { close: () => this.close('origin down', true) });
         this.#stopTimer();
         this.lastActive = this.#host.clock;
         this.#host.established(this);
@@ -284,6 +295,7 @@ export class SrtSession {
       response ??
       buildRejection({ request: this.#conclusion, reason, timestamp: this.#host.timestamp(), peerAddress: this.callerAddress });
     this.#state = 'rejected';
+    this.#route?.release();
     this.lingerUntil = this.#host.now() + this.#host.lingerMs;
     this.#host.countRejection(reason);
     this.#host.sendToCaller(this, this.#answer);

@@ -17,7 +17,8 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { isIPv6 } from 'node:net';
 import type { RtcSession } from '../balancer/balancer.js';
-import { dialTargets } from '../balancer/origin.js';
+import type { RelayHandle } from '../routing/relays.js';
+import type { Route } from '../routing/types.js';
 import { formatListenAddress } from '../config/listen.js';
 import { contextLogger, type Logger } from '../log.js';
 import { applyUdpBuffers, bindUdp } from '../net/udp-listener.js';
@@ -70,7 +71,7 @@ export interface RelayOptions {
 }
 
 /** Why a session ended. */
-export type CloseReason = 'idle' | 'dtls-alert' | 'delete' | 'upstream-error' | 'shutdown';
+export type CloseReason = 'idle' | 'dtls-alert' | 'delete' | 'upstream-error' | 'shutdown' | 'origin-down';
 
 /** Counters for tests, logs and benchmarks. */
 export interface RelayStats {
@@ -106,6 +107,14 @@ interface Queued {
   binds: boolean;
 }
 
+/** Where a session's media goes, and (for records without a media address) the route that found it. */
+interface MediaTarget {
+  host: string;
+  port: number;
+  serverId: string | undefined;
+  route?: Route;
+}
+
 /** One relayed ICE session: a client (one or more addresses over time) and one upstream socket. */
 class RelaySession {
   readonly addresses: string[] = [];
@@ -120,6 +129,8 @@ class RelaySession {
   lastActiveAt: number;
   refreshedAt: number;
   closeAt: number | undefined;
+  /** The session's entry in the router's relay registry. */
+  relayHandle: RelayHandle | undefined;
 
   constructor(
     readonly ufrag: string,
@@ -135,7 +146,7 @@ class RelaySession {
   }
 }
 
-const CLOSE_REASONS: readonly CloseReason[] = ['idle', 'dtls-alert', 'delete', 'upstream-error', 'shutdown'];
+const CLOSE_REASONS: readonly CloseReason[] = ['idle', 'dtls-alert', 'delete', 'upstream-error', 'shutdown', 'origin-down'];
 const STUN_BINDING_REQUEST = 0x0001;
 
 /** True for a datagram whose first record is a DTLS alert that ends the association. */
@@ -361,7 +372,7 @@ class Relay implements WebrtcRelay {
   /** Looks a USERNAME up in the balancer and, when it names a session, opens its upstream socket. */
   private async open(username: string): Promise<void> {
     let record: RtcSession | undefined;
-    let target: { host: string; port: number } | undefined;
+    let target: MediaTarget | undefined;
     try {
       record = await this.deps.balancer.rtcSession(username);
       if (record) target = await this.mediaTarget(record);
@@ -371,6 +382,7 @@ class Relay implements WebrtcRelay {
     const queued = this.pending.get(username) ?? [];
     this.pending.delete(username);
     const refuse = (reason: DropReason) => {
+      target?.route?.release();
       for (const q of queued) this.drops.drop(reason, `${q.address}:${q.port}`);
     };
     if (!record) return refuse('unknown-username');
@@ -379,7 +391,7 @@ class Relay implements WebrtcRelay {
       for (const q of queued) if (!verified.includes(q)) this.drops.drop('unverified', `${q.address}:${q.port}`);
     }
     // No session (and no upstream socket) for someone who only knows the USERNAME.
-    if (verified.length === 0) return;
+    if (verified.length === 0) return target?.route?.release();
     queued.splice(0, queued.length, ...verified);
     if (!target) return refuse('no-origin');
     if (this.closing) return refuse('closing');
@@ -394,6 +406,9 @@ class Relay implements WebrtcRelay {
     this.sessions.set(username, session);
     this.perIp.set(ownerIp, held + 1);
     this.counters.sessionsOpened++;
+    const closeRelay = { close: () => this.end(session, 'origin-down', false) };
+    if (target.route) session.relayHandle = target.route.commit(target.route.targets[0]!, closeRelay);
+    else if (target.serverId) session.relayHandle = this.deps.router.relays.register({ originServerId: target.serverId, streamKey: record.streamKey, ...closeRelay });
     upstream.on('message', (datagram) => this.fromOrigin(session, datagram));
     upstream.on('error', (err) => {
       session.log.debug({ err: err.message }, 'upstream socket error');
@@ -431,15 +446,27 @@ class Relay implements WebrtcRelay {
   }
 
   /** The origin media address of a session: from its record, or (records from elsewhere) its stream's origin. */
-  private async mediaTarget(record: RtcSession): Promise<{ host: string; port: number } | undefined> {
-    if (record.mediaHost && record.mediaPort) return { host: record.mediaHost, port: record.mediaPort };
-    const origin = await this.deps.balancer.pick(record.streamKey);
-    return dialTargets(origin, 'rtc', 'udp')[0];
+  /**
+   * The origin media address of a session: from its record, or (records written by the Go proxy, which
+   * have none) the `rtc` endpoint of its stream's origin, by a route that is committed once the session opens.
+   */
+  private async mediaTarget(record: RtcSession): Promise<MediaTarget | undefined> {
+    if (record.mediaHost && record.mediaPort) return { host: record.mediaHost, port: record.mediaPort, serverId: record.serverId };
+    let route: Route;
+    try {
+      route = await this.deps.router.route(record.streamKey, 'rtc-media', 'play');
+    } catch (err) {
+      this.log.debug({ stream: record.streamKey, err: (err as Error).message }, 'no origin media address for a session');
+      return undefined;
+    }
+    const t = route.targets[0]!;
+    return { host: t.host, port: t.port, serverId: t.origin.serverId, route };
   }
 
   private end(session: RelaySession, reason: CloseReason, forgetRecord: boolean): void {
     if (session.closed) return;
     session.closed = true;
+    session.relayHandle?.release();
     this.closedCounts[reason]++;
     if (this.sessions.get(session.ufrag) === session) {
       this.sessions.delete(session.ufrag);

@@ -4,7 +4,7 @@
 //
 // identify: the stream from `?app=&stream=` (WHIP/WHEP) or `streamurl` (JSON API); the offer must carry
 //           ICE credentials.
-// route:    the stream's origin (balancer pick), its API endpoint for the HTTP exchange and its UDP
+// route:    the stream's origin (the router), its API endpoint for the HTTP exchange and its UDP
 //           `rtc` endpoint for media.
 // relay:    the request goes to the origin with the client's headers (Content-Type, Authorization,
 //           X-Forwarded-*); the origin's status and headers come back. A successful answer gets its
@@ -14,13 +14,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors, type Dispatcher } from 'undici';
 import { CORS_HEADERS, HttpError, readBody, sendError } from '../net/http-util.js';
 import type { Handler, Methods, Route, RouteContext } from '../net/router.js';
-import { BalancerUnavailableError, NoOriginError, type RtcSession } from '../balancer/balancer.js';
+import type { RtcSession } from '../balancer/balancer.js';
 import { hostPort } from '../balancer/endpoint.js';
-import { dialTargets, type DialTarget } from '../balancer/origin.js';
 import type { Origin } from '../balancer/origin.js';
 import type { Logger } from '../log.js';
 import { forwardRequestHeaders, forwardResponseHeaders, originBaseUrl } from '../net/origin-http.js';
 import type { ProtocolDeps } from '../net/service.js';
+import { RouteRefusal, refusalHttpError } from '../routing/refusal.js';
+import { originTargets, refusalOf, rtcMediaTarget } from '../routing/router.js';
+import type { Route as StreamRoute, RouteTarget } from '../routing/types.js';
 import { StreamKeyError, streamKeyFromUrl, streamKeyFromWebrtc, type StreamKey } from '../stream-key.js';
 import { clip } from '../text.js';
 import { SignallingSdpError, iceSessionId, offerCredentials, proxyAnswer, type MediaRewrite } from './answer.js';
@@ -81,9 +83,11 @@ function withCors(methods: Methods): Methods {
         if (err instanceof HttpError) {
           ctx.log.debug({ status: err.status, error: err.message }, 'WebRTC request refused');
           sendError(ctx.res, err, CORS_HEADERS);
-        } else if (err instanceof BalancerUnavailableError) {
-          ctx.log.warn({ error: err.message }, 'WebRTC request refused: balancer unavailable');
-          sendError(ctx.res, new HttpError(503, err.message, 503, { cause: err }), CORS_HEADERS);
+        } else if (refusalOf(err) instanceof RouteRefusal) {
+          // Includes the balancer being unreachable on any read (sessions, origins): 503, like every protocol.
+          const refusal = refusalOf(err) as RouteRefusal;
+          ctx.log.warn({ refusal: refusal.kind, reason: refusal.detail }, 'WebRTC request refused: stream not routed');
+          sendError(ctx.res, refusalHttpError(refusal), CORS_HEADERS);
         } else {
           ctx.log.error({ err }, 'WebRTC request failed');
           sendError(ctx.res, new HttpError(500, 'internal error'), CORS_HEADERS);
@@ -112,7 +116,7 @@ interface OriginReply {
   status: number;
   headers: Dispatcher.ResponseData['headers'];
   body: Buffer;
-  target: DialTarget;
+  target: RouteTarget;
 }
 
 /** Methods a client may send to a WHIP/WHEP resource (OPTIONS is answered here). */
@@ -137,10 +141,11 @@ class Signalling {
     const key = streamKey(() => streamKeyFromWebrtc(req.headers.host, params));
     // Before the origin creates a session: without the key its resource URL could not be given out.
     const resourceMac = await this.macKey.get();
-    const origin = await this.pick(key);
-    const media = mediaTarget(origin, log);
-    const reply = await this.forward(req, log, origin, 'POST', withQuery(path, originQuery), body);
+    const route = await this.deps.router.route(key.key, 'rtc', path.includes('whep') || path.includes('play') ? 'play' : 'publish');
+    const reply = await this.forwardRoute(req, log, route, withQuery(path, originQuery), body);
     if (!isSuccess(reply.status)) return sendReply(res, reply.status, reply.headers, reply.body);
+    const origin = reply.target.origin;
+    const media = mediaTarget(origin, log);
     const answer = this.answer(reply.body.toString('utf8'), params);
     const session = iceSessionId(answer.credentials, offer);
     await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port, icePwd: answer.credentials.pwd });
@@ -184,8 +189,9 @@ class Signalling {
     const params = new URLSearchParams(taken.query);
     const record = await this.deps.balancer.rtcSession(session);
     const origin = await this.resourceOrigin(serverId, log);
+    const targets = originTargets(origin, 'rtc');
     const body = await readBody(req, MAX_CLIENT_BODY);
-    const reply = await this.forward(req, log, origin, method, withQuery(originPath(path), taken.query), body);
+    const reply = await this.forward(req, log, targets, method, withQuery(originPath(path), taken.query), body);
     if (isSuccess(reply.status) && method === 'DELETE') {
       const relayed = await this.deps.relay.closeSession(session, 'delete');
       log.info({ origin: origin.serverId, session, relayed }, 'WebRTC session deleted');
@@ -211,9 +217,10 @@ class Signalling {
     const offer = offerIce(request.sdp);
     const streamurl = request.streamurl;
     const key = streamKey(() => streamKeyFromUrl(streamurl));
-    const origin = await this.pick(key);
+    const route = await this.deps.router.route(key.key, 'rtc', path.includes('play') ? 'play' : 'publish');
+    const reply = await this.forwardRoute(req, log, route, withQuery(path, query), body);
+    const origin = reply.target.origin;
     const media = mediaTarget(origin, log);
-    const reply = await this.forward(req, log, origin, 'POST', withQuery(path, query), body);
     const answer = isSuccess(reply.status) ? parseJsonObject(reply.body) : undefined;
     // SRS reports failures as {code: non-zero} (often with HTTP 200): passed on untouched.
     if (!answer || (answer.code !== 0 && answer.code !== undefined) || typeof answer.sdp !== 'string') {
@@ -266,11 +273,15 @@ class Signalling {
     await this.deps.balancer.putRtcSession(session);
   }
 
-  private async pick(key: StreamKey): Promise<Origin> {
+  /** Forwards along a route: a 2xx answer keeps the stream's pin, anything else gives the lease back. */
+  private async forwardRoute(req: IncomingMessage, log: Logger, route: StreamRoute, pathAndQuery: string, body: Buffer, method = 'POST'): Promise<OriginReply> {
     try {
-      return await this.deps.balancer.pick(key.key);
+      const reply = await this.forward(req, log, route.targets, method, pathAndQuery, body, (t, ok) => route.report(t, ok ? 'ok' : 'fail'));
+      if (isSuccess(reply.status)) route.commit(reply.target);
+      else route.release();
+      return reply;
     } catch (err) {
-      if (err instanceof NoOriginError) throw new HttpError(503, err.message, 503, { cause: err });
+      route.release();
       throw err;
     }
   }
@@ -287,10 +298,17 @@ class Signalling {
   }
 
   /** Sends the request to the origin's API endpoints in order (a refused connection tries the next). */
-  private async forward(req: IncomingMessage, log: Logger, origin: Origin, method: string, pathAndQuery: string, body: Buffer): Promise<OriginReply> {
-    const targets = dialTargets(origin, 'api');
+  private async forward(
+    req: IncomingMessage,
+    log: Logger,
+    targets: readonly RouteTarget[],
+    method: string,
+    pathAndQuery: string,
+    body: Buffer,
+    report?: (target: RouteTarget, ok: boolean) => void,
+  ): Promise<OriginReply> {
     if (targets.length === 0) {
-      log.warn({ origin: origin.serverId }, 'origin has no API endpoint');
+      log.warn('origin has no API endpoint');
       throw new HttpError(502, 'origin has no API endpoint');
     }
     const { dialMs, originAnswerMs } = this.deps.config.timeouts;
@@ -306,18 +324,20 @@ class Signalling {
           headersTimeout: originAnswerMs,
           bodyTimeout: originAnswerMs,
         });
+        report?.(target, true);
         return { status: r.statusCode, headers: r.headers, body: await readLimited(r.body, MAX_ORIGIN_BODY), target };
       } catch (err) {
         lastError = err;
         if (!isConnectFailure(err)) break;
-        log.debug({ origin: origin.serverId, target: hostPort(target.host, target.port), err: (err as Error).message }, 'origin API unreachable');
+        report?.(target, false);
+        log.debug({ origin: target.origin.id, target: hostPort(target.host, target.port), err: (err as Error).message }, 'origin API unreachable');
       }
     }
     if (lastError instanceof HttpError) throw lastError;
     if (lastError instanceof errors.HeadersTimeoutError || lastError instanceof errors.BodyTimeoutError) {
       throw new HttpError(504, 'origin did not answer in time');
     }
-    log.warn({ origin: origin.serverId, err: (lastError as Error).message, dialMs }, 'origin API request failed');
+    log.warn({ origins: [...new Set(targets.map((t) => t.origin.id))], err: (lastError as Error).message, dialMs }, 'origin API request failed');
     throw new HttpError(502, 'origin unreachable');
   }
 }
@@ -352,8 +372,8 @@ function streamKeyFromWebrtcSafe(params: URLSearchParams): string | undefined {
 }
 
 /** The origin's first UDP `rtc` endpoint: where the relay sends this session's media. */
-function mediaTarget(origin: Origin, log: Logger): DialTarget {
-  const target = dialTargets(origin, 'rtc', 'udp')[0];
+function mediaTarget(origin: Origin, log: Logger): { host: string; port: number } {
+  const target = rtcMediaTarget(origin);
   if (!target) {
     log.warn({ origin: origin.serverId }, 'origin has no UDP rtc endpoint');
     throw new HttpError(502, 'origin has no UDP rtc endpoint');

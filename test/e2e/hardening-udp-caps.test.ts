@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { MemoryBalancer } from '../../src/balancer/memory.js';
+import { Router } from '../../src/routing/router.js';
 import { parseRegistration } from '../../src/balancer/origin.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
@@ -31,6 +32,12 @@ async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> 
   }
 }
 
+
+/** The routing seam over a test balancer (every origin up, no probes). */
+function testRouter(balancer: MemoryBalancer): Router {
+  return new Router({ balancer, log: createLogger({ level: 'silent', format: 'json' }), originExpireMs: 30_000 });
+}
+
 describe('PROXY_MAX_UDP_SESSIONS_PER_IP', () => {
   test('defaults to an eighth of PROXY_MAX_UDP_SESSIONS but at least 256 (never above the total); validated', () => {
     assert.equal(config({}).maxUdpSessionsPerIp, 1250);
@@ -47,7 +54,7 @@ describe('SRT: sessions per source address', () => {
   async function harness() {
     const balancer = new MemoryBalancer({ originExpireMs: 30_000, sessionTtlMs: 120_000, maxStreamPins: 1000 });
     const cfg = config({ PROXY_SRT_SERVER: '127.0.0.1:0', PROXY_DIAL_TIMEOUT: '2s', PROXY_UDP_BUFFER_SIZE: '262144', PROXY_MAX_UDP_SESSIONS_PER_IP: '4' });
-    const service = await startSrtServer({ config: cfg, log: createLogger({ level: 'silent', format: 'json' }), balancer, onFatal: (err) => assert.fail(err) });
+    const service = await startSrtServer({ config: cfg, log: createLogger({ level: 'silent', format: 'json' }), balancer, router: testRouter(balancer), onFatal: (err) => assert.fail(err) });
     const origin = await FakeOrigin.start('accept', {});
     await balancer.register(parseRegistration({ ip: '127.0.0.1', server: 'o1', service: 'svc', pid: '1', rtmp: ['1935'], srt: [origin.endpoint()] }, Date.now()));
     const callers: TestCaller[] = [];
@@ -106,7 +113,7 @@ describe('WebRTC: sessions per source address', () => {
     const balancer = new MemoryBalancer({ originExpireMs: 30_000, sessionTtlMs: 120_000, maxStreamPins: 1000 });
     await balancer.start();
     const cfg = config({ PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_UDP_BUFFER_SIZE: '262144', PROXY_MAX_UDP_SESSIONS_PER_IP: '3' });
-    const relay = await startWebrtcRelay({ config: cfg, log: createLogger({ level: 'silent', format: 'json' }), balancer, onFatal: (err) => assert.fail(err) }, { sweepIntervalMs: 50 });
+    const relay = await startWebrtcRelay({ config: cfg, log: createLogger({ level: 'silent', format: 'json' }), balancer, router: testRouter(balancer), onFatal: (err) => assert.fail(err) }, { sweepIntervalMs: 50 });
     const origin = await UdpPeer.open();
     const peers: UdpPeer[] = [];
     const peer = async (host = '127.0.0.1') => {

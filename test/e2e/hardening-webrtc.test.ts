@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { MemoryBalancer } from '../../src/balancer/memory.js';
+import { Router } from '../../src/routing/router.js';
 import { parseRegistration } from '../../src/balancer/origin.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
@@ -51,7 +52,8 @@ async function setup(): Promise<Setup> {
   await balancer.start();
   const fatal: Error[] = [];
   const log = createLogger({ level: 'silent', format: 'json' });
-  const relay = await startWebrtcRelay({ config, log, balancer, onFatal: (e) => fatal.push(e) }, { sweepIntervalMs: 50 });
+  const router = new Router({ balancer, log, originExpireMs: 30_000 });
+  const relay = await startWebrtcRelay({ config, log, balancer, router, onFatal: (e) => fatal.push(e) }, { sweepIntervalMs: 50 });
   return { relay, balancer, origin: await UdpPeer.open(), fatal };
 }
 

@@ -84,16 +84,6 @@ describe('HTTP-FLV from node-media-server', () => {
     await readFor(`${proxy.httpServer}/live/flv1.flv`, 200, 1000, { host: 'localhost:18080' });
     assert.equal(await pinnedServer(proxy, '__defaultVhost__/live/flv1'), 'nms');
   });
-
-  test('an origin that answers 200 and then sends nothing is cut after the idle timeout', async () => {
-    // node-media-server answers a missing stream with 200 and then hangs.
-    const t0 = Date.now();
-    const res = await fetch(`${proxy.httpServer}/live/missing.flv`, { signal: AbortSignal.timeout(10_000) });
-    assert.equal(res.status, 200);
-    // The body ends (the proxy cuts it) well before the 10 s abort.
-    await res.arrayBuffer().catch((err: Error) => assert.notEqual(err.name, 'TimeoutError'));
-    assert.ok(Date.now() - t0 < 5000, `closed after ${Date.now() - t0} ms`);
-  });
 });
 
 describe('HLS and DASH from two nginx-rtmp origins', () => {
@@ -108,20 +98,24 @@ describe('HLS and DASH from two nginx-rtmp origins', () => {
     o1 = await startNginxRtmp();
     o2 = await startNginxRtmp();
     origins.set('ng1', o1).set('ng2', o2);
-    proxy = await startProxy();
+    // Origins are registered once (no heartbeat sidecar): an expiry beyond the suite's length keeps them up
+    // (an origin without heartbeats is down, and its relays are closed).
+    proxy = await startProxy({ env: { PROXY_ORIGIN_EXPIRE: '600s' } });
     await registerOrigin(proxy.systemApi, originBody('ng1', o1.rtmpPort, o1.httpPort));
     await registerOrigin(proxy.systemApi, originBody('ng2', o2.rtmpPort, o2.httpPort));
-    // Let the proxy pin each stream (a playlist request before publishing), then publish it on that origin.
+    // A playlist request before publishing gets the origin's 404 and leaves no pin behind; publishing
+    // through the proxy pins each stream, until the streams sit on both origins.
     for (let i = 0; i < 24 && new Set(streamOrigin.values()).size < 2; i++) {
       const name = `hls${i}`;
       const res = await fetch(`${proxy.httpServer}/live/${name}.m3u8`);
       assert.equal(res.status, 404, 'nothing published yet: the origin 404 passes through (scenario 43)');
-      const server = await pinnedServer(proxy, `__defaultVhost__/live/${name}`);
-      assert.ok(server);
-      streamOrigin.set(name, server);
+      assert.equal(await pinnedServer(proxy, `__defaultVhost__/live/${name}`), undefined, 'a request for a missing stream pins nothing');
+      pubs.push(publish(testFlv(), `rtmp://127.0.0.1:${proxy.ports.rtmp}/live/${name}`));
+      let server: string | undefined;
+      await eventually(async () => assert.ok((server = await pinnedServer(proxy, `__defaultVhost__/live/${name}`))), 20_000, 200);
+      streamOrigin.set(name, server!);
     }
     assert.equal(new Set(streamOrigin.values()).size, 2, 'streams landed on both origins');
-    for (const [name, server] of streamOrigin) pubs.push(publish(testFlv(), `rtmp://127.0.0.1:${origins.get(server)!.rtmpPort}/live/${name}`));
     for (const name of streamOrigin.keys()) {
       await eventually(async () => assert.equal((await fetch(`${proxy.httpServer}/live/${name}.m3u8`)).status, 200), 30_000, 500);
     }
@@ -168,7 +162,11 @@ describe('HLS and DASH from two nginx-rtmp origins', () => {
     for (const [name, server] of streamOrigin) {
       assert.deepEqual(await probeCodecs(`${proxy.httpServer}/live/${name}.m3u8`, 20_000), ['aac', 'h264']);
       const own = readFileSync(join(origins.get(server)!.dir, 'logs', 'access.log'), 'utf8');
-      const other = readFileSync(join(origins.get(server === 'ng1' ? 'ng2' : 'ng1')!.dir, 'logs', 'access.log'), 'utf8');
+      // The playlist asked before publishing got a 404, pinned nothing, and may have been asked of either origin.
+      const other = readFileSync(join(origins.get(server === 'ng1' ? 'ng2' : 'ng1')!.dir, 'logs', 'access.log'), 'utf8')
+        .split('\n')
+        .filter((line) => !/\.m3u8 HTTP\/1\.1" 404 /.test(line))
+        .join('\n');
       assert.match(own, new RegExp(`GET /live/${name}-\\d+\\.ts\\?spbhid=[0-9a-f]{7} `), 'segments fetched from the stream\'s origin');
       assert.doesNotMatch(other, new RegExp(`/live/${name}[-.]`), 'and never from the other origin');
     }

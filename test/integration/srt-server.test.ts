@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import fc from 'fast-check';
 import { MemoryBalancer } from '../../src/balancer/memory.js';
+import { Router } from '../../src/routing/router.js';
 import { parseRegistration } from '../../src/balancer/origin.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
@@ -43,7 +44,8 @@ async function harness(env: Record<string, string> = {}, options: SrtServerOptio
   });
   const balancer = new MemoryBalancer({ originExpireMs: 30_000, sessionTtlMs: 120_000, maxStreamPins: 1000 });
   const log = createLogger({ level: 'silent', format: 'json' });
-  const service = await startSrtServer({ config, log, balancer, onFatal: (err) => assert.fail(err) }, options);
+  const router = new Router({ balancer, log, originExpireMs: 30_000 });
+  const service = await startSrtServer({ config, log, balancer, router, onFatal: (err) => assert.fail(err) }, options);
   const port = service.address().port;
   const mine: (() => Promise<void> | void)[] = [];
   let stopped = false;
@@ -314,7 +316,7 @@ void describe('SRT origin leg', () => {
 
   void test('a balancer that never answers is bounded by the same deadline', async () => {
     const h = await harness({ PROXY_DIAL_TIMEOUT: '500ms' });
-    h.balancer.pick = () => new Promise(() => undefined);
+    h.balancer.claim = () => new Promise(() => undefined);
     const caller = await h.caller();
     const { response, setupMs } = await caller.connect('live/hung');
     assert.equal(response.handshakeType, AccessRejectionCode.Down);

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { MemoryBalancer } from '../../src/balancer/memory.js';
+import { Router } from '../../src/routing/router.js';
 import { parseRegistration } from '../../src/balancer/origin.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
@@ -32,7 +33,8 @@ async function setup(env: Record<string, string> = {}, relayOptions = {}, now?: 
   await balancer.start();
   const fatal: Error[] = [];
   const log = createLogger({ level: 'silent', format: 'json' });
-  const relay = await startWebrtcRelay({ config, log, balancer, onFatal: (e) => fatal.push(e), ...(now ? { now } : {}) }, { alertGraceMs: 100, sweepIntervalMs: 50, ...relayOptions });
+  const router = new Router({ balancer, log, originExpireMs: 30_000 });
+  const relay = await startWebrtcRelay({ config, log, balancer, router, onFatal: (e) => fatal.push(e), ...(now ? { now } : {}) }, { alertGraceMs: 100, sweepIntervalMs: 50, ...relayOptions });
   const origin = await UdpPeer.open();
   return { relay, balancer, origin, fatal };
 }

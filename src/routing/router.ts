@@ -1,0 +1,268 @@
+// The routing seam: every protocol asks route(streamKey, service, intent) and gets the stream's origin,
+// the endpoints to dial in order (failover included) and a lease on the stream's pin; or a typed
+// RouteRefusal. The pick policy (policy.ts) runs inside the balancer; this module adds what only a
+// live proxy knows: endpoints that just failed (passive health), live relays, and leases.
+import { BalancerUnavailableError, NoOriginError, type Balancer, type PickResult } from '../balancer/balancer.js';
+import { dialTargets, type Origin, type Service } from '../balancer/origin.js';
+import type { Transport } from '../balancer/endpoint.js';
+import type { Logger } from '../log.js';
+import { EndpointBackoff } from './backoff.js';
+import { EVERY_ORIGIN_UP, type HealthState, type OriginHealth } from './health.js';
+import { isAlive, NoServiceError, serves } from './policy.js';
+import { RouteRefusal } from './refusal.js';
+import { RelayRegistry, type RelayHandle } from './relays.js';
+import { SERVICE_NEEDS, type DialOutcome, type Route, type RouteIntent, type RouteService, type RouteTarget, type StreamRouter } from './types.js';
+
+export interface RouterOptions {
+  balancer: Balancer;
+  relays?: RelayRegistry;
+  /** Active health and load (default: every origin up, equal load). */
+  health?: OriginHealth;
+  log: Logger;
+  now?: () => number;
+  /** PROXY_ORIGIN_EXPIRE, to order failover origins (alive ones first). */
+  originExpireMs: number;
+  /** Other origins offered after the chosen one's endpoints, for failover within a request. */
+  maxFailoverOrigins?: number;
+  backoff?: EndpointBackoff;
+}
+
+/** The endpoint list a protocol dials (WebRTC dials the origin's API; its media port is not dialled). */
+const DIAL: Readonly<Record<RouteService, { service: Service; transport?: Transport }>> = {
+  rtmp: { service: 'rtmp' },
+  http: { service: 'http' },
+  srt: { service: 'srt', transport: 'udp' },
+  rtc: { service: 'api' },
+  'rtc-media': { service: 'rtc', transport: 'udp' },
+};
+
+const NO_RELAY: RelayHandle = { release: () => undefined };
+
+export class Router implements StreamRouter {
+  readonly relays: RelayRegistry;
+  readonly backoff: EndpointBackoff;
+  private readonly balancer: Balancer;
+  private readonly health: OriginHealth;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly maxFailover: number;
+
+  constructor(private readonly opts: RouterOptions) {
+    this.balancer = opts.balancer;
+    this.relays = opts.relays ?? new RelayRegistry();
+    this.health = opts.health ?? EVERY_ORIGIN_UP;
+    this.log = opts.log;
+    this.now = opts.now ?? Date.now;
+    this.backoff = opts.backoff ?? new EndpointBackoff({ now: this.now });
+    this.maxFailover = opts.maxFailoverOrigins ?? 2;
+  }
+
+  async route(streamKey: string, service: RouteService, intent: RouteIntent): Promise<Route> {
+    const needs = SERVICE_NEEDS[service];
+    const health = this.healthFor(service);
+    const live = this.relays.countByStream(streamKey) > 0;
+    let claim: PickResult;
+    try {
+      claim = await this.balancer.claim(streamKey, { needs, health, live, tentative: true });
+    } catch (err) {
+      throw refusalOf(err);
+    }
+    const route = new StreamRoute(this, streamKey, service, claim, live);
+    try {
+      await route.prepare();
+    } catch (err) {
+      route.release();
+      throw refusalOf(err);
+    }
+    this.log.debug({ stream: streamKey, service, intent, origin: claim.origin.id, targets: route.targets.length }, 'routed');
+    return route;
+  }
+
+  async lookup(streamKey: string, service: RouteService): Promise<Route | undefined> {
+    const live = this.relays.countByStream(streamKey) > 0;
+    let origin: Origin | undefined;
+    try {
+      origin = await this.balancer.lookup(streamKey, { needs: SERVICE_NEEDS[service], health: this.healthFor(service), live });
+    } catch (err) {
+      throw refusalOf(err);
+    }
+    if (!origin) return undefined;
+    const route = new StreamRoute(this, streamKey, service, { origin, created: false }, live);
+    try {
+      await route.prepare();
+    } catch (err) {
+      throw refusalOf(err);
+    }
+    return route;
+  }
+
+  /** The dial targets of one origin for a protocol, endpoints in backoff left out. */
+  targetsOf(origin: Origin, service: RouteService): RouteTarget[] {
+    return originTargets(origin, service).filter((t) => !this.backoff.isDown(t));
+  }
+
+  /** Other origins that could take the stream, best first (policy tiers, then load). */
+  async failoverTargets(streamKey: string, service: RouteService, exclude: Origin): Promise<RouteTarget[]> {
+    const needs = SERVICE_NEEDS[service];
+    const health = this.healthFor(service);
+    const now = this.now();
+    const views = await this.balancer.origins();
+    const rank = (o: Origin): number => {
+      const state = health.state(o, now);
+      const alive = isAlive(o, { now, originExpireMs: this.opts.originExpireMs });
+      return alive && state === 'up' ? 0 : alive && state === 'suspect' ? 1 : 2;
+    };
+    const candidates = views
+      .map((v) => v.origin)
+      .filter((o) => o.serverId !== exclude.serverId && serves(o, needs) && health.state(o, now) !== 'draining' && health.state(o, now) !== 'down')
+      .map((o) => ({ o, rank: rank(o), load: health.loadOf(o), tie: Math.random() }))
+      .sort((a, b) => a.rank - b.rank || a.load - b.load || a.tie - b.tie)
+      .slice(0, this.maxFailover);
+    this.log.debug({ stream: streamKey, failover: candidates.map((c) => c.o.id) }, 'failover origins');
+    return candidates.flatMap((c) => this.targetsOf(c.o, service));
+  }
+
+  report(target: RouteTarget, outcome: DialOutcome): void {
+    if (outcome === 'ok') {
+      this.backoff.succeed(target);
+      return;
+    }
+    const ms = this.backoff.fail(target);
+    this.log.warn({ origin: target.origin.id, target: `${target.host}:${target.port}`, backoffMs: ms }, 'origin endpoint failed: skipped for a while');
+  }
+
+  commit(route: StreamRoute, target: RouteTarget, created: boolean): void {
+    const moved = target.origin.id !== route.origin.id;
+    void (async () => {
+      await this.balancer.commitPin(route.streamKey, target.origin, moved ? route.origin : undefined);
+      // A failover: the lease taken on the first origin is given back.
+      if (moved && created) await this.balancer.releasePin(route.streamKey, route.origin, true);
+    })().catch((err: Error) => this.log.warn({ stream: route.streamKey, err: err.message }, 'could not keep the stream pin'));
+  }
+
+  release(route: StreamRoute, created: boolean): void {
+    if (!created) return;
+    const live = this.relays.countByStream(route.streamKey) > 0;
+    this.balancer.releasePin(route.streamKey, route.origin, live).catch((err: Error) => this.log.warn({ stream: route.streamKey, err: err.message }, 'could not release the stream pin'));
+  }
+
+  /**
+   * The health the policy sees for one protocol: the active verdict, and `suspect` for an origin
+   * whose endpoints for this protocol are all in failure backoff (no new streams; a live stream keeps
+   * its pin, so one refused dial does not move a stream that is playing).
+   */
+  private healthFor(service: RouteService): OriginHealth {
+    const base = this.health;
+    const d = DIAL[service];
+    const backoff = this.backoff;
+    return {
+      loadOf: (o) => base.loadOf(o),
+      state: (o, now): HealthState => {
+        const state = base.state(o, now);
+        if (state !== 'up') return state;
+        const list = dialTargets(o, d.service, d.transport);
+        return list.length > 0 && list.every((t) => backoff.isDown(t)) ? 'suspect' : 'up';
+      },
+    };
+  }
+}
+
+class StreamRoute implements Route {
+  targets: RouteTarget[] = [];
+  private settled = false;
+
+  constructor(
+    private readonly router: Router,
+    readonly streamKey: string,
+    private readonly service: RouteService,
+    private readonly claim: PickResult,
+    private readonly live: boolean,
+  ) {}
+
+  get origin(): Origin {
+    return this.claim.origin;
+  }
+
+  /** Fills `targets`: the origin's healthy endpoints, then failover origins'; refuses when none. */
+  async prepare(): Promise<void> {
+    const own = this.router.targetsOf(this.origin, this.service);
+    // A live stream stays where it is; failover is for streams that can start anywhere.
+    const others = this.live && own.length > 0 ? [] : await this.router.failoverTargets(this.streamKey, this.service, this.origin);
+    this.targets = [...own, ...others];
+    if (this.targets.length === 0) {
+      const all = dialTargets(this.origin, DIAL[this.service].service, DIAL[this.service].transport);
+      if (all.length === 0) throw new NoServiceError(this.streamKey, SERVICE_NEEDS[this.service], this.origin.serverId);
+      throw new RouteRefusal('endpoints-down', `every endpoint of ${this.origin.id} and of the other origins is in failure backoff`);
+    }
+  }
+
+  report(target: RouteTarget, outcome: DialOutcome): void {
+    this.router.report(target, outcome);
+  }
+
+  commit(target: RouteTarget, relay?: { close(): void }): RelayHandle {
+    if (!this.settled) {
+      this.settled = true;
+      this.router.commit(this, target, this.claim.created);
+    }
+    if (!relay) return NO_RELAY;
+    return this.router.relays.register({ originServerId: target.origin.serverId, streamKey: this.streamKey, close: () => relay.close() });
+  }
+
+  release(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.router.release(this, this.claim.created);
+  }
+}
+
+/** The refusal for an error of the balancer or the policy; anything else is passed on. */
+export function refusalOf(err: unknown): unknown {
+  if (err instanceof RouteRefusal) return err;
+  if (err instanceof NoOriginError) return new RouteRefusal('no-origin', err.message, { cause: err });
+  if (err instanceof NoServiceError) return new RouteRefusal('no-service', err.message, { cause: err });
+  if (err instanceof BalancerUnavailableError) return new RouteRefusal('balancer-unavailable', err.message, { cause: err });
+  return err;
+}
+
+/**
+ * Dials route targets in order until one works: each outcome is reported (failures go into backoff),
+ * and when every target failed the refusal is `unreachable`. For protocols whose dial is one async call.
+ */
+export async function dialInOrder<T>(
+  route: Route,
+  dial: (target: RouteTarget) => Promise<T>,
+  opts: { signal?: AbortSignal; log?: Logger; isDialFailure?: (err: unknown) => boolean } = {},
+): Promise<{ value: T; target: RouteTarget }> {
+  const failures: string[] = [];
+  for (const target of route.targets) {
+    if (opts.signal?.aborted) break;
+    try {
+      const value = await dial(target);
+      route.report(target, 'ok');
+      return { value, target };
+    } catch (err) {
+      if (opts.signal?.aborted) break;
+      if (opts.isDialFailure && !opts.isDialFailure(err)) throw err;
+      route.report(target, 'fail');
+      failures.push(`${target.origin.id} ${target.host}:${target.port} ${(err as Error).message}`);
+      opts.log?.debug({ origin: target.origin.id, target: `${target.host}:${target.port}`, err: (err as Error).message }, 'dial failed, trying the next endpoint');
+    }
+  }
+  throw new RouteRefusal('unreachable', failures.join('; ') || 'client left');
+}
+
+/**
+ * Every endpoint a protocol dials on one given origin (a request for a resource that lives there,
+ * e.g. a WHIP session's DELETE), backoff not applied: that origin or none.
+ */
+export function originTargets(origin: Origin, service: RouteService): RouteTarget[] {
+  const d = DIAL[service];
+  return dialTargets(origin, d.service, d.transport).map((t) => ({ ...t, origin }));
+}
+
+/** The origin's WebRTC media address (its first UDP `rtc` endpoint), where the UDP relay sends. */
+export function rtcMediaTarget(origin: Origin): { host: string; port: number } | undefined {
+  const t = dialTargets(origin, 'rtc', 'udp')[0];
+  return t ? { host: t.host, port: t.port } : undefined;
+}

@@ -1,0 +1,177 @@
+// The router over a real MemoryBalancer with an injected clock: protocol-aware picks, passive
+// backoff and failover targets, refusals, leases, and the pin cap under a flood.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { MemoryBalancer } from '../../../src/balancer/memory.js';
+import { parseRegistration } from '../../../src/balancer/origin.js';
+import { createLogger } from '../../../src/log.js';
+import { BalancerUnavailableError, NoOriginError } from '../../../src/balancer/balancer.js';
+import { RouteRefusal, REFUSAL_WIRE, refusalHttpError } from '../../../src/routing/refusal.js';
+import { RelayRegistry } from '../../../src/routing/relays.js';
+import { refusalOf, Router } from '../../../src/routing/router.js';
+
+function setup(maxStreamPins = 1000) {
+  const clock = { t: 1_000_000 };
+  const relays = new RelayRegistry();
+  const balancer = new MemoryBalancer({
+    originExpireMs: 30_000,
+    sessionTtlMs: 120_000,
+    maxStreamPins,
+    now: () => clock.t,
+    isLive: (k) => relays.countByStream(k) > 0,
+  });
+  const router = new Router({ balancer, relays, log: createLogger({ level: 'silent', format: 'json' }), now: () => clock.t, originExpireMs: 30_000 });
+  const register = (server: string, extra: Record<string, unknown> = {}) =>
+    balancer.register(parseRegistration({ ip: '127.0.0.1', server, service: 'svc', pid: '1', rtmp: [`${19350 + server.length}`], ...extra }, clock.t));
+  return { clock, relays, balancer, router, register };
+}
+
+const refusal = (kind: string) => (err: unknown) => err instanceof RouteRefusal && err.kind === kind;
+
+describe('Router: protocol-aware routes and refusals', () => {
+  test('SRT goes only to the origin with an SRT endpoint; WebRTC needs rtc and api', async () => {
+    const { router, register } = setup();
+    await register('nginx');
+    await register('srs', { srt: ['10080'], rtc: ['8000'], api: ['1985'], http: ['8080'] });
+    for (let i = 0; i < 30; i++) {
+      const route = await router.route(`live/s${i}`, 'srt', 'publish');
+      assert.equal(route.origin.serverId, 'srs');
+      assert.deepEqual(route.targets.map((t) => [t.port, t.transport]), [[10080, 'udp']]);
+      route.release();
+    }
+    const rtc = await router.route('live/w', 'rtc', 'publish');
+    assert.deepEqual(rtc.targets.map((t) => t.port), [1985], 'WebRTC dials the API');
+  });
+
+  test('no origin, no origin for the protocol, and a pin on an origin without it: typed refusals', async () => {
+    const { router, register } = setup();
+    await assert.rejects(router.route('live/a', 'rtmp', 'play'), refusal('no-origin'));
+    await register('nginx');
+    await assert.rejects(router.route('live/a', 'srt', 'publish'), refusal('no-service'));
+    const r = await router.route('live/a', 'rtmp', 'publish');
+    r.commit(r.targets[0]!);
+    await register('srs', { srt: ['10080'] });
+    await assert.rejects(router.route('live/a', 'srt', 'play'), (err: unknown) => refusal('no-service')(err) && /nginx/.test((err as RouteRefusal).detail));
+  });
+
+  test('client-facing texts of every refusal name no address, port or origin', () => {
+    for (const wire of Object.values(REFUSAL_WIRE)) {
+      assert.doesNotMatch(wire.text, /\d+\.\d+|:\d+|nginx|srs/);
+      assert.ok(wire.httpStatus >= 500);
+    }
+    assert.equal(REFUSAL_WIRE['balancer-unavailable'].httpStatus, 503);
+  });
+
+  test('every balancer error becomes its refusal (Redis unreachable: 503 everywhere); other errors pass through', () => {
+    const unavailable = refusalOf(new BalancerUnavailableError('pick', 'ECONNREFUSED'));
+    assert.ok(unavailable instanceof RouteRefusal && unavailable.kind === 'balancer-unavailable');
+    assert.equal(refusalHttpError(unavailable).status, 503);
+    assert.equal((refusalOf(new NoOriginError('k')) as RouteRefusal).kind, 'no-origin');
+    const other = new Error('bug');
+    assert.equal(refusalOf(other), other);
+  });
+});
+
+describe('Router: passive health', () => {
+  test('a failed endpoint is skipped for its backoff: new streams go elsewhere, its targets come last', async () => {
+    const { router, register, clock } = setup();
+    await register('a');
+    await register('bb');
+    const first = await router.route('live/x', 'rtmp', 'publish');
+    assert.equal(first.targets.length, 2, 'own endpoint, then the other origin (failover)');
+    assert.notEqual(first.targets[0]!.origin.serverId, first.targets[1]!.origin.serverId);
+    const dead = first.targets[0]!;
+    first.report(dead, 'fail');
+    first.release();
+    for (let i = 0; i < 10; i++) {
+      const r = await router.route(`live/n${i}`, 'rtmp', 'publish');
+      assert.notEqual(r.origin.serverId, dead.origin.serverId, 'no new stream on the failed origin');
+      assert.ok(r.targets.every((t) => t.port !== dead.port), 'the failed endpoint is not offered');
+      r.release();
+    }
+    clock.t += 1000;
+    const back = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const r = await router.route(`live/m${i}`, 'rtmp', 'publish');
+      back.add(r.origin.serverId);
+      r.release();
+    }
+    assert.equal(back.size, 2, 'after 1 s the endpoint is tried again');
+  });
+
+  test('every endpoint in backoff: endpoints-down, until the backoff ends', async () => {
+    const { router, register, clock } = setup();
+    await register('a');
+    const r = await router.route('live/x', 'rtmp', 'publish');
+    r.report(r.targets[0]!, 'fail');
+    r.release();
+    await assert.rejects(router.route('live/x', 'rtmp', 'publish'), refusal('endpoints-down'));
+    clock.t += 1000;
+    assert.equal((await router.route('live/x', 'rtmp', 'publish')).targets.length, 1);
+  });
+
+  test('failover: a commit through another origin\'s target moves the pin there', async () => {
+    const { router, register, balancer } = setup();
+    await register('a');
+    await register('bb');
+    const r = await router.route('live/f', 'rtmp', 'publish');
+    r.report(r.targets[0]!, 'fail');
+    r.commit(r.targets[1]!);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal((await balancer.lookup('live/f'))?.serverId, r.targets[1]!.origin.serverId);
+  });
+});
+
+describe('Router: leases and the pin cap', () => {
+  test('a route released leaves no pin; a commit keeps it; a relay counts until released', async () => {
+    const { router, register, balancer, relays } = setup();
+    await register('a');
+    const gone = await router.route('live/none', 'http', 'play').catch((e: unknown) => e);
+    assert.ok(refusal('no-service')(gone), 'http needs an http endpoint');
+    const r1 = await router.route('live/none', 'rtmp', 'play');
+    r1.release();
+    assert.deepEqual(await balancer.pins(10), []);
+    const r2 = await router.route('live/real', 'rtmp', 'publish');
+    let closed = 0;
+    const handle = r2.commit(r2.targets[0]!, { close: () => closed++ });
+    r2.release(); // after commit: nothing
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual((await balancer.pins(10)).map((p) => p.streamKey), ['live/real']);
+    assert.equal(relays.countByStream('live/real'), 1);
+    assert.equal(relays.closeOrigin('a'), 1);
+    assert.equal(closed, 1);
+    handle.release();
+    assert.equal(relays.countByOrigin('a'), 0);
+  });
+
+  test('flood: requests for missing streams and many idle pins never evict live streams\' pins', async () => {
+    const { router, register, balancer } = setup(3);
+    await register('a');
+    await register('bb');
+    const live: string[] = [];
+    for (const k of ['live/one', 'live/two']) {
+      const r = await router.route(k, 'rtmp', 'publish');
+      r.commit(r.targets[0]!, { close: () => undefined });
+      live.push(`${k}=${r.origin.serverId}`);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    // Attack 1: requests for streams that do not exist, some in flight at once.
+    for (let wave = 0; wave < 20; wave++) {
+      const routes = await Promise.all(Array.from({ length: 10 }, (_, i) => router.route(`live/missing-${wave}-${i}`, 'rtmp', 'play')));
+      for (const r of routes) r.release();
+    }
+    // Attack 2: streams that answer once (committed, no relay), far more than the cap.
+    for (let i = 0; i < 50; i++) {
+      const r = await router.route(`live/once-${i}`, 'rtmp', 'play');
+      r.commit(r.targets[0]!);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    const pins = await balancer.pins(100);
+    assert.ok(pins.length <= 3, `cap kept: ${pins.length}`);
+    for (const entry of live) {
+      const [key, server] = entry.split('=');
+      assert.ok(pins.some((p) => p.streamKey === key && p.serverId === server), `${key} still pinned to ${server}`);
+    }
+    assert.ok(!pins.some((p) => p.streamKey.startsWith('live/missing')));
+  });
+});
