@@ -11,10 +11,12 @@ import { MAIN_ORIGIN, checkPublishPlay, startFuzzEnv, type FuzzEnv } from '../te
 import { removeForeignOrigins } from '../test/fuzz/run.js';
 import { fmt } from './lib/stats.js';
 import type { BenchContext, BenchReport } from './run.js';
-import { checkSrtPublish } from './soak.bench.js';
+import { checkSrtPublish, startSrtSinkOrigin } from './soak.bench.js';
 
 const RSS_GROWTH_LIMIT_MB = 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** One table cell: no line breaks or pipes, clipped. */
+const cell = (text: string) => text.replace(/[\r\n|]+/g, ' ').slice(0, 160);
 
 interface Flood {
   name: string;
@@ -100,9 +102,9 @@ function registerFlood(env: FuzzEnv): () => Promise<string> {
   const agent = new Agent({ connections: 32 });
   const one = async () => {
     const valid = Math.random() < 0.7;
-    // Valid ones copy the main origin's RTMP/HTTP endpoints, so streams routed to them still play.
+    // Valid ones copy the main origin's RTMP/HTTP/SRT endpoints, so streams routed to them still play.
     const body = valid
-      ? { ...main, server: `flood-${randomBytes(6).toString('hex')}`, service: randomBytes(4).toString('hex'), pid: String(sent), srt: undefined, rtc: undefined, api: undefined }
+      ? { ...main, server: `flood-${randomBytes(6).toString('hex')}`, service: randomBytes(4).toString('hex'), pid: String(sent), rtc: undefined, api: undefined }
       : { ip: Math.random() < 0.5 ? '' : '0.0.0.0', server: 'x'.repeat(Math.floor(Math.random() * 400)), rtmp: Math.random() < 0.5 ? [] : ['99999'] };
     const res = await request(`${env.proxy.systemApi}/api/v1/srs/register`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, dispatcher: agent });
     await res.body.dump();
@@ -143,6 +145,11 @@ function floods(quick: boolean): Flood[] {
 export async function floodBench(ctx: BenchContext): Promise<BenchReport> {
   const seconds = ctx.quick ? 20 : 60;
   const env = await startFuzzEnv();
+  // A real SRT origin for the SRT publish checks, as the main origin's SRT endpoint from the start (so the
+  // register flood's copies of the main origin carry it too).
+  const srtOrigin = await startSrtSinkOrigin();
+  env.origins.get(MAIN_ORIGIN)!.srt = [srtOrigin.endpoint];
+  await sleep(1500);
   const rows: string[][] = [];
   const notes: string[] = [];
   let crashed = false;
@@ -164,7 +171,7 @@ export async function floodBench(ctx: BenchContext): Promise<BenchReport> {
       const t0 = Date.now();
       await sleep(3000);
       const stream = `flood${rows.length}`;
-      const [play, srt] = await Promise.all([checkPublishPlay(env, stream, 30_000), checkSrtPublish(env, `${stream}srt`, 30_000)]);
+      const [play, srt] = await Promise.all([checkPublishPlay(env, stream, 30_000), checkSrtPublish(env, srtOrigin, `${stream}srt`, 30_000)]);
       await sleep(Math.max(0, t0 + seconds * 1000 - Date.now()));
       const what = await stop();
       clearInterval(sampler);
@@ -176,14 +183,16 @@ export async function floodBench(ctx: BenchContext): Promise<BenchReport> {
       const hbRefused = env.heartbeats.refused - hb.refused;
       rows.push([
         flood.name, crashed ? 'EXITED' : 'up', `${fmt(before.rssMb)} → ${fmt(peakRss)} → ${fmt(after.rssMb)}`, `${fmt(growth)}${growth > RSS_GROWTH_LIMIT_MB ? ' (over 100)' : ''}`,
-        `${before.fds} → ${peakFds}`, play.ok ? `ok (${fmt(play.ms / 1000, 1)} s)` : `FAILED: ${play.detail}`, srt.ok ? 'ok' : `FAILED: ${srt.detail}`,
+        `${before.fds} → ${peakFds}`, play.ok ? `ok (${fmt(play.ms / 1000, 1)} s)` : cell(`FAILED: ${play.detail}`), srt.ok ? 'ok' : cell(`FAILED: ${srt.detail}`),
         `${hbSent - hbRefused}/${hbSent}, slowest ${fmt(env.heartbeats.slowestMs)} ms`,
       ]);
-      notes.push(`${flood.name}: ${what}.`);
+      const failures = env.heartbeats.failures.splice(0);
+      notes.push(`${flood.name}: ${what}.${failures.length ? ` Heartbeat failures: ${cell(failures.join('; '))}.` : ''}`);
       process.stdout.write(`  ${rows.at(-1)!.join(' | ')}\n`);
     }
   } finally {
     await env.close();
+    await srtOrigin.stop();
   }
   notes.unshift(`Each flood ran ${seconds} s; the checks started 3 s in, concurrently with the flood. Targets: no crash, RSS growth ≤ ${RSS_GROWTH_LIMIT_MB} MB, publish/play and SRT publish work, every heartbeat accepted.`);
   return { headers: ['flood', 'proxy', 'RSS before → peak → after (MB)', 'RSS growth (MB)', 'fds before → peak', 'RTMP publish + HLS play', 'SRT publish (ffmpeg → proxy → srt-live-transmit)', 'heartbeats accepted'], rows, notes };

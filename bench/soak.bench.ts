@@ -11,12 +11,12 @@ import { HandshakeType } from '../src/srt/handshake.js';
 import { buildShutdown } from '../src/srt/packet.js';
 import { readFlvFile, RtmpTestClient, tagMessage } from '../test/fixtures/rtmp-client.js';
 import { startPeer } from '../test/fixtures/process.js';
-import { startSrtListener } from '../test/fixtures/srt.js';
+import { freePort } from '../test/fixtures/ports.js';
 import { makeTestTs, udpSink } from '../test/fixtures/srt-media.js';
 import { TestCaller, callerHsReq } from '../test/fixtures/srt-peers.js';
 import { fakeOffer } from '../test/fixtures/webrtc-fake-origin.js';
 import { tempDir } from '../test/fixtures/paths.js';
-import { MAIN_ORIGIN, checkPublishPlay, startFuzzEnv, type FuzzEnv, type ProcessFigures } from '../test/fuzz/env.js';
+import { checkPublishPlay, startFuzzEnv, type FuzzEnv, type ProcessFigures } from '../test/fuzz/env.js';
 import { fmt } from './lib/stats.js';
 import type { BenchContext, BenchReport } from './run.js';
 import { streamIdExtension } from '../test/fixtures/srt-codec.js';
@@ -168,36 +168,50 @@ async function udpGarbage(ports: number[], ms: number): Promise<void> {
   s.close();
 }
 
-/**
- * A real SRT publish through the proxy: the main origin's SRT endpoint is pointed at a fresh
- * srt-live-transmit listener, ffmpeg publishes MPEG-TS over SRT to the proxy, and TS bytes must come out
- * of that listener. The fake SRT origin is put back afterwards.
- */
-export async function checkSrtPublish(env: FuzzEnv, name: string, timeoutMs = 20_000): Promise<{ ok: boolean; detail: string }> {
-  const media = tempDir('srtcheck');
+/** An srt-live-transmit listener that takes caller after caller (auto-reconnect on), writing TS into a UDP sink. */
+export interface SrtSinkOrigin {
+  endpoint: string;
+  bytes(): number;
+  stop(): Promise<void>;
+}
+
+export async function startSrtSinkOrigin(): Promise<SrtSinkOrigin> {
   const sink = await udpSink();
-  const origin = await startSrtListener(`udp://127.0.0.1:${sink.port}`);
-  const main = env.origins.get(MAIN_ORIGIN)!;
-  const saved = main.srt;
-  main.srt = [`udp://127.0.0.1:${origin.srtPort}`];
-  const ffmpeg = { peer: undefined as ReturnType<typeof startPeer> | undefined };
+  const port = await freePort();
+  const peer = startPeer('srt-live-transmit (sink)', 'srt-live-transmit', ['-a:yes', `srt://127.0.0.1:${port}?mode=listener`, `udp://127.0.0.1:${sink.port}`]);
+  await sleep(300);
+  if (peer.hasExited) throw new Error(`srt-live-transmit exited:\n${peer.output}`);
+  return {
+    endpoint: `udp://127.0.0.1:${port}`,
+    bytes: () => sink.bytes(),
+    stop: async () => {
+      await peer.stop();
+      sink.close();
+    },
+  };
+}
+
+/**
+ * A real SRT publish through the proxy: ffmpeg publishes MPEG-TS over SRT to the proxy, and TS bytes must come
+ * out of `origin` (an srt-live-transmit registered as the SRT endpoint of every origin a stream may be routed to).
+ */
+export async function checkSrtPublish(env: FuzzEnv, origin: SrtSinkOrigin, name: string, timeoutMs = 20_000): Promise<{ ok: boolean; detail: string }> {
+  const media = tempDir('srtcheck');
+  const before = origin.bytes();
+  let ffmpeg: ReturnType<typeof startPeer> | undefined;
   try {
-    await fetch(`${env.proxy.systemApi}/api/v1/srs/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(main) });
     const ts = await makeTestTs(media.dir, 4);
-    ffmpeg.peer = startPeer('ffmpeg srt publish', 'ffmpeg', ['-hide_banner', '-loglevel', 'warning', '-re', '-stream_loop', '-1', '-i', ts, '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${env.proxy.ports.srt}?streamid=#!::r=live/${name},m=publish&latency=200000`]);
+    ffmpeg = startPeer('ffmpeg srt publish', 'ffmpeg', ['-hide_banner', '-loglevel', 'warning', '-re', '-stream_loop', '-1', '-i', ts, '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${env.proxy.ports.srt}?streamid=#!::r=live/${name},m=publish&latency=200000`]);
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (sink.bytes() > 100 * 188 && sink.datagrams.some((d) => d[0] === 0x47)) return { ok: true, detail: `${sink.bytes()} TS bytes at the origin` };
-      if (ffmpeg.peer.hasExited) return { ok: false, detail: `ffmpeg exited: ${ffmpeg.peer.output.slice(-300)}` };
+      const got = origin.bytes() - before;
+      if (got > 100 * 188) return { ok: true, detail: `${got} TS bytes at the origin` };
+      if (ffmpeg.hasExited) return { ok: false, detail: `ffmpeg exited: ${ffmpeg.output.slice(-300)}` };
       await sleep(250);
     }
-    return { ok: false, detail: `${sink.bytes()} bytes at the origin after ${timeoutMs} ms` };
+    return { ok: false, detail: `${origin.bytes() - before} bytes at the origin after ${timeoutMs} ms` };
   } finally {
-    await ffmpeg.peer?.stop();
-    main.srt = saved;
-    await fetch(`${env.proxy.systemApi}/api/v1/srs/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(main) }).then((r) => r.text(), () => '');
-    await origin.stop();
-    sink.close();
+    await ffmpeg?.stop();
     media.remove();
   }
 }

@@ -120,6 +120,7 @@ export class Proxy {
         overloaded,
         fds: fileLimit && Number.isFinite(fileLimit.soft) ? new FdBudget({ limit: fileLimit.soft, reserve: edge.fdReserve }) : undefined,
       };
+      const httpLimits: ConnectionLimits = { ...connectionLimits, overloaded: undefined };
       if (edge.tlsCert && edge.tlsKey) {
         this.tls = new TlsCredentials({ certPath: edge.tlsCert, keyPath: edge.tlsKey }, log);
         this.tls.watch();
@@ -142,14 +143,15 @@ export class Proxy {
             handler,
             log: log.child({ listener: variable }),
             onFatal,
-            ...(client ? { limits: connectionLimits, overloaded } : { allowClients: edge.systemApiAllowCidrs }),
+            // HTTP answers an overloaded proxy per request (503 JSON), so connections are not refused for it.
+            ...(client ? { limits: httpLimits, overloaded } : { allowClients: edge.systemApiAllowCidrs }),
           }),
         );
         // The HTTPS twin serves the same routes.
         const twin = name === 'httpApi' ? (['httpsApi', 'PROXY_HTTPS_API', edge.httpsApi] as const) : name === 'httpServer' ? (['httpsServer', 'PROXY_HTTPS_SERVER', edge.httpsServer] as const) : undefined;
         if (twin && twin[2] && this.tls) {
           const [twinName, twinVariable, listen] = twin;
-          started(twinName, await listenHttp({ variable: twinVariable, listen, handler, log: log.child({ listener: twinVariable }), onFatal, limits: connectionLimits, overloaded, tls: this.tls }));
+          started(twinName, await listenHttp({ variable: twinVariable, listen, handler, log: log.child({ listener: twinVariable }), onFatal, limits: httpLimits, overloaded, tls: this.tls }));
         }
       };
       // Start order as the Go proxy: RTMP → WebRTC → HTTP API → SRT → System API → HTTP stream.

@@ -6,7 +6,8 @@ import { parseRegistration, RegisterError, SERVICES, type Origin } from '../bala
 import { OriginAddressError, isLoopbackHost, vetOriginHost, type OriginAddressPolicy } from '../net/address-policy.js';
 import type { Config } from '../config.js';
 import { SIGNATURE, VERSION } from '../version.js';
-import { HttpError, readBody, sendJson } from '../net/http-util.js';
+import type { ServerResponse } from 'node:http';
+import { HttpError, readBody, sendJson, sendJsonText } from '../net/http-util.js';
 import type { Methods, Route, RouteContext } from '../net/router.js';
 
 /** Heartbeats are a few hundred bytes; SRS with `summaries on` sends a few KB. */
@@ -34,7 +35,7 @@ export const MAX_ORIGIN_RECORD_BYTES = 4096;
 /** Listing pages: default and largest page size, and a byte budget so one page is cheap to serialise. */
 const PAGE_DEFAULT = 100;
 const PAGE_MAX = 1000;
-const PAGE_MAX_BYTES = 1024 * 1024;
+const PAGE_MAX_BYTES = 64 * 1024;
 /** The list of known server ids used to enforce PROXY_MAX_ORIGINS is re-read at most this often. */
 const KNOWN_SERVERS_REFRESH_MS = 1000;
 
@@ -85,8 +86,7 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
           authorize(ctx);
           const { limit, offset } = page(ctx.url);
           const all = (await available(deps.balancer.origins())).sort((a, b) => (a.origin.serverId < b.origin.serverId ? -1 : a.origin.serverId > b.origin.serverId ? 1 : 0));
-          const { items, next } = takePage(all.slice(offset), limit, offset, (v: OriginView) => (describe ? { ...originJson(v), ...describe(v) } : originJson(v)));
-          sendJson(ctx.res, 200, { code: 0, origins: items, total: all.length, ...(next ? { next } : {}) });
+          sendPage(ctx.res, 'origins', all.slice(offset), limit, offset, (v: OriginView) => (describe ? { ...originJson(v), ...describe(v) } : originJson(v)), { total: all.length });
         },
       },
     },
@@ -126,8 +126,7 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
           const { limit, offset } = page(ctx.url);
           // Pins have no stable order across calls; the cursor is a position, good enough for a cluster view.
           const pins = await available(deps.balancer.pins(offset + limit + 1));
-          const { items, next } = takePage(pins.slice(offset), limit, offset, (p) => ({ stream: p.streamKey, origin: p.originId, server: p.serverId }));
-          sendJson(ctx.res, 200, { code: 0, streams: items, ...(next ? { next } : {}) });
+          sendPage(ctx.res, 'streams', pins.slice(offset), limit, offset, (p) => ({ stream: p.streamKey, origin: p.originId, server: p.serverId }));
         },
       },
     },
@@ -197,17 +196,22 @@ function page(url: URL): { limit: number; offset: number } {
   return { limit: Math.min(Number(limitText), PAGE_MAX), offset: Number(cursor) };
 }
 
-/** Up to `limit` items and at most PAGE_MAX_BYTES of JSON; `next` is the cursor of the following page. */
-function takePage<T>(rest: T[], limit: number, offset: number, toJson: (item: T) => unknown): { items: unknown[]; next: string | undefined } {
-  const items: unknown[] = [];
+/**
+ * Sends up to `limit` items and at most about PAGE_MAX_BYTES of JSON, each item serialised once, as
+ * `{code: 0, <field>: [...], ...extra, next}`; `next` is the cursor of the following page.
+ */
+function sendPage<T>(res: ServerResponse, field: string, rest: T[], limit: number, offset: number, toJson: (item: T) => unknown, extra: Record<string, unknown> = {}): void {
+  const items: string[] = [];
   let bytes = 0;
   for (const item of rest) {
     if (items.length >= limit || bytes > PAGE_MAX_BYTES) break;
-    const json = toJson(item);
-    bytes += JSON.stringify(json).length;
+    const json = JSON.stringify(toJson(item));
+    bytes += json.length;
     items.push(json);
   }
-  return { items, next: items.length < rest.length ? String(offset + items.length) : undefined };
+  const next = items.length < rest.length ? `,"next":${JSON.stringify(String(offset + items.length))}` : '';
+  const tail = Object.entries(extra).map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`).join('');
+  sendJsonText(res, 200, `{"code":0,${JSON.stringify(field)}:[${items.join(',')}]${tail}${next}}`);
 }
 
 /** The cluster view of one origin; field names follow the Go proxy's record (snake_case). */

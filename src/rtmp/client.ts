@@ -10,6 +10,7 @@ import {
   connectResult,
   errorResult,
   isCommand,
+  onStatus,
   parseConnect,
   parseStreamRequest,
   readCommand,
@@ -27,8 +28,12 @@ export const CLIENT_STREAM_ID = 1;
 /** Most bytes of messages queued while the origin leg is being set up; then reading pauses. */
 const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
-/** Commands answered locally and replayed to the origin before createStream (when the client sent them). */
-const REPLAYED = new Set(['releaseStream', 'FCPublish', 'FCSubscribe']);
+/** Commands answered locally and replayed to the origin before createStream, for the kind of request they belong to. */
+const REPLAYED: ReadonlyMap<string, 'publish' | 'play'> = new Map([['releaseStream', 'publish'], ['FCPublish', 'publish'], ['FCSubscribe', 'play']]);
+/** Commands a client may send before publish/play (connect, createStream, releaseStream… ; real clients send 3–6). */
+export const MAX_COMMANDS_BEFORE_PUBLISH = 32;
+/** Bytes those commands may take together (a connect with large custom arguments fits many times). */
+export const MAX_COMMAND_BYTES_BEFORE_PUBLISH = 256 * 1024;
 
 /** What the client asked for, learned before any origin is involved. */
 export interface ClientIntent {
@@ -42,7 +47,12 @@ export interface ClientIntent {
 
 /** Why a client was dropped before it was identified. */
 export class ClientError extends Error {
-  override readonly name = 'ClientError';
+  override readonly name: string = 'ClientError';
+}
+
+/** The client went past a per-connection bound before publish/play; it was told why (a status is queued). */
+export class ClientLimitError extends ClientError {
+  override readonly name = 'ClientLimitError';
 }
 
 export interface ClientSessionOptions {
@@ -59,7 +69,10 @@ export class ClientSession {
   /** Which handshake the client used (known once it is done). */
   handshakeMode: 'simple' | 'digest' | undefined;
   private connect: ConnectRequest | null = null;
-  private readonly preamble: RtmpCommand[] = [];
+  /** The last releaseStream / FCPublish / FCSubscribe (one of each at most: repeats replace). */
+  private readonly preamble = new Map<string, RtmpCommand>();
+  private commands = 0;
+  private commandBytes = 0;
   private intent: ClientIntent | null = null;
   /** Messages received after publish/play, for the relay. */
   readonly queued: RtmpMessage[] = [];
@@ -108,6 +121,11 @@ export class ClientSession {
     }
   }
 
+  /** True while messages held for the relay exceed their bound (reading stays paused until the relay starts). */
+  get holding(): boolean {
+    return this.queuedBytes > MAX_QUEUED_BYTES;
+  }
+
   /** Rejects `identified` (client gone, timeout). */
   fail(err: Error): void {
     this.rejectIntent(err);
@@ -123,6 +141,15 @@ export class ClientSession {
   private command(m: RtmpMessage, leg: RtmpLeg): void {
     const cmd = readCommand(m);
     const reply = (c: RtmpCommand) => leg.send(commandMessage(c, m.streamId, COMMAND_CSID));
+    this.commands++;
+    this.commandBytes += payloadLength(m);
+    if (this.commands > MAX_COMMANDS_BEFORE_PUBLISH || this.commandBytes > MAX_COMMAND_BYTES_BEFORE_PUBLISH) {
+      const why = `more than ${MAX_COMMANDS_BEFORE_PUBLISH} commands or ${MAX_COMMAND_BYTES_BEFORE_PUBLISH} bytes of commands before publish/play`;
+      const info = statusInfo('error', 'NetConnection.Connect.Rejected', why);
+      if (cmd.transactionId !== 0) reply(errorResult(cmd.transactionId, info));
+      else leg.send(commandMessage(onStatus(info), 0, COMMAND_CSID));
+      throw new ClientLimitError(`${this.commands} commands, ${this.commandBytes} bytes before publish/play`);
+    }
     if (cmd.name === 'connect') {
       if (this.connect !== null) throw new ClientError('second connect');
       let connect: ConnectRequest;
@@ -156,7 +183,8 @@ export class ClientSession {
         this.intent = {
           connect: this.connect,
           request,
-          preamble: this.preamble,
+          // Only what the origin needs for this request: no FCSubscribe before a publish, no FCPublish before a play.
+          preamble: [...this.preamble.values()].filter((c) => REPLAYED.get(c.name) === request.kind),
           clientStreamId: m.streamId === 0 ? CLIENT_STREAM_ID : m.streamId,
         };
         this.resolveIntent(this.intent);
@@ -169,7 +197,10 @@ export class ClientSession {
       case 'closeStream':
         return;
       default: {
-        if (REPLAYED.has(cmd.name)) this.preamble.push(cmd);
+        if (REPLAYED.has(cmd.name)) {
+          this.preamble.delete(cmd.name);
+          this.preamble.set(cmd.name, cmd);
+        }
         // releaseStream, FCPublish, FCSubscribe, _checkbw and unknown calls: an empty success, as SRS answers.
         if (cmd.transactionId !== 0) reply(result(cmd.transactionId, undefined as Amf0Value));
       }

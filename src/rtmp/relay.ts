@@ -1,6 +1,8 @@
 // The relay: whole messages in both directions, each leg with its own chunk sizes and protocol control,
-// message stream ids remapped between the client's id and the origin's, and backpressure (a side stops
-// being read while the other side's socket holds more than RELAY_HIGH_WATER bytes).
+// message stream ids remapped between the client's id and the origin's, and backpressure: the origin stops
+// being read while the client's socket holds more than RELAY_HIGH_WATER bytes, and the client while either
+// socket does — so a client that sends but never reads cannot make the proxy queue its own answers (pings,
+// acknowledgements) without bound.
 //
 // When a relay ends for want of traffic (checked once a second by the server's sweep, `check()`):
 // - a publisher that sends nothing for the idle timeout is dropped;
@@ -132,8 +134,8 @@ export class Relay {
     for (const m of local) this.client.send(m);
     for (const m of fromOrigin) this.toClient(m);
     for (const m of fromClient) this.toOrigin(m);
+    // Also resumes the client if identification paused it (queue bound or pending answers), unless still full.
     this.flushBoth();
-    if (this.client.socket.isPaused()) this.client.socket.resume();
   }
 
   private readonly onClientData = (data: Buffer): void => {
@@ -188,21 +190,35 @@ export class Relay {
   }
 
   private flushBoth(): void {
-    this.flushTo(this.origin, this.client.socket);
-    this.flushTo(this.client, this.origin.socket);
+    if (this.origin.pending) this.origin.flush();
+    if (this.client.pending) this.client.flush();
+    this.applyBackpressure();
   }
 
-  /** Writes what is queued for `leg`; over the high-water mark, stops reading `source` until `leg` drains. */
-  private flushTo(leg: RtmpLeg, source: Socket): void {
-    if (!leg.pending) return;
-    leg.flush();
-    const sink = leg.socket;
-    if (sink.writableLength > RELAY_HIGH_WATER && !source.isPaused() && !this.ended) {
-      source.pause();
-      sink.once('drain', () => {
-        if (!this.ended) source.resume();
-      });
-    }
+  /** Pauses what must not be read now; resumes it once the full socket drains. */
+  private applyBackpressure(): void {
+    if (this.ended) return;
+    const c = this.client.socket;
+    const s = this.origin.socket;
+    const clientFull = c.writableLength > RELAY_HIGH_WATER;
+    const originFull = s.writableLength > RELAY_HIGH_WATER;
+    if (clientFull && !s.isPaused()) s.pause();
+    if ((clientFull || originFull) && !c.isPaused()) c.pause();
+    if (clientFull) this.resumeOnDrain(c);
+    if (originFull) this.resumeOnDrain(s);
+    if (!clientFull && s.isPaused()) s.resume();
+    if (!clientFull && !originFull && c.isPaused()) c.resume();
+  }
+
+  private readonly draining = new Set<Socket>();
+
+  private resumeOnDrain(sink: Socket): void {
+    if (this.draining.has(sink)) return;
+    this.draining.add(sink);
+    sink.once('drain', () => {
+      this.draining.delete(sink);
+      this.applyBackpressure();
+    });
   }
 
   /** Ends the relay: the other side gets what is queued and a FIN, and both sockets are destroyed soon after. */
@@ -299,7 +315,7 @@ export class Relay {
       live.pingAt = now;
       live.pongsBefore = leg.pongs;
       leg.ping(now);
-      this.flushTo(leg, this.client.socket);
+      this.flushBoth();
     }
   }
 }

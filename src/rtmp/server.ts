@@ -14,13 +14,13 @@ import { listenTcp } from '../net/tcp-listener.js';
 import { streamKeyFromRtmp, type StreamKey } from '../stream-key.js';
 import { VERSION } from '../version.js';
 import type { Amf0Value } from './amf0.js';
-import { ClientError, ClientSession, type ClientIntent } from './client.js';
+import { ClientError, ClientLimitError, ClientSession, type ClientIntent } from './client.js';
 import { COMMAND_CSID, commandMessage, onFCPublish, onStatus, statusInfo } from './commands.js';
 import { RtmpError } from './errors.js';
 import { clientSafeStatus } from './public-status.js';
 import type { RtmpMessage } from './messages.js';
 import { OriginError, openOriginLeg, type OriginLeg } from './origin.js';
-import { Relay, type RelayEnd } from './relay.js';
+import { RELAY_HIGH_WATER, Relay, type RelayEnd } from './relay.js';
 
 /** How often live relays are checked for idleness. */
 const SWEEP_MS = 1000;
@@ -33,12 +33,28 @@ interface ServerContext {
   maxMessageSize: number;
   /** Connections in the relay phase (checked for idleness). */
   relays: Set<ProxyConnection>;
+  /** Every open client connection (for stats). */
+  connections: Set<ProxyConnection>;
+}
+
+/** What the RTMP listener reports (tests, benchmarks). */
+export interface RtmpStats {
+  connections: number;
+  /** Largest number of bytes the proxy holds for one client socket right now. */
+  largestClientBacklog: number;
+  /** Client sockets not being read right now (backpressure). */
+  clientsPaused: number;
+}
+
+/** The RTMP listener as the composition root and tests see it. */
+export interface RtmpService extends ProxyService {
+  stats(): RtmpStats;
 }
 
 /** Starts the RTMP listener. */
-export async function startRtmpServer(deps: ProtocolDeps): Promise<ProxyService> {
+export async function startRtmpServer(deps: ProtocolDeps): Promise<RtmpService> {
   const variable = LISTENER_VARIABLES.rtmp;
-  const ctx: ServerContext = { deps, maxMessageSize: deps.config.rtmpMaxMessageSize, relays: new Set() };
+  const ctx: ServerContext = { deps, maxMessageSize: deps.config.rtmpMaxMessageSize, relays: new Set(), connections: new Set() };
   const listener = await listenTcp({
     variable,
     listen: deps.config.listeners.rtmp,
@@ -56,6 +72,15 @@ export async function startRtmpServer(deps: ProtocolDeps): Promise<ProxyService>
   sweep.unref();
   return {
     variable,
+    stats: () => {
+      let largestClientBacklog = 0;
+      let clientsPaused = 0;
+      for (const c of ctx.connections) {
+        largestClientBacklog = Math.max(largestClientBacklog, c.socket.writableLength);
+        if (c.socket.isPaused()) clientsPaused++;
+      }
+      return { connections: ctx.connections.size, largestClientBacklog, clientsPaused };
+    },
     address: () => listener.address(),
     close: async (graceMs: number) => {
       clearInterval(sweep);
@@ -76,10 +101,12 @@ class ProxyConnection {
   private relayHandle: RelayHandle | null = null;
 
   constructor(
-    private readonly socket: Socket,
+    readonly socket: Socket,
     private readonly log: Logger,
     private readonly ctx: ServerContext,
   ) {
+    ctx.connections.add(this);
+    socket.once('close', () => ctx.connections.delete(this));
     const cid = String((log.bindings() as { cid?: unknown }).cid ?? '');
     this.session = new ClientSession(socket, { cid, version: VERSION, maxMessageSize: ctx.maxMessageSize });
   }
@@ -115,7 +142,16 @@ class ProxyConnection {
   private readonly onIdentifyData = (data: Buffer): void => {
     try {
       this.session!.onData(data);
+      this.holdWhileAnswersPending();
     } catch (err) {
+      if (err instanceof ClientLimitError) {
+        // It was told why (the status is queued): let it read that, then close.
+        this.log.info({ reason: err.message }, 'client went past a bound before publish/play');
+        this.socket.off('data', this.onIdentifyData);
+        this.session!.fail(err);
+        this.linger();
+        return;
+      }
       // Malformed handshake/chunks/AMF, or commands out of order: nothing to tell a client that talks nonsense.
       const reason = err instanceof RtmpError ? `${err.code}: ${err.message}` : (err as Error).message;
       this.log.debug({ reason }, 'malformed RTMP from client');
@@ -124,6 +160,20 @@ class ProxyConnection {
       this.close();
     }
   };
+
+  /**
+   * The proxy's own answers (handshake, _result, ping responses, acknowledgements) must not pile up for a
+   * client that sends but never reads: past the bound, its socket is not read until they drain.
+   */
+  private holdWhileAnswersPending(): void {
+    const { socket } = this;
+    if (socket.writableLength <= RELAY_HIGH_WATER || socket.isPaused()) return;
+    socket.pause();
+    socket.once('drain', () => {
+      // The relay resumes reading itself; a session holding its queue bound keeps it paused.
+      if (this.phase === 'identify' && this.session !== null && !this.session.holding) socket.resume();
+    });
+  }
 
   private readonly onIdentified = (intent: ClientIntent): void => {
     this.clearDeadline();
@@ -281,9 +331,15 @@ class ProxyConnection {
     const info = originStatus ?? statusInfo('error', code, reason);
     leg.send(commandMessage(onStatus(info), intent.clientStreamId, COMMAND_CSID));
     leg.flush();
-    this.phase = 'closed';
     this.abort?.abort();
     this.socket.off('data', this.onIdentifyData);
+    this.linger();
+  }
+
+  /** Ends the connection, giving the client FAILURE_LINGER_MS to read what was sent last. */
+  private linger(): void {
+    this.phase = 'closed';
+    this.clearDeadline();
     this.socket.end();
     const socket = this.socket;
     setTimeout(() => socket.destroy(), FAILURE_LINGER_MS).unref();

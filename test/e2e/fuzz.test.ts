@@ -32,7 +32,7 @@ void test('one minute of fuzzing (every listener, then every origin protocol ans
       }
       assert.ok(!outcomes['bytes that are not an HTTP status line'], `${r.listener}: the proxy passed garbage on as its answer: ${JSON.stringify(outcomes)}`);
     }
-    assert.equal(report.heartbeats.refused, 0, `heartbeats refused or failed during the run; ${context}`);
+    assert.equal(report.heartbeats.refused, 0, `heartbeats refused or failed during the run: ${report.heartbeats.failures.join('; ')}; ${context}`);
     assert.ok(report.proxyUp, context);
   } finally {
     await stopAllPeers();

@@ -26,6 +26,9 @@ after(async () => {
   media.remove();
 });
 
+/** SRT-only origins register a placeholder RTMP port: active health probes (which dial it) stay off. */
+const NO_PROBES = { PROXY_HEALTH_INTERVAL: '0' };
+
 function register(proxy: RunningProxy, server: string, srtPort: number): Promise<void> {
   return registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server, service: `svc-${server}`, pid: '1', rtmp: ['1935'], srt: [`udp://127.0.0.1:${srtPort}`] });
 }
@@ -57,7 +60,7 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
   void test('scenario 70: ffmpeg publish reaches the origin with the same stream id; the TS that comes out is valid and complete', async () => {
     const sink = await udpSink();
     const origin = await startSrtListener(`udp://127.0.0.1:${sink.port}`);
-    const proxy = await startProxy();
+    const proxy = await startProxy({ env: NO_PROBES });
     try {
       await register(proxy, 'origin-a', origin.srtPort);
       await finished(publishOnce(ts, srtUrl(proxy.ports.srt, '#!::r=live/livestream,m=publish')));
@@ -84,7 +87,7 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
     const relay = startPeer('srt-live-transmit relay', 'srt-live-transmit', ['-a:no', `srt://127.0.0.1:${inPort}?mode=listener`, `srt://127.0.0.1:${outPort}?mode=listener`]);
     await new Promise((r) => setTimeout(r, 300));
     const feed = startPeer('ffmpeg feed', 'ffmpeg', ['-hide_banner', '-loglevel', 'warning', '-re', '-stream_loop', '-1', '-i', ts, '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${inPort}?streamid=#!::r=live/livestream,m=publish&latency=200000`]);
-    const proxy = await startProxy();
+    const proxy = await startProxy({ env: NO_PROBES });
     try {
       await register(proxy, 'origin-play', outPort);
       await relay.waitForOutput(/Accepted SRT source connection/, 10_000);
@@ -110,7 +113,7 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
     const relay = startPeer('srt-live-transmit relay', 'srt-live-transmit', ['-a:no', `srt://127.0.0.1:${inPort}?mode=listener`, `srt://127.0.0.1:${outPort}?mode=listener`]);
     await new Promise((r) => setTimeout(r, 300));
     const feed = startPeer('ffmpeg feed', 'ffmpeg', ['-hide_banner', '-loglevel', 'warning', '-re', '-stream_loop', '-1', '-i', ts, '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${inPort}?streamid=#!::r=live/probe,m=publish&latency=200000`]);
-    const proxy = await startProxy();
+    const proxy = await startProxy({ env: NO_PROBES });
     try {
       await register(proxy, 'origin-probe', outPort);
       await relay.waitForOutput(/Accepted SRT source connection/, 10_000);
@@ -126,7 +129,7 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
   void test('encrypted end to end: the proxy relays key material; a wrong passphrase is rejected by the origin', async () => {
     const sink = await udpSink();
     const origin = await startSrtListener(`udp://127.0.0.1:${sink.port}`, { passphrase: 'correct-horse-battery' });
-    const proxy = await startProxy();
+    const proxy = await startProxy({ env: NO_PROBES });
     try {
       await register(proxy, 'origin-enc', origin.srtPort);
       // A wrong passphrase first: libsrt at the origin rejects, and the rejection reaches ffmpeg.
@@ -151,7 +154,7 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
     const files = await Promise.all(sizes.map((s) => makeTestTs(media.dir, 4, s)));
     const sinks = await Promise.all(sizes.map(() => udpSink()));
     const origins = await Promise.all(sinks.map((s) => startSrtListener(`udp://127.0.0.1:${s.port}`)));
-    const proxy = await startProxy();
+    const proxy = await startProxy({ env: NO_PROBES });
     try {
       // srt-live-transmit takes one caller: register origins one at a time so each new stream picks the next.
       const pubs: Peer[] = [];
@@ -181,7 +184,7 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
     await new Promise<void>((r) => silent.bind(0, '127.0.0.1', r));
     const sink = await udpSink();
     const live = await startSrtListener(`udp://127.0.0.1:${sink.port}`);
-    const proxy = await startProxy({ env: { PROXY_DIAL_TIMEOUT: '2s' } });
+    const proxy = await startProxy({ env: { ...NO_PROBES, PROXY_DIAL_TIMEOUT: '2s' } });
     try {
       await register(proxy, 'silent', silent.address().port);
       const t0 = Date.now();
@@ -220,7 +223,7 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
 void test('ffmpeg with a plain stream id (scenario 74) publishes', async () => {
   const sink = await udpSink();
   const origin = await startSrtListener(`udp://127.0.0.1:${sink.port}`);
-  const proxy = await startProxy();
+  const proxy = await startProxy({ env: NO_PROBES });
   try {
     await register(proxy, 'origin-plain', origin.srtPort);
     const pub = startPeer('ffmpeg plain', 'ffmpeg', ['-hide_banner', '-loglevel', 'warning', '-re', '-i', ts, '-t', '2', '-c', 'copy', '-f', 'mpegts',

@@ -52,7 +52,8 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
   before(async () => {
     fo1 = await startFakeRtcOrigin();
     fo2 = await startFakeRtcOrigin();
-    proxy = await startProxy({ env: { PROXY_IDLE_TIMEOUT: '1s', PROXY_MAX_UDP_SESSIONS: '50' } });
+    // Fake origins register placeholder RTMP ports: active health probes (which dial them) stay off.
+    proxy = await startProxy({ env: { PROXY_IDLE_TIMEOUT: '1s', PROXY_MAX_UDP_SESSIONS: '50', PROXY_HEALTH_INTERVAL: '0' } });
     await registerOrigin(proxy.systemApi, fo1.registerBody('fo1'));
   });
   after(async () => {
@@ -394,7 +395,7 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     const r = await fetch(`${proxy.httpApi}/rtc/v1/whip?app=live&stream=x`, { method: 'POST', redirect: 'manual', body: 'x' });
     assert.equal(r.status, 308);
     assert.equal(r.headers.get('location'), '/rtc/v1/whip/?app=live&stream=x');
-    const lonely = await startProxy();
+    const lonely = await startProxy({ env: { PROXY_HEALTH_INTERVAL: '0' } });
     try {
       const a = await whip(lonely.httpApi, 'app=live&stream=none');
       assert.equal(a.status, 503);
@@ -436,7 +437,7 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
 describe('PROXY_WEBRTC_CANDIDATE', () => {
   test('replaces the candidate address; a client asking for eip keeps the origin\'s', async () => {
     const fo = await startFakeRtcOrigin();
-    const proxy = await startProxy({ env: { PROXY_WEBRTC_CANDIDATE: 'media.example.com' } });
+    const proxy = await startProxy({ env: { PROXY_WEBRTC_CANDIDATE: 'media.example.com', PROXY_HEALTH_INTERVAL: '0' } });
     try {
       await registerOrigin(proxy.systemApi, fo.registerBody('fo'));
       const a = await whip(proxy.httpApi, 'app=live&stream=cand');

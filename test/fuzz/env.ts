@@ -3,6 +3,7 @@
 // origin, a fake SRT origin), process figures, and the "does it still work" check: ffmpeg publishes over
 // RTMP through the proxy and the HLS playlist and a segment are fetched through it.
 import { readdirSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { makeTestFlv, publish } from '../fixtures/media.js';
@@ -25,6 +26,8 @@ export interface Heartbeats {
   refused: number;
   /** Longest time one heartbeat took (ms). */
   slowestMs: number;
+  /** The first few refusals or failures (status and body, or the error). */
+  failures: string[];
   stop(): void;
 }
 
@@ -97,17 +100,21 @@ function startHeartbeats(systemApi: string, origins: Map<string, Record<string, 
     sent: 0,
     refused: 0,
     slowestMs: 0,
+    failures: [] as string[],
     stop: () => clearInterval(timer),
     once: async () => {
       await Promise.all([...origins.values()].map(async (body) => {
         const t0 = performance.now();
         hb.sent++;
         try {
-          const res = await fetch(`${systemApi}/api/v1/srs/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000) });
-          await res.text();
-          if (res.status !== 200) hb.refused++;
-        } catch {
+          const res = await postOnce(`${systemApi}/api/v1/srs/register`, JSON.stringify(body), 5000);
+          if (res.status !== 200) {
+            hb.refused++;
+            if (hb.failures.length < 5) hb.failures.push(`${res.status} ${res.body.slice(0, 200)}`);
+          }
+        } catch (err) {
           hb.refused++;
+          if (hb.failures.length < 5) hb.failures.push(`${(err as Error).message} after ${(performance.now() - t0).toFixed(0)} ms`);
         }
         hb.slowestMs = Math.max(hb.slowestMs, performance.now() - t0);
       }));
@@ -116,6 +123,22 @@ function startHeartbeats(systemApi: string, origins: Map<string, Record<string, 
   const timer = setInterval(() => void hb.once(), 1000);
   timer.unref();
   return hb;
+}
+
+/** One POST on a fresh connection (as an origin's heartbeat does: no kept-alive socket to race with). */
+function postOnce(url: string, body: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', agent: false, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }, timeout: timeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', (err: NodeJS.ErrnoException) => reject(new Error(`${err.code ?? ''} ${err.message}`.trim())));
+    req.end(body);
+  });
 }
 
 export function processFigures(pid: number, probeFile?: string): ProcessFigures {

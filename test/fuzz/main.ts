@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   process.stdout.write(`seed ${args.seed} (replay with --seed ${args.seed})\n`);
   const report = await runFuzz(args);
   process.stdout.write(`\n${summary(report).join('\n')}\n`);
-  process.stdout.write(`heartbeats: ${report.heartbeats.sent} sent, ${report.heartbeats.refused} refused or failed, slowest ${report.heartbeats.slowestMs.toFixed(0)} ms; proxy ${report.proxyUp ? 'up' : 'DOWN'}\n`);
+  process.stdout.write(`heartbeats: ${report.heartbeats.sent} sent, ${report.heartbeats.refused} refused or failed, slowest ${report.heartbeats.slowestMs.toFixed(0)} ms${report.heartbeats.failures.length ? ` (${report.heartbeats.failures.join('; ')})` : ''}; proxy ${report.proxyUp ? 'up' : 'DOWN'}\n`);
   if (args.json) writeFileSync(args.json, JSON.stringify(report, null, 1));
   const bad = !report.proxyUp || report.heartbeats.refused > 0 || report.listeners.some((r) => r.crashed || !r.check.ok);
   if (bad) process.exitCode = 1;
