@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../test/fixtures/paths.js';
 import { stopAllPeers } from '../test/fixtures/process.js';
 import { balancerBench } from './balancer.bench.js';
+import { failoverBench } from './failover.bench.js';
 import { floodBench } from './flood.bench.js';
 import { httpBench } from './http.bench.js';
 import { redisBench } from './redis.bench.js';
@@ -28,6 +29,7 @@ export interface BenchReport {
 
 const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchReport>> = {
   balancer: balancerBench,
+  failover: failoverBench,
   flood: floodBench,
   http: httpBench,
   redis: redisBench,

@@ -64,8 +64,13 @@ export class HealthMonitor implements OriginHealth {
   private syncTimer: unknown;
   private syncing: Promise<void> | undefined;
   private stopped = true;
-  /** Drains this proxy applied before the next sync confirms them. */
-  private readonly localDrains = new Map<string, number | undefined>();
+  /**
+   * Drain changes this proxy made, shown until a sync that began after the change has read the shared
+   * view (which then holds them, or a later change by another proxy): server id → since (undefined =
+   * undrained) and the change's sequence number.
+   */
+  private readonly localDrains = new Map<string, { since: number | undefined; seq: number }>();
+  private drainSeq = 0;
 
   constructor(private readonly opts: HealthMonitorOptions) {
     this.now = opts.now ?? Date.now;
@@ -120,9 +125,19 @@ export class HealthMonitor implements OriginHealth {
    * failed (no new streams while another is up; its live streams keep their pins).
    */
   state(origin: Origin, now: number): HealthState {
-    const s = this.statusOf(origin, now).state;
-    if (s === 'up' && (this.prober?.verdict(origin.id)?.fails ?? 0) > 0) return 'suspect';
-    return s;
+    // Runs on every pick: the same order as statusOf, without building its reason and since.
+    if (now >= origin.updatedAt + this.opts.originExpireMs) return 'down';
+    const probe = this.prober?.verdict(origin.id);
+    if (probe !== undefined && !probe.up) return 'down';
+    const snap = this.snapshot;
+    if (snap.down.size > 0 && snap.down.get(origin.serverId)?.originId === origin.id) return 'down';
+    const local = this.localDrains.size > 0 ? this.localDrains.get(origin.serverId) : undefined;
+    if (local) {
+      if (local.since !== undefined) return 'draining';
+    } else if (snap.drained.size > 0 && snap.drained.has(origin.serverId)) {
+      return 'draining';
+    }
+    return probe !== undefined && probe.fails > 0 ? 'suspect' : 'up';
   }
 
   loadOf(origin: Origin): number {
@@ -162,7 +177,8 @@ export class HealthMonitor implements OriginHealth {
     if (probe && !probe.up) return { state: 'down', reason: probe.reason, since: probe.since };
     const shared = this.snapshot.down.get(origin.serverId);
     if (shared && shared.originId === origin.id) return { state: 'down', reason: `${shared.reason} (seen by another proxy)`, since: shared.since };
-    const drainedSince = this.localDrains.has(origin.serverId) ? this.localDrains.get(origin.serverId) : this.snapshot.drained.get(origin.serverId);
+    const local = this.localDrains.get(origin.serverId);
+    const drainedSince = local ? local.since : this.snapshot.drained.get(origin.serverId);
     if (drainedSince !== undefined) return { state: 'draining', reason: 'drained by API', since: drainedSince };
     const last = this.seen.get(origin.serverId);
     const since = last && last.originId === origin.id && last.status.state === 'up' ? last.status.since : now;
@@ -192,7 +208,7 @@ export class HealthMonitor implements OriginHealth {
     if (!(await this.known(serverId))) return false;
     const since = this.snapshot.drained.get(serverId) ?? this.now();
     await this.opts.share.setDrain(serverId, since);
-    this.localDrains.set(serverId, since);
+    this.localDrains.set(serverId, { since, seq: ++this.drainSeq });
     this.log.info({ server: serverId }, 'origin draining: no new streams');
     return true;
   }
@@ -200,7 +216,7 @@ export class HealthMonitor implements OriginHealth {
   async undrain(serverId: string): Promise<boolean> {
     if (!(await this.known(serverId))) return false;
     await this.opts.share.setDrain(serverId, undefined);
-    this.localDrains.set(serverId, undefined);
+    this.localDrains.set(serverId, { since: undefined, seq: ++this.drainSeq });
     this.log.info({ server: serverId }, 'origin undrained: takes new streams again');
     return true;
   }
@@ -250,14 +266,15 @@ export class HealthMonitor implements OriginHealth {
   private views: OriginView[] = [];
 
   private async syncOnce(): Promise<void> {
+    const drainSeqAtStart = this.drainSeq;
     const views = await this.opts.balancer.origins();
     this.views = views;
     const ids = views.map((v) => v.origin.serverId);
     this.relayCounts = this.opts.relays ? this.opts.relays.counts() : new Map();
     await this.opts.share.publishRelays(this.relayCounts).catch((err: Error) => this.log.debug({ err: err.message }, 'relay counts not shared'));
     this.snapshot = await this.opts.share.read(ids);
-    // Local drain changes are confirmed once the shared view agrees.
-    for (const [id, since] of this.localDrains) if (this.snapshot.drained.get(id) === since) this.localDrains.delete(id);
+    // Changes written before this read began are in the shared view now (or were superseded there).
+    for (const [id, change] of this.localDrains) if (change.seq <= drainSeqAtStart) this.localDrains.delete(id);
     const now = this.now();
     const listed = new Set(ids);
     for (const v of views) this.observe(v.origin, now);

@@ -142,7 +142,7 @@ describe('origin health over the system API', () => {
         assert.equal(x.state, 'down');
         return x;
       }, 10_000, 100);
-      assert.match(String(o.reason), /no answer within/);
+      assert.match(String(o.reason), /no answer within|took longer than/);
       await new Promise((r) => setTimeout(r, INTERVAL_MS * 4));
       assert.ok(maxOpen <= 2, `at most one probe (plus one closing) at a time, saw ${maxOpen}`);
       assert.ok(accepted <= 12, `about one probe per interval, saw ${accepted}`);

@@ -240,3 +240,52 @@ describe('health monitor: states and transitions', () => {
     await monitor.stop();
   });
 });
+
+describe('health monitor: the routing state agrees with the listed state', () => {
+  test('for up, suspect, down by probe, down by expiry, draining, undrained', async () => {
+    const { monitor, register, dialer, run, time } = setup();
+    const a = await register('a', 1001);
+    await monitor.start();
+    const both = () => [monitor.state(a, time.t), monitor.statusOf(a, time.t).state];
+    assert.deepEqual(both(), ['up', 'up']);
+    dialer.dead.add(1001);
+    await run(2000);
+    assert.deepEqual(both(), ['suspect', 'up']);
+    await run(2000);
+    assert.deepEqual(both(), ['down', 'down']);
+    dialer.dead.delete(1001);
+    await run(2000);
+    assert.deepEqual(both(), ['up', 'up']);
+    await monitor.drain('a');
+    assert.deepEqual(both(), ['draining', 'draining']);
+    await run(1000);
+    assert.deepEqual(both(), ['draining', 'draining']);
+    await monitor.undrain('a');
+    assert.deepEqual(both(), ['up', 'up']);
+    await run(EXPIRE);
+    assert.deepEqual(both(), ['down', 'down']);
+    await monitor.stop();
+  });
+});
+
+describe('health monitor: drains shared between proxies', () => {
+  test('a drain undone by another proxy before this one synced is not kept alive by this one', async () => {
+    const time = new FakeTime();
+    const balancer = new MemoryBalancer({ originExpireMs: EXPIRE, sessionTtlMs: 60_000, maxStreamPins: 100, now: time.now });
+    const share = new LocalHealthShare(); // one shared store, two monitors: two proxies
+    const make = () =>
+      new HealthMonitor({ balancer, intervalMs: 0, fails: 2, originExpireMs: EXPIRE, dialer: new SwitchDialer(), share, log: createLogger({ level: 'silent', format: 'json' }), now: time.now, timers: time });
+    const a = make();
+    const b = make();
+    const o = parseRegistration({ ip: '127.0.0.1', server: 's', service: 'svc', pid: '1', rtmp: ['1'] }, time.t);
+    await balancer.register(o);
+    assert.equal(await a.drain('s'), true);
+    assert.equal(a.state(o, time.t), 'draining', 'at once on the proxy that drained');
+    await b.sync();
+    assert.equal(b.state(o, time.t), 'draining', 'the other proxy after its sync');
+    assert.equal(await b.undrain('s'), true);
+    await a.sync();
+    assert.equal(a.state(o, time.t), 'up', 'the undrain by the other proxy wins');
+    assert.equal(a.statusOf(o, time.t).state, 'up');
+  });
+});
