@@ -88,7 +88,7 @@ export interface Config {
   staticFiles: string | undefined;
   loadBalancer: 'memory' | 'redis';
   redis: RedisConfig;
-  /** Synthetic always-registered origin (spec 3.8), or undefined when off. */
+  /** Synthetic always-registered origin (BEHAVIOUR.md §3.8), or undefined when off. */
   defaultBackend: DefaultBackendConfig | undefined;
   graceQuitMs: number;
   forceQuitMs: number;

@@ -6,7 +6,7 @@ import { HEARTBEAT_USAGE, parseHeartbeatArgs, runHeartbeat, sendHeartbeat, Usage
 import { createLogger, redactUrl, type Logger } from './log.js';
 import { raiseFileLimit } from './net/fd-limit.js';
 import { ListenError } from './net/service.js';
-import { Proxy } from './proxy.js';
+import { OriginProxy } from './proxy.js';
 import { SIGNATURE, VERSION } from './version.js';
 
 const EXIT_STARTUP_FAILURE = 255; // as the Go proxy, so supervisors see the same code
@@ -48,7 +48,7 @@ async function serve(): Promise<void> {
   let shuttingDown = false;
   const exit = (code: number) => log.flush(() => process.exit(code));
   const fileLimit = await raiseFileLimit(log);
-  const proxy = new Proxy({
+  const proxy = new OriginProxy({
     config,
     log,
     fileLimit,

@@ -65,7 +65,7 @@ export function createBalancer(config: Config, now?: () => number, log?: Logger,
   });
 }
 
-export class Proxy {
+export class OriginProxy {
   readonly balancer: Balancer;
   private readonly listeners = new Map<ListenerName, ProxyService>();
   private defaultBackend: DefaultBackendHandle | undefined;

@@ -2,7 +2,7 @@
 // so that an SRT publish, an RTMP play and an HLS request for the same stream meet on the same origin.
 //
 // Key string: `<vhost>/<app>/<stream>` — byte-compatible with the SRS Go proxy's `<vhost><path>`.
-// Rules (spec 3.1, with the fixes of 9.2 #12):
+// Rules (BEHAVIOUR.md §3.1, with the fixes of BEHAVIOUR.md §9.2 #12):
 // - vhost = the host name, lower-cased, without port; `__defaultVhost__` when it has no dot or is an
 //   IP literal. A `vhost=` (or `domain=`) query parameter overrides it, as SRS does.
 // - queries never enter the key; the app may hold slashes (`live/sub`), the stream may not.
@@ -120,7 +120,7 @@ export interface HttpStreamRequest {
 
 /**
  * HTTP (FLV/TS/HLS/DASH): the path minus its extension, or the `app`/`stream` query parameters.
- * The vhost is the Host header's name with or without a port (9.2 #12).
+ * The vhost is the Host header's name with or without a port (BEHAVIOUR.md §9.2 #12).
  * `defaults` supplies a missing app/stream (WHIP/WHEP use live/livestream).
  */
 export function streamKeyFromHttp(req: HttpStreamRequest, defaults?: { app: string; stream: string }): StreamKey {
@@ -152,7 +152,7 @@ export function streamKeyFromUrl(url: string): StreamKey {
 }
 
 /**
- * SRT stream id, every form SRS accepts (spec 7.5):
+ * SRT stream id, every form SRS accepts (BEHAVIOUR.md §7.5):
  * `#!::r=app/stream?k=v,m=publish,h=vhost,u=user,...` (parsed as key=value pairs, `?` acts like `,`),
  * legacy `#!::h=[vhost/]app/stream`, and plain `[app/]stream` (app defaults to `live`).
  */

@@ -19,14 +19,14 @@ export interface StreamPin {
   serverId: string;
 }
 
-/** HLS session (spec 3.5): the `spbhid` query parameter added to segment URLs finds the stream again. */
+/** HLS session (BEHAVIOUR.md §3.5): the `spbhid` query parameter added to segment URLs finds the stream again. */
 export interface HlsSession {
   spbhid: string;
   streamKey: string;
   fullUrl: string;
 }
 
-/** WebRTC session (spec 3.6): the STUN USERNAME `<answerUfrag>:<offerUfrag>` finds the stream again. */
+/** WebRTC session (BEHAVIOUR.md §3.6): the STUN USERNAME `<answerUfrag>:<offerUfrag>` finds the stream again. */
 export interface RtcSession {
   ufrag: string;
   streamKey: string;

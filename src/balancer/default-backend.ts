@@ -1,6 +1,6 @@
-// The debug "default backend" (spec 3.8): a synthetic origin registered at startup and re-registered
+// The debug "default backend" (BEHAVIOUR.md §3.8): a synthetic origin registered at startup and re-registered
 // on a timer, for a single-origin setup without heartbeats. Unlike the Go proxy, every tick refreshes
-// its heartbeat time (9.2 #17), so it never turns stale while the proxy runs.
+// its heartbeat time (BEHAVIOUR.md §9.2 #17), so it never turns stale while the proxy runs.
 import { randomBytes } from 'node:crypto';
 import type { DefaultBackendConfig } from '../config.js';
 import type { Logger } from '../log.js';

@@ -1,5 +1,5 @@
 // The ONE endpoint grammar for every list an origin registers (rtmp, http, api, srt, rtc, rtsp).
-// Accepted (spec 2.4, widened by 9.2 #13): "1935", "ip:port", "[v6]:port", "host:port",
+// Accepted (BEHAVIOUR.md §2.4, widened by BEHAVIOUR.md §9.2 #13): "1935", "ip:port", "[v6]:port", "host:port",
 // "tcp://:1935", "udp://0.0.0.0:8001", "tcp://[::]:1935", "udp://8001", "udp:1.2.3.4:8001".
 // A wildcard or empty host means "the origin record's ip".
 

@@ -1,4 +1,4 @@
-// The Redis key schema and value shapes of the SRS Go proxy (spec 3.2, 3.5-3.7), byte-compatible so a
+// The Redis key schema and value shapes of the SRS Go proxy (BEHAVIOUR.md §3.2, 3.5-3.7), byte-compatible so a
 // fleet mixing origin-proxy and the Go proxy reads each other's servers, pins and sessions. Pure: strings
 // in, values out, or a RedisRecordError.
 import type { HlsSession, RtcSession } from './balancer.js';
@@ -71,7 +71,7 @@ export function parseUpdateAt(text: string): number {
 }
 
 /**
- * The server record (spec 3.2): the Go field order, empty fields omitted except `update_at`.
+ * The server record (BEHAVIOUR.md §3.2): the Go field order, empty fields omitted except `update_at`.
  * `rtsp` is our addition (Go ignores unknown fields).
  */
 export function encodeServerRecord(o: Origin): string {
@@ -126,7 +126,7 @@ export function decodeServerList(raw: string): string[] {
   return [...new Set(v.filter((k): k is string => typeof k === 'string'))];
 }
 
-/** HLS record (spec 3.5): `{"spbhid":…,"stream_url":…,"full_url":…}`. */
+/** HLS record (BEHAVIOUR.md §3.5): `{"spbhid":…,"stream_url":…,"full_url":…}`. */
 export function encodeHlsRecord(s: HlsSession): string {
   return goJson({ spbhid: s.spbhid, stream_url: s.streamKey, full_url: s.fullUrl });
 }
@@ -139,7 +139,7 @@ export function decodeHlsRecord(raw: string): HlsSession {
 }
 
 /**
- * WebRTC record (spec 3.6): `{"stream_url":…,"ufrag":…}`, then every other field of the session as
+ * WebRTC record (BEHAVIOUR.md §3.6): `{"stream_url":…,"ufrag":…}`, then every other field of the session as
  * plain JSON under its own name, so fields added to RtcSession later round-trip unchanged.
  */
 export function encodeRtcRecord(s: RtcSession): string {

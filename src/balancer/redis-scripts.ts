@@ -63,7 +63,7 @@ end
 `;
 
 /**
- * Register (standalone Redis; spec 3.7 keys). KEYS[1] = srs-proxy-all-servers, KEYS[2] = this server's
+ * Register (standalone Redis; BEHAVIOUR.md §3.7 keys). KEYS[1] = srs-proxy-all-servers, KEYS[2] = this server's
  * key; ARGV[1] = record JSON, ARGV[2] = key TTL (s), ARGV[3] = server id, ARGV[4] = the key prefix
  * shared by that server's records (`srs-proxy-server:<server>-`).
  * Sets the record, drops listed keys that expired, deletes and unlists the same server's other

@@ -1,5 +1,5 @@
 // Shared balancer: origins, stream pins and HLS/WebRTC sessions in Redis, so many proxies act as one
-// cluster. Keys and values are the SRS Go proxy's (spec 3.7; redis-records.ts), so a fleet may mix
+// cluster. Keys and values are the SRS Go proxy's (BEHAVIOUR.md §3.7; redis-records.ts), so a fleet may mix
 // both proxies. Unlike the Go proxy: the server list is edited atomically, new pins are SET NX (racing
 // proxies agree), a pin whose origin expired or restarted is moved atomically (compare-and-set),
 // sessions are read back on any proxy, and liveness is judged by `update_at` against

@@ -1,5 +1,5 @@
 // Heartbeat sidecar for origins that cannot register themselves (nginx-rtmp, Node-Media-Server, …):
-// POSTs the same body an SRS origin sends (spec 2.3) to the proxy's register API on an interval.
+// POSTs the same body an SRS origin sends (BEHAVIOUR.md §2.3) to the proxy's register API on an interval.
 import { createHash, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.js';

@@ -18,6 +18,8 @@ export interface RelayHandle {
 export class RelayRegistry {
   private readonly byOrigin = new Map<string, Set<RelayInfo>>();
   private readonly byStream = new Map<string, number>();
+  /** The origin (server id) the latest live relay of each stream goes to. */
+  private readonly originByStream = new Map<string, string>();
 
   /** Registers a live relay; call `release()` on the handle when it ends. */
   register(relay: RelayInfo): RelayHandle {
@@ -25,6 +27,7 @@ export class RelayRegistry {
     if (!set) this.byOrigin.set(relay.originServerId, (set = new Set()));
     set.add(relay);
     this.byStream.set(relay.streamKey, (this.byStream.get(relay.streamKey) ?? 0) + 1);
+    this.originByStream.set(relay.streamKey, relay.originServerId);
     let released = false;
     return {
       release: () => {
@@ -43,6 +46,11 @@ export class RelayRegistry {
   /** Live relays of a stream (any origin). */
   countByStream(streamKey: string): number {
     return this.byStream.get(streamKey) ?? 0;
+  }
+
+  /** The origin (server id) a live relay of the stream goes to, if this proxy relays the stream. */
+  originOfStream(streamKey: string): string | undefined {
+    return this.originByStream.get(streamKey);
   }
 
   /** Live relay counts of every origin that has any. */
@@ -83,7 +91,9 @@ export class RelayRegistry {
     if (!set?.delete(relay)) return;
     if (set.size === 0) this.byOrigin.delete(relay.originServerId);
     const n = (this.byStream.get(relay.streamKey) ?? 1) - 1;
-    if (n <= 0) this.byStream.delete(relay.streamKey);
-    else this.byStream.set(relay.streamKey, n);
+    if (n <= 0) {
+      this.byStream.delete(relay.streamKey);
+      this.originByStream.delete(relay.streamKey);
+    } else this.byStream.set(relay.streamKey, n);
   }
 }

@@ -67,6 +67,7 @@ export class Router implements StreamRouter {
     } catch (err) {
       throw refusalOf(err);
     }
+    claim = await this.keepRelayedOrigin(streamKey, claim, needs);
     const route = new StreamRoute(this, streamKey, service, claim, live);
     try {
       await route.prepare();
@@ -76,6 +77,30 @@ export class Router implements StreamRouter {
     }
     this.log.debug({ stream: streamKey, service, intent, origin: claim.origin.id, targets: route.targets.length }, 'routed');
     return route;
+  }
+
+  /**
+   * A stream this proxy relays lives where its relays go. When the balancer has lost the stream's pin
+   * (Redis restarted without persistence, a pin evicted) and just picked a new origin for it, a fresh
+   * pick could send players to an origin that does not have the stream, and load-aware picks would even
+   * prefer the other origins, since this one carries the stream's relays. The new lease is given back and
+   * the stream is pinned again to the origin of its live relays, if that origin is registered, serves
+   * the protocol and is not down.
+   */
+  private async keepRelayedOrigin(streamKey: string, claim: PickResult, needs: readonly Service[]): Promise<PickResult> {
+    const relayedTo = this.relays.originOfStream(streamKey);
+    if (!claim.created || relayedTo === undefined || relayedTo === claim.origin.serverId) return claim;
+    let views;
+    try {
+      views = await this.balancer.origins();
+    } catch {
+      return claim;
+    }
+    const origin = views.find((v) => v.origin.serverId === relayedTo)?.origin;
+    if (!origin || !serves(origin, needs) || this.health.state(origin, this.now()) === 'down') return claim;
+    await this.balancer.releasePin(streamKey, claim.origin, false).catch(() => undefined);
+    this.log.info({ stream: streamKey, origin: origin.id, picked: claim.origin.id }, 'stream pinned again to the origin of its live relays');
+    return { origin, created: true };
   }
 
   async lookup(streamKey: string, service: RouteService): Promise<Route | undefined> {

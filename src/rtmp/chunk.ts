@@ -287,7 +287,7 @@ export class ChunkReader {
     }
     if (fmt === 0) {
       st.streamId = streamId;
-      // A type 3 chunk after a type 0 one repeats the type 0 timestamp as its delta (spec 5.3.1.2.4).
+      // A type 3 chunk after a type 0 one repeats the type 0 timestamp as its delta (RTMP specification 1.0 §5.3.1.2.4).
       st.delta = value;
       this.startMessage(st, value);
     } else {

@@ -1,5 +1,5 @@
 // The client leg before the relay: the server side of the handshake (simple or digest), then the commands
-// of spec 4.3 answered in the origin's place (connect, releaseStream, FCPublish, FCSubscribe, createStream,
+// of BEHAVIOUR.md §4.3 answered in the origin's place (connect, releaseStream, FCPublish, FCSubscribe, createStream,
 // getStreamLength, _checkbw, …) until `publish` or `play` names the stream. Messages that arrive after that
 // are queued (in order) for the relay.
 import type { Socket } from 'node:net';

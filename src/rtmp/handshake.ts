@@ -194,14 +194,14 @@ export class ServerHandshake {
   }
 
   private checkVersion(version: number): void {
-    // 32..255 are forbidden so that RTMP can be told apart from text protocols (spec 5.2.2).
+    // 32..255 are forbidden so that RTMP can be told apart from text protocols (RTMP specification 1.0 §5.2.2).
     if (version >= 32) throw new RtmpError('HANDSHAKE_VERSION', `C0 version ${version} is not RTMP`);
     this.c0 = version;
   }
 
   /** S0 + S1 + S2 for a given C1. */
   private answer(c1: Buffer): Buffer {
-    // A zero version field means the client does not use the digest scheme (spec 5.2.3).
+    // A zero version field means the client does not use the digest scheme (RTMP specification 1.0 §5.2.3).
     const found = this.digestAllowed && c1.readUInt32BE(4) !== 0 ? findClientDigest(c1) : null;
     const out = Buffer.allocUnsafe(1 + 2 * HANDSHAKE_PACKET_SIZE);
     out[0] = RTMP_VERSION;

@@ -77,7 +77,7 @@ export class RtmpLeg {
         this.peerWindow = decodeWindowAckSize(m.payload);
         return true;
       case MessageType.SetPeerBandwidth: {
-        // The peer limits what we send unacknowledged; it expects our window in return (spec 5.4.5).
+        // The peer limits what we send unacknowledged; it expects our window in return (RTMP specification 1.0 §5.4.5).
         const { windowSize } = decodeSetPeerBandwidth(m.payload);
         if (windowSize !== this.announcedWindow) this.announceWindow(windowSize);
         return true;

@@ -19,7 +19,7 @@ import { COMMAND_CSID, commandMessage, onFCPublish, onStatus, statusInfo } from 
 import { RtmpError } from './errors.js';
 import { clientSafeStatus } from './public-status.js';
 import type { RtmpMessage } from './messages.js';
-import { OriginError, openOriginLeg, type OriginLeg } from './origin.js';
+import { OriginError, openOriginLeg, type OriginLeg } from './origin-leg.js';
 import { RELAY_HIGH_WATER, Relay, type RelayEnd } from './relay.js';
 
 /** How often live relays are checked for idleness. */

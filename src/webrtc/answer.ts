@@ -1,4 +1,4 @@
-// The SDP side of signalling through the proxy (spec 6.3, 6.4, 9.2 #14): an offer must carry ICE
+// The SDP side of signalling through the proxy (BEHAVIOUR.md §6.3, 6.4, BEHAVIOUR.md §9.2 #14): an offer must carry ICE
 // credentials (else its media could never be routed), and an origin's answer is given to the client
 // with its UDP host candidates pointing at the proxy. Pure: strings in, strings out, typed errors.
 import { rewriteCandidates } from './sdp-rewrite.js';

@@ -1,5 +1,5 @@
 // The WebRTC media relay on PROXY_WEBRTC_SERVER: one UDP port for every client, sessions found by
-// ICE username (spec 6.5, with the fixes of 9.2 #1 and #10).
+// ICE username (BEHAVIOUR.md §6.5, with the fixes of BEHAVIOUR.md §9.2 #1 and #10).
 //
 // identify: a STUN binding request carries USERNAME `<answerUfrag>:<offerUfrag>`, the key the
 //           signalling stored in the balancer; when its MESSAGE-INTEGRITY verifies with the answer's

@@ -1,4 +1,4 @@
-// WebRTC signalling on PROXY_HTTP_API (spec 6.1, 6.2, 5.6; 9.2 #6, #14, #19): WHIP/WHEP
+// WebRTC signalling on PROXY_HTTP_API (BEHAVIOUR.md §6.1, 6.2, 5.6; BEHAVIOUR.md §9.2 #6, #14, #19): WHIP/WHEP
 // (`/rtc/v1/whip/`, `/rtc/v1/whep/`, `/rtc/v1/whip-play/`) and SRS's JSON APIs (`/rtc/v1/publish/`,
 // `/rtc/v1/play/`).
 //

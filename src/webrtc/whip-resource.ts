@@ -1,4 +1,4 @@
-// WHIP/WHEP resource URLs through the proxy (RFC 9725 §4.3, spec 9.2 #6). An origin answers an offer
+// WHIP/WHEP resource URLs through the proxy (RFC 9725 §4.3, BEHAVIOUR.md §9.2 #6). An origin answers an offer
 // with `Location: <resource>`; the client later sends DELETE (teardown) and PATCH (trickle ICE, ICE
 // restart) to it. The proxy rewrites that URL to a path on itself and adds which origin and which ICE
 // session it belongs to, so those requests come back to the proxy — any proxy of the cluster — and

@@ -11,7 +11,7 @@ import { MAX_HLS_URL } from '../../src/balancer/hls-record.js';
 import { MemoryBalancer } from '../../src/balancer/memory.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { Proxy } from '../../src/proxy.js';
+import { OriginProxy } from '../../src/proxy.js';
 import { eventually } from '../fixtures/media.js';
 import { registerOrigin } from '../fixtures/proxy.js';
 
@@ -57,13 +57,13 @@ function startLiveOrigin(head: string): Promise<{ server: ReturnType<typeof crea
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, requests, port: (server.address() as AddressInfo).port })));
 }
 
-async function startInProcessProxy(balancer: MemoryBalancer): Promise<{ proxy: Proxy; http: string; api: string; port: number }> {
+async function startInProcessProxy(balancer: MemoryBalancer): Promise<{ proxy: OriginProxy; http: string; api: string; port: number }> {
   const env = {
     PROXY_SYSTEM_API: '127.0.0.1:0', PROXY_HTTP_API: '127.0.0.1:0', PROXY_HTTP_SERVER: '127.0.0.1:0', PROXY_RTMP_SERVER: '127.0.0.1:0',
     PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_SRT_SERVER: '127.0.0.1:0',
   };
   const { config } = loadConfig({ env, cwd: '/', readDotenv: () => undefined });
-  const proxy = new Proxy({ config, log: createLogger({ level: 'silent', format: 'json' }), balancer });
+  const proxy = new OriginProxy({ config, log: createLogger({ level: 'silent', format: 'json' }), balancer });
   await proxy.start();
   const port = proxy.address('httpServer').port;
   return { proxy, http: `http://127.0.0.1:${port}`, api: `http://127.0.0.1:${proxy.address('systemApi').port}`, port };

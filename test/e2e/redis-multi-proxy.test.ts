@@ -120,17 +120,19 @@ describe('HLS and DASH across two proxies (two nginx-rtmp origins)', () => {
     startHeartbeat({ systemApi: a.systemApi, rtmp: o1.rtmpPort, http: o1.httpPort, server: 'ng1', interval: '1s' });
     startHeartbeat({ systemApi: b.systemApi, rtmp: o2.rtmpPort, http: o2.httpPort, server: 'ng2', interval: '1s' });
     await eventually(async () => assert.deepEqual(await originIds(a), ['ng1', 'ng2']), 10_000, 100);
-    // Pin streams through A (a playlist request before publishing), learn their origin through B,
-    // then publish each straight to its origin.
+    // Pin streams by publishing through A (a request for a stream nobody publishes leaves no pin),
+    // then learn each stream's origin through B.
     for (let i = 0; i < 14 && new Set(streamOrigin.values()).size < 2; i++) {
       const name = `rs${i}`;
-      assert.equal((await fetch(`${a.httpServer}/live/${name}.m3u8`)).status, 404);
-      const server = await pinnedServer(b, `__defaultVhost__/live/${name}`);
-      assert.ok(server, 'B sees the pin A made');
+      pubs.push(publish(flv, `rtmp://127.0.0.1:${a.ports.rtmp}/live/${name}`));
+      const server = await eventually(async () => {
+        const s = await pinnedServer(b, `__defaultVhost__/live/${name}`);
+        assert.ok(s, 'B sees the pin A made');
+        return s;
+      }, 15_000, 100);
       streamOrigin.set(name, server);
     }
     assert.equal(new Set(streamOrigin.values()).size, 2, 'streams landed on both origins');
-    for (const [name, server] of streamOrigin) pubs.push(publish(flv, `rtmp://127.0.0.1:${origins.get(server)!.rtmpPort}/live/${name}`));
     for (const name of streamOrigin.keys()) {
       await eventually(async () => assert.equal((await fetch(`${b.httpServer}/live/${name}.m3u8`)).status, 200), 30_000, 500);
     }

@@ -1,5 +1,5 @@
 // WebRTC and SRT across two proxies sharing Redis: WHIP through proxy A with every UDP packet sent to
-// proxy B (B finds the session by its ufrag record in Redis, spec 3.6 / 9.2 #3) and WHEP the other way
+// proxy B (B finds the session by its ufrag record in Redis, BEHAVIOUR.md §3.6 / BEHAVIOUR.md §9.2 #3) and WHEP the other way
 // round, real werift clients and node-datachannel origin; SRT publish through A and play through B of
 // the same stream key reach the same origin, and data flows through B.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// RTMP failure paths and hostile input (spec scenarios 19, 35, 39 and 9.2 #11, improved): the client always
+// RTMP failure paths and hostile input (spec scenarios 19, 35, 39 and BEHAVIOUR.md §9.2 #11, improved): the client always
 // hears why before its socket closes, both legs are released within 1 s, timeouts close what stalls, and no
 // input stops the proxy.
 import assert from 'node:assert/strict';

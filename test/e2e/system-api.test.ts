@@ -184,7 +184,7 @@ describe('register token (PROXY_REGISTER_TOKEN)', () => {
   });
 });
 
-describe('default backend (spec 3.8, scenario 28)', () => {
+describe('default backend (BEHAVIOUR.md §3.8, scenario 28)', () => {
   test('registered at startup without http, and kept alive by its refresh tick', async () => {
     const proxy = await startProxy({ env: { PROXY_DEFAULT_BACKEND_ENABLED: 'on', PROXY_ORIGIN_EXPIRE: '600ms' } });
     try {

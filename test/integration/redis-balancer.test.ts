@@ -1,5 +1,5 @@
 // The Redis balancer against a real redis-server (password, database 3): the shared Balancer
-// behaviour, the Go proxy's key schema byte for byte (spec 3.7, scenarios 25-26), records in the Go
+// behaviour, the Go proxy's key schema byte for byte (BEHAVIOUR.md §3.7, scenarios 25-26), records in the Go
 // proxy's format, and racing proxies.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -32,7 +32,7 @@ async function fresh(opts: RedisHarnessOptions = {}) {
 // 2026-11-21T06:58:39.123Z
 const T0 = Date.UTC(2026, 10, 21, 6, 58, 39, 123);
 
-describe('Redis key schema, byte for byte (spec 3.7; scenarios 25-26)', () => {
+describe('Redis key schema, byte for byte (BEHAVIOUR.md §3.7; scenarios 25-26)', () => {
   test('scenario 25: register writes srs-proxy-server:<server>-<service>-<pid> (EX 300) and lists it', async () => {
     const { b, admin, close } = await fresh({ clock: { t: T0 } });
     try {
@@ -76,7 +76,7 @@ describe('Redis key schema, byte for byte (spec 3.7; scenarios 25-26)', () => {
     }
   });
 
-  test('HLS records: srs-proxy-hls:<stream> and srs-proxy-spbhid:<id>, the spec 3.5 JSON, TTL = PROXY_SESSION_TTL (120 s)', async () => {
+  test('HLS records: srs-proxy-hls:<stream> and srs-proxy-spbhid:<id>, the BEHAVIOUR.md §3.5 JSON, TTL = PROXY_SESSION_TTL (120 s)', async () => {
     const { b, admin, close } = await fresh({ sessionTtlMs: 120_000 });
     try {
       const s = await b.hlsSession('__defaultVhost__/live/h', 'http://example.com/live/h.m3u8');
@@ -175,7 +175,7 @@ describe('records in the Go proxy\'s format are read (mixed fleet)', () => {
     }
   });
 
-  test('Go HLS and WebRTC records resolve on any proxy (spec 9.2 #3: the Go proxy could not)', async () => {
+  test('Go HLS and WebRTC records resolve on any proxy (BEHAVIOUR.md §9.2 #3: the Go proxy could not)', async () => {
     const { b, admin, close } = await fresh();
     try {
       await admin.set('srs-proxy-spbhid:abc1234', '{"spbhid":"abc1234","stream_url":"__defaultVhost__/live/g","full_url":"http://h/live/g.m3u8"}', 'EX', 120);
@@ -211,7 +211,7 @@ describe('records in the Go proxy\'s format are read (mixed fleet)', () => {
   });
 });
 
-describe('racing proxies (spec 9.2 #16)', () => {
+describe('racing proxies (BEHAVIOUR.md §9.2 #16)', () => {
   test('two balancers racing to pin 200 new streams: each stream ends on exactly one origin', async () => {
     const { b: a, admin, origin, close } = await fresh({ random: Math.random });
     const { b: bb } = await redisBalancer(configFor(redis), { random: Math.random });

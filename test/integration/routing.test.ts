@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { NoOriginError } from '../../src/balancer/balancer.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { Proxy } from '../../src/proxy.js';
+import { OriginProxy } from '../../src/proxy.js';
 import { registerOrigin } from '../fixtures/proxy.js';
 
 const clock = { t: Date.now() };
@@ -17,7 +17,7 @@ function body(server: string, rtmp: string) {
 }
 
 describe('routing through the register API', () => {
-  let proxy: Proxy;
+  let proxy: OriginProxy;
   let api: string;
   before(async () => {
     const env = {
@@ -25,7 +25,7 @@ describe('routing through the register API', () => {
       PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_SRT_SERVER: '127.0.0.1:0', PROXY_ORIGIN_EXPIRE: '30s',
     };
     const { config } = loadConfig({ env, cwd: '/', readDotenv: () => undefined });
-    proxy = new Proxy({ config, log: createLogger({ level: 'silent', format: 'json' }), now: () => clock.t });
+    proxy = new OriginProxy({ config, log: createLogger({ level: 'silent', format: 'json' }), now: () => clock.t });
     await proxy.start();
     api = `http://127.0.0.1:${proxy.address('systemApi').port}`;
   });

@@ -106,7 +106,7 @@ async function barrier(caller: TestCaller): Promise<number> {
   return before;
 }
 
-void describe('SRT listener: induction (spec 7.2, scenario 69)', () => {
+void describe('SRT listener: induction (BEHAVIOUR.md §7.2, scenario 69)', () => {
   void test('answers with a 64-byte HSv5 induction response and keeps no state', async () => {
     const h = await harness();
     const caller = await h.caller(0x12345678);

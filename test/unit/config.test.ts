@@ -18,7 +18,7 @@ function configError(fn: () => unknown, variable: string): ConfigError {
 }
 
 describe('loadConfig', () => {
-  test('defaults match the Go proxy (spec 1.1/1.2)', () => {
+  test('defaults match the Go proxy (BEHAVIOUR.md §1.1/1.2)', () => {
     const { config, warnings } = load({});
     assert.deepEqual(config.listeners, {
       rtmp: { host: undefined, port: 11935 },
@@ -69,7 +69,7 @@ describe('loadConfig', () => {
     assert.equal(config.staticFiles, '/srv/proxy/www');
   });
 
-  test('.env supplies values; the process environment wins, even when empty (spec 1.3, scenarios 2-3)', () => {
+  test('.env supplies values; the process environment wins, even when empty (BEHAVIOUR.md §1.3, scenarios 2-3)', () => {
     const dotenv = 'PROXY_RTMP_SERVER=1936\nPROXY_HTTP_API=2985\nPROXY_SRT_SERVER=3000\n';
     const { config } = load({ PROXY_RTMP_SERVER: '1937', PROXY_SRT_SERVER: '' }, { readDotenv: () => dotenv });
     assert.equal(config.listeners.rtmp.port, 1937);
@@ -186,7 +186,7 @@ describe('loadConfig', () => {
     for (const k of Object.keys(DEFAULTS)) assert.ok(k in effective, k);
   });
 
-  test('default backend (spec 3.8)', () => {
+  test('default backend (BEHAVIOUR.md §3.8)', () => {
     const { config } = load({ PROXY_DEFAULT_BACKEND_ENABLED: 'on', PROXY_DEFAULT_BACKEND_IP: '10.0.0.5' });
     assert.deepEqual(config.defaultBackend, { ip: '10.0.0.5', rtmp: '1935', http: undefined, api: '1985', rtc: '8000', srt: '10080' });
   });

@@ -17,7 +17,7 @@ import { UsageError, parseHeartbeatArgs } from '../../src/heartbeat/heartbeat.js
 import { ListenError } from '../../src/net/service.js';
 import { ClientError } from '../../src/rtmp/client.js';
 import { RtmpError } from '../../src/rtmp/errors.js';
-import { OriginError } from '../../src/rtmp/origin.js';
+import { OriginError } from '../../src/rtmp/origin-leg.js';
 import { SrtError } from '../../src/srt/errors.js';
 import { StreamKeyError } from '../../src/stream-key.js';
 import { SignallingSdpError } from '../../src/webrtc/answer.js';

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { EndpointError, parseEndpoint } from '../../src/balancer/endpoint.js';
 import { dialTargets, parseRegistration, RegisterError } from '../../src/balancer/origin.js';
 
-describe('endpoint grammar (spec 2.4, 9.2 #13)', () => {
+describe('endpoint grammar (BEHAVIOUR.md §2.4, BEHAVIOUR.md §9.2 #13)', () => {
   const good: [string, string, string | undefined, number][] = [
     ['1935', 'tcp', undefined, 1935],
     ['19351', 'tcp', undefined, 19351],
@@ -42,13 +42,13 @@ describe('endpoint grammar (spec 2.4, 9.2 #13)', () => {
   });
 });
 
-// The body SRS sends (spec 2.3), verbatim.
+// The body SRS sends (BEHAVIOUR.md §2.3), verbatim.
 const SRS_BODY = {
   device_id: 'origin1', ip: '192.168.1.10', server: 'vid-k2r4x3n', service: 'x8d1q0zz', pid: '31337',
   rtmp: ['19351'], http: ['8081'], api: ['19851'], srt: ['udp://0.0.0.0:10081'], rtc: ['udp://0.0.0.0:8001'],
 };
 
-describe('parseRegistration (spec 2.1, 2.3)', () => {
+describe('parseRegistration (BEHAVIOUR.md §2.1, 2.3)', () => {
   test('the SRS heartbeat body', () => {
     const o = parseRegistration(SRS_BODY, 1000);
     assert.equal(o.id, 'vid-k2r4x3n-x8d1q0zz-31337');

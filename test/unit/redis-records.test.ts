@@ -1,4 +1,4 @@
-// The Go proxy's Redis value shapes (spec 3.2, 3.5-3.7): known answers built by hand from the spec,
+// The Go proxy's Redis value shapes (BEHAVIOUR.md §3.2, 3.5-3.7): known answers built by hand from the spec,
 // Go's own time formats, and properties (round trips; arbitrary input fails only with RedisRecordError).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -28,7 +28,7 @@ import {
 
 const T0 = Date.UTC(2026, 10, 21, 6, 58, 39, 123);
 
-describe('key names (spec 3.7)', () => {
+describe('key names (BEHAVIOUR.md §3.7)', () => {
   test('every key as the Go proxy names it', () => {
     assert.equal(serverKey('vid-a-b-1'), 'srs-proxy-server:vid-a-b-1');
     assert.equal(urlKey('__defaultVhost__/live/x'), 'srs-proxy-url:__defaultVhost__/live/x');
@@ -67,7 +67,7 @@ describe('update_at (RFC 3339 with nanoseconds)', () => {
   });
 });
 
-describe('server record (spec 3.2)', () => {
+describe('server record (BEHAVIOUR.md §3.2)', () => {
   const full = () =>
     parseRegistration(
       { ip: '10.0.0.7', device_id: 'd1', server: 'vid-ab12', service: 'svc9', pid: 4242, rtmp: ['19351', 19352], http: ['8081'], api: ['1986'], srt: ['udp://0.0.0.0:10081'], rtc: ['udp://0.0.0.0:8001'], rtsp: ['554'] },

@@ -7,7 +7,7 @@ import {
 
 const http = (host: string | undefined, path: string, query = '') => streamKeyFromHttp({ host, path, query: new URLSearchParams(query) });
 
-describe('vhost rule (spec 3.1)', () => {
+describe('vhost rule (BEHAVIOUR.md §3.1)', () => {
   const cases: [string | undefined, string][] = [
     ['localhost', '__defaultVhost__'], ['127.0.0.1', '__defaultVhost__'], ['::1', '__defaultVhost__'],
     ['[::1]:8080', '__defaultVhost__'], ['__defaultVhost__', '__defaultVhost__'], [undefined, '__defaultVhost__'],
@@ -17,7 +17,7 @@ describe('vhost rule (spec 3.1)', () => {
   for (const [host, vhost] of cases) test(`${host} → ${vhost}`, () => assert.equal(normaliseVhost(host), vhost));
 });
 
-describe('RTMP (spec 4.4, 9.2 #12)', () => {
+describe('RTMP (BEHAVIOUR.md §4.4, BEHAVIOUR.md §9.2 #12)', () => {
   const cases: [string, string, string][] = [
     ['rtmp://localhost:1935/live', 'livestream', '__defaultVhost__/live/livestream'],
     ['rtmp://ossrs.net/live', 'livestream?secret=x', 'ossrs.net/live/livestream'],
@@ -44,7 +44,7 @@ describe('RTMP (spec 4.4, 9.2 #12)', () => {
   });
 });
 
-describe('HTTP (spec 5.2, 9.2 #12)', () => {
+describe('HTTP (BEHAVIOUR.md §5.2, BEHAVIOUR.md §9.2 #12)', () => {
   test('path minus extension; Host with or without port gives the same vhost (scenario 55)', () => {
     assert.equal(http('localhost:18080', '/live/livestream.flv').key, '__defaultVhost__/live/livestream');
     assert.equal(http('example.com', '/live/s.flv').key, 'example.com/live/s');
@@ -69,7 +69,7 @@ describe('HTTP (spec 5.2, 9.2 #12)', () => {
   });
 });
 
-describe('WebRTC (spec 6.1, 9.2 #12)', () => {
+describe('WebRTC (BEHAVIOUR.md §6.1, BEHAVIOUR.md §9.2 #12)', () => {
   test('WHIP/WHEP default to live/livestream', () => {
     assert.equal(streamKeyFromWebrtc('localhost:1985', new URLSearchParams('')).key, '__defaultVhost__/live/livestream');
     assert.equal(streamKeyFromWebrtc('localhost', new URLSearchParams('app=live&stream=s')).key, '__defaultVhost__/live/s');
@@ -82,7 +82,7 @@ describe('WebRTC (spec 6.1, 9.2 #12)', () => {
   });
 });
 
-describe('SRT stream id (spec 7.3, 7.5)', () => {
+describe('SRT stream id (BEHAVIOUR.md §7.3, 7.5)', () => {
   const cases: [string, string, 'publish' | 'request'][] = [
     ['#!::r=live/livestream,m=publish', '__defaultVhost__/live/livestream', 'publish'],
     ['#!::h=srs.example.com,r=live/x', 'srs.example.com/live/x', 'request'], // scenario 72

@@ -28,6 +28,36 @@ function setup(maxStreamPins = 1000) {
 
 const refusal = (kind: string) => (err: unknown) => err instanceof RouteRefusal && err.kind === kind;
 
+describe('Router: a stream this proxy relays whose pin was lost (Redis restarted empty)', () => {
+  test('is pinned again to the origin of its live relays, not to a fresh pick', async () => {
+    const { router, relays, balancer, register } = setup();
+    await register('a');
+    await register('b');
+    // Live relays of 20 streams to b, with no pins in the balancer (as after a Redis restart): a fresh
+    // pick between two equal origins would put about half of them on a.
+    for (let i = 0; i < 20; i++) {
+      const stream = `live/x${i}`;
+      const handle = relays.register({ originServerId: 'b', streamKey: stream, close: () => undefined });
+      const route = await router.route(stream, 'rtmp', 'play');
+      assert.equal(route.origin.serverId, 'b', stream);
+      route.commit(route.targets[0]!);
+      await new Promise((r) => setImmediate(r)); // the pin is written in the background
+      assert.equal((await balancer.pins(100)).find((p) => p.streamKey === stream)?.serverId, 'b');
+      handle.release();
+    }
+  });
+
+  test('a relayed origin that is no longer registered does not hold the stream', async () => {
+    const { router, relays, register } = setup();
+    await register('a');
+    const handle = relays.register({ originServerId: 'gone', streamKey: 'live/y', close: () => undefined });
+    const route = await router.route('live/y', 'rtmp', 'play');
+    assert.equal(route.origin.serverId, 'a');
+    route.release();
+    handle.release();
+  });
+});
+
 describe('Router: protocol-aware routes and refusals', () => {
   test('SRT goes only to the origin with an SRT endpoint; WebRTC needs rtc and api', async () => {
     const { router, register } = setup();

@@ -32,7 +32,7 @@ function plain(messages: RtmpMessage[]): object[] {
   return messages.map((m) => ({ type: m.type, timestamp: m.timestamp, streamId: m.streamId, csid: m.csid, payload: Buffer.from(m.payload) }));
 }
 
-describe('spec 5.3.2 examples, byte by byte', () => {
+describe('RTMP specification 1.0 §5.3.2 examples, byte by byte', () => {
   // Example 1: four 32-byte audio messages on chunk stream 3, message stream 12345, timestamps 1000 + 20n.
   const audio = [pattern(32, 1), pattern(32, 2), pattern(32, 3), pattern(32, 4)];
   const example1 = Buffer.concat([
@@ -133,7 +133,7 @@ describe('extended timestamps', () => {
     hex('06 | ffffff | 00012c | 09 | 01000000 | 01020304'), payload.subarray(0, 128),
     hex('c6 | 01020304'), payload.subarray(128, 256),
     hex('c6 | 01020304'), payload.subarray(256),
-    // A type 3 chunk starting the next message reuses the delta (= the type 0 timestamp, spec 5.3.1.2.4).
+    // A type 3 chunk starting the next message reuses the delta (= the type 0 timestamp, RTMP specification 1.0 §5.3.1.2.4).
     hex('c6 | 01020304'), second.subarray(0, 128),
     hex('c6 | 01020304'), second.subarray(128, 256),
     hex('c6 | 01020304'), second.subarray(256),

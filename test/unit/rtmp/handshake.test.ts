@@ -44,7 +44,7 @@ function flashC1(schema: 0 | 1, seed: number): { c1: Buffer; digest: Buffer } {
   return { c1, digest };
 }
 
-describe('server, simple handshake (spec 5.2)', () => {
+describe('server, simple handshake (RTMP specification 1.0 §5.2)', () => {
   test('S0 = 3, S1 = time + zero + random, S2 = C1; C2 ends it and the rest is kept', () => {
     const c1 = counterBytes(7)(HANDSHAKE_PACKET_SIZE);
     c1.writeUInt32BE(0, 4); // zero version: simple

@@ -177,7 +177,7 @@ function cmd(name: string, tid: number, commandObject: Amf0Value, args: Amf0Valu
 
 const connect = (tid = 1, obj: Record<string, Amf0Value> = { app: 'live', tcUrl: 'rtmp://proxy/live' }) => cmd('connect', tid, Amf0Object.fromRecord(obj), []);
 
-describe('ClientSession: identification (spec 4.3, improved)', () => {
+describe('ClientSession: identification (BEHAVIOUR.md §4.3, improved)', () => {
   test('FFmpeg/OBS publish: answers in order, and the intent to replay', async () => {
     const { session, answers } = identify([
       { type: MessageType.CommandAmf0, timestamp: 0, streamId: 0, csid: 3, payload: FFMPEG_CONNECT },

@@ -22,7 +22,7 @@ import {
 } from '../../../src/rtmp/messages.js';
 import { hex, onlyRtmpErrors, throwsRtmp } from './helpers.js';
 
-describe('message type ids (spec 5.4, 7.1)', () => {
+describe('message type ids (RTMP specification 1.0 §5.4, 7.1)', () => {
   test('values', () => {
     assert.deepStrictEqual(
       [MessageType.SetChunkSize, MessageType.Abort, MessageType.Acknowledgement, MessageType.UserControl],
@@ -81,7 +81,7 @@ describe('protocol control messages', () => {
   });
 });
 
-describe('User Control events (spec 7.1.7)', () => {
+describe('User Control events (RTMP specification 1.0 §7.1.7)', () => {
   const vectors: [string, UserControlEvent][] = [
     ['0000 00000001', { kind: 'streamBegin', streamId: 1 }],
     ['0001 00000001', { kind: 'streamEof', streamId: 1 }],

@@ -150,7 +150,7 @@ void describe('admitConclusion', () => {
     return parseHandshake(encodeHandshake({ ...base, version, extensions }));
   };
 
-  void test('admits every stream id form of spec 7.5 with the shared key', () => {
+  void test('admits every stream id form of BEHAVIOUR.md §7.5 with the shared key', () => {
     const cases: [string, string, string][] = [
       ['#!::r=live/livestream,m=publish', '__defaultVhost__/live/livestream', 'publish'],
       ['#!::h=srs.example.com,r=live/x', 'srs.example.com/live/x', 'request'],

@@ -18,7 +18,7 @@ describe('rewriteCandidates on the SRS answer', () => {
     assert.ok(rewritten.includes(SRS_TCP + '\r\n'), 'TCP candidate kept byte for byte');
   });
 
-  test('TCP candidates are removed unless kept (9.2 #14 leaves them alone when kept)', () => {
+  test('TCP candidates are removed unless kept (BEHAVIOUR.md §9.2 #14 leaves them alone when kept)', () => {
     const rewritten = rewriteCandidates(SRS_ANSWER, { udpPort: 18000, keepTcp: false });
     const expected = SRS_ANSWER_LINES.filter((l) => l !== SRS_TCP)
       .map((l) => (l === SRS_UDP ? l.replace(' 8001 ', ' 18000 ') : l) + '\r\n')
