@@ -61,6 +61,8 @@ export class HealthMonitor implements OriginHealth {
   private relayCounts: ReadonlyMap<string, number> = new Map();
   /** New streams placed on each origin lately, decaying (see noteNewStream); one entry per origin. */
   private readonly placements = new Map<string, { count: number; at: number }>();
+  /** Origins missing from the origin list without a DELETE here, and since when (ms). */
+  private readonly vanished = new Map<string, number>();
   private syncTimer: unknown;
   private syncing: Promise<void> | undefined;
   private stopped = true;
@@ -247,6 +249,7 @@ export class HealthMonitor implements OriginHealth {
   onDeregistered(serverId: string): void {
     const last = this.seen.get(serverId);
     this.seen.delete(serverId);
+    this.vanished.delete(serverId);
     this.localDrains.delete(serverId);
     void this.opts.share.setDrain(serverId, undefined).catch(() => undefined);
     this.views = this.views.filter((v) => v.origin.serverId !== serverId);
@@ -279,7 +282,20 @@ export class HealthMonitor implements OriginHealth {
     const listed = new Set(ids);
     for (const v of views) this.observe(v.origin, now);
     for (const [serverId, last] of this.seen) {
-      if (listed.has(serverId)) continue;
+      if (listed.has(serverId)) {
+        this.vanished.delete(serverId);
+        continue;
+      }
+      // Gone from the shared list without a DELETE through this proxy: removed through another proxy, or
+      // Redis restarted empty (every origin registers again with its next heartbeat). Its relays are
+      // closed only if it stays gone for PROXY_ORIGIN_EXPIRE, so a Redis restart cuts no stream.
+      const since = this.vanished.get(serverId);
+      if (since === undefined) {
+        this.vanished.set(serverId, now);
+        continue;
+      }
+      if (now - since < this.opts.originExpireMs) continue;
+      this.vanished.delete(serverId);
       this.seen.delete(serverId);
       this.closeRelays(serverId, last.originId, 'no longer registered');
     }

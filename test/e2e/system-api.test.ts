@@ -194,10 +194,11 @@ describe('default backend (BEHAVIOUR.md §3.8, scenario 28)', () => {
       assert.deepEqual(o.rtmp, ['1935']);
       assert.equal(o.http, undefined, 'no HTTP stream endpoint unless PROXY_DEFAULT_BACKEND_HTTP is set');
       assert.deepEqual(o.api, ['1985']);
-      // Scenario 28: HTTP-FLV through it fails with a 5xx that says why.
+      // Scenario 28: HTTP-FLV through it fails with a 5xx that says why (the routing refusal "no origin
+      // serves this protocol": 503, as in the README's refusal table).
       const flv = await fetch(`${proxy.httpServer}/live/x.flv`);
-      assert.equal(flv.status, 502);
-      assert.match(((await flv.json()) as { error: string }).error, /no HTTP stream endpoint/);
+      assert.equal(flv.status, 503);
+      assert.match(((await flv.json()) as { error: string }).error, /no origin serves this protocol/);
       // Refreshed again and again: its record keeps moving past the first one by more than the expiry
       // (the Go proxy let it go stale).
       const later = await waitFor(async () => {

@@ -288,4 +288,24 @@ describe('health monitor: drains shared between proxies', () => {
     assert.equal(a.state(o, time.t), 'up', 'the undrain by the other proxy wins');
     assert.equal(a.statusOf(o, time.t).state, 'up');
   });
+
+  test('an origin gone from the list without a DELETE here (Redis restarted empty) keeps its relays while it comes back within the expiry', async () => {
+    const { monitor, balancer, register, relay, run } = setup({ intervalMs: 0 });
+    await register('a', 1001);
+    await register('b', 1002);
+    await monitor.start();
+    const ra = relay('a');
+    const rb = relay('b');
+    await run(600);
+    // Both records disappear behind the proxy's back (as when Redis restarts without persistence).
+    await balancer.deregister('a');
+    await balancer.deregister('b');
+    await run(5000);
+    assert.equal(ra.closed + rb.closed, 0, 'nothing closed while the origins may still come back');
+    await register('a', 1001); // a's next heartbeat, 5 s after the records vanished
+    await run(EXPIRE - 3000); // b has been gone for more than the expiry; a's heartbeat is still fresh
+    assert.equal(ra.closed, 0, 'a came back: its relay lives on');
+    assert.equal(rb.closed, 1, 'b stayed gone for the expiry: its relay is closed');
+    await monitor.stop();
+  });
 });
