@@ -38,6 +38,12 @@ async function deregister(proxy: RunningProxy, server: string): Promise<void> {
   assert.ok(res.status < 300, `deregister ${server}: ${res.status}`);
 }
 
+/** Drains an origin: it takes no new stream, and the streams it carries go on (a DELETE would end them). */
+async function drain(proxy: RunningProxy, server: string): Promise<void> {
+  const res = await fetch(`${proxy.systemApi}/api/v1/origins/${server}/drain`, { method: 'POST' });
+  assert.ok(res.status < 300, `drain ${server}: ${res.status}`);
+}
+
 /** ffmpeg publishing `file` once, in real time, as MPEG-TS over SRT; lingers so the tail is delivered. */
 function publishOnce(file: string, url: string): Peer {
   return startPeer(`ffmpeg srt publish ${url}`, 'ffmpeg', ['-hide_banner', '-loglevel', 'warning', '-re', '-i', file, '-c', 'copy', '-f', 'mpegts', url]);
@@ -156,10 +162,11 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
     const origins = await Promise.all(sinks.map((s) => startSrtListener(`udp://127.0.0.1:${s.port}`)));
     const proxy = await startProxy({ env: NO_PROBES });
     try {
-      // srt-live-transmit takes one caller: register origins one at a time so each new stream picks the next.
+      // srt-live-transmit takes one caller: origins are registered one at a time and the previous one
+      // drained, so each new stream lands on the next while the earlier ones go on.
       const pubs: Peer[] = [];
       for (let i = 0; i < sizes.length; i++) {
-        if (i > 0) await deregister(proxy, `multi-${i - 1}`);
+        if (i > 0) await drain(proxy, `multi-${i - 1}`);
         await register(proxy, `multi-${i}`, origins[i]!.srtPort);
         pubs.push(publishOnce(files[i]!, srtUrl(proxy.ports.srt, `#!::r=live/multi${i},m=publish`)));
         await proxy.peer.waitForOutput(new RegExp(`"stream":"__defaultVhost__/live/multi${i}".*"msg":"srt session established"`), 10_000);
