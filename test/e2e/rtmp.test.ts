@@ -88,7 +88,11 @@ describe('RTMP through the proxy to nginx-rtmp origins', () => {
     const direct = `rtmp://127.0.0.1:${origin.rtmpPort}/live/main`;
     assert.deepEqual(await probeCodecs(direct), ['aac', 'h264']);
     // Played at the same time through the proxy and directly: frame counts within 10 %.
-    const [proxied, straight] = await Promise.all([framesIn3s(viaProxy), framesIn3s(direct)]);
+    // The direct play is the baseline, not the thing under test: now and then (about one full run in
+    // three, cause not yet found: it happens without the proxy) FFmpeg reads nginx-rtmp's first seconds
+    // short, so a short baseline is measured again, with the proxied play beside it each time.
+    let [proxied, straight] = await Promise.all([framesIn3s(viaProxy), framesIn3s(direct)]);
+    for (let retry = 0; retry < 2 && straight < 50; retry++) [proxied, straight] = await Promise.all([framesIn3s(viaProxy), framesIn3s(direct)]);
     assert.ok(straight >= 50, `direct play read ${straight} frames`);
     assert.ok(Math.abs(proxied - straight) <= straight * 0.1, `proxy ${proxied} frames, direct ${straight}`);
     // Timestamps through the proxy never go back, per stream.
