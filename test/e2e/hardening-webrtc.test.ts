@@ -19,6 +19,7 @@ import { redisAdmin, startRedisProxies } from '../fixtures/redis-proxies.js';
 import { encodeStunBindingRequest } from '../fixtures/stun-encode.js';
 import { fakeOffer, startFakeRtcOrigin, type FakeRtcOrigin } from '../fixtures/webrtc-fake-origin.js';
 import { TEST_ICE_PWD, UdpPeer, rtpPacket, staysAbsent, stunBindingRequest, waitForItem } from '../fixtures/webrtc-udp.js';
+import { waitFor } from '../fixtures/wait.js';
 
 const STREAM = '__defaultVhost__/live/s';
 
@@ -57,12 +58,9 @@ async function setup(): Promise<Setup> {
   return { relay, balancer, origin: await UdpPeer.open(), fatal };
 }
 
+/** The shared state poll, with this file's argument order and a 5 s default. */
 async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(ok, { what, timeoutMs: ms, everyMs: 10 });
 }
 
 describe('WebRTC relay: an origin media address that cannot be used', () => {
