@@ -53,19 +53,29 @@ export async function redisBalancer(config: RedisConfig, opts: RedisHarnessOptio
 
 /** The contract harness: a fresh (flushed) database per test, 1 s session TTL. */
 export async function redisHarness(redis: RedisServer, opts: HarnessOptions = {}): Promise<BalancerHarness> {
-  const admin = adminClient(redis);
-  await admin.flushdb();
-  await admin.quit();
-  const sessionTtlMs = 1000;
-  const { b, clock, origin } = await redisBalancer(configFor(redis), { ...opts, sessionTtlMs });
-  return {
-    b,
-    clock,
-    origin,
-    nearlyTtlMs: sessionTtlMs * 0.6,
-    pastTtlMs: sessionTtlMs * 1.3,
-    elapseSessions: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-    sweep: () => undefined,
-    close: () => b.close(),
+  const flush = async () => {
+    const admin = adminClient(redis);
+    await admin.flushdb();
+    await admin.quit();
+  };
+  return topologyHarness(() => configFor(redis), flush)(opts);
+}
+
+/** The contract harness for any topology: `flush` empties it, the balancer is built from `config`. */
+export function topologyHarness(config: () => RedisConfig, flush: () => Promise<void>) {
+  return async (opts: HarnessOptions = {}): Promise<BalancerHarness> => {
+    await flush();
+    const sessionTtlMs = 1000;
+    const { b, clock, origin } = await redisBalancer(config(), { ...opts, sessionTtlMs });
+    return {
+      b,
+      clock,
+      origin,
+      nearlyTtlMs: sessionTtlMs * 0.6,
+      pastTtlMs: sessionTtlMs * 1.3,
+      elapseSessions: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      sweep: () => undefined,
+      close: () => b.close(),
+    };
   };
 }

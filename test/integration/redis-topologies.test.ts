@@ -4,32 +4,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import type { RedisConfig } from '../../src/config.js';
 import { stopAllPeers } from '../fixtures/process.js';
 import { startRedisCluster, startRedisWithSentinel, type RedisCluster, type RedisWithSentinel } from '../fixtures/redis-topologies.js';
-import { balancerContract, type BalancerHarness, type HarnessOptions } from '../fixtures/balancer-contract.js';
-import { PASSWORD, redisBalancer, redisConfigFrom } from './redis-harness.js';
+import { balancerContract } from '../fixtures/balancer-contract.js';
+import { PASSWORD, redisBalancer, redisConfigFrom, topologyHarness } from './redis-harness.js';
 
 after(stopAllPeers);
 
-/** The contract harness for any topology: `flush` empties it, the balancer is built from `config`. */
-function harness(config: () => RedisConfig, flush: () => Promise<void>) {
-  return async (opts: HarnessOptions = {}): Promise<BalancerHarness> => {
-    await flush();
-    const sessionTtlMs = 1000;
-    const { b, clock, origin } = await redisBalancer(config(), { ...opts, sessionTtlMs });
-    return {
-      b,
-      clock,
-      origin,
-      nearlyTtlMs: sessionTtlMs * 0.6,
-      pastTtlMs: sessionTtlMs * 1.3,
-      elapseSessions: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-      sweep: () => undefined,
-      close: () => b.close(),
-    };
-  };
-}
 
 describe('Redis Cluster', () => {
   let cluster: RedisCluster;
@@ -46,7 +27,7 @@ describe('Redis Cluster', () => {
     }
   };
 
-  balancerContract('RedisBalancer on a Redis Cluster', harness(config, flush));
+  balancerContract('RedisBalancer on a Redis Cluster', topologyHarness(config, flush));
 
   test('two balancers racing to pin 200 new streams agree; concurrent registrations lose no server', async () => {
     await flush();
@@ -93,7 +74,7 @@ describe('Redis Sentinel', () => {
     await master.quit();
   };
 
-  balancerContract('RedisBalancer behind a Sentinel', harness(config, flush));
+  balancerContract('RedisBalancer behind a Sentinel', topologyHarness(config, flush));
 
   test('the balancer reaches the master the Sentinel names (database 2)', async () => {
     await flush();
