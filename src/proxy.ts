@@ -142,7 +142,9 @@ export class Proxy {
       const rtc = await startWebrtcRelay(deps);
       started('webrtc', rtc);
       await http('httpApi', [versionsRoute(), ...webrtcRoutes({ ...deps, relay: rtc, agent: this.originAgent })]);
-      started('srt', await startSrtServer(deps));
+      const srt = await startSrtServer(deps);
+      started('srt', srt);
+      const stats = () => ({ webrtc: rtc.stats(), srt: srt.stats() });
       await http('systemApi', systemApiRoutes({
         balancer: reportingRegistrations(this.balancer, this.health),
         registerToken: config.registerToken,
@@ -150,6 +152,7 @@ export class Proxy {
         addressPolicy: { allow: edge.originAllowCidrs },
         describeOrigin: (v) => this.health.describe(v),
         originMethods: originDrainMethods(this.health, config.registerToken),
+        stats,
         ...(deps.now ? { now: deps.now } : {}),
       }));
       const sys = config.listeners.systemApi;

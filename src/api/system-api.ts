@@ -24,6 +24,8 @@ export interface SystemApiDeps {
   describeOrigin?: (v: OriginView) => Record<string, unknown>;
   /** More methods on `/api/v1/origins/<server>…` (drain, undrain). */
   originMethods?: Methods;
+  /** Counters of the UDP relays (WebRTC, SRT) for `GET /api/v1/stats`. */
+  stats?: () => Record<string, unknown>;
 }
 
 /** The record an origin leaves behind (ids and endpoint lists); a real one is a few hundred bytes. */
@@ -108,6 +110,15 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
           if (!(await available(deps.balancer.deregister(serverId)))) throw new HttpError(404, `no origin with server id ${serverId}`);
           ctx.log.info({ server: serverId }, 'origin removed by API');
           sendJson(ctx.res, 200, { code: 0 });
+        },
+      },
+    },
+    {
+      path: '/api/v1/stats',
+      methods: {
+        GET: (ctx) => {
+          authorize(ctx);
+          sendJson(ctx.res, 200, { code: 0, ...(deps.stats?.() ?? {}) });
         },
       },
     },

@@ -52,9 +52,13 @@ function streamBlock(xml: string, name: string): string | undefined {
   return xml.split('<stream>').find((b) => b.trimStart().startsWith(`<name>${name}</name>`));
 }
 
-/** Frames FFmpeg reads from `url` in 3 s of stream time. */
+/**
+ * Video frames FFmpeg reads from `url` in 3 s of stream time. `-copyinkf` counts the frames before the
+ * first keyframe too: a player joins mid-GOP (2 s), and stream copy would otherwise drop everything up
+ * to the next keyframe, so the count would measure where the join fell, not what was delivered.
+ */
 async function framesIn3s(url: string): Promise<number> {
-  const r = await run('ffmpeg', ['-hide_banner', '-rw_timeout', '10000000', '-i', url, '-t', '3', '-map', '0:v', '-c', 'copy', '-f', 'null', '-', '-progress', 'pipe:1'], 30_000);
+  const r = await run('ffmpeg', ['-hide_banner', '-rw_timeout', '10000000', '-i', url, '-t', '3', '-map', '0:v', '-c', 'copy', '-copyinkf', '-f', 'null', '-', '-progress', 'pipe:1'], 30_000);
   assert.equal(r.code, 0, r.stderr.slice(-1000));
   const frames = [...r.stdout.matchAll(/^frame=(\d+)$/gm)].map((m) => Number(m[1]));
   return frames[frames.length - 1] ?? 0;

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { FORGET_AFTER_EXPIRIES, MemoryBalancer } from '../../src/balancer/memory.js';
 import { parseRegistration, type Origin } from '../../src/balancer/origin.js';
 import { TtlMap } from '../../src/balancer/ttl-map.js';
-import { balancerContract, EXPIRE } from './balancer-contract.js';
+import { balancerContract, EXPIRE } from '../fixtures/balancer-contract.js';
 
 const TTL = 120_000;
 

@@ -7,7 +7,7 @@ import { createLogger } from '../../src/log.js';
 import { parseRegistration, type Origin } from '../../src/balancer/origin.js';
 import { RedisBalancer } from '../../src/balancer/redis.js';
 import type { RedisServer } from '../fixtures/redis.js';
-import { EXPIRE, type BalancerHarness, type HarnessOptions } from './balancer-contract.js';
+import { EXPIRE, type BalancerHarness, type HarnessOptions } from '../fixtures/balancer-contract.js';
 
 export const PASSWORD = 'pw-for-tests';
 export const DB = 3;

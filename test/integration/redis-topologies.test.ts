@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import type { RedisConfig } from '../../src/config.js';
 import { stopAllPeers } from '../fixtures/process.js';
 import { startRedisCluster, startRedisWithSentinel, type RedisCluster, type RedisWithSentinel } from '../fixtures/redis-topologies.js';
-import { balancerContract, type BalancerHarness, type HarnessOptions } from './balancer-contract.js';
+import { balancerContract, type BalancerHarness, type HarnessOptions } from '../fixtures/balancer-contract.js';
 import { PASSWORD, redisBalancer, redisConfigFrom } from './redis-harness.js';
 
 after(stopAllPeers);

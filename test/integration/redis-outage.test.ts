@@ -10,7 +10,7 @@ import { eventually } from '../fixtures/media.js';
 import { freePort } from '../fixtures/ports.js';
 import { stopAllPeers } from '../fixtures/process.js';
 import { startRedis, type RedisServer } from '../fixtures/redis.js';
-import { EXPIRE } from './balancer-contract.js';
+import { EXPIRE } from '../fixtures/balancer-contract.js';
 import { configFor, PASSWORD, redisBalancer, redisConfigFrom, silentLog } from './redis-harness.js';
 
 after(stopAllPeers);

@@ -10,7 +10,7 @@ import { RedisStore } from '../../src/balancer/redis-store.js';
 import fc from 'fast-check';
 import { stopAllPeers } from '../fixtures/process.js';
 import { startRedis, type RedisServer } from '../fixtures/redis.js';
-import { balancerContract, EXPIRE } from './balancer-contract.js';
+import { balancerContract, EXPIRE } from '../fixtures/balancer-contract.js';
 import { adminClient, configFor, PASSWORD, redisBalancer, redisConfigFrom, redisHarness, type RedisHarnessOptions } from './redis-harness.js';
 
 let redis: RedisServer;
