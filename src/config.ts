@@ -5,8 +5,8 @@ import { resolve } from 'node:path';
 import { parseDotenv } from './config/dotenv.js';
 import { parseDuration } from './config/duration.js';
 import { parseListenAddress, parsePort, type ListenAddress } from './config/listen.js';
-import { portZeroWarnings, quitTimeoutWarnings, unknownVariableWarnings } from './config/warnings.js';
 import { parseCidrList, type Cidr } from './net/address-policy.js';
+import { portZeroWarnings, quitTimeoutWarnings, unknownVariableWarnings } from './config/warnings.js';
 
 export class ConfigError extends Error {
   override readonly name: string = 'ConfigError';
@@ -112,6 +112,10 @@ export interface Config {
   webrtcCandidate: string | undefined;
   /** Largest RTMP message accepted from a client or origin (bytes). */
   rtmpMaxMessageSize: number;
+  /** Key of the MAC on WHIP/WHEP resource URLs; undefined: random per process, or shared through Redis. Never logged. */
+  sessionSecret: string | undefined;
+  /** Cap on concurrent WebRTC and SRT sessions from one source IP address (each protocol). */
+  maxUdpSessionsPerIp: number;
   /** Active origin probes. */
   health: HealthConfig;
   /** Hardening of the edge: admission limits, access lists, TLS. */
@@ -210,6 +214,8 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_MAX_UDP_SESSIONS: '10000',
   PROXY_WEBRTC_CANDIDATE: '',
   PROXY_RTMP_MAX_MESSAGE_SIZE: '16777216',
+  PROXY_SESSION_SECRET: '',
+  PROXY_MAX_UDP_SESSIONS_PER_IP: '',
   PROXY_HEALTH_INTERVAL: '2s',
   PROXY_HEALTH_FAILS: '2',
   PROXY_MAX_ORIGINS: '1000',
@@ -225,7 +231,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_TLS_KEY: '',
 };
 
-const SECRETS = new Set(['PROXY_REDIS_PASSWORD', 'PROXY_REGISTER_TOKEN']);
+const SECRETS = new Set(['PROXY_REDIS_PASSWORD', 'PROXY_REGISTER_TOKEN', 'PROXY_SESSION_SECRET']);
 
 export interface ConfigSources {
   env: Record<string, string | undefined>;
@@ -380,6 +386,16 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
 
   if (wasSet('GO_PPROF')) warnings.push('GO_PPROF is ignored (Go-only); use node --inspect for profiling');
   const token = get('PROXY_REGISTER_TOKEN');
+  const sessionSecret = check('PROXY_SESSION_SECRET', (v) => {
+    if (v !== '' && Buffer.byteLength(v, 'utf8') < 16) throw new Error('must be at least 16 bytes');
+    return v === '' ? undefined : v;
+  });
+  const maxUdpSessions = integer('PROXY_MAX_UDP_SESSIONS', 1, 10_000_000);
+  // Default: an eighth of the total, but never under 256 (a NAT may hide many real clients behind one address).
+  const maxUdpSessionsPerIp = wasSet('PROXY_MAX_UDP_SESSIONS_PER_IP')
+    ? integer('PROXY_MAX_UDP_SESSIONS_PER_IP', 1, 10_000_000)
+    : Math.min(maxUdpSessions, Math.max(256, Math.floor(maxUdpSessions / 8)));
+  effective.PROXY_MAX_UDP_SESSIONS_PER_IP = String(maxUdpSessionsPerIp);
 
   const config: Config = {
     listeners,
@@ -402,9 +418,11 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
       idleMs: positiveDuration('PROXY_IDLE_TIMEOUT'),
     },
     udpBufferBytes: integer('PROXY_UDP_BUFFER_SIZE', 65_536, 1 << 30),
-    maxUdpSessions: integer('PROXY_MAX_UDP_SESSIONS', 1, 10_000_000),
+    maxUdpSessions,
     webrtcCandidate: candidate,
     rtmpMaxMessageSize: integer('PROXY_RTMP_MAX_MESSAGE_SIZE', 1024, 16 * 1024 * 1024),
+    sessionSecret,
+    maxUdpSessionsPerIp,
     health: {
       intervalMs: check('PROXY_HEALTH_INTERVAL', (v) => {
         if (v === '0') return 0;

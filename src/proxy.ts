@@ -2,8 +2,8 @@
 // and stops them in reverse order with a bounded drain. Nothing here is a module-level singleton:
 // tests build a Proxy with their own config, logger, balancer and clock.
 import type { AddressInfo } from 'node:net';
-import { createRouter, type Fallback, type Route } from './api/router.js';
-import { systemApiRoutes, versionsRoute } from './api/system-api.js';
+import { createRouter, type Fallback, type Route } from './net/router.js';
+import { systemApiExposure, systemApiRoutes, versionsRoute } from './api/system-api.js';
 import type { Balancer } from './balancer/balancer.js';
 import { startDefaultBackend, type DefaultBackendHandle } from './balancer/default-backend.js';
 import { MemoryBalancer } from './balancer/memory.js';
@@ -13,7 +13,6 @@ import { streamVersionsRoute } from './http/stream-routes.js';
 import { createLogger, type Logger } from './log.js';
 import { httpStreamProxy } from './http/stream-proxy.js';
 import { listenHttp } from './net/http-listener.js';
-import { isLoopbackHost } from './net/address-policy.js';
 import type { ConnectionLimits } from './net/connection-guard.js';
 import { FdBudget, type FileLimit } from './net/fd-limit.js';
 import { HeapGuard } from './net/heap-guard.js';
@@ -155,13 +154,8 @@ export class Proxy {
         stats,
         ...(deps.now ? { now: deps.now } : {}),
       }));
-      const sys = config.listeners.systemApi;
-      if (!isLoopbackHost(sys.host) && config.registerToken === undefined && edge.systemApiAllowCidrs === undefined) {
-        log.warn(
-          { listener: 'PROXY_SYSTEM_API', address: sys.host ?? '(all interfaces)', port: sys.port },
-          'SECURITY: the system API listens beyond loopback with neither PROXY_REGISTER_TOKEN nor PROXY_SYSTEM_API_ALLOW_CIDRS: anyone who can reach it can register origins (and steer streams to them), remove origins, and read the cluster view',
-        );
-      }
+      const exposed = systemApiExposure(config);
+      if (exposed) log.warn({ listener: 'PROXY_SYSTEM_API', address: config.listeners.systemApi.host ?? '(all interfaces)' }, exposed);
       await http('httpServer', [streamVersionsRoute()], httpStreamProxy({ config, balancer: this.balancer, agent: this.originAgent }));
     } catch (err) {
       await this.stop(0);

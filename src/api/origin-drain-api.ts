@@ -2,8 +2,8 @@
 // the ones it carries continue (rolling upgrades: drain → wait for zero relays → restart → undrain).
 // Protected by the register token like every admin call.
 import { available, requireToken } from './system-api.js';
-import { HttpError, sendJson } from './http-util.js';
-import type { Methods, RouteContext } from './router.js';
+import { HttpError, sendJson } from '../net/http-util.js';
+import type { Methods, RouteContext } from '../net/router.js';
 
 export interface DrainControl {
   /** False when no origin has this server id. */

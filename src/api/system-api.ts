@@ -3,10 +3,11 @@
 import { timingSafeEqual } from 'node:crypto';
 import { BalancerUnavailableError, type Balancer, type OriginView } from '../balancer/balancer.js';
 import { parseRegistration, RegisterError, SERVICES, type Origin } from '../balancer/origin.js';
-import { OriginAddressError, vetOriginHost, type OriginAddressPolicy } from '../net/address-policy.js';
+import { OriginAddressError, isLoopbackHost, vetOriginHost, type OriginAddressPolicy } from '../net/address-policy.js';
+import type { Config } from '../config.js';
 import { SIGNATURE, VERSION } from '../version.js';
-import { HttpError, readBody, sendJson } from './http-util.js';
-import type { Methods, Route, RouteContext } from './router.js';
+import { HttpError, readBody, sendJson } from '../net/http-util.js';
+import type { Methods, Route, RouteContext } from '../net/router.js';
 
 /** Heartbeats are a few hundred bytes; SRS with `summaries on` sends a few KB. */
 export const REGISTER_BODY_LIMIT = 64 * 1024;
@@ -44,12 +45,7 @@ export function versionsRoute(path = '/api/v1/versions'): Route {
 export function systemApiRoutes(deps: SystemApiDeps): Route[] {
   const now = deps.now ?? Date.now;
   const admit = originAdmission(deps, now);
-  const authorize = (ctx: RouteContext) => {
-    if (deps.registerToken === undefined) return;
-    const header = ctx.req.headers.authorization ?? '';
-    const given = header.startsWith('Bearer ') ? header.slice(7) : (ctx.url.searchParams.get('token') ?? '');
-    if (!safeEqual(given, deps.registerToken)) throw new HttpError(401, 'missing or wrong token');
-  };
+  const authorize = (ctx: RouteContext) => requireToken(deps.registerToken, ctx);
   const describe = deps.describeOrigin;
   return [
     versionsRoute(),
@@ -139,12 +135,27 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
 }
 
 /**
+ * The startup warning for a system API anyone may use: it listens beyond loopback with neither a
+ * token nor an allow list. Undefined when it is protected (or only on loopback).
+ */
+export function systemApiExposure(config: Pick<Config, 'listeners' | 'registerToken' | 'edge'>): string | undefined {
+  if (isLoopbackHost(config.listeners.systemApi.host)) return undefined;
+  if (config.registerToken !== undefined || config.edge.systemApiAllowCidrs !== undefined) return undefined;
+  return (
+    'SECURITY: the system API (PROXY_SYSTEM_API) listens beyond loopback with neither PROXY_REGISTER_TOKEN nor ' +
+    'PROXY_SYSTEM_API_ALLOW_CIDRS: anyone who reaches it can register origins (and so receive streams), remove origins, ' +
+    'and read the cluster view'
+  );
+}
+
+/**
  * Registration admission: the record's size, its addresses (PROXY_ORIGIN_ALLOW_CIDRS and the refused
  * ranges), and PROXY_MAX_ORIGINS for server ids not yet known. Throws HttpError (4xx).
  */
 function originAdmission(deps: SystemApiDeps, now: () => number): (origin: Origin) => Promise<void> {
   let known = new Set<string>();
   let knownAt = -Infinity;
+  let queue: Promise<unknown> = Promise.resolve();
   return async (origin) => {
     const bytes = Buffer.byteLength(JSON.stringify([origin.serverId, origin.serviceId, origin.pid, origin.ip, origin.deviceId, origin.endpoints]));
     if (bytes > MAX_ORIGIN_RECORD_BYTES) throw new HttpError(413, `origin record of ${bytes} bytes is larger than ${MAX_ORIGIN_RECORD_BYTES}`);
@@ -159,15 +170,21 @@ function originAdmission(deps: SystemApiDeps, now: () => number): (origin: Origi
       }
     }
     const max = deps.maxOrigins;
+    // Known origins' heartbeats take the fast path; new ones are admitted one at a time, so a burst
+    // of new server ids cannot all pass the count before any of them is counted.
     if (max === undefined || known.has(origin.serverId)) return;
-    if (now() - knownAt >= KNOWN_SERVERS_REFRESH_MS || known.size >= max) {
-      known = new Set((await available(deps.balancer.origins())).map((v) => v.origin.serverId));
-      knownAt = now();
-    }
-    if (!known.has(origin.serverId) && known.size >= max) {
-      throw new HttpError(403, `origin limit reached: PROXY_MAX_ORIGINS=${max} origins are registered`);
-    }
-    known.add(origin.serverId);
+    const turn = queue.then(async () => {
+      if (now() - knownAt >= KNOWN_SERVERS_REFRESH_MS || known.size >= max) {
+        known = new Set((await available(deps.balancer.origins())).map((v) => v.origin.serverId));
+        knownAt = now();
+      }
+      if (!known.has(origin.serverId) && known.size >= max) {
+        throw new HttpError(403, `origin limit reached: PROXY_MAX_ORIGINS=${max} origins are registered`);
+      }
+      known.add(origin.serverId);
+    });
+    queue = turn.catch(() => undefined);
+    await turn;
   };
 }
 

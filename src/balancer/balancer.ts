@@ -97,4 +97,9 @@ export interface Balancer {
   putRtcSession(session: RtcSession): Promise<void>;
   rtcSession(ufrag: string): Promise<RtcSession | undefined>;
   deleteRtcSession(ufrag: string): Promise<void>;
+  /**
+   * A secret every proxy sharing this balancer agrees on, created from `fresh` by the first to ask
+   * (absent: the balancer is not shared, a per-process secret is enough).
+   */
+  sharedSecret?(name: string, fresh: string): Promise<string>;
 }

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { NoOriginError, type Balancer, type HlsSession, type OriginView, type RegisterResult, type RtcSession, type StreamPin } from './balancer.js';
 import type { Origin } from './origin.js';
 import { TtlMap } from './ttl-map.js';
+import { boundedHlsUrl } from './hls-record.js';
 
 export interface MemoryBalancerOptions {
   /** An origin whose last heartbeat is older than this is dead (PROXY_ORIGIN_EXPIRE). */
@@ -13,6 +14,8 @@ export interface MemoryBalancerOptions {
   maxStreamPins: number;
   /** Cap on HLS and on WebRTC sessions each. */
   maxSessions?: number;
+  /** Cap on the bytes HLS session records hold (default 32 MiB). */
+  maxHlsSessionBytes?: number;
   now?: () => number;
   /** Uniform random integer in [0, n). */
   randomInt?: (n: number) => number;
@@ -24,6 +27,14 @@ interface Pin {
   serverId: string;
   originId: string;
   touchedAt: number;
+}
+
+/** Default byte budget of HLS session records (each index). */
+export const DEFAULT_HLS_SESSION_BYTES = 32 * 1024 * 1024;
+
+/** Approximate heap bytes of one HLS record in one index: UTF-16 strings plus object and Map overhead. */
+export function hlsRecordBytes(key: string, s: HlsSession): number {
+  return 2 * (key.length + s.spbhid.length + s.streamKey.length + s.fullUrl.length) + 200;
 }
 
 /** Dead origins are kept this many expiry periods (as the stale-only fallback), then forgotten. */
@@ -46,8 +57,9 @@ export class MemoryBalancer implements Balancer {
     this.randomInt = opts.randomInt ?? ((n) => Math.floor(Math.random() * n));
     this.newId = opts.newId ?? (() => randomBytes(4).toString('hex').slice(0, 7));
     const maxSessions = opts.maxSessions ?? 1_000_000;
-    this.hlsByKey = new TtlMap(opts.sessionTtlMs, maxSessions, this.now);
-    this.hlsById = new TtlMap(opts.sessionTtlMs, maxSessions, this.now);
+    const hlsBytes = { maxBytes: opts.maxHlsSessionBytes ?? DEFAULT_HLS_SESSION_BYTES, sizeOf: hlsRecordBytes };
+    this.hlsByKey = new TtlMap(opts.sessionTtlMs, maxSessions, this.now, hlsBytes);
+    this.hlsById = new TtlMap(opts.sessionTtlMs, maxSessions, this.now, hlsBytes);
     this.rtc = new TtlMap(opts.sessionTtlMs, maxSessions, this.now);
   }
 
@@ -143,7 +155,7 @@ export class MemoryBalancer implements Balancer {
     if (existing && this.hlsById.get(existing.spbhid)) return existing;
     let spbhid = this.newId();
     while (this.hlsById.get(spbhid)) spbhid = this.newId();
-    const session: HlsSession = { spbhid, streamKey, fullUrl };
+    const session: HlsSession = { spbhid, streamKey, fullUrl: boundedHlsUrl(fullUrl) };
     this.hlsByKey.set(streamKey, session);
     this.hlsById.set(spbhid, session);
     return session;

@@ -141,6 +141,12 @@ export class RedisStore {
     return r === 'OK';
   }
 
+  /** SET NX without TTL, then GET: the value every caller agrees on (the first writer's). */
+  async createOnce(key: string, value: string): Promise<string> {
+    await this.client.set(key, value, 'NX');
+    return (await this.client.get(key)) ?? value;
+  }
+
   async del(key: string): Promise<void> {
     await this.client.del(key);
   }

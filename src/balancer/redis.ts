@@ -23,6 +23,7 @@ import {
   type StreamPin,
 } from './balancer.js';
 import type { Origin } from './origin.js';
+import { boundedHlsUrl } from './hls-record.js';
 import { FallbackCache, type KnownServer } from './redis-cache.js';
 import { createRedisClient, redisTarget, type RedisClient } from './redis-connection.js';
 import {
@@ -323,7 +324,7 @@ export class RedisBalancer implements Balancer {
     try {
       const existing = await this.readHls(byKey, ttl);
       if (existing) return existing;
-      const session: HlsSession = { spbhid: '', streamKey, fullUrl };
+      const session: HlsSession = { spbhid: '', streamKey, fullUrl: boundedHlsUrl(fullUrl) };
       // The id index first: whenever the key index names an id, that id resolves.
       for (let i = 0; ; i++) {
         session.spbhid = this.newId();
@@ -413,6 +414,11 @@ export class RedisBalancer implements Balancer {
       if (cached) return cached;
       throw err;
     }
+  }
+
+  /** A secret shared by every proxy of the cluster: created once (SET NX) under `origin-proxy:secret:<name>`. */
+  async sharedSecret(name: string, fresh: string): Promise<string> {
+    return this.call('shared-secret', () => this.store.createOnce(`origin-proxy:secret:${name}`, fresh));
   }
 
   async deleteRtcSession(ufrag: string): Promise<void> {

@@ -1,18 +1,32 @@
 // A Map whose entries expire after `ttlMs` without use. Reading refreshes an entry by moving it to
 // the end, so the Map stays ordered by last use and a sweep stops at the first live entry (O(expired)).
-// A size cap evicts the least recently used entry, so memory stays bounded under any flood.
+// A size cap evicts the least recently used entry, so memory stays bounded under any flood; an
+// optional byte budget (entries weighed by `sizeOf`) bounds it in bytes too.
+
+export interface TtlMapBytes<K, V> {
+  maxBytes: number;
+  /** Approximate bytes an entry holds. */
+  sizeOf: (key: K, value: V) => number;
+}
 
 export class TtlMap<K, V> {
-  private readonly entries = new Map<K, { value: V; expiresAt: number }>();
+  private readonly entries = new Map<K, { value: V; expiresAt: number; bytes: number }>();
+  private bytes_ = 0;
 
   constructor(
     private readonly ttlMs: number,
     private readonly maxSize: number,
     private readonly now: () => number,
+    private readonly budget?: TtlMapBytes<K, V>,
   ) {}
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Bytes held, as weighed by the budget's sizeOf (0 without a budget). */
+  get bytes(): number {
+    return this.bytes_;
   }
 
   /** The value, refreshing its TTL; undefined when absent or expired. */
@@ -21,22 +35,29 @@ export class TtlMap<K, V> {
     if (!e) return undefined;
     const now = this.now();
     this.entries.delete(key);
-    if (e.expiresAt <= now) return undefined;
+    if (e.expiresAt <= now) {
+      this.bytes_ -= e.bytes;
+      return undefined;
+    }
     e.expiresAt = now + this.ttlMs;
     this.entries.set(key, e);
     return e.value;
   }
 
   set(key: K, value: V): void {
-    this.entries.delete(key);
-    this.entries.set(key, { value, expiresAt: this.now() + this.ttlMs });
-    while (this.entries.size > this.maxSize) {
-      const oldest = this.entries.keys().next().value as K;
-      this.entries.delete(oldest);
+    this.delete(key);
+    const bytes = this.budget ? this.budget.sizeOf(key, value) : 0;
+    this.entries.set(key, { value, expiresAt: this.now() + this.ttlMs, bytes });
+    this.bytes_ += bytes;
+    while (this.entries.size > this.maxSize || (this.budget && this.bytes_ > this.budget.maxBytes && this.entries.size > 1)) {
+      this.delete(this.entries.keys().next().value as K);
     }
   }
 
   delete(key: K): boolean {
+    const e = this.entries.get(key);
+    if (!e) return false;
+    this.bytes_ -= e.bytes;
     return this.entries.delete(key);
   }
 
@@ -47,6 +68,7 @@ export class TtlMap<K, V> {
     for (const [k, e] of this.entries) {
       if (e.expiresAt > now) break;
       this.entries.delete(k);
+      this.bytes_ -= e.bytes;
       n++;
     }
     return n;

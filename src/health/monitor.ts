@@ -151,8 +151,12 @@ export class HealthMonitor implements OriginHealth {
     const out: Record<string, unknown> = { state: s.state, since: new Date(s.since).toISOString() };
     if (s.reason) out.reason = s.reason;
     out.relays = this.relayCounts.get(view.origin.serverId) ?? 0;
-    if (view.origin.weight !== undefined) out.weight = view.origin.weight;
-    if (view.origin.load) out.load = view.origin.load;
+    const shared = this.snapshot.loads.get(view.origin.serverId);
+    const fromShare = shared && shared.originId === view.origin.id ? shared : undefined;
+    const weight = view.origin.weight ?? fromShare?.weight;
+    const load = view.origin.load ?? fromShare?.load;
+    if (weight !== undefined) out.weight = weight;
+    if (load) out.load = load;
     return out;
   }
 

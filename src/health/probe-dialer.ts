@@ -2,7 +2,7 @@
 // bounded by a deadline and reads at most a few KB, so an origin that accepts and then says nothing,
 // or answers with an endless body, costs one socket for at most the deadline.
 import { request } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 
 export interface ProbeDialer {
   /** Resolves once a TCP connection is established (then closes it); rejects on refusal or deadline. */
@@ -39,8 +39,12 @@ export const netProbeDialer: ProbeDialer = {
   httpGet(host, port, path, timeoutMs) {
     return new Promise((resolve, reject) => {
       const req = request({ host, port, path, method: 'GET', agent: false, headers: { Connection: 'close' } });
+      // The socket itself is destroyed on the deadline: destroying only the request may leave it open.
+      let socket: Socket | undefined;
+      req.once('socket', (s) => (socket = s));
       const timer = setTimeout(() => {
         req.destroy();
+        socket?.destroy();
         reject(new ProbeError(`GET http://${host}:${port}${path} got no answer within ${timeoutMs} ms`));
       }, timeoutMs);
       req.once('response', (res) => {
@@ -48,6 +52,7 @@ export const netProbeDialer: ProbeDialer = {
         // The status is the answer; the body is not needed (and may be endless).
         res.destroy();
         req.destroy();
+        socket?.destroy();
         resolve(res.statusCode ?? 0);
       });
       req.once('error', (err: NodeJS.ErrnoException) => {

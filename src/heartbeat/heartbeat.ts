@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.js';
 import { redactUrl, type Logger } from '../log.js';
 import { clip } from '../text.js';
+import { LoadReportError, MAX_WEIGHT, MIN_WEIGHT, parseWeight } from '../health/load.js';
 
 export interface HeartbeatOptions {
   url: string;
@@ -21,6 +22,8 @@ export interface HeartbeatOptions {
   intervalMs: number;
   token: string | undefined;
   timeoutMs: number;
+  /** Share of new streams relative to other origins (default 1 at the proxy). */
+  weight?: number;
 }
 
 export class UsageError extends Error {
@@ -29,7 +32,8 @@ export class UsageError extends Error {
 
 export const HEARTBEAT_USAGE = `usage: origin-proxy heartbeat --url http://proxy:12025/api/v1/srs/register --ip ORIGIN_IP --rtmp PORT
         [--http PORT] [--api PORT] [--srt udp://0.0.0.0:PORT] [--rtc udp://0.0.0.0:PORT] [--rtsp PORT]
-        [--interval 10s] [--timeout 5s] [--server ID] [--device-id LABEL] [--token SECRET] [--once]
+        [--interval 10s] [--timeout 5s] [--server ID] [--device-id LABEL] [--token SECRET] [--weight N] [--once]
+--weight (${MIN_WEIGHT}..${MAX_WEIGHT}, default 1) scales the share of new streams this origin gets.
 Endpoint flags may repeat. --server defaults to an id derived from --ip and the endpoints, stable across restarts.
 --rtsp is only recorded in the registration (listed by the system API): the proxy does not proxy RTSP yet.`;
 
@@ -53,6 +57,7 @@ export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: b
         interval: { type: 'string' },
         timeout: { type: 'string' },
         token: { type: 'string' },
+        weight: { type: 'string' },
         once: { type: 'boolean' },
       },
     }));
@@ -86,6 +91,13 @@ export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: b
     rtc: values.rtc ?? [],
     rtsp: values.rtsp ?? [],
   };
+  let weight: number | undefined;
+  try {
+    weight = parseWeight(values.weight);
+  } catch (err) {
+    if (err instanceof LoadReportError) throw new UsageError(`--weight: ${err.message}`);
+    throw err;
+  }
   const stableId = createHash('sha256').update(JSON.stringify([values.ip, lists])).digest('hex').slice(0, 7);
   return {
     url: values.url,
@@ -98,6 +110,7 @@ export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: b
     timeoutMs: duration('timeout', values.timeout, 5_000),
     token: values.token,
     once: values.once ?? false,
+    ...(weight !== undefined ? { weight } : {}),
   };
 }
 
@@ -105,6 +118,7 @@ export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: b
 export function heartbeatBody(o: HeartbeatOptions, pid = process.pid): Record<string, unknown> {
   const body: Record<string, unknown> = { device_id: o.deviceId, ip: o.ip, server: o.server, service: o.service, pid: String(pid) };
   for (const k of ['rtmp', 'http', 'api', 'srt', 'rtc', 'rtsp'] as const) if (o[k].length) body[k] = o[k];
+  if (o.weight !== undefined) body.weight = o.weight;
   return body;
 }
 

@@ -6,7 +6,7 @@
 // until either side leaves, so there is nothing to pool.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { HttpError } from '../api/http-util.js';
+import { HttpError } from '../net/http-util.js';
 import { hostPort } from '../balancer/endpoint.js';
 import type { DialTarget } from '../balancer/origin.js';
 import type { Logger } from '../log.js';

@@ -3,17 +3,13 @@
 // pass through; failures become 502/504 JSON without internal addresses.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors, type Agent, type Dispatcher } from 'undici';
-import { HttpError } from '../api/http-util.js';
+import { CORS_HEADERS, HttpError } from '../net/http-util.js';
 import type { DialTarget } from '../balancer/origin.js';
 import type { Logger } from '../log.js';
 import { forwardRequestHeaders, forwardResponseHeaders, originBaseUrl } from '../net/origin-http.js';
 import { hostPort } from '../balancer/endpoint.js';
 
-export const CORS_HEADERS: Readonly<Record<string, string>> = {
-  'access-control-allow-origin': '*',
-  'access-control-allow-headers': '*',
-  'access-control-allow-methods': '*',
-};
+export { CORS_HEADERS };
 
 export interface OriginRequest {
   agent: Agent;

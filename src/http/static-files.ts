@@ -2,7 +2,7 @@
 // Range, ETag/Last-Modified with 304, HEAD, index.html for folders (and a redirect to add the slash).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import send from 'send';
-import { HttpError, sendError } from '../api/http-util.js';
+import { HttpError, sendError } from '../net/http-util.js';
 
 export function serveStatic(req: IncomingMessage, res: ServerResponse, root: string | undefined, encodedPath: string): Promise<void> {
   return new Promise((resolve) => {

@@ -2,8 +2,8 @@
 // route it through the balancer, and relay the origin's answer — streamed for live streams and
 // segments, rewritten with the session parameter for HLS playlists and DASH manifests.
 import type { Agent } from 'undici';
-import { HttpError } from '../api/http-util.js';
-import type { Fallback, RouteContext } from '../api/router.js';
+import { HttpError } from '../net/http-util.js';
+import type { Fallback, RouteContext } from '../net/router.js';
 import { BalancerUnavailableError, NoOriginError, type Balancer } from '../balancer/balancer.js';
 import { dialTargets, type DialTarget, type Origin } from '../balancer/origin.js';
 import type { Config } from '../config.js';
@@ -124,7 +124,6 @@ async function manifest(deps: HttpStreamDeps, ctx: RouteContext, path: string, k
   const given = ctx.url.searchParams.get(SESSION_PARAM);
   const known = given && SESSION_ID.test(given) ? await deps.balancer.hlsSessionById(given) : undefined;
   const streamKey = known?.streamKey ?? keyOf(ctx, path).key;
-  const session = known ?? (await deps.balancer.hlsSession(streamKey, `http://${ctx.req.headers.host ?? ''}${path}`));
   const target = await httpTarget(deps.balancer, streamKey);
   const blocking = ctx.url.searchParams.has('_HLS_msn') || ctx.url.searchParams.has('_HLS_part');
   const upstream = await requestOrigin({
@@ -138,11 +137,13 @@ async function manifest(deps: HttpStreamDeps, ctx: RouteContext, path: string, k
     headers: { 'accept-encoding': 'identity' },
     dropHeaders: ['range', 'if-range'],
   });
-  ctx.log.debug({ stream: streamKey, status: upstream.statusCode, spbhid: session.spbhid }, kind);
   const text = await readLimited(upstream.body, MAX_MANIFEST_BYTES);
   const headers = clientHeaders(upstream.headers, false, kind === 'playlist' ? 'm3u8' : 'mpd');
   let body = text;
   if (upstream.statusCode === 200 && text !== undefined) {
+    // A session record exists only for a stream the origin really serves: refusals create nothing.
+    const session = known ?? (await deps.balancer.hlsSession(streamKey, sessionUrl(ctx, path)));
+    ctx.log.debug({ stream: streamKey, status: upstream.statusCode, spbhid: session.spbhid }, kind);
     if (kind === 'playlist' && isHlsPlaylist(text)) body = rewriteHlsPlaylist(text, session.spbhid);
     if (kind === 'manifest' && isDashManifest(text)) body = rewriteDashManifest(text, session.spbhid);
     // The body changed, so a validator of the origin's bytes would lie.
@@ -181,6 +182,13 @@ function firstHttpTarget(origin: Origin): DialTarget {
   const [target] = dialTargets(origin, 'http');
   if (!target) throw new HttpError(502, 'origin has no HTTP stream endpoint');
   return target;
+}
+
+/** The playlist URL kept in the session record: a well-formed Host only, never the raw header. */
+function sessionUrl(ctx: RouteContext, path: string): string {
+  const host = ctx.req.headers.host ?? '';
+  const shown = /^[A-Za-z0-9.[\]:-]{1,255}$/.test(host) ? host : 'invalid-host';
+  return `http://${shown}${path}`;
 }
 
 function keyOf(ctx: RouteContext, path: string): StreamKey {

@@ -1,7 +1,7 @@
 // Routes of the HTTP stream listener (PROXY_HTTP_SERVER). The streaming routes (FLV/TS/HLS/DASH and
 // static files) are added by the HTTP streaming module; the versions endpoint has its own shape here (spec 2.2).
-import { sendJson } from '../api/http-util.js';
-import type { Route } from '../api/router.js';
+import { sendJson } from '../net/http-util.js';
+import type { Route } from '../net/router.js';
 import { versionParts } from '../version.js';
 
 export function streamVersionsRoute(): Route {

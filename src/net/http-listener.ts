@@ -7,7 +7,7 @@ import type { ListenAddress } from '../config/listen.js';
 import { contextLogger, redactUrl, type Logger } from '../log.js';
 import { bindServer, type ProxyService } from './service.js';
 import { clip } from '../text.js';
-import { HttpError, sendError } from '../api/http-util.js';
+import { HttpError, sendError } from './http-util.js';
 import { clientAllowed, type Cidr } from './address-policy.js';
 import { ConnectionGuard, type ConnectionLimits } from './connection-guard.js';
 import type { TlsCredentials } from './tls.js';
@@ -15,6 +15,49 @@ import type { TlsCredentials } from './tls.js';
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse, log: Logger) => Promise<void>;
 
 export type HttpListener = ProxyService;
+
+/**
+ * Pipelined requests waiting behind the one in flight on a connection. A live stream holds its
+ * connection until it ends, so requests pipelined after it must neither open origin connections
+ * nor pile up: a few wait (reading stops meanwhile), more close the connection.
+ */
+const MAX_PIPELINED = 8;
+const kPipeline = Symbol('pipeline');
+
+interface Pipeline {
+  busy: boolean;
+  waiting: (() => void)[];
+}
+
+/** Serves one request at a time per connection; pipelined ones wait their turn (bounded). */
+function oneAtATime(serve: (req: IncomingMessage, res: ServerResponse) => void): (req: IncomingMessage, res: ServerResponse) => void {
+  const run = (p: Pipeline, socket: Socket, req: IncomingMessage, res: ServerResponse) => {
+    p.busy = true;
+    let done = false;
+    const next = () => {
+      if (done) return;
+      done = true;
+      p.busy = false;
+      const waiting = p.waiting.shift();
+      if (socket.destroyed) p.waiting.length = 0;
+      else if (waiting) waiting();
+      else socket.resume();
+    };
+    res.once('finish', next).once('close', next);
+    serve(req, res);
+  };
+  return (req, res) => {
+    const socket = req.socket as Socket & { [kPipeline]?: Pipeline };
+    const p = (socket[kPipeline] ??= { busy: false, waiting: [] });
+    if (!p.busy) return run(p, socket, req, res);
+    if (p.waiting.length >= MAX_PIPELINED) {
+      socket.destroy();
+      return;
+    }
+    socket.pause();
+    p.waiting.push(() => run(p, socket, req, res));
+  };
+}
 
 export interface HttpListenerOptions {
   /** The PROXY_* variable configuring this listener, for errors and logs. */
@@ -54,7 +97,8 @@ export async function listenHttp(opts: HttpListenerOptions): Promise<HttpListene
     }
     void opts.handler(req, res, log);
   };
-  const server: Server = opts.tls ? createHttpsServer({ ...serverOptions, ...opts.tls.options }, onRequest) : createServer(serverOptions, onRequest);
+  const serveOne = oneAtATime(onRequest);
+  const server: Server = opts.tls ? createHttpsServer({ ...serverOptions, ...opts.tls.options }, serveOne) : createServer(serverOptions, serveOne);
   if (opts.tls) opts.tls.attach(server as unknown as import('node:tls').Server);
   if (opts.limits) {
     const guard = new ConnectionGuard(opts.variable, opts.limits, opts.log);

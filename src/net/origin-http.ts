@@ -61,14 +61,34 @@ export function forwardRequestHeaders(req: IncomingMessage, originHost: string):
   return out;
 }
 
-/** Response headers for the client: the origin's end-to-end headers, hop-by-hop ones dropped. */
+/** A header field name (RFC 9110 token). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Control characters other than horizontal tab are never valid in a field value. */
+function hasInvalidValueCharacter(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/**
+ * Response headers for the client: the origin's end-to-end headers, hop-by-hop ones dropped, and any
+ * header whose name is not a token or whose value holds a control character dropped too (a value
+ * with CR/LF could split the response; Node would refuse to send others and fail the request).
+ */
 export function forwardResponseHeaders(headers: Dispatcher.ResponseData['headers'], opts: { keepLength: boolean }): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const listed = connectionListed(headers as IncomingHttpHeaders);
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || listed.has(name)) continue;
+    if (value === undefined || listed.has(name) || !TOKEN.test(name)) continue;
     if (HOP_BY_HOP.has(name) && !(opts.keepLength && name === 'content-length')) continue;
-    out[name] = value;
+    if (Array.isArray(value)) {
+      const clean = value.filter((v) => !hasInvalidValueCharacter(v));
+      if (clean.length > 0) out[name] = clean;
+    } else if (!hasInvalidValueCharacter(value)) {
+      out[name] = value;
+    }
   }
   return out;
 }

@@ -82,9 +82,11 @@ export type DropReason =
   /** A non-handshake packet for no relaying session (unknown id, or from another address). */
   | 'unknown-session'
   /** A datagram from an origin that the session could not use (handshake noise, foreign ids). */
-  | 'origin-noise';
+  | 'origin-noise'
+  /** A conclusion from an IP address that holds PROXY_MAX_UDP_SESSIONS_PER_IP sessions (answered with a backlog rejection). */
+  | 'ip-cap';
 
-const DROP_REASONS: readonly DropReason[] = ['short', 'malformed-handshake', 'bad-cookie', 'unsupported-handshake', 'unknown-session', 'origin-noise'];
+const DROP_REASONS: readonly DropReason[] = ['short', 'malformed-handshake', 'bad-cookie', 'unsupported-handshake', 'unknown-session', 'origin-noise', 'ip-cap'];
 
 const VARIABLE = 'PROXY_SRT_SERVER';
 const HANDSHAKE_WORD = 0x80000000;
@@ -121,6 +123,9 @@ class SrtServer implements SessionHost {
   readonly #now: () => number;
   readonly #idleMs: number;
   readonly #maxSessions: number;
+  readonly #maxSessionsPerIp: number;
+  /** Sessions held per caller IP address (any port): one address must not take every session. */
+  readonly #perIp = new Map<string, number>();
   readonly #cookies: SynCookies;
   readonly #drops: DropCounter<DropReason>;
   readonly #refusalLogs: LogBudget;
@@ -154,6 +159,7 @@ class SrtServer implements SessionHost {
     this.clock = this.#now();
     this.#idleMs = config.timeouts.idleMs;
     this.#maxSessions = config.maxUdpSessions;
+    this.#maxSessionsPerIp = config.maxUdpSessionsPerIp;
     this.#cookies = new SynCookies({ secret: options.cookieSecret ?? randomBytes(32), now: this.#now });
     this.#drops = new DropCounter(log, DROP_REASONS, 'srt datagram dropped', this.#now);
     this.#refusalLogs = new LogBudget(this.#now, 20);
@@ -186,7 +192,12 @@ class SrtServer implements SessionHost {
 
   closed(session: SrtSession): void {
     const key = sessionKey(session.callerAddress, session.callerPort, session.callerSocketId);
-    if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+    if (this.#sessions.get(key) === session) {
+      this.#sessions.delete(key);
+      const held = (this.#perIp.get(session.callerAddress) ?? 1) - 1;
+      if (held > 0) this.#perIp.set(session.callerAddress, held);
+      else this.#perIp.delete(session.callerAddress);
+    }
     if (session.originSocketId !== 0) {
       if (this.#relaying.get(session.originSocketId) === session) this.#relaying.delete(session.originSocketId);
       else this.#collisions.delete(collisionKey(session.originSocketId, session.callerAddress, session.callerPort));
@@ -259,6 +270,11 @@ class SrtServer implements SessionHost {
     if (this.#sessions.size >= this.#maxSessions) {
       return this.#refuse(conclusion, rinfo, RejectionCode.Backlog, `session cap (${this.#maxSessions}) reached`);
     }
+    const held = this.#perIp.get(rinfo.address) ?? 0;
+    if (held >= this.#maxSessionsPerIp) {
+      this.#drop('ip-cap', rinfo, `${held} sessions`);
+      return this.#refuse(conclusion, rinfo, RejectionCode.Backlog, `per-address session cap (${this.#maxSessionsPerIp}) reached`);
+    }
     const log = contextLogger(this.#log, { caller: `${rinfo.address}:${rinfo.port}`, stream: admission.stream.key });
     const session = new SrtSession(this, {
       datagram,
@@ -269,6 +285,7 @@ class SrtServer implements SessionHost {
       log,
     });
     this.#sessions.set(key, session);
+    this.#perIp.set(rinfo.address, held + 1);
     this.#admitted++;
     log.debug({ streamId: admission.streamId, mode: admission.stream.mode }, 'srt caller admitted');
     session.start().catch((err: unknown) => {

@@ -48,10 +48,12 @@ export type DropReason =
   /** Queued while the upstream socket was opening, and the queue was full. */
   | 'queue-full'
   /** A binding request whose MESSAGE-INTEGRITY does not verify with the session's ICE password (or has none). */
-  | 'unverified';
+  | 'unverified'
+  /** A new session from an IP address that holds PROXY_MAX_UDP_SESSIONS_PER_IP sessions. */
+  | 'ip-cap';
 
 export const DROP_REASONS: readonly DropReason[] = [
-  'empty', 'malformed-stun', 'unknown-username', 'unbound-address', 'session-cap', 'lookup-cap', 'closing', 'no-origin', 'queue-full', 'unverified',
+  'empty', 'malformed-stun', 'unknown-username', 'unbound-address', 'session-cap', 'lookup-cap', 'closing', 'no-origin', 'queue-full', 'unverified', 'ip-cap',
 ];
 
 export interface RelayOptions {
@@ -125,6 +127,8 @@ class RelaySession {
     readonly upstream: Socket,
     readonly log: Logger,
     now: number,
+    /** The IP address that opened the session (counted against the per-address cap until it ends). */
+    readonly ownerIp: string,
   ) {
     this.lastActiveAt = now;
     this.refreshedAt = now;
@@ -159,6 +163,8 @@ class Relay implements WebrtcRelay {
   private readonly sessions = new Map<string, RelaySession>();
   private readonly byAddress = new Map<string, RelaySession>();
   private readonly pending = new Map<string, Queued[]>();
+  /** Sessions per opening IP address (any port): one address must not take every session. */
+  private readonly perIp = new Map<string, number>();
   private readonly drops: DropCounter<DropReason>;
   private readonly now: () => number;
   private readonly sweeper: NodeJS.Timeout;
@@ -378,11 +384,15 @@ class Relay implements WebrtcRelay {
     if (!target) return refuse('no-origin');
     if (this.closing) return refuse('closing');
     if (this.sessions.size >= this.deps.config.maxUdpSessions) return refuse('session-cap');
+    const ownerIp = queued[0]!.address;
+    const held = this.perIp.get(ownerIp) ?? 0;
+    if (held >= this.deps.config.maxUdpSessionsPerIp) return refuse('ip-cap');
 
     const upstream = createSocket(isIPv6(target.host) ? 'udp6' : 'udp4');
     const log = contextLogger(this.log, { ufrag: username, stream: record.streamKey });
-    const session = new RelaySession(username, record, upstream, log, this.now());
+    const session = new RelaySession(username, record, upstream, log, this.now(), ownerIp);
     this.sessions.set(username, session);
+    this.perIp.set(ownerIp, held + 1);
     this.counters.sessionsOpened++;
     upstream.on('message', (datagram) => this.fromOrigin(session, datagram));
     upstream.on('error', (err) => {
@@ -431,7 +441,12 @@ class Relay implements WebrtcRelay {
     if (session.closed) return;
     session.closed = true;
     this.closedCounts[reason]++;
-    if (this.sessions.get(session.ufrag) === session) this.sessions.delete(session.ufrag);
+    if (this.sessions.get(session.ufrag) === session) {
+      this.sessions.delete(session.ufrag);
+      const held = (this.perIp.get(session.ownerIp) ?? 1) - 1;
+      if (held > 0) this.perIp.set(session.ownerIp, held);
+      else this.perIp.delete(session.ownerIp);
+    }
     for (const key of session.addresses) if (this.byAddress.get(key) === session) this.byAddress.delete(key);
     session.queue = [];
     try {

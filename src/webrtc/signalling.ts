@@ -12,8 +12,8 @@
 //           rewritten so DELETE/PATCH come back here and reach the same origin.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors, type Dispatcher } from 'undici';
-import { HttpError, readBody, sendError } from '../api/http-util.js';
-import type { Handler, Methods, Route, RouteContext } from '../api/router.js';
+import { CORS_HEADERS, HttpError, readBody, sendError } from '../net/http-util.js';
+import type { Handler, Methods, Route, RouteContext } from '../net/router.js';
 import { BalancerUnavailableError, NoOriginError, type RtcSession } from '../balancer/balancer.js';
 import { hostPort } from '../balancer/endpoint.js';
 import { dialTargets, type DialTarget } from '../balancer/origin.js';
@@ -27,7 +27,8 @@ import { SignallingSdpError, iceSessionId, offerCredentials, proxyAnswer, type M
 import type { WebrtcRelay } from './relay.js';
 import { rewriteCandidates } from './sdp-rewrite.js';
 import { extractIceCredentials, type IceCredentials } from './sdp.js';
-import { RESOURCE_PREFIX, originPath, proxyResourceLocation, takeProxyParams } from './whip-resource.js';
+import { ResourceMacKey } from './resource-mac.js';
+import { RESOURCE_PREFIX, originPath, proxyResourceLocation, resourceMacInput, takeProxyParams } from './whip-resource.js';
 
 /** What the signalling routes need: the shared deps, the relay (its port, capacity, teardown) and the origin HTTP pool. */
 export interface WebrtcSignallingDeps extends ProtocolDeps {
@@ -40,13 +41,6 @@ const MAX_CLIENT_BODY = 256 * 1024;
 /** Largest answer accepted from an origin. */
 const MAX_ORIGIN_BODY = 1024 * 1024;
 
-/** CORS for browsers on other origins (spec 5.6), plus Location and friends readable by WHIP scripts. */
-const CORS_HEADERS: Readonly<Record<string, string>> = {
-  'access-control-allow-origin': '*',
-  'access-control-allow-headers': '*',
-  'access-control-allow-methods': '*',
-  'access-control-expose-headers': '*',
-};
 
 const WHIP_PATHS = ['/rtc/v1/whip', '/rtc/v1/whep', '/rtc/v1/whip-play'] as const;
 const JSON_API_PATHS = ['/rtc/v1/publish', '/rtc/v1/play'] as const;
@@ -121,8 +115,15 @@ interface OriginReply {
   target: DialTarget;
 }
 
+/** Methods a client may send to a WHIP/WHEP resource (OPTIONS is answered here). */
+const RESOURCE_METHODS = new Set(['DELETE', 'PATCH']);
+
 class Signalling {
-  constructor(private readonly deps: WebrtcSignallingDeps) {}
+  private readonly macKey: ResourceMacKey;
+
+  constructor(private readonly deps: WebrtcSignallingDeps) {
+    this.macKey = new ResourceMacKey(deps.config.sessionSecret, deps.balancer);
+  }
 
   /** POST of an offer to WHIP/WHEP: forward, rewrite the answer, store the session. */
   async offer(ctx: RouteContext): Promise<void> {
@@ -134,8 +135,10 @@ class Signalling {
     const body = await readBody(req, MAX_CLIENT_BODY);
     const offer = offerIce(body.toString('utf8'));
     const key = streamKey(() => streamKeyFromWebrtc(req.headers.host, params));
+    // Before the origin creates a session: without the key its resource URL could not be given out.
+    const resourceMac = await this.macKey.get();
     const origin = await this.pick(key);
-    const media = mediaTarget(origin);
+    const media = mediaTarget(origin, log);
     const reply = await this.forward(req, log, origin, 'POST', withQuery(path, originQuery), body);
     if (!isSuccess(reply.status)) return sendReply(res, reply.status, reply.headers, reply.body);
     const answer = this.answer(reply.body.toString('utf8'), params);
@@ -149,6 +152,7 @@ class Signalling {
         session,
         originHosts: [reply.target.host, origin.ip],
         requestUrl: `${originBaseUrl(reply.target.host, reply.target.port)}${withQuery(path, originQuery)}`,
+        mac: resourceMac.mac,
       });
     }
     log.info({ stream: key.key, origin: origin.serverId, session }, 'WebRTC offer answered');
@@ -156,27 +160,38 @@ class Signalling {
   }
 
   /**
-   * Any other request on a WHIP/WHEP path or a rewritten resource URL (DELETE, PATCH, GET, …): sent
-   * to the resource's origin; a successful DELETE also ends the session here, and a PATCH answer's
-   * candidates (trickle) and new credentials (ICE restart) are handled like an answer's.
+   * DELETE or PATCH on a resource URL the proxy gave out (its Location rewrite): only that exact URL,
+   * checked by its MAC, reaches the origin that created it; anything else is refused here (the proxy is
+   * no general forwarder to origin APIs, and one client cannot end another's session). A successful
+   * DELETE also ends the session here; a PATCH answer's candidates (trickle) and new credentials (ICE
+   * restart) are handled like an answer's.
    */
   async resource(ctx: RouteContext): Promise<void> {
     const { req, res, log } = ctx;
     const method = (req.method ?? 'GET').toUpperCase();
+    if (!RESOURCE_METHODS.has(method)) throw new HttpError(405, `${clip(method, 16)} is not allowed on a WebRTC resource (DELETE, PATCH, OPTIONS)`);
     const { path, query } = splitUrl(req.url ?? '/');
     const taken = takeProxyParams(query);
+    const { serverId, session, signature } = taken;
+    if (serverId === undefined || session === undefined || signature === undefined) {
+      throw new HttpError(404, 'unknown WebRTC resource (use the Location of the offer answer)');
+    }
+    const resourceMac = await this.macKey.get();
+    if (!resourceMac.verify(resourceMacInput(serverId, session, originPath(path), taken.query), signature)) {
+      log.info({ session: clip(session), origin: clip(serverId) }, 'WebRTC resource URL does not verify');
+      throw new HttpError(403, 'WebRTC resource URL does not verify');
+    }
     const params = new URLSearchParams(taken.query);
-    const session = taken.session ?? (params.get('session') || undefined);
-    const record = session !== undefined ? await this.deps.balancer.rtcSession(session) : undefined;
-    const origin = await this.resourceOrigin(taken.serverId ?? record?.serverId, () => streamKeyFromWebrtc(req.headers.host, params));
+    const record = await this.deps.balancer.rtcSession(session);
+    const origin = await this.resourceOrigin(serverId, log);
     const body = await readBody(req, MAX_CLIENT_BODY);
     const reply = await this.forward(req, log, origin, method, withQuery(originPath(path), taken.query), body);
-    if (isSuccess(reply.status) && method === 'DELETE' && session !== undefined) {
+    if (isSuccess(reply.status) && method === 'DELETE') {
       const relayed = await this.deps.relay.closeSession(session, 'delete');
       log.info({ origin: origin.serverId, session, relayed }, 'WebRTC session deleted');
     }
     if (isSuccess(reply.status) && method === 'PATCH' && reply.body.length > 0 && isSdpFragment(reply.headers)) {
-      const fragment = await this.patchAnswer(reply.body.toString('utf8'), body.toString('utf8'), params, origin, record);
+      const fragment = await this.patchAnswer(reply.body.toString('utf8'), body.toString('utf8'), params, origin, record, log);
       return sendReply(res, reply.status, reply.headers, Buffer.from(fragment, 'utf8'));
     }
     sendReply(res, reply.status, reply.headers, reply.body);
@@ -197,7 +212,7 @@ class Signalling {
     const streamurl = request.streamurl;
     const key = streamKey(() => streamKeyFromUrl(streamurl));
     const origin = await this.pick(key);
-    const media = mediaTarget(origin);
+    const media = mediaTarget(origin, log);
     const reply = await this.forward(req, log, origin, 'POST', withQuery(path, query), body);
     const answer = isSuccess(reply.status) ? parseJsonObject(reply.body) : undefined;
     // SRS reports failures as {code: non-zero} (often with HTTP 200): passed on untouched.
@@ -227,12 +242,12 @@ class Signalling {
    * PATCH answer: its candidates point at the proxy; new ICE credentials on both sides (an ICE
    * restart) become a new session to the same origin.
    */
-  private async patchAnswer(fragment: string, requestFragment: string, params: URLSearchParams, origin: Origin, record: RtcSession | undefined): Promise<string> {
+  private async patchAnswer(fragment: string, requestFragment: string, params: URLSearchParams, origin: Origin, record: RtcSession | undefined, log: Logger): Promise<string> {
     const rewritten = rewriteCandidates(fragment, { ...this.mediaRewrite(params), keepTcp: false });
     const answerIce = extractIceCredentials(fragment);
     const offerIce = extractIceCredentials(requestFragment);
     if (answerIce && offerIce) {
-      const media = record?.mediaHost && record.mediaPort ? { host: record.mediaHost, port: record.mediaPort } : mediaTarget(origin);
+      const media = record?.mediaHost && record.mediaPort ? { host: record.mediaHost, port: record.mediaPort } : mediaTarget(origin, log);
       const streamKey = record?.streamKey ?? streamKeyFromWebrtcSafe(params);
       if (streamKey !== undefined) {
         await this.store({ ufrag: iceSessionId(answerIce, offerIce), streamKey, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port, icePwd: answerIce.pwd });
@@ -260,19 +275,24 @@ class Signalling {
     }
   }
 
-  /** The origin owning a resource: by server id (from the rewritten Location or the session), else by stream. */
-  private async resourceOrigin(serverId: string | undefined, key: () => StreamKey): Promise<Origin> {
-    if (serverId === undefined) return this.pick(streamKey(key));
+  /** The origin owning a resource, by the server id its (verified) URL names. */
+  private async resourceOrigin(serverId: string, log: Logger): Promise<Origin> {
     const views = await this.deps.balancer.origins();
     const found = views.find((v) => v.origin.serverId === serverId);
-    if (!found) throw new HttpError(404, `origin ${clip(serverId)} is not registered`);
+    if (!found) {
+      log.info({ origin: clip(serverId) }, 'WebRTC resource: its origin is no longer registered');
+      throw new HttpError(404, 'the origin of this WebRTC resource is gone');
+    }
     return found.origin;
   }
 
   /** Sends the request to the origin's API endpoints in order (a refused connection tries the next). */
   private async forward(req: IncomingMessage, log: Logger, origin: Origin, method: string, pathAndQuery: string, body: Buffer): Promise<OriginReply> {
     const targets = dialTargets(origin, 'api');
-    if (targets.length === 0) throw new HttpError(502, `origin ${clip(origin.serverId)} has no API endpoint`);
+    if (targets.length === 0) {
+      log.warn({ origin: origin.serverId }, 'origin has no API endpoint');
+      throw new HttpError(502, 'origin has no API endpoint');
+    }
     const { dialMs, originAnswerMs } = this.deps.config.timeouts;
     let lastError: unknown;
     for (const target of targets) {
@@ -332,9 +352,12 @@ function streamKeyFromWebrtcSafe(params: URLSearchParams): string | undefined {
 }
 
 /** The origin's first UDP `rtc` endpoint: where the relay sends this session's media. */
-function mediaTarget(origin: Origin): DialTarget {
+function mediaTarget(origin: Origin, log: Logger): DialTarget {
   const target = dialTargets(origin, 'rtc', 'udp')[0];
-  if (!target) throw new HttpError(502, `origin ${clip(origin.serverId)} has no UDP rtc endpoint`);
+  if (!target) {
+    log.warn({ origin: origin.serverId }, 'origin has no UDP rtc endpoint');
+    throw new HttpError(502, 'origin has no UDP rtc endpoint');
+  }
   return target;
 }
 

@@ -2,12 +2,16 @@
 // with `Location: <resource>`; the client later sends DELETE (teardown) and PATCH (trickle ICE, ICE
 // restart) to it. The proxy rewrites that URL to a path on itself and adds which origin and which ICE
 // session it belongs to, so those requests come back to the proxy — any proxy of the cluster — and
-// reach the same origin without per-resource state. Pure string work: no I/O.
+// reach the same origin without per-resource state. The rewritten URL carries a MAC over the origin, the
+// session and the origin's own path and query, so a client can reach only the resource an origin gave it,
+// and never another client's. Pure string work: no I/O (the MAC function is passed in).
 
 /** Query parameter naming the origin (server id) that owns the resource. */
 export const PROXY_ORIGIN_PARAM = 'proxy_origin';
 /** Query parameter naming the ICE session (`<answerUfrag>:<offerUfrag>`) of the resource. */
 export const PROXY_SESSION_PARAM = 'proxy_session';
+/** Query parameter carrying the MAC of the resource (see `resourceMacInput`). */
+export const PROXY_SIGNATURE_PARAM = 'proxy_sig';
 /** Paths the proxy forwards as they are; an origin resource elsewhere is reached under RESOURCE_PREFIX. */
 export const WEBRTC_API_PREFIXES = ['/rtc/v1/whip/', '/rtc/v1/whep/', '/rtc/v1/whip-play/'] as const;
 /** Proxy path prefix for origin resources outside WEBRTC_API_PREFIXES (`/rtc/v1/resource/<origin path>`). */
@@ -22,6 +26,13 @@ export interface ResourceOwner {
   originHosts: readonly string[];
   /** The URL the offer was sent to, against which a relative Location resolves. */
   requestUrl: string;
+  /** MAC of `resourceMacInput(...)` with the cluster's secret. */
+  mac: (input: string) => string;
+}
+
+/** What the MAC of a resource URL covers: the origin, the session and the origin's own path and query. */
+export function resourceMacInput(serverId: string, session: string, originPath: string, originQuery: string): string {
+  return ['whip-resource-v1', serverId, session, originPath, originQuery].join('\n');
 }
 
 /**
@@ -39,8 +50,9 @@ export function proxyResourceLocation(location: string, owner: ResourceOwner): s
   if (absolute && !owner.originHosts.includes(stripBrackets(url.hostname))) return location;
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return location;
   const path = isForwardedAsIs(url.pathname) ? url.pathname : RESOURCE_PREFIX + url.pathname;
-  const query = removeParams(url.search.slice(1), [PROXY_ORIGIN_PARAM, PROXY_SESSION_PARAM]);
-  const added = `${PROXY_ORIGIN_PARAM}=${encodeURIComponent(owner.serverId)}&${PROXY_SESSION_PARAM}=${encodeURIComponent(owner.session)}`;
+  const query = removeParams(url.search.slice(1), [PROXY_ORIGIN_PARAM, PROXY_SESSION_PARAM, PROXY_SIGNATURE_PARAM]);
+  const mac = owner.mac(resourceMacInput(owner.serverId, owner.session, url.pathname, query));
+  const added = `${PROXY_ORIGIN_PARAM}=${encodeURIComponent(owner.serverId)}&${PROXY_SESSION_PARAM}=${encodeURIComponent(owner.session)}&${PROXY_SIGNATURE_PARAM}=${encodeURIComponent(mac)}`;
   return `${path}?${query === '' ? added : `${query}&${added}`}`;
 }
 
@@ -59,12 +71,14 @@ export interface ProxyParams {
   query: string;
   serverId: string | undefined;
   session: string | undefined;
+  signature: string | undefined;
 }
 
-/** Takes PROXY_ORIGIN_PARAM and PROXY_SESSION_PARAM out of a raw query string (without '?'). */
+/** Takes the proxy's parameters out of a raw query string (without '?'). */
 export function takeProxyParams(rawQuery: string): ProxyParams {
   let serverId: string | undefined;
   let session: string | undefined;
+  let signature: string | undefined;
   const kept: string[] = [];
   for (const part of rawQuery.split('&')) {
     if (part === '') continue;
@@ -73,9 +87,10 @@ export function takeProxyParams(rawQuery: string): ProxyParams {
     const value = eq === -1 ? '' : decodeQueryComponent(part.slice(eq + 1));
     if (name === PROXY_ORIGIN_PARAM) serverId ??= value;
     else if (name === PROXY_SESSION_PARAM) session ??= value;
+    else if (name === PROXY_SIGNATURE_PARAM) signature ??= value;
     else kept.push(part);
   }
-  return { query: kept.join('&'), serverId, session };
+  return { query: kept.join('&'), serverId, session, signature };
 }
 
 function removeParams(rawQuery: string, names: readonly string[]): string {

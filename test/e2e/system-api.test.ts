@@ -164,7 +164,7 @@ describe('system API', () => {
 });
 
 describe('register token (PROXY_REGISTER_TOKEN)', () => {
-  test('register and admin calls need the token; reads do not', async () => {
+  test('register, admin calls and admin reads need the token', async () => {
     const proxy = await startProxy({ env: { PROXY_REGISTER_TOKEN: 's3cret' } });
     try {
       assert.equal((await register(proxy, SRS_BODY)).status, 401);
@@ -174,7 +174,9 @@ describe('register token (PROXY_REGISTER_TOKEN)', () => {
       const res = await fetch(`${proxy.systemApi}/api/v1/srs/register?token=s3cret`, { method: 'POST', body: JSON.stringify({ ...SRS_BODY, server: 'q' }) });
       assert.equal(res.status, 200);
       assert.equal((await fetch(`${proxy.systemApi}/api/v1/origins/q`, { method: 'DELETE' })).status, 401);
-      assert.equal((await origins(proxy)).length, 2);
+      assert.equal((await fetch(`${proxy.systemApi}/api/v1/origins`)).status, 401);
+      const list = await fetch(`${proxy.systemApi}/api/v1/origins`, { headers: { Authorization: 'Bearer s3cret' } });
+      assert.equal(((await list.json()) as { origins: unknown[] }).origins.length, 2);
     } finally {
       await proxy.stop();
     }

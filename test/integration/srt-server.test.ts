@@ -93,6 +93,17 @@ async function eventually(check: () => void, timeoutMs = 2000): Promise<void> {
   }
 }
 
+/**
+ * Proves that nothing was sent back for what `caller` sent before: the listener handles one socket's
+ * datagrams in order, so once the answer to a fresh induction is in, any answer to the earlier
+ * datagrams would be in too. Returns the caller's inbox size before that induction's answer.
+ */
+async function barrier(caller: TestCaller): Promise<number> {
+  const before = caller.inbox.received.length;
+  await caller.induce();
+  return before;
+}
+
 void describe('SRT listener: induction (spec 7.2, scenario 69)', () => {
   void test('answers with a 64-byte HSv5 induction response and keeps no state', async () => {
     const h = await harness();
@@ -163,10 +174,9 @@ void describe('SRT listener: admission', () => {
     caller.send(caller.conclusion(0, blocks));
     const reply = await caller.induce();
     caller.send(caller.conclusion((reply.synCookie + 1) >>> 0, blocks));
-    await sleep(300);
-    assert.equal(caller.inbox.received.length, 1, 'only the induction reply');
+    await eventually(() => assert.equal(h.service.stats().drops['bad-cookie'], 3));
+    assert.equal(await barrier(caller), 1, 'only the induction reply');
     assert.equal(origin.inbox.received.length, 0);
-    assert.equal(h.service.stats().drops['bad-cookie'], 3);
     assert.equal(h.service.stats().sessions, 0);
   });
 
@@ -176,9 +186,8 @@ void describe('SRT listener: admission', () => {
     const b = await h.caller(a.socketId);
     const reply = await a.induce();
     b.send(b.conclusion(reply.synCookie, [callerHsReq(), streamIdExtension('live/x')]));
-    await sleep(200);
-    assert.equal(b.inbox.received.length, 0);
-    assert.equal(h.service.stats().drops['bad-cookie'], 1);
+    await eventually(() => assert.equal(h.service.stats().drops['bad-cookie'], 1));
+    assert.equal(await barrier(b), 0, 'no answer to the conclusion');
   });
 
   void test('no origin registered, or none with SRT: NotFound (2404)', async () => {
@@ -243,8 +252,7 @@ void describe('SRT origin leg', () => {
     const reply = await caller.induce();
     const conclusion = caller.conclusion(reply.synCookie, [callerHsReq(), streamIdExtension('live/slow')]);
     const pending = caller.conclude(conclusion); // retransmits every 250 ms while the origin is silent
-    await sleep(600);
-    assert.ok(origin.inbox.received.length >= 2, 'the proxy retransmits its induction to a silent origin');
+    await eventually(() => assert.ok(origin.inbox.received.length >= 2, 'the proxy retransmits its induction to a silent origin'));
     origin.mode = 'accept';
     const answer = await pending;
     assert.equal(answer.handshakeType, HandshakeType.Conclusion);
@@ -256,7 +264,11 @@ void describe('SRT origin leg', () => {
     const replays = caller.inbox.received.slice(before).map((r) => r.datagram);
     assert.deepEqual(replays[0], replays[1]);
     assert.equal(parseHandshake(replays[0]!).socketId, origin.socketId);
-    await sleep(100);
+    // Data after the replays takes the same path in order: once its echo is back, the origin has seen
+    // everything the replays could have caused.
+    const mark = caller.inbox.received.length;
+    caller.send(caller.data(origin.socketId, 1, Buffer.from('after the replays')));
+    await caller.inbox.next((d) => (d[0]! & 0x80) === 0, 2000, mark);
     assert.equal(origin.conclusions.length, 1, 'the origin saw one conclusion');
     assert.equal(h.service.stats().admitted, 1);
   });
@@ -284,7 +296,7 @@ void describe('SRT origin leg', () => {
     const stuck = await h.caller();
     const t0 = Date.now();
     const stuckResult = stuck.connect('live/stuck', 5000);
-    await sleep(100);
+    await eventually(() => assert.ok(silent.inbox.received.length >= 1, 'the proxy dialled the silent origin'));
     await h.deregister('silent');
     const live = await h.origin();
     await h.register('live', [live.endpoint()]);
@@ -389,17 +401,20 @@ void describe('SRT relay lifetime', () => {
   });
 
   void test('traffic keeps a session alive past the idle timeout', async () => {
-    const h = await harness({ PROXY_IDLE_TIMEOUT: '300ms' });
+    const h = await harness({ PROXY_IDLE_TIMEOUT: '1s' });
     const origin = await h.origin();
     await h.register('o1', [origin.endpoint()]);
     const caller = await h.caller();
     await caller.connect('live/busy');
-    for (let i = 0; i < 10; i++) {
+    // The pacing is what is tested: a packet every 100 ms for 2.5 idle timeouts. Each one is waited
+    // for at the origin, so the session only ever looks idle if the test itself stalls for 0.9 s.
+    for (let i = 0; i < 25; i++) {
       caller.send(caller.data(origin.socketId, i, Buffer.alloc(100)));
-      await sleep(80);
+      await eventually(() => assert.equal(origin.dataPackets, i + 1));
+      await sleep(100);
     }
     assert.equal(h.service.stats().relaying, 1);
-    await eventually(() => assert.equal(h.service.stats().relaying, 0), 2000);
+    await eventually(() => assert.equal(h.service.stats().relaying, 0), 3000);
   });
 
   void test('the session cap refuses new callers with a backlog rejection', async () => {
@@ -518,7 +533,7 @@ void describe('SRT listener: bad input never stops it', () => {
     };
     const samples = fc.sample(fc.uint8Array({ maxLength: 600 }), 400).map(header);
     for (const d of samples) caller.send(d);
-    await sleep(300);
+    await barrier(caller);
     const again = await h.caller();
     assert.equal((await again.induce()).version, 5);
     const stats = h.service.stats();

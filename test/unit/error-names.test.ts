@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { HttpError } from '../../src/api/http-util.js';
+import { HttpError } from '../../src/net/http-util.js';
 import { BalancerUnavailableError, NoOriginError } from '../../src/balancer/balancer.js';
 import { EndpointError } from '../../src/balancer/endpoint.js';
 import { RegisterError } from '../../src/balancer/origin.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { HttpError } from '../../../src/api/http-util.js';
+import { HttpError } from '../../../src/net/http-util.js';
 import { parseResponseHead } from '../../../src/http/live-passthrough.js';
 
 test('parses status, headers (repeated ones as arrays) and the body bytes that came along', () => {

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  PROXY_ORIGIN_PARAM, PROXY_SESSION_PARAM, RESOURCE_PREFIX, isForwardedAsIs, originPath, proxyResourceLocation, takeProxyParams,
+  PROXY_ORIGIN_PARAM, PROXY_SESSION_PARAM, PROXY_SIGNATURE_PARAM, RESOURCE_PREFIX, isForwardedAsIs, originPath, proxyResourceLocation, resourceMacInput, takeProxyParams,
 } from '../../../src/webrtc/whip-resource.js';
 
 const owner = {
@@ -10,6 +10,7 @@ const owner = {
   session: 'k52u8e1x:EsAw',
   originHosts: ['10.0.0.5', 'origin.internal'],
   requestUrl: 'http://10.0.0.5:1985/rtc/v1/whip/?app=live&stream=livestream',
+  mac: () => 'm',
 };
 
 describe('proxyResourceLocation', () => {
@@ -17,25 +18,25 @@ describe('proxyResourceLocation', () => {
     const srs = '/rtc/v1/whip/?action=delete&token=7x2&app=live&stream=livestream&session=k52u8e1x:EsAw';
     assert.equal(
       proxyResourceLocation(srs, owner),
-      '/rtc/v1/whip/?action=delete&token=7x2&app=live&stream=livestream&session=k52u8e1x:EsAw&proxy_origin=origin-1&proxy_session=k52u8e1x%3AEsAw',
+      '/rtc/v1/whip/?action=delete&token=7x2&app=live&stream=livestream&session=k52u8e1x:EsAw&proxy_origin=origin-1&proxy_session=k52u8e1x%3AEsAw&proxy_sig=m',
     );
   });
 
   test('an absolute Location on the origin becomes a proxy path', () => {
     assert.equal(
       proxyResourceLocation('http://10.0.0.5:1985/rtc/v1/whep/?action=delete&token=t', owner),
-      '/rtc/v1/whep/?action=delete&token=t&proxy_origin=origin-1&proxy_session=k52u8e1x%3AEsAw',
+      '/rtc/v1/whep/?action=delete&token=t&proxy_origin=origin-1&proxy_session=k52u8e1x%3AEsAw&proxy_sig=m',
     );
     assert.equal(
       proxyResourceLocation('https://origin.internal/whip/resource/abc', owner),
-      `${RESOURCE_PREFIX}/whip/resource/abc?proxy_origin=origin-1&proxy_session=k52u8e1x%3AEsAw`,
+      `${RESOURCE_PREFIX}/whip/resource/abc?proxy_origin=origin-1&proxy_session=k52u8e1x%3AEsAw&proxy_sig=m`,
     );
   });
 
   test('a relative resource outside the WHIP paths is reached under the resource prefix', () => {
-    assert.equal(proxyResourceLocation('/whip/sessions/42', owner), `${RESOURCE_PREFIX}/whip/sessions/42?proxy_origin=origin-1&proxy_session=k52u8e1x%3AEsAw`);
+    assert.equal(proxyResourceLocation('/whip/sessions/42', owner), `${RESOURCE_PREFIX}/whip/sessions/42?proxy_origin=origin-1&proxy_session=k52u8e1x%3AEsAw&proxy_sig=m`);
     // Relative to the offer URL (RFC 3986 resolution).
-    assert.equal(proxyResourceLocation('res/42', owner), `/rtc/v1/whip/res/42?proxy_origin=origin-1&proxy_session=k52u8e1x%3AEsAw`);
+    assert.equal(proxyResourceLocation('res/42', owner), `/rtc/v1/whip/res/42?proxy_origin=origin-1&proxy_session=k52u8e1x%3AEsAw&proxy_sig=m`);
   });
 
   test('a Location on another server, or not HTTP, is left alone', () => {
@@ -44,8 +45,8 @@ describe('proxyResourceLocation', () => {
   });
 
   test('stale proxy parameters in an origin Location are replaced, not duplicated', () => {
-    const out = proxyResourceLocation('/rtc/v1/whip/?a=1&proxy_origin=evil&proxy_session=x', owner);
-    assert.equal(out, '/rtc/v1/whip/?a=1&proxy_origin=origin-1&proxy_session=k52u8e1x%3AEsAw');
+    const out = proxyResourceLocation('/rtc/v1/whip/?a=1&proxy_origin=evil&proxy_session=x&proxy_sig=forged', owner);
+    assert.equal(out, '/rtc/v1/whip/?a=1&proxy_origin=origin-1&proxy_session=k52u8e1x%3AEsAw&proxy_sig=m');
   });
 });
 
@@ -55,9 +56,10 @@ describe('takeProxyParams and originPath', () => {
       query: 'action=delete&token=a%2Bb&x&y=',
       serverId: 'o 1',
       session: 'u:v',
+      signature: undefined,
     });
-    assert.deepEqual(takeProxyParams(''), { query: '', serverId: undefined, session: undefined });
-    assert.deepEqual(takeProxyParams('bad=%E0%A4%A&proxy_origin=%'), { query: 'bad=%E0%A4%A', serverId: '%', session: undefined });
+    assert.deepEqual(takeProxyParams(''), { query: '', serverId: undefined, session: undefined, signature: undefined });
+    assert.deepEqual(takeProxyParams('bad=%E0%A4%A&proxy_origin=%'), { query: 'bad=%E0%A4%A', serverId: '%', session: undefined, signature: undefined });
   });
 
   test('originPath strips the resource prefix once', () => {
@@ -77,13 +79,15 @@ describe('takeProxyParams and originPath', () => {
       fc.property(fc.array(queryPart, { maxLength: 6 }), fc.string({ minLength: 1, maxLength: 20 }), fc.string({ minLength: 1, maxLength: 40 }), (parts, serverId, session) => {
         const query = parts.join('&');
         const location = `/rtc/v1/whip/${query === '' ? '' : `?${query}`}`;
-        const rewritten = proxyResourceLocation(location, { ...owner, serverId, session });
+        const rewritten = proxyResourceLocation(location, { ...owner, serverId, session, mac: (input) => `mac(${input})` });
         const q = rewritten.indexOf('?');
         const path = rewritten.slice(0, q);
         const taken = takeProxyParams(rewritten.slice(q + 1));
         assert.equal(originPath(path), '/rtc/v1/whip/');
         assert.equal(taken.serverId, serverId);
         assert.equal(taken.session, session);
+        // What the request carries is exactly what the MAC covered.
+        assert.equal(taken.signature, `mac(${resourceMacInput(serverId, session, originPath(path), taken.query)})`);
         // URL parsing may normalise escapes; compare decoded parameters.
         assert.deepEqual([...new URLSearchParams(taken.query)], [...new URLSearchParams(new URL(location, 'http://x').search)]);
       }),
@@ -103,5 +107,6 @@ describe('takeProxyParams and originPath', () => {
   test('parameter names are what the Location carries', () => {
     assert.equal(PROXY_ORIGIN_PARAM, 'proxy_origin');
     assert.equal(PROXY_SESSION_PARAM, 'proxy_session');
+    assert.equal(PROXY_SIGNATURE_PARAM, 'proxy_sig');
   });
 });

@@ -1,6 +1,17 @@
-// Small HTTP helpers shared by the three HTTP listeners: JSON replies, bounded body reads, errors.
+// Small HTTP helpers shared by every HTTP listener: JSON replies, bounded body reads, errors, CORS.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SERVER_HEADER } from '../version.js';
+
+/**
+ * CORS for browsers on other origins, the one set every HTTP listener sends: any origin, method and
+ * header, and every response header readable by scripts (WHIP clients need Location).
+ */
+export const CORS_HEADERS: Readonly<Record<string, string>> = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-headers': '*',
+  'access-control-allow-methods': '*',
+  'access-control-expose-headers': '*',
+};
 
 /** An error that becomes a JSON reply `{code, error}` with `status`. */
 export class HttpError extends Error {
