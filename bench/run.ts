@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../test/fixtures/paths.js';
 import { stopAllPeers } from '../test/fixtures/process.js';
 import { balancerBench } from './balancer.bench.js';
+import { floodBench } from './flood.bench.js';
 import { httpBench } from './http.bench.js';
 import { redisBench } from './redis.bench.js';
 import { rtmpBench } from './rtmp.bench.js';
+import { soakBench } from './soak.bench.js';
 import { srtBench } from './srt.bench.js';
 import { webrtcBench } from './webrtc.bench.js';
 
@@ -26,9 +28,11 @@ export interface BenchReport {
 
 const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchReport>> = {
   balancer: balancerBench,
+  flood: floodBench,
   http: httpBench,
   redis: redisBench,
   rtmp: rtmpBench,
+  soak: soakBench,
   srt: srtBench,
   webrtc: webrtcBench,
 };

@@ -113,6 +113,8 @@ function requiredString(b: Record<string, unknown>, field: string): string {
   if (typeof v !== 'string') throw new RegisterError(`${field} must be a string`);
   if (v.length > MAX_ID) throw new RegisterError(`${field} longer than ${MAX_ID} characters`);
   if (hasControlCharacter(v)) throw new RegisterError(`${field} contains a control character`);
+  // A lone surrogate cannot be written as UTF-8: such an id could never be named in a DELETE URL or a Redis key.
+  if (/[\ud800-\udfff]/u.test(v)) throw new RegisterError(`${field} is not valid Unicode`);
   return v;
 }
 

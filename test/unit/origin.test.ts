@@ -88,6 +88,8 @@ describe('parseRegistration (spec 2.1, 2.3)', () => {
     [{ ...SRS_BODY, pid: 1.5 }, /pid must be/],
     [{ ...SRS_BODY, pid: true }, /pid must be a string or a number/],
     [{ ...SRS_BODY, rtmp: Array(17).fill('1935') }, /more than 16/],
+    [{ ...SRS_BODY, server: 'a\ud800b' }, /server is not valid Unicode/],
+    [{ ...SRS_BODY, service: '\udfff' }, /service is not valid Unicode/],
     [[], /JSON object/],
     [null, /JSON object/],
     ['x', /JSON object/],
