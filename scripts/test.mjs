@@ -79,7 +79,11 @@ function runTier(tier, files, env) {
       };
       const passed = count('pass');
       const failed = count('fail');
+      // The runner's own list of failures, repeated at the very end so a log's last lines show them.
+      const at = plain.lastIndexOf('✖ failing tests:');
+      const failures = at >= 0 ? plain.slice(at, at + 4000).trim() : '';
       resolve({
+        failures,
         code: code ?? (signal ? 1 : 0),
         passed: passed ?? 0,
         // A runner that died before its summary counts as one failure.
@@ -118,6 +122,7 @@ if (coverageDir) {
 }
 
 const sum = (k) => results.reduce((n, r) => n + r[k], 0);
+for (const r of results.filter((x) => x.failures)) console.log(`\n=== ${r.tier}: failures ===\n${r.failures}`);
 console.log('');
 for (const r of results) {
   const extra = [r.skipped ? `${r.skipped} skipped` : '', r.cancelled ? `${r.cancelled} cancelled` : ''].filter(Boolean).join(', ');

@@ -105,7 +105,7 @@ describe('SRT across two proxies (stream key shared)', () => {
     for (const server of ['srtA', 'srtB']) {
       const o = await FakeOrigin.start('accept');
       origins.push(o);
-      await registerOrigin(b.systemApi, { ip: '127.0.0.1', server, service: 'svc', pid: '1', rtmp: ['1935'], srt: [o.endpoint()] });
+      await registerOrigin(b.systemApi, o.registerBody(server));
     }
   });
   after(async () => {

@@ -8,6 +8,7 @@ import { AccessRejectionCode, HandshakeType, parseHandshake, type Handshake } fr
 import { decodePeerIp } from '../../src/srt/peer-ip.js';
 import { stopAllPeers } from '../fixtures/process.js';
 import { registerOrigin, startProxy, type RunningProxy } from '../fixtures/proxy.js';
+import { RtmpListener } from '../fixtures/rtmp-listener.js';
 import { startSrtListener, type SrtOrigin } from '../fixtures/srt.js';
 import { checkTs, udpSink, type UdpSink } from '../fixtures/srt-media.js';
 import { FakeOrigin, TestCaller, callerHsReq } from '../fixtures/srt-peers.js';
@@ -35,7 +36,7 @@ async function caller(port = proxy.ports.srt, socketId?: number): Promise<TestCa
 async function fakeOrigin(server: string): Promise<FakeOrigin> {
   const o = await FakeOrigin.start('accept');
   closers.push(() => o.close());
-  await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server, service: 'svc', pid: '1', rtmp: ['1935'], srt: [o.endpoint()] });
+  await registerOrigin(proxy.systemApi, o.registerBody(server));
   return o;
 }
 
@@ -111,7 +112,8 @@ void describe('SRT packets against real libsrt', () => {
   });
 
   void test('a hand-made caller completes a handshake with libsrt through the proxy; data flows between the real socket ids', async () => {
-    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'libsrt', service: 'svc', pid: '1', rtmp: ['1935'], srt: [`udp://127.0.0.1:${libsrt.srtPort}`] });
+    const rtmp = await RtmpListener.start();
+    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'libsrt', service: 'svc', pid: '1', rtmp: [String(rtmp.port)], srt: [`udp://127.0.0.1:${libsrt.srtPort}`] });
     try {
       const c = await caller();
       const { response } = await c.connect('#!::r=live/packets,m=publish');
@@ -142,6 +144,7 @@ void describe('SRT packets against real libsrt', () => {
       assert.equal(checkTs(sink.data()).continuityErrors, 0);
     } finally {
       await deregister('libsrt');
+      await rtmp.close();
     }
   });
 });
@@ -260,7 +263,7 @@ void describe('SRT listener lifecycle', () => {
     const other = await startProxy({ env: { PROXY_GRACE_QUIT_TIMEOUT: '500ms' } });
     const origin = await FakeOrigin.start('accept');
     try {
-      await registerOrigin(other.systemApi, { ip: '127.0.0.1', server: 'drain', service: 'svc', pid: '1', rtmp: ['1935'], srt: [origin.endpoint()] });
+      await registerOrigin(other.systemApi, origin.registerBody('drain'));
       const c = await TestCaller.open(other.ports.srt);
       try {
         const { response } = await c.connect('live/drain');
