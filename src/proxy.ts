@@ -40,6 +40,8 @@ export interface ProxyDeps {
   onFatal?: (err: Error) => void;
   /** The RLIMIT_NOFILE in force (main.ts raises it); client listeners keep PROXY_FD_RESERVE of it free. */
   fileLimit?: FileLimit | undefined;
+  /** Heap in use and its limit, in bytes, for the PROXY_MAX_HEAP_RATIO guard (tests inject their own). */
+  heap?: () => { used: number; limit: number };
 }
 
 export type ListenerName = keyof Listeners | 'httpsApi' | 'httpsServer';
@@ -93,7 +95,7 @@ export class OriginProxy {
       originExpireMs: deps.config.originExpireMs,
       ...(deps.now ? { now: deps.now } : {}),
     });
-    this.heapGuard = new HeapGuard({ ratio: deps.config.edge.maxHeapRatio, log: deps.log });
+    this.heapGuard = new HeapGuard({ ratio: deps.config.edge.maxHeapRatio, log: deps.log, ...(deps.heap ? { heap: deps.heap } : {}) });
     this.originAgent = createOriginAgent({ dialMs: deps.config.timeouts.dialMs, headersMs: deps.config.timeouts.originAnswerMs });
   }
 

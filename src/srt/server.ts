@@ -84,9 +84,11 @@ export type DropReason =
   /** A datagram from an origin that the session could not use (handshake noise, foreign ids). */
   | 'origin-noise'
   /** A conclusion from an IP address that holds PROXY_MAX_UDP_SESSIONS_PER_IP sessions (answered with a backlog rejection). */
-  | 'ip-cap';
+  | 'ip-cap'
+  /** A conclusion while the heap is above PROXY_MAX_HEAP_RATIO (answered with a backlog rejection). */
+  | 'overloaded';
 
-const DROP_REASONS: readonly DropReason[] = ['short', 'malformed-handshake', 'bad-cookie', 'unsupported-handshake', 'unknown-session', 'origin-noise', 'ip-cap'];
+const DROP_REASONS: readonly DropReason[] = ['short', 'malformed-handshake', 'bad-cookie', 'unsupported-handshake', 'unknown-session', 'origin-noise', 'ip-cap', 'overloaded'];
 
 const VARIABLE = 'PROXY_SRT_SERVER';
 const HANDSHAKE_WORD = 0x80000000;
@@ -124,6 +126,7 @@ class SrtServer implements SessionHost {
   readonly #idleMs: number;
   readonly #maxSessions: number;
   readonly #maxSessionsPerIp: number;
+  readonly #overloaded: (() => boolean) | undefined;
   /** Sessions held per caller IP address (any port): one address must not take every session. */
   readonly #perIp = new Map<string, number>();
   readonly #cookies: SynCookies;
@@ -160,6 +163,7 @@ class SrtServer implements SessionHost {
     this.#idleMs = config.timeouts.idleMs;
     this.#maxSessions = config.maxUdpSessions;
     this.#maxSessionsPerIp = config.maxUdpSessionsPerIp;
+    this.#overloaded = deps.overloaded;
     this.#cookies = new SynCookies({ secret: options.cookieSecret ?? randomBytes(32), now: this.#now });
     this.#drops = new DropCounter(log, DROP_REASONS, 'srt datagram dropped', this.#now);
     this.#refusalLogs = new LogBudget(this.#now, 20);
@@ -267,6 +271,11 @@ class SrtServer implements SessionHost {
     const admission = admitConclusion(conclusion);
     if (admission.kind === 'reject') return this.#refuse(conclusion, rinfo, admission.reason, admission.why);
     if (this.#closing !== undefined) return this.#refuse(conclusion, rinfo, RejectionCode.Close, 'the proxy is stopping');
+    // The listener's "try again later" answer, as for a full session table; running sessions are left alone.
+    if (this.#overloaded?.()) {
+      this.#drop('overloaded', rinfo);
+      return this.#refuse(conclusion, rinfo, RejectionCode.Backlog, 'heap above PROXY_MAX_HEAP_RATIO');
+    }
     if (this.#sessions.size >= this.#maxSessions) {
       return this.#refuse(conclusion, rinfo, RejectionCode.Backlog, `session cap (${this.#maxSessions}) reached`);
     }

@@ -51,10 +51,12 @@ export type DropReason =
   /** A binding request whose MESSAGE-INTEGRITY does not verify with the session's ICE password (or has none). */
   | 'unverified'
   /** A new session from an IP address that holds PROXY_MAX_UDP_SESSIONS_PER_IP sessions. */
-  | 'ip-cap';
+  | 'ip-cap'
+  /** A new session while the heap is above PROXY_MAX_HEAP_RATIO (running sessions keep flowing). */
+  | 'overloaded';
 
 export const DROP_REASONS: readonly DropReason[] = [
-  'empty', 'malformed-stun', 'unknown-username', 'unbound-address', 'session-cap', 'lookup-cap', 'closing', 'no-origin', 'queue-full', 'unverified', 'ip-cap',
+  'empty', 'malformed-stun', 'unknown-username', 'unbound-address', 'session-cap', 'lookup-cap', 'closing', 'no-origin', 'queue-full', 'unverified', 'ip-cap', 'overloaded',
 ];
 
 export interface RelayOptions {
@@ -293,6 +295,8 @@ class Relay implements WebrtcRelay {
       return;
     }
     if (this.closing) return this.drops.drop('closing', `${address}:${port}`);
+    // Refused before the look-up: an overloaded process takes on no new session, not even its look-up.
+    if (this.deps.overloaded?.()) return this.drops.drop('overloaded', `${address}:${port}`);
     if (this.pending.size >= this.maxPending) return this.drops.drop('lookup-cap', `${address}:${port}`);
     this.pending.set(username, [{ datagram, address, port, binds: true }]);
     this.open(username).catch((err: unknown) => {
@@ -395,6 +399,7 @@ class Relay implements WebrtcRelay {
     queued.splice(0, queued.length, ...verified);
     if (!target) return refuse('no-origin');
     if (this.closing) return refuse('closing');
+    if (this.deps.overloaded?.()) return refuse('overloaded');
     if (this.sessions.size >= this.deps.config.maxUdpSessions) return refuse('session-cap');
     const ownerIp = queued[0]!.address;
     const held = this.perIp.get(ownerIp) ?? 0;
