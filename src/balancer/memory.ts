@@ -15,7 +15,7 @@ import {
 } from './balancer.js';
 import type { Origin } from './origin.js';
 import { TtlMap } from './ttl-map.js';
-import { boundedHlsUrl } from './hls-record.js';
+import { boundedHlsUrl, DEFAULT_HLS_SESSION_BYTES, HlsBudgetError } from './hls-record.js';
 
 export interface MemoryBalancerOptions {
   /** An origin whose last heartbeat is older than this is dead (PROXY_ORIGIN_EXPIRE). */
@@ -26,7 +26,7 @@ export interface MemoryBalancerOptions {
   maxStreamPins: number;
   /** Cap on HLS and on WebRTC sessions each. */
   maxSessions?: number;
-  /** Cap on the bytes HLS session records hold (default 32 MiB). */
+  /** Cap on the bytes HLS session records hold (default 32 MiB): past it new records are refused, none evicted. */
   maxHlsSessionBytes?: number;
   now?: () => number;
   /** Uniform random integer in [0, n). */
@@ -48,8 +48,6 @@ interface PendingPin extends Pin {
   holders: number;
 }
 
-/** Default byte budget of HLS session records (each index). */
-export const DEFAULT_HLS_SESSION_BYTES = 32 * 1024 * 1024;
 
 /** Approximate heap bytes of one HLS record in one index: UTF-16 strings plus object and Map overhead. */
 export function hlsRecordBytes(key: string, s: HlsSession): number {
@@ -76,6 +74,7 @@ export class MemoryBalancer implements Balancer {
   private readonly randomInt: (n: number) => number;
   private readonly newId: () => string;
   private readonly isLive: (streamKey: string) => boolean;
+  private readonly maxHlsBytes: number;
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: MemoryBalancerOptions) {
@@ -84,7 +83,9 @@ export class MemoryBalancer implements Balancer {
     this.newId = opts.newId ?? (() => randomBytes(4).toString('hex').slice(0, 7));
     this.isLive = opts.isLive ?? (() => false);
     const maxSessions = opts.maxSessions ?? 1_000_000;
-    const hlsBytes = { maxBytes: opts.maxHlsSessionBytes ?? DEFAULT_HLS_SESSION_BYTES, sizeOf: hlsRecordBytes };
+    this.maxHlsBytes = opts.maxHlsSessionBytes ?? DEFAULT_HLS_SESSION_BYTES;
+    // Bytes are weighed but never used to evict: a record within its TTL may be a player's session.
+    const hlsBytes = { maxBytes: Infinity, sizeOf: hlsRecordBytes };
     this.hlsByKey = new TtlMap(opts.sessionTtlMs, maxSessions, this.now, hlsBytes);
     this.hlsById = new TtlMap(opts.sessionTtlMs, maxSessions, this.now, hlsBytes);
     this.rtc = new TtlMap(opts.sessionTtlMs, maxSessions, this.now);
@@ -286,6 +287,12 @@ export class MemoryBalancer implements Balancer {
     let spbhid = this.newId();
     while (this.hlsById.get(spbhid)) spbhid = this.newId();
     const session: HlsSession = { spbhid, streamKey, fullUrl: boundedHlsUrl(fullUrl) };
+    this.hlsByKey.sweep();
+    this.hlsById.sweep();
+    const bytes = hlsRecordBytes(streamKey, session);
+    if (this.hlsByKey.bytes + bytes > this.maxHlsBytes || this.hlsById.bytes + hlsRecordBytes(spbhid, session) > this.maxHlsBytes) {
+      throw new HlsBudgetError(this.maxHlsBytes);
+    }
     this.hlsByKey.set(streamKey, session);
     this.hlsById.set(spbhid, session);
     return session;

@@ -27,7 +27,7 @@ import {
 import { EVERY_ORIGIN_UP } from '../routing/health.js';
 import { decidePick, pinStanding, type PickContext } from '../routing/policy.js';
 import type { Origin } from './origin.js';
-import { boundedHlsUrl } from './hls-record.js';
+import { boundedHlsUrl, DEFAULT_HLS_SESSION_BYTES, HlsRecordLedger } from './hls-record.js';
 import { FallbackCache, type KnownServer } from './redis-cache.js';
 import { createRedisClient, redisTarget, type RedisClient } from './redis-connection.js';
 import {
@@ -64,6 +64,19 @@ export interface RedisBalancerOptions {
   newId?: () => string;
   /** Builds the client (tests); defaults to createRedisClient(redis). */
   client?: RedisClient;
+  /**
+   * Cap on the bytes of HLS records this proxy created or kept alive within the session TTL (default
+   * 32 MiB): past it, this proxy creates no new record (nothing is evicted).
+   */
+  maxHlsSessionBytes?: number;
+}
+
+/** Redis' own cost of one key beside its name and value (dict entry, object headers, expiry), roughly. */
+const REDIS_KEY_OVERHEAD = 80;
+
+/** Bytes one HLS session (its two keys, each holding the raw record) takes in Redis, roughly. */
+function redisHlsBytes(streamKey: string, spbhid: string, raw: string): number {
+  return Buffer.byteLength(hlsKey(streamKey)) + Buffer.byteLength(spbhidKey(spbhid)) + 2 * Buffer.byteLength(raw) + 2 * REDIS_KEY_OVERHEAD;
 }
 
 /** Startup could not reach Redis (spec scenario 6): a ConfigError, so main exits 255 naming the variable. */
@@ -94,6 +107,7 @@ export class RedisBalancer implements Balancer {
   private readonly newId: () => string;
   private readonly parsed = new Map<string, { raw: string; known: KnownServer | undefined }>();
   private readonly cache: FallbackCache | undefined;
+  private readonly hlsLedger: HlsRecordLedger;
   private readonly stats = new Map<string, RedisCallStats>();
   private refresher: NodeJS.Timeout | undefined;
   private lastError = '';
@@ -107,6 +121,7 @@ export class RedisBalancer implements Balancer {
     this.newId = opts.newId ?? (() => randomBytes(4).toString('hex').slice(0, 7));
     this.client = opts.client ?? createRedisClient(opts.redis);
     this.store = new RedisStore(this.client);
+    this.hlsLedger = new HlsRecordLedger(opts.sessionTtlMs, opts.maxHlsSessionBytes ?? DEFAULT_HLS_SESSION_BYTES, this.now);
     if (opts.redis.fallback === 'cache') {
       this.cache = new FallbackCache({
         ttlMs: opts.redis.fallbackTtlMs,
@@ -361,13 +376,16 @@ export class RedisBalancer implements Balancer {
     try {
       const existing = await this.readHls(byKey, ttl);
       if (existing) return existing;
-      const session: HlsSession = { spbhid: '', streamKey, fullUrl: boundedHlsUrl(fullUrl) };
+      const session: HlsSession = { spbhid: this.newId(), streamKey, fullUrl: boundedHlsUrl(fullUrl) };
+      // Refused before anything is written: at the budget Redis gets no new record from this proxy.
+      this.hlsLedger.admit(redisHlsBytes(streamKey, session.spbhid, encodeHlsRecord(session)));
       // The id index first: whenever the key index names an id, that id resolves.
       for (let i = 0; ; i++) {
-        session.spbhid = this.newId();
+        if (i > 0) session.spbhid = this.newId();
         const raw = encodeHlsRecord(session);
         if (await this.call('hls-create', () => this.store.put(spbhidKey(session.spbhid), raw, ttl, true))) {
           if (await this.call('hls-create', () => this.store.put(byKey, raw, ttl, true))) {
+            this.hlsLedger.note(streamKey, redisHlsBytes(streamKey, session.spbhid, raw));
             this.cache?.confirmHls(session);
             return session;
           }
@@ -398,6 +416,7 @@ export class RedisBalancer implements Balancer {
       return undefined;
     }
     await this.call('hls-touch', () => this.store.put(spbhidKey(s.spbhid), raw, ttl));
+    this.hlsLedger.note(s.streamKey, redisHlsBytes(s.streamKey, s.spbhid, raw));
     this.cache?.confirmHls(s);
     return s;
   }
@@ -416,6 +435,7 @@ export class RedisBalancer implements Balancer {
       }
       // A segment request keeps the playlist's record alive too, so the id stays stable while in use.
       await this.call('hls-touch', () => this.store.touch(hlsKey(s.streamKey), ttl));
+      this.hlsLedger.note(s.streamKey, redisHlsBytes(s.streamKey, s.spbhid, raw));
       this.cache?.confirmHls(s);
       return s;
     } catch (err) {

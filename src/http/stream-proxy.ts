@@ -4,7 +4,8 @@
 import type { Agent, Dispatcher } from 'undici';
 import { HttpError } from '../net/http-util.js';
 import type { Fallback, RouteContext } from '../net/router.js';
-import type { Balancer } from '../balancer/balancer.js';
+import type { Balancer, HlsSession } from '../balancer/balancer.js';
+import { HlsBudgetError } from '../balancer/hls-record.js';
 import type { Config } from '../config.js';
 import { RouteRefusal, refusalHttpError } from '../routing/refusal.js';
 import { dialInOrder, refusalOf } from '../routing/router.js';
@@ -177,7 +178,7 @@ async function manifest(deps: HttpStreamDeps, ctx: RouteContext, path: string, k
   let body = text;
   if (upstream.statusCode === 200 && text !== undefined) {
     // A session record exists only for a stream the origin really serves: refusals create nothing.
-    const session = known ?? (await deps.balancer.hlsSession(streamKey, sessionUrl(ctx, path)));
+    const session = known ?? (await newHlsSession(deps, streamKey, sessionUrl(ctx, path)));
     ctx.log.debug({ stream: streamKey, status: upstream.statusCode, spbhid: session.spbhid }, kind);
     if (kind === 'playlist' && isHlsPlaylist(text)) body = rewriteHlsPlaylist(text, session.spbhid);
     if (kind === 'manifest' && isDashManifest(text)) body = rewriteDashManifest(text, session.spbhid);
@@ -189,6 +190,16 @@ async function manifest(deps: HttpStreamDeps, ctx: RouteContext, path: string, k
   headers['content-length'] = String(bytes.length);
   ctx.res.writeHead(upstream.statusCode, headers);
   ctx.res.end(ctx.req.method === 'HEAD' ? undefined : bytes);
+}
+
+/** A new HLS session record; at the records' byte budget the player is told to try later (503). */
+async function newHlsSession(deps: HttpStreamDeps, streamKey: string, url: string): Promise<HlsSession> {
+  try {
+    return await deps.balancer.hlsSession(streamKey, url);
+  } catch (err) {
+    if (!(err instanceof HlsBudgetError)) throw err;
+    throw new HttpError(503, 'HLS session limit reached: try again later', 503, { cause: err });
+  }
 }
 
 /** A segment or file of a stream, streamed back as the origin sends it. */
