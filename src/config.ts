@@ -144,6 +144,8 @@ export interface EdgeConfig {
   fdReserve: number;
   /** New work is refused while heap use is above this share of the heap limit. */
   maxHeapRatio: number;
+  /** WebRTC offers (WHIP/WHEP, JSON API) one client IP address may send per minute. */
+  maxOffersPerIp: number;
   /** HTTPS twins of PROXY_HTTP_API and PROXY_HTTP_SERVER; undefined = off. */
   httpsApi: ListenAddress | undefined;
   httpsServer: ListenAddress | undefined;
@@ -225,6 +227,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_MAX_CONNECTIONS_PER_IP: '5000',
   PROXY_FD_RESERVE: '256',
   PROXY_MAX_HEAP_RATIO: '0.85',
+  PROXY_MAX_OFFERS_PER_IP: '600',
   PROXY_HTTPS_API: '',
   PROXY_HTTPS_SERVER: '',
   PROXY_TLS_CERT: '',
@@ -475,6 +478,7 @@ function edgeConfig({ get, check, integer, src }: EdgeParsers): EdgeConfig {
       if (n < 0.1) throw new Error('expected a number between 0.1 and 1');
       return n;
     }),
+    maxOffersPerIp: integer('PROXY_MAX_OFFERS_PER_IP', 1, 10_000_000),
     httpsApi: optionalListen('PROXY_HTTPS_API'),
     httpsServer: optionalListen('PROXY_HTTPS_SERVER'),
     tlsCert: pemPath('PROXY_TLS_CERT'),

@@ -29,6 +29,7 @@ import { SignallingSdpError, iceSessionId, offerCredentials, proxyAnswer, type M
 import type { WebrtcRelay } from './relay.js';
 import { rewriteCandidates } from './sdp-rewrite.js';
 import { extractIceCredentials, type IceCredentials } from './sdp.js';
+import { clientAddressKey, OfferRateLimit } from './offer-limit.js';
 import { ResourceMacKey } from './resource-mac.js';
 import { RESOURCE_PREFIX, originPath, proxyResourceLocation, resourceMacInput, takeProxyParams } from './whip-resource.js';
 
@@ -124,9 +125,21 @@ const RESOURCE_METHODS = new Set(['DELETE', 'PATCH']);
 
 class Signalling {
   private readonly macKey: ResourceMacKey;
+  private readonly offers: OfferRateLimit;
 
   constructor(private readonly deps: WebrtcSignallingDeps) {
     this.macKey = new ResourceMacKey(deps.config.sessionSecret, deps.balancer);
+    this.offers = new OfferRateLimit({ perMinute: deps.config.edge.maxOffersPerIp, now: deps.now ?? Date.now });
+  }
+
+  /** One offer from the client's allowance; past it 429, before the body is read or an origin asked. */
+  private takeOffer({ req, res, log }: RouteContext): void {
+    const address = clientAddressKey(req.socket.remoteAddress);
+    if (this.offers.take(address)) return;
+    log.debug({ client: address }, 'WebRTC offer over PROXY_MAX_OFFERS_PER_IP');
+    // The body is left unread: closing is cheaper than draining it for a client that floods.
+    res.shouldKeepAlive = false;
+    throw new HttpError(429, `too many WebRTC offers from this address (PROXY_MAX_OFFERS_PER_IP: ${this.deps.config.edge.maxOffersPerIp} a minute)`);
   }
 
   /** POST of an offer to WHIP/WHEP: forward, rewrite the answer, store the session. */
@@ -135,6 +148,7 @@ class Signalling {
     const { path, query } = splitUrl(req.url ?? '/');
     const { query: originQuery } = takeProxyParams(query);
     const params = new URLSearchParams(originQuery);
+    this.takeOffer(ctx);
     if (!this.deps.relay.hasCapacity()) throw new HttpError(503, 'WebRTC session limit reached');
     const body = await readBody(req, MAX_CLIENT_BODY);
     const offer = offerIce(body.toString('utf8'));
@@ -207,6 +221,7 @@ class Signalling {
   async jsonApi(ctx: RouteContext): Promise<void> {
     const { req, res, log } = ctx;
     const { path, query } = splitUrl(req.url ?? '/');
+    this.takeOffer(ctx);
     if (!this.deps.relay.hasCapacity()) throw new HttpError(503, 'WebRTC session limit reached');
     const body = await readBody(req, MAX_CLIENT_BODY);
     const request = parseJsonObject(body);
