@@ -17,7 +17,7 @@ import type { DialTarget } from '../balancer/origin.js';
 import type { Logger } from '../log.js';
 import { keepAlive } from '../net/keepalive.js';
 import { forwardRequestHeaders } from '../net/origin-http.js';
-import { clientHeaders } from './origin-request.js';
+import { clientHeaders, isFinalStatus, nonStandardStatus } from './origin-request.js';
 
 const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_HEADERS = 100;
@@ -106,6 +106,10 @@ export async function passthroughLive(o: LivePassthrough): Promise<void> {
       return;
     }
     throw err;
+  }
+  if (!isFinalStatus(head.status)) {
+    origin.destroy();
+    throw nonStandardStatus(head.status);
   }
   // From here on the client socket is ours: Node's ServerResponse never writes to it.
   const out = clientHeaders(head.headers, true, o.extension);

@@ -31,8 +31,9 @@ export async function requestOrigin(o: OriginRequest): Promise<Dispatcher.Respon
   // No AbortController: aborting one per request (on the request's normal 'close') cost a DOMException
   // each time. A client that leaves while the origin is still answering is handled once the body flows:
   // the pipeline to the closed response destroys the origin body, which frees the origin connection.
+  let answer: Dispatcher.ResponseData;
   try {
-    return await o.agent.request({
+    answer = await o.agent.request({
       origin: originBaseUrl(o.target.host, o.target.port),
       path: o.path,
       method: o.req.method === 'HEAD' ? 'HEAD' : 'GET',
@@ -42,6 +43,33 @@ export async function requestOrigin(o: OriginRequest): Promise<Dispatcher.Respon
   } catch (err) {
     throw originFailure(err);
   }
+  if (!isFinalStatus(answer.statusCode)) {
+    discardBody(answer.body);
+    throw nonStandardStatus(answer.statusCode);
+  }
+  return answer;
+}
+
+/**
+ * Drops an origin body that will not be read, freeing its connection. undici's body emits an 'error'
+ * (RequestAbortedError) when destroyed: without a listener that error would end the process.
+ */
+export function discardBody(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
+/**
+ * A status an origin's final answer may carry to a client: 200–599. Anything else (999, 000, a 1xx as
+ * the final answer) has no meaning a client could act on, and some clients fail on it in odd ways.
+ */
+export function isFinalStatus(status: number): boolean {
+  return Number.isInteger(status) && status >= 200 && status <= 599;
+}
+
+/** The client-facing error for an origin answer with a status outside 200–599 (the log keeps the value). */
+export function nonStandardStatus(status: number): HttpError {
+  return new HttpError(502, 'origin answered with a non-standard HTTP status', 502, { cause: new Error(`origin status ${status}`) });
 }
 
 /** The origin's endpoint could not be connected (refused, timed out, unreachable): try the next one. */

@@ -7,6 +7,7 @@
 // except for the cookie and the peer address. So data packets need no rewriting in either direction:
 // the caller addresses the origin's socket id and the origin addresses the caller's.
 import { SrtError } from './errors.js';
+import { callerRejectionCode } from './origin-rejection.js';
 import {
   HandshakeType,
   RejectionCode,
@@ -48,7 +49,10 @@ export interface OriginAccepted {
 /** The origin refused (or cannot speak HSv5): relay `response`, a rejection, to the caller. */
 export interface OriginRejected {
   kind: 'rejected';
+  /** The code the caller gets (a standard one: see origin-rejection.ts). */
   reason: number;
+  /** The code the origin sent, when the caller gets another one (for the log). */
+  originReason?: number;
   response: Buffer;
 }
 
@@ -133,9 +137,12 @@ export class OriginHandshake {
     return { kind: 'accepted', originSocketId: answer.socketId, response: this.#forCaller(datagram) };
   }
 
-  #rejected(reason: number, datagram: Buffer): OriginRejected {
+  #rejected(originReason: number, datagram: Buffer): OriginRejected {
     this.#phase = 'done';
-    return { kind: 'rejected', reason, response: this.#forCaller(datagram) };
+    const reason = callerRejectionCode(originReason);
+    if (reason === originReason) return { kind: 'rejected', reason, response: this.#forCaller(datagram) };
+    const { caller, callerAddress } = this.#options;
+    return { kind: 'rejected', reason, originReason, response: buildRejection({ request: caller, reason, timestamp: caller.timestamp, peerAddress: callerAddress }) };
   }
 
   /** The origin's answer as the caller must see it: our cookie and the caller's own address. */

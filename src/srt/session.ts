@@ -257,7 +257,12 @@ export class SrtSession {
         this.#sendUpstream(step.packet);
         return;
       case 'rejected':
-        return this.#reject(step.reason, `origin rejected: ${handshakeTypeName(step.reason)}`, 'info', step.response);
+        return this.#reject(
+          step.reason,
+          step.originReason === undefined ? `origin rejected: ${handshakeTypeName(step.reason)}` : `origin rejected with non-standard code ${step.originReason}`,
+          'info',
+          step.response,
+        );
       case 'accepted':
         this.originSocketId = step.originSocketId;
         this.#answer = step.response;

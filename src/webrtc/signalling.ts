@@ -30,6 +30,7 @@ import type { WebrtcRelay } from './relay.js';
 import { rewriteCandidates } from './sdp-rewrite.js';
 import { extractIceCredentials, type IceCredentials } from './sdp.js';
 import { clientAddressKey, OfferRateLimit } from './offer-limit.js';
+import { discardBody, isFinalStatus, nonStandardStatus } from '../http/origin-request.js';
 import { ResourceMacKey } from './resource-mac.js';
 import { RESOURCE_PREFIX, originPath, proxyResourceLocation, resourceMacInput, takeProxyParams } from './whip-resource.js';
 
@@ -340,6 +341,11 @@ class Signalling {
           bodyTimeout: originAnswerMs,
         });
         report?.(target, true);
+        if (!isFinalStatus(r.statusCode)) {
+          discardBody(r.body);
+          log.warn({ origin: target.origin.id, status: r.statusCode }, 'origin API answered a non-standard status');
+          throw nonStandardStatus(r.statusCode);
+        }
         return { status: r.statusCode, headers: r.headers, body: await readLimited(r.body, MAX_ORIGIN_BODY), target };
       } catch (err) {
         lastError = err;
@@ -442,7 +448,7 @@ async function readLimited(body: Dispatcher.ResponseData['body'], limit: number)
     const b = chunk as Buffer;
     size += b.length;
     if (size > limit) {
-      body.destroy();
+      discardBody(body);
       throw new HttpError(502, `origin answer larger than ${limit} bytes`);
     }
     chunks.push(b);
