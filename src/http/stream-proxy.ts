@@ -173,7 +173,10 @@ async function manifest(deps: HttpStreamDeps, ctx: RouteContext, path: string, k
       dropHeaders: ['range', 'if-range'],
     }),
   );
-  const text = await readLimited(upstream.body, MAX_MANIFEST_BYTES);
+  const text = await readLimited(upstream.body, MAX_MANIFEST_BYTES).catch((err: unknown) => {
+    // The origin dropped the connection mid-body or framed it wrongly: its fault, not ours (502, not 500).
+    throw new HttpError(502, 'origin ended its answer early', 502, { cause: err });
+  });
   const headers = clientHeaders(upstream.headers, false, kind === 'playlist' ? 'm3u8' : 'mpd');
   let body = text;
   if (upstream.statusCode === 200 && text !== undefined) {

@@ -101,6 +101,40 @@ describe('HTTP origin statuses outside 200-599', () => {
   });
 });
 
+describe('HTTP origin answers cut short', () => {
+  let p: Awaited<ReturnType<typeof inProcessProxy>>;
+  let origin: Server;
+  let answer = '';
+  before(async () => {
+    origin = createServer((s: Socket) => {
+      s.on('error', () => undefined);
+      s.once('data', () => s.end(answer));
+    });
+    await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
+    p = await inProcessProxy();
+    await registerOrigin(p.systemApi, { ip: '127.0.0.1', server: 'cut', service: 's', pid: '1', rtmp: ['1935'], http: [String((origin.address() as AddressInfo).port)] });
+  });
+  after(async () => {
+    await p?.proxy.stop(0);
+    origin?.close();
+  });
+
+  const cuts = {
+    'a Content-Length longer than the body': 'HTTP/1.1 200 OK\r\ncontent-type: application/vnd.apple.mpegurl\r\ncontent-length: 100\r\n\r\n#EXTM3U\n',
+    'a chunk that never ends': 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n50\r\n#EXTM3U\n',
+  };
+  for (const [what, raw] of Object.entries(cuts)) {
+    test(`a playlist with ${what}: 502 JSON (the origin's fault), not 500`, async () => {
+      answer = raw;
+      for (const path of ['/live/c.m3u8', '/live/c.mpd']) {
+        const res = await fetch(`http://127.0.0.1:${p.port('httpServer')}${path}`);
+        assert.equal(res.status, 502, path);
+        assert.match(((await res.json()) as { error: string }).error, /ended its answer early/);
+      }
+    });
+  }
+});
+
 describe('SRT origin rejection codes', () => {
   test('the mapping: standard codes unchanged, others to a generic standard code', () => {
     assert.equal(callerRejectionCode(AccessRejectionCode.NotFound), AccessRejectionCode.NotFound);
