@@ -161,7 +161,7 @@ export class OriginProxy {
       await http('httpApi', [versionsRoute(), ...webrtcRoutes({ ...deps, relay: rtc, agent: this.originAgent })]);
       const srt = await startSrtServer(deps);
       started('srt', srt);
-      const stats = () => ({ webrtc: rtc.stats(), srt: srt.stats() });
+      const stats = () => ({ webrtc: rtc.stats(), srt: srt.stats(), routing: this.router.stats() });
       await http('systemApi', systemApiRoutes({
         balancer: reportingRegistrations(this.balancer, this.health),
         registerToken: config.registerToken,

@@ -11,7 +11,7 @@ import { EVERY_ORIGIN_UP, type HealthState, type OriginHealth } from './health.j
 import { isAlive, NoServiceError, serves } from './policy.js';
 import { RouteRefusal } from './refusal.js';
 import { RelayRegistry, type RelayHandle } from './relays.js';
-import { SERVICE_NEEDS, type DialOutcome, type Route, type RouteIntent, type RouteService, type RouteTarget, type StreamRouter } from './types.js';
+import { SERVICE_NEEDS, type DialCounts, type DialOutcome, type Route, type RouteIntent, type RouteService, type RouteTarget, type StreamRouter } from './types.js';
 
 export interface RouterOptions {
   balancer: Balancer;
@@ -46,6 +46,7 @@ export class Router implements StreamRouter {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly maxFailover: number;
+  private readonly dials: DialCounts = { ok: 0, failed: 0, skipped: 0 };
 
   constructor(private readonly opts: RouterOptions) {
     this.balancer = opts.balancer;
@@ -147,11 +148,28 @@ export class Router implements StreamRouter {
     return candidates.flatMap((c) => this.targetsOf(c.o, service));
   }
 
+  /** The router's clock (ms). */
+  clock(): number {
+    return this.now();
+  }
+
+  /** Dial outcomes so far (`GET /api/v1/stats`). */
+  stats(): { dials: DialCounts } {
+    return { dials: { ...this.dials } };
+  }
+
+  noteSkipped(target: RouteTarget, dialMs: number): void {
+    this.dials.skipped++;
+    this.log.debug({ origin: target.origin.id, target: `${target.host}:${target.port}`, dialMs }, 'endpoint skipped: its origin used its whole dial time');
+  }
+
   report(target: RouteTarget, outcome: DialOutcome): void {
     if (outcome === 'ok') {
+      this.dials.ok++;
       this.backoff.succeed(target);
       return;
     }
+    this.dials.failed++;
     const ms = this.backoff.fail(target);
     this.log.warn({ origin: target.origin.id, target: `${target.host}:${target.port}`, backoffMs: ms }, 'origin endpoint failed: skipped for a while');
   }
@@ -196,6 +214,8 @@ export class Router implements StreamRouter {
 class StreamRoute implements Route {
   targets: RouteTarget[] = [];
   private settled = false;
+  /** Per origin id: when its dial time in this route ends (set by its first dial). */
+  private readonly dialDeadlines = new Map<string, number>();
 
   constructor(
     private readonly router: Router,
@@ -224,6 +244,18 @@ class StreamRoute implements Route {
 
   report(target: RouteTarget, outcome: DialOutcome): void {
     this.router.report(target, outcome);
+  }
+
+  dialTimeFor(target: RouteTarget, dialMs: number): number {
+    const now = this.router.clock();
+    let deadline = this.dialDeadlines.get(target.origin.id);
+    if (deadline === undefined) {
+      deadline = now + dialMs;
+      this.dialDeadlines.set(target.origin.id, deadline);
+    }
+    const left = Math.max(0, Math.ceil(deadline - now));
+    if (left === 0) this.router.noteSkipped(target, dialMs);
+    return left;
   }
 
   commit(target: RouteTarget, relay?: { close(): void }): RelayHandle {
@@ -257,14 +289,20 @@ export function refusalOf(err: unknown): unknown {
  */
 export async function dialInOrder<T>(
   route: Route,
-  dial: (target: RouteTarget) => Promise<T>,
-  opts: { signal?: AbortSignal; log?: Logger; isDialFailure?: (err: unknown) => boolean } = {},
+  dial: (target: RouteTarget, timeoutMs: number) => Promise<T>,
+  opts: { signal?: AbortSignal; log?: Logger; isDialFailure?: (err: unknown) => boolean; dialMs?: number } = {},
 ): Promise<{ value: T; target: RouteTarget }> {
   const failures: string[] = [];
   for (const target of route.targets) {
     if (opts.signal?.aborted) break;
+    // With dialMs, each origin gets that much in total: once it is spent, its other endpoints are skipped.
+    const timeoutMs = opts.dialMs === undefined ? Infinity : route.dialTimeFor(target, opts.dialMs);
+    if (timeoutMs <= 0) {
+      failures.push(`${target.origin.id} ${target.host}:${target.port} skipped (origin's dial time spent)`);
+      continue;
+    }
     try {
-      const value = await dial(target);
+      const value = await dial(target, timeoutMs);
       route.report(target, 'ok');
       return { value, target };
     } catch (err) {

@@ -8,7 +8,7 @@ import { createLogger } from '../../../src/log.js';
 import { BalancerUnavailableError, NoOriginError } from '../../../src/balancer/balancer.js';
 import { RouteRefusal, REFUSAL_WIRE, refusalHttpError } from '../../../src/routing/refusal.js';
 import { RelayRegistry } from '../../../src/routing/relays.js';
-import { refusalOf, Router } from '../../../src/routing/router.js';
+import { dialInOrder, refusalOf, Router } from '../../../src/routing/router.js';
 
 function setup(maxStreamPins = 1000) {
   const clock = { t: 1_000_000 };
@@ -203,5 +203,74 @@ describe('Router: leases and the pin cap', () => {
       assert.ok(pins.some((p) => p.streamKey === key && p.serverId === server), `${key} still pinned to ${server}`);
     }
     assert.ok(!pins.some((p) => p.streamKey.startsWith('live/missing')));
+  });
+});
+
+describe('Router: one dial budget per origin', () => {
+  /** Three silent endpoints on `slow`, one on `good`; a route whose origin (picked at random) is `slow`. */
+  async function silentOriginRoute() {
+    for (let i = 0; i < 64; i++) {
+      const s = setup();
+      await s.balancer.register(parseRegistration({ ip: '127.0.0.1', server: 'slow', service: 'svc', pid: '1', rtmp: ['1001', '1002', '1003'] }, s.clock.t));
+      await s.register('good');
+      const route = await s.router.route('live/b', 'rtmp', 'publish');
+      if (route.origin.serverId === 'slow') return { ...s, route };
+      route.release();
+    }
+    throw new Error('the slow origin was never picked in 64 tries');
+  }
+
+  test('an origin whose first endpoint used the whole dial time has its other endpoints skipped; the next origin gets its own', async () => {
+    const { route, router, clock } = await silentOriginRoute();
+    const dialled: { port: number; ms: number }[] = [];
+    const { target } = await dialInOrder(
+      route,
+      async (t, ms) => {
+        dialled.push({ port: t.port, ms });
+        if (t.origin.serverId === 'slow') {
+          clock.t += ms; // silent: the dial runs to its timeout
+          throw new Error('timed out');
+        }
+        return 'ok';
+      },
+      { dialMs: 3000 },
+    );
+    assert.equal(target.origin.serverId, 'good');
+    assert.deepEqual(dialled.map((d) => d.ms), [3000, 3000], 'one full dial time for slow, a fresh one for good');
+    assert.deepEqual(router.stats().dials, { ok: 1, failed: 1, skipped: 2 });
+  });
+
+  test('refused endpoints cost nothing: the time left goes to the origin\'s next endpoint', async () => {
+    const { router, clock, balancer } = setup();
+    await balancer.register(parseRegistration({ ip: '127.0.0.1', server: 'multi', service: 'svc', pid: '1', rtmp: ['1001', '1002', '1003'] }, clock.t));
+    const route = await router.route('live/c', 'rtmp', 'publish');
+    const t = route.targets;
+    assert.equal(route.dialTimeFor(t[0]!, 3000), 3000);
+    clock.t += 10; // refused after 10 ms
+    assert.equal(route.dialTimeFor(t[1]!, 3000), 2990);
+    clock.t += 2000; // the second is slow and fails
+    assert.equal(route.dialTimeFor(t[2]!, 3000), 990);
+    clock.t += 990;
+    assert.equal(route.dialTimeFor(t[2]!, 3000), 0, 'the budget is spent');
+    assert.equal(router.stats().dials.skipped, 1);
+  });
+
+  test('a silent origin picked first: the request reaches the other origin after one dial time, whatever the endpoint count', async () => {
+    const { route, router, clock } = await silentOriginRoute();
+    const started = clock.t;
+    let spentOnSlow = 0;
+    await dialInOrder(
+      route,
+      async (t, ms) => {
+        if (t.origin.serverId !== 'slow') return 'ok';
+        clock.t += ms;
+        spentOnSlow += ms;
+        throw new Error('timed out');
+      },
+      { dialMs: 1000 },
+    );
+    assert.equal(spentOnSlow, 1000);
+    assert.equal(clock.t - started, 1000);
+    assert.deepEqual(router.stats().dials, { ok: 1, failed: 1, skipped: 2 });
   });
 });
