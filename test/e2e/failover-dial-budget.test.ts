@@ -4,59 +4,23 @@
 // origin. Asserted on the proxy's own dial counters (one dial timed out, two endpoints skipped), not
 // on elapsed time (timings belong in the failover benchmark).
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startNginxRtmp } from '../fixtures/nginx-rtmp.js';
-import { freePort } from '../fixtures/ports.js';
-import { startPeer, stopAllPeers } from '../fixtures/process.js';
+import { stopAllPeers } from '../fixtures/process.js';
 import { registerOrigin, startProxy, type RunningProxy } from '../fixtures/proxy.js';
 import { RtmpTestClient } from '../fixtures/rtmp-client.js';
+import { startSilentPorts, type SilentPorts } from '../fixtures/silent-listener.js';
 import { waitFor } from '../fixtures/wait.js';
 
 after(stopAllPeers);
 
-/** Listens on `ports` with a backlog of 1 (0 would mean the default) and then blocks its event loop forever: nothing is ever accepted. */
-const SILENT_LISTENER = `
-const net = require('node:net');
-const ports = process.argv.slice(1).map(Number);
-let left = ports.length;
-for (const port of ports) net.createServer().listen({ port, host: '127.0.0.1', backlog: 1 }, () => {
-  if (--left > 0) return;
-  process.stdout.write('silent listeners ready\\n');
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
-});
-`;
-
-/** Connects until a connection does not complete: from then on the port's accept queue is full. */
-async function fillAcceptQueue(port: number, held: Socket[]): Promise<void> {
-  for (let i = 0; i < 16; i++) {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.on('error', () => undefined);
-    const connected = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 300);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
-    if (!connected) {
-      socket.destroy();
-      return;
-    }
-    held.push(socket);
-  }
-  throw new Error(`port ${port} kept accepting connections`);
-}
-
 describe('an origin whose every endpoint is silent costs one dial time in total', () => {
   let proxy: RunningProxy;
-  const held: Socket[] = [];
+  let silent: SilentPorts;
 
   before(async () => {
-    const ports = [await freePort(), await freePort(), await freePort()];
-    const listener = startPeer('silent listeners', process.execPath, ['-e', SILENT_LISTENER, ...ports.map(String)]);
-    await listener.waitForOutput(/silent listeners ready/, 10_000);
-    for (const port of ports) await fillAcceptQueue(port, held);
+    silent = await startSilentPorts(3);
+    const ports = silent.ports;
     const nginx = await startNginxRtmp();
     // Probes off: the silent origin stays eligible, so only the dial budget bounds what it costs.
     proxy = await startProxy({ env: { PROXY_HEALTH_INTERVAL: '0', PROXY_DIAL_TIMEOUT: '1s' } });
@@ -66,8 +30,8 @@ describe('an origin whose every endpoint is silent costs one dial time in total'
     await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'live', service: 'svc', pid: '1', rtmp: [String(nginx.rtmpPort)], summaries });
   });
   after(async () => {
-    for (const s of held) s.destroy();
     await proxy?.stop();
+    await silent?.stop();
   });
 
   test('an RTMP publish picked onto it fails over after one timed-out dial, its other endpoints skipped', async () => {
