@@ -91,6 +91,7 @@ export class OriginProxy {
       health: this.health,
       log: deps.log.child({ component: 'router' }),
       originExpireMs: deps.config.originExpireMs,
+      addressPolicy: { allow: deps.config.edge.originAllowCidrs },
       ...(deps.now ? { now: deps.now } : {}),
     });
     this.heapGuard = new HeapGuard({ ratio: deps.config.edge.maxHeapRatio, log: deps.log });

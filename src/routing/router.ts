@@ -6,6 +6,7 @@ import { BalancerUnavailableError, NoOriginError, type Balancer, type PickResult
 import { dialTargets, type Origin, type Service } from '../balancer/origin.js';
 import type { Transport } from '../balancer/endpoint.js';
 import type { Logger } from '../log.js';
+import { OriginAddressError, vetOriginHost, type OriginAddressPolicy } from '../net/address-policy.js';
 import { EndpointBackoff } from './backoff.js';
 import { EVERY_ORIGIN_UP, type HealthState, type OriginHealth } from './health.js';
 import { isAlive, NoServiceError, serves } from './policy.js';
@@ -25,6 +26,12 @@ export interface RouterOptions {
   /** Other origins offered after the chosen one's endpoints, for failover within a request. */
   maxFailoverOrigins?: number;
   backoff?: EndpointBackoff;
+  /**
+   * Checked again at every route (registration checked it once): a host name that now resolves to a
+   * refused address is not dialled, and targets carry the vetted IP, so the dial cannot resolve the
+   * name to something else afterwards. Without it, targets are dialled as registered.
+   */
+  addressPolicy?: OriginAddressPolicy;
 }
 
 /** The endpoint list a protocol dials (WebRTC dials the origin's API; its media port is not dialled). */
@@ -46,7 +53,7 @@ export class Router implements StreamRouter {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly maxFailover: number;
-  private readonly dials: DialCounts = { ok: 0, failed: 0, skipped: 0 };
+  private readonly dials: DialCounts = { ok: 0, failed: 0, skipped: 0, refused: 0 };
 
   constructor(private readonly opts: RouterOptions) {
     this.balancer = opts.balancer;
@@ -163,6 +170,40 @@ export class Router implements StreamRouter {
     this.log.debug({ origin: target.origin.id, target: `${target.host}:${target.port}`, dialMs }, 'endpoint skipped: its origin used its whole dial time');
   }
 
+  /**
+   * The targets whose host passes the address policy, each with the vetted IP as its host (one check
+   * per distinct host). Refused ones are left out and logged; they are no dial failure (no backoff).
+   */
+  async vetTargets(targets: RouteTarget[]): Promise<{ passed: RouteTarget[]; refused: string[] }> {
+    const policy = this.opts.addressPolicy;
+    if (!policy || targets.length === 0) return { passed: targets, refused: [] };
+    const verdicts = new Map<string, Promise<string | OriginAddressError>>();
+    const verdictOf = (host: string) => {
+      let v = verdicts.get(host);
+      if (!v) {
+        v = vetOriginHost(host, policy).catch((err: unknown) => {
+          if (err instanceof OriginAddressError) return err;
+          throw err;
+        });
+        verdicts.set(host, v);
+      }
+      return v;
+    };
+    const passed: RouteTarget[] = [];
+    const refused: string[] = [];
+    for (const t of targets) {
+      const v = await verdictOf(t.host);
+      if (typeof v === 'string') {
+        passed.push(v === t.host ? t : { ...t, host: v });
+        continue;
+      }
+      this.dials.refused++;
+      refused.push(`${t.origin.id} ${v.message}`);
+      this.log.warn({ origin: t.origin.id, target: `${t.host}:${t.port}`, reason: v.reason }, 'origin endpoint not dialled: its address is refused');
+    }
+    return { passed, refused };
+  }
+
   report(target: RouteTarget, outcome: DialOutcome): void {
     if (outcome === 'ok') {
       this.dials.ok++;
@@ -234,12 +275,15 @@ class StreamRoute implements Route {
     const own = this.router.targetsOf(this.origin, this.service);
     // A live stream stays where it is; failover is for streams that can start anywhere.
     const others = this.live && own.length > 0 ? [] : await this.router.failoverTargets(this.streamKey, this.service, this.origin);
-    this.targets = [...own, ...others];
-    if (this.targets.length === 0) {
+    const candidates = [...own, ...others];
+    if (candidates.length === 0) {
       const all = dialTargets(this.origin, DIAL[this.service].service, DIAL[this.service].transport);
       if (all.length === 0) throw new NoServiceError(this.streamKey, SERVICE_NEEDS[this.service], this.origin.serverId);
       throw new RouteRefusal('endpoints-down', `every endpoint of ${this.origin.id} and of the other origins is in failure backoff`);
     }
+    const { passed, refused } = await this.router.vetTargets(candidates);
+    if (passed.length === 0) throw new RouteRefusal('unreachable', `no endpoint may be dialled: ${refused.join('; ')}`);
+    this.targets = passed;
   }
 
   report(target: RouteTarget, outcome: DialOutcome): void {

@@ -71,4 +71,6 @@ export interface DialCounts {
   failed: number;
   /** Endpoints not dialled because their origin's dial budget was spent. */
   skipped: number;
+  /** Endpoints not dialled because their address (as resolved now) is refused by the address policy. */
+  refused: number;
 }

@@ -8,6 +8,7 @@ import { createLogger } from '../../../src/log.js';
 import { BalancerUnavailableError, NoOriginError } from '../../../src/balancer/balancer.js';
 import { RouteRefusal, REFUSAL_WIRE, refusalHttpError } from '../../../src/routing/refusal.js';
 import { RelayRegistry } from '../../../src/routing/relays.js';
+import { parseCidrList } from '../../../src/net/address-policy.js';
 import { dialInOrder, refusalOf, Router } from '../../../src/routing/router.js';
 
 function setup(maxStreamPins = 1000) {
@@ -237,7 +238,7 @@ describe('Router: one dial budget per origin', () => {
     );
     assert.equal(target.origin.serverId, 'good');
     assert.deepEqual(dialled.map((d) => d.ms), [3000, 3000], 'one full dial time for slow, a fresh one for good');
-    assert.deepEqual(router.stats().dials, { ok: 1, failed: 1, skipped: 2 });
+    assert.deepEqual(router.stats().dials, { ok: 1, failed: 1, skipped: 2, refused: 0 });
   });
 
   test('refused endpoints cost nothing: the time left goes to the origin\'s next endpoint', async () => {
@@ -271,6 +272,72 @@ describe('Router: one dial budget per origin', () => {
     );
     assert.equal(spentOnSlow, 1000);
     assert.equal(clock.t - started, 1000);
-    assert.deepEqual(router.stats().dials, { ok: 1, failed: 1, skipped: 2 });
+    assert.deepEqual(router.stats().dials, { ok: 1, failed: 1, skipped: 2, refused: 0 });
+  });
+});
+
+describe('Router: origin addresses checked again at dial time', () => {
+  function withPolicy(answers: Map<string, string[]>, allow?: string) {
+    const clock = { t: 1_000_000 };
+    const balancer = new MemoryBalancer({ originExpireMs: 30_000, sessionTtlMs: 120_000, maxStreamPins: 1000, now: () => clock.t });
+    const lookups: string[] = [];
+    const router = new Router({
+      balancer,
+      log: createLogger({ level: 'silent', format: 'json' }),
+      now: () => clock.t,
+      originExpireMs: 30_000,
+      addressPolicy: {
+        allow: allow ? parseCidrList(allow) : undefined,
+        lookup: async (host) => {
+          lookups.push(host);
+          const a = answers.get(host);
+          if (!a) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+          return a;
+        },
+      },
+    });
+    const register = (server: string, ip: string, port: string) =>
+      balancer.register(parseRegistration({ ip, server, service: 'svc', pid: '1', rtmp: [port] }, clock.t));
+    return { router, register, lookups };
+  }
+
+  test('a host name is dialled at the address it resolves to now; once that address is refused, it is not dialled', async () => {
+    const answers = new Map([['origin.example', ['127.0.0.7']]]);
+    const { router, register, lookups } = withPolicy(answers);
+    await register('named', 'origin.example', '1935');
+    const first = await router.route('live/a', 'rtmp', 'publish');
+    assert.deepEqual(first.targets.map((t) => `${t.host}:${t.port}`), ['127.0.0.7:1935'], 'the vetted IP is dialled, not the name');
+    first.release();
+    assert.deepEqual(lookups, ['origin.example']);
+    // The name now points at the cloud metadata service.
+    answers.set('origin.example', ['169.254.169.254']);
+    await assert.rejects(router.route('live/b', 'rtmp', 'publish'), refusal('unreachable'));
+    assert.equal(router.stats().dials.refused, 1);
+    // One bad record among good ones is enough (the dialler might pick it).
+    answers.set('origin.example', ['127.0.0.7', '0.0.0.0']);
+    await assert.rejects(router.route('live/c', 'rtmp', 'publish'), refusal('unreachable'));
+    answers.delete('origin.example');
+    await assert.rejects(router.route('live/d', 'rtmp', 'publish'), refusal('unreachable'), 'a name that no longer resolves is not dialled');
+  });
+
+  test('a refused origin is left out and the request fails over to an origin whose address passes', async () => {
+    const answers = new Map([['bad.example', ['224.0.0.1']]]);
+    const { router, register } = withPolicy(answers);
+    await register('bad', 'bad.example', '1935');
+    await register('good', '127.0.0.9', '1936');
+    for (let i = 0; i < 12; i++) {
+      const route = await router.route(`live/s${i}`, 'rtmp', 'publish');
+      assert.deepEqual(route.targets.map((t) => `${t.origin.serverId} ${t.host}:${t.port}`), ['good 127.0.0.9:1936']);
+      route.release();
+    }
+  });
+
+  test('PROXY_ORIGIN_ALLOW_CIDRS applies at dial time too: an origin outside the list (e.g. written to Redis by another proxy) is not dialled', async () => {
+    const { router, register } = withPolicy(new Map(), '127.0.0.2/32');
+    await register('outside', '127.0.0.1', '1935');
+    await assert.rejects(router.route('live/x', 'rtmp', 'play'), refusal('unreachable'));
+    await register('inside', '127.0.0.2', '1935');
+    const route = await router.route('live/y', 'rtmp', 'play');
+    assert.deepEqual(route.targets.map((t) => t.origin.serverId), ['inside']);
   });
 });
