@@ -194,7 +194,7 @@ export class Router implements StreamRouter {
     for (const t of targets) {
       const v = await verdictOf(t.host);
       if (typeof v === 'string') {
-        passed.push(v === t.host ? t : { ...t, host: v });
+        passed.push(v === t.host ? t : { ...t, host: v, registeredHost: t.host });
         continue;
       }
       this.dials.refused++;
@@ -204,7 +204,9 @@ export class Router implements StreamRouter {
     return { passed, refused };
   }
 
-  report(target: RouteTarget, outcome: DialOutcome): void {
+  report(reported: RouteTarget, outcome: DialOutcome): void {
+    // Backoff is kept per endpoint as registered (a name, not what it resolved to this time).
+    const target = reported.registeredHost === undefined ? reported : { ...reported, host: reported.registeredHost };
     if (outcome === 'ok') {
       this.dials.ok++;
       this.backoff.succeed(target);

@@ -21,6 +21,8 @@ export const SERVICE_NEEDS: Readonly<Record<RouteService, readonly Service[]>> =
 /** One endpoint to dial, and the origin it belongs to. */
 export interface RouteTarget extends DialTarget {
   origin: Origin;
+  /** The host as registered, when `host` is the address it was vetted to at routing time (a name resolved). */
+  registeredHost?: string;
 }
 
 export type DialOutcome = 'ok' | 'fail';

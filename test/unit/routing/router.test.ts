@@ -307,9 +307,13 @@ describe('Router: origin addresses checked again at dial time', () => {
     await register('named', 'origin.example', '1935');
     const first = await router.route('live/a', 'rtmp', 'publish');
     assert.deepEqual(first.targets.map((t) => `${t.host}:${t.port}`), ['127.0.0.7:1935'], 'the vetted IP is dialled, not the name');
+    // A failed dial puts the endpoint as registered (the name) in backoff, not the address it resolved to.
+    first.report(first.targets[0]!, 'fail');
+    assert.equal(router.backoff.isDown({ transport: 'tcp', host: 'origin.example', port: 1935 }), true);
     first.release();
     assert.deepEqual(lookups, ['origin.example']);
     // The name now points at the cloud metadata service.
+    router.backoff.succeed({ transport: 'tcp', host: 'origin.example', port: 1935 });
     answers.set('origin.example', ['169.254.169.254']);
     await assert.rejects(router.route('live/b', 'rtmp', 'publish'), refusal('unreachable'));
     assert.equal(router.stats().dials.refused, 1);
