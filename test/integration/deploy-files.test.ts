@@ -46,7 +46,9 @@ function parseFile(path: string): Doc[] {
   });
 }
 
-const structured = () => files(DEPLOY).filter((f) => /\.(ya?ml|json)$/.test(f));
+/** YAML and JSON files; Helm templates are Go templates that only become YAML when rendered. */
+const structured = () => files(DEPLOY).filter((f) => /\.(ya?ml|json)$/.test(f) && !/\/helm\/[^/]+\/templates\//.test(f));
+const HELM = join(DEPLOY, 'helm', 'origin-proxy');
 const proxyVariables = (text: string) => [...text.matchAll(/\bPROXY_[A-Z0-9_]+/g)].map((m) => m[0]);
 
 /** Every value under `node` (depth first) for which `pick` says yes. */
@@ -145,6 +147,24 @@ describe('deploy files', () => {
     assert.equal(u.pathname, '/api/v1/srs/register');
     assert.match(conf, /heartbeat\s*{[^}]*\bports\s+on;/, 'the proxy needs the ports in the heartbeat');
     assert.match(conf, /heartbeat\s*{[^}]*\benabled\s+on;/);
+  });
+
+  test('Helm: values name every PROXY_* variable (secrets through the Secret), listener ports at their defaults, probes on /readyz and /healthz', () => {
+    const [values] = parseFile(join(HELM, 'values.yaml'));
+    const env = values!.env as Record<string, string>;
+    const secretKeys = Object.keys((values!.secret as { keys: Record<string, string> }).keys);
+    const named = new Set([...Object.keys(env), ...secretKeys]);
+    for (const v of KNOWN_VARIABLES) assert.ok(named.has(v), `values.yaml lacks ${v}`);
+    for (const v of named) assert.ok(KNOWN_VARIABLES.has(v), `values.yaml names ${v}, which src/config.ts does not read`);
+    for (const secret of ['PROXY_REGISTER_TOKEN', 'PROXY_REDIS_PASSWORD', 'PROXY_SESSION_SECRET']) assert.ok(secretKeys.includes(secret) && !(secret in env), `${secret} comes from the Secret only`);
+    for (const l of Object.values(LISTENERS)) assert.equal(Number(env[l.variable]), port(l.variable), l.variable);
+    const deployment = readFileSync(join(HELM, 'templates', 'deployment.yaml'), 'utf8');
+    assert.match(deployment, /readinessProbe:\s*\n\s*httpGet: \{ path: \/readyz, port: system-api \}/);
+    assert.match(deployment, /livenessProbe:\s*\n\s*httpGet: \{ path: \/healthz, port: system-api \}/);
+    for (const [name, l] of Object.entries(LISTENERS)) {
+      assert.ok(deployment.includes(`{ name: ${name}, containerPort: {{ include "origin-proxy.port" .Values.env.${l.variable} }}, protocol: ${l.protocol} }`), `container port ${name} from ${l.variable}`);
+    }
+    assert.equal(parseFile(join(HELM, 'Chart.yaml'))[0]!.name, 'origin-proxy');
   });
 
   test('Dockerfile: non-root runtime running dist/src/main.js, healthcheck on /healthz of the system API, default ports exposed', () => {
