@@ -2,12 +2,14 @@
 // the config module instead: every PROXY_* variable they set exists, every proxy port is a listener
 // default, probes hit /healthz and /readyz, and the Dockerfile's build commands really build the app.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { DEFAULTS, LISTENER_VARIABLES, loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { OriginProxy } from '../../src/proxy.js';
 import { REPO_ROOT, tempDir } from '../fixtures/paths.js';
 
 const ROOT = REPO_ROOT;
@@ -179,6 +181,27 @@ describe('deploy files', () => {
     assert.ok(health.includes(`'${DEFAULTS.PROXY_SYSTEM_API}'`), 'the default system API port');
     const exposed = (runtime.find((i) => i.op === 'EXPOSE')?.args ?? '').split(/\s+/).filter(Boolean);
     assert.deepEqual(new Set(exposed), new Set([...DEFAULT_PORTS].map(([p, proto]) => (proto === 'UDP' ? `${p}/udp` : String(p)))));
+  });
+
+  test('the Dockerfile HEALTHCHECK command passes against a running proxy and fails against a closed port', async () => {
+    const runtime = dockerStages(readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8')).at(-1)!;
+    const health = runtime.find((i) => i.op === 'HEALTHCHECK')!.args;
+    const argv = JSON.parse(health.slice(health.indexOf('CMD ') + 4)) as string[];
+    assert.equal(argv[0], 'node');
+    const { config } = loadConfig({ env: Object.fromEntries(Object.values(LISTENER_VARIABLES).map((v) => [v, '127.0.0.1:0'])), cwd: '/', readDotenv: () => undefined });
+    const proxy = new OriginProxy({ config, log: createLogger({ level: 'silent', format: 'json' }) });
+    await proxy.start();
+    const systemApi = `127.0.0.1:${proxy.address('systemApi').port}`;
+    const check = async (address: string) => {
+      const child = spawn(process.execPath, argv.slice(1), { env: { PATH: process.env.PATH ?? '', PROXY_SYSTEM_API: address }, stdio: 'ignore' });
+      return new Promise<number | null>((resolve) => child.once('exit', resolve));
+    };
+    try {
+      assert.equal(await check(systemApi), 0, 'healthy proxy');
+    } finally {
+      await proxy.stop(0);
+    }
+    assert.equal(await check(systemApi), 1, 'nothing listening');
   });
 
   test('the build stage\'s npm/tsc commands build a runnable app from a copy of the repository', () => {
