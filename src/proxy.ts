@@ -2,6 +2,7 @@
 // and stops them in reverse order with a bounded drain. Nothing here is a module-level singleton:
 // tests build a Proxy with their own config, logger, balancer and clock.
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { createRouter, type Fallback, type Route } from './net/router.js';
 import { systemApiExposure, systemApiRoutes, versionsRoute } from './api/system-api.js';
 import type { Balancer } from './balancer/balancer.js';
@@ -29,6 +30,8 @@ import { webrtcRoutes } from './webrtc/signalling.js';
 import { createOriginHealth, type HealthMonitor } from './health/index.js';
 import { reportingRegistrations } from './health/balancer-events.js';
 import { originDrainMethods } from './api/origin-drain-api.js';
+import { balancerReadiness, healthRoutes, type ReadinessState } from './api/health-api.js';
+import { EventLoopMonitor } from './api/event-loop.js';
 
 export interface ProxyDeps {
   config: Config;
@@ -83,6 +86,8 @@ export class OriginProxy {
   /** Refuses new work while the heap is above PROXY_MAX_HEAP_RATIO. */
   readonly heapGuard: HeapGuard;
   private tls: TlsCredentials | undefined;
+  /** Event-loop delay for `/healthz`. */
+  private readonly loop = new EventLoopMonitor();
 
   constructor(private readonly deps: ProxyDeps) {
     this.balancer = deps.balancer ?? createBalancer(deps.config, deps.now, deps.log, this.relays);
@@ -107,6 +112,7 @@ export class OriginProxy {
     try {
       await this.balancer.start();
       await this.health.start();
+      this.loop.start();
       if (config.defaultBackend) {
         this.defaultBackend = await startDefaultBackend(this.balancer, config.defaultBackend, {
           log,
@@ -165,7 +171,8 @@ export class OriginProxy {
       const srt = await startSrtServer(deps);
       started('srt', srt);
       const stats = () => ({ webrtc: rtc.stats(), srt: srt.stats(), routing: this.router.stats() });
-      await http('systemApi', systemApiRoutes({
+      const probes = healthRoutes({ loopDelayMs: () => this.loop.delayMs(), readiness: () => this.readiness() });
+      await http('systemApi', [...probes, ...systemApiRoutes({
         balancer: reportingRegistrations(this.balancer, this.health),
         registerToken: config.registerToken,
         maxOrigins: edge.maxOrigins,
@@ -174,7 +181,7 @@ export class OriginProxy {
         originMethods: originDrainMethods(this.health, config.registerToken),
         stats,
         ...(deps.now ? { now: deps.now } : {}),
-      }));
+      })]);
       const exposed = systemApiExposure(config);
       if (exposed) log.warn({ listener: 'PROXY_SYSTEM_API', address: config.listeners.systemApi.host ?? '(all interfaces)' }, exposed);
       await http('httpServer', [streamVersionsRoute()], httpStreamProxy({ config, balancer: this.balancer, router: this.router, agent: this.originAgent }));
@@ -189,19 +196,40 @@ export class OriginProxy {
     return this.tls?.reload(why) ?? false;
   }
 
+  /** What `/readyz` reports: unbound listeners, the balancer's usability, and whether a shutdown began. */
+  readiness(): ReadinessState {
+    const edge = this.deps.config.edge;
+    const expected: [ListenerName, string][] = Object.entries(LISTENER_VARIABLES) as [ListenerName, string][];
+    if (this.tls && edge.httpsApi) expected.push(['httpsApi', 'PROXY_HTTPS_API']);
+    if (this.tls && edge.httpsServer) expected.push(['httpsServer', 'PROXY_HTTPS_SERVER']);
+    const redisStatus = this.balancer instanceof RedisBalancer ? this.balancer.client.status : undefined;
+    return {
+      unbound: expected.filter(([name]) => !this.listeners.has(name)).map(([, variable]) => variable),
+      balancer: balancerReadiness(redisStatus, this.deps.config.redis.fallback === 'cache'),
+      draining: this.stopping !== undefined,
+    };
+  }
+
   address(name: ListenerName): AddressInfo {
     const l = this.listeners.get(name);
     if (!l) throw new Error(`listener ${name} is not running`);
     return l.address();
   }
 
-  /** Stops accepting, drains for up to graceMs, then closes the rest. Safe to call twice. */
+  /**
+   * Stops accepting, drains for up to graceMs, then closes the rest. Safe to call twice. The system
+   * API closes last, within the same grace period: while clients drain, `/readyz` answers 503 so load
+   * balancers send new clients elsewhere instead of meeting refused connections.
+   */
   stop(graceMs = this.deps.config.graceQuitMs): Promise<void> {
     this.stopping ??= (async () => {
+      const deadline = performance.now() + graceMs;
       this.defaultBackend?.stop();
       this.tls?.close();
-      const listeners = [...this.listeners.values()].reverse();
-      await Promise.all(listeners.map((l) => l.close(graceMs)));
+      const clients = [...this.listeners.entries()].filter(([name]) => name !== 'systemApi').map(([, l]) => l).reverse();
+      await Promise.all(clients.map((l) => l.close(graceMs)));
+      await this.listeners.get('systemApi')?.close(Math.max(0, deadline - performance.now()));
+      this.loop.stop();
       await this.originAgent.destroy();
       await this.health.stop();
       await this.balancer.close();

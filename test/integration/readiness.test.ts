@@ -1,0 +1,41 @@
+// The proxy's own readiness state, in process: every listener unbound before start, ready after,
+// draining from the moment stop() begins (while the system API still answers).
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { test } from 'node:test';
+import { LISTENER_VARIABLES, loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { OriginProxy } from '../../src/proxy.js';
+import { waitFor } from '../fixtures/wait.js';
+
+test('unbound before start, ready after, draining during stop while the system API still answers', async () => {
+  const env = {
+    PROXY_SYSTEM_API: '127.0.0.1:0', PROXY_HTTP_API: '127.0.0.1:0', PROXY_HTTP_SERVER: '127.0.0.1:0', PROXY_RTMP_SERVER: '127.0.0.1:0',
+    PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_SRT_SERVER: '127.0.0.1:0',
+  };
+  const { config } = loadConfig({ env, cwd: '/', readDotenv: () => undefined });
+  const proxy = new OriginProxy({ config, log: createLogger({ level: 'silent', format: 'json' }) });
+  const before = proxy.readiness();
+  assert.deepEqual([...before.unbound].sort(), Object.values(LISTENER_VARIABLES).sort());
+  assert.equal(before.draining, false);
+  await proxy.start();
+  const api = `http://127.0.0.1:${proxy.address('systemApi').port}`;
+  try {
+    assert.deepEqual(proxy.readiness(), { unbound: [], balancer: { usable: true, mode: 'memory' }, draining: false });
+    assert.equal((await fetch(`${api}/readyz`)).status, 200);
+    // A client connection held open on the RTMP port keeps the drain going.
+    const held = connect(proxy.address('rtmp').port, '127.0.0.1');
+    held.on('error', () => undefined);
+    await new Promise((r) => held.once('connect', r));
+    const stopped = proxy.stop(5000);
+    assert.equal(proxy.readiness().draining, true, 'draining at once');
+    const res = await fetch(`${api}/readyz`);
+    assert.equal(res.status, 503);
+    assert.equal(((await res.json()) as { reason: string }).reason, 'draining');
+    held.destroy();
+    await stopped;
+    await waitFor(async () => fetch(`${api}/readyz`).then(() => false, () => true), { what: 'system API closed after the drain' });
+  } finally {
+    await proxy.stop(0);
+  }
+});
