@@ -26,6 +26,7 @@ import { stopAllPeers, type Peer } from '../test/fixtures/process.js';
 import { startProxy, type RunningProxy } from '../test/fixtures/proxy.js';
 import { startRedis } from '../test/fixtures/redis.js';
 import { RtmpTestClient } from '../test/fixtures/rtmp-client.js';
+import { startSilentPorts } from '../test/fixtures/silent-listener.js';
 import { fmt, summarize } from './lib/stats.js';
 import type { BenchContext, BenchReport } from './run.js';
 
@@ -353,6 +354,43 @@ async function redisPickLatency(ctx: BenchContext): Promise<{ withHealth: number
   }
 }
 
+/**
+ * Publish setup when the first-choice origin is silent (its endpoints accept nothing, answer nothing),
+ * with 1 and with 3 such endpoints: one PROXY_DIAL_TIMEOUT (1 s here) for the origin in both cases.
+ * Each setup runs on a fresh proxy: after one, the silent endpoints are in failure backoff.
+ */
+async function silentOriginCost(ctx: BenchContext): Promise<{ one: number[]; three: number[] }> {
+  const nginx = await startNginxRtmp();
+  const silent = await startSilentPorts(3);
+  const runs = ctx.quick ? 1 : 3;
+  const measure = async (endpoints: number) => {
+    const proxy = await startProxy({ env: { PROXY_HEALTH_INTERVAL: '0', PROXY_DIAL_TIMEOUT: '1s', PROXY_LOG_LEVEL: 'info' } });
+    try {
+      const reg = (server: string, rtmp: number[], weight: number) =>
+        fetch(`${proxy.systemApi}/api/v1/srs/register`, { method: 'POST', body: JSON.stringify({ ip: '127.0.0.1', server, service: 'svc', pid: '1', rtmp: rtmp.map(String), weight }) });
+      await reg('live', [nginx.rtmpPort], 1);
+      await reg('silent', silent.ports.slice(0, endpoints), 100);
+      const r = await publishOnce(proxy, `silent${endpoints}`);
+      r.client?.close();
+      return r.ok ? r.ms : Number.NaN;
+    } finally {
+      await proxy.stop();
+    }
+  };
+  try {
+    const one: number[] = [];
+    const three: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      one.push(await measure(1));
+      three.push(await measure(3));
+    }
+    return { one, three };
+  } finally {
+    await silent.stop();
+    await nginx.stop();
+  }
+}
+
 const ms = (v: number | undefined) => (v === undefined ? 'never' : `${fmt(v)} ms`);
 
 export async function failoverBench(ctx: BenchContext): Promise<BenchReport> {
@@ -389,6 +427,11 @@ export async function failoverBench(ctx: BenchContext): Promise<BenchReport> {
   rows.push(['RTMP publish setup through the proxy, one healthy origin (baseline): p50 / p99', `${fmt(h.p50, 1)} / ${fmt(h.p99, 1)} ms`, '']);
   rows.push(['  the same with a registered-but-dead origin picked first (refused dial, probes off): p50 / p99', `${fmt(d.p50, 1)} / ${fmt(d.p99, 1)} ms`, '']);
   rows.push(['  added at p50 (p99)', `${fmt(d.p50 - h.p50, 1)} (${fmt(d.p99 - h.p99, 1)}) ms`, '≤ 5 ms']);
+
+  const quiet = await silentOriginCost(ctx);
+  const worstOf = (v: number[]) => (v.some(Number.isNaN) ? 'failed' : `${fmt(Math.max(...v))} ms`);
+  rows.push([`RTMP publish setup, first-choice origin silent, 1 endpoint (PROXY_DIAL_TIMEOUT 1 s), worst of ${quiet.one.length}`, worstOf(quiet.one), '']);
+  rows.push([`  the same, 3 silent endpoints, worst of ${quiet.three.length}`, worstOf(quiet.three), '≈ 1 dial timeout, not 3']);
 
   const n = ctx.quick ? 2000 : 10_000;
   const equal = await shares(n, false);

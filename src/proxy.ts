@@ -91,6 +91,7 @@ export class OriginProxy {
       health: this.health,
       log: deps.log.child({ component: 'router' }),
       originExpireMs: deps.config.originExpireMs,
+      addressPolicy: { allow: deps.config.edge.originAllowCidrs },
       ...(deps.now ? { now: deps.now } : {}),
     });
     this.heapGuard = new HeapGuard({ ratio: deps.config.edge.maxHeapRatio, log: deps.log });
@@ -161,7 +162,7 @@ export class OriginProxy {
       await http('httpApi', [versionsRoute(), ...webrtcRoutes({ ...deps, relay: rtc, agent: this.originAgent })]);
       const srt = await startSrtServer(deps);
       started('srt', srt);
-      const stats = () => ({ webrtc: rtc.stats(), srt: srt.stats() });
+      const stats = () => ({ webrtc: rtc.stats(), srt: srt.stats(), routing: this.router.stats() });
       await http('systemApi', systemApiRoutes({
         balancer: reportingRegistrations(this.balancer, this.health),
         registerToken: config.registerToken,

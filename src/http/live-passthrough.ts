@@ -29,6 +29,8 @@ export interface LivePassthrough {
   targets: readonly DialTarget[];
   /** Told the outcome of every dial (routing's passive health). */
   report?: (target: DialTarget, ok: boolean) => void;
+  /** The time one target's dial may take (its origin's dial budget); 0 skips it. Default: dialMs. */
+  timeFor?: (target: DialTarget) => number;
   /**
    * The origin's head arrived from `target`: `close` ends the relay; the function returned runs once
    * the relay has ended.
@@ -131,8 +133,10 @@ export async function passthroughLive(o: LivePassthrough): Promise<void> {
 async function dialFirst(o: LivePassthrough): Promise<{ socket: Socket; target: DialTarget }> {
   let failure: unknown = new HttpError(502, 'origin unreachable');
   for (const target of o.targets) {
+    const ms = o.timeFor ? o.timeFor(target) : o.dialMs;
+    if (ms <= 0) continue;
     try {
-      const socket = await dial(target, o.dialMs);
+      const socket = await dial(target, ms);
       o.report?.(target, true);
       return { socket, target };
     } catch (err) {

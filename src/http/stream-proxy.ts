@@ -97,6 +97,7 @@ async function live(deps: HttpStreamDeps, ctx: RouteContext, path: string, isLiv
       res: ctx.res,
       targets: route.targets,
       report: (target, ok) => route.report(target as RouteTarget, ok ? 'ok' : 'fail'),
+      timeFor: (target) => route.dialTimeFor(target as RouteTarget, t.dialMs),
       // Only an origin that serves the stream (2xx) keeps the pin and counts as a live relay.
       started: (target, status, close) => {
         if (status < 200 || status > 299) {
@@ -171,6 +172,7 @@ async function manifest(deps: HttpStreamDeps, ctx: RouteContext, path: string, k
       headers: { 'accept-encoding': 'identity' },
       dropHeaders: ['range', 'if-range'],
     }),
+    deps.config.timeouts.dialMs,
   );
   const text = await readLimited(upstream.body, MAX_MANIFEST_BYTES);
   const headers = clientHeaders(upstream.headers, false, kind === 'playlist' ? 'm3u8' : 'mpd');
@@ -201,6 +203,7 @@ async function relay(deps: HttpStreamDeps, ctx: RouteContext, route: Route): Pro
       req: ctx.req,
       headersTimeoutMs: deps.config.timeouts.originAnswerMs,
     }),
+    deps.config.timeouts.dialMs,
   );
   await streamResponse(upstream, ctx.res, ctx.log, deps.config.timeouts.idleMs, extensionOf(ctx.url.pathname));
 }
@@ -209,9 +212,10 @@ async function relay(deps: HttpStreamDeps, ctx: RouteContext, route: Route): Pro
  * One request over the route's targets in order (a refused or timed-out connection tries the next);
  * a 2xx answer keeps the stream's pin, anything else gives the lease back.
  */
-async function requestInOrder(route: Route, request: (target: RouteTarget) => Promise<Dispatcher.ResponseData>): Promise<Dispatcher.ResponseData> {
+async function requestInOrder(route: Route, request: (target: RouteTarget) => Promise<Dispatcher.ResponseData>, dialMs: number): Promise<Dispatcher.ResponseData> {
   try {
-    const { value, target } = await dialInOrder(route, request, { isDialFailure: isOriginDialFailure });
+    // The pool's connect timeout is dialMs; an origin whose time is spent has its other endpoints skipped.
+    const { value, target } = await dialInOrder(route, (t) => request(t), { isDialFailure: isOriginDialFailure, dialMs });
     if (value.statusCode >= 200 && value.statusCode <= 299) route.commit(target);
     else route.release();
     return value;

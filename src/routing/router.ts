@@ -6,12 +6,13 @@ import { BalancerUnavailableError, NoOriginError, type Balancer, type PickResult
 import { dialTargets, type Origin, type Service } from '../balancer/origin.js';
 import type { Transport } from '../balancer/endpoint.js';
 import type { Logger } from '../log.js';
+import { OriginAddressError, vetOriginHost, type OriginAddressPolicy } from '../net/address-policy.js';
 import { EndpointBackoff } from './backoff.js';
 import { EVERY_ORIGIN_UP, type HealthState, type OriginHealth } from './health.js';
 import { isAlive, NoServiceError, serves } from './policy.js';
 import { RouteRefusal } from './refusal.js';
 import { RelayRegistry, type RelayHandle } from './relays.js';
-import { SERVICE_NEEDS, type DialOutcome, type Route, type RouteIntent, type RouteService, type RouteTarget, type StreamRouter } from './types.js';
+import { SERVICE_NEEDS, type DialCounts, type DialOutcome, type Route, type RouteIntent, type RouteService, type RouteTarget, type StreamRouter } from './types.js';
 
 export interface RouterOptions {
   balancer: Balancer;
@@ -25,6 +26,12 @@ export interface RouterOptions {
   /** Other origins offered after the chosen one's endpoints, for failover within a request. */
   maxFailoverOrigins?: number;
   backoff?: EndpointBackoff;
+  /**
+   * Checked again at every route (registration checked it once): a host name that now resolves to a
+   * refused address is not dialled, and targets carry the vetted IP, so the dial cannot resolve the
+   * name to something else afterwards. Without it, targets are dialled as registered.
+   */
+  addressPolicy?: OriginAddressPolicy;
 }
 
 /** The endpoint list a protocol dials (WebRTC dials the origin's API; its media port is not dialled). */
@@ -46,6 +53,7 @@ export class Router implements StreamRouter {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly maxFailover: number;
+  private readonly dials: DialCounts = { ok: 0, failed: 0, skipped: 0, refused: 0 };
 
   constructor(private readonly opts: RouterOptions) {
     this.balancer = opts.balancer;
@@ -147,11 +155,64 @@ export class Router implements StreamRouter {
     return candidates.flatMap((c) => this.targetsOf(c.o, service));
   }
 
-  report(target: RouteTarget, outcome: DialOutcome): void {
+  /** The router's clock (ms). */
+  clock(): number {
+    return this.now();
+  }
+
+  /** Dial outcomes so far (`GET /api/v1/stats`). */
+  stats(): { dials: DialCounts } {
+    return { dials: { ...this.dials } };
+  }
+
+  noteSkipped(target: RouteTarget, dialMs: number): void {
+    this.dials.skipped++;
+    this.log.debug({ origin: target.origin.id, target: `${target.host}:${target.port}`, dialMs }, 'endpoint skipped: its origin used its whole dial time');
+  }
+
+  /**
+   * The targets whose host passes the address policy, each with the vetted IP as its host (one check
+   * per distinct host). Refused ones are left out and logged; they are no dial failure (no backoff).
+   */
+  async vetTargets(targets: RouteTarget[]): Promise<{ passed: RouteTarget[]; refused: string[] }> {
+    const policy = this.opts.addressPolicy;
+    if (!policy || targets.length === 0) return { passed: targets, refused: [] };
+    const verdicts = new Map<string, Promise<string | OriginAddressError>>();
+    const verdictOf = (host: string) => {
+      let v = verdicts.get(host);
+      if (!v) {
+        v = vetOriginHost(host, policy).catch((err: unknown) => {
+          if (err instanceof OriginAddressError) return err;
+          throw err;
+        });
+        verdicts.set(host, v);
+      }
+      return v;
+    };
+    const passed: RouteTarget[] = [];
+    const refused: string[] = [];
+    for (const t of targets) {
+      const v = await verdictOf(t.host);
+      if (typeof v === 'string') {
+        passed.push(v === t.host ? t : { ...t, host: v, registeredHost: t.host });
+        continue;
+      }
+      this.dials.refused++;
+      refused.push(`${t.origin.id} ${v.message}`);
+      this.log.warn({ origin: t.origin.id, target: `${t.host}:${t.port}`, reason: v.reason }, 'origin endpoint not dialled: its address is refused');
+    }
+    return { passed, refused };
+  }
+
+  report(reported: RouteTarget, outcome: DialOutcome): void {
+    // Backoff is kept per endpoint as registered (a name, not what it resolved to this time).
+    const target = reported.registeredHost === undefined ? reported : { ...reported, host: reported.registeredHost };
     if (outcome === 'ok') {
+      this.dials.ok++;
       this.backoff.succeed(target);
       return;
     }
+    this.dials.failed++;
     const ms = this.backoff.fail(target);
     this.log.warn({ origin: target.origin.id, target: `${target.host}:${target.port}`, backoffMs: ms }, 'origin endpoint failed: skipped for a while');
   }
@@ -196,6 +257,8 @@ export class Router implements StreamRouter {
 class StreamRoute implements Route {
   targets: RouteTarget[] = [];
   private settled = false;
+  /** Per origin id: when its dial time in this route ends (set by its first dial). */
+  private readonly dialDeadlines = new Map<string, number>();
 
   constructor(
     private readonly router: Router,
@@ -214,16 +277,31 @@ class StreamRoute implements Route {
     const own = this.router.targetsOf(this.origin, this.service);
     // A live stream stays where it is; failover is for streams that can start anywhere.
     const others = this.live && own.length > 0 ? [] : await this.router.failoverTargets(this.streamKey, this.service, this.origin);
-    this.targets = [...own, ...others];
-    if (this.targets.length === 0) {
+    const candidates = [...own, ...others];
+    if (candidates.length === 0) {
       const all = dialTargets(this.origin, DIAL[this.service].service, DIAL[this.service].transport);
       if (all.length === 0) throw new NoServiceError(this.streamKey, SERVICE_NEEDS[this.service], this.origin.serverId);
       throw new RouteRefusal('endpoints-down', `every endpoint of ${this.origin.id} and of the other origins is in failure backoff`);
     }
+    const { passed, refused } = await this.router.vetTargets(candidates);
+    if (passed.length === 0) throw new RouteRefusal('unreachable', `no endpoint may be dialled: ${refused.join('; ')}`);
+    this.targets = passed;
   }
 
   report(target: RouteTarget, outcome: DialOutcome): void {
     this.router.report(target, outcome);
+  }
+
+  dialTimeFor(target: RouteTarget, dialMs: number): number {
+    const now = this.router.clock();
+    let deadline = this.dialDeadlines.get(target.origin.id);
+    if (deadline === undefined) {
+      deadline = now + dialMs;
+      this.dialDeadlines.set(target.origin.id, deadline);
+    }
+    const left = Math.max(0, Math.ceil(deadline - now));
+    if (left === 0) this.router.noteSkipped(target, dialMs);
+    return left;
   }
 
   commit(target: RouteTarget, relay?: { close(): void }): RelayHandle {
@@ -257,14 +335,20 @@ export function refusalOf(err: unknown): unknown {
  */
 export async function dialInOrder<T>(
   route: Route,
-  dial: (target: RouteTarget) => Promise<T>,
-  opts: { signal?: AbortSignal; log?: Logger; isDialFailure?: (err: unknown) => boolean } = {},
+  dial: (target: RouteTarget, timeoutMs: number) => Promise<T>,
+  opts: { signal?: AbortSignal; log?: Logger; isDialFailure?: (err: unknown) => boolean; dialMs?: number } = {},
 ): Promise<{ value: T; target: RouteTarget }> {
   const failures: string[] = [];
   for (const target of route.targets) {
     if (opts.signal?.aborted) break;
+    // With dialMs, each origin gets that much in total: once it is spent, its other endpoints are skipped.
+    const timeoutMs = opts.dialMs === undefined ? Infinity : route.dialTimeFor(target, opts.dialMs);
+    if (timeoutMs <= 0) {
+      failures.push(`${target.origin.id} ${target.host}:${target.port} skipped (origin's dial time spent)`);
+      continue;
+    }
     try {
-      const value = await dial(target);
+      const value = await dial(target, timeoutMs);
       route.report(target, 'ok');
       return { value, target };
     } catch (err) {

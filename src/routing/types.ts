@@ -21,6 +21,8 @@ export const SERVICE_NEEDS: Readonly<Record<RouteService, readonly Service[]>> =
 /** One endpoint to dial, and the origin it belongs to. */
 export interface RouteTarget extends DialTarget {
   origin: Origin;
+  /** The host as registered, when `host` is the address it was vetted to at routing time (a name resolved). */
+  registeredHost?: string;
 }
 
 export type DialOutcome = 'ok' | 'fail';
@@ -40,6 +42,13 @@ export interface Route {
    */
   report(target: RouteTarget, outcome: DialOutcome): void;
   /**
+   * How long the dial of `target` may take: each origin gets one `dialMs` in total, counted from the
+   * first dial of one of its endpoints in this route, so an origin whose every endpoint is silent costs
+   * the client one dial timeout, not one per endpoint. 0 means the origin's time is spent: skip the
+   * target (it is counted as skipped, not failed; the next origin's endpoints get their own budget).
+   */
+  dialTimeFor(target: RouteTarget, dialMs: number): number;
+  /**
    * The relay started (or the origin answered 2xx) through `target`: the stream's pin is kept (moved to
    * target's origin when that is another one). With `relay`, a live relay is registered until its
    * handle is released; without, only the pin is kept (short answers: playlists, segments).
@@ -56,4 +65,14 @@ export interface StreamRouter {
   lookup(streamKey: string, service: RouteService): Promise<Route | undefined>;
   /** The live relays, per origin and per stream. */
   readonly relays: RelayRegistry;
+}
+
+/** Dial outcomes counted since start (the system API's stats). */
+export interface DialCounts {
+  ok: number;
+  failed: number;
+  /** Endpoints not dialled because their origin's dial budget was spent. */
+  skipped: number;
+  /** Endpoints not dialled because their address (as resolved now) is refused by the address policy. */
+  refused: number;
 }

@@ -53,6 +53,8 @@ export interface OriginLegOptions {
   signal: AbortSignal;
   /** Told the outcome of every dial (routing's passive health). */
   report?: (target: OriginTarget, ok: boolean) => void;
+  /** The time one target's dial may take (the origin's dial budget); 0 skips it. Default: dialMs. */
+  timeFor?: (target: OriginTarget) => number;
 }
 
 /** A ready origin leg: the stream is publishing/playing on `streamId`. */
@@ -70,18 +72,24 @@ export interface OriginLeg {
   sentOnFCPublish: boolean;
 }
 
-/** Connects to the first target that accepts within dialMs each; throws OriginError when none does. */
+/** Connects to the first target that accepts within its dial time; throws OriginError when none does. */
 export async function dialOrigin(
   targets: readonly OriginTarget[],
   dialMs: number,
   signal: AbortSignal,
   report?: (target: OriginTarget, ok: boolean) => void,
+  timeFor?: (target: OriginTarget) => number,
 ): Promise<{ socket: Socket; target: OriginTarget }> {
   const failures: string[] = [];
   for (const target of targets) {
     if (signal.aborted) break;
+    const ms = timeFor ? timeFor(target) : dialMs;
+    if (ms <= 0) {
+      failures.push(`${target.host}:${target.port} skipped (its origin's dial time is spent)`);
+      continue;
+    }
     try {
-      const socket = await dialOne(target, dialMs, signal);
+      const socket = await dialOne(target, ms, signal);
       report?.(target, true);
       return { socket, target };
     } catch (err) {
@@ -235,7 +243,7 @@ export function originConnectObject(intent: ClientIntent, app: string, target: O
 
 /** Dials the origin and replays the client's session up to NetStream.Publish.Start / NetStream.Play.Start. */
 export async function openOriginLeg(o: OriginLegOptions): Promise<OriginLeg> {
-  const { socket, target } = await dialOrigin(o.targets, o.dialMs, o.signal, o.report);
+  const { socket, target } = await dialOrigin(o.targets, o.dialMs, o.signal, o.report, o.timeFor);
   const inbox = new OriginInbox(socket, o.maxMessageSize);
   const onAbort = () => {
     inbox.fail(new OriginError('client left', 'client left'));

@@ -232,6 +232,7 @@ class ProxyConnection {
         maxMessageSize: this.ctx.maxMessageSize,
         signal: this.abort!.signal,
         report: (target, ok) => route.report(target as RouteTarget, ok ? 'ok' : 'fail'),
+        timeFor: (target) => route.dialTimeFor(target as RouteTarget, deps.config.timeouts.dialMs),
       });
     } catch (err) {
       route.release();

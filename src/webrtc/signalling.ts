@@ -276,7 +276,8 @@ class Signalling {
   /** Forwards along a route: a 2xx answer keeps the stream's pin, anything else gives the lease back. */
   private async forwardRoute(req: IncomingMessage, log: Logger, route: StreamRoute, pathAndQuery: string, body: Buffer, method = 'POST'): Promise<OriginReply> {
     try {
-      const reply = await this.forward(req, log, route.targets, method, pathAndQuery, body, (t, ok) => route.report(t, ok ? 'ok' : 'fail'));
+      const dialMs = this.deps.config.timeouts.dialMs;
+      const reply = await this.forward(req, log, route.targets, method, pathAndQuery, body, (t, ok) => route.report(t, ok ? 'ok' : 'fail'), (t) => route.dialTimeFor(t, dialMs));
       if (isSuccess(reply.status)) route.commit(reply.target);
       else route.release();
       return reply;
@@ -306,6 +307,7 @@ class Signalling {
     pathAndQuery: string,
     body: Buffer,
     report?: (target: RouteTarget, ok: boolean) => void,
+    timeFor?: (target: RouteTarget) => number,
   ): Promise<OriginReply> {
     if (targets.length === 0) {
       log.warn('origin has no API endpoint');
@@ -314,6 +316,8 @@ class Signalling {
     const { dialMs, originAnswerMs } = this.deps.config.timeouts;
     let lastError: unknown;
     for (const target of targets) {
+      // The pool's connect timeout is dialMs; an origin whose time is spent has its other endpoints skipped.
+      if (timeFor && timeFor(target) <= 0) continue;
       try {
         const r = await this.deps.agent.request({
           origin: originBaseUrl(target.host, target.port),

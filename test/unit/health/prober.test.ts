@@ -199,6 +199,105 @@ describe('health prober', () => {
     assert.equal(prober.size, 1);
   });
 
+  test('a failed probe of an up origin is repeated a quarter interval after it ended, not a whole interval later', async () => {
+    const { time, dialer, changes, prober } = setup({ fails: 2, interval: 2000 });
+    prober.setTargets([target(1)]);
+    prober.tick();
+    dialer.take().fail('connect ECONNREFUSED');
+    await flush();
+    time.advance(499);
+    prober.tick();
+    assert.equal(dialer.pending(), 0, 'not before the retry delay');
+    time.advance(1);
+    prober.tick();
+    assert.equal(dialer.pending(), 1, 'the confirming probe starts 500 ms after the failure');
+    dialer.take().fail('connect ECONNREFUSED');
+    await flush();
+    assert.equal(changes.length, 1);
+    assert.equal(prober.verdict('o1-svc-1')?.up, false);
+    // A down origin is probed at its regular pace (no retry storm against a dead host).
+    time.advance(1999);
+    prober.tick();
+    assert.equal(dialer.pending(), 0);
+    time.advance(1);
+    prober.tick();
+    assert.equal(dialer.pending(), 1);
+  });
+
+  test('a failure that is cleared by the retry leaves the origin up and back on its regular pace', async () => {
+    const { time, dialer, changes, prober } = setup({ fails: 2, interval: 2000 });
+    prober.setTargets([target(1)]);
+    prober.tick();
+    dialer.take().ok();
+    await flush();
+    time.advance(2000);
+    prober.tick();
+    dialer.take().fail('timeout');
+    await flush();
+    time.advance(500);
+    prober.tick();
+    dialer.take().ok();
+    await flush();
+    assert.equal(changes.length, 0);
+    assert.equal(prober.verdict('o1-svc-1')?.fails, 0);
+    time.advance(1999);
+    prober.tick();
+    assert.equal(dialer.pending(), 0, 'next regular probe an interval after the retry started');
+    time.advance(1);
+    prober.tick();
+    assert.equal(dialer.pending(), 1);
+  });
+
+  test('a probe that timed out is confirmed at once (its turn came while it ran)', async () => {
+    const { time, dialer, prober } = setup({ fails: 2, interval: 2000 });
+    prober.setTargets([target(1)]);
+    prober.tick();
+    dialer.take(); // never answers
+    time.advance(2000);
+    await flush();
+    assert.equal(prober.verdict('o1-svc-1')?.fails, 1);
+    prober.tick();
+    assert.equal(dialer.pending(), 1);
+  });
+
+  test('worst case with the ticker: an origin refused right after a good probe is down 2.5 s later (interval 2 s), no tick lag', async () => {
+    const { time, dialer, changes, prober } = setup({ fails: 2, interval: 2000 });
+    prober.setTargets([target(1)]);
+    prober.start();
+    const t0 = time.t;
+    dialer.take().ok();
+    await flush();
+    // The origin dies now. Time moves only through the ticker's own timers.
+    time.advance(1999);
+    assert.equal(dialer.pending(), 0);
+    time.advance(1);
+    assert.equal(dialer.pending(), 1, 'the next probe starts exactly when due');
+    dialer.take().fail('connect ECONNREFUSED');
+    await flush();
+    time.advance(500);
+    assert.equal(dialer.pending(), 1, 'the confirming probe starts exactly at the retry delay');
+    dialer.take().fail('connect ECONNREFUSED');
+    await flush();
+    assert.equal(changes.length, 1);
+    assert.equal(changes[0]!.verdict.since - t0, 2500);
+    prober.stop();
+  });
+
+  test('with every probe slot taken, a due probe starts as soon as one frees (no tick wait)', async () => {
+    const { time, dialer, prober } = setup({ max: 1, interval: 2000 });
+    prober.setTargets([target(1), target(2)]);
+    prober.start();
+    assert.equal(dialer.pending(), 1);
+    time.advance(100);
+    assert.equal(dialer.pending(), 1);
+    dialer.take().ok();
+    await flush();
+    assert.equal(dialer.pending(), 0);
+    time.advance(0);
+    assert.equal(dialer.pending(), 1, 'the waiting probe started when the slot freed');
+    prober.stop();
+  });
+
   test('start/stop: the ticker probes on its own and stops cleanly', async () => {
     const { time, dialer, prober } = setup({ interval: 400 });
     prober.setTargets([target(1)]);

@@ -8,7 +8,8 @@ import { createLogger } from '../../../src/log.js';
 import { BalancerUnavailableError, NoOriginError } from '../../../src/balancer/balancer.js';
 import { RouteRefusal, REFUSAL_WIRE, refusalHttpError } from '../../../src/routing/refusal.js';
 import { RelayRegistry } from '../../../src/routing/relays.js';
-import { refusalOf, Router } from '../../../src/routing/router.js';
+import { parseCidrList } from '../../../src/net/address-policy.js';
+import { dialInOrder, refusalOf, Router } from '../../../src/routing/router.js';
 
 function setup(maxStreamPins = 1000) {
   const clock = { t: 1_000_000 };
@@ -203,5 +204,144 @@ describe('Router: leases and the pin cap', () => {
       assert.ok(pins.some((p) => p.streamKey === key && p.serverId === server), `${key} still pinned to ${server}`);
     }
     assert.ok(!pins.some((p) => p.streamKey.startsWith('live/missing')));
+  });
+});
+
+describe('Router: one dial budget per origin', () => {
+  /** Three silent endpoints on `slow`, one on `good`; a route whose origin (picked at random) is `slow`. */
+  async function silentOriginRoute() {
+    for (let i = 0; i < 64; i++) {
+      const s = setup();
+      await s.balancer.register(parseRegistration({ ip: '127.0.0.1', server: 'slow', service: 'svc', pid: '1', rtmp: ['1001', '1002', '1003'] }, s.clock.t));
+      await s.register('good');
+      const route = await s.router.route('live/b', 'rtmp', 'publish');
+      if (route.origin.serverId === 'slow') return { ...s, route };
+      route.release();
+    }
+    throw new Error('the slow origin was never picked in 64 tries');
+  }
+
+  test('an origin whose first endpoint used the whole dial time has its other endpoints skipped; the next origin gets its own', async () => {
+    const { route, router, clock } = await silentOriginRoute();
+    const dialled: { port: number; ms: number }[] = [];
+    const { target } = await dialInOrder(
+      route,
+      async (t, ms) => {
+        dialled.push({ port: t.port, ms });
+        if (t.origin.serverId === 'slow') {
+          clock.t += ms; // silent: the dial runs to its timeout
+          throw new Error('timed out');
+        }
+        return 'ok';
+      },
+      { dialMs: 3000 },
+    );
+    assert.equal(target.origin.serverId, 'good');
+    assert.deepEqual(dialled.map((d) => d.ms), [3000, 3000], 'one full dial time for slow, a fresh one for good');
+    assert.deepEqual(router.stats().dials, { ok: 1, failed: 1, skipped: 2, refused: 0 });
+  });
+
+  test('refused endpoints cost nothing: the time left goes to the origin\'s next endpoint', async () => {
+    const { router, clock, balancer } = setup();
+    await balancer.register(parseRegistration({ ip: '127.0.0.1', server: 'multi', service: 'svc', pid: '1', rtmp: ['1001', '1002', '1003'] }, clock.t));
+    const route = await router.route('live/c', 'rtmp', 'publish');
+    const t = route.targets;
+    assert.equal(route.dialTimeFor(t[0]!, 3000), 3000);
+    clock.t += 10; // refused after 10 ms
+    assert.equal(route.dialTimeFor(t[1]!, 3000), 2990);
+    clock.t += 2000; // the second is slow and fails
+    assert.equal(route.dialTimeFor(t[2]!, 3000), 990);
+    clock.t += 990;
+    assert.equal(route.dialTimeFor(t[2]!, 3000), 0, 'the budget is spent');
+    assert.equal(router.stats().dials.skipped, 1);
+  });
+
+  test('a silent origin picked first: the request reaches the other origin after one dial time, whatever the endpoint count', async () => {
+    const { route, router, clock } = await silentOriginRoute();
+    const started = clock.t;
+    let spentOnSlow = 0;
+    await dialInOrder(
+      route,
+      async (t, ms) => {
+        if (t.origin.serverId !== 'slow') return 'ok';
+        clock.t += ms;
+        spentOnSlow += ms;
+        throw new Error('timed out');
+      },
+      { dialMs: 1000 },
+    );
+    assert.equal(spentOnSlow, 1000);
+    assert.equal(clock.t - started, 1000);
+    assert.deepEqual(router.stats().dials, { ok: 1, failed: 1, skipped: 2, refused: 0 });
+  });
+});
+
+describe('Router: origin addresses checked again at dial time', () => {
+  function withPolicy(answers: Map<string, string[]>, allow?: string) {
+    const clock = { t: 1_000_000 };
+    const balancer = new MemoryBalancer({ originExpireMs: 30_000, sessionTtlMs: 120_000, maxStreamPins: 1000, now: () => clock.t });
+    const lookups: string[] = [];
+    const router = new Router({
+      balancer,
+      log: createLogger({ level: 'silent', format: 'json' }),
+      now: () => clock.t,
+      originExpireMs: 30_000,
+      addressPolicy: {
+        allow: allow ? parseCidrList(allow) : undefined,
+        lookup: async (host) => {
+          lookups.push(host);
+          const a = answers.get(host);
+          if (!a) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+          return a;
+        },
+      },
+    });
+    const register = (server: string, ip: string, port: string) =>
+      balancer.register(parseRegistration({ ip, server, service: 'svc', pid: '1', rtmp: [port] }, clock.t));
+    return { router, register, lookups };
+  }
+
+  test('a host name is dialled at the address it resolves to now; once that address is refused, it is not dialled', async () => {
+    const answers = new Map([['origin.example', ['127.0.0.7']]]);
+    const { router, register, lookups } = withPolicy(answers);
+    await register('named', 'origin.example', '1935');
+    const first = await router.route('live/a', 'rtmp', 'publish');
+    assert.deepEqual(first.targets.map((t) => `${t.host}:${t.port}`), ['127.0.0.7:1935'], 'the vetted IP is dialled, not the name');
+    // A failed dial puts the endpoint as registered (the name) in backoff, not the address it resolved to.
+    first.report(first.targets[0]!, 'fail');
+    assert.equal(router.backoff.isDown({ transport: 'tcp', host: 'origin.example', port: 1935 }), true);
+    first.release();
+    assert.deepEqual(lookups, ['origin.example']);
+    // The name now points at the cloud metadata service.
+    router.backoff.succeed({ transport: 'tcp', host: 'origin.example', port: 1935 });
+    answers.set('origin.example', ['169.254.169.254']);
+    await assert.rejects(router.route('live/b', 'rtmp', 'publish'), refusal('unreachable'));
+    assert.equal(router.stats().dials.refused, 1);
+    // One bad record among good ones is enough (the dialler might pick it).
+    answers.set('origin.example', ['127.0.0.7', '0.0.0.0']);
+    await assert.rejects(router.route('live/c', 'rtmp', 'publish'), refusal('unreachable'));
+    answers.delete('origin.example');
+    await assert.rejects(router.route('live/d', 'rtmp', 'publish'), refusal('unreachable'), 'a name that no longer resolves is not dialled');
+  });
+
+  test('a refused origin is left out and the request fails over to an origin whose address passes', async () => {
+    const answers = new Map([['bad.example', ['224.0.0.1']]]);
+    const { router, register } = withPolicy(answers);
+    await register('bad', 'bad.example', '1935');
+    await register('good', '127.0.0.9', '1936');
+    for (let i = 0; i < 12; i++) {
+      const route = await router.route(`live/s${i}`, 'rtmp', 'publish');
+      assert.deepEqual(route.targets.map((t) => `${t.origin.serverId} ${t.host}:${t.port}`), ['good 127.0.0.9:1936']);
+      route.release();
+    }
+  });
+
+  test('PROXY_ORIGIN_ALLOW_CIDRS applies at dial time too: an origin outside the list (e.g. written to Redis by another proxy) is not dialled', async () => {
+    const { router, register } = withPolicy(new Map(), '127.0.0.2/32');
+    await register('outside', '127.0.0.1', '1935');
+    await assert.rejects(router.route('live/x', 'rtmp', 'play'), refusal('unreachable'));
+    await register('inside', '127.0.0.2', '1935');
+    const route = await router.route('live/y', 'rtmp', 'play');
+    assert.deepEqual(route.targets.map((t) => t.origin.serverId), ['inside']);
   });
 });
