@@ -12,6 +12,7 @@ import { FIXTURES_DIST } from '../test/fixtures/paths.js';
 import { freePort } from '../test/fixtures/ports.js';
 import { run, startPeer, type Peer } from '../test/fixtures/process.js';
 import { registerOrigin, startProxy, type RunningProxy } from '../test/fixtures/proxy.js';
+import { RtmpListener } from '../test/fixtures/rtmp-listener.js';
 import { TestCaller } from '../test/fixtures/srt-peers.js';
 import { fmt, summarize, targetsLine } from './lib/stats.js';
 import type { BenchContext, BenchReport } from './run.js';
@@ -114,7 +115,7 @@ async function ready(port: number): Promise<void> {
   }
 }
 
-async function runCase(mode: Mode, mbps: number, seconds: number, proxy: RunningProxy, n: number): Promise<CaseResult> {
+async function runCase(mode: Mode, mbps: number, seconds: number, proxy: RunningProxy, rtmpPort: number, n: number): Promise<CaseResult> {
   const capacity = Math.ceil(((mbps * 1e6) / 8 / PAYLOAD) * seconds) + 10;
   const sink = await sequenceSink(capacity);
   const originPort = await freePort();
@@ -126,7 +127,7 @@ async function runCase(mode: Mode, mbps: number, seconds: number, proxy: Running
     let target = originPort;
     let relayPid: number | undefined;
     if (mode === 'proxy') {
-      await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'bench', service: `svc${n}`, pid: '1', rtmp: ['1935'], srt: [`udp://127.0.0.1:${originPort}`] });
+      await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'bench', service: `svc${n}`, pid: '1', rtmp: [String(rtmpPort)], srt: [`udp://127.0.0.1:${originPort}`] });
       target = proxy.ports.srt;
       relayPid = proxy.peer.pid;
     } else if (mode === 'udp-relay') {
@@ -164,7 +165,7 @@ async function deregister(proxy: RunningProxy, server: string): Promise<void> {
 }
 
 /** Full handshake times (induction → conclusion response) against a fresh libsrt listener, direct and through the proxy. */
-async function setupTimes(proxy: RunningProxy, samples: number): Promise<{ direct: number[]; proxied: number[] }> {
+async function setupTimes(proxy: RunningProxy, rtmpPort: number, samples: number): Promise<{ direct: number[]; proxied: number[] }> {
   const direct: number[] = [];
   const proxied: number[] = [];
   const dead = await freePort();
@@ -175,7 +176,7 @@ async function setupTimes(proxy: RunningProxy, samples: number): Promise<{ direc
     try {
       await ready(port);
       if (viaProxy) {
-        await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'setup', service: `s${i}`, pid: '1', rtmp: ['1935'], srt: [`udp://127.0.0.1:${port}`] });
+        await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'setup', service: `s${i}`, pid: '1', rtmp: [String(rtmpPort)], srt: [`udp://127.0.0.1:${port}`] });
       }
       const caller = await TestCaller.open(viaProxy ? proxy.ports.srt : port);
       try {
@@ -202,20 +203,24 @@ export async function srtBench(ctx: BenchContext): Promise<BenchReport> {
   const bitrates = ctx.quick ? [30] : [10, 30, 50, 100];
   const seconds = ctx.quick ? 3 : 10;
   const proxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info' } });
+  // The origin's RTMP port as the health probe sees it: with none listening, the origin would be marked
+  // down a few seconds into a case and its relay closed.
+  const rtmp = await RtmpListener.start();
   const results = new Map<string, CaseResult>();
   let setup: { direct: number[]; proxied: number[] };
   try {
     let n = 0;
     for (const mbps of bitrates) {
       for (const mode of ['direct', 'udp-relay', 'proxy'] as const) {
-        const r = await runCase(mode, mbps, seconds, proxy, n++);
+        const r = await runCase(mode, mbps, seconds, proxy, rtmp.port, n++);
         results.set(`${mode}@${mbps}`, r);
         process.stdout.write(`  ${mode} ${mbps} Mbps: ${r.received}/${r.sent} delivered, cpu ${r.cpuSeconds?.toFixed(2) ?? '-'} s\n`);
       }
     }
-    setup = await setupTimes(proxy, ctx.quick ? 3 : 15);
+    setup = await setupTimes(proxy, rtmp.port, ctx.quick ? 3 : 15);
   } finally {
     await proxy.stop();
+    await rtmp.close();
   }
   const rows: string[][] = [];
   const notes: string[] = [];

@@ -37,17 +37,3 @@ export function parseDuration(text: string): number {
   return total;
 }
 
-/** Formats milliseconds back into the shortest readable Go-style duration (for logs). */
-export function formatDuration(ms: number): string {
-  if (ms === 0) return '0s';
-  if (ms < 1000) return `${ms}ms`;
-  const parts: string[] = [];
-  let rest = ms;
-  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000]] as const) {
-    const n = Math.floor(rest / size);
-    if (n) parts.push(`${n}${unit}`);
-    rest -= n * size;
-  }
-  if (rest) parts.push(`${rest / 1000}s`);
-  return parts.join('');
-}

@@ -15,7 +15,7 @@ import {
   type Amf0StrictArray,
   type Amf0Value,
 } from './amf-values.js';
-import { decodeAmf3Simple, writeAmf3Simple } from './amf3.js';
+import { decodeAmf3Simple } from './amf3.js';
 import { ByteWriter } from './byte-writer.js';
 import { RtmpError } from './errors.js';
 
@@ -417,11 +417,6 @@ class Amf0Encoder {
   }
 }
 
-/** Encodes one AMF0 value. */
-export function encodeAmf0(value: Amf0Value, options: Amf0EncodeOptions = {}): Buffer {
-  return encodeAll([value], options);
-}
-
 /**
  * Encodes a sequence of AMF0 values back to back (a command or data payload). A complex value met again
  * (same instance, e.g. a cycle) is written as a reference. Amf0Avmplus bytes are replayed verbatim.
@@ -430,13 +425,6 @@ export function encodeAll(values: readonly Amf0Value[], options: Amf0EncodeOptio
   const e = new Amf0Encoder(new ByteWriter(), options);
   for (const v of values) e.topLevel(v);
   return Buffer.from(e.w.finish());
-}
-
-/** Wraps a simple AMF3 value for sending after the AVM+ marker. */
-export function amf0Avmplus(value: Amf0Avmplus['value']): Amf0Avmplus {
-  const w = new ByteWriter(16);
-  writeAmf3Simple(w, value);
-  return new Amf0Avmplus(value, Buffer.from(w.finish()));
 }
 
 /** An RTMP command (AMF0 command message type 20, or type 17 after its format byte). */
@@ -483,7 +471,3 @@ export function encodeCommand(command: RtmpCommand, options: Amf0EncodeOptions =
   return encodeAll([command.name, command.transactionId, command.commandObject, ...command.args], options);
 }
 
-/** Encodes a command as an AMF3 command payload (message type 17): format byte 0, then AMF0. */
-export function encodeAmf3Command(command: RtmpCommand, options: Amf0EncodeOptions = {}): Buffer {
-  return Buffer.concat([Buffer.of(0), encodeCommand(command, options)]);
-}

@@ -1,7 +1,6 @@
 // The simple AMF3 types (AMF 3 specification, sections 1.3.1, 3.2–3.8), reached from AMF0 through the
 // AVM+ marker. Complex AMF3 types are rejected: RTMP commands never need them before the stream is known.
 import type { Amf3Value } from './amf-values.js';
-import { ByteWriter } from './byte-writer.js';
 import { RtmpError } from './errors.js';
 
 /** AMF3 type markers. */
@@ -26,12 +25,6 @@ export const Amf3Marker = {
   Dictionary: 0x11,
 } as const;
 
-/** Largest unsigned value a U29 holds. */
-export const U29_MAX = 0x1fffffff;
-/** Range of the AMF3 integer type (a 29-bit two's-complement value). */
-export const AMF3_INT_MIN = -0x10000000;
-export const AMF3_INT_MAX = 0x0fffffff;
-
 /** Result of decoding one AMF3 value: the value and the offset just after it. */
 export interface Amf3Decoded {
   value: Amf3Value;
@@ -54,28 +47,6 @@ export function readU29(buf: Buffer, pos: number, end: number): { value: number;
   if (pos >= end) throw truncated('U29');
   // The fourth byte carries 8 bits.
   return { value: ((value << 8) | buf[pos]) >>> 0, end: pos + 1 };
-}
-
-/** Appends `value` (0..U29_MAX) as a canonical (shortest) U29. */
-export function writeU29(w: ByteWriter, value: number): void {
-  if (!Number.isInteger(value) || value < 0 || value > U29_MAX) {
-    throw new RtmpError('AMF_ENCODE', `U29 out of range: ${value}`);
-  }
-  if (value < 0x80) {
-    w.u8(value);
-  } else if (value < 0x4000) {
-    w.u8(((value >> 7) & 0x7f) | 0x80);
-    w.u8(value & 0x7f);
-  } else if (value < 0x200000) {
-    w.u8(((value >> 14) & 0x7f) | 0x80);
-    w.u8(((value >> 7) & 0x7f) | 0x80);
-    w.u8(value & 0x7f);
-  } else {
-    w.u8(((value >> 22) & 0x7f) | 0x80);
-    w.u8(((value >> 15) & 0x7f) | 0x80);
-    w.u8(((value >> 8) & 0x7f) | 0x80);
-    w.u8(value & 0xff);
-  }
 }
 
 /**
@@ -127,34 +98,3 @@ export function decodeAmf3Simple(buf: Buffer, start: number, end: number, string
   }
 }
 
-/** Appends one simple AMF3 value; integers in the 29-bit range use the integer type, other numbers a double. */
-export function writeAmf3Simple(w: ByteWriter, value: Amf3Value): void {
-  if (value === undefined) w.u8(Amf3Marker.Undefined);
-  else if (value === null) w.u8(Amf3Marker.Null);
-  else if (value === false) w.u8(Amf3Marker.False);
-  else if (value === true) w.u8(Amf3Marker.True);
-  else if (typeof value === 'number') {
-    if (Number.isInteger(value) && value >= AMF3_INT_MIN && value <= AMF3_INT_MAX && !Object.is(value, -0)) {
-      w.u8(Amf3Marker.Integer);
-      writeU29(w, value & U29_MAX);
-    } else {
-      w.u8(Amf3Marker.Double);
-      w.f64(value);
-    }
-  } else if (typeof value === 'string') {
-    w.u8(Amf3Marker.String);
-    const bytes = Buffer.from(value, 'utf8');
-    if (bytes.length > U29_MAX >>> 1) throw new RtmpError('AMF_ENCODE', 'AMF3 string too long');
-    writeU29(w, (bytes.length << 1) | 1);
-    w.bytes(bytes);
-  } else {
-    throw new RtmpError('AMF_ENCODE', `not a simple AMF3 value: ${typeof value}`);
-  }
-}
-
-/** Encodes one simple AMF3 value (no references) to a new buffer. */
-export function encodeAmf3Simple(value: Amf3Value): Buffer {
-  const w = new ByteWriter(16);
-  writeAmf3Simple(w, value);
-  return Buffer.from(w.finish());
-}

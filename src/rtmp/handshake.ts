@@ -95,11 +95,6 @@ export function findClientDigest(c1: Buffer): { schema: DigestSchema; digest: Bu
   return findDigest(c1, playerKey(false));
 }
 
-/** Checks a server's S1 for an FMS digest; returns the schema and digest, or null. */
-export function findServerDigest(s1: Buffer): { schema: DigestSchema; digest: Buffer } | null {
-  return findDigest(s1, serverKey(false));
-}
-
 /** Builds a digest S1: time, non-zero version, random bytes, and an FMS-key digest in the client's schema. */
 export function makeDigestS1(schema: DigestSchema, random: Buffer, time = 0): Buffer {
   const s1 = Buffer.alloc(HANDSHAKE_PACKET_SIZE);

@@ -100,11 +100,6 @@ export function decodeSetChunkSize(payload: Buffer): number {
   return v;
 }
 
-/** Abort Message payload: the chunk stream id whose partial message the peer should drop. */
-export function encodeAbort(csid: number): Buffer {
-  return uint32Payload(csid, 'chunk stream id');
-}
-
 /** Reads an Abort Message payload (a chunk stream id). */
 export function decodeAbort(payload: Buffer): number {
   needLength(payload, 4, 'Abort');
@@ -114,12 +109,6 @@ export function decodeAbort(payload: Buffer): number {
 /** Acknowledgement payload: bytes received so far, modulo 2^32. */
 export function encodeAcknowledgement(sequenceNumber: number): Buffer {
   return uint32Payload(sequenceNumber, 'sequence number');
-}
-
-/** Reads an Acknowledgement payload. */
-export function decodeAcknowledgement(payload: Buffer): number {
-  needLength(payload, 4, 'Acknowledgement');
-  return payload.readUInt32BE(0);
 }
 
 /** Window Acknowledgement Size payload. */
@@ -195,35 +184,6 @@ export function encodeUserControl(event: UserControlEvent): Buffer {
       event.data.copy(b, 2);
       return b;
     }
-  }
-}
-
-/** Reads a User Control payload; known events must carry their full data, unknown ones keep theirs. */
-export function decodeUserControl(payload: Buffer): UserControlEvent {
-  needLength(payload, 2, 'User Control');
-  const type = payload.readUInt16BE(0);
-  const u32 = (what: string): number => {
-    needLength(payload, 6, what);
-    return payload.readUInt32BE(2);
-  };
-  switch (type) {
-    case UserControlEventType.StreamBegin:
-      return { kind: 'streamBegin', streamId: u32('Stream Begin') };
-    case UserControlEventType.StreamEof:
-      return { kind: 'streamEof', streamId: u32('Stream EOF') };
-    case UserControlEventType.StreamDry:
-      return { kind: 'streamDry', streamId: u32('Stream Dry') };
-    case UserControlEventType.StreamIsRecorded:
-      return { kind: 'streamIsRecorded', streamId: u32('Stream Is Recorded') };
-    case UserControlEventType.PingRequest:
-      return { kind: 'pingRequest', timestamp: u32('Ping Request') };
-    case UserControlEventType.PingResponse:
-      return { kind: 'pingResponse', timestamp: u32('Ping Response') };
-    case UserControlEventType.SetBufferLength:
-      needLength(payload, 10, 'Set Buffer Length');
-      return { kind: 'setBufferLength', streamId: payload.readUInt32BE(2), bufferLengthMs: payload.readUInt32BE(6) };
-    default:
-      return { kind: 'unknown', eventType: type, data: Buffer.from(payload.subarray(2)) };
   }
 }
 

@@ -16,9 +16,9 @@ export interface SynCookieOptions {
 
 /** Issues and checks SRT SYN cookies bound to a caller's ip:port. */
 export class SynCookies {
-  readonly #secret: Buffer;
-  readonly #now: () => number;
-  readonly #bucketMs: number;
+  private readonly secret: Buffer;
+  private readonly now: () => number;
+  private readonly bucketMs: number;
 
   constructor(options: SynCookieOptions) {
     if (options.secret.length < 16) {
@@ -28,37 +28,37 @@ export class SynCookies {
     if (!Number.isInteger(bucketMs) || bucketMs <= 0) {
       throw new SrtError('invalid-argument', `bucketMs must be a positive integer, got ${bucketMs}`);
     }
-    this.#secret = Buffer.from(options.secret); // a private copy: the caller may reuse its buffer
-    this.#now = options.now;
-    this.#bucketMs = bucketMs;
+    this.secret = Buffer.from(options.secret); // a private copy: the caller may reuse its buffer
+    this.now = options.now;
+    this.bucketMs = bucketMs;
   }
 
   /** The cookie for this caller in the current bucket; never 0 (0 means "no cookie yet"). */
   generate(ip: string, port: number): number {
     assertUint(port, UINT16_MAX, 'port');
-    return this.#cookieFor(this.#bucket(), ip, port);
+    return this.cookieFor(this.bucket(), ip, port);
   }
 
   /** True when `cookie` was issued to this ip:port in the current or the previous bucket. */
   check(cookie: number, ip: string, port: number): boolean {
     if (!Number.isInteger(cookie) || cookie <= 0 || cookie > UINT32_MAX) return false;
     if (!Number.isInteger(port) || port < 0 || port > UINT16_MAX) return false;
-    const bucket = this.#bucket();
-    return cookie === this.#cookieFor(bucket, ip, port) || cookie === this.#cookieFor(bucket - 1, ip, port);
+    const bucket = this.bucket();
+    return cookie === this.cookieFor(bucket, ip, port) || cookie === this.cookieFor(bucket - 1, ip, port);
   }
 
-  #bucket(): number {
-    const now = this.#now();
+  private bucket(): number {
+    const now = this.now();
     if (!Number.isFinite(now)) throw new SrtError('invalid-argument', `clock returned ${now}`);
-    return Math.floor(now / this.#bucketMs);
+    return Math.floor(now / this.bucketMs);
   }
 
-  #cookieFor(bucket: number, ip: string, port: number): number {
+  private cookieFor(bucket: number, ip: string, port: number): number {
     const fixed = Buffer.alloc(10);
     fixed.writeBigInt64BE(BigInt(bucket), 0);
     fixed.writeUInt16BE(port, 8);
     // The address goes last so the variable-length part cannot be confused with the fixed fields.
-    const digest = createHmac('sha256', this.#secret).update(fixed).update(ip.toLowerCase(), 'utf8').digest();
+    const digest = createHmac('sha256', this.secret).update(fixed).update(ip.toLowerCase(), 'utf8').digest();
     return digest.readUInt32BE(0) || 1;
   }
 }

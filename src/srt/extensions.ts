@@ -164,17 +164,6 @@ export function writeExtensions(extensions: readonly HandshakeExtension[], out: 
   return at;
 }
 
-/** The Extension Field flags a CONCLUSION carrying these blocks should advertise. */
-export function extensionFlagsFor(extensions: readonly HandshakeExtension[]): number {
-  let flags = 0;
-  for (const block of extensions) {
-    if (block.type === ExtensionType.HsReq || block.type === ExtensionType.HsRsp) flags |= ExtensionFlag.HsReq;
-    else if (block.type === ExtensionType.KmReq || block.type === ExtensionType.KmRsp) flags |= ExtensionFlag.KmReq;
-    else flags |= ExtensionFlag.Config;
-  }
-  return flags;
-}
-
 /**
  * SRT string → text: each 32-bit word holds four characters in reverse order (libsrt stores the
  * string as little-endian words), and the NUL padding at the end is dropped.

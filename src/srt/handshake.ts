@@ -4,7 +4,6 @@
 // so encodeHandshake(parseHandshake(x)) reproduces x byte for byte.
 import { SrtError, UINT16_MAX, UINT32_MAX, assertUint } from './errors.js';
 import {
-  extensionFlagsFor,
   extensionsByteLength,
   parseExtensions,
   writeExtensions,
@@ -249,11 +248,6 @@ export function isRejection(handshakeType: number): boolean {
   return handshakeType >= REJECTION_WIRE_OFFSET && handshakeType <= 0x7fffffff;
 }
 
-/** The libsrt API reason code (SRT_REJ_* / SRT_REJX_*) of a rejection, or undefined. */
-export function rejectionReason(handshakeType: number): number | undefined {
-  return isRejection(handshakeType) ? handshakeType - REJECTION_WIRE_OFFSET : undefined;
-}
-
 const HANDSHAKE_TYPE_NAMES = new Map<number, string>([
   ...Object.entries(HandshakeType).map(([name, value]): [number, string] => [value, name]),
   ...Object.entries(RejectionCode).map(([name, value]): [number, string] => [value, `Reject${name}`]),
@@ -340,43 +334,6 @@ export function buildInductionResponse(options: InductionResponseOptions): Buffe
     synCookie: options.synCookie,
     peerIp: encodePeerIp(options.peerAddress),
     extensions: [],
-  });
-}
-
-/** What a listener puts in its CONCLUSION response. */
-export interface ConclusionResponseOptions {
-  /** The caller's CONCLUSION. */
-  request: Handshake;
-  socketId: number;
-  timestamp: number;
-  /** The caller's address as the listener sees it. */
-  peerAddress: string;
-  /** Response blocks (HSRSP, KMRSP...); the Extension Field is derived from them. */
-  extensions: HandshakeExtension[];
-  /** Defaults to the request's Encryption Field. */
-  encryption?: number;
-  /** Defaults to the request's cookie (libsrt answers on the same handshake record). */
-  synCookie?: number;
-}
-
-/** Builds an HSv5 listener's CONCLUSION response (draft §4.3.1.2), addressed to the caller's socket id. */
-export function buildConclusionResponse(options: ConclusionResponseOptions): Buffer {
-  const { request } = options;
-  return encodeHandshake({
-    typeSpecificInfo: 0,
-    timestamp: options.timestamp,
-    destinationSocketId: request.socketId,
-    version: 5,
-    encryption: options.encryption ?? request.encryption,
-    extension: extensionFlagsFor(options.extensions),
-    initialSequenceNumber: request.initialSequenceNumber,
-    mtu: request.mtu,
-    flowWindow: request.flowWindow,
-    handshakeType: HandshakeType.Conclusion,
-    socketId: options.socketId,
-    synCookie: options.synCookie ?? request.synCookie,
-    peerIp: encodePeerIp(options.peerAddress),
-    extensions: options.extensions,
   });
 }
 

@@ -67,24 +67,24 @@ export type OriginStep = SendConclusion | OriginAccepted | OriginRejected | Igno
 
 /** One caller's handshake with one origin endpoint. */
 export class OriginHandshake {
-  #phase: 'induction' | 'conclusion' | 'done' = 'induction';
-  #conclusion: Buffer | undefined;
-  readonly #options: OriginHandshakeOptions;
+  private currentPhase: 'induction' | 'conclusion' | 'done' = 'induction';
+  private conclusion: Buffer | undefined;
+  private readonly options: OriginHandshakeOptions;
 
   constructor(options: OriginHandshakeOptions) {
-    this.#options = options;
+    this.options = options;
   }
 
   /** 'induction' until the origin's cookie arrives, then 'conclusion', then 'done'. */
   get phase(): 'induction' | 'conclusion' | 'done' {
-    return this.#phase;
+    return this.currentPhase;
   }
 
   /** The packet to (re)send in the current phase; undefined once done. */
   request(timestamp: number): Buffer | undefined {
-    if (this.#phase === 'done') return undefined;
-    if (this.#phase === 'conclusion') return this.#conclusion;
-    const { caller, originAddress } = this.#options;
+    if (this.currentPhase === 'done') return undefined;
+    if (this.currentPhase === 'conclusion') return this.conclusion;
+    const { caller, originAddress } = this.options;
     return buildInductionRequest({
       socketId: caller.socketId,
       initialSequenceNumber: caller.initialSequenceNumber,
@@ -97,7 +97,7 @@ export class OriginHandshake {
 
   /** Interprets one datagram from the origin. Never throws: malformed input is ignored. */
   onPacket(datagram: Buffer): OriginStep {
-    if (this.#phase === 'done') return { kind: 'ignore', why: 'handshake already finished' };
+    if (this.currentPhase === 'done') return { kind: 'ignore', why: 'handshake already finished' };
     if (!isHandshakePacket(datagram)) return { kind: 'ignore', why: 'not a handshake' };
     let answer: Handshake;
     try {
@@ -106,14 +106,14 @@ export class OriginHandshake {
       if (err instanceof SrtError) return { kind: 'ignore', why: `malformed handshake: ${err.message}` };
       throw err;
     }
-    const { caller } = this.#options;
+    const { caller } = this.options;
     if (answer.destinationSocketId !== caller.socketId) return { kind: 'ignore', why: 'addressed to another socket' };
-    if (isRejection(answer.handshakeType)) return this.#rejected(answer.handshakeType, datagram);
-    if (this.#phase === 'induction') {
+    if (isRejection(answer.handshakeType)) return this.rejected(answer.handshakeType, datagram);
+    if (this.currentPhase === 'induction') {
       if (answer.handshakeType !== HandshakeType.Induction) return { kind: 'ignore', why: 'expected an induction response' };
       if (answer.version !== 5 || answer.extension !== SRT_MAGIC_CODE) {
         // An HSv4-only origin cannot take the caller's HSv5 conclusion (nor its stream id).
-        this.#phase = 'done';
+        this.currentPhase = 'done';
         return {
           kind: 'rejected',
           reason: RejectionCode.Version,
@@ -121,35 +121,35 @@ export class OriginHandshake {
             request: caller,
             reason: RejectionCode.Version,
             timestamp: caller.timestamp,
-            peerAddress: this.#options.callerAddress,
+            peerAddress: this.options.callerAddress,
           }),
         };
       }
-      this.#phase = 'conclusion';
-      this.#conclusion = patchHandshake(this.#options.callerConclusion, {
+      this.currentPhase = 'conclusion';
+      this.conclusion = patchHandshake(this.options.callerConclusion, {
         synCookie: answer.synCookie,
-        peerAddress: this.#options.originAddress,
+        peerAddress: this.options.originAddress,
       });
-      return { kind: 'send', packet: this.#conclusion };
+      return { kind: 'send', packet: this.conclusion };
     }
     if (answer.handshakeType !== HandshakeType.Conclusion) return { kind: 'ignore', why: 'expected a conclusion response' };
-    this.#phase = 'done';
-    return { kind: 'accepted', originSocketId: answer.socketId, response: this.#forCaller(datagram) };
+    this.currentPhase = 'done';
+    return { kind: 'accepted', originSocketId: answer.socketId, response: this.forCaller(datagram) };
   }
 
-  #rejected(originReason: number, datagram: Buffer): OriginRejected {
-    this.#phase = 'done';
+  private rejected(originReason: number, datagram: Buffer): OriginRejected {
+    this.currentPhase = 'done';
     const reason = callerRejectionCode(originReason);
-    if (reason === originReason) return { kind: 'rejected', reason, response: this.#forCaller(datagram) };
-    const { caller, callerAddress } = this.#options;
+    if (reason === originReason) return { kind: 'rejected', reason, response: this.forCaller(datagram) };
+    const { caller, callerAddress } = this.options;
     return { kind: 'rejected', reason, originReason, response: buildRejection({ request: caller, reason, timestamp: caller.timestamp, peerAddress: callerAddress }) };
   }
 
   /** The origin's answer as the caller must see it: our cookie and the caller's own address. */
-  #forCaller(datagram: Buffer): Buffer {
+  private forCaller(datagram: Buffer): Buffer {
     return patchHandshake(datagram, {
-      synCookie: this.#options.caller.synCookie,
-      peerAddress: this.#options.callerAddress,
+      synCookie: this.options.caller.synCookie,
+      peerAddress: this.options.callerAddress,
     });
   }
 }

@@ -8,12 +8,6 @@ import { SrtError } from './errors.js';
 /** Bytes of the Peer IP Address field. */
 export const PEER_IP_LENGTH = 16;
 
-/** A decoded peer address. */
-export interface PeerAddress {
-  family: 'IPv4' | 'IPv6';
-  address: string;
-}
-
 /** Encodes a textual IPv4/IPv6 address into the 16-byte field; throws SrtError('invalid-argument'). */
 export function encodePeerIp(address: string): Buffer {
   const bytes = isIPv4(address) ? ipv4Bytes(address) : isIPv6(address) ? ipv6Bytes(address) : undefined;
@@ -24,23 +18,6 @@ export function encodePeerIp(address: string): Buffer {
     field[(i & ~3) + 3 - (i & 3)] = bytes[i];
   }
   return field;
-}
-
-/**
- * Decodes the 16-byte field. Without a `family` hint, words 1–3 all zero means IPv4 (the draft's rule);
- * pass the family of the socket the handshake arrived on to read e.g. `::1` correctly.
- */
-export function decodePeerIp(field: Buffer, family?: 'IPv4' | 'IPv6'): PeerAddress {
-  if (field.length !== PEER_IP_LENGTH) {
-    throw new SrtError('invalid-argument', `peer IP field must be ${PEER_IP_LENGTH} bytes, got ${field.length}`);
-  }
-  const bytes = new Uint8Array(PEER_IP_LENGTH);
-  for (let i = 0; i < PEER_IP_LENGTH; i++) bytes[i] = field[(i & ~3) + 3 - (i & 3)];
-  const upperWordsZero = bytes.subarray(4).every((b) => b === 0);
-  if (family === 'IPv4' || (family === undefined && upperWordsZero)) {
-    return { family: 'IPv4', address: bytes.subarray(0, 4).join('.') };
-  }
-  return { family: 'IPv6', address: formatIPv6(bytes) };
 }
 
 function ipv4Bytes(address: string): number[] {
@@ -74,30 +51,4 @@ function ipv6Bytes(text: string): number[] {
   const zeros = new Array<number>(8 - head.length - groups.length).fill(0);
   const all = [...head, ...zeros, ...groups];
   return all.flatMap((group) => [group >>> 8, group & 0xff]);
-}
-
-/** 16 bytes → RFC 5952 text (lower case, longest run of ≥2 zero groups shortened to ::, IPv4-mapped dotted). */
-function formatIPv6(bytes: Uint8Array): string {
-  const mappedPrefix = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
-  if (mappedPrefix) return `::ffff:${bytes.subarray(12).join('.')}`; // how Node reports IPv4 peers on IPv6 sockets
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i] << 8) | bytes[i + 1]);
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let end = i;
-    while (end < 8 && groups[end] === 0) end++;
-    if (end - i > bestLength) {
-      bestStart = i;
-      bestLength = end - i;
-    }
-    i = end;
-  }
-  const hex = (list: number[]): string => list.map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLength))}`;
 }

@@ -79,75 +79,75 @@ export class SrtSession {
   readonly toOrigin: RelayCounters = { packets: 0, bytes: 0 };
   readonly toCaller: RelayCounters = { packets: 0, bytes: 0 };
 
-  #state: SessionState = 'routing';
-  readonly #host: SessionHost;
-  readonly #datagram: Buffer;
-  readonly #conclusion: Handshake;
-  readonly #log: Logger;
-  readonly #startedAt: number;
-  #upstream: Socket | undefined;
-  #originHandshake: OriginHandshake | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  private currentState: SessionState = 'routing';
+  private readonly host: SessionHost;
+  private readonly datagram: Buffer;
+  private readonly conclusion: Handshake;
+  private readonly log: Logger;
+  private readonly startedAt: number;
+  private upstream: Socket | undefined;
+  private originHandshake: OriginHandshake | undefined;
+  private timer: NodeJS.Timeout | undefined;
   /** The answer sent to the caller (conclusion response or rejection), replayed on retransmissions. */
-  #answer: Buffer | undefined;
-  #deadline = 0;
-  #attemptDeadline = 0;
-  #targets: readonly RouteTarget[] = [];
-  #route: Route | undefined;
-  #relayHandle: RelayHandle | undefined;
-  #target = -1;
-  #originLabel = '';
+  private answer: Buffer | undefined;
+  private deadline = 0;
+  private attemptDeadline = 0;
+  private targets: readonly RouteTarget[] = [];
+  private route: Route | undefined;
+  private relayHandle: RelayHandle | undefined;
+  private target = -1;
+  private originLabel = '';
 
   constructor(host: SessionHost, options: SessionOptions) {
-    this.#host = host;
-    this.#datagram = options.datagram;
-    this.#conclusion = options.conclusion;
+    this.host = host;
+    this.datagram = options.datagram;
+    this.conclusion = options.conclusion;
     this.callerAddress = options.callerAddress;
     this.callerPort = options.callerPort;
     this.callerSocketId = options.conclusion.socketId;
     this.callerCookie = options.conclusion.synCookie;
     this.stream = options.stream;
-    this.#log = options.log;
-    this.#startedAt = host.now();
+    this.log = options.log;
+    this.startedAt = host.now();
     this.lastActive = host.clock;
   }
 
   get state(): SessionState {
-    return this.#state;
+    return this.currentState;
   }
 
   /** Picks the origin and starts the origin handshake; the dial deadline covers the pick too. */
   async start(): Promise<void> {
-    this.#deadline = this.#host.now() + this.#host.dialMs;
-    this.#timer = setInterval(() => this.#tick(), this.#host.retransmitMs);
+    this.deadline = this.host.now() + this.host.dialMs;
+    this.timer = setInterval(() => this.tick(), this.host.retransmitMs);
     let route: Route;
     try {
-      route = await this.#host.router.route(this.stream.key, 'srt', this.stream.mode === 'publish' ? 'publish' : 'play');
+      route = await this.host.router.route(this.stream.key, 'srt', this.stream.mode === 'publish' ? 'publish' : 'play');
     } catch (err) {
-      if (this.#state !== 'routing') return;
-      if (err instanceof RouteRefusal) return this.#reject(wireError(err.kind).srtReject, `${err.kind}: ${err.detail}`, 'warn');
-      this.#log.warn({ err }, 'srt: routing failed');
-      return this.#reject(AccessRejectionCode.Down, 'routing failed');
+      if (this.currentState !== 'routing') return;
+      if (err instanceof RouteRefusal) return this.reject(wireError(err.kind).srtReject, `${err.kind}: ${err.detail}`, 'warn');
+      this.log.warn({ err }, 'srt: routing failed');
+      return this.reject(AccessRejectionCode.Down, 'routing failed');
     }
-    if (this.#state !== 'routing') return route.release(); // closed while routing answered
-    this.#route = route;
-    this.#originLabel = route.origin.id;
-    this.#targets = route.targets;
-    this.#state = 'dialing';
-    this.#nextTarget();
+    if (this.currentState !== 'routing') return route.release(); // closed while routing answered
+    this.route = route;
+    this.originLabel = route.origin.id;
+    this.targets = route.targets;
+    this.currentState = 'dialing';
+    this.nextTarget();
   }
 
   /** A retransmitted CONCLUSION from the caller: replay our answer if we have one (never the origin exchange). */
   answerRetransmission(): void {
-    if (this.#answer !== undefined) this.#host.sendToCaller(this, this.#answer);
+    if (this.answer !== undefined) this.host.sendToCaller(this, this.answer);
   }
 
   /** Hot path: a packet from the caller for the origin. */
   fromCaller(datagram: Buffer): void {
-    this.lastActive = this.#host.clock;
+    this.lastActive = this.host.clock;
     this.toOrigin.packets++;
     this.toOrigin.bytes += datagram.length;
-    this.#sendUpstream(datagram);
+    this.sendUpstream(datagram);
     if (isShutdown(datagram)) this.close('caller shutdown', false);
   }
 
@@ -156,78 +156,78 @@ export class SrtSession {
    * SRT SHUTDOWN to both ends of an established relay (idle timeout, proxy stopping).
    */
   close(reason: string, notify: boolean): void {
-    if (this.#state === 'closed') return;
-    const wasRelaying = this.#state === 'relaying';
+    if (this.currentState === 'closed') return;
+    const wasRelaying = this.currentState === 'relaying';
     if (notify && wasRelaying) {
-      const ts = this.#host.timestamp();
-      this.#host.sendToCaller(this, buildShutdown(this.callerSocketId, ts));
-      this.#sendUpstream(buildShutdown(this.originSocketId, ts));
+      const ts = this.host.timestamp();
+      this.host.sendToCaller(this, buildShutdown(this.callerSocketId, ts));
+      this.sendUpstream(buildShutdown(this.originSocketId, ts));
     }
-    this.#state = 'closed';
-    this.#stopTimer();
-    this.#closeUpstream();
-    this.#relayHandle?.release();
-    this.#route?.release();
-    this.#host.closed(this);
+    this.currentState = 'closed';
+    this.stopTimer();
+    this.closeUpstream();
+    this.relayHandle?.release();
+    this.route?.release();
+    this.host.closed(this);
     if (wasRelaying) {
-      this.#log.info(
-        { reason, origin: this.#originLabel, seconds: Math.round((this.#host.now() - this.#startedAt) / 100) / 10, toOrigin: this.toOrigin, toCaller: this.toCaller },
+      this.log.info(
+        { reason, origin: this.originLabel, seconds: Math.round((this.host.now() - this.startedAt) / 100) / 10, toOrigin: this.toOrigin, toCaller: this.toCaller },
         'srt session closed',
       );
     } else {
-      this.#log.debug({ reason }, 'srt session forgotten');
+      this.log.debug({ reason }, 'srt session forgotten');
     }
   }
 
-  #tick(): void {
-    const now = this.#host.now();
-    if (this.#state === 'routing') {
-      if (now >= this.#deadline) this.#reject(AccessRejectionCode.Down, `no origin chosen within ${this.#host.dialMs} ms`, 'warn');
+  private tick(): void {
+    const now = this.host.now();
+    if (this.currentState === 'routing') {
+      if (now >= this.deadline) this.reject(AccessRejectionCode.Down, `no origin chosen within ${this.host.dialMs} ms`, 'warn');
       return;
     }
-    if (this.#state !== 'dialing') return this.#stopTimer();
-    if (now >= this.#attemptDeadline) {
-      this.#log.debug({ origin: this.#originLabel, target: this.#targetLabel(), phase: this.#originHandshake?.phase }, 'srt: origin endpoint did not answer');
-      return this.#nextTarget();
+    if (this.currentState !== 'dialing') return this.stopTimer();
+    if (now >= this.attemptDeadline) {
+      this.log.debug({ origin: this.originLabel, target: this.targetLabel(), phase: this.originHandshake?.phase }, 'srt: origin endpoint did not answer');
+      return this.nextTarget();
     }
-    const packet = this.#originHandshake?.request(this.#host.timestamp());
-    if (packet !== undefined) this.#sendUpstream(packet);
+    const packet = this.originHandshake?.request(this.host.timestamp());
+    if (packet !== undefined) this.sendUpstream(packet);
   }
 
   /** Dials the next endpoint with an equal share of the time left, or gives up. */
-  #nextTarget(): void {
+  private nextTarget(): void {
     // Every way here from a dial in progress is that endpoint's failure (refused, silent, unreachable).
-    const failed = this.#targets[this.#target];
-    if (failed !== undefined) this.#route?.report(failed, 'fail');
-    this.#closeUpstream();
-    this.#originHandshake = undefined;
-    this.#target++;
-    const now = this.#host.now();
-    const left = this.#deadline - now;
-    if (this.#target >= this.#targets.length || left <= 0) {
-      const tried = this.#targets.slice(0, this.#target).map((t) => `${t.origin.id} ${t.host}:${t.port}`);
-      return this.#reject(wireError('unreachable').srtReject, `origin did not answer the SRT handshake within ${this.#host.dialMs} ms (tried ${tried.join('; ')})`, 'warn');
+    const failed = this.targets[this.target];
+    if (failed !== undefined) this.route?.report(failed, 'fail');
+    this.closeUpstream();
+    this.originHandshake = undefined;
+    this.target++;
+    const now = this.host.now();
+    const left = this.deadline - now;
+    if (this.target >= this.targets.length || left <= 0) {
+      const tried = this.targets.slice(0, this.target).map((t) => `${t.origin.id} ${t.host}:${t.port}`);
+      return this.reject(wireError('unreachable').srtReject, `origin did not answer the SRT handshake within ${this.host.dialMs} ms (tried ${tried.join('; ')})`, 'warn');
     }
-    this.#attemptDeadline = now + left / (this.#targets.length - this.#target);
-    const target = this.#targets[this.#target]!;
+    this.attemptDeadline = now + left / (this.targets.length - this.target);
+    const target = this.targets[this.target]!;
     const socket = createUdpSocket(isIPv6(target.host) ? 'udp6' : 'udp4');
-    this.#upstream = socket;
-    socket.on('message', (datagram) => this.#fromOrigin(socket, datagram));
-    socket.on('error', (err: NodeJS.ErrnoException) => this.#upstreamError(socket, err));
+    this.upstream = socket;
+    socket.on('message', (datagram) => this.fromOrigin(socket, datagram));
+    socket.on('error', (err: NodeJS.ErrnoException) => this.upstreamError(socket, err));
     const connected = (err?: Error) => {
-      if (socket !== this.#upstream) return;
+      if (socket !== this.upstream) return;
       if (err) {
-        this.#log.debug({ err: err.message, target: this.#targetLabel() }, 'srt: cannot reach origin endpoint');
-        return this.#nextTarget();
+        this.log.debug({ err: err.message, target: this.targetLabel() }, 'srt: cannot reach origin endpoint');
+        return this.nextTarget();
       }
-      applyUdpBuffers(socket, this.#host.udpBufferBytes, this.#log);
-      this.#originHandshake = new OriginHandshake({
-        callerConclusion: this.#datagram,
-        caller: this.#conclusion,
+      applyUdpBuffers(socket, this.host.udpBufferBytes, this.log);
+      this.originHandshake = new OriginHandshake({
+        callerConclusion: this.datagram,
+        caller: this.conclusion,
         callerAddress: this.callerAddress,
         originAddress: socket.remoteAddress().address,
       });
-      this.#sendUpstream(this.#originHandshake.request(this.#host.timestamp())!);
+      this.sendUpstream(this.originHandshake.request(this.host.timestamp())!);
     };
     try {
       socket.connect(target.port, target.host, connected);
@@ -238,26 +238,26 @@ export class SrtSession {
   }
 
   /** The one 'message' handler of the upstream socket: relay when established, else the handshake. */
-  #fromOrigin(socket: Socket, datagram: Buffer): void {
-    if (this.#state === 'relaying') {
-      this.lastActive = this.#host.clock;
+  private fromOrigin(socket: Socket, datagram: Buffer): void {
+    if (this.currentState === 'relaying') {
+      this.lastActive = this.host.clock;
       this.toCaller.packets++;
       this.toCaller.bytes += datagram.length;
-      this.#host.sendToCaller(this, datagram);
+      this.host.sendToCaller(this, datagram);
       if (isShutdown(datagram)) this.close('origin shutdown', false);
       return;
     }
-    if (this.#state !== 'dialing' || socket !== this.#upstream || this.#originHandshake === undefined) return;
-    const step = this.#originHandshake.onPacket(datagram);
+    if (this.currentState !== 'dialing' || socket !== this.upstream || this.originHandshake === undefined) return;
+    const step = this.originHandshake.onPacket(datagram);
     switch (step.kind) {
       case 'ignore':
-        this.#log.debug({ why: step.why, bytes: datagram.length }, 'srt: origin datagram ignored during handshake');
+        this.log.debug({ why: step.why, bytes: datagram.length }, 'srt: origin datagram ignored during handshake');
         return;
       case 'send':
-        this.#sendUpstream(step.packet);
+        this.sendUpstream(step.packet);
         return;
       case 'rejected':
-        return this.#reject(
+        return this.reject(
           step.reason,
           step.originReason === undefined ? `origin rejected: ${handshakeTypeName(step.reason)}` : `origin rejected with non-standard code ${step.originReason}`,
           'info',
@@ -265,66 +265,66 @@ export class SrtSession {
         );
       case 'accepted':
         this.originSocketId = step.originSocketId;
-        this.#answer = step.response;
-        this.#state = 'relaying';
-        this.#originLabel = this.#targets[this.#target]!.origin.id;
-        this.#route!.report(this.#targets[this.#target]!, 'ok');
-        this.#relayHandle = this.#route!.commit(this.#targets[this.#target]!, { close: () => this.close('origin down', true) });
-        this.#stopTimer();
-        this.lastActive = this.#host.clock;
-        this.#host.established(this);
-        this.#host.sendToCaller(this, step.response);
-        this.#log.info(
-          { origin: this.#originLabel, target: this.#targetLabel(), setupMs: Math.round(this.#host.now() - this.#startedAt), originSocketId: step.originSocketId, mode: this.stream.mode },
+        this.answer = step.response;
+        this.currentState = 'relaying';
+        this.originLabel = this.targets[this.target]!.origin.id;
+        this.route!.report(this.targets[this.target]!, 'ok');
+        this.relayHandle = this.route!.commit(this.targets[this.target]!, { close: () => this.close('origin down', true) });
+        this.stopTimer();
+        this.lastActive = this.host.clock;
+        this.host.established(this);
+        this.host.sendToCaller(this, step.response);
+        this.log.info(
+          { origin: this.originLabel, target: this.targetLabel(), setupMs: Math.round(this.host.now() - this.startedAt), originSocketId: step.originSocketId, mode: this.stream.mode },
           'srt session established',
         );
         return;
     }
   }
 
-  #upstreamError(socket: Socket, err: NodeJS.ErrnoException): void {
-    if (socket !== this.#upstream) return;
-    this.#log.debug({ err: err.message, state: this.#state }, 'srt: upstream socket error');
+  private upstreamError(socket: Socket, err: NodeJS.ErrnoException): void {
+    if (socket !== this.upstream) return;
+    this.log.debug({ err: err.message, state: this.currentState }, 'srt: upstream socket error');
     if (err.code !== ECONNREFUSED) return;
     // ICMP port unreachable: nothing listens there (any more).
-    if (this.#state === 'dialing') this.#nextTarget();
-    else if (this.#state === 'relaying') this.close('origin unreachable', true);
+    if (this.currentState === 'dialing') this.nextTarget();
+    else if (this.currentState === 'relaying') this.close('origin unreachable', true);
   }
 
   /** Answers the caller with a rejection (ours, or the origin's as given) and lingers for retransmissions. */
-  #reject(reason: number, why: string, level: 'info' | 'warn' = 'info', response?: Buffer): void {
-    if (this.#state === 'closed' || this.#state === 'rejected') return;
-    this.#stopTimer();
-    this.#closeUpstream();
-    this.#answer =
+  private reject(reason: number, why: string, level: 'info' | 'warn' = 'info', response?: Buffer): void {
+    if (this.currentState === 'closed' || this.currentState === 'rejected') return;
+    this.stopTimer();
+    this.closeUpstream();
+    this.answer =
       response ??
-      buildRejection({ request: this.#conclusion, reason, timestamp: this.#host.timestamp(), peerAddress: this.callerAddress });
-    this.#state = 'rejected';
-    this.#route?.release();
-    this.lingerUntil = this.#host.now() + this.#host.lingerMs;
-    this.#host.countRejection(reason);
-    this.#host.sendToCaller(this, this.#answer);
-    this.#log[level]({ reason: handshakeTypeName(reason), why, origin: this.#originLabel || undefined }, 'srt caller rejected');
+      buildRejection({ request: this.conclusion, reason, timestamp: this.host.timestamp(), peerAddress: this.callerAddress });
+    this.currentState = 'rejected';
+    this.route?.release();
+    this.lingerUntil = this.host.now() + this.host.lingerMs;
+    this.host.countRejection(reason);
+    this.host.sendToCaller(this, this.answer);
+    this.log[level]({ reason: handshakeTypeName(reason), why, origin: this.originLabel || undefined }, 'srt caller rejected');
   }
 
-  #sendUpstream(datagram: Buffer): void {
+  private sendUpstream(datagram: Buffer): void {
     try {
       // No callback: a failed send (ECONNREFUSED after an ICMP port unreachable) comes to the socket's
       // 'error' handler, which ends the session or tries the next endpoint.
-      this.#upstream?.send(datagram);
+      this.upstream?.send(datagram);
     } catch (err) {
-      this.#log.debug({ err: (err as Error).message }, 'srt: upstream send failed');
+      this.log.debug({ err: (err as Error).message }, 'srt: upstream send failed');
     }
   }
 
-  #stopTimer(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
+  private stopTimer(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
   }
 
-  #closeUpstream(): void {
-    const socket = this.#upstream;
-    this.#upstream = undefined;
+  private closeUpstream(): void {
+    const socket = this.upstream;
+    this.upstream = undefined;
     if (socket === undefined) return;
     try {
       socket.close();
@@ -333,8 +333,8 @@ export class SrtSession {
     }
   }
 
-  #targetLabel(): string {
-    const t = this.#targets[this.#target];
+  private targetLabel(): string {
+    const t = this.targets[this.target];
     return t === undefined ? '' : `${t.host}:${t.port}`;
   }
 }

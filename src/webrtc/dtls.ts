@@ -101,18 +101,6 @@ export function parseDtlsRecordHeader(datagram: Buffer, offset = 0): DtlsRecordH
   };
 }
 
-/** Parses every record of a datagram (DTLS packs several per datagram); throws DtlsError on any bad one. */
-export function parseDtlsRecords(datagram: Buffer): DtlsRecordHeader[] {
-  const records: DtlsRecordHeader[] = [];
-  let offset = 0;
-  while (offset < datagram.length) {
-    const record = parseDtlsRecordHeader(datagram, offset);
-    records.push(record);
-    offset += DTLS_RECORD_HEADER_LENGTH + record.length;
-  }
-  return records;
-}
-
 /** True when the datagram starts with a well-formed alert record (content type 21), encrypted or not. Never throws. */
 export function isDtlsAlertRecord(datagram: Buffer): boolean {
   if (datagram.length < DTLS_RECORD_HEADER_LENGTH || datagram[0] !== DtlsContentType.Alert) return false;

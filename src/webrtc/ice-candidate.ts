@@ -131,30 +131,6 @@ export function parseCandidateWithSpans(text: string): LocatedIceCandidate {
   };
 }
 
-/** Parses `candidate:...` or `a=candidate:...` (the SDP attribute or its `RTCIceCandidate.candidate` form); throws SdpError. */
-export function parseCandidate(text: string): IceCandidate {
-  return parseCandidateWithSpans(text).candidate;
-}
-
-/** Writes the `candidate:...` form with single spaces; `'a=' + serializeCandidate(c)` is the SDP line. */
-export function serializeCandidate(candidate: IceCandidate): string {
-  const parts = [
-    `candidate:${candidate.foundation}`,
-    String(candidate.component),
-    candidate.transport,
-    String(candidate.priority),
-    candidate.address,
-    String(candidate.port),
-    'typ',
-    candidate.type,
-  ];
-  if (candidate.relatedAddress !== undefined) parts.push('raddr', candidate.relatedAddress);
-  if (candidate.relatedPort !== undefined) parts.push('rport', String(candidate.relatedPort));
-  if (candidate.tcpType !== undefined) parts.push('tcptype', candidate.tcpType);
-  for (const extension of candidate.extensions) parts.push(extension.name, extension.value);
-  return parts.join(' ');
-}
-
 /** True for a UDP candidate (transport compared case-insensitively). */
 export function isUdpCandidate(candidate: IceCandidate): boolean {
   return candidate.transport.toLowerCase() === 'udp';

@@ -17,7 +17,7 @@ export interface ResourceMac {
 
 /** Gets the key once (a failed fetch is retried on the next request), then MACs synchronously. */
 export class ResourceMacKey {
-  #ready: Promise<ResourceMac> | undefined;
+  private ready: Promise<ResourceMac> | undefined;
 
   constructor(
     private readonly configured: string | undefined,
@@ -26,14 +26,14 @@ export class ResourceMacKey {
 
   /** The MAC functions; rejects (BalancerUnavailableError) when a shared secret cannot be read yet. */
   get(): Promise<ResourceMac> {
-    this.#ready ??= this.#load().catch((err: unknown) => {
-      this.#ready = undefined;
+    this.ready ??= this.load().catch((err: unknown) => {
+      this.ready = undefined;
       throw err;
     });
-    return this.#ready;
+    return this.ready;
   }
 
-  async #load(): Promise<ResourceMac> {
+  private async load(): Promise<ResourceMac> {
     const fresh = randomBytes(32).toString('base64url');
     const secret = this.configured ?? (this.balancer.sharedSecret ? await this.balancer.sharedSecret(SECRET_NAME, fresh) : fresh);
     return macWith(Buffer.from(secret, 'utf8'));

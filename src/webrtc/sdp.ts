@@ -104,35 +104,12 @@ export function serializeSdp(description: SessionDescription): string {
   return out;
 }
 
-/** The line ending a writer adding lines should use: the first one in the body, CRLF when there is none. */
-export function sdpLineEnding(description: SessionDescription): '\r\n' | '\n' {
-  for (const line of sdpLines(description)) {
-    if (line.eol !== '') return line.eol;
-  }
-  return '\r\n';
-}
-
 /** Splits an `a=` line into name and value; undefined for other line types. */
 export function parseSdpAttribute(line: SdpLine): SdpAttribute | undefined {
   if (line.type !== 'a') return undefined;
   const colon = line.value.indexOf(':');
   if (colon < 0) return { name: line.value, value: undefined };
   return { name: line.value.slice(0, colon), value: line.value.slice(colon + 1) };
-}
-
-/** Values of every `a=<name>:` attribute among `lines`, in order (property attributes give ''). */
-export function sdpAttributeValues(lines: readonly SdpLine[], name: string): string[] {
-  const values: string[] = [];
-  for (const line of lines) {
-    const attribute = parseSdpAttribute(line);
-    if (attribute?.name === name) values.push(attribute.value ?? '');
-  }
-  return values;
-}
-
-/** The media type of a section (`audio`, `video`, `application`, ...): the first word of its m= line. */
-export function sdpMediaKind(section: SdpMediaSection): string {
-  return section.lines[0]!.value.split(' ', 1)[0]!;
 }
 
 /** First non-empty token of the first `a=<name>:` line, session level first, then media sections in order. */

@@ -100,7 +100,6 @@ export interface StunMessage {
 }
 
 
-
 // ---------------------------------------------------------------------------------------------
 // Parsing
 
@@ -287,11 +286,6 @@ export function isStunMessage(datagram: Buffer): boolean {
     STUN_HEADER_LENGTH + datagram.readUInt16BE(2) === datagram.length &&
     datagram.readUInt32BE(4) === STUN_MAGIC_COOKIE
   );
-}
-
-/** True when `isStunMessage` holds and the type is a Binding request (0x0001). Attributes are not walked. Never throws. */
-export function isStunBindingRequest(datagram: Buffer): boolean {
-  return isStunMessage(datagram) && datagram.readUInt16BE(0) === 0x0001;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -61,6 +61,9 @@ async function startInProcessProxy(balancer: MemoryBalancer): Promise<{ proxy: O
   const env = {
     PROXY_SYSTEM_API: '127.0.0.1:0', PROXY_HTTP_API: '127.0.0.1:0', PROXY_HTTP_SERVER: '127.0.0.1:0', PROXY_RTMP_SERVER: '127.0.0.1:0',
     PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_SRT_SERVER: '127.0.0.1:0',
+    // The scripted HTTP origins have no RTMP port: health probes would mark them down mid-test and
+    // close their live relays. What is tested here is the HTTP listener, not health.
+    PROXY_HEALTH_INTERVAL: '0',
   };
   const { config } = loadConfig({ env, cwd: '/', readDotenv: () => undefined });
   const proxy = new OriginProxy({ config, log: createLogger({ level: 'silent', format: 'json' }), balancer });

@@ -4,12 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
-import { MemoryBalancer } from '../../src/balancer/memory.js';
-import { Router } from '../../src/routing/router.js';
 import { parseRegistration } from '../../src/balancer/origin.js';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
-import { startWebrtcRelay, type WebrtcRelay } from '../../src/webrtc/relay.js';
 import { StunAttributeType } from '../../src/webrtc/stun.js';
 import type { Redis } from 'ioredis';
 import { encodeRtcRecord, ufragKey } from '../../src/balancer/redis-records.js';
@@ -20,6 +15,7 @@ import { encodeStunBindingRequest } from '../fixtures/stun-encode.js';
 import { fakeOffer, startFakeRtcOrigin, type FakeRtcOrigin } from '../fixtures/webrtc-fake-origin.js';
 import { TEST_ICE_PWD, UdpPeer, rtpPacket, staysAbsent, stunBindingRequest, waitForItem } from '../fixtures/webrtc-udp.js';
 import { waitFor } from '../fixtures/wait.js';
+import { closeRelaySetup, startRelaySetup, UdpPeerPool, type RelaySetup } from '../fixtures/webrtc-relay-setup.js';
 
 const STREAM = '__defaultVhost__/live/s';
 
@@ -36,50 +32,21 @@ function usernameAfterIntegrity(username: string): Buffer {
   return out;
 }
 
-interface Setup {
-  relay: WebrtcRelay;
-  balancer: MemoryBalancer;
-  origin: UdpPeer;
-  fatal: Error[];
-}
-
-async function setup(): Promise<Setup> {
-  const { config } = loadConfig({
-    env: { PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_IDLE_TIMEOUT: '30s', PROXY_UDP_BUFFER_SIZE: '1048576' },
-    cwd: '/',
-    readDotenv: () => undefined,
-  });
-  const balancer = new MemoryBalancer({ originExpireMs: 30_000, sessionTtlMs: 120_000, maxStreamPins: 1000 });
-  await balancer.start();
-  const fatal: Error[] = [];
-  const log = createLogger({ level: 'silent', format: 'json' });
-  const router = new Router({ balancer, log, originExpireMs: 30_000 });
-  const relay = await startWebrtcRelay({ config, log, balancer, router, onFatal: (e) => fatal.push(e) }, { sweepIntervalMs: 50 });
-  return { relay, balancer, origin: await UdpPeer.open(), fatal };
-}
-
 /** The shared state poll, with this file's argument order and a 5 s default. */
 async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
   await waitFor(ok, { what, timeoutMs: ms, everyMs: 10 });
 }
 
 describe('WebRTC relay: an origin media address that cannot be used', () => {
-  let s: Setup;
-  const peers: UdpPeer[] = [];
-  const peer = async () => {
-    const p = await UdpPeer.open();
-    peers.push(p);
-    return p;
-  };
+  let s: RelaySetup;
+  const peers = new UdpPeerPool();
+  const peer = () => peers.open();
   beforeEach(async () => {
-    s = await setup();
+    s = await startRelaySetup();
   });
   afterEach(async () => {
-    await Promise.all(peers.splice(0).map((p) => p.close()));
-    await s.relay.close(0);
-    await s.balancer.close();
-    await s.origin.close();
-    assert.deepEqual(s.fatal, []);
+    await peers.closeAll();
+    await closeRelaySetup(s);
   });
 
   /** Checks for a session with a bad media address; then a good session must still work. */
@@ -128,23 +95,16 @@ describe('WebRTC relay: an origin media address that cannot be used', () => {
 });
 
 describe('WebRTC relay: checks without the ICE password', () => {
-  let s: Setup;
-  const peers: UdpPeer[] = [];
-  const peer = async () => {
-    const p = await UdpPeer.open();
-    peers.push(p);
-    return p;
-  };
+  let s: RelaySetup;
+  const peers = new UdpPeerPool();
+  const peer = () => peers.open();
   beforeEach(async () => {
-    s = await setup();
+    s = await startRelaySetup();
     await s.balancer.putRtcSession({ ufrag: 'victim:1', streamKey: STREAM, icePwd: TEST_ICE_PWD, mediaHost: '127.0.0.1', mediaPort: s.origin.port });
   });
   afterEach(async () => {
-    await Promise.all(peers.splice(0).map((p) => p.close()));
-    await s.relay.close(0);
-    await s.balancer.close();
-    await s.origin.close();
-    assert.deepEqual(s.fatal, []);
+    await peers.closeAll();
+    await closeRelaySetup(s);
   });
 
   /** A bound victim; returns it and the upstream port the origin sees. */

@@ -13,6 +13,7 @@ import { tempDir } from '../fixtures/paths.js';
 import { freePort } from '../fixtures/ports.js';
 import type { Peer } from '../fixtures/process.js';
 import { registerOrigin, startProxy, type RunningProxy } from '../fixtures/proxy.js';
+import { RtmpListener } from '../fixtures/rtmp-listener.js';
 
 const testFlv = useTestFlv('http-media');
 
@@ -223,8 +224,11 @@ describe('static files, failures and bad input', () => {
   let site: { dir: string; remove: () => void };
   let streamer: Server;
   let streamerPort: number;
+  /** The streamer's RTMP port (what the health probe connects to): the LL-HLS hold and the stream outlast a probe interval. */
+  let streamerRtmp: RtmpListener;
   let openConnections = 0;
   before(async () => {
+    streamerRtmp = await RtmpListener.start();
     site = tempDir('static');
     mkdirSync(join(site.dir, 'players'));
     writeFileSync(join(site.dir, 'players', 'whep.html'), '<!doctype html><title>whep</title>');
@@ -250,6 +254,7 @@ describe('static files, failures and bad input', () => {
     await proxy.stop();
     streamer.closeAllConnections();
     streamer.close();
+    await streamerRtmp.close();
     site.remove();
   });
 
@@ -307,7 +312,7 @@ describe('static files, failures and bad input', () => {
   });
 
   test('LL-HLS blocking reloads wait on the origin\'s hold; an ordinary playlist is bounded by the answer timeout', async () => {
-    await registerOrigin(proxy.systemApi, originBody('ll', 1935, streamerPort));
+    await registerOrigin(proxy.systemApi, originBody('ll', streamerRtmp.port, streamerPort));
     const blocking = await fetch(`${proxy.httpServer}/ll/s.m3u8?_HLS_msn=2&_HLS_part=1`);
     assert.equal(blocking.status, 200);
     assert.match(await blocking.text(), /ll-1\.m4s\?spbhid=[0-9a-f]{7}/);
@@ -317,7 +322,7 @@ describe('static files, failures and bad input', () => {
   });
 
   test('a client that disconnects mid-stream cancels the origin request', async () => {
-    await registerOrigin(proxy.systemApi, originBody('streamer', 1935, streamerPort));
+    await registerOrigin(proxy.systemApi, originBody('streamer', streamerRtmp.port, streamerPort));
     const r = await readFor(`${proxy.httpServer}/live/endless.flv`, 500);
     assert.equal(r.status, 200);
     assert.ok(r.body.length > 0);

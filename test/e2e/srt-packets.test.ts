@@ -5,7 +5,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AccessRejectionCode, HandshakeType, parseHandshake, type Handshake } from '../../src/srt/handshake.js';
-import { decodePeerIp } from '../../src/srt/peer-ip.js';
 import { stopAllPeers } from '../fixtures/process.js';
 import { registerOrigin, startProxy, type RunningProxy } from '../fixtures/proxy.js';
 import { RtmpListener } from '../fixtures/rtmp-listener.js';
@@ -13,7 +12,7 @@ import { startSrtListener, type SrtOrigin } from '../fixtures/srt.js';
 import { checkTs, udpSink, type UdpSink } from '../fixtures/srt-media.js';
 import { FakeOrigin, TestCaller, callerHsReq } from '../fixtures/srt-peers.js';
 import { waitFor } from '../fixtures/wait.js';
-import { streamIdExtension } from '../fixtures/srt-codec.js';
+import { decodePeerIp, streamIdExtension } from '../fixtures/srt-codec.js';
 
 let proxy: RunningProxy;
 const closers: (() => unknown)[] = [];

@@ -23,6 +23,9 @@ describe('routing through the register API', () => {
     const env = {
       PROXY_SYSTEM_API: '127.0.0.1:0', PROXY_HTTP_API: '127.0.0.1:0', PROXY_HTTP_SERVER: '127.0.0.1:0', PROXY_RTMP_SERVER: '127.0.0.1:0',
       PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_SRT_SERVER: '127.0.0.1:0', PROXY_ORIGIN_EXPIRE: '30s',
+      // These scenarios are about heartbeats and the driven clock. Probes of the unlistened ports
+      // would mark fo1 suspect before fo2 is probed, and every pick in between would avoid fo1.
+      PROXY_HEALTH_INTERVAL: '0',
     };
     const { config } = loadConfig({ env, cwd: '/', readDotenv: () => undefined });
     proxy = new OriginProxy({ config, log: createLogger({ level: 'silent', format: 'json' }), now: () => clock.t });

@@ -14,10 +14,9 @@ import { streamKeyFromRtmp } from '../../src/stream-key.js';
 import { ExtensionType } from '../../src/srt/extensions.js';
 import { AccessRejectionCode, HandshakeType, RejectionCode, SRT_MAGIC_CODE, parseHandshake } from '../../src/srt/handshake.js';
 import { buildShutdown } from '../../src/srt/packet.js';
-import { decodePeerIp } from '../../src/srt/peer-ip.js';
 import { startSrtServer, type SrtService, type SrtServerOptions } from '../../src/srt/server.js';
 import { FakeOrigin, TestCaller, callerHsReq, type FakeOriginMode } from '../fixtures/srt-peers.js';
-import { hsExtension, rawExtension, streamIdExtension } from '../fixtures/srt-codec.js';
+import { decodePeerIp, hsExtension, rawExtension, streamIdExtension } from '../fixtures/srt-codec.js';
 
 interface Harness {
   service: SrtService;

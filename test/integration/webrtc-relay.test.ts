@@ -5,72 +5,38 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
-import { MemoryBalancer } from '../../src/balancer/memory.js';
-import { Router } from '../../src/routing/router.js';
 import { parseRegistration } from '../../src/balancer/origin.js';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
 import { encodeStunMessage } from '../fixtures/stun-encode.js';
-import { startWebrtcRelay, type WebrtcRelay } from '../../src/webrtc/relay.js';
 import { TEST_ICE_PWD, UdpPeer, dtlsCloseNotify, dtlsRecord, rtpPacket, staysAbsent, stunBindingRequest, waitForItem } from '../fixtures/webrtc-udp.js';
 import { waitFor } from '../fixtures/wait.js';
+import { closeRelaySetup, startRelaySetup, UdpPeerPool, type RelaySetup } from '../fixtures/webrtc-relay-setup.js';
 
-interface Setup {
-  relay: WebrtcRelay;
-  balancer: MemoryBalancer;
-  origin: UdpPeer;
-  fatal: Error[];
+/** The relay with this file's alert grace (100 ms) and the given variables; `now` replaces its clock. */
+function setup(env: Record<string, string> = {}, now?: () => number): Promise<RelaySetup> {
+  return startRelaySetup({ env, relay: { alertGraceMs: 100 }, ...(now ? { now } : {}) });
 }
 
-/** `now` replaces the relay's clock (idle timing driven by the test). */
-async function setup(env: Record<string, string> = {}, relayOptions = {}, now?: () => number): Promise<Setup> {
-  const { config } = loadConfig({
-    env: { PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_IDLE_TIMEOUT: '30s', PROXY_UDP_BUFFER_SIZE: '1048576', ...env },
-    cwd: '/',
-    readDotenv: () => undefined,
-  });
-  const balancer = new MemoryBalancer({ originExpireMs: 30_000, sessionTtlMs: 120_000, maxStreamPins: 1000 });
-  await balancer.start();
-  const fatal: Error[] = [];
-  const log = createLogger({ level: 'silent', format: 'json' });
-  const router = new Router({ balancer, log, originExpireMs: 30_000 });
-  const relay = await startWebrtcRelay({ config, log, balancer, router, onFatal: (e) => fatal.push(e), ...(now ? { now } : {}) }, { alertGraceMs: 100, sweepIntervalMs: 50, ...relayOptions });
-  const origin = await UdpPeer.open();
-  return { relay, balancer, origin, fatal };
-}
-
-async function teardown(s: Setup): Promise<void> {
-  await s.relay.close(0);
-  await s.balancer.close();
-  await s.origin.close();
-  assert.deepEqual(s.fatal, []);
-}
-
-async function session(s: Setup, ufrag: string, media = true): Promise<void> {
+async function session(s: RelaySetup, ufrag: string, media = true): Promise<void> {
   await s.balancer.putRtcSession({ ufrag, streamKey: '__defaultVhost__/live/s', icePwd: TEST_ICE_PWD, ...(media ? { serverId: 'o1', mediaHost: '127.0.0.1', mediaPort: s.origin.port } : {}) });
 }
 
 /** Sends a binding request for `username` and waits until the origin has it; returns the upstream port. */
-async function bindClient(s: Setup, client: UdpPeer, username: string): Promise<number> {
+async function bindClient(s: RelaySetup, client: UdpPeer, username: string): Promise<number> {
   const stun = stunBindingRequest(username);
   await client.send(stun, s.relay.port);
   return (await waitForItem(s.origin.received, (d) => d.data.equals(stun))).from.port;
 }
 
 describe('WebRTC UDP relay (in-process)', () => {
-  let s: Setup;
-  const clients: UdpPeer[] = [];
-  const client = async () => {
-    const c = await UdpPeer.open();
-    clients.push(c);
-    return c;
-  };
+  let s: RelaySetup;
+  const clients = new UdpPeerPool();
+  const client = () => clients.open();
   beforeEach(async () => {
     s = await setup();
   });
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-    await teardown(s);
+    await clients.closeAll();
+    await closeRelaySetup(s);
   });
 
   test('a flood of unknown USERNAMEs leaves no state behind and does not disturb a live session', async () => {
@@ -118,14 +84,14 @@ describe('WebRTC UDP relay (in-process)', () => {
       assert.equal(await capped.balancer.rtcSession('a:1'), undefined);
       await bindClient(capped, third, 'c:3');
     } finally {
-      await teardown(capped);
+      await closeRelaySetup(capped);
     }
   });
 
   test('an idle session is closed, its record forgotten and its upstream socket closed', async () => {
     // The relay's clock is the test's: time moves only when the test says so.
     let now = 1_000_000;
-    const idle = await setup({ PROXY_IDLE_TIMEOUT: '300ms' }, {}, () => now);
+    const idle = await setup({ PROXY_IDLE_TIMEOUT: '300ms' }, () => now);
     try {
       await session(idle, 'idle:1');
       const c = await client();
@@ -154,7 +120,7 @@ describe('WebRTC UDP relay (in-process)', () => {
       // Nothing can prove a datagram to a closed socket never arrives; waiting a while is the test.
       assert.ok(await staysAbsent(c.received, (d) => d.data.equals(late), 200));
     } finally {
-      await teardown(idle);
+      await closeRelaySetup(idle);
     }
   });
 

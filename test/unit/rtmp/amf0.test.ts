@@ -11,7 +11,6 @@ import {
   Amf0TypedObject,
   Amf0Unsupported,
   Amf0XmlDocument,
-  amf0Avmplus,
   amf0Number,
   amf0Property,
   amf0Text,
@@ -21,11 +20,10 @@ import {
   decodeAmf3Command,
   decodeCommand,
   encodeAll,
-  encodeAmf0,
-  encodeAmf3Command,
   encodeCommand,
   type Amf0Value,
 } from '../../../src/rtmp/amf0.js';
+import { amf0Avmplus, encodeAmf0, encodeAmf3Command } from '../../fixtures/rtmp-codec.js';
 import { ascii, hex, onlyRtmpErrors, throwsRtmp } from './helpers.js';
 import { FFMPEG_CONNECT } from './vectors.js';
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { Amf0EcmaArray, Amf0Object, decodeCommand, encodeAmf3Command, encodeCommand } from '../../../src/rtmp/amf0.js';
+import { Amf0EcmaArray, Amf0Object, decodeCommand, encodeCommand } from '../../../src/rtmp/amf0.js';
+import { encodeAmf3Command } from '../../fixtures/rtmp-codec.js';
 import {
   commandMessage,
   connectResult,

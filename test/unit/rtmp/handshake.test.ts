@@ -8,7 +8,6 @@ import {
   ServerHandshake,
   digestOffset,
   findClientDigest,
-  findServerDigest,
 } from '../../../src/rtmp/handshake.js';
 import { counterBytes, hex, onlyRtmpErrors, throwsRtmp } from './helpers.js';
 
@@ -108,7 +107,6 @@ describe('server, digest ("complex") handshake', () => {
       assert.deepStrictEqual(s2.subarray(1504), hmac(key, s2.subarray(0, 1504)));
       // The exported helpers agree.
       assert.deepStrictEqual(findClientDigest(c1), { schema, digest: clientDigest });
-      assert.equal(findServerDigest(Buffer.from(s1))?.schema, schema);
       assert.equal(digestOffset(c1, schema), digestPos(c1, schema));
     });
   }

@@ -13,16 +13,15 @@ import { RtmpLeg } from '../../../src/rtmp/leg.js';
 import {
   MessageType,
   controlMessage,
-  decodeAcknowledgement,
   decodeSetChunkSize,
   decodeSetPeerBandwidth,
-  decodeUserControl,
   decodeWindowAckSize,
   encodeSetPeerBandwidth,
   encodeWindowAckSize,
   userControlMessage,
   type RtmpMessage,
 } from '../../../src/rtmp/messages.js';
+import { decodeAcknowledgement, decodeUserControl } from '../../fixtures/rtmp-codec.js';
 import { FFMPEG_CONNECT } from './vectors.js';
 
 /** Records writes; enough of net.Socket for RtmpLeg and ClientSession. */

@@ -6,12 +6,9 @@ import {
   PeerBandwidthLimit,
   controlMessage,
   decodeAbort,
-  decodeAcknowledgement,
   decodeSetChunkSize,
   decodeSetPeerBandwidth,
-  decodeUserControl,
   decodeWindowAckSize,
-  encodeAbort,
   encodeAcknowledgement,
   encodeSetChunkSize,
   encodeSetPeerBandwidth,
@@ -20,6 +17,7 @@ import {
   userControlMessage,
   type UserControlEvent,
 } from '../../../src/rtmp/messages.js';
+import { decodeAcknowledgement, decodeUserControl, encodeAbort } from '../../fixtures/rtmp-codec.js';
 import { hex, onlyRtmpErrors, throwsRtmp } from './helpers.js';
 
 describe('message type ids (RTMP specification 1.0 §5.4, 7.1)', () => {

@@ -6,7 +6,8 @@ import { createServer, connect, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { ChunkReader, ChunkWriter } from '../../../src/rtmp/chunk.js';
 import { RtmpLeg } from '../../../src/rtmp/leg.js';
-import { MessageType, decodeUserControl, userControlMessage, type RtmpMessage } from '../../../src/rtmp/messages.js';
+import { MessageType, userControlMessage, type RtmpMessage } from '../../../src/rtmp/messages.js';
+import { decodeUserControl } from '../../fixtures/rtmp-codec.js';
 import { Relay, type RelayEnd } from '../../../src/rtmp/relay.js';
 
 const IDLE_MS = 2000;

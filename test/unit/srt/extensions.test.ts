@@ -6,19 +6,10 @@ import {
   ExtensionFlag,
   decodeExtension,
   decodeSrtString,
-  extensionFlagsFor,
   parseExtensions,
 } from '../../../src/srt/extensions.js';
 import { SID_CONTENTS, hex } from './vectors.js';
-import {
-  MAX_STREAM_ID_BYTES,
-  congestionExtension,
-  encodeSrtString,
-  formatSrtVersion,
-  hsExtension,
-  rawExtension,
-  streamIdExtension,
-} from '../../fixtures/srt-codec.js';
+import { congestionExtension, encodeSrtString, extensionFlagsFor, formatSrtVersion, hsExtension, MAX_STREAM_ID_BYTES, rawExtension, streamIdExtension } from '../../fixtures/srt-codec.js';
 
 function assertSrtError(fn: () => unknown, code?: string): void {
   assert.throws(fn, (error: unknown) => error instanceof SrtError && (code === undefined || error.code === code));

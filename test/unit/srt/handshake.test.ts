@@ -10,7 +10,6 @@ import {
   RejectionCode,
   SRT_MAGIC_CODE,
   UDT_DGRAM,
-  buildConclusionResponse,
   buildInductionRequest,
   buildInductionResponse,
   buildRejection,
@@ -20,11 +19,10 @@ import {
   parseHandshake,
   patchHandshake,
   peekHandshake,
-  rejectionReason,
   streamIdOf,
   type Handshake,
 } from '../../../src/srt/handshake.js';
-import { decodePeerIp, encodePeerIp } from '../../../src/srt/peer-ip.js';
+import { encodePeerIp } from '../../../src/srt/peer-ip.js';
 import {
   CONCLUSION_BLOCK_BOUNDARIES,
   CONCLUSION_REQUEST,
@@ -33,7 +31,7 @@ import {
   SID_CONTENTS,
   hex,
 } from './vectors.js';
-import { SrtOptionFlag, hsExtension, rawExtension, streamIdExtension } from '../../fixtures/srt-codec.js';
+import { buildConclusionResponse, decodePeerIp, hsExtension, rawExtension, rejectionReason, SrtOptionFlag, streamIdExtension } from '../../fixtures/srt-codec.js';
 
 function assertSrtError(fn: () => unknown, code?: string): void {
   assert.throws(fn, (error: unknown) => error instanceof SrtError && (code === undefined || error.code === code));

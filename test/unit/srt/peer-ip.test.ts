@@ -2,7 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SrtError } from '../../../src/srt/errors.js';
-import { decodePeerIp, encodePeerIp } from '../../../src/srt/peer-ip.js';
+import { encodePeerIp } from '../../../src/srt/peer-ip.js';
+import { decodePeerIp } from '../../fixtures/srt-codec.js';
 import { hex } from './vectors.js';
 
 void describe('peer IP field', () => {

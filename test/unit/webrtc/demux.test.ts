@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { classifyDatagram, isRtcp } from '../../../src/webrtc/demux.js';
-import type { DatagramKind } from '../../../src/webrtc/demux.js';
+import { classifyDatagram, isRtcp } from '../../fixtures/webrtc-demux.js';
+import type { DatagramKind } from '../../fixtures/webrtc-demux.js';
 
 /** The RFC 7983 §7 table, written out as ranges. */
 const TABLE: [number, number, DatagramKind][] = [

@@ -11,8 +11,8 @@ import {
   isDtlsAlertRecord,
   isDtlsTeardownAlert,
   parseDtlsRecordHeader,
-  parseDtlsRecords,
 } from '../../../src/webrtc/dtls.js';
+import { parseDtlsRecords } from '../../fixtures/webrtc-codec.js';
 import type { DtlsErrorCode } from '../../../src/webrtc/dtls.js';
 
 function hex(text: string): Buffer {

@@ -5,10 +5,9 @@ import {
   isHostCandidate,
   isTcpCandidate,
   isUdpCandidate,
-  parseCandidate,
   parseCandidateWithSpans,
-  serializeCandidate,
 } from '../../../src/webrtc/ice-candidate.js';
+import { parseCandidate, serializeCandidate } from '../../fixtures/webrtc-codec.js';
 import { SdpError } from '../../../src/webrtc/sdp.js';
 import { CHROME_OFFER_LINES, SRS_ANSWER_LINES, candidateArb } from './sdp-fixtures.js';
 

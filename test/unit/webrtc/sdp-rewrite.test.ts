@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isHostCandidate, isTcpCandidate, isUdpCandidate, parseCandidate, serializeCandidate } from '../../../src/webrtc/ice-candidate.js';
+import { isHostCandidate, isTcpCandidate, isUdpCandidate } from '../../../src/webrtc/ice-candidate.js';
+import { parseCandidate, serializeCandidate } from '../../fixtures/webrtc-codec.js';
 import { rewriteCandidates, rewriteSdpCandidates } from '../../../src/webrtc/sdp-rewrite.js';
 import { SdpError, parseSdp, serializeSdp } from '../../../src/webrtc/sdp.js';
 import { CHROME_OFFER, CHROME_OFFER_LINES, SRS_ANSWER, SRS_ANSWER_LINES, candidateArb } from './sdp-fixtures.js';

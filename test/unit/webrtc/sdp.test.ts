@@ -6,14 +6,12 @@ import {
   makeSdpLine,
   parseSdp,
   parseSdpAttribute,
-  sdpAttributeValues,
   sdpIcePwd,
   sdpIceUfrag,
-  sdpLineEnding,
   sdpLines,
-  sdpMediaKind,
   serializeSdp,
 } from '../../../src/webrtc/sdp.js';
+import { sdpAttributeValues, sdpLineEnding, sdpMediaKind } from '../../fixtures/webrtc-codec.js';
 import { CHROME_OFFER, CHROME_OFFER_LINES, SRS_ANSWER, SRS_ANSWER_LINES } from './sdp-fixtures.js';
 
 describe('parseSdp / serializeSdp', () => {

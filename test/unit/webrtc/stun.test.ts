@@ -9,12 +9,12 @@ import {
   StunAttributeType,
   StunError,
   decodeStunMessageType,
-  isStunBindingRequest,
   isStunMessage,
   parseStunMessage,
   peekStunUsername,
   verifyStunMessageIntegrity,
 } from '../../../src/webrtc/stun.js';
+import { isStunBindingRequest } from '../../fixtures/webrtc-codec.js';
 import { encodeStunBindingRequest, encodeStunMessage, encodeStunMessageType, verifyStunFingerprint } from '../../fixtures/stun-encode.js';
 import type { StunErrorCode, StunMessageClass } from '../../../src/webrtc/stun.js';
 import {
