@@ -227,13 +227,22 @@ void describe('SRT bad input against the CLI (the process must survive every one
     const origin = await fakeOrigin('flood');
     try {
       const flooders = await Promise.all(Array.from({ length: 50 }, () => caller()));
+      const before = (await proxy.stats()).srt;
       for (let round = 0; round < 40; round++) {
         for (const f of flooders) f.send(f.induction());
         await sleep(2);
       }
-      await sleep(300);
-      const answered = flooders.reduce((n, f) => n + f.inbox.received.length, 0);
-      assert.ok(answered >= 1900, `${answered} of 2000 inductions answered`);
+      // UDP may lose datagrams on a busy machine (a full socket buffer, either way), which says nothing
+      // about the proxy: what it must do is answer every induction it read, and keep no state for any.
+      const answered = () => flooders.reduce((n, f) => n + f.inbox.received.length, 0);
+      const read = await waitFor(async () => {
+        const n = (await proxy.stats()).srt.inductions - before.inductions;
+        return n > 0 && n === answered() ? n : undefined;
+      }, { what: 'every induction the proxy read answered' });
+      assert.ok(read >= 1000, `the proxy read ${read} of 2000 inductions`);
+      const after = (await proxy.stats()).srt;
+      assert.equal(after.sessions, before.sessions, 'inductions create no session');
+      assert.equal(after.admitted, before.admitted);
       const c = await caller();
       const { response } = await c.connect('live/after-flood');
       assert.equal(response.socketId, origin.socketId);
