@@ -120,34 +120,34 @@ class SrtServer implements SessionHost {
   readonly udpBufferBytes: number;
   clock: number;
 
-  readonly #socket: Socket;
-  readonly #log: Logger;
-  readonly #now: () => number;
-  readonly #idleMs: number;
-  readonly #maxSessions: number;
-  readonly #maxSessionsPerIp: number;
-  readonly #overloaded: (() => boolean) | undefined;
+  private readonly socket: Socket;
+  private readonly log: Logger;
+  private readonly nowMs: () => number;
+  private readonly idleMs: number;
+  private readonly maxSessions: number;
+  private readonly maxSessionsPerIp: number;
+  private readonly overloaded: (() => boolean) | undefined;
   /** Sessions held per caller IP address (any port): one address must not take every session. */
-  readonly #perIp = new Map<string, number>();
-  readonly #cookies: SynCookies;
-  readonly #drops: DropCounter<DropReason>;
-  readonly #refusalLogs: LogBudget;
-  readonly #t0 = performance.now();
+  private readonly perIp = new Map<string, number>();
+  private readonly cookies: SynCookies;
+  private readonly drops: DropCounter<DropReason>;
+  private readonly refusalLogs: LogBudget;
+  private readonly t0 = performance.now();
   /** Every session by the caller's handshake identity (address, port, socket id). */
-  readonly #sessions = new Map<string, SrtSession>();
+  private readonly sessions = new Map<string, SrtSession>();
   /** Relaying sessions by the origin's socket id: the destination of the caller's packets. */
-  readonly #relaying = new Map<number, SrtSession>();
+  private readonly relaying = new Map<number, SrtSession>();
   /** Relaying sessions whose origin socket id another caller's session already holds (rare). */
-  readonly #collisions = new Map<string, SrtSession>();
-  readonly #sweeper: NodeJS.Timeout;
-  #inductions = 0;
-  #admitted = 0;
-  #established = 0;
-  readonly #rejected = new Map<string, number>();
-  readonly #closedToOrigin: RelayCounters = { packets: 0, bytes: 0 };
-  readonly #closedToCaller: RelayCounters = { packets: 0, bytes: 0 };
-  #closing: Promise<void> | undefined;
-  #drained: (() => void) | undefined;
+  private readonly collisions = new Map<string, SrtSession>();
+  private readonly sweeper: NodeJS.Timeout;
+  private inductions = 0;
+  private admitted = 0;
+  private establishedCount = 0;
+  private readonly rejected = new Map<string, number>();
+  private readonly closedToOrigin: RelayCounters = { packets: 0, bytes: 0 };
+  private readonly closedToCaller: RelayCounters = { packets: 0, bytes: 0 };
+  private closing: Promise<void> | undefined;
+  private drained: (() => void) | undefined;
 
   constructor(deps: ProtocolDeps, options: SrtServerOptions, socket: Socket, log: Logger) {
     const { config } = deps;
@@ -156,135 +156,135 @@ class SrtServer implements SessionHost {
     this.retransmitMs = options.retransmitMs ?? 250;
     this.lingerMs = options.lingerMs ?? 2000;
     this.udpBufferBytes = config.udpBufferBytes;
-    this.#socket = socket;
-    this.#log = log;
-    this.#now = deps.now ?? Date.now;
-    this.clock = this.#now();
-    this.#idleMs = config.timeouts.idleMs;
-    this.#maxSessions = config.maxUdpSessions;
-    this.#maxSessionsPerIp = config.maxUdpSessionsPerIp;
-    this.#overloaded = deps.overloaded;
-    this.#cookies = new SynCookies({ secret: options.cookieSecret ?? randomBytes(32), now: this.#now });
-    this.#drops = new DropCounter(log, DROP_REASONS, 'srt datagram dropped', this.#now);
-    this.#refusalLogs = new LogBudget(this.#now, 20);
-    const sweepMs = Math.max(10, Math.min(1000, this.#idleMs / 4, this.lingerMs / 2));
-    this.#sweeper = setInterval(() => this.#sweep(), sweepMs);
-    this.#sweeper.unref();
-    socket.on('message', (datagram, rinfo) => this.#onMessage(datagram, rinfo));
+    this.socket = socket;
+    this.log = log;
+    this.nowMs = deps.now ?? Date.now;
+    this.clock = this.nowMs();
+    this.idleMs = config.timeouts.idleMs;
+    this.maxSessions = config.maxUdpSessions;
+    this.maxSessionsPerIp = config.maxUdpSessionsPerIp;
+    this.overloaded = deps.overloaded;
+    this.cookies = new SynCookies({ secret: options.cookieSecret ?? randomBytes(32), now: this.nowMs });
+    this.drops = new DropCounter(log, DROP_REASONS, 'srt datagram dropped', this.nowMs);
+    this.refusalLogs = new LogBudget(this.nowMs, 20);
+    const sweepMs = Math.max(10, Math.min(1000, this.idleMs / 4, this.lingerMs / 2));
+    this.sweeper = setInterval(() => this.sweep(), sweepMs);
+    this.sweeper.unref();
+    socket.on('message', (datagram, rinfo) => this.onMessage(datagram, rinfo));
   }
 
   // ---- SessionHost ----
 
   now(): number {
-    return this.#now();
+    return this.nowMs();
   }
 
   timestamp(): number {
-    return Math.floor((performance.now() - this.#t0) * 1000) % 0x100000000;
+    return Math.floor((performance.now() - this.t0) * 1000) % 0x100000000;
   }
 
   sendToCaller(session: SrtSession, datagram: Buffer): void {
-    this.#send(datagram, session.callerPort, session.callerAddress);
+    this.send(datagram, session.callerPort, session.callerAddress);
   }
 
   established(session: SrtSession): void {
-    this.#established++;
-    const holder = this.#relaying.get(session.originSocketId);
-    if (holder === undefined) this.#relaying.set(session.originSocketId, session);
-    else this.#collisions.set(collisionKey(session.originSocketId, session.callerAddress, session.callerPort), session);
+    this.establishedCount++;
+    const holder = this.relaying.get(session.originSocketId);
+    if (holder === undefined) this.relaying.set(session.originSocketId, session);
+    else this.collisions.set(collisionKey(session.originSocketId, session.callerAddress, session.callerPort), session);
   }
 
   closed(session: SrtSession): void {
     const key = sessionKey(session.callerAddress, session.callerPort, session.callerSocketId);
-    if (this.#sessions.get(key) === session) {
-      this.#sessions.delete(key);
-      const held = (this.#perIp.get(session.callerAddress) ?? 1) - 1;
-      if (held > 0) this.#perIp.set(session.callerAddress, held);
-      else this.#perIp.delete(session.callerAddress);
+    if (this.sessions.get(key) === session) {
+      this.sessions.delete(key);
+      const held = (this.perIp.get(session.callerAddress) ?? 1) - 1;
+      if (held > 0) this.perIp.set(session.callerAddress, held);
+      else this.perIp.delete(session.callerAddress);
     }
     if (session.originSocketId !== 0) {
-      if (this.#relaying.get(session.originSocketId) === session) this.#relaying.delete(session.originSocketId);
-      else this.#collisions.delete(collisionKey(session.originSocketId, session.callerAddress, session.callerPort));
+      if (this.relaying.get(session.originSocketId) === session) this.relaying.delete(session.originSocketId);
+      else this.collisions.delete(collisionKey(session.originSocketId, session.callerAddress, session.callerPort));
     }
-    addCounters(this.#closedToOrigin, session.toOrigin);
-    addCounters(this.#closedToCaller, session.toCaller);
-    if (this.#drained !== undefined && this.#liveSessions() === 0) this.#drained();
+    addCounters(this.closedToOrigin, session.toOrigin);
+    addCounters(this.closedToCaller, session.toCaller);
+    if (this.drained !== undefined && this.liveSessions() === 0) this.drained();
   }
 
   // ---- listener socket ----
 
-  #onMessage(datagram: Buffer, rinfo: RemoteInfo): void {
+  private onMessage(datagram: Buffer, rinfo: RemoteInfo): void {
     try {
-      if (datagram.length < SRT_HEADER_LENGTH) return this.#drop('short', rinfo);
-      if (datagram.readUInt32BE(0) === HANDSHAKE_WORD) return this.#onHandshake(datagram, rinfo);
+      if (datagram.length < SRT_HEADER_LENGTH) return this.drop('short', rinfo);
+      if (datagram.readUInt32BE(0) === HANDSHAKE_WORD) return this.onHandshake(datagram, rinfo);
       // Data and non-handshake control packets: the hot path.
       const destination = datagram.readUInt32BE(12);
-      let session = this.#relaying.get(destination);
+      let session = this.relaying.get(destination);
       if (session === undefined || session.callerPort !== rinfo.port || session.callerAddress !== rinfo.address) {
-        session = this.#collisions.size === 0 ? undefined : this.#collisions.get(collisionKey(destination, rinfo.address, rinfo.port));
-        if (session === undefined) return this.#drop('unknown-session', rinfo);
+        session = this.collisions.size === 0 ? undefined : this.collisions.get(collisionKey(destination, rinfo.address, rinfo.port));
+        if (session === undefined) return this.drop('unknown-session', rinfo);
       }
       session.fromCaller(datagram);
     } catch (err) {
       // Nothing a peer sends may stop the listener; this is a bug, so say so loudly (but not per packet).
-      if (this.#refusalLogs.allow()) this.#log.error({ err, from: `${rinfo.address}:${rinfo.port}` }, 'srt: datagram handling failed');
+      if (this.refusalLogs.allow()) this.log.error({ err, from: `${rinfo.address}:${rinfo.port}` }, 'srt: datagram handling failed');
     }
   }
 
-  #onHandshake(datagram: Buffer, rinfo: RemoteInfo): void {
+  private onHandshake(datagram: Buffer, rinfo: RemoteInfo): void {
     const summary = peekHandshake(datagram);
-    if (summary === undefined) return this.#drop('malformed-handshake', rinfo, `${datagram.length} bytes`);
-    if (summary.handshakeType === HandshakeType.Induction) return this.#onInduction(datagram, rinfo);
-    if (summary.handshakeType === HandshakeType.Conclusion) return this.#onConclusion(datagram, rinfo, summary);
-    this.#drop('unsupported-handshake', rinfo, handshakeTypeName(summary.handshakeType));
+    if (summary === undefined) return this.drop('malformed-handshake', rinfo, `${datagram.length} bytes`);
+    if (summary.handshakeType === HandshakeType.Induction) return this.onInduction(datagram, rinfo);
+    if (summary.handshakeType === HandshakeType.Conclusion) return this.onConclusion(datagram, rinfo, summary);
+    this.drop('unsupported-handshake', rinfo, handshakeTypeName(summary.handshakeType));
   }
 
   /** Answers an INDUCTION with a cookie; keeps nothing (a flood of inductions costs no memory). */
-  #onInduction(datagram: Buffer, rinfo: RemoteInfo): void {
-    const request = this.#parse(datagram, rinfo);
+  private onInduction(datagram: Buffer, rinfo: RemoteInfo): void {
+    const request = this.parse(datagram, rinfo);
     if (request === undefined) return;
-    this.#inductions++;
+    this.inductions++;
     // Like libsrt 1.5, the reply carries the caller's own socket id; the real id comes with the conclusion.
     const reply = buildInductionResponse({
       request,
       socketId: request.socketId,
-      synCookie: this.#cookies.generate(rinfo.address, rinfo.port),
+      synCookie: this.cookies.generate(rinfo.address, rinfo.port),
       timestamp: this.timestamp(),
       peerAddress: rinfo.address,
     });
-    this.#send(reply, rinfo.port, rinfo.address);
+    this.send(reply, rinfo.port, rinfo.address);
   }
 
-  #onConclusion(datagram: Buffer, rinfo: RemoteInfo, summary: HandshakeSummary): void {
+  private onConclusion(datagram: Buffer, rinfo: RemoteInfo, summary: HandshakeSummary): void {
     const key = sessionKey(rinfo.address, rinfo.port, summary.socketId);
-    const existing = this.#sessions.get(key);
+    const existing = this.sessions.get(key);
     if (existing !== undefined) {
       // A retransmission: answer from what we already have, never replay the origin exchange.
-      if (summary.synCookie !== existing.callerCookie) return this.#drop('bad-cookie', rinfo, 'differs from the session');
+      if (summary.synCookie !== existing.callerCookie) return this.drop('bad-cookie', rinfo, 'differs from the session');
       return existing.answerRetransmission();
     }
     // The cookie proves the caller received our induction reply at this address (and that this is
     // not a conclusion without an induction, e.g. after a restart: it then starts over on timeout).
-    if (!this.#cookies.check(summary.synCookie, rinfo.address, rinfo.port)) return this.#drop('bad-cookie', rinfo);
-    const conclusion = this.#parse(datagram, rinfo);
+    if (!this.cookies.check(summary.synCookie, rinfo.address, rinfo.port)) return this.drop('bad-cookie', rinfo);
+    const conclusion = this.parse(datagram, rinfo);
     if (conclusion === undefined) return;
     const admission = admitConclusion(conclusion);
-    if (admission.kind === 'reject') return this.#refuse(conclusion, rinfo, admission.reason, admission.why);
-    if (this.#closing !== undefined) return this.#refuse(conclusion, rinfo, RejectionCode.Close, 'the proxy is stopping');
+    if (admission.kind === 'reject') return this.refuse(conclusion, rinfo, admission.reason, admission.why);
+    if (this.closing !== undefined) return this.refuse(conclusion, rinfo, RejectionCode.Close, 'the proxy is stopping');
     // The listener's "try again later" answer, as for a full session table; running sessions are left alone.
-    if (this.#overloaded?.()) {
-      this.#drop('overloaded', rinfo);
-      return this.#refuse(conclusion, rinfo, RejectionCode.Backlog, 'heap above PROXY_MAX_HEAP_RATIO');
+    if (this.overloaded?.()) {
+      this.drop('overloaded', rinfo);
+      return this.refuse(conclusion, rinfo, RejectionCode.Backlog, 'heap above PROXY_MAX_HEAP_RATIO');
     }
-    if (this.#sessions.size >= this.#maxSessions) {
-      return this.#refuse(conclusion, rinfo, RejectionCode.Backlog, `session cap (${this.#maxSessions}) reached`);
+    if (this.sessions.size >= this.maxSessions) {
+      return this.refuse(conclusion, rinfo, RejectionCode.Backlog, `session cap (${this.maxSessions}) reached`);
     }
-    const held = this.#perIp.get(rinfo.address) ?? 0;
-    if (held >= this.#maxSessionsPerIp) {
-      this.#drop('ip-cap', rinfo, `${held} sessions`);
-      return this.#refuse(conclusion, rinfo, RejectionCode.Backlog, `per-address session cap (${this.#maxSessionsPerIp}) reached`);
+    const held = this.perIp.get(rinfo.address) ?? 0;
+    if (held >= this.maxSessionsPerIp) {
+      this.drop('ip-cap', rinfo, `${held} sessions`);
+      return this.refuse(conclusion, rinfo, RejectionCode.Backlog, `per-address session cap (${this.maxSessionsPerIp}) reached`);
     }
-    const log = contextLogger(this.#log, { caller: `${rinfo.address}:${rinfo.port}`, stream: admission.stream.key });
+    const log = contextLogger(this.log, { caller: `${rinfo.address}:${rinfo.port}`, stream: admission.stream.key });
     const session = new SrtSession(this, {
       datagram,
       conclusion,
@@ -293,9 +293,9 @@ class SrtServer implements SessionHost {
       stream: admission.stream,
       log,
     });
-    this.#sessions.set(key, session);
-    this.#perIp.set(rinfo.address, held + 1);
-    this.#admitted++;
+    this.sessions.set(key, session);
+    this.perIp.set(rinfo.address, held + 1);
+    this.admitted++;
     log.debug({ streamId: admission.streamId, mode: admission.stream.mode }, 'srt caller admitted');
     session.start().catch((err: unknown) => {
       log.error({ err }, 'srt: session failed');
@@ -304,104 +304,104 @@ class SrtServer implements SessionHost {
   }
 
   /** A rejection decided at the listener: stateless, so a retransmission is simply refused again. */
-  #refuse(request: Handshake, rinfo: RemoteInfo, reason: number, why: string): void {
+  private refuse(request: Handshake, rinfo: RemoteInfo, reason: number, why: string): void {
     this.countRejection(reason);
-    if (this.#refusalLogs.allow()) {
-      this.#log.info({ caller: `${rinfo.address}:${rinfo.port}`, reason: handshakeTypeName(reason), why }, 'srt caller rejected');
+    if (this.refusalLogs.allow()) {
+      this.log.info({ caller: `${rinfo.address}:${rinfo.port}`, reason: handshakeTypeName(reason), why }, 'srt caller rejected');
     }
-    this.#send(buildRejection({ request, reason, timestamp: this.timestamp(), peerAddress: rinfo.address }), rinfo.port, rinfo.address);
+    this.send(buildRejection({ request, reason, timestamp: this.timestamp(), peerAddress: rinfo.address }), rinfo.port, rinfo.address);
   }
 
   /** Counts a rejection sent to a caller (by the listener or a session). */
   countRejection(reason: number): void {
     const name = handshakeTypeName(reason);
-    this.#rejected.set(name, (this.#rejected.get(name) ?? 0) + 1);
+    this.rejected.set(name, (this.rejected.get(name) ?? 0) + 1);
   }
 
-  #parse(datagram: Buffer, rinfo: RemoteInfo): Handshake | undefined {
+  private parse(datagram: Buffer, rinfo: RemoteInfo): Handshake | undefined {
     try {
       return parseHandshake(datagram);
     } catch (err) {
       if (!(err instanceof SrtError)) throw err;
-      this.#drop('malformed-handshake', rinfo, err.message);
+      this.drop('malformed-handshake', rinfo, err.message);
       return undefined;
     }
   }
 
-  readonly #onSent = (err: Error | null): void => {
-    if (err) this.#log.debug({ err: err.message }, 'srt: send failed');
+  private readonly onSent = (err: Error | null): void => {
+    if (err) this.log.debug({ err: err.message }, 'srt: send failed');
   };
 
-  #send(datagram: Buffer, port: number, address: string): void {
+  private send(datagram: Buffer, port: number, address: string): void {
     try {
       // With a callback, a failed send (EPERM, ENETUNREACH, …) is reported here instead of as the
       // listening socket's 'error' event, which would stop the whole proxy.
-      this.#socket.send(datagram, port, address, this.#onSent);
+      this.socket.send(datagram, port, address, this.onSent);
     } catch (err) {
       // Only after close (ERR_SOCKET_DGRAM_NOT_RUNNING): the datagram is simply lost, as UDP may.
-      this.#log.debug({ err: (err as Error).message }, 'srt: send failed');
+      this.log.debug({ err: (err as Error).message }, 'srt: send failed');
     }
   }
 
-  #drop(reason: DropReason, rinfo: RemoteInfo, detail?: string): void {
-    this.#drops.drop(reason, `${rinfo.address}:${rinfo.port}`, detail);
+  private drop(reason: DropReason, rinfo: RemoteInfo, detail?: string): void {
+    this.drops.drop(reason, `${rinfo.address}:${rinfo.port}`, detail);
   }
 
   // ---- lifetime ----
 
-  #sweep(): void {
-    this.clock = this.#now();
-    for (const session of this.#sessions.values()) {
-      if (session.state === 'relaying' && this.clock - session.lastActive >= this.#idleMs) session.close('idle', true);
+  private sweep(): void {
+    this.clock = this.nowMs();
+    for (const session of this.sessions.values()) {
+      if (session.state === 'relaying' && this.clock - session.lastActive >= this.idleMs) session.close('idle', true);
       else if (session.state === 'rejected' && this.clock >= session.lingerUntil) session.close('rejection answered', false);
     }
   }
 
-  #liveSessions(): number {
+  private liveSessions(): number {
     let n = 0;
-    for (const s of this.#sessions.values()) if (s.state !== 'rejected') n++;
+    for (const s of this.sessions.values()) if (s.state !== 'rejected') n++;
     return n;
   }
 
   /** Refuses new callers, lets live sessions run for up to graceMs, then shuts the rest down. */
   close(graceMs: number): Promise<void> {
-    this.#closing ??= (async () => {
-      if (this.#liveSessions() > 0) {
+    this.closing ??= (async () => {
+      if (this.liveSessions() > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, graceMs);
-          this.#drained = () => {
+          this.drained = () => {
             clearTimeout(timer);
             resolve();
           };
         });
       }
-      this.#drained = undefined;
-      for (const session of [...this.#sessions.values()]) session.close('proxy stopping', true);
-      clearInterval(this.#sweeper);
+      this.drained = undefined;
+      for (const session of [...this.sessions.values()]) session.close('proxy stopping', true);
+      clearInterval(this.sweeper);
       // Sends to an address resolve on the next tick: let the SHUTDOWNs leave before the socket closes.
       await new Promise((resolve) => setImmediate(resolve));
-      await new Promise<void>((resolve) => this.#socket.close(resolve));
+      await new Promise<void>((resolve) => this.socket.close(resolve));
     })();
-    return this.#closing;
+    return this.closing;
   }
 
   stats(): SrtStats {
-    const toOrigin = { ...this.#closedToOrigin };
-    const toCaller = { ...this.#closedToCaller };
-    for (const s of this.#sessions.values()) {
+    const toOrigin = { ...this.closedToOrigin };
+    const toCaller = { ...this.closedToCaller };
+    for (const s of this.sessions.values()) {
       addCounters(toOrigin, s.toOrigin);
       addCounters(toCaller, s.toCaller);
     }
     return {
-      sessions: this.#sessions.size,
-      relaying: this.#relaying.size + this.#collisions.size,
-      inductions: this.#inductions,
-      admitted: this.#admitted,
-      established: this.#established,
-      rejected: Object.fromEntries(this.#rejected),
+      sessions: this.sessions.size,
+      relaying: this.relaying.size + this.collisions.size,
+      inductions: this.inductions,
+      admitted: this.admitted,
+      established: this.establishedCount,
+      rejected: Object.fromEntries(this.rejected),
       toOrigin,
       toCaller,
-      drops: this.#drops.snapshot(),
+      drops: this.drops.snapshot(),
     };
   }
 }
