@@ -17,8 +17,16 @@ const STREAMS = 10_000;
 function registerBody(i: number): string {
   const n = i % ORIGINS;
   return JSON.stringify({
-    device_id: '', ip: `127.0.0.${1 + (n % 250)}`, server: `vid-bench${n}`, service: 'svcbench', pid: String(1000 + n),
-    rtmp: ['19350'], http: ['8080'], api: ['1985'], srt: ['udp://0.0.0.0:10080'], rtc: ['udp://0.0.0.0:8000'],
+    device_id: '',
+    ip: `127.0.0.${1 + (n % 250)}`,
+    server: `vid-bench${n}`,
+    service: 'svcbench',
+    pid: String(1000 + n),
+    rtmp: ['19350'],
+    http: ['8080'],
+    api: ['1985'],
+    srt: ['udp://0.0.0.0:10080'],
+    rtc: ['udp://0.0.0.0:8000'],
   });
 }
 
@@ -72,9 +80,27 @@ export async function balancerBench(ctx: BenchContext): Promise<BenchReport> {
   const picks = picksPerSecond(ctx);
   const asyncPicks = await picks.async;
   const rows = [
-    ['register over keep-alive HTTP (16 conns)', `${fmt(ours.perSecond)} req/s`, `${fmt(base.perSecond)} req/s (bare Node HTTP server)`, ratio(ours.perSecond, base.perSecond), `p50 ${ours.latency.p50.toFixed(2)} ms, p99 ${ours.latency.p99.toFixed(2)} ms, ${ours.errors} errors`],
-    ['pick, pinned stream (pickSync)', `${fmt(picks.sync)} /s`, `${fmt(picks.map)} /s (Map.get)`, ratio(picks.sync, picks.map), `${STREAMS} streams, ${ORIGINS} origins`],
-    ['pick, pinned stream (await pick)', `${fmt(asyncPicks)} /s`, `${fmt(picks.map)} /s (Map.get)`, ratio(asyncPicks, picks.map), 'through the async Balancer interface'],
+    [
+      'register over keep-alive HTTP (16 conns)',
+      `${fmt(ours.perSecond)} req/s`,
+      `${fmt(base.perSecond)} req/s (bare Node HTTP server)`,
+      ratio(ours.perSecond, base.perSecond),
+      `p50 ${ours.latency.p50.toFixed(2)} ms, p99 ${ours.latency.p99.toFixed(2)} ms, ${ours.errors} errors`,
+    ],
+    [
+      'pick, pinned stream (pickSync)',
+      `${fmt(picks.sync)} /s`,
+      `${fmt(picks.map)} /s (Map.get)`,
+      ratio(picks.sync, picks.map),
+      `${STREAMS} streams, ${ORIGINS} origins`,
+    ],
+    [
+      'pick, pinned stream (await pick)',
+      `${fmt(asyncPicks)} /s`,
+      `${fmt(picks.map)} /s (Map.get)`,
+      ratio(asyncPicks, picks.map),
+      'through the async Balancer interface',
+    ],
   ];
   const ok = ours.errors === 0 && base.errors === 0;
   return {

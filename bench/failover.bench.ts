@@ -46,7 +46,11 @@ function heartbeats(proxy: RunningProxy, origins: { server: string; rtmp: number
       method: 'POST',
       body: JSON.stringify({ ip: '127.0.0.1', server: o.server, service: 'svc', pid: '1', rtmp: [String(o.rtmp)], http: [String(o.http)] }),
     }).then((r) => r.text());
-  for (const o of origins) timers.set(o.server, setInterval(() => void send(o).catch(() => undefined), 9000));
+  for (const o of origins)
+    timers.set(
+      o.server,
+      setInterval(() => void send(o).catch(() => undefined), 9000),
+    );
   return {
     first: Promise.all(origins.map(send)),
     stop: (server: string) => clearInterval(timers.get(server)),
@@ -217,7 +221,10 @@ async function refusedDialCost(ctx: BenchContext): Promise<{ healthy: number[]; 
     const proxy = await startProxy({ env: { PROXY_HEALTH_INTERVAL: '0', PROXY_LOG_LEVEL: 'info' } });
     try {
       const reg = (server: string, rtmp: number, weight: number) =>
-        fetch(`${proxy.systemApi}/api/v1/srs/register`, { method: 'POST', body: JSON.stringify({ ip: '127.0.0.1', server, service: 'svc', pid: '1', rtmp: [String(rtmp)], weight }) });
+        fetch(`${proxy.systemApi}/api/v1/srs/register`, {
+          method: 'POST',
+          body: JSON.stringify({ ip: '127.0.0.1', server, service: 'svc', pid: '1', rtmp: [String(rtmp)], weight }),
+        });
       await reg('live', nginx.rtmpPort, 1);
       // The dead origin's weight makes it every new stream's first choice: each setup meets the refusal.
       if (withDead) await reg('dead', deadPort, 100);
@@ -309,7 +316,12 @@ async function pinnedPickRate(ctx: BenchContext): Promise<{ withHealth: number; 
 /** Pick latency for pinned streams on Redis, with the health hook (shared through Redis) and without. */
 async function redisPickLatency(ctx: BenchContext): Promise<{ withHealth: number[]; without: number[] }> {
   const redis = await startRedis();
-  const { config } = loadConfig({ env: { PROXY_LOAD_BALANCER_TYPE: 'redis', PROXY_REDIS_PORT: String(redis.port) }, cwd: '/', readDotenv: () => undefined, isDirectory: () => true });
+  const { config } = loadConfig({
+    env: { PROXY_LOAD_BALANCER_TYPE: 'redis', PROXY_REDIS_PORT: String(redis.port) },
+    cwd: '/',
+    readDotenv: () => undefined,
+    isDirectory: () => true,
+  });
   const balancer = new RedisBalancer({ redis: config.redis, originExpireMs: 30_000, sessionTtlMs: 120_000, maxStreamPins: 100_000, log: SILENT });
   await balancer.start();
   const monitor = new HealthMonitor({
@@ -367,7 +379,10 @@ async function silentOriginCost(ctx: BenchContext): Promise<{ one: number[]; thr
     const proxy = await startProxy({ env: { PROXY_HEALTH_INTERVAL: '0', PROXY_DIAL_TIMEOUT: '1s', PROXY_LOG_LEVEL: 'info' } });
     try {
       const reg = (server: string, rtmp: number[], weight: number) =>
-        fetch(`${proxy.systemApi}/api/v1/srs/register`, { method: 'POST', body: JSON.stringify({ ip: '127.0.0.1', server, service: 'svc', pid: '1', rtmp: rtmp.map(String), weight }) });
+        fetch(`${proxy.systemApi}/api/v1/srs/register`, {
+          method: 'POST',
+          body: JSON.stringify({ ip: '127.0.0.1', server, service: 'svc', pid: '1', rtmp: rtmp.map(String), weight }),
+        });
       await reg('live', [nginx.rtmpPort], 1);
       await reg('silent', silent.ports.slice(0, endpoints), 100);
       const r = await publishOnce(proxy, `silent${endpoints}`);
@@ -400,7 +415,11 @@ export async function failoverBench(ctx: BenchContext): Promise<BenchReport> {
   try {
     const flv = await makeTestFlv(media.dir, 10);
     const runs = ctx.quick ? 1 : 2;
-    const scenarios: [boolean, 'nginx-rtmp' | 'node-media-server'][] = [[true, 'nginx-rtmp'], [true, 'node-media-server'], [false, 'nginx-rtmp']];
+    const scenarios: [boolean, 'nginx-rtmp' | 'node-media-server'][] = [
+      [true, 'nginx-rtmp'],
+      [true, 'node-media-server'],
+      [false, 'nginx-rtmp'],
+    ];
     for (const [probes, kind] of scenarios) {
       const results: KillResult[] = [];
       for (let i = 0; i < runs; i++) results.push(await killScenario(flv, probes, kind));
@@ -413,7 +432,11 @@ export async function failoverBench(ctx: BenchContext): Promise<BenchReport> {
       rows.push([`  RTMP player through the proxy closed`, ms(worst((r) => r.rtmpPlayerMs)), '≤ detection + 1 s']);
       if (kind === 'node-media-server') rows.push([`  HTTP-FLV player through the proxy closed`, ms(worst((r) => r.flvPlayerMs)), '≤ detection + 1 s']);
       rows.push([`  encoder re-publishing every 1 s lands on another origin`, ms(worst((r) => r.republishMs)), probes ? '≤ 5,000 ms' : '(comparison)']);
-      rows.push([`  failed attempts (after detection / in all)`, `${Math.max(...results.map((r) => r.failedAfterDetection))} / ${Math.max(...results.map((r) => r.failedTotal))}`, '0 after detection']);
+      rows.push([
+        `  failed attempts (after detection / in all)`,
+        `${Math.max(...results.map((r) => r.failedAfterDetection))} / ${Math.max(...results.map((r) => r.failedTotal))}`,
+        '0 after detection',
+      ]);
       notes.push(`${label}: ${results.length} runs, worst shown; landed on ${results.map((r) => r.landedOn ?? 'none').join(', ')}.`);
     }
   } finally {

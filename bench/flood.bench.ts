@@ -104,9 +104,21 @@ function registerFlood(env: FuzzEnv): () => Promise<string> {
     const valid = Math.random() < 0.7;
     // Valid ones copy the main origin's RTMP/HTTP/SRT endpoints, so streams routed to them still play.
     const body = valid
-      ? { ...main, server: `flood-${randomBytes(6).toString('hex')}`, service: randomBytes(4).toString('hex'), pid: String(sent), rtc: undefined, api: undefined }
+      ? {
+          ...main,
+          server: `flood-${randomBytes(6).toString('hex')}`,
+          service: randomBytes(4).toString('hex'),
+          pid: String(sent),
+          rtc: undefined,
+          api: undefined,
+        }
       : { ip: Math.random() < 0.5 ? '' : '0.0.0.0', server: 'x'.repeat(Math.floor(Math.random() * 400)), rtmp: Math.random() < 0.5 ? [] : ['99999'] };
-    const res = await request(`${env.proxy.systemApi}/api/v1/srs/register`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, dispatcher: agent });
+    const res = await request(`${env.proxy.systemApi}/api/v1/srs/register`, {
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+      dispatcher: agent,
+    });
     await res.body.dump();
     statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
   };
@@ -182,8 +194,13 @@ export async function floodBench(ctx: BenchContext): Promise<BenchReport> {
       const hbSent = env.heartbeats.sent - hb.sent;
       const hbRefused = env.heartbeats.refused - hb.refused;
       rows.push([
-        flood.name, crashed ? 'EXITED' : 'up', `${fmt(before.rssMb)} → ${fmt(peakRss)} → ${fmt(after.rssMb)}`, `${fmt(growth)}${growth > RSS_GROWTH_LIMIT_MB ? ' (over 100)' : ''}`,
-        `${before.fds} → ${peakFds}`, play.ok ? `ok (${fmt(play.ms / 1000, 1)} s)` : cell(`FAILED: ${play.detail}`), srt.ok ? 'ok' : cell(`FAILED: ${srt.detail}`),
+        flood.name,
+        crashed ? 'EXITED' : 'up',
+        `${fmt(before.rssMb)} → ${fmt(peakRss)} → ${fmt(after.rssMb)}`,
+        `${fmt(growth)}${growth > RSS_GROWTH_LIMIT_MB ? ' (over 100)' : ''}`,
+        `${before.fds} → ${peakFds}`,
+        play.ok ? `ok (${fmt(play.ms / 1000, 1)} s)` : cell(`FAILED: ${play.detail}`),
+        srt.ok ? 'ok' : cell(`FAILED: ${srt.detail}`),
         `${hbSent - hbRefused}/${hbSent}, slowest ${fmt(env.heartbeats.slowestMs)} ms`,
       ]);
       const failures = env.heartbeats.failures.splice(0);
@@ -194,6 +211,21 @@ export async function floodBench(ctx: BenchContext): Promise<BenchReport> {
     await env.close();
     await srtOrigin.stop();
   }
-  notes.unshift(`Each flood ran ${seconds} s; the checks started 3 s in, concurrently with the flood. Targets: no crash, RSS growth ≤ ${RSS_GROWTH_LIMIT_MB} MB, publish/play and SRT publish work, every heartbeat accepted.`);
-  return { headers: ['flood', 'proxy', 'RSS before → peak → after (MB)', 'RSS growth (MB)', 'fds before → peak', 'RTMP publish + HLS play', 'SRT publish (ffmpeg → proxy → srt-live-transmit)', 'heartbeats accepted'], rows, notes };
+  notes.unshift(
+    `Each flood ran ${seconds} s; the checks started 3 s in, concurrently with the flood. Targets: no crash, RSS growth ≤ ${RSS_GROWTH_LIMIT_MB} MB, publish/play and SRT publish work, every heartbeat accepted.`,
+  );
+  return {
+    headers: [
+      'flood',
+      'proxy',
+      'RSS before → peak → after (MB)',
+      'RSS growth (MB)',
+      'fds before → peak',
+      'RTMP publish + HLS play',
+      'SRT publish (ffmpeg → proxy → srt-live-transmit)',
+      'heartbeats accepted',
+    ],
+    rows,
+    notes,
+  };
 }

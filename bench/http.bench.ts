@@ -25,13 +25,50 @@ const GO_PROXY_FLV_CPU_PER_GB = 1.46;
 async function makeHighRateFlv(dir: string): Promise<string> {
   const file = join(dir, 'bench-8mbps.flv');
   if (existsSync(file)) return file;
-  const r = await run('ffmpeg', [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25,noise=alls=40:allf=t',
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100', '-t', '10',
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '50', '-b:v', '8M', '-minrate', '8M', '-maxrate', '8M', '-bufsize', '4M',
-    '-x264-params', 'nal-hrd=cbr', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '128k', '-shortest', file,
-  ], 120_000);
+  const r = await run(
+    'ffmpeg',
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=1280x720:rate=25,noise=alls=40:allf=t',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=frequency=440:sample_rate=44100',
+      '-t',
+      '10',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-g',
+      '50',
+      '-b:v',
+      '8M',
+      '-minrate',
+      '8M',
+      '-maxrate',
+      '8M',
+      '-bufsize',
+      '4M',
+      '-x264-params',
+      'nal-hrd=cbr',
+      '-pix_fmt',
+      'yuv420p',
+      '-c:a',
+      'aac',
+      '-b:a',
+      '128k',
+      '-shortest',
+      file,
+    ],
+    120_000,
+  );
   if (r.code !== 0) throw new Error(`ffmpeg: ${r.stderr}`);
   return file;
 }
@@ -63,11 +100,23 @@ async function flvFanOut(ctx: BenchContext, dir: string): Promise<{ rows: string
   const nms = await startNodeMediaServer();
   const proxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info' } });
   const relayPort = await freePort();
-  const relay = startPeer('tcp relay', process.execPath, [join(FIXTURES_DIST, '..', '..', 'bench', 'baseline', 'tcp-relay.js'), String(relayPort), '127.0.0.1', String(nms.httpPort)]);
+  const relay = startPeer('tcp relay', process.execPath, [
+    join(FIXTURES_DIST, '..', '..', 'bench', 'baseline', 'tcp-relay.js'),
+    String(relayPort),
+    '127.0.0.1',
+    String(nms.httpPort),
+  ]);
   let pub: Peer | undefined;
   try {
     await waitForTcp(relayPort);
-    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'nms', service: 's', pid: '1', rtmp: [String(nms.rtmpPort)], http: [String(nms.httpPort)] });
+    await registerOrigin(proxy.systemApi, {
+      ip: '127.0.0.1',
+      server: 'nms',
+      service: 's',
+      pid: '1',
+      rtmp: [String(nms.rtmpPort)],
+      http: [String(nms.httpPort)],
+    });
     pub = publish(await makeHighRateFlv(dir), `rtmp://127.0.0.1:${nms.rtmpPort}/live/bench`);
     await eventually(async () => {
       if ((await fanOut(`http://127.0.0.1:${nms.httpPort}/live/bench.flv`, 1, 1500)) < 500_000) throw new Error('stream not flowing yet');
@@ -84,11 +133,21 @@ async function flvFanOut(ctx: BenchContext, dir: string): Promise<{ rows: string
     const rows = [
       ['FLV fan-out 1×16, direct', mbps(direct), '—', '—', 'origin alone'],
       ['FLV fan-out 1×16, plain TCP relay', mbps(viaRelay.result), `${relayPerGb.toFixed(2)} CPU-s/GB`, '1.00×', 'net pipe baseline'],
-      ['FLV fan-out 1×16, origin-proxy', mbps(viaProxy.result), `${proxyPerGb.toFixed(2)} CPU-s/GB`, ratio(proxyPerGb, relayPerGb), `${ratio(proxyPerGb, GO_PROXY_FLV_CPU_PER_GB)} the Go proxy's ${GO_PROXY_FLV_CPU_PER_GB} CPU-s/GB (from another run, not measured here)`],
+      [
+        'FLV fan-out 1×16, origin-proxy',
+        mbps(viaProxy.result),
+        `${proxyPerGb.toFixed(2)} CPU-s/GB`,
+        ratio(proxyPerGb, relayPerGb),
+        `${ratio(proxyPerGb, GO_PROXY_FLV_CPU_PER_GB)} the Go proxy's ${GO_PROXY_FLV_CPU_PER_GB} CPU-s/GB (from another run, not measured here)`,
+      ],
     ];
     const vsGo = proxyPerGb / GO_PROXY_FLV_CPU_PER_GB;
     const targets: Target[] = [
-      { target: `FLV fan-out CPU per GB ≤ 0.80× the Go proxy's ${GO_PROXY_FLV_CPU_PER_GB} (a figure from another run)`, measured: `${vsGo.toFixed(2)}×`, ok: vsGo <= 0.8 },
+      {
+        target: `FLV fan-out CPU per GB ≤ 0.80× the Go proxy's ${GO_PROXY_FLV_CPU_PER_GB} (a figure from another run)`,
+        measured: `${vsGo.toFixed(2)}×`,
+        ok: vsGo <= 0.8,
+      },
     ];
     return { rows, targets };
   } finally {
@@ -104,12 +163,23 @@ async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: stri
   const proxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info' } });
   let pub: Peer | undefined;
   try {
-    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'ng', service: 's', pid: '1', rtmp: [String(nginx.rtmpPort)], http: [String(nginx.httpPort)] });
+    await registerOrigin(proxy.systemApi, {
+      ip: '127.0.0.1',
+      server: 'ng',
+      service: 's',
+      pid: '1',
+      rtmp: [String(nginx.rtmpPort)],
+      http: [String(nginx.httpPort)],
+    });
     pub = publish(await makeTestFlv(dir, 10), `rtmp://127.0.0.1:${nginx.rtmpPort}/live/hls`);
-    await eventually(async () => {
-      const text = await (await fetch(`${proxy.httpServer}/live/hls.m3u8`)).text();
-      if ((text.match(/\.ts/g) ?? []).length < 3) throw new Error('playlist not ready');
-    }, 40_000, 500);
+    await eventually(
+      async () => {
+        const text = await (await fetch(`${proxy.httpServer}/live/hls.m3u8`)).text();
+        if ((text.match(/\.ts/g) ?? []).length < 3) throw new Error('playlist not ready');
+      },
+      40_000,
+      500,
+    );
     const direct = `http://127.0.0.1:${nginx.httpPort}`;
     const durationMs = ctx.quick ? 1500 : 5000;
     /** The newest segment's path (with its session parameter when asked through the proxy). */
@@ -124,11 +194,23 @@ async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: stri
       const load = (origin: string, path: string) => httpLoad({ origin, concurrency, durationMs, request: () => ({ path, method: 'GET' }) });
       const pd = await load(direct, '/live/hls.m3u8');
       const pp = await load(proxy.httpServer, '/live/hls.m3u8');
-      rows.push([`HLS playlist, ${concurrency} conns`, `${fmt(pp.perSecond)} req/s`, `${fmt(pd.perSecond)} req/s direct`, ratio(pp.perSecond, pd.perSecond), `p50 ${pp.latency.p50.toFixed(2)} ms vs ${pd.latency.p50.toFixed(2)} ms; errors ${pp.errors}/${pd.errors}`]);
+      rows.push([
+        `HLS playlist, ${concurrency} conns`,
+        `${fmt(pp.perSecond)} req/s`,
+        `${fmt(pd.perSecond)} req/s direct`,
+        ratio(pp.perSecond, pd.perSecond),
+        `p50 ${pp.latency.p50.toFixed(2)} ms vs ${pd.latency.p50.toFixed(2)} ms; errors ${pp.errors}/${pd.errors}`,
+      ]);
       playlistRatios.push(pp.perSecond / pd.perSecond);
       const sd = await load(direct, await newestSegment(direct));
       const sp = await load(proxy.httpServer, await newestSegment(proxy.httpServer));
-      rows.push([`HLS segment (~130 KB), ${concurrency} conns`, `${fmt(sp.perSecond)} req/s`, `${fmt(sd.perSecond)} req/s direct`, ratio(sp.perSecond, sd.perSecond), `p50 ${sp.latency.p50.toFixed(2)} ms vs ${sd.latency.p50.toFixed(2)} ms; errors ${sp.errors}/${sd.errors}`]);
+      rows.push([
+        `HLS segment (~130 KB), ${concurrency} conns`,
+        `${fmt(sp.perSecond)} req/s`,
+        `${fmt(sd.perSecond)} req/s direct`,
+        ratio(sp.perSecond, sd.perSecond),
+        `p50 ${sp.latency.p50.toFixed(2)} ms vs ${sd.latency.p50.toFixed(2)} ms; errors ${sp.errors}/${sd.errors}`,
+      ]);
       segmentRatios.push(sp.perSecond / sd.perSecond);
     }
     const list = (xs: number[]) => xs.map((x) => `${x.toFixed(2)}×`).join(', ');

@@ -18,8 +18,15 @@ const STREAMS = 10_000;
 function origin(i: number): Origin {
   return parseRegistration(
     {
-      ip: `10.0.0.${1 + (i % 250)}`, server: `vid-bench${i}`, service: 'svcbench', pid: String(1000 + i),
-      rtmp: ['19350'], http: ['8080'], api: ['1985'], srt: ['udp://0.0.0.0:10080'], rtc: ['udp://0.0.0.0:8000'],
+      ip: `10.0.0.${1 + (i % 250)}`,
+      server: `vid-bench${i}`,
+      service: 'svcbench',
+      pid: String(1000 + i),
+      rtmp: ['19350'],
+      http: ['8080'],
+      api: ['1985'],
+      srt: ['udp://0.0.0.0:10080'],
+      rtc: ['udp://0.0.0.0:8000'],
     },
     Date.now(),
   );
@@ -91,12 +98,42 @@ export async function redisBench(ctx: BenchContext): Promise<BenchReport> {
     const segment16 = await load(16, d, () => shared.hlsSessionById(hls.spbhid));
 
     const rows = [
-      ['pick, pinned stream, 1 in flight', `${fmt(pinned1.perSecond)} /s, ${ms(pinned1)}`, `memory ${fmt(memPinned1.perSecond)} /s; Redis GET ${ms(get1)}`, ratio(pinned1.perSecond, memPinned1.perSecond), `added p99 vs memory: ${(pinned1.p99 - memPinned1.p99).toFixed(3)} ms (one Lua round trip)`],
-      ['pick, pinned stream, 64 in flight', `${fmt(pinned64.perSecond)} /s, ${ms(pinned64)}`, `memory ${fmt(memPinned64.perSecond)} /s; Redis GET ${fmt(get64.perSecond)} /s`, ratio(pinned64.perSecond, memPinned64.perSecond), `vs bare GET: ${ratio(pinned64.perSecond, get64.perSecond)}`],
-      ['pick, new stream (SET NX), 1 in flight', `${fmt(fresh1.perSecond)} /s, ${ms(fresh1)}`, `memory ${fmt(memFresh1.perSecond)} /s, ${ms(memFresh1)}`, ratio(fresh1.perSecond, memFresh1.perSecond), 'resolve + server list + SET NX: 3 round trips'],
+      [
+        'pick, pinned stream, 1 in flight',
+        `${fmt(pinned1.perSecond)} /s, ${ms(pinned1)}`,
+        `memory ${fmt(memPinned1.perSecond)} /s; Redis GET ${ms(get1)}`,
+        ratio(pinned1.perSecond, memPinned1.perSecond),
+        `added p99 vs memory: ${(pinned1.p99 - memPinned1.p99).toFixed(3)} ms (one Lua round trip)`,
+      ],
+      [
+        'pick, pinned stream, 64 in flight',
+        `${fmt(pinned64.perSecond)} /s, ${ms(pinned64)}`,
+        `memory ${fmt(memPinned64.perSecond)} /s; Redis GET ${fmt(get64.perSecond)} /s`,
+        ratio(pinned64.perSecond, memPinned64.perSecond),
+        `vs bare GET: ${ratio(pinned64.perSecond, get64.perSecond)}`,
+      ],
+      [
+        'pick, new stream (SET NX), 1 in flight',
+        `${fmt(fresh1.perSecond)} /s, ${ms(fresh1)}`,
+        `memory ${fmt(memFresh1.perSecond)} /s, ${ms(memFresh1)}`,
+        ratio(fresh1.perSecond, memFresh1.perSecond),
+        'resolve + server list + SET NX: 3 round trips',
+      ],
       ['pick, new stream (SET NX), 16 in flight', `${fmt(fresh16.perSecond)} /s, ${ms(fresh16)}`, '—', '—', `${ORIGINS} origins listed`],
-      ['register (heartbeat), 16 in flight', `${fmt(register16.perSecond)} /s, ${ms(register16)}`, `memory ${fmt(memRegister16.perSecond)} /s`, ratio(register16.perSecond, memRegister16.perSecond), `atomic Lua script over a ${ORIGINS}-server list`],
-      ['HLS session by spbhid (segment), 16 in flight', `${fmt(segment16.perSecond)} /s, ${ms(segment16)}`, '—', '—', 'GET + PEXPIRE, then PEXPIRE of the playlist record'],
+      [
+        'register (heartbeat), 16 in flight',
+        `${fmt(register16.perSecond)} /s, ${ms(register16)}`,
+        `memory ${fmt(memRegister16.perSecond)} /s`,
+        ratio(register16.perSecond, memRegister16.perSecond),
+        `atomic Lua script over a ${ORIGINS}-server list`,
+      ],
+      [
+        'HLS session by spbhid (segment), 16 in flight',
+        `${fmt(segment16.perSecond)} /s, ${ms(segment16)}`,
+        '—',
+        '—',
+        'GET + PEXPIRE, then PEXPIRE of the playlist record',
+      ],
     ];
     const added = pinned1.p99 - memPinned1.p99;
     return {

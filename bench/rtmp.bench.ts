@@ -53,13 +53,48 @@ rtmp { server { listen 127.0.0.1:${port}; access_log off; chunk_size ${chunkSize
 /** ~4.3 Mbps 720p H.264 + AAC, 10 s (noise keeps the bit rate up), made with lavfi. */
 async function makeBenchFlv(dir: string): Promise<string> {
   const file = join(dir, 'bench-720p.flv');
-  const r = await run('ffmpeg', [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25,noise=alls=12:allf=t',
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
-    '-t', '10', '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-g', '50',
-    '-b:v', '4M', '-maxrate', '4M', '-bufsize', '2M', '-c:a', 'aac', '-b:a', '128k', '-shortest', file,
-  ], 120_000);
+  const r = await run(
+    'ffmpeg',
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=1280x720:rate=25,noise=alls=12:allf=t',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=frequency=440:sample_rate=44100',
+      '-t',
+      '10',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-tune',
+      'zerolatency',
+      '-pix_fmt',
+      'yuv420p',
+      '-g',
+      '50',
+      '-b:v',
+      '4M',
+      '-maxrate',
+      '4M',
+      '-bufsize',
+      '2M',
+      '-c:a',
+      'aac',
+      '-b:a',
+      '128k',
+      '-shortest',
+      file,
+    ],
+    120_000,
+  );
   if (r.code !== 0) throw new Error(`ffmpeg could not make bench media: ${r.stderr}`);
   return file;
 }
@@ -76,7 +111,10 @@ async function registered(systemApi: string): Promise<void> {
 
 /** The last JSON line a load process printed. */
 function result<T>(peer: Peer): T {
-  const lines = peer.output.trim().split('\n').filter((l) => l.startsWith('{'));
+  const lines = peer.output
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'));
   if (lines.length === 0) throw new Error(`${peer.name} printed no result:\n${peer.output.slice(-2000)}`);
   return JSON.parse(lines[lines.length - 1]!) as T;
 }
@@ -99,9 +137,13 @@ interface FlowResult {
 
 /** K publishers (each to its own stream) and P players per stream, for `seconds`. */
 async function flow(base: string, pid: number | undefined, flv: string, k: number, p: number, mode: string, seconds: number, tag: string): Promise<FlowResult> {
-  const pubs = Array.from({ length: k }, (_, i) => startPeer(`publish ${tag}${i}`, process.execPath, [LOAD, 'publish', `${base}/${tag}${i}`, flv, mode, String(seconds + 3)]));
+  const pubs = Array.from({ length: k }, (_, i) =>
+    startPeer(`publish ${tag}${i}`, process.execPath, [LOAD, 'publish', `${base}/${tag}${i}`, flv, mode, String(seconds + 3)]),
+  );
   await Promise.all(pubs.map((x) => x.waitForOutput(/ready/, 20_000)));
-  const players = Array.from({ length: k }, (_, i) => startPeer(`play ${tag}${i}`, process.execPath, [LOAD, 'play', `${base}/${tag}${i}`, String(p), String(seconds)]));
+  const players = Array.from({ length: k }, (_, i) =>
+    startPeer(`play ${tag}${i}`, process.execPath, [LOAD, 'play', `${base}/${tag}${i}`, String(p), String(seconds)]),
+  );
   await Promise.all(players.map((x) => x.waitForOutput(/ready/, 30_000)));
   const c0 = pid ? cpuSeconds(pid) : NaN;
   const t0 = performance.now();
@@ -158,7 +200,14 @@ interface Ramp {
  * sustained if one of three tries delivers: near the limit any hiccup (a neighbour process taking a core)
  * overflows nginx-rtmp's queue for the player, which then drops.
  */
-async function rampUp(ways: Record<Way, { base: string; pid: number | undefined }>, order: Way[], flv: string, speeds: number[], seconds: number, tag: string): Promise<Record<Way, Ramp>> {
+async function rampUp(
+  ways: Record<Way, { base: string; pid: number | undefined }>,
+  order: Way[],
+  flv: string,
+  speeds: number[],
+  seconds: number,
+  tag: string,
+): Promise<Record<Way, Ramp>> {
   const out = {} as Record<Way, Ramp>;
   for (const w of order) {
     const ramp: Ramp = { best: undefined, at: new Map() };
@@ -369,8 +418,16 @@ export async function rtmpBench(ctx: BenchContext): Promise<BenchReport> {
       rows,
       notes: [
         targetsLine([
-          { target: 'max throughput ≥ 0.8× direct, origin at chunk size 60000', measured: `${f2(mbps(up) / mbps(ud))}× (the plain relay: ${f2(mbps(ur) / mbps(ud))}×)`, ok: mbps(up) / mbps(ud) >= 0.8 },
-          { target: 'the same, origin at chunk size 4096', measured: `${f2(mbps(p4) / mbps(d4))}× (the plain relay: ${f2(mbps(r4) / mbps(d4))}×)`, ok: mbps(p4) / mbps(d4) >= 0.8 },
+          {
+            target: 'max throughput ≥ 0.8× direct, origin at chunk size 60000',
+            measured: `${f2(mbps(up) / mbps(ud))}× (the plain relay: ${f2(mbps(ur) / mbps(ud))}×)`,
+            ok: mbps(up) / mbps(ud) >= 0.8,
+          },
+          {
+            target: 'the same, origin at chunk size 4096',
+            measured: `${f2(mbps(p4) / mbps(d4))}× (the plain relay: ${f2(mbps(r4) / mbps(d4))}×)`,
+            ok: mbps(p4) / mbps(d4) >= 0.8,
+          },
           { target: 'CPU per GB ≤ 2× the plain relay at every load', measured: `worst ${f2(Math.max(...cpuRatios))}×`, ok: cpuRatios.every((x) => x <= 2) },
           {
             target: 'setup overhead ≤ 2 ms p50',

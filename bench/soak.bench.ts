@@ -113,7 +113,12 @@ async function srtCallerBriefly(env: FuzzEnv, name: string): Promise<boolean> {
 
 async function whipBriefly(env: FuzzEnv, name: string): Promise<boolean> {
   const offerUfrag = randomBytes(4).toString('hex');
-  const res = await fetch(`${env.proxy.httpApi}/rtc/v1/whip/?app=live&stream=${name}`, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: fakeOffer(offerUfrag, 'p'.repeat(24)), signal: AbortSignal.timeout(5000) });
+  const res = await fetch(`${env.proxy.httpApi}/rtc/v1/whip/?app=live&stream=${name}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/sdp' },
+    body: fakeOffer(offerUfrag, 'p'.repeat(24)),
+    signal: AbortSignal.timeout(5000),
+  });
   const sdp = await res.text();
   if (res.status !== 201) return false;
   const ufrag = /a=ice-ufrag:(\S+)/.exec(sdp)?.[1];
@@ -121,7 +126,14 @@ async function whipBriefly(env: FuzzEnv, name: string): Promise<boolean> {
   const udp = createSocket('udp4');
   try {
     await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
-    const check = encodeStunBindingRequest({ transactionId: randomBytes(12), username: `${ufrag}:${offerUfrag}`, priority: 1, iceControlling: 1n, integrityKey: pwd, fingerprint: true });
+    const check = encodeStunBindingRequest({
+      transactionId: randomBytes(12),
+      username: `${ufrag}:${offerUfrag}`,
+      priority: 1,
+      iceControlling: 1n,
+      integrityKey: pwd,
+      fingerprint: true,
+    });
     await new Promise<void>((resolve) => udp.send(check, env.proxy.ports.webrtc, '127.0.0.1', () => resolve()));
     await sleep(300);
   } finally {
@@ -201,7 +213,21 @@ export async function checkSrtPublish(env: FuzzEnv, origin: SrtSinkOrigin, name:
   let ffmpeg: ReturnType<typeof startPeer> | undefined;
   try {
     const ts = await makeTestTs(media.dir, 4);
-    ffmpeg = startPeer('ffmpeg srt publish', 'ffmpeg', ['-hide_banner', '-loglevel', 'warning', '-re', '-stream_loop', '-1', '-i', ts, '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${env.proxy.ports.srt}?streamid=#!::r=live/${name},m=publish&latency=200000`]);
+    ffmpeg = startPeer('ffmpeg srt publish', 'ffmpeg', [
+      '-hide_banner',
+      '-loglevel',
+      'warning',
+      '-re',
+      '-stream_loop',
+      '-1',
+      '-i',
+      ts,
+      '-c',
+      'copy',
+      '-f',
+      'mpegts',
+      `srt://127.0.0.1:${env.proxy.ports.srt}?streamid=#!::r=live/${name},m=publish&latency=200000`,
+    ]);
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const got = origin.bytes() - before;
@@ -255,7 +281,21 @@ export async function soakBench(ctx: BenchContext): Promise<BenchReport> {
   const end = t0 + minutes * 60_000;
   const stop = () => Date.now() >= end || env.proxy.peer.hasExited;
   // One long-running publisher that the players, HLS and HTTP loops read.
-  const live = startPeer('ffmpeg soak publish', 'ffmpeg', ['-hide_banner', '-loglevel', 'warning', '-re', '-stream_loop', '-1', '-i', env.flv, '-c', 'copy', '-f', 'flv', `rtmp://127.0.0.1:${env.proxy.ports.rtmp}/live/soak`]);
+  const live = startPeer('ffmpeg soak publish', 'ffmpeg', [
+    '-hide_banner',
+    '-loglevel',
+    'warning',
+    '-re',
+    '-stream_loop',
+    '-1',
+    '-i',
+    env.flv,
+    '-c',
+    'copy',
+    '-f',
+    'flv',
+    `rtmp://127.0.0.1:${env.proxy.ports.rtmp}/live/soak`,
+  ]);
   let n = 0;
   const name = (p: string) => `${p}${n++ % 200}`;
   const abusive = [env.proxy.ports.rtmp, env.proxy.ports.httpServer, env.proxy.ports.httpApi, env.proxy.ports.systemApi];
@@ -279,9 +319,16 @@ export async function soakBench(ctx: BenchContext): Promise<BenchReport> {
       loop('HTTP-FLV (origin 404)', t, stop, () => httpFlvBriefly(env, 'soak'), 200),
       loop('SRT caller (handshake, data, shutdown)', t, stop, () => srtCallerBriefly(env, name('soaksrt'))),
       loop('WHIP session (offer, STUN, DELETE)', t, stop, () => whipBriefly(env, name('soakrtc')), 100),
-      loop('abusive: half-open connections', t, stop, () => holdConnection(abusive[n % abusive.length]!, Buffer.from('GET /live/x.flv HTTP/1.1\r\n'), 20_000).then(() => true)),
+      loop('abusive: half-open connections', t, stop, () =>
+        holdConnection(abusive[n % abusive.length]!, Buffer.from('GET /live/x.flv HTTP/1.1\r\n'), 20_000).then(() => true),
+      ),
       loop('abusive: garbage bytes', t, stop, () => holdConnection(abusive[n % abusive.length]!, randomBytes(2000), 2000).then(() => true), 100),
-      loop('abusive: slowloris headers', t, stop, () => holdConnection(env.proxy.ports.httpServer, Buffer.from('GET /live/soak.m3u8 HTTP/1.1\r\n'), 30_000, { every: 1000, byte: Buffer.from('X-a: b\r\n') }).then(() => true)),
+      loop('abusive: slowloris headers', t, stop, () =>
+        holdConnection(env.proxy.ports.httpServer, Buffer.from('GET /live/soak.m3u8 HTTP/1.1\r\n'), 30_000, {
+          every: 1000,
+          byte: Buffer.from('X-a: b\r\n'),
+        }).then(() => true),
+      ),
       loop('abusive: garbage datagrams', t, stop, () => udpGarbage([env.proxy.ports.srt, env.proxy.ports.webrtc], 5000).then(() => true), 1000),
     ]);
     await sampler;
@@ -292,9 +339,18 @@ export async function soakBench(ctx: BenchContext): Promise<BenchReport> {
   const crashed = env.proxy.peer.hasExited && samples.length < minutes + 1;
   const warm = samples.filter((s) => s.minute >= Math.max(1, Math.floor(minutes / 3)));
   const xs = warm.map((s) => s.minute / 60);
-  const rssSlope = slope(xs, warm.map((s) => s.rssMb));
-  const heapSlope = slope(xs, warm.map((s) => s.heapUsedMb ?? NaN));
-  const fdSlope = slope(xs, warm.map((s) => s.fds));
+  const rssSlope = slope(
+    xs,
+    warm.map((s) => s.rssMb),
+  );
+  const heapSlope = slope(
+    xs,
+    warm.map((s) => s.heapUsedMb ?? NaN),
+  );
+  const fdSlope = slope(
+    xs,
+    warm.map((s) => s.fds),
+  );
   const rows = samples.map((s) => [String(s.minute), fmt(s.rssMb), s.heapUsedMb === undefined ? '?' : fmt(s.heapUsedMb, 1), String(s.fds)]);
   const notes = [
     `${minutes} min of churn${crashed ? ' — THE PROXY EXITED' : ', no crash'}; slopes after warm-up (minute ${warm[0]?.minute ?? '?'} on): RSS ${fmt(rssSlope, 1)} MB/h, heap ${fmt(heapSlope, 1)} MB/h, fds ${fmt(fdSlope, 1)}/h.`,

@@ -94,7 +94,11 @@ async function generate(socket: Socket, port: number, mbps: number, seconds: num
 }
 
 function srtOrigin(port: number, sinkPort: number): Peer {
-  return startPeer('srt-live-transmit origin', 'srt-live-transmit', ['-a:no', `srt://127.0.0.1:${port}?mode=listener&latency=${LATENCY_MS}&rcvbuf=12058624`, `udp://127.0.0.1:${sinkPort}`]);
+  return startPeer('srt-live-transmit origin', 'srt-live-transmit', [
+    '-a:no',
+    `srt://127.0.0.1:${port}?mode=listener&latency=${LATENCY_MS}&rcvbuf=12058624`,
+    `udp://127.0.0.1:${sinkPort}`,
+  ]);
 }
 
 /** Waits until a libsrt listener answers an induction (inductions leave no state at the listener). */
@@ -127,19 +131,32 @@ async function runCase(mode: Mode, mbps: number, seconds: number, proxy: Running
     let target = originPort;
     let relayPid: number | undefined;
     if (mode === 'proxy') {
-      await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'bench', service: `svc${n}`, pid: '1', rtmp: [String(rtmpPort)], srt: [`udp://127.0.0.1:${originPort}`] });
+      await registerOrigin(proxy.systemApi, {
+        ip: '127.0.0.1',
+        server: 'bench',
+        service: `svc${n}`,
+        pid: '1',
+        rtmp: [String(rtmpPort)],
+        srt: [`udp://127.0.0.1:${originPort}`],
+      });
       target = proxy.ports.srt;
       relayPid = proxy.peer.pid;
     } else if (mode === 'udp-relay') {
       target = await freePort();
-      const relay = startPeer('udp relay', process.execPath, [join(FIXTURES_DIST, '..', '..', 'bench', 'baseline', 'udp-relay.js'), String(target), String(originPort)]);
+      const relay = startPeer('udp relay', process.execPath, [
+        join(FIXTURES_DIST, '..', '..', 'bench', 'baseline', 'udp-relay.js'),
+        String(target),
+        String(originPort),
+      ]);
       peers.push(relay);
       await relay.waitForOutput(/ready/);
       relayPid = relay.pid;
     }
     const genPort = await freePort();
     const caller = startPeer('srt-live-transmit caller', 'srt-live-transmit', [
-      '-a:no', `udp://127.0.0.1:${genPort}?rcvbuf=8388608`, `srt://127.0.0.1:${target}?streamid=live/bench${n}&latency=${LATENCY_MS}&sndbuf=12058624`,
+      '-a:no',
+      `udp://127.0.0.1:${genPort}?rcvbuf=8388608`,
+      `srt://127.0.0.1:${target}?streamid=live/bench${n}&latency=${LATENCY_MS}&sndbuf=12058624`,
     ]);
     peers.push(caller);
     await origin.waitForOutput(/Accepted SRT source connection/, 10_000);
@@ -176,7 +193,14 @@ async function setupTimes(proxy: RunningProxy, rtmpPort: number, samples: number
     try {
       await ready(port);
       if (viaProxy) {
-        await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'setup', service: `s${i}`, pid: '1', rtmp: [String(rtmpPort)], srt: [`udp://127.0.0.1:${port}`] });
+        await registerOrigin(proxy.systemApi, {
+          ip: '127.0.0.1',
+          server: 'setup',
+          service: `s${i}`,
+          pid: '1',
+          rtmp: [String(rtmpPort)],
+          srt: [`udp://127.0.0.1:${port}`],
+        });
       }
       const caller = await TestCaller.open(viaProxy ? proxy.ports.srt : port);
       try {
@@ -277,8 +301,12 @@ export async function srtBench(ctx: BenchContext): Promise<BenchReport> {
   );
   const relay30 = results.get('udp-relay@30');
   if (relay30) {
-    notes.push(`Floor: the plain Node UDP relay alone costs ${fmt(cpuPerGb(relay30), 2)} CPU-s/GB at 30 Mbps (${(cpuPerGb(relay30) / GO_PROXY_CPU_S_PER_GB).toFixed(2)}× the Go figure from another run). At these rates every SRT packet arrives alone, so each costs an event-loop wakeup, a recvmsg and a sendmsg, and Node's dgram has no recvmmsg/sendmmsg to batch them: the 0.8× Go target lies below what any Node relay reaches here; the proxy stays at the relay's cost.`);
+    notes.push(
+      `Floor: the plain Node UDP relay alone costs ${fmt(cpuPerGb(relay30), 2)} CPU-s/GB at 30 Mbps (${(cpuPerGb(relay30) / GO_PROXY_CPU_S_PER_GB).toFixed(2)}× the Go figure from another run). At these rates every SRT packet arrives alone, so each costs an event-loop wakeup, a recvmsg and a sendmsg, and Node's dgram has no recvmmsg/sendmmsg to batch them: the 0.8× Go target lies below what any Node relay reaches here; the proxy stays at the relay's cost.`,
+    );
   }
-  notes.push(`Each case: ${seconds} s of 1316-byte payloads at a constant rate, srt-live-transmit caller → [direct | plain UDP relay | origin-proxy] → origin: srt-live-transmit (libsrt) listener → UDP sink; latency ${LATENCY_MS} ms. CPU is the relay process's utime+stime over the run; GB counts payload bytes.`);
+  notes.push(
+    `Each case: ${seconds} s of 1316-byte payloads at a constant rate, srt-live-transmit caller → [direct | plain UDP relay | origin-proxy] → origin: srt-live-transmit (libsrt) listener → UDP sink; latency ${LATENCY_MS} ms. CPU is the relay process's utime+stime over the run; GB counts payload bytes.`,
+  );
   return { headers: ['load', 'origin-proxy', 'baseline (same run)', 'ratio', 'notes'], rows, notes };
 }

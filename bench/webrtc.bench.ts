@@ -88,7 +88,15 @@ function rtp(seq: number): Buffer {
 }
 
 /** Sends `pps` packets/s for `seconds`, round-robin over the sessions, in the given direction. */
-async function load(sessions: Session[], sink: Sink, relayPort: number, relayPid: number, pps: number, seconds: number, direction: 'c2o' | 'o2c'): Promise<LoadResult> {
+async function load(
+  sessions: Session[],
+  sink: Sink,
+  relayPort: number,
+  relayPid: number,
+  pps: number,
+  seconds: number,
+  direction: 'c2o' | 'o2c',
+): Promise<LoadResult> {
   const packet = rtp(1);
   const total = Math.round(pps * seconds);
   const receivedBefore = direction === 'c2o' ? sink.packets : sessions.reduce((a, s) => a + s.received, 0);
@@ -134,7 +142,11 @@ export async function webrtcBench(ctx: BenchContext): Promise<BenchReport> {
   const sink = new Sink(await udpSocket());
   const proxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info', PROXY_IDLE_TIMEOUT: '10m' } });
   const relayPort = await freePort();
-  const baseline = startPeer('plain udp relay', process.execPath, [join(FIXTURES_DIST, '..', '..', 'bench', 'baseline', 'webrtc-udp-relay.js'), String(relayPort), String(portOf(sink.socket))]);
+  const baseline = startPeer('plain udp relay', process.execPath, [
+    join(FIXTURES_DIST, '..', '..', 'bench', 'baseline', 'webrtc-udp-relay.js'),
+    String(relayPort),
+    String(portOf(sink.socket)),
+  ]);
   await baseline.waitForOutput(/ready/);
   const sockets: Socket[] = [];
   const api = new Pool(proxy.httpApi, { connections: 1 });
@@ -147,7 +159,12 @@ export async function webrtcBench(ctx: BenchContext): Promise<BenchReport> {
     const whip = async (pool: Pool, stream: string) => {
       const offerUfrag = `b${++offers}`;
       const t0 = performance.now();
-      const r = await pool.request({ path: `/rtc/v1/whip/?app=live&stream=${stream}`, method: 'POST', headers: { 'content-type': 'application/sdp' }, body: fakeOffer(offerUfrag, 'benchpasswordbenchpassword') });
+      const r = await pool.request({
+        path: `/rtc/v1/whip/?app=live&stream=${stream}`,
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp' },
+        body: fakeOffer(offerUfrag, 'benchpasswordbenchpassword'),
+      });
       const sdp = await r.body.text();
       const ms = performance.now() - t0;
       if (r.statusCode !== 201) throw new Error(`WHIP ${r.statusCode}: ${sdp}`);
@@ -199,7 +216,9 @@ export async function webrtcBench(ctx: BenchContext): Promise<BenchReport> {
         const ratio = perCore(a) / perCore(b);
         ratios.push(ratio);
         const label = `${direction === 'c2o' ? 'client→origin' : 'origin→client'}, ${n} session${n > 1 ? 's' : ''}, ${fmt(OFFERED)} pkt/s offered`;
-        process.stdout.write(`  ${label}: proxy ${a.received}/${a.sent} in ${a.cpu.toFixed(2)} CPU-s; plain ${b.received}/${b.sent} in ${b.cpu.toFixed(2)} CPU-s\n`);
+        process.stdout.write(
+          `  ${label}: proxy ${a.received}/${a.sent} in ${a.cpu.toFixed(2)} CPU-s; plain ${b.received}/${b.sent} in ${b.cpu.toFixed(2)} CPU-s\n`,
+        );
         rows.push([
           label,
           `${fmt(perCore(a))} pkt/s per core (${fmt(a.received / a.seconds)} pkt/s, ${fmt(cpuPerGb(a), 2)} CPU-s/GB)`,
@@ -252,8 +271,12 @@ export async function webrtcBench(ctx: BenchContext): Promise<BenchReport> {
         { target: 'signalling overhead ≤ 5 ms p50', measured: `+${(p.p50 - d.p50).toFixed(2)} ms`, ok: p.p50 - d.p50 <= 5 },
       ]),
     );
-    notes.push('Origin: the fake WebRTC origin of the tests (test/fixtures/webrtc-fake-origin.ts) answers the WHIP offers; its media port is a UDP sink in the benchmark process.');
-    notes.push('Packets/s per core = packets delivered ÷ CPU-seconds of the relaying process (/proc/<pid>/stat), so the figure does not depend on how much CPU the load generator (same machine) leaves over. Load generator and origin sink run in the benchmark process; proxy and plain relay are separate processes.');
+    notes.push(
+      'Origin: the fake WebRTC origin of the tests (test/fixtures/webrtc-fake-origin.ts) answers the WHIP offers; its media port is a UDP sink in the benchmark process.',
+    );
+    notes.push(
+      'Packets/s per core = packets delivered ÷ CPU-seconds of the relaying process (/proc/<pid>/stat), so the figure does not depend on how much CPU the load generator (same machine) leaves over. Load generator and origin sink run in the benchmark process; proxy and plain relay are separate processes.',
+    );
     return { headers: ['load', 'origin-proxy', 'baseline (same run)', 'ratio', 'notes'], rows, notes };
   } finally {
     for (const s of sockets) s.close();

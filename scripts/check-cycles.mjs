@@ -20,7 +20,9 @@ function walk(dir) {
 const IMPORT = /(?:^|[;\s])(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 function importsOf(file) {
-  const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+  const text = readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
   const out = new Set();
   for (const m of text.matchAll(IMPORT)) {
     const spec = m[1] ?? m[2];
@@ -34,7 +36,9 @@ const files = folders.flatMap(walk);
 const graph = new Map(files.map((f) => [f, [...importsOf(f)].filter((t) => t !== f)]));
 
 // Depth-first search with colours; each back edge closes one cycle.
-const WHITE = 0, GREY = 1, BLACK = 2;
+const WHITE = 0,
+  GREY = 1,
+  BLACK = 2;
 const colour = new Map(files.map((f) => [f, WHITE]));
 const stack = [];
 const cycles = [];

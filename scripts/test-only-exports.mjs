@@ -26,7 +26,10 @@ function importedNames(files) {
       if (!m[2].startsWith('.')) continue;
       const target = resolve(dirname(f), m[2].replace(/\.js$/, '.ts'));
       for (const part of m[1].split(',')) {
-        const name = part.trim().replace(/^type\s+/, '').split(/\s+as\s+/)[0];
+        const name = part
+          .trim()
+          .replace(/^type\s+/, '')
+          .split(/\s+as\s+/)[0];
         if (name) used.set(`${target}#${name}`, (used.get(`${target}#${name}`) ?? 0) + 1);
       }
     }

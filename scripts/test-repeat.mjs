@@ -74,7 +74,9 @@ function runSuite(label) {
 
 function report(r) {
   const ok = r.code === 0 && r.failed === 0;
-  console.log(`${r.label.padEnd(10)} ${ok ? 'ok  ' : 'FAIL'} ${String(r.passed).padStart(4)} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}  wall ${r.seconds.toFixed(1)} s`);
+  console.log(
+    `${r.label.padEnd(10)} ${ok ? 'ok  ' : 'FAIL'} ${String(r.passed).padStart(4)} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}  wall ${r.seconds.toFixed(1)} s`,
+  );
   for (const t of r.failedTests.slice(0, 10)) console.log(`             ✖ ${t}`);
 }
 

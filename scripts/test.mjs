@@ -28,7 +28,14 @@ function walk(dir) {
 
 const argv = process.argv.slice(2);
 const coverage = argv.includes('--coverage');
-const filters = argv.filter((a) => a !== '--coverage').map((f) => f.replace(/\.ts$/, '').replace(/^dist\//, '').replace(/^\.\//, ''));
+const filters = argv
+  .filter((a) => a !== '--coverage')
+  .map((f) =>
+    f
+      .replace(/\.ts$/, '')
+      .replace(/^dist\//, '')
+      .replace(/^\.\//, ''),
+  );
 let all;
 try {
   all = walk(join(dist, 'test')).sort();
@@ -113,10 +120,27 @@ const wallSeconds = (Date.now() - started) / 1000;
 if (coverageDir) {
   console.log('\n=== coverage of src/ (lines, branches, functions; unit + integration + e2e, the proxy processes included) ===');
   const c8 = join(root, 'node_modules', 'c8', 'bin', 'c8.js');
-  const r = spawnSync(process.execPath, [
-    c8, 'report', '--temp-directory', coverageDir, '--reports-dir', join(coverageDir, 'report'),
-    '--reporter=text', '--all', '--src', join(dist, 'src'), '--include', 'dist/src/**', '--exclude-after-remap', '--include', 'src/**',
-  ], { cwd: root, stdio: 'inherit' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      c8,
+      'report',
+      '--temp-directory',
+      coverageDir,
+      '--reports-dir',
+      join(coverageDir, 'report'),
+      '--reporter=text',
+      '--all',
+      '--src',
+      join(dist, 'src'),
+      '--include',
+      'dist/src/**',
+      '--exclude-after-remap',
+      '--include',
+      'src/**',
+    ],
+    { cwd: root, stdio: 'inherit' },
+  );
   if (r.status !== 0) console.log(`(coverage report failed: exit ${r.status})`);
   rmSync(coverageDir, { recursive: true, force: true });
 }

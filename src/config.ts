@@ -561,7 +561,11 @@ function redisConfig({ get, check, integer, positiveDuration, effective }: Redis
     (m): m is string => typeof m === 'string',
   );
   if (modes.length > 1) {
-    throw new ConfigError(modes[1]!, effective[modes[1]!] ?? '', `cannot be combined with ${modes[0]}; set only one of PROXY_REDIS_URL, PROXY_REDIS_SENTINELS, PROXY_REDIS_CLUSTER_NODES`);
+    throw new ConfigError(
+      modes[1]!,
+      effective[modes[1]!] ?? '',
+      `cannot be combined with ${modes[0]}; set only one of PROXY_REDIS_URL, PROXY_REDIS_SENTINELS, PROXY_REDIS_CLUSTER_NODES`,
+    );
   }
   if (redis.sentinels) redis.source = 'PROXY_REDIS_SENTINELS';
   if (redis.clusterNodes) {

@@ -18,7 +18,9 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === '--help' || command === '-h') {
-    process.stdout.write(`usage: origin-proxy            start the proxy (configured by PROXY_* variables and .env)\n       origin-proxy heartbeat …  register a non-SRS origin\n\n${HEARTBEAT_USAGE}\n`);
+    process.stdout.write(
+      `usage: origin-proxy            start the proxy (configured by PROXY_* variables and .env)\n       origin-proxy heartbeat …  register a non-SRS origin\n\n${HEARTBEAT_USAGE}\n`,
+    );
     return;
   }
   if (command === 'heartbeat') return heartbeat(rest);

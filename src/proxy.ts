@@ -91,7 +91,13 @@ export class OriginProxy {
 
   constructor(private readonly deps: ProxyDeps) {
     this.balancer = deps.balancer ?? createBalancer(deps.config, deps.now, deps.log, this.relays);
-    this.health = createOriginHealth({ config: deps.config, balancer: this.balancer, log: deps.log, relays: this.relays, ...(deps.now ? { now: deps.now } : {}) });
+    this.health = createOriginHealth({
+      config: deps.config,
+      balancer: this.balancer,
+      log: deps.log,
+      relays: this.relays,
+      ...(deps.now ? { now: deps.now } : {}),
+    });
     this.router = new Router({
       balancer: this.balancer,
       relays: this.relays,
@@ -134,7 +140,16 @@ export class OriginProxy {
         this.tls = new TlsCredentials({ certPath: edge.tlsCert, keyPath: edge.tlsKey }, log);
         this.tls.watch();
       }
-      const deps: ProtocolDeps = { config, log, balancer: this.balancer, router: this.router, onFatal, overloaded, connectionLimits, ...(this.deps.now ? { now: this.deps.now } : {}) };
+      const deps: ProtocolDeps = {
+        config,
+        log,
+        balancer: this.balancer,
+        router: this.router,
+        onFatal,
+        overloaded,
+        connectionLimits,
+        ...(this.deps.now ? { now: this.deps.now } : {}),
+      };
       const started = (name: ListenerName, service: ProxyService) => {
         this.listeners.set(name, service);
         const a = service.address();
@@ -157,10 +172,27 @@ export class OriginProxy {
           }),
         );
         // The HTTPS twin serves the same routes.
-        const twin = name === 'httpApi' ? (['httpsApi', 'PROXY_HTTPS_API', edge.httpsApi] as const) : name === 'httpServer' ? (['httpsServer', 'PROXY_HTTPS_SERVER', edge.httpsServer] as const) : undefined;
+        const twin =
+          name === 'httpApi'
+            ? (['httpsApi', 'PROXY_HTTPS_API', edge.httpsApi] as const)
+            : name === 'httpServer'
+              ? (['httpsServer', 'PROXY_HTTPS_SERVER', edge.httpsServer] as const)
+              : undefined;
         if (twin && twin[2] && this.tls) {
           const [twinName, twinVariable, listen] = twin;
-          started(twinName, await listenHttp({ variable: twinVariable, listen, handler, log: log.child({ listener: twinVariable }), onFatal, limits: httpLimits, overloaded, tls: this.tls }));
+          started(
+            twinName,
+            await listenHttp({
+              variable: twinVariable,
+              listen,
+              handler,
+              log: log.child({ listener: twinVariable }),
+              onFatal,
+              limits: httpLimits,
+              overloaded,
+              tls: this.tls,
+            }),
+          );
         }
       };
       // Start order as the Go proxy: RTMP → WebRTC → HTTP API → SRT → System API → HTTP stream.
@@ -172,16 +204,19 @@ export class OriginProxy {
       started('srt', srt);
       const stats = () => ({ webrtc: rtc.stats(), srt: srt.stats(), routing: this.router.stats() });
       const probes = healthRoutes({ loopDelayMs: () => this.loop.delayMs(), readiness: () => this.readiness() });
-      await http('systemApi', [...probes, ...systemApiRoutes({
-        balancer: reportingRegistrations(this.balancer, this.health),
-        registerToken: config.registerToken,
-        maxOrigins: edge.maxOrigins,
-        addressPolicy: { allow: edge.originAllowCidrs },
-        describeOrigin: (v) => this.health.describe(v),
-        originMethods: originDrainMethods(this.health, config.registerToken),
-        stats,
-        ...(deps.now ? { now: deps.now } : {}),
-      })]);
+      await http('systemApi', [
+        ...probes,
+        ...systemApiRoutes({
+          balancer: reportingRegistrations(this.balancer, this.health),
+          registerToken: config.registerToken,
+          maxOrigins: edge.maxOrigins,
+          addressPolicy: { allow: edge.originAllowCidrs },
+          describeOrigin: (v) => this.health.describe(v),
+          originMethods: originDrainMethods(this.health, config.registerToken),
+          stats,
+          ...(deps.now ? { now: deps.now } : {}),
+        }),
+      ]);
       const exposed = systemApiExposure(config);
       if (exposed) log.warn({ listener: 'PROXY_SYSTEM_API', address: config.listeners.systemApi.host ?? '(all interfaces)' }, exposed);
       await http('httpServer', [streamVersionsRoute()], httpStreamProxy({ config, balancer: this.balancer, router: this.router, agent: this.originAgent }));
@@ -226,7 +261,10 @@ export class OriginProxy {
       const deadline = performance.now() + graceMs;
       this.defaultBackend?.stop();
       this.tls?.close();
-      const clients = [...this.listeners.entries()].filter(([name]) => name !== 'systemApi').map(([, l]) => l).reverse();
+      const clients = [...this.listeners.entries()]
+        .filter(([name]) => name !== 'systemApi')
+        .map(([, l]) => l)
+        .reverse();
       await Promise.all(clients.map((l) => l.close(graceMs)));
       await this.listeners.get('systemApi')?.close(Math.max(0, deadline - performance.now()));
       this.loop.stop();

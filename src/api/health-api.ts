@@ -25,7 +25,8 @@ export interface ReadinessState {
   draining: boolean;
 }
 
-export type ProbeVerdict = { status: 200; body: Record<string, unknown> } | { status: 503; body: { code: 503; error: string; reason: string } & Record<string, unknown> };
+export type ProbeVerdict =
+  { status: 200; body: Record<string, unknown> } | { status: 503; body: { code: 503; error: string; reason: string } & Record<string, unknown> };
 
 export interface HealthDeps {
   /** Current event-loop delay in ms (EventLoopMonitor.delayMs in production). */
@@ -38,7 +39,10 @@ export interface HealthDeps {
 export function liveness(delayMs: number, limitMs = LOOP_DELAY_LIMIT_MS): ProbeVerdict {
   const rounded = Math.round(delayMs);
   if (delayMs > limitMs) {
-    return { status: 503, body: { code: 503, error: `event loop delay ${rounded} ms is above ${limitMs} ms`, reason: 'event-loop-delay', eventLoopDelayMs: rounded } };
+    return {
+      status: 503,
+      body: { code: 503, error: `event loop delay ${rounded} ms is above ${limitMs} ms`, reason: 'event-loop-delay', eventLoopDelayMs: rounded },
+    };
   }
   return { status: 200, body: { code: 0, status: 'alive', eventLoopDelayMs: rounded } };
 }
@@ -50,7 +54,10 @@ export function readiness(state: ReadinessState): ProbeVerdict {
     return { status: 503, body: { code: 503, error: `listeners not bound: ${state.unbound.join(', ')}`, reason: 'listeners', unbound: [...state.unbound] } };
   }
   if (!state.balancer.usable) {
-    return { status: 503, body: { code: 503, error: `load balancer unusable: ${state.balancer.detail ?? 'unavailable'}`, reason: 'balancer', balancer: state.balancer.mode } };
+    return {
+      status: 503,
+      body: { code: 503, error: `load balancer unusable: ${state.balancer.detail ?? 'unavailable'}`, reason: 'balancer', balancer: state.balancer.mode },
+    };
   }
   return { status: 200, body: { code: 0, status: 'ready', balancer: state.balancer.mode } };
 }

@@ -85,8 +85,12 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
         GET: async (ctx) => {
           authorize(ctx);
           const { limit, offset } = page(ctx.url);
-          const all = (await available(deps.balancer.origins())).sort((a, b) => (a.origin.serverId < b.origin.serverId ? -1 : a.origin.serverId > b.origin.serverId ? 1 : 0));
-          sendPage(ctx.res, 'origins', all.slice(offset), limit, offset, (v: OriginView) => (describe ? { ...originJson(v), ...describe(v) } : originJson(v)), { total: all.length });
+          const all = (await available(deps.balancer.origins())).sort((a, b) =>
+            a.origin.serverId < b.origin.serverId ? -1 : a.origin.serverId > b.origin.serverId ? 1 : 0,
+          );
+          sendPage(ctx.res, 'origins', all.slice(offset), limit, offset, (v: OriginView) => (describe ? { ...originJson(v), ...describe(v) } : originJson(v)), {
+            total: all.length,
+          });
         },
       },
     },
@@ -200,7 +204,15 @@ function page(url: URL): { limit: number; offset: number } {
  * Sends up to `limit` items and at most about PAGE_MAX_BYTES of JSON, each item serialised once, as
  * `{code: 0, <field>: [...], ...extra, next}`; `next` is the cursor of the following page.
  */
-function sendPage<T>(res: ServerResponse, field: string, rest: T[], limit: number, offset: number, toJson: (item: T) => unknown, extra: Record<string, unknown> = {}): void {
+function sendPage<T>(
+  res: ServerResponse,
+  field: string,
+  rest: T[],
+  limit: number,
+  offset: number,
+  toJson: (item: T) => unknown,
+  extra: Record<string, unknown> = {},
+): void {
   const items: string[] = [];
   let bytes = 0;
   for (const item of rest) {
@@ -210,7 +222,9 @@ function sendPage<T>(res: ServerResponse, field: string, rest: T[], limit: numbe
     items.push(json);
   }
   const next = items.length < rest.length ? `,"next":${JSON.stringify(String(offset + items.length))}` : '';
-  const tail = Object.entries(extra).map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`).join('');
+  const tail = Object.entries(extra)
+    .map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`)
+    .join('');
   sendJsonText(res, 200, `{"code":0,${JSON.stringify(field)}:[${items.join(',')}]${tail}${next}}`);
 }
 

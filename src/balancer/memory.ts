@@ -48,7 +48,6 @@ interface PendingPin extends Pin {
   holders: number;
 }
 
-
 /** Approximate heap bytes of one HLS record in one index: UTF-16 strings plus object and Map overhead. */
 export function hlsRecordBytes(key: string, s: HlsSession): number {
   return 2 * (key.length + s.spbhid.length + s.streamKey.length + s.fullUrl.length) + 200;
@@ -181,7 +180,8 @@ export class MemoryBalancer implements Balancer {
     if (decision.keep) return this.kept(streamKey, pin!, decision.item, request, ctx.now);
     const chosen = decision.item;
     if (request.tentative) {
-      if (this.pending.size < this.opts.maxStreamPins) this.pending.set(streamKey, { serverId: chosen.serverId, originId: chosen.id, touchedAt: ctx.now, holders: 1 });
+      if (this.pending.size < this.opts.maxStreamPins)
+        this.pending.set(streamKey, { serverId: chosen.serverId, originId: chosen.id, touchedAt: ctx.now, holders: 1 });
       else this.pending.delete(streamKey);
     } else {
       this.setPin(streamKey, chosen, ctx.now);

@@ -52,7 +52,8 @@ export function createRedisClient(cfg: RedisConfig): RedisClient {
 
 /** The variable(s) and value that named the Redis server, for error messages (never a password). */
 export function redisTarget(cfg: RedisConfig): { variable: string; value: string } {
-  const list = (nodes: { host: string; port: number }[]) => nodes.map((n) => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`)).join(',');
+  const list = (nodes: { host: string; port: number }[]) =>
+    nodes.map((n) => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`)).join(',');
   const hostPort = list([{ host: cfg.host, port: cfg.port }]);
   switch (cfg.source) {
     case 'PROXY_REDIS_URL':

@@ -153,7 +153,12 @@ export function decodeRtcRecord(raw: string): RtcSession {
   if (typeof streamKey !== 'string' || streamKey === '') throw new RedisRecordError('WebRTC record without stream_url');
   if (typeof ufrag !== 'string' || ufrag === '') throw new RedisRecordError('WebRTC record without ufrag');
   // The fields the relay dials with must have their types; a mistyped one is dropped, not trusted.
-  for (const [k, type] of [['serverId', 'string'], ['mediaHost', 'string'], ['mediaPort', 'number'], ['icePwd', 'string']] as const) {
+  for (const [k, type] of [
+    ['serverId', 'string'],
+    ['mediaHost', 'string'],
+    ['mediaPort', 'number'],
+    ['icePwd', 'string'],
+  ] as const) {
     if (k in rest && typeof rest[k] !== type) delete rest[k];
   }
   return { ...rest, ufrag, streamKey } as RtcSession;

@@ -306,7 +306,11 @@ export class RedisBalancer implements Balancer {
         ? (await this.call('move-pin', () => this.store.movePin(key, pin!.key, chosen.key))) === chosen.key
         : await this.call('create-pin', () => this.store.createPin(key, chosen.key));
       if (won) {
-        if (pin) this.log.info({ stream: streamKey, from: originIdOfKey(pin.key), to: chosen.origin.id }, 'stream re-pinned: its origin expired, restarted or is down');
+        if (pin)
+          this.log.info(
+            { stream: streamKey, from: originIdOfKey(pin.key), to: chosen.origin.id },
+            'stream re-pinned: its origin expired, restarted or is down',
+          );
         return { chosen, created: true };
       }
       // Another proxy pinned (or moved) it first: read its choice and check it like any pin.
@@ -463,9 +467,7 @@ export class RedisBalancer implements Balancer {
   async putRtcSession(session: RtcSession): Promise<void> {
     const raw = encodeRtcRecord(session);
     const ttl = this.opts.sessionTtlMs;
-    await this.call('rtc-put', () =>
-      Promise.all([this.store.put(ufragKey(session.ufrag), raw, ttl), this.store.put(rtcKey(session.streamKey), raw, ttl)]),
-    );
+    await this.call('rtc-put', () => Promise.all([this.store.put(ufragKey(session.ufrag), raw, ttl), this.store.put(rtcKey(session.streamKey), raw, ttl)]));
     this.cache?.confirmRtc(session);
   }
 

@@ -303,7 +303,8 @@ export class HealthMonitor implements OriginHealth {
     if (this.prober) {
       for (const v of views) {
         const p = this.prober.verdict(v.origin.id);
-        if (p && !p.up) await this.opts.share.publishDown(v.origin.serverId, { originId: v.origin.id, reason: p.reason, since: p.since }).catch(() => undefined);
+        if (p && !p.up)
+          await this.opts.share.publishDown(v.origin.serverId, { originId: v.origin.id, reason: p.reason, since: p.since }).catch(() => undefined);
       }
     }
     this.refreshTargets();
@@ -319,7 +320,8 @@ export class HealthMonitor implements OriginHealth {
     }
     const wasDown = last !== undefined && last.originId === origin.id && last.status.state === 'down';
     if (!last || last.originId !== origin.id || last.status.state !== status.state) {
-      if (last && last.originId === origin.id) this.log.info({ server: origin.serverId, origin: origin.id, state: status.state, reason: status.reason }, 'origin state changed');
+      if (last && last.originId === origin.id)
+        this.log.info({ server: origin.serverId, origin: origin.id, state: status.state, reason: status.reason }, 'origin state changed');
       this.seen.set(origin.serverId, { originId: origin.id, status });
     }
     if (status.state === 'down' && !wasDown) this.closeRelays(origin.serverId, origin.id, status.reason);
@@ -355,7 +357,12 @@ export class HealthMonitor implements OriginHealth {
       const rtmp = dialTargets(v.origin, 'rtmp', 'tcp')[0];
       if (!rtmp) continue;
       const api = dialTargets(v.origin, 'api', 'tcp')[0];
-      targets.push({ originId: v.origin.id, serverId: v.origin.serverId, rtmp: { host: rtmp.host, port: rtmp.port }, ...(api ? { api: { host: api.host, port: api.port } } : {}) });
+      targets.push({
+        originId: v.origin.id,
+        serverId: v.origin.serverId,
+        rtmp: { host: rtmp.host, port: rtmp.port },
+        ...(api ? { api: { host: api.host, port: api.port } } : {}),
+      });
     }
     this.prober.setTargets(targets);
   }

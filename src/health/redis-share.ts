@@ -47,7 +47,12 @@ export class RedisHealthShare implements HealthShare {
   }
 
   async publishDown(serverId: string, v: SharedVerdict): Promise<void> {
-    await this.client.set(HEALTH_KEY_PREFIX + serverId, JSON.stringify({ origin: v.originId, reason: v.reason.slice(0, 512), since: v.since }), 'PX', this.opts.verdictTtlMs);
+    await this.client.set(
+      HEALTH_KEY_PREFIX + serverId,
+      JSON.stringify({ origin: v.originId, reason: v.reason.slice(0, 512), since: v.since }),
+      'PX',
+      this.opts.verdictTtlMs,
+    );
   }
 
   async publishUp(serverId: string, originId: string): Promise<void> {
@@ -62,7 +67,12 @@ export class RedisHealthShare implements HealthShare {
   }
 
   async publishLoad(serverId: string, load: SharedLoad): Promise<void> {
-    await this.client.set(LOAD_KEY_PREFIX + serverId, JSON.stringify({ origin: load.originId, load: load.load, weight: load.weight }), 'PX', this.opts.loadTtlMs);
+    await this.client.set(
+      LOAD_KEY_PREFIX + serverId,
+      JSON.stringify({ origin: load.originId, load: load.load, weight: load.weight }),
+      'PX',
+      this.opts.loadTtlMs,
+    );
   }
 
   async publishRelays(counts: ReadonlyMap<string, number>): Promise<void> {

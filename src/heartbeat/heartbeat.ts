@@ -98,7 +98,10 @@ export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: b
     if (err instanceof LoadReportError) throw new UsageError(`--weight: ${err.message}`);
     throw err;
   }
-  const stableId = createHash('sha256').update(JSON.stringify([values.ip, lists])).digest('hex').slice(0, 7);
+  const stableId = createHash('sha256')
+    .update(JSON.stringify([values.ip, lists]))
+    .digest('hex')
+    .slice(0, 7);
   return {
     url: values.url,
     ip: values.ip,

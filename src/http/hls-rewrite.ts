@@ -29,5 +29,8 @@ export function rewriteHlsPlaylist(text: string, sessionId: string): string {
 
 /** True when the body looks like an HLS playlist (so a mislabelled error page is not rewritten). */
 export function isHlsPlaylist(text: string): boolean {
-  return text.replace(/^\uFEFF/, '').trimStart().startsWith('#EXTM3U');
+  return text
+    .replace(/^\uFEFF/, '')
+    .trimStart()
+    .startsWith('#EXTM3U');
 }

@@ -81,7 +81,16 @@ function isDialCause(err: unknown): boolean {
   return err instanceof errors.ConnectTimeoutError || DIAL_ERROR_CODES.has((err as NodeJS.ErrnoException | undefined)?.code ?? '');
 }
 
-const DIAL_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
+const DIAL_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 /** Maps a transport failure to a client-facing error that names no internal address. */
 export function originFailure(err: unknown): HttpError {
@@ -94,8 +103,17 @@ export function originFailure(err: unknown): HttpError {
 
 /** Content types by extension, for origins that send none (node-media-server's HTTP-FLV). */
 const TYPE_BY_EXTENSION: Readonly<Record<string, string>> = {
-  flv: 'video/x-flv', ts: 'video/mp2t', aac: 'audio/aac', mp3: 'audio/mpeg', m3u8: 'application/vnd.apple.mpegurl',
-  mpd: 'application/dash+xml', m4s: 'video/iso.segment', mp4: 'video/mp4', m4v: 'video/mp4', m4a: 'audio/mp4', vtt: 'text/vtt',
+  flv: 'video/x-flv',
+  ts: 'video/mp2t',
+  aac: 'audio/aac',
+  mp3: 'audio/mpeg',
+  m3u8: 'application/vnd.apple.mpegurl',
+  mpd: 'application/dash+xml',
+  m4s: 'video/iso.segment',
+  mp4: 'video/mp4',
+  m4v: 'video/mp4',
+  m4a: 'audio/mp4',
+  vtt: 'text/vtt',
 };
 
 /**

@@ -161,18 +161,20 @@ async function manifest(deps: HttpStreamDeps, ctx: RouteContext, path: string, k
   const streamKey = known?.streamKey ?? keyOf(ctx, path).key;
   const route = await deps.router.route(streamKey, 'http', 'play');
   const blocking = ctx.url.searchParams.has('_HLS_msn') || ctx.url.searchParams.has('_HLS_part');
-  const upstream = await requestInOrder(route, (target) =>
-    requestOrigin({
-      agent: deps.agent,
-      target,
-      path: ctx.url.pathname + ctx.url.search,
-      req: ctx.req,
-      headersTimeoutMs: blocking ? BLOCKING_RELOAD_TIMEOUT_MS : deps.config.timeouts.originAnswerMs,
-      // The body is rewritten whole: ask for all of it, uncompressed (a forwarded `Range: bytes=0-`, as
-      // ffmpeg sends, would get a 206 whose Content-Range no longer matches the rewritten length).
-      headers: { 'accept-encoding': 'identity' },
-      dropHeaders: ['range', 'if-range'],
-    }),
+  const upstream = await requestInOrder(
+    route,
+    (target) =>
+      requestOrigin({
+        agent: deps.agent,
+        target,
+        path: ctx.url.pathname + ctx.url.search,
+        req: ctx.req,
+        headersTimeoutMs: blocking ? BLOCKING_RELOAD_TIMEOUT_MS : deps.config.timeouts.originAnswerMs,
+        // The body is rewritten whole: ask for all of it, uncompressed (a forwarded `Range: bytes=0-`, as
+        // ffmpeg sends, would get a 206 whose Content-Range no longer matches the rewritten length).
+        headers: { 'accept-encoding': 'identity' },
+        dropHeaders: ['range', 'if-range'],
+      }),
     deps.config.timeouts.dialMs,
   );
   const text = await readLimited(upstream.body, MAX_MANIFEST_BYTES).catch((err: unknown) => {
@@ -209,14 +211,16 @@ async function newHlsSession(deps: HttpStreamDeps, streamKey: string, url: strin
 
 /** A segment or file of a stream, streamed back as the origin sends it. */
 async function relay(deps: HttpStreamDeps, ctx: RouteContext, route: Route): Promise<void> {
-  const upstream = await requestInOrder(route, (target) =>
-    requestOrigin({
-      agent: deps.agent,
-      target,
-      path: ctx.url.pathname + ctx.url.search,
-      req: ctx.req,
-      headersTimeoutMs: deps.config.timeouts.originAnswerMs,
-    }),
+  const upstream = await requestInOrder(
+    route,
+    (target) =>
+      requestOrigin({
+        agent: deps.agent,
+        target,
+        path: ctx.url.pathname + ctx.url.search,
+        req: ctx.req,
+        headersTimeoutMs: deps.config.timeouts.originAnswerMs,
+      }),
     deps.config.timeouts.dialMs,
   );
   await streamResponse(upstream, ctx.res, ctx.log, deps.config.timeouts.idleMs, extensionOf(ctx.url.pathname));
@@ -226,7 +230,11 @@ async function relay(deps: HttpStreamDeps, ctx: RouteContext, route: Route): Pro
  * One request over the route's targets in order (a refused or timed-out connection tries the next);
  * a 2xx answer keeps the stream's pin, anything else gives the lease back.
  */
-async function requestInOrder(route: Route, request: (target: RouteTarget) => Promise<Dispatcher.ResponseData>, dialMs: number): Promise<Dispatcher.ResponseData> {
+async function requestInOrder(
+  route: Route,
+  request: (target: RouteTarget) => Promise<Dispatcher.ResponseData>,
+  dialMs: number,
+): Promise<Dispatcher.ResponseData> {
   try {
     // The pool's connect timeout is dialMs; an origin whose time is spent has its other endpoints skipped.
     const { value, target } = await dialInOrder(route, (t) => request(t), { isDialFailure: isOriginDialFailure, dialMs });

@@ -47,7 +47,10 @@ export async function raiseFileLimit(log: Logger, run: (cmd: string, args: strin
   try {
     await run('prlimit', ['--pid', String(process.pid), `--nofile=${target}:${before.hard === Number.POSITIVE_INFINITY ? 'unlimited' : before.hard}`]);
   } catch (err) {
-    log.warn({ soft: before.soft, hard: before.hard, err: (err as Error).message }, 'could not raise the file descriptor limit (prlimit from util-linux missing?); keeping the soft limit');
+    log.warn(
+      { soft: before.soft, hard: before.hard, err: (err as Error).message },
+      'could not raise the file descriptor limit (prlimit from util-linux missing?); keeping the soft limit',
+    );
     return before;
   }
   const after = (await readFileLimit()) ?? before;

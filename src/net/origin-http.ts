@@ -9,8 +9,18 @@ import { normaliseVhost, DEFAULT_VHOST } from '../stream-key.js';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones the proxy sets itself; never forwarded either way. */
 const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
-  'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+  'expect',
 ]);
 
 export interface OriginHttpOptions {
@@ -96,7 +106,12 @@ export function forwardResponseHeaders(headers: Dispatcher.ResponseData['headers
 function connectionListed(headers: IncomingHttpHeaders): Set<string> {
   const c = headers.connection;
   if (!c) return new Set();
-  return new Set((Array.isArray(c) ? c.join(',') : c).split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
+  return new Set(
+    (Array.isArray(c) ? c.join(',') : c)
+      .split(',')
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean),
+  );
 }
 
 function isNamedVhost(host: string): boolean {

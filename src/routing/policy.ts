@@ -62,7 +62,14 @@ export function pinStanding(origin: Origin, ctx: PickContext): PinStanding {
 }
 
 /** pinStanding without a context object (the hot path of picks for pinned streams allocates nothing). */
-export function pinStandingOf(origin: Origin, now: number, originExpireMs: number, needs: readonly Service[], health: OriginHealth, live: boolean): PinStanding {
+export function pinStandingOf(
+  origin: Origin,
+  now: number,
+  originExpireMs: number,
+  needs: readonly Service[],
+  health: OriginHealth,
+  live: boolean,
+): PinStanding {
   if (!serves(origin, needs)) return 'lacks-service';
   if (now - origin.updatedAt >= originExpireMs) return 'keep-unless-other';
   const state = health.state(origin, now);

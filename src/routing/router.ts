@@ -12,7 +12,16 @@ import { EVERY_ORIGIN_UP, type HealthState, type OriginHealth } from './health.j
 import { isAlive, NoServiceError, serves } from './policy.js';
 import { RouteRefusal } from './refusal.js';
 import { RelayRegistry, type RelayHandle } from './relays.js';
-import { SERVICE_NEEDS, type DialCounts, type DialOutcome, type Route, type RouteIntent, type RouteService, type RouteTarget, type StreamRouter } from './types.js';
+import {
+  SERVICE_NEEDS,
+  type DialCounts,
+  type DialOutcome,
+  type Route,
+  type RouteIntent,
+  type RouteService,
+  type RouteTarget,
+  type StreamRouter,
+} from './types.js';
 
 export interface RouterOptions {
   balancer: Balancer;
@@ -230,7 +239,9 @@ export class Router implements StreamRouter {
   release(route: StreamRoute, created: boolean): void {
     if (!created) return;
     const live = this.relays.countByStream(route.streamKey) > 0;
-    this.balancer.releasePin(route.streamKey, route.origin, live).catch((err: Error) => this.log.warn({ stream: route.streamKey, err: err.message }, 'could not release the stream pin'));
+    this.balancer
+      .releasePin(route.streamKey, route.origin, live)
+      .catch((err: Error) => this.log.warn({ stream: route.streamKey, err: err.message }, 'could not release the stream pin'));
   }
 
   /**
@@ -356,7 +367,10 @@ export async function dialInOrder<T>(
       if (opts.isDialFailure && !opts.isDialFailure(err)) throw err;
       route.report(target, 'fail');
       failures.push(`${target.origin.id} ${target.host}:${target.port} ${(err as Error).message}`);
-      opts.log?.debug({ origin: target.origin.id, target: `${target.host}:${target.port}`, err: (err as Error).message }, 'dial failed, trying the next endpoint');
+      opts.log?.debug(
+        { origin: target.origin.id, target: `${target.host}:${target.port}`, err: (err as Error).message },
+        'dial failed, trying the next endpoint',
+      );
     }
   }
   throw new RouteRefusal('unreachable', failures.join('; ') || 'client left');

@@ -263,11 +263,7 @@ class Amf0Decoder {
 }
 
 /** Decodes one AMF0 value starting at `offset`; returns it with the offset just after it. */
-export function decodeAmf0Value(
-  buf: Buffer,
-  offset = 0,
-  options: Amf0DecodeOptions = {},
-): { value: Amf0Value; end: number } {
+export function decodeAmf0Value(buf: Buffer, offset = 0, options: Amf0DecodeOptions = {}): { value: Amf0Value; end: number } {
   if (!Number.isInteger(offset) || offset < 0 || offset > buf.length) {
     throw new RtmpError('AMF_TRUNCATED', `offset ${offset} outside a buffer of ${buf.length} bytes`);
   }
@@ -470,4 +466,3 @@ function commandFromValues(values: Amf0Value[]): RtmpCommand {
 export function encodeCommand(command: RtmpCommand, options: Amf0EncodeOptions = {}): Buffer {
   return encodeAll([command.name, command.transactionId, command.commandObject, ...command.args], options);
 }
-

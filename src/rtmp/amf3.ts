@@ -97,4 +97,3 @@ export function decodeAmf3Simple(buf: Buffer, start: number, end: number, string
       throw new RtmpError('AMF_BAD_MARKER', `unknown AMF3 marker 0x${marker.toString(16)}`);
   }
 }
-

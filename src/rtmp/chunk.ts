@@ -715,5 +715,4 @@ export class ChunkWriter {
     this.lastPartStart = at;
     out.push(this.lastPart);
   }
-
 }

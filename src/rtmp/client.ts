@@ -29,7 +29,11 @@ export const CLIENT_STREAM_ID = 1;
 const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
 /** Commands answered locally and replayed to the origin before createStream, for the kind of request they belong to. */
-const REPLAYED: ReadonlyMap<string, 'publish' | 'play'> = new Map([['releaseStream', 'publish'], ['FCPublish', 'publish'], ['FCSubscribe', 'play']]);
+const REPLAYED: ReadonlyMap<string, 'publish' | 'play'> = new Map([
+  ['releaseStream', 'publish'],
+  ['FCPublish', 'publish'],
+  ['FCSubscribe', 'play'],
+]);
 /** Commands a client may send before publish/play (connect, createStream, releaseStream… ; real clients send 3–6). */
 export const MAX_COMMANDS_BEFORE_PUBLISH = 32;
 /** Bytes those commands may take together (a connect with large custom arguments fits many times). */

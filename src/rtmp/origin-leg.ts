@@ -174,7 +174,8 @@ class OriginInbox {
   };
 
   private readonly onEnd = (): void => this.fail(new OriginError('origin closed the connection', 'origin failed'));
-  private readonly onError = (err: NodeJS.ErrnoException): void => this.fail(new OriginError(`origin connection failed: ${err.code ?? err.message}`, 'origin failed', undefined, { cause: err }));
+  private readonly onError = (err: NodeJS.ErrnoException): void =>
+    this.fail(new OriginError(`origin connection failed: ${err.code ?? err.message}`, 'origin failed', undefined, { cause: err }));
 
   fail(err: Error): void {
     this.failure ??= err;
@@ -335,7 +336,10 @@ async function answersTo(inbox: OriginInbox, calls: Record<number, string>, ms: 
   const got = new Map<number, RtmpCommand>();
   const wanted = Object.keys(calls).length;
   while (got.size < wanted) {
-    const pending = Object.entries(calls).filter(([id]) => !got.has(Number(id))).map(([, name]) => name).join(', ');
+    const pending = Object.entries(calls)
+      .filter(([id]) => !got.has(Number(id)))
+      .map(([, name]) => name)
+      .join(', ');
     const m = await inbox.next(Math.max(1, deadline - Date.now()), pending);
     if (!isCommand(m)) continue;
     const cmd = readCommand(m);

@@ -65,10 +65,13 @@ export async function startRtmpServer(deps: ProtocolDeps): Promise<RtmpService> 
   });
   const idleMs = deps.config.timeouts.idleMs;
   // One timer for all relays: nothing per connection, nothing per byte.
-  const sweep = setInterval(() => {
-    const now = Date.now();
-    for (const c of ctx.relays) c.checkIdle(now, idleMs);
-  }, Math.min(SWEEP_MS, idleMs));
+  const sweep = setInterval(
+    () => {
+      const now = Date.now();
+      for (const c of ctx.relays) c.checkIdle(now, idleMs);
+    },
+    Math.min(SWEEP_MS, idleMs),
+  );
   sweep.unref();
   return {
     variable,
@@ -207,7 +210,10 @@ class ProxyConnection {
       return;
     }
     const fields = { stream: key.key, kind: request.kind };
-    this.log.debug({ ...fields, handshake: this.session!.handshakeMode, app: connect.app, flashVer: connect.commandObject.get('flashVer') }, 'client identified');
+    this.log.debug(
+      { ...fields, handshake: this.session!.handshakeMode, app: connect.app, flashVer: connect.commandObject.get('flashVer') },
+      'client identified',
+    );
     let route: Route;
     try {
       route = await deps.router.route(key.key, 'rtmp', request.kind === 'publish' ? 'publish' : 'play');

@@ -67,12 +67,7 @@ export interface OpaqueExtension extends ExtensionBlock {
 }
 
 /** One decoded extension block. */
-export type HandshakeExtension =
-  | HsExtension
-  | KeyMaterialExtension
-  | StreamIdExtension
-  | CongestionExtension
-  | OpaqueExtension;
+export type HandshakeExtension = HsExtension | KeyMaterialExtension | StreamIdExtension | CongestionExtension | OpaqueExtension;
 
 /** Decodes one block's contents by type; throws SrtError('bad-extension') for an HSREQ/HSRSP under 12 bytes. */
 export function decodeExtension(type: number, contents: Buffer): HandshakeExtension {
@@ -126,10 +121,7 @@ export function parseExtensions(region: Buffer): HandshakeExtension[] {
     const byteLength = region.readUInt16BE(offset + 2) * 4;
     const start = offset + EXTENSION_HEADER_LENGTH;
     if (byteLength > region.length - start) {
-      throw new SrtError(
-        'bad-extension',
-        `extension type ${type} claims ${byteLength} bytes, only ${region.length - start} left`,
-      );
+      throw new SrtError('bad-extension', `extension type ${type} claims ${byteLength} bytes, only ${region.length - start} left`);
     }
     blocks.push(decodeExtension(type, region.subarray(start, start + byteLength)));
     offset = start + byteLength;
@@ -143,10 +135,7 @@ export function extensionsByteLength(extensions: readonly HandshakeExtension[]):
   for (const block of extensions) {
     assertUint(block.type, UINT16_MAX, 'extension type');
     if (block.contents.length % 4 !== 0 || block.contents.length / 4 > UINT16_MAX) {
-      throw new SrtError(
-        'invalid-argument',
-        `extension contents must be a multiple of 4 bytes up to ${UINT16_MAX * 4}, got ${block.contents.length}`,
-      );
+      throw new SrtError('invalid-argument', `extension contents must be a multiple of 4 bytes up to ${UINT16_MAX * 4}, got ${block.contents.length}`);
     }
     total += EXTENSION_HEADER_LENGTH + block.contents.length;
   }

@@ -3,12 +3,7 @@
 // HSv5's Encryption Field 0 / Extension Field 2. Fields are kept whole (peer IP raw, extensions raw)
 // so encodeHandshake(parseHandshake(x)) reproduces x byte for byte.
 import { SrtError, UINT16_MAX, UINT32_MAX, assertUint } from './errors.js';
-import {
-  extensionsByteLength,
-  parseExtensions,
-  writeExtensions,
-  type HandshakeExtension,
-} from './extensions.js';
+import { extensionsByteLength, parseExtensions, writeExtensions, type HandshakeExtension } from './extensions.js';
 import { SRT_HEADER_LENGTH, isHandshakePacket } from './packet.js';
 import { PEER_IP_LENGTH, encodePeerIp } from './peer-ip.js';
 

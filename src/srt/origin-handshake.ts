@@ -142,7 +142,12 @@ export class OriginHandshake {
     const reason = callerRejectionCode(originReason);
     if (reason === originReason) return { kind: 'rejected', reason, response: this.forCaller(datagram) };
     const { caller, callerAddress } = this.options;
-    return { kind: 'rejected', reason, originReason, response: buildRejection({ request: caller, reason, timestamp: caller.timestamp, peerAddress: callerAddress }) };
+    return {
+      kind: 'rejected',
+      reason,
+      originReason,
+      response: buildRejection({ request: caller, reason, timestamp: caller.timestamp, peerAddress: callerAddress }),
+    };
   }
 
   /** The origin's answer as the caller must see it: our cookie and the caller's own address. */

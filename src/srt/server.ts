@@ -88,7 +88,16 @@ export type DropReason =
   /** A conclusion while the heap is above PROXY_MAX_HEAP_RATIO (answered with a backlog rejection). */
   | 'overloaded';
 
-const DROP_REASONS: readonly DropReason[] = ['short', 'malformed-handshake', 'bad-cookie', 'unsupported-handshake', 'unknown-session', 'origin-noise', 'ip-cap', 'overloaded'];
+const DROP_REASONS: readonly DropReason[] = [
+  'short',
+  'malformed-handshake',
+  'bad-cookie',
+  'unsupported-handshake',
+  'unknown-session',
+  'origin-noise',
+  'ip-cap',
+  'overloaded',
+];
 
 const VARIABLE = 'PROXY_SRT_SERVER';
 const HANDSHAKE_WORD = 0x80000000;

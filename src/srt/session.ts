@@ -171,7 +171,13 @@ export class SrtSession {
     this.host.closed(this);
     if (wasRelaying) {
       this.log.info(
-        { reason, origin: this.originLabel, seconds: Math.round((this.host.now() - this.startedAt) / 100) / 10, toOrigin: this.toOrigin, toCaller: this.toCaller },
+        {
+          reason,
+          origin: this.originLabel,
+          seconds: Math.round((this.host.now() - this.startedAt) / 100) / 10,
+          toOrigin: this.toOrigin,
+          toCaller: this.toCaller,
+        },
         'srt session closed',
       );
     } else {
@@ -206,7 +212,11 @@ export class SrtSession {
     const left = this.deadline - now;
     if (this.target >= this.targets.length || left <= 0) {
       const tried = this.targets.slice(0, this.target).map((t) => `${t.origin.id} ${t.host}:${t.port}`);
-      return this.reject(wireError('unreachable').srtReject, `origin did not answer the SRT handshake within ${this.host.dialMs} ms (tried ${tried.join('; ')})`, 'warn');
+      return this.reject(
+        wireError('unreachable').srtReject,
+        `origin did not answer the SRT handshake within ${this.host.dialMs} ms (tried ${tried.join('; ')})`,
+        'warn',
+      );
     }
     this.attemptDeadline = now + left / (this.targets.length - this.target);
     const target = this.targets[this.target]!;
@@ -259,7 +269,9 @@ export class SrtSession {
       case 'rejected':
         return this.reject(
           step.reason,
-          step.originReason === undefined ? `origin rejected: ${handshakeTypeName(step.reason)}` : `origin rejected with non-standard code ${step.originReason}`,
+          step.originReason === undefined
+            ? `origin rejected: ${handshakeTypeName(step.reason)}`
+            : `origin rejected with non-standard code ${step.originReason}`,
           'info',
           step.response,
         );
@@ -275,7 +287,13 @@ export class SrtSession {
         this.host.established(this);
         this.host.sendToCaller(this, step.response);
         this.log.info(
-          { origin: this.originLabel, target: this.targetLabel(), setupMs: Math.round(this.host.now() - this.startedAt), originSocketId: step.originSocketId, mode: this.stream.mode },
+          {
+            origin: this.originLabel,
+            target: this.targetLabel(),
+            setupMs: Math.round(this.host.now() - this.startedAt),
+            originSocketId: step.originSocketId,
+            mode: this.stream.mode,
+          },
           'srt session established',
         );
         return;
@@ -296,9 +314,7 @@ export class SrtSession {
     if (this.currentState === 'closed' || this.currentState === 'rejected') return;
     this.stopTimer();
     this.closeUpstream();
-    this.answer =
-      response ??
-      buildRejection({ request: this.conclusion, reason, timestamp: this.host.timestamp(), peerAddress: this.callerAddress });
+    this.answer = response ?? buildRejection({ request: this.conclusion, reason, timestamp: this.host.timestamp(), peerAddress: this.callerAddress });
     this.currentState = 'rejected';
     this.route?.release();
     this.lingerUntil = this.host.now() + this.host.lingerMs;

@@ -70,10 +70,7 @@ export interface DtlsAlert {
 }
 
 function hasClassicHeader(contentType: number): boolean {
-  return (
-    (contentType >= DtlsContentType.ChangeCipherSpec && contentType <= DtlsContentType.Heartbeat) ||
-    contentType === DtlsContentType.Ack
-  );
+  return (contentType >= DtlsContentType.ChangeCipherSpec && contentType <= DtlsContentType.Heartbeat) || contentType === DtlsContentType.Ack;
 }
 
 /** Parses the record header at `offset`; throws DtlsError unless the whole record lies inside the datagram. */

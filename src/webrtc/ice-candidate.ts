@@ -82,9 +82,7 @@ export function parseCandidateWithSpans(text: string): LocatedIceCandidate {
   const tokens = tokenize(text, prefix[0].length);
   if (tokens.length < 8) fail(`candidate needs at least 8 fields, got ${tokens.length}`);
 
-  const [foundation, component, transport, priority, address, port, typ, type] = tokens as [
-    Token, Token, Token, Token, Token, Token, Token, Token,
-  ];
+  const [foundation, component, transport, priority, address, port, typ, type] = tokens as [Token, Token, Token, Token, Token, Token, Token, Token];
   if (tokens[0]!.start !== prefix[0].length) fail('foundation must follow "candidate:" directly');
   if (!ICE_CHARS.test(foundation.text)) fail(`foundation "${foundation.text}" is not 1..32 ice-chars`);
   const componentId = parseNumber(component, 3, 256, 'component id');

@@ -56,7 +56,18 @@ export type DropReason =
   | 'overloaded';
 
 export const DROP_REASONS: readonly DropReason[] = [
-  'empty', 'malformed-stun', 'unknown-username', 'unbound-address', 'session-cap', 'lookup-cap', 'closing', 'no-origin', 'queue-full', 'unverified', 'ip-cap', 'overloaded',
+  'empty',
+  'malformed-stun',
+  'unknown-username',
+  'unbound-address',
+  'session-cap',
+  'lookup-cap',
+  'closing',
+  'no-origin',
+  'queue-full',
+  'unverified',
+  'ip-cap',
+  'overloaded',
 ];
 
 export interface RelayOptions {
@@ -413,7 +424,8 @@ class Relay implements WebrtcRelay {
     this.counters.sessionsOpened++;
     const closeRelay = { close: () => this.end(session, 'origin-down', false) };
     if (target.route) session.relayHandle = target.route.commit(target.route.targets[0]!, closeRelay);
-    else if (target.serverId) session.relayHandle = this.deps.router.relays.register({ originServerId: target.serverId, streamKey: record.streamKey, ...closeRelay });
+    else if (target.serverId)
+      session.relayHandle = this.deps.router.relays.register({ originServerId: target.serverId, streamKey: record.streamKey, ...closeRelay });
     upstream.on('message', (datagram) => this.fromOrigin(session, datagram));
     upstream.on('error', (err) => {
       session.log.debug({ err: err.message }, 'upstream socket error');

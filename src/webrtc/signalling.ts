@@ -45,7 +45,6 @@ const MAX_CLIENT_BODY = 256 * 1024;
 /** Largest answer accepted from an origin. */
 const MAX_ORIGIN_BODY = 1024 * 1024;
 
-
 const WHIP_PATHS = ['/rtc/v1/whip', '/rtc/v1/whep', '/rtc/v1/whip-play'] as const;
 const JSON_API_PATHS = ['/rtc/v1/publish', '/rtc/v1/play'] as const;
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
@@ -163,7 +162,14 @@ class Signalling {
     const media = mediaTarget(origin, log);
     const answer = this.answer(reply.body.toString('utf8'), params);
     const session = iceSessionId(answer.credentials, offer);
-    await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port, icePwd: answer.credentials.pwd });
+    await this.store({
+      ufrag: session,
+      streamKey: key.key,
+      serverId: origin.serverId,
+      mediaHost: media.host,
+      mediaPort: media.port,
+      icePwd: answer.credentials.pwd,
+    });
     const headers = { ...reply.headers };
     const location = firstValue(headers.location);
     if (location !== undefined) {
@@ -244,7 +250,14 @@ class Signalling {
     }
     const proxied = this.answer(answer.sdp, new URLSearchParams(streamurl.split('?')[1] ?? ''));
     const session = iceSessionId(proxied.credentials, offer);
-    await this.store({ ufrag: session, streamKey: key.key, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port, icePwd: proxied.credentials.pwd });
+    await this.store({
+      ufrag: session,
+      streamKey: key.key,
+      serverId: origin.serverId,
+      mediaHost: media.host,
+      mediaPort: media.port,
+      icePwd: proxied.credentials.pwd,
+    });
     answer.sdp = proxied.sdp;
     log.info({ stream: key.key, origin: origin.serverId, session }, 'WebRTC offer answered (JSON API)');
     sendReply(res, reply.status, reply.headers, Buffer.from(JSON.stringify(answer), 'utf8'));
@@ -265,7 +278,14 @@ class Signalling {
    * PATCH answer: its candidates point at the proxy; new ICE credentials on both sides (an ICE
    * restart) become a new session to the same origin.
    */
-  private async patchAnswer(fragment: string, requestFragment: string, params: URLSearchParams, origin: Origin, record: RtcSession | undefined, log: Logger): Promise<string> {
+  private async patchAnswer(
+    fragment: string,
+    requestFragment: string,
+    params: URLSearchParams,
+    origin: Origin,
+    record: RtcSession | undefined,
+    log: Logger,
+  ): Promise<string> {
     const rewritten = rewriteCandidates(fragment, { ...this.mediaRewrite(params), keepTcp: false });
     const answerIce = extractIceCredentials(fragment);
     const offerIce = extractIceCredentials(requestFragment);
@@ -273,7 +293,14 @@ class Signalling {
       const media = record?.mediaHost && record.mediaPort ? { host: record.mediaHost, port: record.mediaPort } : mediaTarget(origin, log);
       const streamKey = record?.streamKey ?? streamKeyFromWebrtcSafe(params);
       if (streamKey !== undefined) {
-        await this.store({ ufrag: iceSessionId(answerIce, offerIce), streamKey, serverId: origin.serverId, mediaHost: media.host, mediaPort: media.port, icePwd: answerIce.pwd });
+        await this.store({
+          ufrag: iceSessionId(answerIce, offerIce),
+          streamKey,
+          serverId: origin.serverId,
+          mediaHost: media.host,
+          mediaPort: media.port,
+          icePwd: answerIce.pwd,
+        });
       }
     }
     return rewritten;
@@ -293,7 +320,16 @@ class Signalling {
   private async forwardRoute(req: IncomingMessage, log: Logger, route: StreamRoute, pathAndQuery: string, body: Buffer, method = 'POST'): Promise<OriginReply> {
     try {
       const dialMs = this.deps.config.timeouts.dialMs;
-      const reply = await this.forward(req, log, route.targets, method, pathAndQuery, body, (t, ok) => route.report(t, ok ? 'ok' : 'fail'), (t) => route.dialTimeFor(t, dialMs));
+      const reply = await this.forward(
+        req,
+        log,
+        route.targets,
+        method,
+        pathAndQuery,
+        body,
+        (t, ok) => route.report(t, ok ? 'ok' : 'fail'),
+        (t) => route.dialTimeFor(t, dialMs),
+      );
       if (isSuccess(reply.status)) route.commit(reply.target);
       else route.release();
       return reply;

@@ -99,7 +99,6 @@ export interface StunMessage {
   hasFingerprint: boolean;
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Parsing
 
@@ -116,10 +115,7 @@ function checkHeader(message: Buffer): number {
     throw new StunError('length-mismatch', `STUN length ${length} is not a multiple of 4`);
   }
   if (STUN_HEADER_LENGTH + length !== message.length) {
-    throw new StunError(
-      'length-mismatch',
-      `STUN length ${length} but ${message.length - STUN_HEADER_LENGTH} bytes follow the header`,
-    );
+    throw new StunError('length-mismatch', `STUN length ${length} but ${message.length - STUN_HEADER_LENGTH} bytes follow the header`);
   }
   if (message.readUInt32BE(4) !== STUN_MAGIC_COOKIE) {
     throw new StunError('bad-cookie', 'STUN magic cookie missing');
@@ -192,8 +188,7 @@ function walkAttributes(message: Buffer, visit: AttributeVisitor): void {
       throw new StunError('attribute-overrun', `padding of attribute 0x${type.toString(16)} overruns the message`);
     }
     checkKnownAttribute(message, type, valueStart, valueLength);
-    const covered =
-      !integritySeen || type === StunAttributeType.MessageIntegritySha256 || type === StunAttributeType.Fingerprint;
+    const covered = !integritySeen || type === StunAttributeType.MessageIntegritySha256 || type === StunAttributeType.Fingerprint;
     visit(type, offset, valueStart, valueLength, covered);
     if (type === StunAttributeType.MessageIntegrity || type === StunAttributeType.MessageIntegritySha256) {
       integritySeen = true;
@@ -295,10 +290,7 @@ export function isStunMessage(datagram: Buffer): boolean {
 export function computeMessageIntegrity(message: Buffer, integrityOffset: number, key: Uint8Array | string): Buffer {
   const header = Buffer.from(message.subarray(0, STUN_HEADER_LENGTH));
   header.writeUInt16BE(integrityOffset + 24 - STUN_HEADER_LENGTH, 2);
-  return createHmac('sha1', key)
-    .update(header)
-    .update(message.subarray(STUN_HEADER_LENGTH, integrityOffset))
-    .digest();
+  return createHmac('sha1', key).update(header).update(message.subarray(STUN_HEADER_LENGTH, integrityOffset)).digest();
 }
 
 /**

@@ -17,8 +17,14 @@ test('a typo, a force-quit shorter than the drain and port 0: three warnings, an
     .filter((l) => l.level === 40 || l.level === 'warn')
     .map((l) => l.msg);
   assert.ok(warnings.includes('unknown variable PROXY_REDIS_HOTS is ignored; did you mean PROXY_REDIS_HOST?'), proxy.peer.output);
-  assert.ok(warnings.some((w) => w.startsWith('PROXY_FORCE_QUIT_TIMEOUT (2000 ms) is shorter than PROXY_GRACE_QUIT_TIMEOUT (10000 ms)')), proxy.peer.output);
-  assert.ok(warnings.some((w) => w.startsWith('PROXY_SRT_SERVER has port 0')), proxy.peer.output);
+  assert.ok(
+    warnings.some((w) => w.startsWith('PROXY_FORCE_QUIT_TIMEOUT (2000 ms) is shorter than PROXY_GRACE_QUIT_TIMEOUT (10000 ms)')),
+    proxy.peer.output,
+  );
+  assert.ok(
+    warnings.some((w) => w.startsWith('PROXY_SRT_SERVER has port 0')),
+    proxy.peer.output,
+  );
   const res = await fetch(`${proxy.systemApi}/api/v1/versions`);
   assert.equal(res.status, 200);
   await proxy.stop();

@@ -16,7 +16,10 @@ test('RTMP publish through the proxy → HLS through the proxy, from the right o
   const proxy = await startProxy();
   const pubs: Peer[] = [];
   try {
-    for (const [id, o] of [['ng1', o1], ['ng2', o2]] as const) {
+    for (const [id, o] of [
+      ['ng1', o1],
+      ['ng2', o2],
+    ] as const) {
       await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: id, service: 's', pid: '1', rtmp: [String(o.rtmpPort)], http: [String(o.httpPort)] });
     }
     const names = ['x1', 'x2', 'x3', 'x4'];
@@ -45,7 +48,14 @@ test('RTMP publish through the proxy → HTTP-FLV through the proxy (node-media-
   const nms = await startNodeMediaServer();
   const proxy = await startProxy();
   try {
-    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'nms', service: 's', pid: '1', rtmp: [String(nms.rtmpPort)], http: [String(nms.httpPort)] });
+    await registerOrigin(proxy.systemApi, {
+      ip: '127.0.0.1',
+      server: 'nms',
+      service: 's',
+      pid: '1',
+      rtmp: [String(nms.rtmpPort)],
+      http: [String(nms.httpPort)],
+    });
     const pub = publish(testFlv(), `rtmp://127.0.0.1:${proxy.ports.rtmp}/live/crossflv`);
     assert.deepEqual(await eventually(() => probeCodecs(`${proxy.httpServer}/live/crossflv.flv`, 8000), 20_000), ['aac', 'h264']);
     await pub.stop();

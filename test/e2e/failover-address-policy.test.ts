@@ -45,10 +45,13 @@ describe('an origin address refused by the policy of the proxy that routes the s
   });
 
   test('is not dialled: the publish is refused as unreachable and counted; the other proxy still reaches it', async () => {
-    await waitFor(async () => {
-      const r = (await (await fetch(`${strict.systemApi}/api/v1/origins`)).json()) as { origins: { server_id: string }[] };
-      return r.origins.some((o) => o.server_id === 'loopback-1');
-    }, { what: 'the origin listed through Redis on the strict proxy' });
+    await waitFor(
+      async () => {
+        const r = (await (await fetch(`${strict.systemApi}/api/v1/origins`)).json()) as { origins: { server_id: string }[] };
+        return r.origins.some((o) => o.server_id === 'loopback-1');
+      },
+      { what: 'the origin listed through Redis on the strict proxy' },
+    );
     const before = (await strict.stats()).routing.dials;
     assert.equal(await publishCode(strict, 'vetted'), 'NetStream.Publish.Failed');
     const after = (await strict.stats()).routing.dials;

@@ -34,11 +34,19 @@ async function post(proxy: RunningProxy, path: string, token: string | null = TO
   return { status: res.status, type: res.headers.get('content-type'), body: JSON.parse(text) as Record<string, unknown> };
 }
 
-const body = (server: string, rtmp: number, extra: Record<string, unknown> = {}) => ({ ip: '127.0.0.1', server, service: 'svc', pid: '1', rtmp: [String(rtmp)], ...extra });
-const register = (proxy: RunningProxy, b: Record<string, unknown>) => registerOrigin(`${proxy.systemApi}`, b).catch(async () => {
-  const res = await fetch(`${proxy.systemApi}/api/v1/srs/register?token=${TOKEN}`, { method: 'POST', body: JSON.stringify(b) });
-  if (res.status !== 200) throw new Error(`register: ${res.status} ${await res.text()}`);
+const body = (server: string, rtmp: number, extra: Record<string, unknown> = {}) => ({
+  ip: '127.0.0.1',
+  server,
+  service: 'svc',
+  pid: '1',
+  rtmp: [String(rtmp)],
+  ...extra,
 });
+const register = (proxy: RunningProxy, b: Record<string, unknown>) =>
+  registerOrigin(`${proxy.systemApi}`, b).catch(async () => {
+    const res = await fetch(`${proxy.systemApi}/api/v1/srs/register?token=${TOKEN}`, { method: 'POST', body: JSON.stringify(b) });
+    if (res.status !== 200) throw new Error(`register: ${res.status} ${await res.text()}`);
+  });
 
 describe('origin health over the system API', () => {
   let proxy: RunningProxy;
@@ -71,11 +79,15 @@ describe('origin health over the system API', () => {
     await eventually(async () => assert.equal((await originOf(proxy, 'killed-1')).state, 'up'));
     const killedAt = Date.now();
     killTree(nginx.peer.pid);
-    const o = await eventually(async () => {
-      const x = await originOf(proxy, 'killed-1');
-      assert.equal(x.state, 'down');
-      return x;
-    }, 10_000, 50);
+    const o = await eventually(
+      async () => {
+        const x = await originOf(proxy, 'killed-1');
+        assert.equal(x.state, 'down');
+        return x;
+      },
+      10_000,
+      50,
+    );
     const detectedMs = Date.now() - killedAt;
     assert.match(String(o.reason), /ECONNREFUSED/);
     assert.ok(detectedMs < 2 * INTERVAL_MS + 2000, `down after ${detectedMs} ms`);
@@ -137,11 +149,15 @@ describe('origin health over the system API', () => {
     await new Promise<void>((r) => silent.listen(apiPort, '127.0.0.1', r));
     try {
       await register(proxy, body('silent-api', nginx.rtmpPort, { api: [String(apiPort)] }));
-      const o = await eventually(async () => {
-        const x = await originOf(proxy, 'silent-api');
-        assert.equal(x.state, 'down');
-        return x;
-      }, 10_000, 100);
+      const o = await eventually(
+        async () => {
+          const x = await originOf(proxy, 'silent-api');
+          assert.equal(x.state, 'down');
+          return x;
+        },
+        10_000,
+        100,
+      );
       assert.match(String(o.reason), /no answer within|took longer than/);
       await new Promise((r) => setTimeout(r, INTERVAL_MS * 4));
       assert.ok(maxOpen <= 2, `at most one probe (plus one closing) at a time, saw ${maxOpen}`);
@@ -163,12 +179,18 @@ describe('origin health over the system API', () => {
     const o = await originOf(proxy, 'loaded-1');
     assert.deepEqual(o.load, { cpu: 1, connections: 42 });
     assert.equal(o.weight, 2);
-    const bad = await fetch(`${proxy.systemApi}/api/v1/srs/register?token=${TOKEN}`, { method: 'POST', body: JSON.stringify(body('loaded-2', 1, { weight: -1 })) });
+    const bad = await fetch(`${proxy.systemApi}/api/v1/srs/register?token=${TOKEN}`, {
+      method: 'POST',
+      body: JSON.stringify(body('loaded-2', 1, { weight: -1 })),
+    });
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as { error: string }).error, /weight/);
     const huge = { ...body('loaded-3', 1), summaries: { data: { self: { argv: 'x'.repeat(70_000) } } } };
     const big = await fetch(`${proxy.systemApi}/api/v1/srs/register?token=${TOKEN}`, { method: 'POST', body: JSON.stringify(huge) });
     assert.equal(big.status, 413);
-    assert.equal((await origins(proxy)).some((x) => x.server_id === 'loaded-3'), false);
+    assert.equal(
+      (await origins(proxy)).some((x) => x.server_id === 'loaded-3'),
+      false,
+    );
   });
 });

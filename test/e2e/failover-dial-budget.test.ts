@@ -43,10 +43,13 @@ describe('an origin whose every endpoint is silent costs one dial time in total'
     } finally {
       client.close();
     }
-    const pins = await waitFor(async () => {
-      const r = (await (await fetch(`${proxy.systemApi}/api/v1/streams`)).json()) as { streams: { stream: string; server: string }[] };
-      return r.streams.find((p) => p.stream === '__defaultVhost__/live/budget');
-    }, { what: 'the stream pinned' });
+    const pins = await waitFor(
+      async () => {
+        const r = (await (await fetch(`${proxy.systemApi}/api/v1/streams`)).json()) as { streams: { stream: string; server: string }[] };
+        return r.streams.find((p) => p.stream === '__defaultVhost__/live/budget');
+      },
+      { what: 'the stream pinned' },
+    );
     assert.equal(pins.server, 'live', 'the publish landed on the live origin');
     const after = (await proxy.stats()).routing.dials;
     assert.deepEqual(

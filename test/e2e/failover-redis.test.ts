@@ -52,15 +52,23 @@ describe('origin health shared through Redis', () => {
       assert.equal((await originOf(listener, 'shared-1')).state, 'up');
     });
     killTree(nginx.peer.pid);
-    const seenByProber = await eventually(async () => {
-      assert.equal((await originOf(prober, 'shared-1')).state, 'down');
-      return Date.now();
-    }, 10_000, 25);
-    const o = await eventually(async () => {
-      const x = await originOf(listener, 'shared-1');
-      assert.equal(x.state, 'down');
-      return x;
-    }, 10_000, 25);
+    const seenByProber = await eventually(
+      async () => {
+        assert.equal((await originOf(prober, 'shared-1')).state, 'down');
+        return Date.now();
+      },
+      10_000,
+      25,
+    );
+    const o = await eventually(
+      async () => {
+        const x = await originOf(listener, 'shared-1');
+        assert.equal(x.state, 'down');
+        return x;
+      },
+      10_000,
+      25,
+    );
     const lagMs = Date.now() - seenByProber;
     assert.match(String(o.reason), /ECONNREFUSED.*seen by another proxy/);
     assert.ok(lagMs <= INTERVAL_MS + 1000, `the other proxy agreed ${lagMs} ms later`);
@@ -83,12 +91,24 @@ describe('origin health shared through Redis', () => {
   test('load reported to one proxy is known to the other; the Go record keeps its fields', async () => {
     const nginx = await startNginxRtmp();
     const summaries = { data: { ok: true, now_ms: 1, self: {}, system: { cpu_percent: 0.9, conn_srs: 12 } } };
-    await registerOrigin(prober.systemApi, { ip: '127.0.0.1', server: 'shared-3', service: 'svc', pid: '1', rtmp: [String(nginx.rtmpPort)], summaries, weight: 3 });
-    await eventually(async () => {
-      const o = await originOf(listener, 'shared-3');
-      assert.deepEqual(o.load, { cpu: 0.9, connections: 12 });
-      assert.equal(o.weight, 3);
-    }, 5000, 50);
+    await registerOrigin(prober.systemApi, {
+      ip: '127.0.0.1',
+      server: 'shared-3',
+      service: 'svc',
+      pid: '1',
+      rtmp: [String(nginx.rtmpPort)],
+      summaries,
+      weight: 3,
+    });
+    await eventually(
+      async () => {
+        const o = await originOf(listener, 'shared-3');
+        assert.deepEqual(o.load, { cpu: 0.9, connections: 12 });
+        assert.equal(o.weight, 3);
+      },
+      5000,
+      50,
+    );
     const record = JSON.parse((await admin.get('srs-proxy-server:shared-3-svc-1')) ?? '{}') as Record<string, unknown>;
     assert.deepEqual(Object.keys(record).sort(), ['ip', 'pid', 'rtmp', 'server_id', 'service_id', 'update_at']);
     await nginx.stop();

@@ -86,7 +86,9 @@ describe('failover: an SRT origin dies while it holds a live publish', () => {
       await waitFor(() => sawShutdown(caller), { what: 'SHUTDOWN sent to the caller of the dead origin' });
       await waitFor(async () => (await proxy.stats()).srt.relaying === 0, { what: 'no SRT relay left' });
       // The origin list re-reads the registry's counts on its sync timer.
-      await waitFor(async () => (await originRows()).find((o) => o.server_id === victimId)?.relays === 0, { what: 'no relay to the dead origin in the registry' });
+      await waitFor(async () => (await originRows()).find((o) => o.server_id === victimId)?.relays === 0, {
+        what: 'no relay to the dead origin in the registry',
+      });
     } finally {
       clearInterval(media);
     }

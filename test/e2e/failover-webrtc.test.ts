@@ -118,26 +118,35 @@ describe('failover: a WebRTC origin killed while it holds a publisher and a play
     const pub = await whipPublish(whipUrl('cam'), source);
     clients.push(pub);
     assert.equal(pub.status, 201);
-    const victim = await waitFor(async () => {
-      for (const o of origins) if (await receivingPublisher(o.origin, 'cam')) return o;
-      return undefined;
-    }, { what: 'the publisher reaching its origin', timeoutMs: 20_000 });
+    const victim = await waitFor(
+      async () => {
+        for (const o of origins) if (await receivingPublisher(o.origin, 'cam')) return o;
+        return undefined;
+      },
+      { what: 'the publisher reaching its origin', timeoutMs: 20_000 },
+    );
     const survivor = origins.find((o) => o !== victim)!;
     const player = await whepPlay(whepUrl('cam'));
     clients.push(player);
     await waitFor(() => player.counts.video > 20, { what: 'the player receiving video', timeoutMs: 20_000 });
-    await waitFor(async () => (await originRows()).find((o) => o.server_id === victim.origin.name)?.relays === 2, { what: 'two relays registered for the origin' });
+    await waitFor(async () => (await originRows()).find((o) => o.server_id === victim.origin.name)?.relays === 2, {
+      what: 'two relays registered for the origin',
+    });
     const closedBefore = (await proxy.stats()).webrtc.sessionsClosed;
 
     victim.forwarder.silence();
     killTree(victim.origin.peer.pid);
 
-    await waitFor(async () => (await originRows()).find((o) => o.server_id === victim.origin.name)?.state === 'down', { what: 'the killed origin marked down' });
+    await waitFor(async () => (await originRows()).find((o) => o.server_id === victim.origin.name)?.state === 'down', {
+      what: 'the killed origin marked down',
+    });
     await waitFor(async () => (await proxy.stats()).webrtc.sessions === 0, { what: 'every UDP relay session closed' });
     const closed = (await proxy.stats()).webrtc.sessionsClosed;
     assert.equal(closed['origin-down'] - closedBefore['origin-down'], 2, 'both sessions closed because their origin is down');
     assert.equal(closed['upstream-error'], closedBefore['upstream-error'], 'none closed by a socket error');
-    await waitFor(async () => (await originRows()).find((o) => o.server_id === victim.origin.name)?.relays === 0, { what: 'no relay to the dead origin in the registry' });
+    await waitFor(async () => (await originRows()).find((o) => o.server_id === victim.origin.name)?.relays === 0, {
+      what: 'no relay to the dead origin in the registry',
+    });
 
     const fresh = await whipPublish(whipUrl('fresh'), source);
     clients.push(fresh);

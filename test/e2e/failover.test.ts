@@ -69,7 +69,16 @@ function killScenario(kind: 'nginx-rtmp' | 'node-media-server', start: () => Pro
       origins = await Promise.all([start(), start()]);
       proxy = await startProxy({ env: { PROXY_HEALTH_INTERVAL: `${INTERVAL_MS}ms` } });
       await Promise.all(
-        origins.map((o, i) => registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: `o-${i}`, service: 'svc', pid: '1', rtmp: [String(o.rtmpPort)], http: [String(o.httpPort)] })),
+        origins.map((o, i) =>
+          registerOrigin(proxy.systemApi, {
+            ip: '127.0.0.1',
+            server: `o-${i}`,
+            service: 'svc',
+            pid: '1',
+            rtmp: [String(o.rtmpPort)],
+            http: [String(o.httpPort)],
+          }),
+        ),
       );
     });
     after(async () => {
@@ -122,7 +131,16 @@ describe('an origin removed with DELETE while it carries a stream', () => {
     // Probes off: only the removal can end the relays (the origin itself stays up and healthy).
     proxy = await startProxy({ env: { PROXY_HEALTH_INTERVAL: '0' } });
     await Promise.all(
-      origins.map((o, i) => registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: `del-${i}`, service: 'svc', pid: '1', rtmp: [String(o.rtmpPort)], http: [String(o.httpPort)] })),
+      origins.map((o, i) =>
+        registerOrigin(proxy.systemApi, {
+          ip: '127.0.0.1',
+          server: `del-${i}`,
+          service: 'svc',
+          pid: '1',
+          rtmp: [String(o.rtmpPort)],
+          http: [String(o.httpPort)],
+        }),
+      ),
     );
   });
   after(async () => {
@@ -156,7 +174,16 @@ describe('drain with a live stream', () => {
     const origins = await Promise.all([startNginxRtmp(), startNginxRtmp()]);
     proxy = await startProxy({ env: { PROXY_HEALTH_INTERVAL: `${INTERVAL_MS}ms` } });
     await Promise.all(
-      origins.map((o, i) => registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: `drain-${i}`, service: 'svc', pid: '1', rtmp: [String(o.rtmpPort)], http: [String(o.httpPort)] })),
+      origins.map((o, i) =>
+        registerOrigin(proxy.systemApi, {
+          ip: '127.0.0.1',
+          server: `drain-${i}`,
+          service: 'svc',
+          pid: '1',
+          rtmp: [String(o.rtmpPort)],
+          http: [String(o.httpPort)],
+        }),
+      ),
     );
   });
   after(async () => {

@@ -36,14 +36,21 @@ describe('real peers', () => {
       const codecs = await eventually(() => probeCodecs(`rtmp://127.0.0.1:${nginx.rtmpPort}/live/fixture`), 20_000);
       assert.deepEqual(codecs, ['aac', 'h264']);
       assert.match(await nginx.stat(), /<name>fixture<\/name>/);
-      const playlist = await eventually(async () => {
-        const res = await fetch(`http://127.0.0.1:${nginx.httpPort}/live/fixture.m3u8`);
-        assert.equal(res.status, 200);
-        return res.text();
-      }, 20_000, 500);
+      const playlist = await eventually(
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${nginx.httpPort}/live/fixture.m3u8`);
+          assert.equal(res.status, 200);
+          return res.text();
+        },
+        20_000,
+        500,
+      );
       assert.match(playlist, /#EXTM3U[\s\S]*fixture-\d+\.ts/);
       const list = (await (await fetch(`${proxy.systemApi}/api/v1/origins`)).json()) as { origins: { server_id: string; rtmp: string[] }[] };
-      assert.deepEqual(list.origins.map((o) => [o.server_id, o.rtmp]), [['nginx1', [String(nginx.rtmpPort)]]]);
+      assert.deepEqual(
+        list.origins.map((o) => [o.server_id, o.rtmp]),
+        [['nginx1', [String(nginx.rtmpPort)]]],
+      );
       await pub.stop();
       await hb.stop();
     } finally {

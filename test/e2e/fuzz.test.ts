@@ -11,30 +11,37 @@ const SEED = 20_261_203;
 /** Growth allowed over a short run (connections still timing out, pools, JIT); a leak per input grows far more. */
 const RSS_GROWTH_LIMIT_MB = 150;
 
-void test('one minute of fuzzing (every listener, then every origin protocol answering garbage) leaves the proxy up and working', { timeout: 6 * 60_000 }, async () => {
-  const lines: string[] = [];
-  try {
-    const report = await runFuzz({ seed: SEED, inputs: 100_000, minutes: 1, listeners: ALL_LISTENERS, log: (l) => lines.push(l) });
-    const context = `seed ${SEED}:\n${lines.join('\n')}`;
-    assert.equal(report.listeners.length, ALL_LISTENERS.length, context);
-    for (const r of report.listeners) {
-      assert.equal(r.crashed, false, `${r.listener} crashed the proxy (${r.failureFile}); ${context}`);
-      assert.ok(r.inputs > 0, `${r.listener}: no input delivered; ${context}`);
-      assert.ok(r.check.ok, `${r.listener}: publish + HLS play failed after fuzzing (${r.check.detail}); ${context}`);
-      assert.ok(r.after.rssMb - report.startRssMb < RSS_GROWTH_LIMIT_MB, `${r.listener}: RSS ${report.startRssMb.toFixed(0)} → ${r.after.rssMb.toFixed(0)} MB; ${context}`);
-    }
-    for (const r of report.listeners.filter((l) => l.outcomes)) {
-      const outcomes = r.outcomes!;
-      // HTTP and WHIP attempts must always end with a status or a close; SRT callers may see no answer when
-      // the rejection is lost, and an RTMP session may still be relaying when the garbage origin accepted it.
-      if (r.listener === 'origin-http' || r.listener === 'origin-whip') {
-        assert.equal(outcomes['no answer'] ?? 0, 0, `${r.listener}: attempts were left hanging: ${JSON.stringify(outcomes)}`);
+void test(
+  'one minute of fuzzing (every listener, then every origin protocol answering garbage) leaves the proxy up and working',
+  { timeout: 6 * 60_000 },
+  async () => {
+    const lines: string[] = [];
+    try {
+      const report = await runFuzz({ seed: SEED, inputs: 100_000, minutes: 1, listeners: ALL_LISTENERS, log: (l) => lines.push(l) });
+      const context = `seed ${SEED}:\n${lines.join('\n')}`;
+      assert.equal(report.listeners.length, ALL_LISTENERS.length, context);
+      for (const r of report.listeners) {
+        assert.equal(r.crashed, false, `${r.listener} crashed the proxy (${r.failureFile}); ${context}`);
+        assert.ok(r.inputs > 0, `${r.listener}: no input delivered; ${context}`);
+        assert.ok(r.check.ok, `${r.listener}: publish + HLS play failed after fuzzing (${r.check.detail}); ${context}`);
+        assert.ok(
+          r.after.rssMb - report.startRssMb < RSS_GROWTH_LIMIT_MB,
+          `${r.listener}: RSS ${report.startRssMb.toFixed(0)} → ${r.after.rssMb.toFixed(0)} MB; ${context}`,
+        );
       }
-      assert.ok(!outcomes['bytes that are not an HTTP status line'], `${r.listener}: the proxy passed garbage on as its answer: ${JSON.stringify(outcomes)}`);
+      for (const r of report.listeners.filter((l) => l.outcomes)) {
+        const outcomes = r.outcomes!;
+        // HTTP and WHIP attempts must always end with a status or a close; SRT callers may see no answer when
+        // the rejection is lost, and an RTMP session may still be relaying when the garbage origin accepted it.
+        if (r.listener === 'origin-http' || r.listener === 'origin-whip') {
+          assert.equal(outcomes['no answer'] ?? 0, 0, `${r.listener}: attempts were left hanging: ${JSON.stringify(outcomes)}`);
+        }
+        assert.ok(!outcomes['bytes that are not an HTTP status line'], `${r.listener}: the proxy passed garbage on as its answer: ${JSON.stringify(outcomes)}`);
+      }
+      assert.equal(report.heartbeats.refused, 0, `heartbeats refused or failed during the run: ${report.heartbeats.failures.join('; ')}; ${context}`);
+      assert.ok(report.proxyUp, context);
+    } finally {
+      await stopAllPeers();
     }
-    assert.equal(report.heartbeats.refused, 0, `heartbeats refused or failed during the run: ${report.heartbeats.failures.join('; ')}; ${context}`);
-    assert.ok(report.proxyUp, context);
-  } finally {
-    await stopAllPeers();
-  }
-});
+  },
+);

@@ -59,8 +59,12 @@ function startLiveOrigin(head: string): Promise<{ server: ReturnType<typeof crea
 
 async function startInProcessProxy(balancer: MemoryBalancer): Promise<{ proxy: OriginProxy; http: string; api: string; port: number }> {
   const env = {
-    PROXY_SYSTEM_API: '127.0.0.1:0', PROXY_HTTP_API: '127.0.0.1:0', PROXY_HTTP_SERVER: '127.0.0.1:0', PROXY_RTMP_SERVER: '127.0.0.1:0',
-    PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_SRT_SERVER: '127.0.0.1:0',
+    PROXY_SYSTEM_API: '127.0.0.1:0',
+    PROXY_HTTP_API: '127.0.0.1:0',
+    PROXY_HTTP_SERVER: '127.0.0.1:0',
+    PROXY_RTMP_SERVER: '127.0.0.1:0',
+    PROXY_WEBRTC_SERVER: '127.0.0.1:0',
+    PROXY_SRT_SERVER: '127.0.0.1:0',
     // The scripted HTTP origins have no RTMP port: health probes would mark them down mid-test and
     // close their live relays. What is tested here is the HTTP listener, not health.
     PROXY_HEALTH_INTERVAL: '0',
@@ -101,7 +105,14 @@ describe('HLS session records', () => {
   before(async () => {
     origin = await startPlaylistOrigin();
     p = await startInProcessProxy(balancer);
-    await registerOrigin(p.api, { ip: '127.0.0.1', server: 'hls', service: 's', pid: '1', rtmp: ['1935'], http: [String((origin.address() as AddressInfo).port)] });
+    await registerOrigin(p.api, {
+      ip: '127.0.0.1',
+      server: 'hls',
+      service: 's',
+      pid: '1',
+      rtmp: ['1935'],
+      http: [String((origin.address() as AddressInfo).port)],
+    });
   });
   after(async () => {
     await p.proxy.stop(0);
@@ -109,7 +120,11 @@ describe('HLS session records', () => {
   });
 
   test('playlists the origin refuses (404, 500, 503) create no record, for many stream names', async () => {
-    for (const [prefix, status] of [['missing', 404], ['broken', 500], ['busy', 503]] as const) {
+    for (const [prefix, status] of [
+      ['missing', 404],
+      ['broken', 500],
+      ['busy', 503],
+    ] as const) {
       for (let i = 0; i < 30; i++) {
         const res = await fetch(`${p.http}/live/${prefix}${i}.m3u8`);
         assert.equal(res.status, status);
@@ -177,13 +192,21 @@ describe('pipelined requests behind a live stream', () => {
     const seen = await originRequestsAfter('marker2');
     assert.ok(seen.filter((u) => u.startsWith('/live/f')).length <= 1, JSON.stringify(seen));
     // Normal keep-alive use is unaffected: sequential requests on one connection are all answered.
-    const versions = await rawExchange(p.port, 'GET /api/v1/versions HTTP/1.1\r\nHost: x\r\n\r\nGET /api/v1/versions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const versions = await rawExchange(
+      p.port,
+      'GET /api/v1/versions HTTP/1.1\r\nHost: x\r\n\r\nGET /api/v1/versions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
     assert.equal(versions.data.match(/HTTP\/1\.1 200/g)?.length, 2);
   });
 });
 
 describe('origin response headers with control characters', () => {
-  for (const [name, bad] of [['SOH', '\x01'], ['ESC', '\x1b'], ['DEL', '\x7f'], ['NUL', '\x00']] as const) {
+  for (const [name, bad] of [
+    ['SOH', '\x01'],
+    ['ESC', '\x1b'],
+    ['DEL', '\x7f'],
+    ['NUL', '\x00'],
+  ] as const) {
     test(`a header value holding ${name} is dropped; the stream and other headers pass`, async () => {
       const live = await startLiveOrigin(`HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nX-Bad: a${bad}b\r\nX-Good: yes\r\nConnection: close\r\n\r\n`);
       const p = await startInProcessProxy(new MemoryBalancer({ originExpireMs: 30_000, sessionTtlMs: 60_000, maxStreamPins: 1000 }));

@@ -16,7 +16,11 @@ after(stopAllPeers);
 const heartbeat = (server: string) => ({ ip: '127.0.0.1', server, service: 's', pid: '1', rtmp: ['1935'] });
 
 async function register(systemApi: string, server: string): Promise<number> {
-  const res = await fetch(`${systemApi}/api/v1/srs/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(heartbeat(server)) });
+  const res = await fetch(`${systemApi}/api/v1/srs/register`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(heartbeat(server)),
+  });
   await res.arrayBuffer();
   return res.status;
 }
@@ -52,7 +56,10 @@ describe('connection caps', () => {
     const proxy = await startProxy({ env: { PROXY_MAX_CONNECTIONS_PER_IP: '5' } });
     const held: Socket[] = [];
     try {
-      for (const [kind, port] of [['rtmp', proxy.ports.rtmp], ['http', proxy.ports.httpServer]] as const) {
+      for (const [kind, port] of [
+        ['rtmp', proxy.ports.rtmp],
+        ['http', proxy.ports.httpServer],
+      ] as const) {
         for (let i = 0; i < 5; i++) {
           const r = await probe(port, kind);
           held.push(r.socket);
@@ -106,7 +113,14 @@ describe('connection caps', () => {
 
 /** The proxy started through util-linux prlimit with the given descriptor limits. */
 async function startLimitedProxy(nofile: string, env: Record<string, string>): Promise<{ peer: Peer; ports: ProxyPorts; systemApi: string }> {
-  const ports: ProxyPorts = { rtmp: await freePort(), httpServer: await freePort(), httpApi: await freePort(), webrtc: await freePort(), srt: await freePort(), systemApi: await freePort() };
+  const ports: ProxyPorts = {
+    rtmp: await freePort(),
+    httpServer: await freePort(),
+    httpApi: await freePort(),
+    webrtc: await freePort(),
+    srt: await freePort(),
+    systemApi: await freePort(),
+  };
   const peer = startPeer('origin-proxy', 'prlimit', [`--nofile=${nofile}`, process.execPath, MAIN_JS], {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -13,7 +13,11 @@ after(stopAllPeers);
 const body = (server: string, extra: Record<string, unknown> = {}) => ({ ip: '127.0.0.1', server, service: 's1', pid: '1', rtmp: ['1935'], ...extra });
 
 async function register(proxy: RunningProxy, b: unknown, headers: Record<string, string> = {}, query = '') {
-  const res = await fetch(`${proxy.systemApi}/api/v1/srs/register${query}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(b) });
+  const res = await fetch(`${proxy.systemApi}/api/v1/srs/register${query}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: JSON.stringify(b),
+  });
   return { status: res.status, json: (await res.json()) as { code: number; error?: string } };
 }
 
@@ -32,12 +36,18 @@ describe('origin count and record size', () => {
       assert.match(fourth.json.error ?? '', /PROXY_MAX_ORIGINS=3/);
       // A burst of new ids in parallel: none gets past the count.
       const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => register(proxy, body(`burst${i}`))));
-      assert.ok(burst.every((r) => r.status === 403), JSON.stringify(burst.map((r) => r.status)));
+      assert.ok(
+        burst.every((r) => r.status === 403),
+        JSON.stringify(burst.map((r) => r.status)),
+      );
       // Known origins: heartbeats and a restart (new service id) are still accepted.
       assert.equal((await register(proxy, body('a'))).status, 200);
       assert.equal((await register(proxy, body('b', { service: 's2' }))).status, 200);
       const list = await get<{ origins: { server_id: string }[]; total: number }>(`${proxy.systemApi}/api/v1/origins`);
-      assert.deepEqual(list.json.origins.map((o) => o.server_id), ['a', 'b', 'c']);
+      assert.deepEqual(
+        list.json.origins.map((o) => o.server_id),
+        ['a', 'b', 'c'],
+      );
       // Removing one makes room for a new one.
       assert.equal((await fetch(`${proxy.systemApi}/api/v1/origins/c`, { method: 'DELETE' })).status, 200);
       await eventually(async () => assert.equal((await register(proxy, body('d'))).status, 200), 5000);
@@ -118,7 +128,13 @@ describe('who may call the system API', () => {
   test('PROXY_SYSTEM_API_ALLOW_CIDRS: a caller outside gets 403 JSON on every route; inside is served', async () => {
     const outside = await startProxy({ env: { PROXY_SYSTEM_API_ALLOW_CIDRS: '10.0.0.0/8,::2' } });
     try {
-      for (const [method, path] of [['POST', '/api/v1/srs/register'], ['GET', '/api/v1/origins'], ['GET', '/api/v1/streams'], ['DELETE', '/api/v1/origins/x'], ['GET', '/api/v1/versions']]) {
+      for (const [method, path] of [
+        ['POST', '/api/v1/srs/register'],
+        ['GET', '/api/v1/origins'],
+        ['GET', '/api/v1/streams'],
+        ['DELETE', '/api/v1/origins/x'],
+        ['GET', '/api/v1/versions'],
+      ]) {
         const res = await fetch(`${outside.systemApi}${path}`, { method: method!, ...(method === 'POST' ? { body: JSON.stringify(body('x')) } : {}) });
         assert.equal(res.status, 403, `${method} ${path}`);
         assert.equal(res.headers.get('content-type'), 'application/json');
@@ -153,9 +169,29 @@ describe('who may call the system API', () => {
       assert.equal((await fetch(`${proxy.systemApi}/api/v1/origins/o1?token=${token}`, { method: 'DELETE' })).status, 200);
       assert.equal((await fetch(`${proxy.systemApi}/api/v1/origins/o2?x=1&token=${token}&password=${token}`, { method: 'DELETE' })).status, 200);
       // The heartbeat sidecar with the token in --url and in --token.
-      const hb = startPeer('heartbeat', process.execPath, [MAIN_JS, 'heartbeat', '--url', `${proxy.systemApi}/api/v1/srs/register?token=${token}`, '--token', token, '--ip', '127.0.0.1', '--rtmp', '1935', '--server', 'hb1', '--interval', '200ms'], {
-        env: { PATH: process.env.PATH ?? '', PROXY_LOG_LEVEL: 'debug', PROXY_LOG_FORMAT: 'json' },
-      });
+      const hb = startPeer(
+        'heartbeat',
+        process.execPath,
+        [
+          MAIN_JS,
+          'heartbeat',
+          '--url',
+          `${proxy.systemApi}/api/v1/srs/register?token=${token}`,
+          '--token',
+          token,
+          '--ip',
+          '127.0.0.1',
+          '--rtmp',
+          '1935',
+          '--server',
+          'hb1',
+          '--interval',
+          '200ms',
+        ],
+        {
+          env: { PATH: process.env.PATH ?? '', PROXY_LOG_LEVEL: 'debug', PROXY_LOG_FORMAT: 'json' },
+        },
+      );
       await hb.waitForOutput(/heartbeat sent/, 10_000);
       await proxy.peer.waitForOutput(/origin removed by API[\s\S]*origin removed by API/, 5000);
       await proxy.peer.waitForOutput(/"origin":"hb1-/, 5000);
@@ -180,7 +216,9 @@ describe('paginated listings', () => {
       let cursor: string | undefined = '0';
       let pages = 0;
       while (cursor !== undefined) {
-        const page: { json: { origins: { server_id: string }[]; next?: string; total: number } } = await get(`${proxy.systemApi}/api/v1/origins?limit=3&cursor=${cursor}`);
+        const page: { json: { origins: { server_id: string }[]; next?: string; total: number } } = await get(
+          `${proxy.systemApi}/api/v1/origins?limit=3&cursor=${cursor}`,
+        );
         assert.ok(page.json.origins.length <= 3);
         assert.equal(page.json.total, 7);
         seen.push(...page.json.origins.map((o) => o.server_id));

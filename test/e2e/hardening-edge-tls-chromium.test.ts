@@ -18,7 +18,25 @@ test('Chromium posts a WHIP offer over HTTPS from an HTTPS page of another origi
   const tmp = tempDir('tls-chromium');
   const cert = join(tmp.dir, 'proxy.crt');
   const key = join(tmp.dir, 'proxy.key');
-  const r = await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=proxy', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+  const r = await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=proxy',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const site = join(tmp.dir, 'site');
   await run('mkdir', ['-p', site]);
@@ -27,7 +45,13 @@ test('Chromium posts a WHIP offer over HTTPS from an HTTPS page of another origi
   const httpsApi = await freePort();
   const httpsServer = await freePort();
   const proxy = await startProxy({
-    env: { PROXY_HTTPS_API: `127.0.0.1:${httpsApi}`, PROXY_HTTPS_SERVER: `127.0.0.1:${httpsServer}`, PROXY_TLS_CERT: cert, PROXY_TLS_KEY: key, PROXY_STATIC_FILES: site },
+    env: {
+      PROXY_HTTPS_API: `127.0.0.1:${httpsApi}`,
+      PROXY_HTTPS_SERVER: `127.0.0.1:${httpsServer}`,
+      PROXY_TLS_CERT: cert,
+      PROXY_TLS_KEY: key,
+      PROXY_STATIC_FILES: site,
+    },
   });
   const browser = await launchChromium(['--ignore-certificate-errors']);
   try {

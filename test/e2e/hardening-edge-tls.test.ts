@@ -21,7 +21,25 @@ after(() => tmp.remove());
 async function makeCert(name: string, cn: string): Promise<{ cert: string; key: string }> {
   const cert = join(tmp.dir, `${name}.crt`);
   const key = join(tmp.dir, `${name}.key`);
-  const r = await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+  const r = await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${cn}`,
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   return { cert, key };
 }
@@ -29,7 +47,9 @@ async function makeCert(name: string, cn: string): Promise<{ cert: string; key: 
 /** Opens a TLS connection and resolves with it and the certificate CN the server presented. */
 function tlsOpen(port: number): Promise<{ socket: TLSSocket; cn: string }> {
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => resolve({ socket, cn: String(socket.getPeerCertificate().subject?.CN) }));
+    const socket = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () =>
+      resolve({ socket, cn: String(socket.getPeerCertificate().subject?.CN) }),
+    );
     socket.once('error', reject);
   });
 }
@@ -78,7 +98,16 @@ describe('HTTPS listeners', () => {
       assert.match(r.stdout, /"version"/);
     }
     // The HTTPS stream listener routes like the plain one (no origin → 503 JSON, CORS on OPTIONS).
-    const noOrigin = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', first.cert, `https://127.0.0.1:${httpsServer}/live/none.flv`]);
+    const noOrigin = await run('curl', [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--cacert',
+      first.cert,
+      `https://127.0.0.1:${httpsServer}/live/none.flv`,
+    ]);
     assert.equal(noOrigin.stdout, '503');
     const preflight = await run('curl', ['-sS', '-i', '-X', 'OPTIONS', '--cacert', first.cert, `https://127.0.0.1:${httpsApi}/rtc/v1/whip/?app=live&stream=s`]);
     assert.match(preflight.stdout, /access-control-allow-origin: \*/i);
@@ -96,11 +125,15 @@ describe('HTTPS listeners', () => {
     copyFileSync(second.cert, live.cert);
     copyFileSync(second.key, live.key);
     proxy.peer.child.kill('SIGHUP');
-    await eventually(async () => {
-      const c = await tlsOpen(httpsApi);
-      c.socket.destroy();
-      assert.equal(c.cn, 'second-cert');
-    }, 10_000, 100);
+    await eventually(
+      async () => {
+        const c = await tlsOpen(httpsApi);
+        c.socket.destroy();
+        assert.equal(c.cn, 'second-cert');
+      },
+      10_000,
+      100,
+    );
     // The other HTTPS listener follows too, and the old connection was not dropped.
     const server = await tlsOpen(httpsServer);
     server.socket.destroy();
@@ -113,11 +146,15 @@ describe('HTTPS listeners', () => {
     const third = await makeCert('third', 'third-cert');
     copyFileSync(third.cert, live.cert);
     copyFileSync(third.key, live.key);
-    await eventually(async () => {
-      const c = await tlsOpen(httpsServer);
-      c.socket.destroy();
-      assert.equal(c.cn, 'third-cert');
-    }, 15_000, 250);
+    await eventually(
+      async () => {
+        const c = await tlsOpen(httpsServer);
+        c.socket.destroy();
+        assert.equal(c.cn, 'third-cert');
+      },
+      15_000,
+      250,
+    );
     writeFileSync(live.cert, '-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n');
     proxy.peer.child.kill('SIGHUP');
     await proxy.peer.waitForOutput(/TLS certificate reload failed/, 10_000);
@@ -149,8 +186,14 @@ describe('TLS misconfiguration stops startup naming the variable', () => {
       const r = await run(process.execPath, [MAIN_JS], 20_000, {
         env: {
           PATH: process.env.PATH ?? '',
-          PROXY_HTTPS_SERVER: '127.0.0.1:0', PROXY_RTMP_SERVER: '127.0.0.1:0', PROXY_HTTP_SERVER: '127.0.0.1:0', PROXY_HTTP_API: '127.0.0.1:0',
-          PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_SRT_SERVER: '127.0.0.1:0', PROXY_SYSTEM_API: '127.0.0.1:0', PROXY_LOG_FORMAT: 'json',
+          PROXY_HTTPS_SERVER: '127.0.0.1:0',
+          PROXY_RTMP_SERVER: '127.0.0.1:0',
+          PROXY_HTTP_SERVER: '127.0.0.1:0',
+          PROXY_HTTP_API: '127.0.0.1:0',
+          PROXY_WEBRTC_SERVER: '127.0.0.1:0',
+          PROXY_SRT_SERVER: '127.0.0.1:0',
+          PROXY_SYSTEM_API: '127.0.0.1:0',
+          PROXY_LOG_FORMAT: 'json',
           ...env(),
         },
       });

@@ -18,7 +18,10 @@ describe('PROXY_MAX_OFFERS_PER_IP', () => {
     assert.equal(load({}), 600);
     assert.equal(load({ PROXY_MAX_OFFERS_PER_IP: '7' }), 7);
     for (const bad of ['0', '-3', 'lots', '1.5']) {
-      assert.throws(() => load({ PROXY_MAX_OFFERS_PER_IP: bad }), (err: unknown) => err instanceof ConfigError && /PROXY_MAX_OFFERS_PER_IP/.test(err.message));
+      assert.throws(
+        () => load({ PROXY_MAX_OFFERS_PER_IP: bad }),
+        (err: unknown) => err instanceof ConfigError && /PROXY_MAX_OFFERS_PER_IP/.test(err.message),
+      );
     }
   });
 
@@ -102,7 +105,11 @@ describe('WebRTC offers flooded from one address (real proxy, fake origin)', () 
     });
     assert.equal(json.statusCode, 429);
     assert.match(await json.body.text(), /PROXY_MAX_OFFERS_PER_IP/);
-    const garbage = await request(`${proxy.httpApi}/rtc/v1/whep/?app=live&stream=g`, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: 'x'.repeat(100_000) });
+    const garbage = await request(`${proxy.httpApi}/rtc/v1/whep/?app=live&stream=g`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/sdp' },
+      body: 'x'.repeat(100_000),
+    });
     assert.equal(garbage.statusCode, 429);
     await garbage.body.text();
     assert.equal(fo.requests.length, asked);

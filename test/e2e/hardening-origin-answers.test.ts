@@ -41,8 +41,13 @@ async function statusOrigin(status: () => string): Promise<{ server: Server; por
 
 async function inProcessProxy() {
   const env = {
-    PROXY_SYSTEM_API: '127.0.0.1:0', PROXY_HTTP_API: '127.0.0.1:0', PROXY_HTTP_SERVER: '127.0.0.1:0', PROXY_RTMP_SERVER: '127.0.0.1:0',
-    PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_SRT_SERVER: '127.0.0.1:0', PROXY_DIAL_TIMEOUT: '2s',
+    PROXY_SYSTEM_API: '127.0.0.1:0',
+    PROXY_HTTP_API: '127.0.0.1:0',
+    PROXY_HTTP_SERVER: '127.0.0.1:0',
+    PROXY_RTMP_SERVER: '127.0.0.1:0',
+    PROXY_WEBRTC_SERVER: '127.0.0.1:0',
+    PROXY_SRT_SERVER: '127.0.0.1:0',
+    PROXY_DIAL_TIMEOUT: '2s',
     // Probes off: the probe would read the same odd statuses and mark the origin down, which is not tested here.
     PROXY_HEALTH_INTERVAL: '0',
   };
@@ -62,7 +67,16 @@ describe('HTTP origin statuses outside 200-599', () => {
     origin = await statusOrigin(() => status);
     rtmp = await RtmpListener.start();
     p = await inProcessProxy();
-    await registerOrigin(p.systemApi, { ip: '127.0.0.1', server: 'odd', service: 's', pid: '1', rtmp: [String(rtmp.port)], http: [String(origin.port)], api: [String(origin.port)], rtc: ['udp://0.0.0.0:8000'] });
+    await registerOrigin(p.systemApi, {
+      ip: '127.0.0.1',
+      server: 'odd',
+      service: 's',
+      pid: '1',
+      rtmp: [String(rtmp.port)],
+      http: [String(origin.port)],
+      api: [String(origin.port)],
+      rtc: ['udp://0.0.0.0:8000'],
+    });
   });
   after(async () => {
     await p?.proxy.stop(0);
@@ -112,7 +126,14 @@ describe('HTTP origin answers cut short', () => {
     });
     await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
     p = await inProcessProxy();
-    await registerOrigin(p.systemApi, { ip: '127.0.0.1', server: 'cut', service: 's', pid: '1', rtmp: ['1935'], http: [String((origin.address() as AddressInfo).port)] });
+    await registerOrigin(p.systemApi, {
+      ip: '127.0.0.1',
+      server: 'cut',
+      service: 's',
+      pid: '1',
+      rtmp: ['1935'],
+      http: [String((origin.address() as AddressInfo).port)],
+    });
   });
   after(async () => {
     await p?.proxy.stop(0);

@@ -25,8 +25,14 @@ async function overloadableProxy(env: Record<string, string> = {}) {
   const heap = { over: false };
   const { config } = loadConfig({
     env: {
-      PROXY_SYSTEM_API: '127.0.0.1:0', PROXY_HTTP_API: '127.0.0.1:0', PROXY_HTTP_SERVER: '127.0.0.1:0', PROXY_RTMP_SERVER: '127.0.0.1:0',
-      PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_SRT_SERVER: '127.0.0.1:0', PROXY_UDP_BUFFER_SIZE: '262144', PROXY_MAX_HEAP_RATIO: '0.8',
+      PROXY_SYSTEM_API: '127.0.0.1:0',
+      PROXY_HTTP_API: '127.0.0.1:0',
+      PROXY_HTTP_SERVER: '127.0.0.1:0',
+      PROXY_RTMP_SERVER: '127.0.0.1:0',
+      PROXY_WEBRTC_SERVER: '127.0.0.1:0',
+      PROXY_SRT_SERVER: '127.0.0.1:0',
+      PROXY_UDP_BUFFER_SIZE: '262144',
+      PROXY_MAX_HEAP_RATIO: '0.8',
       ...env,
     },
     cwd: '/',
@@ -41,11 +47,14 @@ async function overloadableProxy(env: Record<string, string> = {}) {
   const port = (name: Parameters<OriginProxy['address']>[0]) => proxy.address(name).port;
   /** The guard samples the heap at most every 100 ms: wait for a verdict through a real HTTP request. */
   const settle = (over: boolean) =>
-    waitFor(async () => {
-      const res = await fetch(`http://127.0.0.1:${port('httpApi')}/api/v1/versions`);
-      await res.arrayBuffer();
-      return (res.status === 503) === over;
-    }, { what: `the heap guard to see over=${over}` });
+    waitFor(
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${port('httpApi')}/api/v1/versions`);
+        await res.arrayBuffer();
+        return (res.status === 503) === over;
+      },
+      { what: `the heap guard to see over=${over}` },
+    );
   const set = async (over: boolean) => {
     heap.over = over;
     await settle(over);
@@ -62,7 +71,12 @@ describe('heap guard: SRT callers', () => {
     callers.push(c);
     return c;
   };
-  const srtStats = () => (h.proxy as unknown as { listeners: Map<string, { stats(): { drops: Record<string, number>; relaying: number; rejected: Record<string, number> } }> }).listeners.get('srt')!.stats();
+  const srtStats = () =>
+    (
+      h.proxy as unknown as { listeners: Map<string, { stats(): { drops: Record<string, number>; relaying: number; rejected: Record<string, number> } }> }
+    ).listeners
+      .get('srt')!
+      .stats();
 
   before(async () => {
     h = await overloadableProxy();
@@ -97,7 +111,11 @@ describe('heap guard: SRT callers', () => {
   test('libsrt (srt-live-transmit) as the caller gets the backlog rejection while overloaded', async () => {
     await h.set(true);
     const slt = startPeer('srt-live-transmit caller', 'srt-live-transmit', [
-      '-a:no', '-v', '-ll:note', `srt://127.0.0.1:${h.port('srt')}?mode=caller&streamid=${encodeURIComponent('#!::r=live/slt,m=request')}&connect_timeout=2000`, 'file://con',
+      '-a:no',
+      '-v',
+      '-ll:note',
+      `srt://127.0.0.1:${h.port('srt')}?mode=caller&streamid=${encodeURIComponent('#!::r=live/slt,m=request')}&connect_timeout=2000`,
+      'file://con',
     ]);
     // A refused connection ends the process; its output says why.
     await slt.exited;
@@ -123,7 +141,8 @@ describe('heap guard: WebRTC sessions', () => {
   let source: RtpSource;
   const clients: SignalledClient[] = [];
   const peers: UdpPeer[] = [];
-  const relayStats = () => (h.proxy as unknown as { listeners: Map<string, { stats(): { sessions: number; dropped: Record<string, number> } }> }).listeners.get('webrtc')!.stats();
+  const relayStats = () =>
+    (h.proxy as unknown as { listeners: Map<string, { stats(): { sessions: number; dropped: Record<string, number> } }> }).listeners.get('webrtc')!.stats();
   const whipUrl = (stream: string) => `http://127.0.0.1:${h.port('httpApi')}/rtc/v1/whip/?app=live&stream=${stream}`;
   const whepUrl = (stream: string) => `http://127.0.0.1:${h.port('httpApi')}/rtc/v1/whep/?app=live&stream=${stream}`;
 
@@ -155,7 +174,13 @@ describe('heap guard: WebRTC sessions', () => {
     assert.match(((await offer.json()) as { error: string }).error, /overloaded/);
     // Variant 2: a check for a session record that exists (signalled before the overload, e.g. by another
     // proxy) does not open an upstream socket: dropped and counted.
-    await h.proxy.balancer.putRtcSession({ ufrag: 'late:c', streamKey: '__defaultVhost__/live/flow', icePwd: TEST_ICE_PWD, mediaHost: '127.0.0.1', mediaPort: o1.udpPort });
+    await h.proxy.balancer.putRtcSession({
+      ufrag: 'late:c',
+      streamKey: '__defaultVhost__/live/flow',
+      icePwd: TEST_ICE_PWD,
+      mediaHost: '127.0.0.1',
+      mediaPort: o1.udpPort,
+    });
     const late = await UdpPeer.open();
     peers.push(late);
     for (let i = 0; i < 2; i++) await late.send(stunBindingRequest('late:c'), h.port('webrtc'));

@@ -105,7 +105,13 @@ describe('RTMP: a client that sends but never reads (listener in-process, its st
     socket.on('error', () => undefined);
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
     socket.pause(); // never read: S0S1S2, the connect answer and every ping answer stay unread
-    const connectCmd = new ChunkWriter().encode({ type: MessageType.CommandAmf0, timestamp: 0, streamId: 0, csid: 3, payload: encodeCommand({ name: 'connect', transactionId: 1, commandObject: Amf0Object.fromRecord({ app: 'live', tcUrl: local }), args: [] }) });
+    const connectCmd = new ChunkWriter().encode({
+      type: MessageType.CommandAmf0,
+      timestamp: 0,
+      streamId: 0,
+      csid: 3,
+      payload: encodeCommand({ name: 'connect', transactionId: 1, commandObject: Amf0Object.fromRecord({ app: 'live', tcUrl: local }), args: [] }),
+    });
     // C2's content is not checked by the proxy: sent blind, with everything else.
     socket.write(Buffer.concat([new ClientHandshake().start(), Buffer.alloc(1536, 7), connectCmd]));
     writeInPieces(socket, pings(Math.floor(FLOOD / 18)));
@@ -182,8 +188,14 @@ describe('RTMP: commands before publish/play', () => {
     assert.equal((await client.start('publish', 'replayed', await client.createStream())).get('code'), 'NetStream.Publish.Start');
     const session = await origin.session(before);
     const names = session.commands.map((c) => c.name);
-    assert.deepEqual(names.filter((n) => n === 'releaseStream'), ['releaseStream']);
-    assert.deepEqual(names.filter((n) => n === 'FCPublish'), ['FCPublish']);
+    assert.deepEqual(
+      names.filter((n) => n === 'releaseStream'),
+      ['releaseStream'],
+    );
+    assert.deepEqual(
+      names.filter((n) => n === 'FCPublish'),
+      ['FCPublish'],
+    );
     assert.ok(!names.includes('FCSubscribe') && !names.includes('_checkbw') && !names.includes('someUnknownCall'), names.join(','));
     // The last releaseStream is the one replayed.
     assert.equal(session.commands.find((c) => c.name === 'releaseStream')!.args[0], 's4');

@@ -32,7 +32,6 @@ async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> 
   }
 }
 
-
 /** The routing seam over a test balancer (every origin up, no probes). */
 function testRouter(balancer: MemoryBalancer): Router {
   return new Router({ balancer, log: createLogger({ level: 'silent', format: 'json' }), originExpireMs: 30_000 });
@@ -45,7 +44,10 @@ describe('PROXY_MAX_UDP_SESSIONS_PER_IP', () => {
     assert.equal(config({ PROXY_MAX_UDP_SESSIONS: '100' }).maxUdpSessionsPerIp, 100);
     assert.equal(config({ PROXY_MAX_UDP_SESSIONS_PER_IP: '7' }).maxUdpSessionsPerIp, 7);
     for (const bad of ['0', '-1', 'many']) {
-      assert.throws(() => config({ PROXY_MAX_UDP_SESSIONS_PER_IP: bad }), (err: unknown) => err instanceof ConfigError && /PROXY_MAX_UDP_SESSIONS_PER_IP/.test(err.message));
+      assert.throws(
+        () => config({ PROXY_MAX_UDP_SESSIONS_PER_IP: bad }),
+        (err: unknown) => err instanceof ConfigError && /PROXY_MAX_UDP_SESSIONS_PER_IP/.test(err.message),
+      );
     }
   });
 });
@@ -54,9 +56,17 @@ describe('SRT: sessions per source address', () => {
   async function harness() {
     const balancer = new MemoryBalancer({ originExpireMs: 30_000, sessionTtlMs: 120_000, maxStreamPins: 1000 });
     const cfg = config({ PROXY_SRT_SERVER: '127.0.0.1:0', PROXY_DIAL_TIMEOUT: '2s', PROXY_UDP_BUFFER_SIZE: '262144', PROXY_MAX_UDP_SESSIONS_PER_IP: '4' });
-    const service = await startSrtServer({ config: cfg, log: createLogger({ level: 'silent', format: 'json' }), balancer, router: testRouter(balancer), onFatal: (err) => assert.fail(err) });
+    const service = await startSrtServer({
+      config: cfg,
+      log: createLogger({ level: 'silent', format: 'json' }),
+      balancer,
+      router: testRouter(balancer),
+      onFatal: (err) => assert.fail(err),
+    });
     const origin = await FakeOrigin.start('accept', {});
-    await balancer.register(parseRegistration({ ip: '127.0.0.1', server: 'o1', service: 'svc', pid: '1', rtmp: ['1935'], srt: [origin.endpoint()] }, Date.now()));
+    await balancer.register(
+      parseRegistration({ ip: '127.0.0.1', server: 'o1', service: 'svc', pid: '1', rtmp: ['1935'], srt: [origin.endpoint()] }, Date.now()),
+    );
     const callers: TestCaller[] = [];
     const caller = async (host = '127.0.0.1') => {
       const c = await TestCaller.open(service.address().port, undefined, host);
@@ -113,7 +123,10 @@ describe('WebRTC: sessions per source address', () => {
     const balancer = new MemoryBalancer({ originExpireMs: 30_000, sessionTtlMs: 120_000, maxStreamPins: 1000 });
     await balancer.start();
     const cfg = config({ PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_UDP_BUFFER_SIZE: '262144', PROXY_MAX_UDP_SESSIONS_PER_IP: '3' });
-    const relay = await startWebrtcRelay({ config: cfg, log: createLogger({ level: 'silent', format: 'json' }), balancer, router: testRouter(balancer), onFatal: (err) => assert.fail(err) }, { sweepIntervalMs: 50 });
+    const relay = await startWebrtcRelay(
+      { config: cfg, log: createLogger({ level: 'silent', format: 'json' }), balancer, router: testRouter(balancer), onFatal: (err) => assert.fail(err) },
+      { sweepIntervalMs: 50 },
+    );
     const origin = await UdpPeer.open();
     const peers: UdpPeer[] = [];
     const peer = async (host = '127.0.0.1') => {
@@ -129,7 +142,10 @@ describe('WebRTC: sessions per source address', () => {
       const check = stunBindingRequest(ufrag);
       const dropsBefore = relay.stats().dropped['ip-cap'];
       await (await peer(host)).send(check, relay.port);
-      await until('the check to be relayed or dropped', () => origin.received.some((d) => d.data.equals(check)) || relay.stats().dropped['ip-cap'] > dropsBefore);
+      await until(
+        'the check to be relayed or dropped',
+        () => origin.received.some((d) => d.data.equals(check)) || relay.stats().dropped['ip-cap'] > dropsBefore,
+      );
       return { ufrag, reached: origin.received.some((d) => d.data.equals(check)) };
     };
     let stopped = false;

@@ -85,7 +85,9 @@ describe('WebRTC relay: an origin media address that cannot be used', () => {
   });
 
   test('a registered origin whose rtc endpoint is the broadcast address (record without media address)', async () => {
-    await s.balancer.register(parseRegistration({ ip: '127.0.0.1', server: 'bad', service: 'x', pid: '1', rtmp: ['1935'], rtc: ['udp://255.255.255.255:8000'] }, Date.now()));
+    await s.balancer.register(
+      parseRegistration({ ip: '127.0.0.1', server: 'bad', service: 'x', pid: '1', rtmp: ['1935'], rtc: ['udp://255.255.255.255:8000'] }, Date.now()),
+    );
     await s.balancer.putRtcSession({ ufrag: 'reg:1', streamKey: STREAM, icePwd: TEST_ICE_PWD });
     const c = await peer();
     await c.send(stunBindingRequest('reg:1'), s.relay.port);
@@ -127,11 +129,14 @@ describe('WebRTC relay: checks without the ICE password', () => {
   const forgeries: [string, () => Buffer][] = [
     ['no MESSAGE-INTEGRITY', () => stunBindingRequest('victim:1', null)],
     ['MESSAGE-INTEGRITY with a guessed password', () => stunBindingRequest('victim:1', 'guessedpasswordguessedpwd')],
-    ['a valid check with one byte changed after signing', () => {
-      const b = Buffer.from(stunBindingRequest('victim:1'));
-      b[b.length - 20]! ^= 0x01; // inside MESSAGE-INTEGRITY's HMAC (FINGERPRINT is the last 8 bytes)
-      return b;
-    }],
+    [
+      'a valid check with one byte changed after signing',
+      () => {
+        const b = Buffer.from(stunBindingRequest('victim:1'));
+        b[b.length - 20]! ^= 0x01; // inside MESSAGE-INTEGRITY's HMAC (FINGERPRINT is the last 8 bytes)
+        return b;
+      },
+    ],
     ['the USERNAME placed after a MESSAGE-INTEGRITY the attacker computed for another session', () => usernameAfterIntegrity('victim:1')],
   ];
 
@@ -141,7 +146,10 @@ describe('WebRTC relay: checks without the ICE password', () => {
       const attacker = await peer();
       const forged = forge();
       await attacker.send(forged, s.relay.port);
-      await until('the forged check to be counted', () => s.relay.stats().dropped.unverified + s.relay.stats().dropped['unknown-username'] + s.relay.stats().dropped['malformed-stun'] >= 1);
+      await until(
+        'the forged check to be counted',
+        () => s.relay.stats().dropped.unverified + s.relay.stats().dropped['unknown-username'] + s.relay.stats().dropped['malformed-stun'] >= 1,
+      );
       assert.ok(await staysAbsent(s.origin.received, (d) => d.data.equals(forged), 50));
       await mediaStaysWithVictim(v, attacker);
     });
@@ -192,7 +200,11 @@ describe('WebRTC through the proxy process: session records with unusable media 
   /** WHIP offer; returns the session's USERNAME and the answer's password. */
   async function whip(stream: string): Promise<{ username: string; pwd: string }> {
     const offerUfrag = `hc${++offers}`;
-    const res = await fetch(`${proxy.httpApi}/rtc/v1/whip/?app=live&stream=${stream}`, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: fakeOffer(offerUfrag, 'clientpasswordclientpassword') });
+    const res = await fetch(`${proxy.httpApi}/rtc/v1/whip/?app=live&stream=${stream}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp' },
+      body: fakeOffer(offerUfrag, 'clientpasswordclientpassword'),
+    });
     const sdp = await res.text();
     assert.equal(res.status, 201, sdp);
     return { username: `${/a=ice-ufrag:(\S+)/.exec(sdp)![1]}:${offerUfrag}`, pwd: /a=ice-pwd:(\S+)/.exec(sdp)![1]! };

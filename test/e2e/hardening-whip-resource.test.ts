@@ -25,7 +25,10 @@ async function whip(api: string, stream: string): Promise<string> {
 
 /** Sends `method` to `location` on `api`; returns status and the parsed JSON error (if any). */
 async function call(api: string, location: string, method: string): Promise<{ status: number; body: Record<string, unknown> | undefined }> {
-  const res = await fetch(new URL(location, api), { method, ...(method === 'PATCH' ? { headers: { 'Content-Type': 'application/trickle-ice-sdpfrag' }, body: 'a=end-of-candidates\r\n' } : {}) });
+  const res = await fetch(new URL(location, api), {
+    method,
+    ...(method === 'PATCH' ? { headers: { 'Content-Type': 'application/trickle-ice-sdpfrag' }, body: 'a=end-of-candidates\r\n' } : {}),
+  });
   const text = await res.text();
   let body: Record<string, unknown> | undefined;
   try {
@@ -82,7 +85,10 @@ describe('WHIP/WHEP resources: only the URL an origin gave, only DELETE and PATC
     const sig = new URL(location, 'http://x').searchParams.get('proxy_sig')!;
     const before = originRequests();
     assertJsonError(await call(proxy.httpApi, '/rtc/v1/resource/api/v1/clients/', 'DELETE'), 404);
-    assertJsonError(await call(proxy.httpApi, '/rtc/v1/resource/api/v1/clients/?proxy_origin=fo1&proxy_session=a:b&proxy_sig=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'DELETE'), 403);
+    assertJsonError(
+      await call(proxy.httpApi, '/rtc/v1/resource/api/v1/clients/?proxy_origin=fo1&proxy_session=a:b&proxy_sig=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'DELETE'),
+      403,
+    );
     // A genuine MAC moved to another path is worth nothing.
     assertJsonError(await call(proxy.httpApi, `/rtc/v1/resource/api/v1/streams/?${new URL(location, 'http://x').search.slice(1)}`, 'DELETE'), 403);
     assertJsonError(await call(proxy.httpApi, `/rtc/v1/whip/?proxy_origin=fo1&proxy_session=x:y&proxy_sig=${sig}`, 'PATCH'), 403);

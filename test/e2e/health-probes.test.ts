@@ -52,10 +52,13 @@ describe('health probes', () => {
       assert.deepEqual((await probe(proxy.systemApi, '/readyz')).body, { code: 0, status: 'ready', balancer: 'redis' });
       redis.peer.child.kill('SIGKILL');
       await redis.peer.exited;
-      const down = await waitFor(async () => {
-        const p = await probe(proxy.systemApi, '/readyz');
-        return p.status === 503 ? p : undefined;
-      }, { what: 'readyz 503 after Redis stopped' });
+      const down = await waitFor(
+        async () => {
+          const p = await probe(proxy.systemApi, '/readyz');
+          return p.status === 503 ? p : undefined;
+        },
+        { what: 'readyz 503 after Redis stopped' },
+      );
       assert.equal(down.body.code, 503);
       assert.equal(down.body.reason, 'balancer');
       assert.match(String(down.body.error), /Redis is not connected/);
@@ -80,10 +83,13 @@ describe('health probes', () => {
     try {
       redis.peer.child.kill('SIGKILL');
       await redis.peer.exited;
-      const p = await waitFor(async () => {
-        const r = await probe(proxy.systemApi, '/readyz');
-        return r.body.balancer === 'redis-fallback' ? r : undefined;
-      }, { what: 'readyz in fallback mode' });
+      const p = await waitFor(
+        async () => {
+          const r = await probe(proxy.systemApi, '/readyz');
+          return r.body.balancer === 'redis-fallback' ? r : undefined;
+        },
+        { what: 'readyz in fallback mode' },
+      );
       assert.equal(p.status, 200, p.text);
     } finally {
       await proxy.stop();
@@ -95,29 +101,42 @@ describe('health probes', () => {
     const proxy = await startProxy({ env: { PROXY_GRACE_QUIT_TIMEOUT: '4s', PROXY_FORCE_QUIT_TIMEOUT: '20s' } });
     const controller = new AbortController();
     try {
-      await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'nms', service: 's', pid: '1', rtmp: [String(nms.rtmpPort)], http: [String(nms.httpPort)] });
+      await registerOrigin(proxy.systemApi, {
+        ip: '127.0.0.1',
+        server: 'nms',
+        service: 's',
+        pid: '1',
+        rtmp: [String(nms.rtmpPort)],
+        http: [String(nms.httpPort)],
+      });
       publish(testFlv(), `rtmp://127.0.0.1:${proxy.ports.rtmp}/live/drain`);
       let received = 0;
-      const reading = waitFor(async () => {
-        const res = await fetch(`${proxy.httpServer}/live/drain.flv`, { signal: controller.signal });
-        if (res.status !== 200) {
-          await res.body?.cancel();
-          return false;
-        }
-        void (async () => {
-          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) received += chunk.length;
-        })().catch(() => undefined);
-        return true;
-      }, { what: 'HTTP-FLV play through the proxy', timeoutMs: 30_000, everyMs: 250 });
+      const reading = waitFor(
+        async () => {
+          const res = await fetch(`${proxy.httpServer}/live/drain.flv`, { signal: controller.signal });
+          if (res.status !== 200) {
+            await res.body?.cancel();
+            return false;
+          }
+          void (async () => {
+            for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) received += chunk.length;
+          })().catch(() => undefined);
+          return true;
+        },
+        { what: 'HTTP-FLV play through the proxy', timeoutMs: 30_000, everyMs: 250 },
+      );
       await reading;
       // Media, not just the FLV header: the publish through the proxy's RTMP listener is live.
       await waitFor(() => received > 20_000, { what: 'FLV media through the proxy', timeoutMs: 20_000 });
 
       proxy.peer.child.kill('SIGTERM');
-      const draining = await waitFor(async () => {
-        const p = await probe(proxy.systemApi, '/readyz');
-        return p.status === 503 ? p : undefined;
-      }, { what: 'readyz 503 after SIGTERM', timeoutMs: 3000 });
+      const draining = await waitFor(
+        async () => {
+          const p = await probe(proxy.systemApi, '/readyz');
+          return p.status === 503 ? p : undefined;
+        },
+        { what: 'readyz 503 after SIGTERM', timeoutMs: 3000 },
+      );
       assert.deepEqual(draining.body, { code: 503, error: 'shutting down: draining existing connections', reason: 'draining' });
       assert.equal((await probe(proxy.systemApi, '/healthz')).status, 200, 'draining is alive');
       // The live play keeps receiving during the grace period: nothing was cut.

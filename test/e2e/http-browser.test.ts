@@ -32,22 +32,37 @@ const PLAYER_ERRORS = 'JSON.stringify(window.playerErrors)';
 
 /** Waits until the page's video has played at least `seconds` more than when it first moved. */
 async function assertPlays(page: Page, seconds: number): Promise<void> {
-  const started = await eventually(async () => {
-    const t = (await page.evaluate(CURRENT_TIME)) as number;
-    assert.ok(t > 0, `not started (errors: ${String(await page.evaluate(PLAYER_ERRORS))})`);
-    return t;
-  }, 30_000, 250);
-  await eventually(async () => {
-    const t = (await page.evaluate(CURRENT_TIME)) as number;
-    assert.ok(t >= started + seconds, `currentTime ${t} (started at ${started})`);
-  }, 30_000, 250);
+  const started = await eventually(
+    async () => {
+      const t = (await page.evaluate(CURRENT_TIME)) as number;
+      assert.ok(t > 0, `not started (errors: ${String(await page.evaluate(PLAYER_ERRORS))})`);
+      return t;
+    },
+    30_000,
+    250,
+  );
+  await eventually(
+    async () => {
+      const t = (await page.evaluate(CURRENT_TIME)) as number;
+      assert.ok(t >= started + seconds, `currentTime ${t} (started at ${started})`);
+    },
+    30_000,
+    250,
+  );
 }
 
 test('hls.js plays HLS through the proxy', async () => {
   const nginx = await startNginxRtmp();
   const proxy = await startProxy({ env: { PROXY_STATIC_FILES: site.dir } });
   try {
-    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'ng', service: 's', pid: '1', rtmp: [String(nginx.rtmpPort)], http: [String(nginx.httpPort)] });
+    await registerOrigin(proxy.systemApi, {
+      ip: '127.0.0.1',
+      server: 'ng',
+      service: 's',
+      pid: '1',
+      rtmp: [String(nginx.rtmpPort)],
+      http: [String(nginx.httpPort)],
+    });
     const pub = publish(await makeTestFlv(media.dir, 10), `rtmp://127.0.0.1:${nginx.rtmpPort}/live/web`);
     await eventually(async () => assert.equal((await fetch(`${proxy.httpServer}/live/web.m3u8`)).status, 200), 30_000, 500);
     const page = await browser.context.newPage();
@@ -65,7 +80,14 @@ test('mpegts.js plays HTTP-FLV through the proxy', async () => {
   const nms = await startNodeMediaServer();
   const proxy = await startProxy({ env: { PROXY_STATIC_FILES: site.dir } });
   try {
-    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'nms', service: 's', pid: '1', rtmp: [String(nms.rtmpPort)], http: [String(nms.httpPort)] });
+    await registerOrigin(proxy.systemApi, {
+      ip: '127.0.0.1',
+      server: 'nms',
+      service: 's',
+      pid: '1',
+      rtmp: [String(nms.rtmpPort)],
+      http: [String(nms.httpPort)],
+    });
     const pub = publish(await makeTestFlv(media.dir, 10), `rtmp://127.0.0.1:${nms.rtmpPort}/live/webflv`);
     const page = await browser.context.newPage();
     await page.goto(`${proxy.httpServer}/player.html?type=flv&src=/live/webflv.flv`);

@@ -128,21 +128,25 @@ describe('HLS and DASH from two nginx-rtmp origins', () => {
     await o2.stop();
   });
 
-  test('playlists are the origin\'s, byte for byte, apart from the session parameter', async () => {
+  test("playlists are the origin's, byte for byte, apart from the session parameter", async () => {
     for (const [name, server] of streamOrigin) {
       const origin = origins.get(server)!;
-      await eventually(async () => {
-        const [p, d] = await Promise.all([fetch(`${proxy.httpServer}/live/${name}.m3u8`), fetch(`http://127.0.0.1:${origin.httpPort}/live/${name}.m3u8`)]);
-        const proxied = await p.text();
-        const direct = await d.text();
-        const ids = [...proxied.matchAll(/spbhid=([0-9a-f]{7})/g)].map((m) => m[1]);
-        assert.ok(ids.length > 0);
-        assert.equal(new Set(ids).size, 1);
-        assert.equal(proxied.replace(/\?spbhid=[0-9a-f]{7}/g, ''), direct);
-        assert.equal(p.headers.get('content-length'), String(Buffer.byteLength(proxied)));
-        assert.equal(p.headers.get('content-type'), 'application/vnd.apple.mpegurl');
-        assert.equal(p.headers.get('cache-control'), 'no-cache');
-      }, 10_000, 300);
+      await eventually(
+        async () => {
+          const [p, d] = await Promise.all([fetch(`${proxy.httpServer}/live/${name}.m3u8`), fetch(`http://127.0.0.1:${origin.httpPort}/live/${name}.m3u8`)]);
+          const proxied = await p.text();
+          const direct = await d.text();
+          const ids = [...proxied.matchAll(/spbhid=([0-9a-f]{7})/g)].map((m) => m[1]);
+          assert.ok(ids.length > 0);
+          assert.equal(new Set(ids).size, 1);
+          assert.equal(proxied.replace(/\?spbhid=[0-9a-f]{7}/g, ''), direct);
+          assert.equal(p.headers.get('content-length'), String(Buffer.byteLength(proxied)));
+          assert.equal(p.headers.get('content-type'), 'application/vnd.apple.mpegurl');
+          assert.equal(p.headers.get('cache-control'), 'no-cache');
+        },
+        10_000,
+        300,
+      );
       // Players such as ffmpeg ask for `Range: bytes=0-`: the rewritten playlist still comes whole, as 200.
       const ranged = await fetch(`${proxy.httpServer}/live/${name}.m3u8`, { headers: { range: 'bytes=0-' } });
       assert.equal(ranged.status, 200);
@@ -159,7 +163,7 @@ describe('HLS and DASH from two nginx-rtmp origins', () => {
     assert.equal(a, b);
   });
 
-  test('ffprobe plays HLS through the proxy, and every segment request lands on the stream\'s origin', async () => {
+  test("ffprobe plays HLS through the proxy, and every segment request lands on the stream's origin", async () => {
     for (const [name, server] of streamOrigin) {
       assert.deepEqual(await probeCodecs(`${proxy.httpServer}/live/${name}.m3u8`, 20_000), ['aac', 'h264']);
       const own = readFileSync(join(origins.get(server)!.dir, 'logs', 'access.log'), 'utf8');
@@ -168,7 +172,7 @@ describe('HLS and DASH from two nginx-rtmp origins', () => {
         .split('\n')
         .filter((line) => !/\.m3u8 HTTP\/1\.1" 404 /.test(line))
         .join('\n');
-      assert.match(own, new RegExp(`GET /live/${name}-\\d+\\.ts\\?spbhid=[0-9a-f]{7} `), 'segments fetched from the stream\'s origin');
+      assert.match(own, new RegExp(`GET /live/${name}-\\d+\\.ts\\?spbhid=[0-9a-f]{7} `), "segments fetched from the stream's origin");
       assert.doesNotMatch(other, new RegExp(`/live/${name}[-.]`), 'and never from the other origin');
     }
   });
@@ -198,10 +202,14 @@ describe('HLS and DASH from two nginx-rtmp origins', () => {
     assert.equal(unknown.headers.get('content-type'), 'application/json');
   });
 
-  test('a segment without the session still reaches its stream\'s origin', async () => {
+  test("a segment without the session still reaches its stream's origin", async () => {
     const name = [...streamOrigin.keys()][0]!;
     const playlist = await (await fetch(`${proxy.httpServer}/live/${name}.m3u8`)).text();
-    const seg = playlist.split('\n').find((l) => l.includes('.ts?spbhid='))!.trim().replace(/\?.*$/, '');
+    const seg = playlist
+      .split('\n')
+      .find((l) => l.includes('.ts?spbhid='))!
+      .trim()
+      .replace(/\?.*$/, '');
     const res = await fetch(`${proxy.httpServer}/live/${seg}`);
     assert.equal(res.status, 200);
     assert.equal(Buffer.from(await res.arrayBuffer())[0], 0x47);
@@ -209,11 +217,15 @@ describe('HLS and DASH from two nginx-rtmp origins', () => {
 
   test('DASH: the manifest is rewritten and ffprobe plays it through the proxy', async () => {
     const name = [...streamOrigin.keys()][0]!;
-    const mpd = await eventually(async () => {
-      const res = await fetch(`${proxy.httpServer}/live/${name}.mpd`);
-      assert.equal(res.status, 200);
-      return res.text();
-    }, 20_000, 500);
+    const mpd = await eventually(
+      async () => {
+        const res = await fetch(`${proxy.httpServer}/live/${name}.mpd`);
+        assert.equal(res.status, 200);
+        return res.text();
+      },
+      20_000,
+      500,
+    );
     assert.match(mpd, new RegExp(`initialization="${name}-init\\.m4v\\?spbhid=[0-9a-f]{7}"`));
     assert.deepEqual(await probeCodecs(`${proxy.httpServer}/live/${name}.mpd`, 20_000), ['aac', 'h264']);
   });
@@ -287,7 +299,17 @@ describe('static files, failures and bad input', () => {
         s.on('close', () => resolve(data));
         s.on('error', () => resolve(data));
       });
-    const attempts = ['/unknown.xyz', '/../../../../etc/passwd', '/%2e%2e/%2e%2e/%2e%2e/etc/passwd', '/players/..%2f..%2f..%2fetc%2fpasswd', '/.secret', '/players/%00whep.html', '/%E0%A4%A', `/${'a'.repeat(10_000)}`, '/players/whep.html%00.flv'];
+    const attempts = [
+      '/unknown.xyz',
+      '/../../../../etc/passwd',
+      '/%2e%2e/%2e%2e/%2e%2e/etc/passwd',
+      '/players/..%2f..%2f..%2fetc%2fpasswd',
+      '/.secret',
+      '/players/%00whep.html',
+      '/%E0%A4%A',
+      `/${'a'.repeat(10_000)}`,
+      '/players/whep.html%00.flv',
+    ];
     for (const path of attempts) {
       const reply = await raw(path);
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(reply)?.[1]);
@@ -311,7 +333,7 @@ describe('static files, failures and bad input', () => {
     await fetch(`${proxy.systemApi}/api/v1/origins/dead`, { method: 'DELETE' });
   });
 
-  test('LL-HLS blocking reloads wait on the origin\'s hold; an ordinary playlist is bounded by the answer timeout', async () => {
+  test("LL-HLS blocking reloads wait on the origin's hold; an ordinary playlist is bounded by the answer timeout", async () => {
     await registerOrigin(proxy.systemApi, originBody('ll', streamerRtmp.port, streamerPort));
     const blocking = await fetch(`${proxy.httpServer}/ll/s.m3u8?_HLS_msn=2&_HLS_part=1`);
     assert.equal(blocking.status, 200);

@@ -61,7 +61,12 @@ describe('startup', () => {
       await proxy.stop();
 
       // Scenario 3: PROXY_HTTP_API absent from the environment → the file's value is used.
-      const env = { PATH: process.env.PATH ?? '', PROXY_SYSTEM_API: `127.0.0.1:${await freePort()}`, PROXY_HTTP_SERVER: `127.0.0.1:${await freePort()}`, PROXY_LOG_FORMAT: 'json' };
+      const env = {
+        PATH: process.env.PATH ?? '',
+        PROXY_SYSTEM_API: `127.0.0.1:${await freePort()}`,
+        PROXY_HTTP_SERVER: `127.0.0.1:${await freePort()}`,
+        PROXY_LOG_FORMAT: 'json',
+      };
       const peer = startPeer('proxy', process.execPath, [MAIN_JS], { cwd: tmp.dir, env });
       await peer.waitForOutput(/origin-proxy started/);
       assert.equal(listening(peer, 'PROXY_HTTP_API')?.port, dotenvApi);

@@ -125,11 +125,15 @@ describe('HLS and DASH across two proxies (two nginx-rtmp origins)', () => {
     for (let i = 0; i < 14 && new Set(streamOrigin.values()).size < 2; i++) {
       const name = `rs${i}`;
       pubs.push(publish(flv, `rtmp://127.0.0.1:${a.ports.rtmp}/live/${name}`));
-      const server = await eventually(async () => {
-        const s = await pinnedServer(b, `__defaultVhost__/live/${name}`);
-        assert.ok(s, 'B sees the pin A made');
-        return s;
-      }, 15_000, 100);
+      const server = await eventually(
+        async () => {
+          const s = await pinnedServer(b, `__defaultVhost__/live/${name}`);
+          assert.ok(s, 'B sees the pin A made');
+          return s;
+        },
+        15_000,
+        100,
+      );
       streamOrigin.set(name, server);
     }
     assert.equal(new Set(streamOrigin.values()).size, 2, 'streams landed on both origins');
@@ -146,7 +150,7 @@ describe('HLS and DASH across two proxies (two nginx-rtmp origins)', () => {
     await Promise.all([...origins.values()].map((o) => o.stop()));
   });
 
-  test('scenario 51: playlist through A, its segments through B (200, the origin\'s bytes); the spbhid is the same on both proxies', async () => {
+  test("scenario 51: playlist through A, its segments through B (200, the origin's bytes); the spbhid is the same on both proxies", async () => {
     for (const [name, server] of streamOrigin) {
       const origin = origins.get(server)!;
       const playlist = await (await fetch(`${a.httpServer}/live/${name}.m3u8`)).text();
@@ -162,16 +166,19 @@ describe('HLS and DASH across two proxies (two nginx-rtmp origins)', () => {
         const body = Buffer.from(await res.arrayBuffer());
         const direct = Buffer.from(await (await fetch(`http://127.0.0.1:${origin.httpPort}/live/${seg.trim().replace(/\?.*$/, '')}`)).arrayBuffer());
         assert.equal(body[0], 0x47, 'MPEG-TS');
-        assert.ok(body.equals(direct), 'the segment bytes are the origin\'s');
+        assert.ok(body.equals(direct), "the segment bytes are the origin's");
       }
     }
   });
 
-  test('a player behind a round-robin front (every request to the other proxy) plays HLS; segments come from the stream\'s origin only', async () => {
+  test("a player behind a round-robin front (every request to the other proxy) plays HLS; segments come from the stream's origin only", async () => {
     for (const [name, server] of streamOrigin) {
       const before = [...front.hits];
       assert.deepEqual(await probeCodecs(`${front.url}/live/${name}.m3u8`, 20_000), ['aac', 'h264']);
-      assert.ok(front.hits.every((h, i) => h > before[i]!), `both proxies served requests: ${front.hits}`);
+      assert.ok(
+        front.hits.every((h, i) => h > before[i]!),
+        `both proxies served requests: ${front.hits}`,
+      );
       const segmentProxies = front.paths.map((paths) => paths.some((p) => p.startsWith(`/live/${name}-`) && p.includes('spbhid=')));
       assert.ok(segmentProxies.filter(Boolean).length >= 1, 'segments went through the front');
       const own = readFileSync(join(origins.get(server)!.dir, 'logs', 'access.log'), 'utf8');
@@ -184,17 +191,21 @@ describe('HLS and DASH across two proxies (two nginx-rtmp origins)', () => {
   test('DASH: manifest through A, init segment through B; a round-robin player plays it', async () => {
     const name = [...streamOrigin.keys()][0]!;
     const origin = origins.get(streamOrigin.get(name)!)!;
-    const mpd = await eventually(async () => {
-      const res = await fetch(`${a.httpServer}/live/${name}.mpd`);
-      assert.equal(res.status, 200);
-      return res.text();
-    }, 20_000, 500);
+    const mpd = await eventually(
+      async () => {
+        const res = await fetch(`${a.httpServer}/live/${name}.mpd`);
+        assert.equal(res.status, 200);
+        return res.text();
+      },
+      20_000,
+      500,
+    );
     const init = mpd.match(new RegExp(`initialization="(${name}-init\\.m4v\\?spbhid=[0-9a-f]{7})"`))?.[1];
     assert.ok(init, mpd);
     const viaB = await fetch(`${b.httpServer}/live/${init}`);
     assert.equal(viaB.status, 200);
     const direct = await fetch(`http://127.0.0.1:${origin.httpPort}/live/${name}-init.m4v`);
-    assert.ok(Buffer.from(await viaB.arrayBuffer()).equals(Buffer.from(await direct.arrayBuffer())), 'the init segment is the origin\'s');
+    assert.ok(Buffer.from(await viaB.arrayBuffer()).equals(Buffer.from(await direct.arrayBuffer())), "the init segment is the origin's");
     assert.deepEqual(await probeCodecs(`${front.url}/live/${name}.mpd`, 20_000), ['aac', 'h264']);
   });
 });

@@ -62,10 +62,14 @@ describe('Redis killed during playback, then restarted', () => {
     ]);
     nms = await startNodeMediaServer();
     startHeartbeat({ systemApi: a.systemApi, rtmp: nms.rtmpPort, http: nms.httpPort, server: 'nms', interval: '1s' });
-    await eventually(async () => {
-      const { origins } = (await (await fetch(`${b.systemApi}/api/v1/origins`)).json()) as { origins: unknown[] };
-      assert.equal(origins.length, 1);
-    }, 10_000, 100);
+    await eventually(
+      async () => {
+        const { origins } = (await (await fetch(`${b.systemApi}/api/v1/origins`)).json()) as { origins: unknown[] };
+        assert.equal(origins.length, 1);
+      },
+      10_000,
+      100,
+    );
     pub = publish(testFlv(), `rtmp://127.0.0.1:${a.ports.rtmp}/live/steady`);
     await eventually(() => probeCodecs(`${b.httpServer}/live/steady.flv`, 8000), 20_000, 500);
     // The cache proxy learns the pin and the origin list while Redis is up.
@@ -132,7 +136,13 @@ describe('startup with Redis unreachable (scenario 6)', () => {
     const port = await freePort();
     const systemApi = await freePort();
     const r = await run(process.execPath, [MAIN_JS], 15_000, {
-      env: { PATH: process.env.PATH ?? '', PROXY_LOAD_BALANCER_TYPE: 'redis', PROXY_REDIS_PORT: String(port), PROXY_SYSTEM_API: `127.0.0.1:${systemApi}`, PROXY_LOG_FORMAT: 'json' },
+      env: {
+        PATH: process.env.PATH ?? '',
+        PROXY_LOAD_BALANCER_TYPE: 'redis',
+        PROXY_REDIS_PORT: String(port),
+        PROXY_SYSTEM_API: `127.0.0.1:${systemApi}`,
+        PROXY_LOG_FORMAT: 'json',
+      },
     });
     assert.equal(r.code, 255);
     assert.match(r.stderr, new RegExp(`^origin-proxy: PROXY_REDIS_HOST/PROXY_REDIS_PORT="127\\.0\\.0\\.1:${port}": cannot use Redis: .*ECONNREFUSED`));
@@ -142,7 +152,13 @@ describe('startup with Redis unreachable (scenario 6)', () => {
   test('PROXY_REDIS_URL with a password: exit 255 naming PROXY_REDIS_URL; the password appears nowhere', async () => {
     const port = await freePort();
     const r = await run(process.execPath, [MAIN_JS], 15_000, {
-      env: { PATH: process.env.PATH ?? '', PROXY_LOAD_BALANCER_TYPE: 'redis', PROXY_REDIS_URL: `redis://app:hunter22@127.0.0.1:${port}/1`, PROXY_SYSTEM_API: `127.0.0.1:${await freePort()}`, PROXY_LOG_FORMAT: 'json' },
+      env: {
+        PATH: process.env.PATH ?? '',
+        PROXY_LOAD_BALANCER_TYPE: 'redis',
+        PROXY_REDIS_URL: `redis://app:hunter22@127.0.0.1:${port}/1`,
+        PROXY_SYSTEM_API: `127.0.0.1:${await freePort()}`,
+        PROXY_LOG_FORMAT: 'json',
+      },
     });
     assert.equal(r.code, 255);
     assert.match(r.stderr, /PROXY_REDIS_URL="redis:\/\/app@127\.0\.0\.1:\d+\/1": cannot use Redis/);
@@ -154,7 +170,13 @@ describe('startup with Redis unreachable (scenario 6)', () => {
     const redis = await startRedis({ password: PASSWORD });
     try {
       const r = await run(process.execPath, [MAIN_JS], 15_000, {
-        env: { PATH: process.env.PATH ?? '', PROXY_LOAD_BALANCER_TYPE: 'redis', PROXY_REDIS_PORT: String(redis.port), PROXY_REDIS_PASSWORD: 'not-it', PROXY_SYSTEM_API: `127.0.0.1:${await freePort()}` },
+        env: {
+          PATH: process.env.PATH ?? '',
+          PROXY_LOAD_BALANCER_TYPE: 'redis',
+          PROXY_REDIS_PORT: String(redis.port),
+          PROXY_REDIS_PASSWORD: 'not-it',
+          PROXY_SYSTEM_API: `127.0.0.1:${await freePort()}`,
+        },
       });
       assert.equal(r.code, 255);
       assert.match(r.stderr, /WRONGPASS.*PROXY_REDIS_PASSWORD/);

@@ -58,7 +58,10 @@ describe('WebRTC across two proxies (werift clients, node-datachannel origin)', 
   });
 
   test('WHIP through A, all media to B: the origin gets H.264 and Opus; WHEP through B, media via A: the player gets them', async () => {
-    const pub = await whipPublish(`${a.httpApi}/rtc/v1/whip/?app=live&stream=hop`, source, { api: 'whip', editAnswer: candidatePort(a.ports.webrtc, b.ports.webrtc) });
+    const pub = await whipPublish(`${a.httpApi}/rtc/v1/whip/?app=live&stream=hop`, source, {
+      api: 'whip',
+      editAnswer: candidatePort(a.ports.webrtc, b.ports.webrtc),
+    });
     clients.push(pub);
     assert.equal(pub.status, 201);
     await eventually(async () => {

@@ -110,11 +110,15 @@ describe('a registered but dead origin is skipped within the same request', () =
     assert.equal((await pins(proxy)).get(key('rtmp-x')), 'nms', 'the pin followed the origin that took the stream');
     // HTTP-FLV: the stream is on NMS; one request, the dead origin's refused port tried first.
     peers.push(publish(testFlv(), `rtmp://127.0.0.1:${nms.rtmpPort}/live/flv-y`));
-    await eventually(async () => {
-      const { status, body: data } = await readFor(`${proxy.httpServer}/live/flv-y.flv`, 1500);
-      assert.equal(status, 200);
-      assert.ok(parseFlvTags(data).length > 0);
-    }, 20_000, 500);
+    await eventually(
+      async () => {
+        const { status, body: data } = await readFor(`${proxy.httpServer}/live/flv-y.flv`, 1500);
+        assert.equal(status, 200);
+        assert.ok(parseFlvTags(data).length > 0);
+      },
+      20_000,
+      500,
+    );
     assert.equal((await pins(proxy)).get(key('flv-y')), 'nms');
   });
 });
@@ -131,21 +135,29 @@ describe('a live stream is routed by its own name', () => {
       for (let i = 0; i < 12 && !pair; i++) {
         const names = [`game${i}`, `game${i}-720p`] as const;
         for (const n of names) pubs.push(publish(testFlv(), `rtmp://127.0.0.1:${proxy.ports.rtmp}/live/${n}`));
-        const [p0, p1] = await eventually(async () => {
-          const p = await pins(proxy);
-          const servers = names.map((n) => p.get(key(n)));
-          assert.ok(servers.every(Boolean));
-          return servers as [string, string];
-        }, 20_000, 200);
+        const [p0, p1] = await eventually(
+          async () => {
+            const p = await pins(proxy);
+            const servers = names.map((n) => p.get(key(n)));
+            assert.ok(servers.every(Boolean));
+            return servers as [string, string];
+          },
+          20_000,
+          200,
+        );
         if (p0 !== p1) pair = names as unknown as [string, string];
       }
       assert.ok(pair, 'a pair landed on different origins');
       for (const name of pair) {
-        await eventually(async () => {
-          const { status, body: data } = await readFor(`${proxy.httpServer}/live/${name}.flv`, 1500);
-          assert.equal(status, 200, `${name}.flv`);
-          assert.ok(parseFlvTags(data).length > 0);
-        }, 20_000, 500);
+        await eventually(
+          async () => {
+            const { status, body: data } = await readFor(`${proxy.httpServer}/live/${name}.flv`, 1500);
+            assert.equal(status, 200, `${name}.flv`);
+            assert.ok(parseFlvTags(data).length > 0);
+          },
+          20_000,
+          500,
+        );
         assert.ok((await probeCodecs(`rtmp://127.0.0.1:${proxy.ports.rtmp}/live/${name}`)).includes('h264'), `${name} over RTMP`);
       }
     } finally {
@@ -182,7 +194,7 @@ describe('a live stream is routed by its own name', () => {
       for (let i = 0; i < 5; i++) {
         assert.equal((await get(`/live/${game720}.flv`)).text, `origin ${other(game)}`, 'FLV by its own name');
         assert.equal((await get(`/live/${game720}.ts`)).text, `origin ${other(game)}`, 'game has no HLS session: TS by its own name');
-        assert.equal((await get(`/live/${room2}.ts`)).text, `origin ${other(room)}`, 'a pinned stream is never another one\'s segment');
+        assert.equal((await get(`/live/${room2}.ts`)).text, `origin ${other(room)}`, "a pinned stream is never another one's segment");
         assert.equal((await get('/live/room-999.ts')).text, `origin ${room}`, 'an HLS segment name of a stream with a session');
         assert.equal((await get('/live/game-999.ts')).text.length > 0, true);
       }
@@ -204,16 +216,27 @@ describe('pins under a flood of requests for missing streams', () => {
     try {
       await registerOrigin(proxy.systemApi, body('ng', nginx.rtmpPort, { http: [String(nginx.httpPort)] }));
       for (const n of ['live1', 'live2']) pubs.push(publish(testFlv(), `rtmp://127.0.0.1:${proxy.ports.rtmp}/live/${n}`));
-      await eventually(async () => {
-        const p = await pins(proxy);
-        assert.equal(p.get(key('live1')), 'ng');
-        assert.equal(p.get(key('live2')), 'ng');
-      }, 20_000, 200);
+      await eventually(
+        async () => {
+          const p = await pins(proxy);
+          assert.equal(p.get(key('live1')), 'ng');
+          assert.equal(p.get(key('live2')), 'ng');
+        },
+        20_000,
+        200,
+      );
       // Attack 1: playlists of missing streams (the origin answers 404); attack 2: FLV of missing streams.
       for (const ext of ['m3u8', 'flv']) {
         for (let wave = 0; wave < 10; wave++) {
-          const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => fetch(`${proxy.httpServer}/live/missing-${ext}-${wave}-${i}.${ext}`).then(async (r) => (await r.arrayBuffer(), r.status))));
-          assert.ok(statuses.every((s) => s >= 400), `missing streams are errors: ${statuses.join(',')}`);
+          const statuses = await Promise.all(
+            Array.from({ length: 20 }, (_, i) =>
+              fetch(`${proxy.httpServer}/live/missing-${ext}-${wave}-${i}.${ext}`).then(async (r) => (await r.arrayBuffer(), r.status)),
+            ),
+          );
+          assert.ok(
+            statuses.every((s) => s >= 400),
+            `missing streams are errors: ${statuses.join(',')}`,
+          );
         }
       }
       const p = await pins(proxy);

@@ -125,15 +125,19 @@ describe('RTMP failure paths', () => {
     const nginx = await startNginxRtmp();
     await onlyOrigin([String(nginx.rtmpPort)]);
     const pub = publish(flv, `${url}/dies`);
-    const { client: player } = await eventually(async () => {
-      const opened = await RtmpTestClient.open(`${url}/x`);
-      const status = await opened.client.start('play', 'dies', await opened.client.createStream());
-      if (status.get('code') !== 'NetStream.Play.Start') {
-        opened.client.close();
-        throw new Error(String(status.get('code')));
-      }
-      return opened;
-    }, 20_000, 300);
+    const { client: player } = await eventually(
+      async () => {
+        const opened = await RtmpTestClient.open(`${url}/x`);
+        const status = await opened.client.start('play', 'dies', await opened.client.createStream());
+        if (status.get('code') !== 'NetStream.Play.Start') {
+          opened.client.close();
+          throw new Error(String(status.get('code')));
+        }
+        return opened;
+      },
+      20_000,
+      300,
+    );
     await player.waitFor((m) => m.type === MessageType.Video);
     try {
       const t0 = Date.now();
@@ -156,7 +160,8 @@ describe('RTMP failure paths', () => {
     const nginx = await startNginxRtmp();
     await onlyOrigin([String(nginx.rtmpPort)]);
     const pub = publish(flv, `${url}/vanish`);
-    const publishing = (xml: string) => /<name>vanish<\/name>[\s\S]*?<publishing\/>/.test(xml.split('<stream>').find((b) => b.includes('<name>vanish</name>')) ?? '');
+    const publishing = (xml: string) =>
+      /<name>vanish<\/name>[\s\S]*?<publishing\/>/.test(xml.split('<stream>').find((b) => b.includes('<name>vanish</name>')) ?? '');
     await eventually(async () => assert.ok(publishing(await nginx.stat())), 20_000, 100);
     const t0 = Date.now();
     pub.child.kill('SIGKILL');

@@ -22,10 +22,14 @@ before(async () => {
   nms = await startNodeMediaServer();
   proxy = await startProxy();
   startHeartbeat({ systemApi: proxy.systemApi, rtmp: nms.rtmpPort, http: nms.httpPort, server: 'nms' });
-  await eventually(async () => {
-    const list = (await (await fetch(`${proxy.systemApi}/api/v1/origins`)).json()) as { origins: unknown[] };
-    assert.equal(list.origins.length, 1);
-  }, 10_000, 100);
+  await eventually(
+    async () => {
+      const list = (await (await fetch(`${proxy.systemApi}/api/v1/origins`)).json()) as { origins: unknown[] };
+      assert.equal(list.origins.length, 1);
+    },
+    10_000,
+    100,
+  );
 });
 after(async () => {
   await stopAllPeers();
@@ -34,7 +38,11 @@ after(async () => {
 });
 
 async function framesIn3s(url: string): Promise<number> {
-  const r = await run('ffmpeg', ['-hide_banner', '-rw_timeout', '10000000', '-i', url, '-t', '3', '-map', '0:v', '-c', 'copy', '-f', 'null', '-', '-progress', 'pipe:1'], 30_000);
+  const r = await run(
+    'ffmpeg',
+    ['-hide_banner', '-rw_timeout', '10000000', '-i', url, '-t', '3', '-map', '0:v', '-c', 'copy', '-f', 'null', '-', '-progress', 'pipe:1'],
+    30_000,
+  );
   assert.equal(r.code, 0, r.stderr.slice(-1000));
   return Number([...r.stdout.matchAll(/^frame=(\d+)$/gm)].map((m) => m[1]).pop() ?? 0);
 }

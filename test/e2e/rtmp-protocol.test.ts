@@ -56,7 +56,15 @@ describe('RTMP proxy against a scripted origin', () => {
   test('OBS/FFmpeg-style publish: what the client and the origin each see (scenarios 29, 30, 31, 33)', async () => {
     const fo = await origin();
     const tcUrl = `${url}`;
-    const connectObject = { app: 'live', type: 'nonprivate', flashVer: 'FMLE/3.0 (compatible; obs)', swfUrl: 'rtmp://x/live', tcUrl, pageUrl: 'http://example/page', objectEncoding: 0 };
+    const connectObject = {
+      app: 'live',
+      type: 'nonprivate',
+      flashVer: 'FMLE/3.0 (compatible; obs)',
+      swfUrl: 'rtmp://x/live',
+      tcUrl,
+      pageUrl: 'http://example/page',
+      objectEncoding: 0,
+    };
     const { client, answer } = await RtmpTestClient.open(`${url}/x`, { connectObject });
     // connect answer, as SRS gives it
     assert.equal(answer.name, '_result');
@@ -121,10 +129,19 @@ describe('RTMP proxy against a scripted origin', () => {
     client.send({ ...video(0xffffff + 45, payloads[4]!), csid: 400 });
     client.send({ type: MessageType.Audio, timestamp: 0xffffff + 46, streamId: 1, csid: 70, payload: pattern(200, 6) });
     await s.until(() => s.media.length >= 7);
-    assert.deepEqual(s.media.slice(-2).map((m) => [m.type, m.csid]), [[MessageType.Video, 400], [MessageType.Audio, 70]]);
+    assert.deepEqual(
+      s.media.slice(-2).map((m) => [m.type, m.csid]),
+      [
+        [MessageType.Video, 400],
+        [MessageType.Audio, 70],
+      ],
+    );
     assert.ok(s.media[s.media.length - 1]!.payload.equals(pattern(200, 6)));
     const got = s.media.filter((m) => m.type === MessageType.Video);
-    assert.deepEqual(got.map((m) => m.timestamp), [40, 80, 120, 0xffffff + 5, 0xffffff + 45]);
+    assert.deepEqual(
+      got.map((m) => m.timestamp),
+      [40, 80, 120, 0xffffff + 5, 0xffffff + 45],
+    );
     got.forEach((m, i) => assert.ok(m.payload.equals(payloads[i]!), `video ${i} payload`));
     assert.ok(got.every((m) => m.streamId === 7));
     const meta = s.media.find((m) => m.type === MessageType.DataAmf0)!;
@@ -151,20 +168,32 @@ describe('RTMP proxy against a scripted origin', () => {
     const status = await client.start('play', 'cam?token=t1', sid, [-1000, -1, true] as Amf0Value[]);
     assert.equal(status.get('code'), 'NetStream.Play.Start');
     const s = await fo.session(0);
-    assert.deepEqual(s.commands.map((c) => c.name), ['connect', 'FCSubscribe', 'createStream', 'play']);
+    assert.deepEqual(
+      s.commands.map((c) => c.name),
+      ['connect', 'FCSubscribe', 'createStream', 'play'],
+    );
     assert.deepEqual(s.commands[3]!.args, ['cam?token=t1', -1000, -1, true], 'play arguments replayed as sent');
     assert.equal(s.commands[3]!.streamId, 5);
     // StreamBegin names the client's stream, statuses arrive on it.
     const after = client.received.slice(from);
     const begin = after.find((m) => m.type === MessageType.UserControl)!;
     assert.deepEqual(decodeUserControl(begin.payload), { kind: 'streamBegin', streamId: 1 });
-    const codes = after.filter((m) => m.type === MessageType.CommandAmf0).map((m) => [m.streamId, String((decodeCommand(m.payload).args[0] as Amf0Object).get('code'))]);
-    assert.deepEqual(codes, [[1, 'NetStream.Play.Reset'], [1, 'NetStream.Play.Start']]);
+    const codes = after
+      .filter((m) => m.type === MessageType.CommandAmf0)
+      .map((m) => [m.streamId, String((decodeCommand(m.payload).args[0] as Amf0Object).get('code'))]);
+    assert.deepEqual(codes, [
+      [1, 'NetStream.Play.Reset'],
+      [1, 'NetStream.Play.Start'],
+    ]);
 
     // Set Buffer Length names the stream too: the origin hears its own id.
     client.send(userControlMessage({ kind: 'setBufferLength', streamId: 1, bufferLengthMs: 3000 }));
     await s.until(() => s.media.some((m) => m.type === MessageType.UserControl));
-    assert.deepEqual(decodeUserControl(s.media.find((m) => m.type === MessageType.UserControl)!.payload), { kind: 'setBufferLength', streamId: 5, bufferLengthMs: 3000 });
+    assert.deepEqual(decodeUserControl(s.media.find((m) => m.type === MessageType.UserControl)!.payload), {
+      kind: 'setBufferLength',
+      streamId: 5,
+      bufferLengthMs: 3000,
+    });
 
     // Media with original timestamps; the origin's chunk size (4096) never reaches the client.
     const base = client.received.length;
@@ -172,7 +201,14 @@ describe('RTMP proxy against a scripted origin', () => {
     sent.forEach((p, i) => s.send(video(1000 + i * 40, p, 5)));
     await client.waitFor((m) => m.type === MessageType.Video && m.timestamp === 1080, base);
     const vids = client.received.slice(base).filter((m) => m.type === MessageType.Video);
-    assert.deepEqual(vids.map((m) => [m.timestamp, m.streamId]), [[1000, 1], [1040, 1], [1080, 1]]);
+    assert.deepEqual(
+      vids.map((m) => [m.timestamp, m.streamId]),
+      [
+        [1000, 1],
+        [1040, 1],
+        [1080, 1],
+      ],
+    );
     vids.forEach((m, i) => assert.ok(m.payload.equals(sent[i]!)));
     const sizes = client.received.filter((m) => m.type === MessageType.SetChunkSize).map((m) => decodeSetChunkSize(m.payload));
     assert.deepEqual(sizes, [60000]);
@@ -292,14 +328,20 @@ describe('RTMP proxy against a scripted origin', () => {
     // easier to pass, never harder (a settle time, not a synchronisation).
     await new Promise((r) => setTimeout(r, 500));
     const grown = rssOf(proxy.peer.pid) - rss0;
-    assert.ok(s.socket.writableLength > 16 * 1024 * 1024, `the origin could not send everything (${s.socket.writableLength} bytes waiting, ${offered} offered)`);
+    assert.ok(
+      s.socket.writableLength > 16 * 1024 * 1024,
+      `the origin could not send everything (${s.socket.writableLength} bytes waiting, ${offered} offered)`,
+    );
     assert.ok(grown < 60 * 1024 * 1024, `proxy RSS grew by ${grown} bytes`);
     // Reading again: the stream continues in order.
     client.received.length = 0;
     client.socket.resume();
     await client.waitFor((m) => m.type === MessageType.Video && m.timestamp >= 400);
     const ts = client.received.filter((m) => m.type === MessageType.Video).map((m) => m.timestamp);
-    assert.ok(ts.every((t, i) => i === 0 || t === ts[i - 1]! + 40), 'no message lost or reordered');
+    assert.ok(
+      ts.every((t, i) => i === 0 || t === ts[i - 1]! + 40),
+      'no message lost or reordered',
+    );
     client.close();
   });
 });

@@ -28,10 +28,14 @@ before(async () => {
   nginx.push(await startNginxRtmp(), await startNginxRtmp());
   proxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'debug' } });
   nginx.forEach((n, i) => startHeartbeat({ systemApi: proxy.systemApi, rtmp: n.rtmpPort, http: n.httpPort, server: `nginx${i}` }));
-  await eventually(async () => {
-    const list = (await (await fetch(`${proxy.systemApi}/api/v1/origins`)).json()) as { origins: unknown[] };
-    assert.equal(list.origins.length, 2);
-  }, 10_000, 100);
+  await eventually(
+    async () => {
+      const list = (await (await fetch(`${proxy.systemApi}/api/v1/origins`)).json()) as { origins: unknown[] };
+      assert.equal(list.origins.length, 2);
+    },
+    10_000,
+    100,
+  );
 });
 after(async () => {
   await stopAllPeers();
@@ -60,9 +64,16 @@ function streamBlock(xml: string, name: string): string | undefined {
  */
 async function videoFramesIn3s(url: string): Promise<number> {
   // 6 s read: up to 2 s waiting for the keyframe, then the 3 s counted, and a margin.
-  const r = await run('ffprobe', ['-v', 'error', '-rw_timeout', '10000000', '-select_streams', 'v', '-read_intervals', '%+6', '-show_entries', 'packet=dts_time', '-of', 'csv=p=0', url], 30_000);
+  const r = await run(
+    'ffprobe',
+    ['-v', 'error', '-rw_timeout', '10000000', '-select_streams', 'v', '-read_intervals', '%+6', '-show_entries', 'packet=dts_time', '-of', 'csv=p=0', url],
+    30_000,
+  );
   assert.equal(r.code, 0, r.stderr.slice(-1000));
-  const times = r.stdout.split('\n').map((line) => Number.parseFloat(line)).filter((t) => Number.isFinite(t));
+  const times = r.stdout
+    .split('\n')
+    .map((line) => Number.parseFloat(line))
+    .filter((t) => Number.isFinite(t));
   assert.ok(times.length > 0, `no video read from ${url}`);
   const first = times[0]!;
   assert.ok(times[times.length - 1]! - first >= 3, `only ${(times[times.length - 1]! - first).toFixed(2)} s of video read from ${url}`);
@@ -71,7 +82,11 @@ async function videoFramesIn3s(url: string): Promise<number> {
 
 /** Per-stream packet timestamps over ~3 s, read with ffprobe. */
 async function packetTimes(url: string): Promise<Map<string, number[]>> {
-  const r = await run('ffprobe', ['-v', 'error', '-rw_timeout', '10000000', '-read_intervals', '%+3', '-show_entries', 'packet=stream_index,dts', '-of', 'csv=p=0', url], 30_000);
+  const r = await run(
+    'ffprobe',
+    ['-v', 'error', '-rw_timeout', '10000000', '-read_intervals', '%+3', '-show_entries', 'packet=stream_index,dts', '-of', 'csv=p=0', url],
+    30_000,
+  );
   assert.equal(r.code, 0, r.stderr.slice(-1000));
   const out = new Map<string, number[]>();
   for (const line of r.stdout.trim().split('\n')) {
@@ -126,23 +141,29 @@ describe('RTMP through the proxy to nginx-rtmp origins', () => {
       for (const n of names) if (!held.has(n)) held.set(n, await originOf(`__defaultVhost__/live/${n}`));
     }, 20_000);
     assert.equal(new Set(held.values()).size, 2, 'both origins got streams');
-    await Promise.all(nginx.map((n) => eventually(async () => {
-      const xml = await n.stat();
-      for (const [name, o] of held) {
-        if (o === n) assert.match(streamBlock(xml, name) ?? '', /<publishing\/>/, `${name} is published on its origin`);
-        else assert.equal(streamBlock(xml, name), undefined, `${name} only on its own origin`);
-      }
-    }, 20_000)));
+    await Promise.all(
+      nginx.map((n) =>
+        eventually(async () => {
+          const xml = await n.stat();
+          for (const [name, o] of held) {
+            if (o === n) assert.match(streamBlock(xml, name) ?? '', /<publishing\/>/, `${name} is published on its origin`);
+            else assert.equal(streamBlock(xml, name), undefined, `${name} only on its own origin`);
+          }
+        }, 20_000),
+      ),
+    );
     // Play each one through the proxy: Play.Start and media arrive, and its origin counts the player.
-    await Promise.all(names.map(async (name) => {
-      const { client } = await RtmpTestClient.open(`rtmp://127.0.0.1:${proxy.ports.rtmp}/live/x`);
-      const status = await client.start('play', name, await client.createStream());
-      assert.equal(status.get('code'), 'NetStream.Play.Start', name);
-      await client.waitFor((m) => m.type === MessageType.Video || m.type === MessageType.Audio);
-      const origin = held.get(name)!;
-      await eventually(async () => assert.match(streamBlock(await origin.stat(), name) ?? '', /<nclients>2<\/nclients>/), 10_000);
-      client.close();
-    }));
+    await Promise.all(
+      names.map(async (name) => {
+        const { client } = await RtmpTestClient.open(`rtmp://127.0.0.1:${proxy.ports.rtmp}/live/x`);
+        const status = await client.start('play', name, await client.createStream());
+        assert.equal(status.get('code'), 'NetStream.Play.Start', name);
+        await client.waitFor((m) => m.type === MessageType.Video || m.type === MessageType.Audio);
+        const origin = held.get(name)!;
+        await eventually(async () => assert.match(streamBlock(await origin.stat(), name) ?? '', /<nclients>2<\/nclients>/), 10_000);
+        client.close();
+      }),
+    );
     for (const p of publishers.splice(1)) await p.stop();
   });
 

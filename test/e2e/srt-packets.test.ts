@@ -57,11 +57,14 @@ async function srtDrops(): Promise<Record<string, number>> {
 /** Waits until the proxy has dropped `n` more datagrams for `reason` (all reasons when undefined) than `before`. */
 async function droppedMore(before: Record<string, number>, n: number, reason?: string): Promise<void> {
   const total = (d: Record<string, number>) => (reason ? (d[reason] ?? 0) : Object.values(d).reduce((a, b) => a + b, 0));
-  await waitFor(async () => {
-    const now = await srtDrops();
-    if (total(now) - total(before) === n) return true;
-    throw new Error(`dropped ${total(now) - total(before)} of ${n}: ${JSON.stringify(now)}`);
-  }, { what: `${n} datagram(s) dropped${reason ? ` as ${reason}` : ''}` });
+  await waitFor(
+    async () => {
+      const now = await srtDrops();
+      if (total(now) - total(before) === n) return true;
+      throw new Error(`dropped ${total(now) - total(before)} of ${n}: ${JSON.stringify(now)}`);
+    },
+    { what: `${n} datagram(s) dropped${reason ? ` as ${reason}` : ''}` },
+  );
 }
 
 /** The proxy still runs and still completes a handshake. */
@@ -96,15 +99,32 @@ void describe('SRT packets against real libsrt', () => {
     assert.equal(ours.length, 64);
     assert.equal(theirs.length, 64);
     const fields = (hs: Handshake) => ({
-      destination: hs.destinationSocketId, version: hs.version, encryption: hs.encryption, extension: hs.extension,
-      isn: hs.initialSequenceNumber, mtu: hs.mtu, flowWindow: hs.flowWindow, type: hs.handshakeType, socketId: hs.socketId,
-      peer: decodePeerIp(hs.peerIp).address, extensions: hs.extensions.length,
+      destination: hs.destinationSocketId,
+      version: hs.version,
+      encryption: hs.encryption,
+      extension: hs.extension,
+      isn: hs.initialSequenceNumber,
+      mtu: hs.mtu,
+      flowWindow: hs.flowWindow,
+      type: hs.handshakeType,
+      socketId: hs.socketId,
+      peer: decodePeerIp(hs.peerIp).address,
+      extensions: hs.extensions.length,
     });
     const mine = parseHandshake(ours);
     assert.deepEqual(fields(mine), fields(parseHandshake(theirs)));
     assert.deepEqual(fields(mine), {
-      destination: socketId, version: 5, encryption: 0, extension: 0x4a17, isn: request.readUInt32BE(24), mtu: 1500,
-      flowWindow: 8192, type: HandshakeType.Induction, socketId, peer: '127.0.0.1', extensions: 0,
+      destination: socketId,
+      version: 5,
+      encryption: 0,
+      extension: 0x4a17,
+      isn: request.readUInt32BE(24),
+      mtu: 1500,
+      flowWindow: 8192,
+      type: HandshakeType.Induction,
+      socketId,
+      peer: '127.0.0.1',
+      extensions: 0,
     });
     assert.notEqual(mine.synCookie, 0);
     assert.notEqual(mine.synCookie, 0x418d5e4e, 'a real cookie, not the Go proxy constant');
@@ -112,7 +132,14 @@ void describe('SRT packets against real libsrt', () => {
 
   void test('a hand-made caller completes a handshake with libsrt through the proxy; data flows between the real socket ids', async () => {
     const rtmp = await RtmpListener.start();
-    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'libsrt', service: 'svc', pid: '1', rtmp: [String(rtmp.port)], srt: [`udp://127.0.0.1:${libsrt.srtPort}`] });
+    await registerOrigin(proxy.systemApi, {
+      ip: '127.0.0.1',
+      server: 'libsrt',
+      service: 'svc',
+      pid: '1',
+      rtmp: [String(rtmp.port)],
+      srt: [`udp://127.0.0.1:${libsrt.srtPort}`],
+    });
     try {
       const c = await caller();
       const { response } = await c.connect('#!::r=live/packets,m=publish');
@@ -235,10 +262,13 @@ void describe('SRT bad input against the CLI (the process must survive every one
       // UDP may lose datagrams on a busy machine (a full socket buffer, either way), which says nothing
       // about the proxy: what it must do is answer every induction it read, and keep no state for any.
       const answered = () => flooders.reduce((n, f) => n + f.inbox.received.length, 0);
-      const read = await waitFor(async () => {
-        const n = (await proxy.stats()).srt.inductions - before.inductions;
-        return n > 0 && n === answered() ? n : undefined;
-      }, { what: 'every induction the proxy read answered' });
+      const read = await waitFor(
+        async () => {
+          const n = (await proxy.stats()).srt.inductions - before.inductions;
+          return n > 0 && n === answered() ? n : undefined;
+        },
+        { what: 'every induction the proxy read answered' },
+      );
       assert.ok(read >= 1000, `the proxy read ${read} of 2000 inductions`);
       const after = (await proxy.stats()).srt;
       assert.equal(after.sessions, before.sessions, 'inductions create no session');

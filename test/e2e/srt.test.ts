@@ -90,9 +90,27 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
 
   void test('scenario 71: ffmpeg plays (m=request) through the proxy from an origin fed by ffmpeg', async () => {
     const [inPort, outPort] = [await freePort(), await freePort()];
-    const relay = startPeer('srt-live-transmit relay', 'srt-live-transmit', ['-a:no', `srt://127.0.0.1:${inPort}?mode=listener`, `srt://127.0.0.1:${outPort}?mode=listener`]);
+    const relay = startPeer('srt-live-transmit relay', 'srt-live-transmit', [
+      '-a:no',
+      `srt://127.0.0.1:${inPort}?mode=listener`,
+      `srt://127.0.0.1:${outPort}?mode=listener`,
+    ]);
     await waitForUdpBound(relay, inPort);
-    const feed = startPeer('ffmpeg feed', 'ffmpeg', ['-hide_banner', '-loglevel', 'warning', '-re', '-stream_loop', '-1', '-i', ts, '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${inPort}?streamid=#!::r=live/livestream,m=publish&latency=200000`]);
+    const feed = startPeer('ffmpeg feed', 'ffmpeg', [
+      '-hide_banner',
+      '-loglevel',
+      'warning',
+      '-re',
+      '-stream_loop',
+      '-1',
+      '-i',
+      ts,
+      '-c',
+      'copy',
+      '-f',
+      'mpegts',
+      `srt://127.0.0.1:${inPort}?streamid=#!::r=live/livestream,m=publish&latency=200000`,
+    ]);
     const proxy = await startProxy({ env: NO_PROBES });
     try {
       await register(proxy, 'origin-play', outPort);
@@ -116,9 +134,27 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
 
   void test('ffprobe plays (m=request) through the proxy', async () => {
     const [inPort, outPort] = [await freePort(), await freePort()];
-    const relay = startPeer('srt-live-transmit relay', 'srt-live-transmit', ['-a:no', `srt://127.0.0.1:${inPort}?mode=listener`, `srt://127.0.0.1:${outPort}?mode=listener`]);
+    const relay = startPeer('srt-live-transmit relay', 'srt-live-transmit', [
+      '-a:no',
+      `srt://127.0.0.1:${inPort}?mode=listener`,
+      `srt://127.0.0.1:${outPort}?mode=listener`,
+    ]);
     await waitForUdpBound(relay, inPort);
-    const feed = startPeer('ffmpeg feed', 'ffmpeg', ['-hide_banner', '-loglevel', 'warning', '-re', '-stream_loop', '-1', '-i', ts, '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${inPort}?streamid=#!::r=live/probe,m=publish&latency=200000`]);
+    const feed = startPeer('ffmpeg feed', 'ffmpeg', [
+      '-hide_banner',
+      '-loglevel',
+      'warning',
+      '-re',
+      '-stream_loop',
+      '-1',
+      '-i',
+      ts,
+      '-c',
+      'copy',
+      '-f',
+      'mpegts',
+      `srt://127.0.0.1:${inPort}?streamid=#!::r=live/probe,m=publish&latency=200000`,
+    ]);
     const proxy = await startProxy({ env: NO_PROBES });
     try {
       await register(proxy, 'origin-probe', outPort);
@@ -139,8 +175,25 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
     try {
       await register(proxy, 'origin-enc', origin.srtPort);
       // A wrong passphrase first: libsrt at the origin rejects, and the rejection reaches ffmpeg.
-      const wrong = await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-i', ts, '-t', '1', '-c', 'copy', '-f', 'mpegts',
-        srtUrl(proxy.ports.srt, '#!::r=live/enc,m=publish', '&passphrase=wrong-passphrase&pbkeylen=16')], 20_000);
+      const wrong = await run(
+        'ffmpeg',
+        [
+          '-hide_banner',
+          '-loglevel',
+          'error',
+          '-re',
+          '-i',
+          ts,
+          '-t',
+          '1',
+          '-c',
+          'copy',
+          '-f',
+          'mpegts',
+          srtUrl(proxy.ports.srt, '#!::r=live/enc,m=publish', '&passphrase=wrong-passphrase&pbkeylen=16'),
+        ],
+        20_000,
+      );
       assert.notEqual(wrong.code, 0);
       await proxy.peer.waitForOutput(/"reason":"RejectBadSecret".*"msg":"srt caller rejected"/, 5000);
       await finished(publishOnce(ts, srtUrl(proxy.ports.srt, '#!::r=live/enc,m=publish', '&passphrase=correct-horse-battery&pbkeylen=16')));
@@ -195,8 +248,19 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
     try {
       await register(proxy, 'silent', silent.address().port);
       const t0 = Date.now();
-      const stuck = startPeer('ffmpeg stuck', 'ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-i', ts, '-c', 'copy', '-f', 'mpegts',
-        `srt://127.0.0.1:${proxy.ports.srt}?streamid=#!::r=live/stuck,m=publish&latency=200000&connect_timeout=8000`]);
+      const stuck = startPeer('ffmpeg stuck', 'ffmpeg', [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-re',
+        '-i',
+        ts,
+        '-c',
+        'copy',
+        '-f',
+        'mpegts',
+        `srt://127.0.0.1:${proxy.ports.srt}?streamid=#!::r=live/stuck,m=publish&latency=200000&connect_timeout=8000`,
+      ]);
       await proxy.peer.waitForOutput(/"stream":"__defaultVhost__\/live\/stuck".*"msg":"srt caller admitted"/, 5000);
       await deregister(proxy, 'silent');
       await register(proxy, 'live', live.srtPort);
@@ -206,7 +270,10 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
         const { response, setupMs } = await caller.connect('#!::r=live/fast,m=publish');
         assert.equal(response.handshakeType, 0xffffffff, 'conclusion response from the live origin');
         assert.ok(response.socketId !== 0);
-        assert.ok(response.extensions.some((e) => e.kind === 'hsrsp'), 'libsrt HSRSP relayed');
+        assert.ok(
+          response.extensions.some((e) => e.kind === 'hsrsp'),
+          'libsrt HSRSP relayed',
+        );
         assert.ok(setupMs < 1000, `connected in ${setupMs.toFixed(1)} ms`);
         assert.ok(!stuck.hasExited, 'the other caller is still waiting');
       } finally {
@@ -233,8 +300,21 @@ void test('ffmpeg with a plain stream id (scenario 74) publishes', async () => {
   const proxy = await startProxy({ env: NO_PROBES });
   try {
     await register(proxy, 'origin-plain', origin.srtPort);
-    const pub = startPeer('ffmpeg plain', 'ffmpeg', ['-hide_banner', '-loglevel', 'warning', '-re', '-i', ts, '-t', '2', '-c', 'copy', '-f', 'mpegts',
-      `srt://127.0.0.1:${proxy.ports.srt}?streamid=live/livestream&latency=200000&linger=3`]);
+    const pub = startPeer('ffmpeg plain', 'ffmpeg', [
+      '-hide_banner',
+      '-loglevel',
+      'warning',
+      '-re',
+      '-i',
+      ts,
+      '-t',
+      '2',
+      '-c',
+      'copy',
+      '-f',
+      'mpegts',
+      `srt://127.0.0.1:${proxy.ports.srt}?streamid=live/livestream&latency=200000&linger=3`,
+    ]);
     await finished(pub);
     await eventually(async () => assert.ok(sink.bytes() > 50_000, `${sink.bytes()} bytes`), 5000);
     await proxy.peer.waitForOutput(/"stream":"__defaultVhost__\/live\/livestream".*"msg":"srt session established"/);

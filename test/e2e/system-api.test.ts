@@ -12,8 +12,16 @@ import { waitFor } from '../fixtures/wait.js';
 after(stopAllPeers);
 
 const SRS_BODY = {
-  device_id: 'origin1', ip: '127.0.0.1', server: 'vid-k2r4x3n', service: 'x8d1q0zz', pid: '31337',
-  rtmp: ['19351'], http: ['8081'], api: ['19851'], srt: ['udp://0.0.0.0:10081'], rtc: ['udp://0.0.0.0:8001'],
+  device_id: 'origin1',
+  ip: '127.0.0.1',
+  server: 'vid-k2r4x3n',
+  service: 'x8d1q0zz',
+  pid: '31337',
+  rtmp: ['19351'],
+  http: ['8081'],
+  api: ['19851'],
+  srt: ['udp://0.0.0.0:10081'],
+  rtc: ['udp://0.0.0.0:8001'],
 };
 
 async function register(proxy: RunningProxy, body: unknown, init: RequestInit = {}) {
@@ -144,7 +152,10 @@ describe('system API', () => {
     await register(proxy, { ...SRS_BODY, server: 'restarts', service: 'aaaa', pid: '1' });
     await register(proxy, { ...SRS_BODY, server: 'restarts', service: 'bbbb', pid: '2' });
     const list = (await origins(proxy)).filter((o) => o.server_id === 'restarts');
-    assert.deepEqual(list.map((o) => o.id), ['restarts-bbbb-2']);
+    assert.deepEqual(
+      list.map((o) => o.id),
+      ['restarts-bbbb-2'],
+    );
     await proxy.peer.waitForOutput(/origin restarted: record replaced/, 3000); // logs are written asynchronously
   });
 
@@ -201,10 +212,13 @@ describe('default backend (BEHAVIOUR.md §3.8, scenario 28)', () => {
       assert.match(((await flv.json()) as { error: string }).error, /no origin serves this protocol/);
       // Refreshed again and again: its record keeps moving past the first one by more than the expiry
       // (the Go proxy let it go stale).
-      const later = await waitFor(async () => {
-        const [x] = await origins(proxy);
-        return x && Date.parse(String(x.update_at)) - Date.parse(String(o.update_at)) >= 1500 ? x : undefined;
-      }, { what: 'the default backend refreshed past its expiry', timeoutMs: 10_000 });
+      const later = await waitFor(
+        async () => {
+          const [x] = await origins(proxy);
+          return x && Date.parse(String(x.update_at)) - Date.parse(String(o.update_at)) >= 1500 ? x : undefined;
+        },
+        { what: 'the default backend refreshed past its expiry', timeoutMs: 10_000 },
+      );
       assert.equal(later.alive, true, 'refreshed (the Go proxy let it go stale)');
     } finally {
       await proxy.stop();
@@ -226,10 +240,13 @@ describe('heartbeat sidecar', () => {
       assert.deepEqual(o.rtmp, ['19350']);
       assert.deepEqual(o.srt, ['udp://0.0.0.0:10080']);
       // Heartbeats keep coming: the record moves on by more than the 2 s expiry and stays alive.
-      const later = await waitFor(async () => {
-        const [x] = await origins(proxy);
-        return x && Date.parse(String(x.update_at)) - Date.parse(String(o.update_at)) >= 2500 ? x : undefined;
-      }, { what: 'heartbeats past the expiry', timeoutMs: 15_000 });
+      const later = await waitFor(
+        async () => {
+          const [x] = await origins(proxy);
+          return x && Date.parse(String(x.update_at)) - Date.parse(String(o.update_at)) >= 2500 ? x : undefined;
+        },
+        { what: 'heartbeats past the expiry', timeoutMs: 15_000 },
+      );
       assert.equal(later.alive, true, 'still alive after the expiry: heartbeats keep coming');
       await hb.stop();
       assert.equal((await hb.exited).code, 0);
@@ -241,15 +258,47 @@ describe('heartbeat sidecar', () => {
   test('--once reports success or failure in its exit code; bad arguments exit 2', async () => {
     const proxy = await startProxy();
     try {
-      const ok = await run(process.execPath, [MAIN_JS, 'heartbeat', '--once', '--url', `${proxy.systemApi}/api/v1/srs/register`, '--ip', '127.0.0.1', '--rtmp', '1935']);
+      const ok = await run(process.execPath, [
+        MAIN_JS,
+        'heartbeat',
+        '--once',
+        '--url',
+        `${proxy.systemApi}/api/v1/srs/register`,
+        '--ip',
+        '127.0.0.1',
+        '--rtmp',
+        '1935',
+      ]);
       assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-      const refused = await run(process.execPath, [MAIN_JS, 'heartbeat', '--once', '--url', `${proxy.systemApi}/api/v1/srs/register`, '--ip', '127.0.0.1', '--rtmp', '99999']);
+      const refused = await run(process.execPath, [
+        MAIN_JS,
+        'heartbeat',
+        '--once',
+        '--url',
+        `${proxy.systemApi}/api/v1/srs/register`,
+        '--ip',
+        '127.0.0.1',
+        '--rtmp',
+        '99999',
+      ]);
       assert.equal(refused.code, 1);
       assert.match(refused.stdout, /heartbeat refused/);
     } finally {
       await proxy.stop();
     }
-    const down = await run(process.execPath, [MAIN_JS, 'heartbeat', '--once', '--timeout', '2s', '--url', `${proxy.systemApi}/api/v1/srs/register`, '--ip', '127.0.0.1', '--rtmp', '1935']);
+    const down = await run(process.execPath, [
+      MAIN_JS,
+      'heartbeat',
+      '--once',
+      '--timeout',
+      '2s',
+      '--url',
+      `${proxy.systemApi}/api/v1/srs/register`,
+      '--ip',
+      '127.0.0.1',
+      '--rtmp',
+      '1935',
+    ]);
     assert.equal(down.code, 1);
     const usage = await run(process.execPath, [MAIN_JS, 'heartbeat', '--ip', '127.0.0.1']);
     assert.equal(usage.code, 2);

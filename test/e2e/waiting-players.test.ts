@@ -318,7 +318,8 @@ describe('scripted origins: pings, held response heads, players that stop readin
     return find()!;
   }
 
-  const pingsTo = (s: FakeOriginSession) => s.media.filter((m) => m.type === MessageType.UserControl && decodeUserControl(m.payload).kind === 'pingRequest').length;
+  const pingsTo = (s: FakeOriginSession) =>
+    s.media.filter((m) => m.type === MessageType.UserControl && decodeUserControl(m.payload).kind === 'pingRequest').length;
 
   test('the proxy pings a silent origin; one that answered and then stops answering is dropped', async () => {
     const o = await rtmpOrigin(true);

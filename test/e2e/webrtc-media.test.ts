@@ -191,7 +191,10 @@ describe('WebRTC media through the proxy (werift clients, node-datachannel origi
       assert.equal(all.find((s) => s.id === session)?.closed, true);
     }, 5000);
     // Only this test sends DELETE: the proxy's count of sessions ended by DELETE goes up by one.
-    await waitFor(async () => (await proxy.stats()).webrtc.sessionsClosed.delete === deletedBefore + 1, { what: 'the proxy ending the session on DELETE', timeoutMs: 5000 });
+    await waitFor(async () => (await proxy.stats()).webrtc.sessionsClosed.delete === deletedBefore + 1, {
+      what: 'the proxy ending the session on DELETE',
+      timeoutMs: 5000,
+    });
   });
 
   test('a player whose source port changes (NAT rebinding) keeps receiving; once it goes silent the session idles out', async () => {
@@ -217,10 +220,13 @@ describe('WebRTC media through the proxy (werift clients, node-datachannel origi
       assert.equal(sessions, 2, 'the publisher and the player, which kept its one session');
       shim.blackhole();
       // Silent for PROXY_IDLE_TIMEOUT (5 s) plus one sweep (1.25 s): the proxy ends the session as idle.
-      await waitFor(async () => {
-        const now = (await proxy.stats()).webrtc;
-        return now.sessions === 1 && now.sessionsClosed.idle === sessionsClosed.idle + 1;
-      }, { what: 'the silent session to idle out', timeoutMs: 10_000 });
+      await waitFor(
+        async () => {
+          const now = (await proxy.stats()).webrtc;
+          return now.sessions === 1 && now.sessionsClosed.idle === sessionsClosed.idle + 1;
+        },
+        { what: 'the silent session to idle out', timeoutMs: 10_000 },
+      );
     } finally {
       shim.close();
     }

@@ -47,7 +47,9 @@ async function assertNotRelayed(proxy: RunningProxy, fo: FakeRtcOrigin, client: 
   const before = (await proxy.stats()).webrtc.dropped['unknown-username'];
   const stun = stunBindingRequest(username, pwd);
   await client.send(stun, proxy.ports.webrtc);
-  await waitFor(async () => (await proxy.stats()).webrtc.dropped['unknown-username'] === before + 1, { what: `the check for ended session ${username} to be dropped` });
+  await waitFor(async () => (await proxy.stats()).webrtc.dropped['unknown-username'] === before + 1, {
+    what: `the check for ended session ${username} to be dropped`,
+  });
   assert.ok(!fo.datagrams.some((d) => d.data.equals(stun)));
 }
 
@@ -96,14 +98,20 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     assert.match(body, /^v=0\r\n/);
     assert.match(body, /a=ice-ufrag:fo\d+\r\n/);
     const location = res.headers.get('location')!;
-    assert.match(location, /^\/rtc\/v1\/whip\/\?action=delete&token=tok\d+&app=live&stream=s56&session=fo\d+:whip56&proxy_origin=fo1&proxy_session=fo\d+%3Awhip56&proxy_sig=[\w-]{32}$/);
+    assert.match(
+      location,
+      /^\/rtc\/v1\/whip\/\?action=delete&token=tok\d+&app=live&stream=s56&session=fo\d+:whip56&proxy_origin=fo1&proxy_session=fo\d+%3Awhip56&proxy_sig=[\w-]{32}$/,
+    );
     // CORS: exactly one Allow-Origin although FO sent its own.
     assert.equal(res.headers.get('access-control-allow-origin'), '*');
     assert.equal(res.headers.get('access-control-expose-headers'), '*');
   });
 
   test('scenario 57: UDP host candidates get the proxy port, TCP candidates are removed, nothing else changes', async () => {
-    fo1.reply = (req) => (req.method === 'POST' ? { status: 201, headers: { 'Content-Type': 'application/sdp' }, body: fakeAnswer('fo57', 'pwd57pwd57pwd57pwd57pwd57', '1.2.3.4', 8001) } : undefined);
+    fo1.reply = (req) =>
+      req.method === 'POST'
+        ? { status: 201, headers: { 'Content-Type': 'application/sdp' }, body: fakeAnswer('fo57', 'pwd57pwd57pwd57pwd57pwd57', '1.2.3.4', 8001) }
+        : undefined;
     await registerOrigin(proxy.systemApi, fo1.registerBody('fo1', 8001));
     try {
       const a = await whip(proxy.httpApi, 'app=live&stream=s57');
@@ -228,7 +236,13 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     const ok = await bind(proxy, fo1, client, a.username, a.pwd);
     assert.ok(ok);
     await waitFor(async () => (await droppedCount(proxy)) - droppedBefore === bad.length, { what: `${bad.length} bad datagrams to be dropped` });
-    assert.deepEqual(fo1.datagrams.slice(marker).filter((d) => !d.data.equals(ok.data)).map((d) => d.data.length), []);
+    assert.deepEqual(
+      fo1.datagrams
+        .slice(marker)
+        .filter((d) => !d.data.equals(ok.data))
+        .map((d) => d.data.length),
+      [],
+    );
     assert.equal(proxy.peer.hasExited, false);
     await client.close();
     await attacker.close();
@@ -270,7 +284,11 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
   test('scenario 68: an offer without a=ice-ufrag is refused with 400 and never reaches the origin', async () => {
     const before = fo1.requests.length;
     for (const offer of [fakeOffer(undefined, 'pwdpwdpwdpwdpwdpwdpwdpwd'), fakeOffer('ufragonly', undefined), '']) {
-      const res = await fetch(`${proxy.httpApi}/rtc/v1/whip/?app=live&stream=s68`, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: offer });
+      const res = await fetch(`${proxy.httpApi}/rtc/v1/whip/?app=live&stream=s68`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/sdp' },
+        body: offer,
+      });
       assert.equal(res.status, 400);
       assert.equal(res.headers.get('access-control-allow-origin'), '*');
       assert.match(((await res.json()) as { error: string }).error, /ice-ufrag/);
@@ -311,7 +329,11 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
   test('PATCH (trickle ICE) through the Location reaches the same origin with its body and type', async () => {
     const a = await whip(proxy.httpApi, 'app=live&stream=spatch');
     const frag = 'a=ice-ufrag:x\r\na=ice-pwd:y\r\na=mid:0\r\na=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\n';
-    const res = await fetch(new URL(a.headers.get('location')!, proxy.httpApi), { method: 'PATCH', headers: { 'Content-Type': 'application/trickle-ice-sdpfrag' }, body: frag });
+    const res = await fetch(new URL(a.headers.get('location')!, proxy.httpApi), {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/trickle-ice-sdpfrag' },
+      body: frag,
+    });
     assert.equal(res.status, 204);
     const got = fo1.requests.at(-1)!;
     assert.equal(got.method, 'PATCH');
@@ -324,7 +346,11 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     fo1.reply = (req) => {
       if (req.method !== 'POST') return undefined;
       const offerUfrag = /a=ice-ufrag:(\S+)/.exec(req.body)![1];
-      return { status: 201, headers: { 'Content-Type': 'application/sdp', Location: `http://127.0.0.1:${fo1.apiPort}/whip/resource/r-${offerUfrag}?k=v` }, body: fakeAnswer('generic1', 'genericpasswordgenericpwd', '127.0.0.1', fo1.udpPort) };
+      return {
+        status: 201,
+        headers: { 'Content-Type': 'application/sdp', Location: `http://127.0.0.1:${fo1.apiPort}/whip/resource/r-${offerUfrag}?k=v` },
+        body: fakeAnswer('generic1', 'genericpasswordgenericpwd', '127.0.0.1', fo1.udpPort),
+      };
     };
     let a: Answered;
     try {
@@ -333,7 +359,10 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
       fo1.reply = undefined;
     }
     const location = a.headers.get('location')!;
-    assert.match(location, new RegExp(`^/rtc/v1/resource/whip/resource/r-cli${offerCount}\\?k=v&proxy_origin=fo1&proxy_session=generic1%3Acli${offerCount}&proxy_sig=[\\w-]{32}$`));
+    assert.match(
+      location,
+      new RegExp(`^/rtc/v1/resource/whip/resource/r-cli${offerCount}\\?k=v&proxy_origin=fo1&proxy_session=generic1%3Acli${offerCount}&proxy_sig=[\\w-]{32}$`),
+    );
     const client = await UdpPeer.open();
     await bind(proxy, fo1, client, a.username, a.pwd);
     fo1.reply = (req) => (req.method === 'DELETE' ? { status: 204 } : undefined);
@@ -352,7 +381,11 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     const a = await whip(proxy.httpApi, 'app=live&stream=srestart');
     fo1.reply = (req) =>
       req.method === 'PATCH'
-        ? { status: 200, headers: { 'Content-Type': 'application/trickle-ice-sdpfrag' }, body: `a=ice-ufrag:rst1\r\na=ice-pwd:restartpasswordrestartpw\r\nm=video 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\na=candidate:0 1 udp 2130706431 127.0.0.1 ${fo1.udpPort} typ host generation 0\r\n` }
+        ? {
+            status: 200,
+            headers: { 'Content-Type': 'application/trickle-ice-sdpfrag' },
+            body: `a=ice-ufrag:rst1\r\na=ice-pwd:restartpasswordrestartpw\r\nm=video 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\na=candidate:0 1 udp 2130706431 127.0.0.1 ${fo1.udpPort} typ host generation 0\r\n`,
+          }
         : undefined;
     let fragment: string;
     try {
@@ -390,7 +423,11 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
   test('SRS JSON API: /rtc/v1/publish/ routed by streamurl, answer rewritten, session relayed', async () => {
     const offer = fakeOffer('jsonoffer', 'jsonpasswordjsonpassword');
     const request = { api: `${proxy.httpApi}/rtc/v1/publish/`, streamurl: 'webrtc://localhost/live/json1', clientip: null, sdp: offer, tid: 'abc1234' };
-    const res = await fetch(`${proxy.httpApi}/rtc/v1/publish/`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(request) });
+    const res = await fetch(`${proxy.httpApi}/rtc/v1/publish/`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(request),
+    });
     assert.equal(res.status, 200);
     const answer = (await res.json()) as { code: number; sdp: string; sessionid: string; server: string };
     assert.equal(answer.code, 0);
@@ -430,16 +467,18 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     const foFor = (stream: string) => (fo1.requests.some((r) => r.url.includes(`stream=${stream}&`) || r.url.endsWith(`stream=${stream}`)) ? fo1 : fo2);
     const used = new Set(sessions.map((s) => foFor(s.stream)));
     assert.equal(used.size, 2, 'both origins got streams');
-    await Promise.all(sessions.map(async (s) => {
-      const fo = foFor(s.stream);
-      const up = await bind(proxy, fo, s.client, s.a.username, s.a.pwd);
-      const rtp = rtpPacket(3, `media-${s.stream}#`);
-      await s.client.send(rtp, proxy.ports.webrtc);
-      await waitForItem(fo.datagrams, (d) => d.data.equals(rtp) && d.from.port === up.from.port);
-      const back = Buffer.from(`back-${s.stream}`);
-      fo.udp.send(back, up.from.port, '127.0.0.1');
-      await waitForItem(s.client.received, (d) => d.data.equals(back));
-    }));
+    await Promise.all(
+      sessions.map(async (s) => {
+        const fo = foFor(s.stream);
+        const up = await bind(proxy, fo, s.client, s.a.username, s.a.pwd);
+        const rtp = rtpPacket(3, `media-${s.stream}#`);
+        await s.client.send(rtp, proxy.ports.webrtc);
+        await waitForItem(fo.datagrams, (d) => d.data.equals(rtp) && d.from.port === up.from.port);
+        const back = Buffer.from(`back-${s.stream}`);
+        fo.udp.send(back, up.from.port, '127.0.0.1');
+        await waitForItem(s.client.received, (d) => d.data.equals(back));
+      }),
+    );
     for (const s of sessions) {
       const other = foFor(s.stream) === fo1 ? fo2 : fo1;
       assert.ok(!other.datagrams.some((d) => d.data.toString('latin1').includes(`media-${s.stream}#`)));
@@ -449,7 +488,7 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
 });
 
 describe('PROXY_WEBRTC_CANDIDATE', () => {
-  test('replaces the candidate address; a client asking for eip keeps the origin\'s', async () => {
+  test("replaces the candidate address; a client asking for eip keeps the origin's", async () => {
     const fo = await startFakeRtcOrigin();
     const proxy = await startProxy({ env: { PROXY_WEBRTC_CANDIDATE: 'media.example.com', PROXY_HEALTH_INTERVAL: '0' } });
     try {

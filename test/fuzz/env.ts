@@ -65,9 +65,16 @@ export async function startFuzzEnv(options: EnvOptions = {}): Promise<FuzzEnv> {
   const srtOrigin = await FakeSrtOrigin.start('accept');
   const origins = new Map<string, Record<string, unknown>>();
   origins.set(MAIN_ORIGIN, {
-    ip: '127.0.0.1', server: MAIN_ORIGIN, service: 'main', pid: '1', device_id: 'fuzz',
-    rtmp: [String(nginx.rtmpPort)], http: [String(nginx.httpPort)], api: [String(rtc.apiPort)],
-    rtc: [`udp://127.0.0.1:${rtc.udpPort}`], srt: [srtOrigin.endpoint()],
+    ip: '127.0.0.1',
+    server: MAIN_ORIGIN,
+    service: 'main',
+    pid: '1',
+    device_id: 'fuzz',
+    rtmp: [String(nginx.rtmpPort)],
+    http: [String(nginx.httpPort)],
+    api: [String(rtc.apiPort)],
+    rtc: [`udp://127.0.0.1:${rtc.udpPort}`],
+    srt: [srtOrigin.endpoint()],
   });
   const heartbeats = startHeartbeats(proxy.systemApi, origins);
   await heartbeats.once();
@@ -81,7 +88,13 @@ export async function startFuzzEnv(options: EnvOptions = {}): Promise<FuzzEnv> {
   }, 2000);
   trim.unref();
   return {
-    proxy, nginx, rtc, srtOrigin, flv, heartbeats, origins,
+    proxy,
+    nginx,
+    rtc,
+    srtOrigin,
+    flv,
+    heartbeats,
+    origins,
     figures: () => processFigures(proxy.peer.pid, probeFile),
     close: async () => {
       clearInterval(trim);
@@ -103,21 +116,23 @@ function startHeartbeats(systemApi: string, origins: Map<string, Record<string, 
     failures: [] as string[],
     stop: () => clearInterval(timer),
     once: async () => {
-      await Promise.all([...origins.values()].map(async (body) => {
-        const t0 = performance.now();
-        hb.sent++;
-        try {
-          const res = await postOnce(`${systemApi}/api/v1/srs/register`, JSON.stringify(body), 5000);
-          if (res.status !== 200) {
+      await Promise.all(
+        [...origins.values()].map(async (body) => {
+          const t0 = performance.now();
+          hb.sent++;
+          try {
+            const res = await postOnce(`${systemApi}/api/v1/srs/register`, JSON.stringify(body), 5000);
+            if (res.status !== 200) {
+              hb.refused++;
+              if (hb.failures.length < 5) hb.failures.push(`${res.status} ${res.body.slice(0, 200)}`);
+            }
+          } catch (err) {
             hb.refused++;
-            if (hb.failures.length < 5) hb.failures.push(`${res.status} ${res.body.slice(0, 200)}`);
+            if (hb.failures.length < 5) hb.failures.push(`${(err as Error).message} after ${(performance.now() - t0).toFixed(0)} ms`);
           }
-        } catch (err) {
-          hb.refused++;
-          if (hb.failures.length < 5) hb.failures.push(`${(err as Error).message} after ${(performance.now() - t0).toFixed(0)} ms`);
-        }
-        hb.slowestMs = Math.max(hb.slowestMs, performance.now() - t0);
-      }));
+          hb.slowestMs = Math.max(hb.slowestMs, performance.now() - t0);
+        }),
+      );
     },
   };
   const timer = setInterval(() => void hb.once(), 1000);
@@ -128,13 +143,17 @@ function startHeartbeats(systemApi: string, origins: Map<string, Record<string, 
 /** One POST on a fresh connection (as an origin's heartbeat does: no kept-alive socket to race with). */
 function postOnce(url: string, body: string, timeoutMs: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: 'POST', agent: false, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }, timeout: timeoutMs }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      res.on('error', reject);
-    });
+    const req = httpRequest(
+      url,
+      { method: 'POST', agent: false, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }, timeout: timeoutMs },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', (err: NodeJS.ErrnoException) => reject(new Error(`${err.code ?? ''} ${err.message}`.trim())));
     req.end(body);

@@ -23,13 +23,25 @@ function parseArgs(argv: string[]): { seed: number; inputs: number; minutes: num
     .flatMap((l) => (l === 'origin' ? [...ORIGIN_LISTENERS] : [l.trim()]))
     .filter(Boolean);
   for (const l of listeners) if (!ALL_LISTENERS.includes(l)) throw new Error(`unknown listener "${l}" (have: ${ALL_LISTENERS.join(', ')}, origin)`);
-  return { seed: num('seed', Math.floor(Math.random() * 0x7fffffff)) >>> 0, inputs: num('inputs', 100_000), minutes: num('minutes', 120), listeners, replay: get('replay'), json: get('json') };
+  return {
+    seed: num('seed', Math.floor(Math.random() * 0x7fffffff)) >>> 0,
+    inputs: num('inputs', 100_000),
+    minutes: num('minutes', 120),
+    listeners,
+    replay: get('replay'),
+    json: get('json'),
+  };
 }
 
 export function summary(report: FuzzReport): string[] {
-  const lines = ['| listener | inputs | seconds | inputs/s | RSS before → after (MB) | heap after (MB) | fds before → after | publish + HLS play after |', '|---|---|---|---|---|---|---|---|'];
+  const lines = [
+    '| listener | inputs | seconds | inputs/s | RSS before → after (MB) | heap after (MB) | fds before → after | publish + HLS play after |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
   for (const r of report.listeners) {
-    lines.push(`| ${r.listener} | ${r.inputs} | ${r.seconds.toFixed(0)} | ${(r.inputs / r.seconds).toFixed(0)} | ${r.before.rssMb.toFixed(0)} → ${r.after.rssMb.toFixed(0)} | ${r.after.heapUsedMb?.toFixed(0) ?? '?'} | ${r.before.fds} → ${r.after.fds} | ${r.crashed ? 'CRASH' : r.check.ok ? `ok (${(r.check.ms / 1000).toFixed(1)} s)` : `FAILED: ${r.check.detail}`} |`);
+    lines.push(
+      `| ${r.listener} | ${r.inputs} | ${r.seconds.toFixed(0)} | ${(r.inputs / r.seconds).toFixed(0)} | ${r.before.rssMb.toFixed(0)} → ${r.after.rssMb.toFixed(0)} | ${r.after.heapUsedMb?.toFixed(0) ?? '?'} | ${r.before.fds} → ${r.after.fds} | ${r.crashed ? 'CRASH' : r.check.ok ? `ok (${(r.check.ms / 1000).toFixed(1)} s)` : `FAILED: ${r.check.detail}`} |`,
+    );
   }
   return lines;
 }
@@ -39,7 +51,9 @@ async function main(): Promise<void> {
   process.stdout.write(`seed ${args.seed} (replay with --seed ${args.seed})\n`);
   const report = await runFuzz(args);
   process.stdout.write(`\n${summary(report).join('\n')}\n`);
-  process.stdout.write(`heartbeats: ${report.heartbeats.sent} sent, ${report.heartbeats.refused} refused or failed, slowest ${report.heartbeats.slowestMs.toFixed(0)} ms${report.heartbeats.failures.length ? ` (${report.heartbeats.failures.join('; ')})` : ''}; proxy ${report.proxyUp ? 'up' : 'DOWN'}\n`);
+  process.stdout.write(
+    `heartbeats: ${report.heartbeats.sent} sent, ${report.heartbeats.refused} refused or failed, slowest ${report.heartbeats.slowestMs.toFixed(0)} ms${report.heartbeats.failures.length ? ` (${report.heartbeats.failures.join('; ')})` : ''}; proxy ${report.proxyUp ? 'up' : 'DOWN'}\n`,
+  );
   if (args.json) writeFileSync(args.json, JSON.stringify(report, null, 1));
   const bad = !report.proxyUp || report.heartbeats.refused > 0 || report.listeners.some((r) => r.crashed || !r.check.ok);
   if (bad) process.exitCode = 1;

@@ -4,17 +4,60 @@
 import type { Rng } from './rng.js';
 
 const BYTES_OF_NOTE = [0x00, 0x01, 0x02, 0x03, 0x0a, 0x0d, 0x20, 0x25, 0x3a, 0x7f, 0x80, 0xc0, 0xfe, 0xff];
-const WORDS_OF_NOTE = [
-  0, 1, 2, 3, 4, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 0xffff, 0x10000, 0xffffff, 0x1000000, 0x7fffffff, 0x80000000,
-  0xffffffff,
-];
+const WORDS_OF_NOTE = [0, 1, 2, 3, 4, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 0xffff, 0x10000, 0xffffff, 0x1000000, 0x7fffffff, 0x80000000, 0xffffffff];
 
 /** Text fragments that have broken parsers: encodings, separators, control characters, very long runs. */
 export const TEXT_TOKENS = [
-  '%00', '%2e%2e/', '%2e%2e%2f', '..', '../', '..\\', '\\', '%', '%%', '%zz', '%c0%af', '%252e', '%ff', '\r\n', '\n',
-  '\r', '\0', '\t', ' ', '?', '#', '&', '=', ';', ':', '//', '@', '[', ']', '"', "'", '<', '>', '{', '}', 'é',
-  '\u202e', '\ud83d\ude00', '\ufeff', '\u0000', '\u001b[31m', '-1', '0', '4294967296', '1e309', 'NaN', 'null',
-  '__proto__', 'constructor', '${x}',
+  '%00',
+  '%2e%2e/',
+  '%2e%2e%2f',
+  '..',
+  '../',
+  '..\\',
+  '\\',
+  '%',
+  '%%',
+  '%zz',
+  '%c0%af',
+  '%252e',
+  '%ff',
+  '\r\n',
+  '\n',
+  '\r',
+  '\0',
+  '\t',
+  ' ',
+  '?',
+  '#',
+  '&',
+  '=',
+  ';',
+  ':',
+  '//',
+  '@',
+  '[',
+  ']',
+  '"',
+  "'",
+  '<',
+  '>',
+  '{',
+  '}',
+  'é',
+  '\u202e',
+  '\ud83d\ude00',
+  '\ufeff',
+  '\u0000',
+  '\u001b[31m',
+  '-1',
+  '0',
+  '4294967296',
+  '1e309',
+  'NaN',
+  'null',
+  '__proto__',
+  'constructor',
+  '${x}',
 ];
 
 export interface MutateOptions {

@@ -39,7 +39,14 @@ export interface FuzzReport {
 /** Client-side targets by name, aimed at `env`'s proxy. */
 export function clientTargets(env: FuzzEnv): FuzzTarget[] {
   const p = env.proxy.ports;
-  return [rtmpTarget(p.rtmp), httpTarget(p.httpServer), whipTarget(p.httpApi), webrtcUdpTarget(p.webrtc, env.proxy.httpApi), srtTarget(p.srt), systemApiTarget(p.systemApi)];
+  return [
+    rtmpTarget(p.rtmp),
+    httpTarget(p.httpServer),
+    whipTarget(p.httpApi),
+    webrtcUdpTarget(p.webrtc, env.proxy.httpApi),
+    srtTarget(p.srt),
+    systemApiTarget(p.systemApi),
+  ];
 }
 
 function originTargets(env: FuzzEnv): OriginTarget[] {
@@ -91,7 +98,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     for (const target of chosenClient) {
       const stream = ALL_LISTENERS.indexOf(target.name);
       // Fuzzed register bodies leave origins behind that new streams could be routed to: remove them first.
-      const hooks = target.name === 'api' ? { beforeCheck: async () => log(`  api: removed ${await removeForeignOrigins(env)} origins the fuzzer registered`) } : {};
+      const hooks =
+        target.name === 'api' ? { beforeCheck: async () => log(`  api: removed ${await removeForeignOrigins(env)} origins the fuzzer registered`) } : {};
       const r = await fuzzListener(env, target, stream, options.seed, budget, log, hooks);
       report.listeners.push(r);
       if (r.crashed) return report;
@@ -106,17 +114,26 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         await registerNow(env, 'fuzz-garbage-origin');
         for (const target of chosenOrigin) {
           const stream = ALL_LISTENERS.indexOf(target.name);
-          const r = await fuzzListenerBehindOrigin(env, target, stream, options, budget, log, async () => {
-            env.origins.delete('fuzz-garbage-origin');
-            await deleteOrigin(env.proxy.systemApi, 'fuzz-garbage-origin');
-            env.origins.set(MAIN_ORIGIN, main);
-            await registerNow(env, MAIN_ORIGIN);
-          }, async () => {
-            env.origins.delete(MAIN_ORIGIN);
-            await deleteOrigin(env.proxy.systemApi, MAIN_ORIGIN);
-            env.origins.set('fuzz-garbage-origin', garbage.registerBody('fuzz-garbage-origin'));
-            await registerNow(env, 'fuzz-garbage-origin');
-          });
+          const r = await fuzzListenerBehindOrigin(
+            env,
+            target,
+            stream,
+            options,
+            budget,
+            log,
+            async () => {
+              env.origins.delete('fuzz-garbage-origin');
+              await deleteOrigin(env.proxy.systemApi, 'fuzz-garbage-origin');
+              env.origins.set(MAIN_ORIGIN, main);
+              await registerNow(env, MAIN_ORIGIN);
+            },
+            async () => {
+              env.origins.delete(MAIN_ORIGIN);
+              await deleteOrigin(env.proxy.systemApi, MAIN_ORIGIN);
+              env.origins.set('fuzz-garbage-origin', garbage.registerBody('fuzz-garbage-origin'));
+              await registerNow(env, 'fuzz-garbage-origin');
+            },
+          );
           report.listeners.push({ ...r, outcomes: Object.fromEntries(target.outcomes) });
           log(`  ${target.name} outcomes: ${JSON.stringify(Object.fromEntries(target.outcomes))}`);
           if (r.crashed) return report;
@@ -137,14 +154,24 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
 }
 
 async function registerNow(env: FuzzEnv, id: string): Promise<void> {
-  const res = await fetch(`${env.proxy.systemApi}/api/v1/srs/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(env.origins.get(id)) });
+  const res = await fetch(`${env.proxy.systemApi}/api/v1/srs/register`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(env.origins.get(id)),
+  });
   if (res.status !== 200) throw new Error(`register ${id}: ${res.status} ${await res.text()}`);
 }
 
 /** Origin-side listener: fuzz with the garbage origin registered, then put the real origin back for the check. */
 async function fuzzListenerBehindOrigin(
-  env: FuzzEnv, target: OriginTarget, stream: number, options: FuzzOptions, budget: { inputs: number; timeMs: number },
-  log: (line: string) => void, restoreMain: () => Promise<void>, restoreGarbage: () => Promise<void>,
+  env: FuzzEnv,
+  target: OriginTarget,
+  stream: number,
+  options: FuzzOptions,
+  budget: { inputs: number; timeMs: number },
+  log: (line: string) => void,
+  restoreMain: () => Promise<void>,
+  restoreGarbage: () => Promise<void>,
 ): Promise<ListenerReport> {
   // fuzzListener runs the publish/play check itself; swap origins around it through the check hook.
   return fuzzListener(env, target, stream, options.seed, budget, log, { beforeCheck: restoreMain, afterCheck: restoreGarbage });

@@ -70,7 +70,15 @@ export interface CheckHooks {
   afterCheck?: () => Promise<void>;
 }
 
-export async function fuzzListener(env: FuzzEnv, target: FuzzTarget, stream: number, seed: number, budget: RunBudget, log: (line: string) => void, hooks: CheckHooks = {}): Promise<ListenerReport> {
+export async function fuzzListener(
+  env: FuzzEnv,
+  target: FuzzTarget,
+  stream: number,
+  seed: number,
+  budget: RunBudget,
+  log: (line: string) => void,
+  hooks: CheckHooks = {},
+): Promise<ListenerReport> {
   const before = env.figures();
   await target.prepare?.();
   const recent: SavedInput[] = [];
@@ -113,18 +121,38 @@ export async function fuzzListener(env: FuzzEnv, target: FuzzTarget, stream: num
   if (!crash && env.proxy.peer.hasExited) crash = 'proxy exited after the last input';
   let failureFile: string | undefined;
   if (crash) {
-    const file: FailureFile = { seed, listener: target.name, stream, transport: target.transport, reason: crash, proxyOutput: env.proxy.peer.output.slice(-20_000), inputs: recent };
+    const file: FailureFile = {
+      seed,
+      listener: target.name,
+      stream,
+      transport: target.transport,
+      reason: crash,
+      proxyOutput: env.proxy.peer.output.slice(-20_000),
+      inputs: recent,
+    };
     failureFile = join(failureDir(), `${target.name}-seed${seed}-${Date.now()}.json`);
     writeFileSync(failureFile, JSON.stringify(file, null, 1));
     log(`  ${target.name}: CRASH (${crash}); inputs saved to ${failureFile}`);
-    return { listener: target.name, inputs: done, seconds, generatorErrors: genErrors.count, before, after: before, check: { ok: false, ms: 0, detail: 'proxy down' }, crashed: true, failureFile };
+    return {
+      listener: target.name,
+      inputs: done,
+      seconds,
+      generatorErrors: genErrors.count,
+      before,
+      after: before,
+      check: { ok: false, ms: 0, detail: 'proxy down' },
+      crashed: true,
+      failureFile,
+    };
   }
   if (genErrors.first) log(`  ${target.name}: ${genErrors.count} generator errors, first: ${genErrors.first.split('\n').slice(0, 3).join(' | ')}`);
   const after = env.figures();
   await hooks.beforeCheck?.();
   const check = await checkPublishPlay(env, `check-${target.name}-${seed}`);
   await hooks.afterCheck?.();
-  log(`  ${target.name}: ${done} inputs in ${seconds.toFixed(0)} s; RSS ${before.rssMb.toFixed(0)} → ${after.rssMb.toFixed(0)} MB, heap ${after.heapUsedMb?.toFixed(0) ?? '?'} MB, fds ${before.fds} → ${after.fds}; publish+play ${check.ok ? 'ok' : 'FAILED'} (${check.detail}, ${(check.ms / 1000).toFixed(1)} s)`);
+  log(
+    `  ${target.name}: ${done} inputs in ${seconds.toFixed(0)} s; RSS ${before.rssMb.toFixed(0)} → ${after.rssMb.toFixed(0)} MB, heap ${after.heapUsedMb?.toFixed(0) ?? '?'} MB, fds ${before.fds} → ${after.fds}; publish+play ${check.ok ? 'ok' : 'FAILED'} (${check.detail}, ${(check.ms / 1000).toFixed(1)} s)`,
+  );
   return { listener: target.name, inputs: done, seconds, generatorErrors: genErrors.count, before, after, check, crashed: false };
 }
 

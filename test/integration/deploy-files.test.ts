@@ -67,14 +67,21 @@ function collect(node: unknown, pick: (v: Record<string, unknown>) => boolean, o
 describe('deploy files', () => {
   test('every YAML and JSON file parses; there are compose and Kubernetes files', () => {
     const all = structured();
-    assert.ok(all.some((f) => f.includes('compose')), 'a compose file');
-    assert.ok(all.some((f) => f.includes('kubernetes')), 'Kubernetes manifests');
+    assert.ok(
+      all.some((f) => f.includes('compose')),
+      'a compose file',
+    );
+    assert.ok(
+      all.some((f) => f.includes('kubernetes')),
+      'Kubernetes manifests',
+    );
     for (const f of all) assert.ok(parseFile(f).length > 0, f);
   });
 
   test('every PROXY_* variable named in deploy/ exists in the config module', () => {
     for (const f of files(DEPLOY)) {
-      for (const v of proxyVariables(readFileSync(f, 'utf8'))) assert.ok(KNOWN_VARIABLES.has(v), `${relative(ROOT, f)} names ${v}, which src/config.ts does not read`);
+      for (const v of proxyVariables(readFileSync(f, 'utf8')))
+        assert.ok(KNOWN_VARIABLES.has(v), `${relative(ROOT, f)} names ${v}, which src/config.ts does not read`);
     }
   });
 
@@ -82,7 +89,8 @@ describe('deploy files', () => {
     const listenerVars = new Set(Object.values(LISTENER_VARIABLES));
     for (const f of structured()) {
       for (const env of collect(parseFile(f), (r) => typeof r.name === 'string' && 'value' in r)) {
-        if (listenerVars.has(env.name as string)) assert.equal(Number(String(env.value).split(':').pop()), port(env.name as string), `${f}: ${String(env.name)}`);
+        if (listenerVars.has(env.name as string))
+          assert.equal(Number(String(env.value).split(':').pop()), port(env.name as string), `${f}: ${String(env.name)}`);
       }
       for (const envMap of collect(parseFile(f), (r) => Object.keys(r).some((k) => listenerVars.has(k)))) {
         for (const [k, v] of Object.entries(envMap)) if (listenerVars.has(k)) assert.equal(Number(String(v).split(':').pop()), port(k), `${f}: ${k}`);
@@ -91,7 +99,9 @@ describe('deploy files', () => {
   });
 
   test('Kubernetes: container ports are the listener defaults; probes are /readyz and /healthz on the system API', () => {
-    const docs = files(join(DEPLOY, 'kubernetes')).filter((f) => /\.ya?ml$/.test(f)).flatMap(parseFile);
+    const docs = files(join(DEPLOY, 'kubernetes'))
+      .filter((f) => /\.ya?ml$/.test(f))
+      .flatMap(parseFile);
     const containers = collect(docs, (r) => r.image !== undefined && typeof r.image === 'string' && String(r.image).startsWith('origin-proxy'));
     assert.equal(containers.length, 1, 'one origin-proxy container');
     const c = containers[0]!;
@@ -107,11 +117,19 @@ describe('deploy files', () => {
     assert.equal(liveness.path, '/healthz');
     for (const probe of [readiness, liveness]) assert.ok(probe.port === 'system-api' || probe.port === port('PROXY_SYSTEM_API'), String(probe.port));
 
-    const services = docs.filter((d) => d.kind === 'Service' && String((d.metadata as Doc).name).startsWith('origin-proxy-') && !String((d.metadata as Doc).name).includes('redis'));
+    const services = docs.filter(
+      (d) => d.kind === 'Service' && String((d.metadata as Doc).name).startsWith('origin-proxy-') && !String((d.metadata as Doc).name).includes('redis'),
+    );
     const servicePorts = services.flatMap((s) => (s.spec as { ports: { name: string; port: number; targetPort: string | number; protocol: string }[] }).ports);
     const protocolsOf = (s: Doc) => new Set((s.spec as { ports: { protocol: string }[] }).ports.map((p) => p.protocol));
-    assert.ok(services.some((s) => protocolsOf(s).size === 1 && protocolsOf(s).has('TCP')), 'a TCP Service');
-    assert.ok(services.some((s) => protocolsOf(s).size === 1 && protocolsOf(s).has('UDP')), 'a UDP Service');
+    assert.ok(
+      services.some((s) => protocolsOf(s).size === 1 && protocolsOf(s).has('TCP')),
+      'a TCP Service',
+    );
+    assert.ok(
+      services.some((s) => protocolsOf(s).size === 1 && protocolsOf(s).has('UDP')),
+      'a UDP Service',
+    );
     for (const p of servicePorts) {
       const target = typeof p.targetPort === 'string' ? LISTENERS[p.targetPort] : [...Object.values(LISTENERS)].find((l) => port(l.variable) === p.targetPort);
       assert.ok(target, `service port ${p.name} targets a proxy listener`);
@@ -119,7 +137,11 @@ describe('deploy files', () => {
       // The WebRTC media port is written into SDP answers: clients must reach the same number.
       if (target.variable === LISTENER_VARIABLES.webrtc) assert.equal(p.port, port(target.variable));
     }
-    for (const l of ['webrtc', 'srt', 'rtmp', 'system-api']) assert.ok(servicePorts.some((p) => p.targetPort === l), `a Service exposes ${l}`);
+    for (const l of ['webrtc', 'srt', 'rtmp', 'system-api'])
+      assert.ok(
+        servicePorts.some((p) => p.targetPort === l),
+        `a Service exposes ${l}`,
+      );
   });
 
   test('compose: proxies publish the default ports; origins heartbeat to the system API', () => {
@@ -128,7 +150,10 @@ describe('deploy files', () => {
     const proxies = Object.entries(services).filter(([, s]) => s.build !== undefined);
     assert.equal(proxies.length, 2, 'two proxies');
     assert.equal(Object.values(services).filter((s) => String(s.image).startsWith('ossrs/srs')).length, 2, 'two SRS origins');
-    assert.ok(Object.values(services).some((s) => String(s.image).startsWith('redis')), 'Redis');
+    assert.ok(
+      Object.values(services).some((s) => String(s.image).startsWith('redis')),
+      'Redis',
+    );
     for (const [name, s] of proxies) {
       assert.equal(s.environment?.PROXY_LOAD_BALANCER_TYPE, 'redis', name);
       const published = new Set<string>();
@@ -139,7 +164,8 @@ describe('deploy files', () => {
         assert.equal(DEFAULT_PORTS.get(containerPort), (m[2] ?? 'tcp').toUpperCase(), `${name}: ${spec} is a listener default with its transport`);
         published.add(spec.replace(/^\d+:/, ''));
       }
-      for (const [p, proto] of DEFAULT_PORTS) if (p !== port('PROXY_SYSTEM_API')) assert.ok(published.has(proto === 'UDP' ? `${p}/udp` : String(p)), `${name} publishes ${p}/${proto}`);
+      for (const [p, proto] of DEFAULT_PORTS)
+        if (p !== port('PROXY_SYSTEM_API')) assert.ok(published.has(proto === 'UDP' ? `${p}/udp` : String(p)), `${name} publishes ${p}/${proto}`);
     }
     const conf = readFileSync(join(DEPLOY, 'compose', 'srs-origin.conf'), 'utf8');
     const url = /heartbeat\s*{[^}]*\burl\s+(\S+);/.exec(conf)?.[1];
@@ -158,13 +184,17 @@ describe('deploy files', () => {
     const named = new Set([...Object.keys(env), ...secretKeys]);
     for (const v of KNOWN_VARIABLES) assert.ok(named.has(v), `values.yaml lacks ${v}`);
     for (const v of named) assert.ok(KNOWN_VARIABLES.has(v), `values.yaml names ${v}, which src/config.ts does not read`);
-    for (const secret of ['PROXY_REGISTER_TOKEN', 'PROXY_REDIS_PASSWORD', 'PROXY_SESSION_SECRET']) assert.ok(secretKeys.includes(secret) && !(secret in env), `${secret} comes from the Secret only`);
+    for (const secret of ['PROXY_REGISTER_TOKEN', 'PROXY_REDIS_PASSWORD', 'PROXY_SESSION_SECRET'])
+      assert.ok(secretKeys.includes(secret) && !(secret in env), `${secret} comes from the Secret only`);
     for (const l of Object.values(LISTENERS)) assert.equal(Number(env[l.variable]), port(l.variable), l.variable);
     const deployment = readFileSync(join(HELM, 'templates', 'deployment.yaml'), 'utf8');
     assert.match(deployment, /readinessProbe:\s*\n\s*httpGet: \{ path: \/readyz, port: system-api \}/);
     assert.match(deployment, /livenessProbe:\s*\n\s*httpGet: \{ path: \/healthz, port: system-api \}/);
     for (const [name, l] of Object.entries(LISTENERS)) {
-      assert.ok(deployment.includes(`{ name: ${name}, containerPort: {{ include "origin-proxy.port" .Values.env.${l.variable} }}, protocol: ${l.protocol} }`), `container port ${name} from ${l.variable}`);
+      assert.ok(
+        deployment.includes(`{ name: ${name}, containerPort: {{ include "origin-proxy.port" .Values.env.${l.variable} }}, protocol: ${l.protocol} }`),
+        `container port ${name} from ${l.variable}`,
+      );
     }
     assert.equal(parseFile(join(HELM, 'Chart.yaml'))[0]!.name, 'origin-proxy');
   });
@@ -188,7 +218,11 @@ describe('deploy files', () => {
     const health = runtime.find((i) => i.op === 'HEALTHCHECK')!.args;
     const argv = JSON.parse(health.slice(health.indexOf('CMD ') + 4)) as string[];
     assert.equal(argv[0], 'node');
-    const { config } = loadConfig({ env: Object.fromEntries(Object.values(LISTENER_VARIABLES).map((v) => [v, '127.0.0.1:0'])), cwd: '/', readDotenv: () => undefined });
+    const { config } = loadConfig({
+      env: Object.fromEntries(Object.values(LISTENER_VARIABLES).map((v) => [v, '127.0.0.1:0'])),
+      cwd: '/',
+      readDotenv: () => undefined,
+    });
     const proxy = new OriginProxy({ config, log: createLogger({ level: 'silent', format: 'json' }) });
     await proxy.start();
     const systemApi = `127.0.0.1:${proxy.address('systemApi').port}`;
@@ -204,7 +238,7 @@ describe('deploy files', () => {
     assert.equal(await check(systemApi), 1, 'nothing listening');
   });
 
-  test('the build stage\'s npm/tsc commands build a runnable app from a copy of the repository', () => {
+  test("the build stage's npm/tsc commands build a runnable app from a copy of the repository", () => {
     // Cheap by design: the copy links the installed node_modules, so `npm ci` is skipped (it would
     // install the same lock file), and `npm prune` is skipped (it would delete from the shared install).
     const build = dockerStages(readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8'))[0]!;
@@ -240,7 +274,10 @@ describe('deploy files', () => {
           }
         }
       }
-      assert.ok(ran.some((c) => /\btsc\b/.test(c)), `a tsc command ran: ${ran.join(' | ')}`);
+      assert.ok(
+        ran.some((c) => /\btsc\b/.test(c)),
+        `a tsc command ran: ${ran.join(' | ')}`,
+      );
       const main = join(workdir, 'dist', 'src', 'main.js');
       assert.ok(existsSync(main), 'dist/src/main.js built');
       const version = spawnSync(process.execPath, [main, '--version'], { cwd: workdir, encoding: 'utf8' });
@@ -260,7 +297,11 @@ interface Instruction {
 
 /** Dockerfile instructions grouped by stage (continuation lines joined, comments dropped). */
 function dockerStages(text: string): Instruction[][] {
-  const lines = text.replace(/\\\r?\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = text
+    .replace(/\\\r?\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const stages: Instruction[][] = [];
   for (const line of lines) {
     const [op, ...rest] = line.split(/\s+/);

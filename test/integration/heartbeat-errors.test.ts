@@ -30,7 +30,22 @@ function capture(): { log: ReturnType<typeof createLogger>; lines: Line[] } {
 }
 
 function options(url: string, timeoutMs = 2000): HeartbeatOptions {
-  return { url, ip: '127.0.0.1', server: 'hb-test', service: 's1', deviceId: '', rtmp: ['1935'], http: [], api: [], srt: [], rtc: [], rtsp: [], intervalMs: 10_000, token: undefined, timeoutMs };
+  return {
+    url,
+    ip: '127.0.0.1',
+    server: 'hb-test',
+    service: 's1',
+    deviceId: '',
+    rtmp: ['1935'],
+    http: [],
+    api: [],
+    srt: [],
+    rtc: [],
+    rtsp: [],
+    intervalMs: 10_000,
+    token: undefined,
+    timeoutMs,
+  };
 }
 
 async function listen(server: Server | ReturnType<typeof createTcpServer>): Promise<number> {
@@ -109,7 +124,10 @@ describe('heartbeat failures name their cause', () => {
     const port = await listen(server);
     const { log, lines } = capture();
     await sendHeartbeat(options(`http://127.0.0.1:${port}/x`), log);
-    assert.match(lines.find((l) => l.level === 'warn')?.msg ?? '', new RegExp(`^heartbeat failed: 127\\.0\\.0\\.1:${port} closed the connection before answering`));
+    assert.match(
+      lines.find((l) => l.level === 'warn')?.msg ?? '',
+      new RegExp(`^heartbeat failed: 127\\.0\\.0\\.1:${port} closed the connection before answering`),
+    );
   });
 });
 
@@ -125,7 +143,9 @@ describe('failure reasons from the errors fetch raises (no network)', () => {
   });
 
   test('several addresses refused: the first error of the AggregateError', () => {
-    const agg = Object.assign(new AggregateError([errno('ECONNREFUSED', 'connect ECONNREFUSED ::1:12025'), errno('ECONNREFUSED', 'x')], ''), { code: 'ECONNREFUSED' });
+    const agg = Object.assign(new AggregateError([errno('ECONNREFUSED', 'connect ECONNREFUSED ::1:12025'), errno('ECONNREFUSED', 'x')], ''), {
+      code: 'ECONNREFUSED',
+    });
     assert.equal(failureReason(fetchFailed(agg), 'http://localhost:12025/x', 5000).reason, 'connection refused by localhost:12025 (nothing listens there)');
   });
 

@@ -65,7 +65,15 @@ describe('Redis balancer: HLS records at the byte budget (real redis-server)', (
   async function balancer(clock: { t: number }) {
     const admin = adminClient(redis);
     await admin.flushdb();
-    const b = new RedisBalancer({ redis: configFor(redis), originExpireMs: 30_000, sessionTtlMs: 60_000, maxStreamPins: 1000, log: silentLog, now: () => clock.t, maxHlsSessionBytes: BUDGET });
+    const b = new RedisBalancer({
+      redis: configFor(redis),
+      originExpireMs: 30_000,
+      sessionTtlMs: 60_000,
+      maxStreamPins: 1000,
+      log: silentLog,
+      now: () => clock.t,
+      maxHlsSessionBytes: BUDGET,
+    });
     await b.start();
     /** Bytes the HLS keys and values take in Redis (names plus values). */
     const stored = async () => {
@@ -124,17 +132,34 @@ describe('HTTP: a playlist for a new stream at the budget', () => {
     const admin = adminClient(redis);
     await admin.flushdb();
     await admin.quit();
-    b = new RedisBalancer({ redis: configFor(redis), originExpireMs: 30_000, sessionTtlMs: 60_000, maxStreamPins: 1000, log: silentLog, maxHlsSessionBytes: 4 * 1024 });
+    b = new RedisBalancer({
+      redis: configFor(redis),
+      originExpireMs: 30_000,
+      sessionTtlMs: 60_000,
+      maxStreamPins: 1000,
+      log: silentLog,
+      maxHlsSessionBytes: 4 * 1024,
+    });
     const env = {
-      PROXY_SYSTEM_API: '127.0.0.1:0', PROXY_HTTP_API: '127.0.0.1:0', PROXY_HTTP_SERVER: '127.0.0.1:0', PROXY_RTMP_SERVER: '127.0.0.1:0',
-      PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_SRT_SERVER: '127.0.0.1:0', PROXY_HEALTH_INTERVAL: '0',
+      PROXY_SYSTEM_API: '127.0.0.1:0',
+      PROXY_HTTP_API: '127.0.0.1:0',
+      PROXY_HTTP_SERVER: '127.0.0.1:0',
+      PROXY_RTMP_SERVER: '127.0.0.1:0',
+      PROXY_WEBRTC_SERVER: '127.0.0.1:0',
+      PROXY_SRT_SERVER: '127.0.0.1:0',
+      PROXY_HEALTH_INTERVAL: '0',
     };
     const { config } = loadConfig({ env, cwd: '/', readDotenv: () => undefined });
     proxy = new OriginProxy({ config, log: createLogger({ level: 'silent', format: 'json' }), balancer: b });
     await proxy.start();
     http = `http://127.0.0.1:${proxy.address('httpServer').port}`;
     await registerOrigin(`http://127.0.0.1:${proxy.address('systemApi').port}`, {
-      ip: '127.0.0.1', server: 'hls', service: 's', pid: '1', rtmp: ['1935'], http: [String((origin.address() as AddressInfo).port)],
+      ip: '127.0.0.1',
+      server: 'hls',
+      service: 's',
+      pid: '1',
+      rtmp: ['1935'],
+      http: [String((origin.address() as AddressInfo).port)],
     });
   });
   after(async () => {

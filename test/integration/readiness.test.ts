@@ -10,8 +10,12 @@ import { waitFor } from '../fixtures/wait.js';
 
 test('unbound before start, ready after, draining during stop while the system API still answers', async () => {
   const env = {
-    PROXY_SYSTEM_API: '127.0.0.1:0', PROXY_HTTP_API: '127.0.0.1:0', PROXY_HTTP_SERVER: '127.0.0.1:0', PROXY_RTMP_SERVER: '127.0.0.1:0',
-    PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_SRT_SERVER: '127.0.0.1:0',
+    PROXY_SYSTEM_API: '127.0.0.1:0',
+    PROXY_HTTP_API: '127.0.0.1:0',
+    PROXY_HTTP_SERVER: '127.0.0.1:0',
+    PROXY_RTMP_SERVER: '127.0.0.1:0',
+    PROXY_WEBRTC_SERVER: '127.0.0.1:0',
+    PROXY_SRT_SERVER: '127.0.0.1:0',
   };
   const { config } = loadConfig({ env, cwd: '/', readDotenv: () => undefined });
   const proxy = new OriginProxy({ config, log: createLogger({ level: 'silent', format: 'json' }) });
@@ -34,7 +38,14 @@ test('unbound before start, ready after, draining during stop while the system A
     assert.equal(((await res.json()) as { reason: string }).reason, 'draining');
     held.destroy();
     await stopped;
-    await waitFor(async () => fetch(`${api}/readyz`).then(() => false, () => true), { what: 'system API closed after the drain' });
+    await waitFor(
+      async () =>
+        fetch(`${api}/readyz`).then(
+          () => false,
+          () => true,
+        ),
+      { what: 'system API closed after the drain' },
+    );
   } finally {
     await proxy.stop(0);
   }

@@ -37,8 +37,16 @@ describe('Redis key schema, byte for byte (BEHAVIOUR.md §3.7; scenarios 25-26)'
     const { b, admin, close } = await fresh({ clock: { t: T0 } });
     try {
       const body = {
-        ip: '10.0.0.7', device_id: 'dev<1>', server: 'vid-ab12', service: 'svc9', pid: '4242',
-        rtmp: ['19351'], http: ['8081'], api: ['1986'], srt: ['udp://0.0.0.0:10081'], rtc: ['udp://0.0.0.0:8001'],
+        ip: '10.0.0.7',
+        device_id: 'dev<1>',
+        server: 'vid-ab12',
+        service: 'svc9',
+        pid: '4242',
+        rtmp: ['19351'],
+        http: ['8081'],
+        api: ['1986'],
+        srt: ['udp://0.0.0.0:10081'],
+        rtc: ['udp://0.0.0.0:8001'],
       };
       await b.register(parseRegistration(body, T0));
       const key = 'srs-proxy-server:vid-ab12-svc9-4242';
@@ -54,7 +62,10 @@ describe('Redis key schema, byte for byte (BEHAVIOUR.md §3.7; scenarios 25-26)'
       assert.equal(await admin.ttl('srs-proxy-all-servers'), -1, 'the list has no TTL');
       // Empty fields are omitted (device_id, http, …); update_at never is.
       await b.register(parseRegistration({ ip: '10.0.0.8', server: 's2', service: 'x', pid: '1', rtmp: ['1935'] }, T0));
-      assert.equal(await admin.get('srs-proxy-server:s2-x-1'), '{"ip":"10.0.0.8","server_id":"s2","service_id":"x","pid":"1","rtmp":["1935"],"update_at":"2026-11-21T06:58:39.123000000Z"}');
+      assert.equal(
+        await admin.get('srs-proxy-server:s2-x-1'),
+        '{"ip":"10.0.0.8","server_id":"s2","service_id":"x","pid":"1","rtmp":["1935"],"update_at":"2026-11-21T06:58:39.123000000Z"}',
+      );
       assert.equal(await admin.get('srs-proxy-all-servers'), '["srs-proxy-server:vid-ab12-svc9-4242","srs-proxy-server:s2-x-1"]');
     } finally {
       await close();
@@ -130,7 +141,7 @@ describe('Redis key schema, byte for byte (BEHAVIOUR.md §3.7; scenarios 25-26)'
   });
 });
 
-describe('records in the Go proxy\'s format are read (mixed fleet)', () => {
+describe("records in the Go proxy's format are read (mixed fleet)", () => {
   // As the Go proxy writes them: nanoseconds, a zone offset, Go's field order, no `rtsp`, pid a string.
   const goServer = (id: string, updateAt: string, rtmp = '19352') =>
     `{"ip":"127.0.0.1","server_id":"${id}","service_id":"gosvc","pid":"77","rtmp":["${rtmp}"],"http":["8082"],"api":["1987"],` +
@@ -179,7 +190,12 @@ describe('records in the Go proxy\'s format are read (mixed fleet)', () => {
     const { b, admin, close } = await fresh();
     try {
       await admin.set('srs-proxy-spbhid:abc1234', '{"spbhid":"abc1234","stream_url":"__defaultVhost__/live/g","full_url":"http://h/live/g.m3u8"}', 'EX', 120);
-      await admin.set('srs-proxy-hls:__defaultVhost__/live/g', '{"spbhid":"abc1234","stream_url":"__defaultVhost__/live/g","full_url":"http://h/live/g.m3u8"}', 'EX', 120);
+      await admin.set(
+        'srs-proxy-hls:__defaultVhost__/live/g',
+        '{"spbhid":"abc1234","stream_url":"__defaultVhost__/live/g","full_url":"http://h/live/g.m3u8"}',
+        'EX',
+        120,
+      );
       await admin.set('srs-proxy-ufrag:a1:o1', '{"stream_url":"__defaultVhost__/live/g","ufrag":"a1:o1"}', 'EX', 120);
       assert.deepEqual(await b.hlsSessionById('abc1234'), { spbhid: 'abc1234', streamKey: '__defaultVhost__/live/g', fullUrl: 'http://h/live/g.m3u8' });
       assert.equal((await b.hlsSession('__defaultVhost__/live/g', 'http://h/live/g.m3u8')).spbhid, 'abc1234', 'the existing id is reused (read before write)');
@@ -266,7 +282,7 @@ describe('racing proxies (BEHAVIOUR.md §9.2 #16)', () => {
     }
   });
 
-  test('two balancers creating the same stream\'s HLS session at once get one spbhid', async () => {
+  test("two balancers creating the same stream's HLS session at once get one spbhid", async () => {
     const { b: a, admin, close } = await fresh({ sessionTtlMs: 120_000 });
     const { b: bb } = await redisBalancer(configFor(redis), { sessionTtlMs: 120_000 });
     try {
@@ -292,7 +308,10 @@ describe('damaged data is survived', () => {
       assert.equal(await admin.get('srs-proxy-all-servers'), '["srs-proxy-server:a-svc-1"]');
       await admin.set('srs-proxy-server:bad-x-1', '[1,2');
       await admin.set('srs-proxy-all-servers', '["srs-proxy-server:bad-x-1","srs-proxy-server:a-svc-1"]');
-      assert.deepEqual((await b.origins()).map((v) => v.origin.id), ['a-svc-1']);
+      assert.deepEqual(
+        (await b.origins()).map((v) => v.origin.id),
+        ['a-svc-1'],
+      );
       await admin.set('srs-proxy-url:k', 'not-a-server-key');
       assert.equal((await b.pick('k')).id, 'a-svc-1');
       assert.equal(await admin.get('srs-proxy-url:k'), 'srs-proxy-server:a-svc-1');

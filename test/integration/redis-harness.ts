@@ -33,7 +33,10 @@ export interface RedisHarnessOptions extends HarnessOptions {
 }
 
 /** A started RedisBalancer with a fake liveness clock; sessions use Redis' own (real) time. */
-export async function redisBalancer(config: RedisConfig, opts: RedisHarnessOptions = {}): Promise<{ b: RedisBalancer; clock: { t: number }; origin: (server: string, rtmp?: string, service?: string, pid?: string) => Origin }> {
+export async function redisBalancer(
+  config: RedisConfig,
+  opts: RedisHarnessOptions = {},
+): Promise<{ b: RedisBalancer; clock: { t: number }; origin: (server: string, rtmp?: string, service?: string, pid?: string) => Origin }> {
   const clock = opts.clock ?? { t: 1_000_000 };
   let seq = 0;
   const b = new RedisBalancer({

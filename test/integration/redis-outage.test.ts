@@ -52,7 +52,7 @@ describe('startup (scenario 6)', () => {
     assert.ok(!err.message.includes('topsecret'));
   });
 
-  test('a wrong password fails startup with Redis\'s reason, the password not shown', async () => {
+  test("a wrong password fails startup with Redis's reason, the password not shown", async () => {
     const redis = await startRedis({ password: PASSWORD });
     try {
       const err = await startFails({ PROXY_REDIS_PORT: String(redis.port), PROXY_REDIS_PASSWORD: 'wrong-one' });
@@ -72,7 +72,14 @@ describe('Redis lost and back', () => {
       await b.register(origin('a'));
       assert.equal((await b.pick('k')).serverId, 'a');
       await kill(redis);
-      for (const call of [() => b.pick('k'), () => b.pick('new'), () => b.register(origin('a')), () => b.hlsSessionById('abcdef0'), () => b.lookup('k'), () => b.origins()]) {
+      for (const call of [
+        () => b.pick('k'),
+        () => b.pick('new'),
+        () => b.register(origin('a')),
+        () => b.hlsSessionById('abcdef0'),
+        () => b.lookup('k'),
+        () => b.origins(),
+      ]) {
         const t0 = Date.now();
         await assert.rejects(call(), BalancerUnavailableError);
         assert.ok(Date.now() - t0 < 1500, `failed after ${Date.now() - t0} ms, not at once`);

@@ -11,14 +11,14 @@ import { PASSWORD, redisBalancer, redisConfigFrom, topologyHarness } from './red
 
 after(stopAllPeers);
 
-
 describe('Redis Cluster', () => {
   let cluster: RedisCluster;
   before(async () => {
     cluster = await startRedisCluster({ password: PASSWORD });
   });
   after(() => cluster.stop());
-  const config = () => redisConfigFrom({ PROXY_REDIS_CLUSTER_NODES: `127.0.0.1:${cluster.ports[0]},127.0.0.1:${cluster.ports[1]}`, PROXY_REDIS_PASSWORD: PASSWORD });
+  const config = () =>
+    redisConfigFrom({ PROXY_REDIS_CLUSTER_NODES: `127.0.0.1:${cluster.ports[0]},127.0.0.1:${cluster.ports[1]}`, PROXY_REDIS_PASSWORD: PASSWORD });
   const flush = async () => {
     for (const port of cluster.ports) {
       const node = new Redis({ port, host: '127.0.0.1', password: PASSWORD });

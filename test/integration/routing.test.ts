@@ -21,8 +21,13 @@ describe('routing through the register API', () => {
   let api: string;
   before(async () => {
     const env = {
-      PROXY_SYSTEM_API: '127.0.0.1:0', PROXY_HTTP_API: '127.0.0.1:0', PROXY_HTTP_SERVER: '127.0.0.1:0', PROXY_RTMP_SERVER: '127.0.0.1:0',
-      PROXY_WEBRTC_SERVER: '127.0.0.1:0', PROXY_SRT_SERVER: '127.0.0.1:0', PROXY_ORIGIN_EXPIRE: '30s',
+      PROXY_SYSTEM_API: '127.0.0.1:0',
+      PROXY_HTTP_API: '127.0.0.1:0',
+      PROXY_HTTP_SERVER: '127.0.0.1:0',
+      PROXY_RTMP_SERVER: '127.0.0.1:0',
+      PROXY_WEBRTC_SERVER: '127.0.0.1:0',
+      PROXY_SRT_SERVER: '127.0.0.1:0',
+      PROXY_ORIGIN_EXPIRE: '30s',
       // These scenarios are about heartbeats and the driven clock. Probes of the unlistened ports
       // would mark fo1 suspect before fo2 is probed, and every pick in between would avoid fo1.
       PROXY_HEALTH_INTERVAL: '0',
@@ -64,7 +69,7 @@ describe('routing through the register API', () => {
     clock.t += EXPIRE_MS + 1;
     const o = await proxy.balancer.pick('__defaultVhost__/live/fallback');
     assert.ok(['fo1', 'fo2'].includes(o.serverId));
-    const view = await (await fetch(`${api}/api/v1/origins`)).json() as { origins: { alive: boolean }[] };
+    const view = (await (await fetch(`${api}/api/v1/origins`)).json()) as { origins: { alive: boolean }[] };
     assert.ok(view.origins.every((x) => !x.alive));
   });
 });

@@ -223,14 +223,20 @@ void describe('SRT origin leg', () => {
     assert.equal(conclusion.initialSequenceNumber, caller.initialSequenceNumber);
     const sidBlock = conclusion.extensions.find((e) => e.type === ExtensionType.StreamId);
     assert.equal(sidBlock?.kind === 'sid' && sidBlock.streamId, sid, 'stream id forwarded unchanged');
-    assert.deepEqual(conclusion.extensions.map((e) => e.kind), ['hsreq', 'sid']);
+    assert.deepEqual(
+      conclusion.extensions.map((e) => e.kind),
+      ['hsreq', 'sid'],
+    );
     assert.deepEqual(decodePeerIp(conclusion.peerIp).address, '127.0.0.1');
     // What the caller got.
     assert.equal(response.handshakeType, HandshakeType.Conclusion);
     assert.equal(response.socketId, origin.socketId);
     assert.equal(response.destinationSocketId, caller.socketId);
     assert.equal(response.synCookie, cookie, 'our cookie, not the origin one');
-    assert.deepEqual(response.extensions.map((e) => e.kind), ['hsrsp']);
+    assert.deepEqual(
+      response.extensions.map((e) => e.kind),
+      ['hsrsp'],
+    );
     // Data both ways between the real socket ids, unchanged.
     const payload = Buffer.from('0123456789abcdef'.repeat(82));
     caller.send(caller.data(origin.socketId, 7, payload));
@@ -563,10 +569,13 @@ void describe('SRT listener: bad input never stops it', () => {
     const hsreq = hsExtension({ response: false, srtVersion: 0x010501, srtFlags: 0xbf, receiverTsbpdDelay: 200, senderTsbpdDelay: 200 });
     await caller.conclude(caller.conclusion(reply.synCookie, [hsreq, streamIdExtension('live/enc'), km]));
     const forwarded = origin.conclusions[0]!;
-    assert.deepEqual(forwarded.extensions.map((e) => [e.type, e.contents.toString('hex')]), [
-      [1, hsreq.contents.toString('hex')],
-      [5, streamIdExtension('live/enc').contents.toString('hex')],
-      [3, '00112233445566778899aabbccddeeff'],
-    ]);
+    assert.deepEqual(
+      forwarded.extensions.map((e) => [e.type, e.contents.toString('hex')]),
+      [
+        [1, hsreq.contents.toString('hex')],
+        [5, streamIdExtension('live/enc').contents.toString('hex')],
+        [3, '00112233445566778899aabbccddeeff'],
+      ],
+    );
   });
 });

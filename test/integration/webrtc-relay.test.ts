@@ -17,7 +17,12 @@ function setup(env: Record<string, string> = {}, now?: () => number): Promise<Re
 }
 
 async function session(s: RelaySetup, ufrag: string, media = true): Promise<void> {
-  await s.balancer.putRtcSession({ ufrag, streamKey: '__defaultVhost__/live/s', icePwd: TEST_ICE_PWD, ...(media ? { serverId: 'o1', mediaHost: '127.0.0.1', mediaPort: s.origin.port } : {}) });
+  await s.balancer.putRtcSession({
+    ufrag,
+    streamKey: '__defaultVhost__/live/s',
+    icePwd: TEST_ICE_PWD,
+    ...(media ? { serverId: 'o1', mediaHost: '127.0.0.1', mediaPort: s.origin.port } : {}),
+  });
 }
 
 /** Sends a binding request for `username` and waits until the origin has it; returns the upstream port. */
@@ -57,11 +62,14 @@ describe('WebRTC UDP relay (in-process)', () => {
       return st.dropped['unknown-username'] + st.dropped['lookup-cap'];
     };
     // Every flood packet is counted as dropped once its look-up is done.
-    await waitFor(() => {
-      const st = s.relay.stats();
-      if (st.pendingLookups === 0 && flooded() === N) return true;
-      throw new Error(`dropped ${flooded()} of ${st.packetsFromClients - base} received: ${JSON.stringify(st)}`);
-    }, { what: 'the flood to be dropped' });
+    await waitFor(
+      () => {
+        const st = s.relay.stats();
+        if (st.pendingLookups === 0 && flooded() === N) return true;
+        throw new Error(`dropped ${flooded()} of ${st.packetsFromClients - base} received: ${JSON.stringify(st)}`);
+      },
+      { what: 'the flood to be dropped' },
+    );
     const st = s.relay.stats();
     assert.equal(st.sessions, 1);
     assert.equal(st.boundAddresses, 1);
@@ -106,10 +114,13 @@ describe('WebRTC UDP relay (in-process)', () => {
       assert.equal(idle.relay.stats().sessions, 1);
       // Then silence: the clock moves on until a sweep finds the session idle.
       const silentFrom = now;
-      await waitFor(() => {
-        now += 50;
-        return idle.relay.stats().sessions === 0;
-      }, { what: 'the silent session to be closed' });
+      await waitFor(
+        () => {
+          now += 50;
+          return idle.relay.stats().sessions === 0;
+        },
+        { what: 'the silent session to be closed' },
+      );
       assert.ok(now - silentFrom >= 300, `closed after ${now - silentFrom} ms of silence`);
       const st = idle.relay.stats();
       assert.equal(st.boundAddresses, 0);
@@ -177,7 +188,7 @@ describe('WebRTC UDP relay (in-process)', () => {
     const stranger = await client();
     const strangerResponse = encodeStunMessage({ method: 1, messageClass: 'success-response', transactionId: Buffer.alloc(12, 1) });
     await stranger.send(strangerResponse, s.relay.port);
-    await waitFor(() => s.relay.stats().dropped['unbound-address'] === 1, { what: 'the stranger\'s response to be dropped' });
+    await waitFor(() => s.relay.stats().dropped['unbound-address'] === 1, { what: "the stranger's response to be dropped" });
     assert.ok(!s.origin.received.some((d) => d.data.equals(strangerResponse)));
   });
 
@@ -211,8 +222,10 @@ describe('WebRTC UDP relay (in-process)', () => {
     assert.equal(got.from.port, p2);
   });
 
-  test('a record without a media address (written by another proxy) is relayed to its stream\'s origin', async () => {
-    await s.balancer.register(parseRegistration({ ip: '127.0.0.1', server: 'o1', service: 'x', pid: '1', rtmp: ['1935'], rtc: [`udp://0.0.0.0:${s.origin.port}`] }, Date.now()));
+  test("a record without a media address (written by another proxy) is relayed to its stream's origin", async () => {
+    await s.balancer.register(
+      parseRegistration({ ip: '127.0.0.1', server: 'o1', service: 'x', pid: '1', rtmp: ['1935'], rtc: [`udp://0.0.0.0:${s.origin.port}`] }, Date.now()),
+    );
     await session(s, 'go:proxy', false);
     await bindClient(s, await client(), 'go:proxy');
   });
@@ -221,16 +234,25 @@ describe('WebRTC UDP relay (in-process)', () => {
     const gone = await UdpPeer.open();
     const port = gone.port;
     await gone.close();
-    await s.balancer.putRtcSession({ ufrag: 'dead:origin', streamKey: '__defaultVhost__/live/d', icePwd: TEST_ICE_PWD, mediaHost: '127.0.0.1', mediaPort: port });
+    await s.balancer.putRtcSession({
+      ufrag: 'dead:origin',
+      streamKey: '__defaultVhost__/live/d',
+      icePwd: TEST_ICE_PWD,
+      mediaHost: '127.0.0.1',
+      mediaPort: port,
+    });
     const c = await client();
     // The refusal (ICMP port unreachable) surfaces on a later send: the client keeps checking, as
     // ICE does, until the relay has given up on that origin.
-    await waitFor(async () => {
-      const st = s.relay.stats();
-      if (st.sessionsClosed['upstream-error'] >= 1 && st.sessions === 0) return true;
-      await c.send(stunBindingRequest('dead:origin'), s.relay.port);
-      return false;
-    }, { what: 'an upstream error to end the session', everyMs: 50 });
+    await waitFor(
+      async () => {
+        const st = s.relay.stats();
+        if (st.sessionsClosed['upstream-error'] >= 1 && st.sessions === 0) return true;
+        await c.send(stunBindingRequest('dead:origin'), s.relay.port);
+        return false;
+      },
+      { what: 'an upstream error to end the session', everyMs: 50 },
+    );
     // Its record stays: the client may retry once the origin is back.
     assert.ok(await s.balancer.rtcSession('dead:origin'));
   });
@@ -248,7 +270,13 @@ describe('WebRTC UDP relay (in-process)', () => {
         for (const [at, v] of edits) if (b.length > 0) b[at % b.length] = v;
         return b;
       });
-    const datagrams = fc.sample(fc.oneof(fc.uint8Array({ maxLength: 1500 }).map((u) => Buffer.from(u)), mutated), 1500);
+    const datagrams = fc.sample(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 1500 }).map((u) => Buffer.from(u)),
+        mutated,
+      ),
+      1500,
+    );
     for (let i = 0; i < datagrams.length; i++) {
       await (i % 2 ? bound : stranger).send(datagrams[i]!, s.relay.port);
       if (i % 100 === 0) await sleep(1); // paced so the kernel buffers keep (nearly) every datagram
@@ -273,4 +301,3 @@ describe('WebRTC UDP relay (in-process)', () => {
     assert.ok(await s.balancer.rtcSession('shut:down'));
   });
 });
-

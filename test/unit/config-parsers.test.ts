@@ -6,8 +6,18 @@ import { formatListenAddress, parseListenAddress } from '../../src/config/listen
 
 describe('parseDuration', () => {
   const good: [string, number][] = [
-    ['0', 0], ['20s', 20_000], ['1m30s', 90_000], ['500ms', 500], ['1.5s', 1500], ['2h', 7_200_000],
-    ['1h2m3s4ms', 3_723_004], ['100us', 0.1], ['100µs', 0.1], ['1000000ns', 1], ['.5s', 500], ['+3s', 3000],
+    ['0', 0],
+    ['20s', 20_000],
+    ['1m30s', 90_000],
+    ['500ms', 500],
+    ['1.5s', 1500],
+    ['2h', 7_200_000],
+    ['1h2m3s4ms', 3_723_004],
+    ['100us', 0.1],
+    ['100µs', 0.1],
+    ['1000000ns', 1],
+    ['.5s', 500],
+    ['+3s', 3000],
   ];
   for (const [text, ms] of good) test(`${text} = ${ms} ms`, () => assert.equal(parseDuration(text), ms));
   test('a bare number is rejected with a hint to add a unit', () => {
@@ -57,7 +67,10 @@ describe('parseDotenv', () => {
     });
   });
   test('an unparsable line names its line number', () => {
-    assert.throws(() => parseDotenv('A=1\nthis is not valid\n'), (e: unknown) => e instanceof DotenvError && /line 2/.test(e.message));
+    assert.throws(
+      () => parseDotenv('A=1\nthis is not valid\n'),
+      (e: unknown) => e instanceof DotenvError && /line 2/.test(e.message),
+    );
   });
   test('an unterminated quote is an error', () => {
     assert.throws(() => parseDotenv('A="open\nB=2\n'), /unterminated/);
@@ -69,8 +82,12 @@ describe('parseDotenv', () => {
 
 describe('parseListenAddress', () => {
   const good: [string, string | undefined, number][] = [
-    ['1935', undefined, 1935], [':1935', undefined, 1935], ['127.0.0.1:19350', '127.0.0.1', 19350],
-    ['[::1]:1935', '::1', 1935], ['localhost:0', 'localhost', 0], ['0', undefined, 0],
+    ['1935', undefined, 1935],
+    [':1935', undefined, 1935],
+    ['127.0.0.1:19350', '127.0.0.1', 19350],
+    ['[::1]:1935', '::1', 1935],
+    ['localhost:0', 'localhost', 0],
+    ['0', undefined, 0],
   ];
   for (const [text, host, port] of good) {
     test(text, () => assert.deepEqual(parseListenAddress(text), { host, port }));

@@ -30,8 +30,19 @@ describe('loadConfig', () => {
     });
     assert.equal(config.loadBalancer, 'memory');
     assert.deepEqual(config.redis, {
-      host: '127.0.0.1', port: 6379, password: '', db: 0, username: undefined, tls: false, source: 'PROXY_REDIS_HOST/PROXY_REDIS_PORT',
-      sentinels: undefined, sentinelName: 'mymaster', clusterNodes: undefined, fallback: 'off', fallbackTtlMs: 60_000, timeoutMs: 1000,
+      host: '127.0.0.1',
+      port: 6379,
+      password: '',
+      db: 0,
+      username: undefined,
+      tls: false,
+      source: 'PROXY_REDIS_HOST/PROXY_REDIS_PORT',
+      sentinels: undefined,
+      sentinelName: 'mymaster',
+      clusterNodes: undefined,
+      fallback: 'off',
+      fallbackTtlMs: 60_000,
+      timeoutMs: 1000,
     });
     assert.equal(config.defaultBackend, undefined);
     assert.equal(config.graceQuitMs, 20_000);
@@ -165,11 +176,17 @@ describe('loadConfig', () => {
 
   test('Sentinel and Cluster node lists; at most one of URL, Sentinel, Cluster; Cluster only has database 0', () => {
     const s = load({ PROXY_REDIS_SENTINELS: '10.0.0.1:26379, [::1]:26380', PROXY_REDIS_SENTINEL_NAME: 'cache-master' }).config.redis;
-    assert.deepEqual(s.sentinels, [{ host: '10.0.0.1', port: 26379 }, { host: '::1', port: 26380 }]);
+    assert.deepEqual(s.sentinels, [
+      { host: '10.0.0.1', port: 26379 },
+      { host: '::1', port: 26380 },
+    ]);
     assert.equal(s.sentinelName, 'cache-master');
     assert.equal(s.source, 'PROXY_REDIS_SENTINELS');
     const c = load({ PROXY_REDIS_CLUSTER_NODES: 'r1:7000,r2:7001' }).config.redis;
-    assert.deepEqual(c.clusterNodes, [{ host: 'r1', port: 7000 }, { host: 'r2', port: 7001 }]);
+    assert.deepEqual(c.clusterNodes, [
+      { host: 'r1', port: 7000 },
+      { host: 'r2', port: 7001 },
+    ]);
     assert.equal(c.source, 'PROXY_REDIS_CLUSTER_NODES');
     configError(() => load({ PROXY_REDIS_URL: 'redis://h', PROXY_REDIS_SENTINELS: 'h:26379' }), 'PROXY_REDIS_SENTINELS');
     configError(() => load({ PROXY_REDIS_SENTINELS: 'h:26379', PROXY_REDIS_CLUSTER_NODES: 'h:7000' }), 'PROXY_REDIS_CLUSTER_NODES');

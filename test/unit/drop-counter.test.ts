@@ -50,7 +50,10 @@ describe('DropCounter', () => {
 test('LogBudget lets through at most N events per interval', () => {
   const clock = { t: 0 };
   const budget = new LogBudget(() => clock.t, 3, 1000);
-  assert.deepEqual([1, 2, 3, 4].map(() => budget.allow()), [true, true, true, false]);
+  assert.deepEqual(
+    [1, 2, 3, 4].map(() => budget.allow()),
+    [true, true, true, false],
+  );
   clock.t = 1000;
   assert.equal(budget.allow(), true);
 });

@@ -11,7 +11,14 @@ import { systemApiTarget } from '../fuzz/targets/system-api.js';
 import { webrtcUdpTarget } from '../fuzz/targets/webrtc-udp.js';
 import { whipTarget } from '../fuzz/targets/whip.js';
 
-const targets = () => [rtmpTarget(1935), httpTarget(8080), whipTarget(1985), webrtcUdpTarget(8000, 'http://127.0.0.1:1985'), srtTarget(10080), systemApiTarget(12025)];
+const targets = () => [
+  rtmpTarget(1935),
+  httpTarget(8080),
+  whipTarget(1985),
+  webrtcUdpTarget(8000, 'http://127.0.0.1:1985'),
+  srtTarget(10080),
+  systemApiTarget(12025),
+];
 
 void describe('fuzz inputs', () => {
   for (const target of targets()) {

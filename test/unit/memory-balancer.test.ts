@@ -15,7 +15,7 @@ function setup(opts: { maxStreamPins?: number; random?: () => number } = {}) {
     sessionTtlMs: TTL,
     maxStreamPins: opts.maxStreamPins ?? 1000,
     now: () => clock.t,
-    randomInt: opts.random ? (n) => Math.floor(opts.random!() * n) : (n) => (seq++ % n),
+    randomInt: opts.random ? (n) => Math.floor(opts.random!() * n) : (n) => seq++ % n,
     newId: () => (0x1000000 + seq++).toString(16).slice(-7),
   });
   const origin = (server: string, rtmp = '1935', service = 'svc', pid = '1'): Origin =>
@@ -44,7 +44,10 @@ describe('MemoryBalancer only', () => {
     const { b, origin } = setup({ maxStreamPins: 3 });
     await b.register(origin('a'));
     for (const k of ['k1', 'k2', 'k3', 'k4']) await b.pick(k);
-    assert.deepEqual((await b.pins(10)).map((p) => p.streamKey), ['k2', 'k3', 'k4']);
+    assert.deepEqual(
+      (await b.pins(10)).map((p) => p.streamKey),
+      ['k2', 'k3', 'k4'],
+    );
   });
 
   test('long-dead origins are forgotten by the sweep', async () => {

@@ -44,8 +44,16 @@ describe('endpoint grammar (BEHAVIOUR.md §2.4, BEHAVIOUR.md §9.2 #13)', () => 
 
 // The body SRS sends (BEHAVIOUR.md §2.3), verbatim.
 const SRS_BODY = {
-  device_id: 'origin1', ip: '192.168.1.10', server: 'vid-k2r4x3n', service: 'x8d1q0zz', pid: '31337',
-  rtmp: ['19351'], http: ['8081'], api: ['19851'], srt: ['udp://0.0.0.0:10081'], rtc: ['udp://0.0.0.0:8001'],
+  device_id: 'origin1',
+  ip: '192.168.1.10',
+  server: 'vid-k2r4x3n',
+  service: 'x8d1q0zz',
+  pid: '31337',
+  rtmp: ['19351'],
+  http: ['8081'],
+  api: ['19851'],
+  srt: ['udp://0.0.0.0:10081'],
+  rtc: ['udp://0.0.0.0:8001'],
 };
 
 describe('parseRegistration (BEHAVIOUR.md §2.1, 2.3)', () => {
@@ -96,7 +104,10 @@ describe('parseRegistration (BEHAVIOUR.md §2.1, 2.3)', () => {
   ];
   for (const [body, re] of bad) {
     test(`rejects ${JSON.stringify(body)?.slice(0, 80)}`, () => {
-      assert.throws(() => parseRegistration(body, 0), (e: unknown) => e instanceof RegisterError && re.test(e.message));
+      assert.throws(
+        () => parseRegistration(body, 0),
+        (e: unknown) => e instanceof RegisterError && re.test(e.message),
+      );
     });
   }
   test('property: arbitrary JSON never throws anything but RegisterError', () => {

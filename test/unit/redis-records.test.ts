@@ -57,7 +57,16 @@ describe('update_at (RFC 3339 with nanoseconds)', () => {
   });
 
   test('anything else is a RedisRecordError', () => {
-    for (const bad of ['', 'garbage', '2026-11-21 06:58:39Z', '2026-13-01T00:00:00Z', '2026-11-21T25:00:00Z', '2026-11-21T06:58:39', '2026-11-21T06:58:39.1234567890Z', '2026-11-21T06:58:39+0800']) {
+    for (const bad of [
+      '',
+      'garbage',
+      '2026-11-21 06:58:39Z',
+      '2026-13-01T00:00:00Z',
+      '2026-11-21T25:00:00Z',
+      '2026-11-21T06:58:39',
+      '2026-11-21T06:58:39.1234567890Z',
+      '2026-11-21T06:58:39+0800',
+    ]) {
       assert.throws(() => parseUpdateAt(bad), RedisRecordError, bad);
     }
   });
@@ -70,7 +79,19 @@ describe('update_at (RFC 3339 with nanoseconds)', () => {
 describe('server record (BEHAVIOUR.md §3.2)', () => {
   const full = () =>
     parseRegistration(
-      { ip: '10.0.0.7', device_id: 'd1', server: 'vid-ab12', service: 'svc9', pid: 4242, rtmp: ['19351', 19352], http: ['8081'], api: ['1986'], srt: ['udp://0.0.0.0:10081'], rtc: ['udp://0.0.0.0:8001'], rtsp: ['554'] },
+      {
+        ip: '10.0.0.7',
+        device_id: 'd1',
+        server: 'vid-ab12',
+        service: 'svc9',
+        pid: 4242,
+        rtmp: ['19351', 19352],
+        http: ['8081'],
+        api: ['1986'],
+        srt: ['udp://0.0.0.0:10081'],
+        rtc: ['udp://0.0.0.0:8001'],
+        rtsp: ['554'],
+      },
       T0,
     );
 
@@ -82,7 +103,10 @@ describe('server record (BEHAVIOUR.md §3.2)', () => {
         '"update_at":"2026-11-21T06:58:39.123000000Z"}',
     );
     const minimal = parseRegistration({ ip: '1.2.3.4', server: 's', service: 'x', pid: '1', rtmp: ['1935'], http: [] }, T0);
-    assert.equal(encodeServerRecord(minimal), '{"ip":"1.2.3.4","server_id":"s","service_id":"x","pid":"1","rtmp":["1935"],"update_at":"2026-11-21T06:58:39.123000000Z"}');
+    assert.equal(
+      encodeServerRecord(minimal),
+      '{"ip":"1.2.3.4","server_id":"s","service_id":"x","pid":"1","rtmp":["1935"],"update_at":"2026-11-21T06:58:39.123000000Z"}',
+    );
   });
 
   test('round trip keeps every field', () => {
@@ -92,7 +116,10 @@ describe('server record (BEHAVIOUR.md §3.2)', () => {
   test('a record without update_at is as old as possible; a record a heartbeat would refuse is refused', () => {
     assert.equal(decodeServerRecord('{"ip":"1.2.3.4","server_id":"s","service_id":"x","pid":"1","rtmp":["1935"]}').updatedAt, 0);
     assert.throws(() => decodeServerRecord('{"server_id":"s","service_id":"x","pid":"1","rtmp":["1935"],"update_at":"2026-11-21T06:58:39Z"}'), /empty ip/);
-    assert.throws(() => decodeServerRecord('{"ip":"1.2.3.4","server_id":"s","service_id":"x","pid":"1","rtmp":[],"update_at":"2026-11-21T06:58:39Z"}'), RedisRecordError);
+    assert.throws(
+      () => decodeServerRecord('{"ip":"1.2.3.4","server_id":"s","service_id":"x","pid":"1","rtmp":[],"update_at":"2026-11-21T06:58:39Z"}'),
+      RedisRecordError,
+    );
     assert.throws(() => decodeServerRecord('[]'), RedisRecordError);
   });
 
@@ -100,15 +127,28 @@ describe('server record (BEHAVIOUR.md §3.2)', () => {
     const id = fc.stringMatching(/^[A-Za-z0-9._-]{1,20}$/);
     const port = fc.integer({ min: 1, max: 65535 }).map(String);
     fc.assert(
-      fc.property(id, id, id, fc.option(fc.array(port, { minLength: 1, maxLength: 3 }), { nil: undefined }), fc.integer({ min: 0, max: 4_000_000_000_000 }), (server, service, pid, http, t) => {
-        const o = parseRegistration({ ip: '127.0.0.1', server, service, pid, rtmp: ['1935'], ...(http ? { http } : {}) }, t);
-        assert.deepEqual(decodeServerRecord(encodeServerRecord(o)), o);
-      }),
+      fc.property(
+        id,
+        id,
+        id,
+        fc.option(fc.array(port, { minLength: 1, maxLength: 3 }), { nil: undefined }),
+        fc.integer({ min: 0, max: 4_000_000_000_000 }),
+        (server, service, pid, http, t) => {
+          const o = parseRegistration({ ip: '127.0.0.1', server, service, pid, rtmp: ['1935'], ...(http ? { http } : {}) }, t);
+          assert.deepEqual(decodeServerRecord(encodeServerRecord(o)), o);
+        },
+      ),
     );
   });
 
   test('property: any text decodes to an origin or a RedisRecordError, nothing else', () => {
-    const jsonish = fc.oneof(fc.string(), fc.json(), fc.record({ ip: fc.json(), server_id: fc.json(), service_id: fc.json(), pid: fc.json(), rtmp: fc.json(), update_at: fc.json() }).map((r) => JSON.stringify(r)));
+    const jsonish = fc.oneof(
+      fc.string(),
+      fc.json(),
+      fc
+        .record({ ip: fc.json(), server_id: fc.json(), service_id: fc.json(), pid: fc.json(), rtmp: fc.json(), update_at: fc.json() })
+        .map((r) => JSON.stringify(r)),
+    );
     fc.assert(
       fc.property(jsonish, (text) => {
         try {
@@ -137,7 +177,8 @@ describe('server list, HLS and WebRTC records', () => {
     assert.equal(encodeHlsRecord(s), json);
     assert.deepEqual(decodeHlsRecord(json), s);
     assert.deepEqual(decodeHlsRecord('{"spbhid":"x","stream_url":"k"}'), { spbhid: 'x', streamKey: 'k', fullUrl: '' });
-    for (const bad of ['{"stream_url":"k"}', '{"spbhid":"x"}', '{"spbhid":1,"stream_url":"k"}', 'null', '"x"']) assert.throws(() => decodeHlsRecord(bad), RedisRecordError, bad);
+    for (const bad of ['{"stream_url":"k"}', '{"spbhid":"x"}', '{"spbhid":1,"stream_url":"k"}', 'null', '"x"'])
+      assert.throws(() => decodeHlsRecord(bad), RedisRecordError, bad);
   });
 
   test('WebRTC record: Go fields first, every other session field round-trips, mistyped dial fields dropped', () => {
@@ -145,7 +186,8 @@ describe('server list, HLS and WebRTC records', () => {
     const future = { ufrag: 'a:b', streamKey: 'k', serverId: 's', mediaHost: 'h', mediaPort: 1, addedLater: { nested: [1, 'x'] } };
     assert.deepEqual(decodeRtcRecord(encodeRtcRecord(future)), future);
     assert.deepEqual(decodeRtcRecord('{"stream_url":"k","ufrag":"a:b","mediaPort":"8000","mediaHost":7}'), { ufrag: 'a:b', streamKey: 'k' });
-    for (const bad of ['{"ufrag":"a"}', '{"stream_url":"k"}', '{"stream_url":"k","ufrag":""}', '[]']) assert.throws(() => decodeRtcRecord(bad), RedisRecordError, bad);
+    for (const bad of ['{"ufrag":"a"}', '{"stream_url":"k"}', '{"stream_url":"k","ufrag":""}', '[]'])
+      assert.throws(() => decodeRtcRecord(bad), RedisRecordError, bad);
   });
 
   test('property: any text decodes to a session or a RedisRecordError, nothing else', () => {

@@ -2,17 +2,30 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
-  normaliseVhost, StreamKeyError, streamKeyFromHttp, streamKeyFromRtmp, streamKeyFromSrt, streamKeyFromUrl, streamKeyFromWebrtc,
+  normaliseVhost,
+  StreamKeyError,
+  streamKeyFromHttp,
+  streamKeyFromRtmp,
+  streamKeyFromSrt,
+  streamKeyFromUrl,
+  streamKeyFromWebrtc,
 } from '../../src/stream-key.js';
 
 const http = (host: string | undefined, path: string, query = '') => streamKeyFromHttp({ host, path, query: new URLSearchParams(query) });
 
 describe('vhost rule (BEHAVIOUR.md §3.1)', () => {
   const cases: [string | undefined, string][] = [
-    ['localhost', '__defaultVhost__'], ['127.0.0.1', '__defaultVhost__'], ['::1', '__defaultVhost__'],
-    ['[::1]:8080', '__defaultVhost__'], ['__defaultVhost__', '__defaultVhost__'], [undefined, '__defaultVhost__'],
-    ['ossrs.net', 'ossrs.net'], ['OSSRS.net:1935', 'ossrs.net'], ['media.example.com.', 'media.example.com'],
-    ['1.2.3.4:1935', '__defaultVhost__'], ['', '__defaultVhost__'],
+    ['localhost', '__defaultVhost__'],
+    ['127.0.0.1', '__defaultVhost__'],
+    ['::1', '__defaultVhost__'],
+    ['[::1]:8080', '__defaultVhost__'],
+    ['__defaultVhost__', '__defaultVhost__'],
+    [undefined, '__defaultVhost__'],
+    ['ossrs.net', 'ossrs.net'],
+    ['OSSRS.net:1935', 'ossrs.net'],
+    ['media.example.com.', 'media.example.com'],
+    ['1.2.3.4:1935', '__defaultVhost__'],
+    ['', '__defaultVhost__'],
   ];
   for (const [host, vhost] of cases) test(`${host} → ${vhost}`, () => assert.equal(normaliseVhost(host), vhost));
 });

@@ -14,11 +14,23 @@ function path(rng: Rng): string {
   const stream = `fz${rng.int(40)}`;
   const app = rng.pick(['live', 'live', 'app/sub', '', '.', '..']);
   const p = rng.pick([
-    `/${app}/${stream}.flv`, `/${app}/${stream}.ts`, `/${app}/${stream}.m3u8`, `/${app}/${stream}.mpd`, `/${app}/${stream}.aac`,
-    `/${app}/${stream}-${rng.int(100)}.ts`, `/${app}/${stream}-${rng.int(100)}.ts?spbhid=${rng.word(rng.pick([8, 32, 0, 300]))}`,
+    `/${app}/${stream}.flv`,
+    `/${app}/${stream}.ts`,
+    `/${app}/${stream}.m3u8`,
+    `/${app}/${stream}.mpd`,
+    `/${app}/${stream}.aac`,
+    `/${app}/${stream}-${rng.int(100)}.ts`,
+    `/${app}/${stream}-${rng.int(100)}.ts?spbhid=${rng.word(rng.pick([8, 32, 0, 300]))}`,
     `/${app}/${stream}.m3u8?spbhid=${rng.word(8)}&_HLS_msn=${rng.pick(['1', '-1', '99999999999', 'x'])}&_HLS_part=${rng.int(9)}`,
-    `/${app}/${stream}.flv?app=live&stream=${stream}&vhost=${rng.word(5)}`, '/api/v1/versions', '/index.html', '/', '/../../etc/passwd',
-    '/%2e%2e/%2e%2e/etc/passwd', '/.env', `/${'a/'.repeat(rng.pick([10, 1000]))}x.flv`, '*',
+    `/${app}/${stream}.flv?app=live&stream=${stream}&vhost=${rng.word(5)}`,
+    '/api/v1/versions',
+    '/index.html',
+    '/',
+    '/../../etc/passwd',
+    '/%2e%2e/%2e%2e/etc/passwd',
+    '/.env',
+    `/${'a/'.repeat(rng.pick([10, 1000]))}x.flv`,
+    '*',
     `http://127.0.0.1/${app}/${stream}.flv`,
   ]);
   return rng.chance(0.6) ? mutateText(rng, p) : p;

@@ -39,7 +39,11 @@ const CLIENT_PATIENCE_MS = 15_000;
 export function originRtmpTarget(port: number): OriginTarget {
   const outcomes = new Map<string, number>();
   return {
-    name: 'origin-rtmp', transport: 'tcp', port, concurrency: 32, outcomes,
+    name: 'origin-rtmp',
+    transport: 'tcp',
+    port,
+    concurrency: 32,
+    outcomes,
     generate: (rng: Rng, index: number): FuzzInput => ({ label: `valid session #${index}`, parts: [validRtmpSession(rng, port)] }),
     async deliver(input) {
       const r = await deliverTcp(port, input.parts, { lingerMs: CLIENT_PATIENCE_MS, timeoutMs: CLIENT_PATIENCE_MS + 1000 });
@@ -51,7 +55,11 @@ export function originRtmpTarget(port: number): OriginTarget {
 export function originHttpTarget(port: number, name = 'origin-http'): OriginTarget {
   const outcomes = new Map<string, number>();
   return {
-    name, transport: 'tcp', port, concurrency: 32, outcomes,
+    name,
+    transport: 'tcp',
+    port,
+    concurrency: 32,
+    outcomes,
     generate(rng: Rng): FuzzInput {
       const stream = `fz${rng.int(40)}`;
       const path = rng.pick([`/live/${stream}.flv`, `/live/${stream}.m3u8`, `/live/${stream}.ts`, `/live/${stream}.mpd`, `/live/${stream}-1.ts`]);
@@ -60,7 +68,11 @@ export function originHttpTarget(port: number, name = 'origin-http'): OriginTarg
     async deliver(input) {
       const r = await deliverTcp(port, input.parts, { lingerMs: CLIENT_PATIENCE_MS, timeoutMs: CLIENT_PATIENCE_MS + 1000 });
       const status = /^HTTP\/1\.1 (\d{3}) /.exec(r.head.toString('latin1'))?.[1];
-      count(outcomes, status ? `HTTP ${status}` : r.received ? 'bytes that are not an HTTP status line' : r.closedByProxy ? 'closed without an answer' : 'no answer', input.label);
+      count(
+        outcomes,
+        status ? `HTTP ${status}` : r.received ? 'bytes that are not an HTTP status line' : r.closedByProxy ? 'closed without an answer' : 'no answer',
+        input.label,
+      );
     },
   };
 }
@@ -68,7 +80,11 @@ export function originHttpTarget(port: number, name = 'origin-http'): OriginTarg
 export function originWhipTarget(port: number): OriginTarget {
   const outcomes = new Map<string, number>();
   return {
-    name: 'origin-whip', transport: 'tcp', port, concurrency: 32, outcomes,
+    name: 'origin-whip',
+    transport: 'tcp',
+    port,
+    concurrency: 32,
+    outcomes,
     generate(rng: Rng): FuzzInput {
       const offer = fakeOffer(rng.word(8), rng.word(24));
       const json = rng.chance(0.3);
@@ -88,7 +104,11 @@ export function originWhipTarget(port: number): OriginTarget {
 export function originSrtTarget(port: number): OriginTarget {
   const outcomes = new Map<string, number>();
   return {
-    name: 'origin-srt', transport: 'udp', port, concurrency: 16, outcomes,
+    name: 'origin-srt',
+    transport: 'udp',
+    port,
+    concurrency: 16,
+    outcomes,
     generate: (rng: Rng): FuzzInput => ({ label: `#!::r=live/fz${rng.int(40)},m=${rng.pick(['publish', 'request'])}`, parts: [] }),
     async deliver(input) {
       const caller = await TestCaller.open(port);

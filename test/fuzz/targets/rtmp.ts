@@ -30,7 +30,9 @@ export function randomAmf0(rng: Rng, depth = 0, budget = { values: 30_000, chars
     case 1:
       return rng.chance(0.5);
     case 2: {
-      const text = rng.chance(0.97) ? mutateText(rng, rng.word(rng.range(0, 12))).slice(0, rng.chance(0.9) ? 64 : 70_000) : 'x'.repeat(rng.pick([65_535, 65_536, 200_000]));
+      const text = rng.chance(0.97)
+        ? mutateText(rng, rng.word(rng.range(0, 12))).slice(0, rng.chance(0.9) ? 64 : 70_000)
+        : 'x'.repeat(rng.pick([65_535, 65_536, 200_000]));
       budget.chars -= text.length;
       return budget.chars > 0 ? text : '';
     }
@@ -43,7 +45,8 @@ export function randomAmf0(rng: Rng, depth = 0, budget = { values: 30_000, chars
     case 6: {
       const o = new Amf0Object();
       const n = rng.chance(0.03) ? rng.pick([1000, 20_000]) : rng.int(6);
-      for (let i = 0; i < n; i++) o.set(n > 100 ? `k${i}` : rng.chance(0.8) ? rng.word(rng.range(0, 8)) : mutateText(rng, 'key').slice(0, 70_000), randomAmf0(rng, depth + 1, budget));
+      for (let i = 0; i < n; i++)
+        o.set(n > 100 ? `k${i}` : rng.chance(0.8) ? rng.word(rng.range(0, 8)) : mutateText(rng, 'key').slice(0, 70_000), randomAmf0(rng, depth + 1, budget));
       return o;
     }
     case 7: {
@@ -113,7 +116,10 @@ function session(rng: Rng, port: number): RtmpMessage[] {
   const stream = `fz${rng.int(40)}`;
   const publish = rng.chance(0.5);
   const connect = Amf0Object.fromRecord({
-    app: 'live', type: 'nonprivate', flashVer: 'FMLE/3.0 (compatible; FMSc/1.0)', tcUrl: `rtmp://127.0.0.1:${port}/live`,
+    app: 'live',
+    type: 'nonprivate',
+    flashVer: 'FMLE/3.0 (compatible; FMSc/1.0)',
+    tcUrl: `rtmp://127.0.0.1:${port}/live`,
     ...(rng.chance(0.3) ? { objectEncoding: rng.pick([0, 3]), fpad: false, capabilities: 239 } : {}),
   });
   const msgs: RtmpMessage[] = [command('connect', 1, connect, [])];
@@ -121,10 +127,27 @@ function session(rng: Rng, port: number): RtmpMessage[] {
   msgs.push(command('createStream', 4, null, []));
   msgs.push(publish ? command('publish', 5, null, [stream, 'live'], 1) : command('play', 5, null, [stream, -2000], 1));
   if (publish) {
-    msgs.push({ type: MessageType.DataAmf0, timestamp: 0, streamId: 1, csid: 5, payload: encodeCommand({ name: '@setDataFrame', transactionId: 0, commandObject: 'onMetaData', args: [Amf0EcmaArray.fromRecord({ width: 640, height: 360 })] }).subarray(0) });
+    msgs.push({
+      type: MessageType.DataAmf0,
+      timestamp: 0,
+      streamId: 1,
+      csid: 5,
+      payload: encodeCommand({
+        name: '@setDataFrame',
+        transactionId: 0,
+        commandObject: 'onMetaData',
+        args: [Amf0EcmaArray.fromRecord({ width: 640, height: 360 })],
+      }).subarray(0),
+    });
     for (let i = 0, n = rng.int(6); i < n; i++) {
       const video = rng.chance(0.5);
-      msgs.push({ type: video ? MessageType.Video : MessageType.Audio, timestamp: i * 40, streamId: 1, csid: video ? 6 : 4, payload: rng.bytes(rng.pick([0, 1, 2, 5, 100, 3000])) });
+      msgs.push({
+        type: video ? MessageType.Video : MessageType.Audio,
+        timestamp: i * 40,
+        streamId: 1,
+        csid: video ? 6 : 4,
+        payload: rng.bytes(rng.pick([0, 1, 2, 5, 100, 3000])),
+      });
     }
   }
   return msgs;
@@ -161,7 +184,26 @@ export function rtmpTarget(port: number): FuzzTarget {
           const i = rng.int(msgs.length);
           const m = msgs[i]!;
           const payload = rng.chance(0.5)
-            ? encodeCommand({ name: rng.pick(['connect', 'createStream', 'publish', 'play', 'FCPublish', 'deleteStream', 'closeStream', '_checkbw', 'getStreamLength', mutateText(rng, 'x')]), transactionId: randomNumber(rng), commandObject: randomAmf0(rng), args: Array.from({ length: rng.int(4) }, () => randomAmf0(rng)) }, DEEP)
+            ? encodeCommand(
+                {
+                  name: rng.pick([
+                    'connect',
+                    'createStream',
+                    'publish',
+                    'play',
+                    'FCPublish',
+                    'deleteStream',
+                    'closeStream',
+                    '_checkbw',
+                    'getStreamLength',
+                    mutateText(rng, 'x'),
+                  ]),
+                  transactionId: randomNumber(rng),
+                  commandObject: randomAmf0(rng),
+                  args: Array.from({ length: rng.int(4) }, () => randomAmf0(rng)),
+                },
+                DEEP,
+              )
             : mutateBytes(rng, m.payload, { maxLength: 1 << 20 });
           msgs[i] = { ...m, payload, type: rng.chance(0.1) ? MessageType.CommandAmf3 : m.type };
           label = `amf0 body of message ${i}`;
@@ -178,7 +220,9 @@ export function rtmpTarget(port: number): FuzzTarget {
         case 4: {
           const n = rng.pick([50, 500, 2000]);
           const arg = rng.word(rng.pick([4, 4, 1000]));
-          const flood = Array.from({ length: n }, (_, k) => command(rng.pick(['releaseStream', 'FCPublish', 'FCSubscribe', '_checkbw', 'unknownCall']), 10 + k, null, [arg]));
+          const flood = Array.from({ length: n }, (_, k) =>
+            command(rng.pick(['releaseStream', 'FCPublish', 'FCSubscribe', '_checkbw', 'unknownCall']), 10 + k, null, [arg]),
+          );
           msgs = [msgs[0]!, ...flood, ...msgs.slice(1)];
           label = `${n} commands before publish`;
           break;

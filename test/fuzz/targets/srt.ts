@@ -23,8 +23,13 @@ interface CookieSocket {
 
 function streamId(rng: Rng): string {
   const base = rng.pick([
-    `#!::r=live/fz${rng.int(40)},m=${rng.pick(['publish', 'request', 'bidirectional', 'x'])}`, `#!::h=live/fz${rng.int(40)}`, `live/fz${rng.int(40)}`,
-    `#!::r=live/fz1,m=publish,u=user,s=${rng.word(8)},h=${rng.word(4)}`, '#!::', '#!::r=,m=', `#!::${'k=v,'.repeat(100)}`,
+    `#!::r=live/fz${rng.int(40)},m=${rng.pick(['publish', 'request', 'bidirectional', 'x'])}`,
+    `#!::h=live/fz${rng.int(40)}`,
+    `live/fz${rng.int(40)}`,
+    `#!::r=live/fz1,m=publish,u=user,s=${rng.word(8)},h=${rng.word(4)}`,
+    '#!::',
+    '#!::r=,m=',
+    `#!::${'k=v,'.repeat(100)}`,
   ]);
   const mutated = rng.chance(0.5) ? mutateText(rng, base) : base;
   // The builder refuses over 512 bytes; longer ones come from byte edits of the whole datagram.
@@ -34,10 +39,15 @@ function streamId(rng: Rng): string {
 function extensions(rng: Rng): HandshakeExtension[] {
   const list: HandshakeExtension[] = [];
   if (rng.chance(0.9)) {
-    list.push(hsExtension({
-      response: rng.chance(0.05), srtVersion: rng.pick([0x010501, 0x010300, 0x010000, 0, 0xffffffff]), srtFlags: rng.pick([0xbf, 0, 0xffffffff, rng.u32()]),
-      receiverTsbpdDelay: rng.int(0x10000), senderTsbpdDelay: rng.int(0x10000),
-    }));
+    list.push(
+      hsExtension({
+        response: rng.chance(0.05),
+        srtVersion: rng.pick([0x010501, 0x010300, 0x010000, 0, 0xffffffff]),
+        srtFlags: rng.pick([0xbf, 0, 0xffffffff, rng.u32()]),
+        receiverTsbpdDelay: rng.int(0x10000),
+        senderTsbpdDelay: rng.int(0x10000),
+      }),
+    );
   }
   if (rng.chance(0.9)) list.push(streamIdExtension(streamId(rng)));
   if (rng.chance(0.15)) list.push(rawExtension(3, rng.bytes(4 * rng.range(0, 20))));
@@ -48,8 +58,13 @@ function extensions(rng: Rng): HandshakeExtension[] {
 
 function control(rng: Rng, type: number, cifLength: number): Buffer {
   return encodePacket({
-    kind: 'control', controlType: type, subtype: rng.chance(0.9) ? 0 : rng.int(0x10000), typeSpecificInfo: rng.u32(), timestamp: rng.u32(),
-    destinationSocketId: rng.chance(0.5) ? 0 : rng.u32(), cif: rng.bytes(cifLength),
+    kind: 'control',
+    controlType: type,
+    subtype: rng.chance(0.9) ? 0 : rng.int(0x10000),
+    typeSpecificInfo: rng.u32(),
+    timestamp: rng.u32(),
+    destinationSocketId: rng.chance(0.5) ? 0 : rng.u32(),
+    cif: rng.bytes(cifLength),
   });
 }
 
@@ -87,14 +102,31 @@ export function srtTarget(port: number): FuzzTarget {
       const kind = rng.int(10);
       if (kind < 5) {
         datagram = encodeHandshake({
-          typeSpecificInfo: 0, timestamp: rng.u32(), destinationSocketId: rng.chance(0.9) ? 0 : rng.u32(), version: rng.chance(0.9) ? 5 : rng.pick([0, 4, 6, 0xffffffff]),
-          encryption: rng.chance(0.8) ? 0 : rng.pick([2, 3, 4, 1, 0xffff]), extension: rng.chance(0.8) ? 5 : rng.int(0x10000), initialSequenceNumber: rng.u32() & 0x7fffffff,
-          mtu: rng.pick([1500, 0, 1, 65_536, 0xffffffff]), flowWindow: rng.pick([8192, 0, 0xffffffff]), handshakeType: rng.chance(0.9) ? HandshakeType.Conclusion : rng.pick([0, 1, 2, 0xffffffff, 1003]),
-          socketId, synCookie: rng.chance(0.9) ? cookie : rng.u32(), peerIp: encodePeerIp('127.0.0.1'), extensions: extensions(rng),
+          typeSpecificInfo: 0,
+          timestamp: rng.u32(),
+          destinationSocketId: rng.chance(0.9) ? 0 : rng.u32(),
+          version: rng.chance(0.9) ? 5 : rng.pick([0, 4, 6, 0xffffffff]),
+          encryption: rng.chance(0.8) ? 0 : rng.pick([2, 3, 4, 1, 0xffff]),
+          extension: rng.chance(0.8) ? 5 : rng.int(0x10000),
+          initialSequenceNumber: rng.u32() & 0x7fffffff,
+          mtu: rng.pick([1500, 0, 1, 65_536, 0xffffffff]),
+          flowWindow: rng.pick([8192, 0, 0xffffffff]),
+          handshakeType: rng.chance(0.9) ? HandshakeType.Conclusion : rng.pick([0, 1, 2, 0xffffffff, 1003]),
+          socketId,
+          synCookie: rng.chance(0.9) ? cookie : rng.u32(),
+          peerIp: encodePeerIp('127.0.0.1'),
+          extensions: extensions(rng),
         });
         label = 'conclusion';
       } else if (kind === 5) {
-        datagram = buildInductionRequest({ socketId, initialSequenceNumber: rng.u32() & 0x7fffffff, timestamp: rng.u32(), peerAddress: rng.pick(['127.0.0.1', '::1', '0.0.0.0']), mtu: rng.pick([1500, 0, 76]), flowWindow: rng.pick([8192, 0]) });
+        datagram = buildInductionRequest({
+          socketId,
+          initialSequenceNumber: rng.u32() & 0x7fffffff,
+          timestamp: rng.u32(),
+          peerAddress: rng.pick(['127.0.0.1', '::1', '0.0.0.0']),
+          mtu: rng.pick([1500, 0, 76]),
+          flowWindow: rng.pick([8192, 0]),
+        });
         label = 'induction';
       } else if (kind < 8) {
         const type = rng.pick([1, 1, 2, 3, 4, 5, 6, 7, 8, 0x7fff, rng.int(0x8000)]);
@@ -102,8 +134,16 @@ export function srtTarget(port: number): FuzzTarget {
         label = `control type ${type}`;
       } else {
         datagram = encodePacket({
-          kind: 'data', sequenceNumber: rng.u32() & 0x7fffffff, packetPosition: rng.int(4) as 0 | 1 | 2 | 3, inOrder: rng.chance(0.5), encryptionKey: rng.int(4) as 0 | 1 | 2 | 3,
-          retransmitted: rng.chance(0.1), messageNumber: rng.int(0x4000000), timestamp: rng.u32(), destinationSocketId: rng.u32(), payload: rng.bytes(rng.pick([0, 188, 1316, 1456, 9000])),
+          kind: 'data',
+          sequenceNumber: rng.u32() & 0x7fffffff,
+          packetPosition: rng.int(4) as 0 | 1 | 2 | 3,
+          inOrder: rng.chance(0.5),
+          encryptionKey: rng.int(4) as 0 | 1 | 2 | 3,
+          retransmitted: rng.chance(0.1),
+          messageNumber: rng.int(0x4000000),
+          timestamp: rng.u32(),
+          destinationSocketId: rng.u32(),
+          payload: rng.bytes(rng.pick([0, 188, 1316, 1456, 9000])),
         });
         label = 'data';
       }

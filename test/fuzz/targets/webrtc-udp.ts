@@ -21,7 +21,11 @@ const SESSION_REFRESH_INPUTS = 5000;
 /** Opens a WHIP session through the proxy; returns the ICE username/password a client would use. */
 export async function openWhipSession(httpApi: string, stream: string): Promise<Session | undefined> {
   const offerUfrag = randomBytes(4).toString('hex');
-  const res = await fetch(`${httpApi}/rtc/v1/whip/?app=live&stream=${stream}`, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: fakeOffer(offerUfrag, 'p'.repeat(24)) });
+  const res = await fetch(`${httpApi}/rtc/v1/whip/?app=live&stream=${stream}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/sdp' },
+    body: fakeOffer(offerUfrag, 'p'.repeat(24)),
+  });
   const sdp = await res.text();
   if (res.status !== 201) return undefined;
   const ufrag = /a=ice-ufrag:(\S+)/.exec(sdp)?.[1];
@@ -75,7 +79,15 @@ export function webrtcUdpTarget(port: number, httpApi: string): FuzzTarget {
     },
     generate(rng: Rng, index: number): FuzzInput {
       const session = sessions.length ? sessions[index % sessions.length]! : { username: 'x:y', password: 'z' };
-      const valid = encodeStunBindingRequest({ transactionId: rng.bytes(12), username: session.username, priority: rng.u32(), iceControlling: 1n, useCandidate: rng.chance(0.5), integrityKey: session.password, fingerprint: true });
+      const valid = encodeStunBindingRequest({
+        transactionId: rng.bytes(12),
+        username: session.username,
+        priority: rng.u32(),
+        iceControlling: 1n,
+        useCandidate: rng.chance(0.5),
+        integrityKey: session.password,
+        fingerprint: true,
+      });
       const kind = rng.int(8);
       let datagrams: Buffer[];
       let label: string;
@@ -84,11 +96,30 @@ export function webrtcUdpTarget(port: number, httpApi: string): FuzzTarget {
         label = 'stun check, bytes edited';
       } else if (kind < 4) {
         const attributes = Array.from({ length: rng.range(0, 6) }, () => ({
-          type: rng.pick([StunAttributeType.Username, StunAttributeType.Priority, StunAttributeType.MessageIntegrity, StunAttributeType.Fingerprint, StunAttributeType.UseCandidate, StunAttributeType.IceControlling, StunAttributeType.XorMappedAddress, StunAttributeType.ErrorCode, rng.int(0x10000)]),
+          type: rng.pick([
+            StunAttributeType.Username,
+            StunAttributeType.Priority,
+            StunAttributeType.MessageIntegrity,
+            StunAttributeType.Fingerprint,
+            StunAttributeType.UseCandidate,
+            StunAttributeType.IceControlling,
+            StunAttributeType.XorMappedAddress,
+            StunAttributeType.ErrorCode,
+            rng.int(0x10000),
+          ]),
           value: rng.chance(0.3) ? Buffer.from(mutateText(rng, session.username)).subarray(0, 2000) : rng.bytes(rng.pick([0, 1, 4, 8, 20, 32, 600])),
         }));
         const messageClass: StunMessageClass = rng.pick(['request', 'request', 'indication', 'success-response', 'error-response']);
-        datagrams = [encodeStunMessage({ method: rng.chance(0.9) ? 1 : rng.int(0x1000), messageClass, transactionId: rng.bytes(12), attributes, integrityKey: rng.chance(0.5) ? session.password : undefined, fingerprint: rng.chance(0.5) })];
+        datagrams = [
+          encodeStunMessage({
+            method: rng.chance(0.9) ? 1 : rng.int(0x1000),
+            messageClass,
+            transactionId: rng.bytes(12),
+            attributes,
+            integrityKey: rng.chance(0.5) ? session.password : undefined,
+            fingerprint: rng.chance(0.5),
+          }),
+        ];
         label = `stun ${messageClass} with mutated attributes`;
       } else if (kind < 6) {
         datagrams = [valid, dtlsRecords(rng)];

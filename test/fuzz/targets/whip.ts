@@ -8,8 +8,19 @@ import type { FuzzInput, FuzzTarget } from '../target.js';
 import { deliverTcp } from '../target.js';
 
 const EXTRA_LINES = [
-  'a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host', 'a=candidate:x', 'm=audio 9 UDP/TLS/RTP/SAVPF 111', 'a=ice-ufrag:', 'a=ice-pwd:',
-  'a=ice-ufrag:a:b', 'c=IN IP6 ::', 'a=end-of-candidates', 'a=ice-options:trickle', 'a=extmap:1 urn:x', 'a=ssrc:1 cname:x', 'b=AS:-1', 'm=',
+  'a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host',
+  'a=candidate:x',
+  'm=audio 9 UDP/TLS/RTP/SAVPF 111',
+  'a=ice-ufrag:',
+  'a=ice-pwd:',
+  'a=ice-ufrag:a:b',
+  'c=IN IP6 ::',
+  'a=end-of-candidates',
+  'a=ice-options:trickle',
+  'a=extmap:1 urn:x',
+  'a=ssrc:1 cname:x',
+  'b=AS:-1',
+  'm=',
 ];
 
 /** A browser-shaped offer with a few line-level edits. */
@@ -38,7 +49,9 @@ export function mutatedOffer(rng: Rng): string {
 }
 
 function post(path: string, contentType: string, body: string, extra: string[] = []): string {
-  return [`POST ${path} HTTP/1.1`, 'Host: 127.0.0.1', `Content-Type: ${contentType}`, `Content-Length: ${Buffer.byteLength(body)}`, ...extra, '', body].join('\r\n');
+  return [`POST ${path} HTTP/1.1`, 'Host: 127.0.0.1', `Content-Type: ${contentType}`, `Content-Length: ${Buffer.byteLength(body)}`, ...extra, '', body].join(
+    '\r\n',
+  );
 }
 
 export function whipTarget(port: number): FuzzTarget {
@@ -59,19 +72,36 @@ export function whipTarget(port: number): FuzzTarget {
         label = `${endpoint} offer`;
       } else if (kind < 8) {
         const api = rng.pick(['publish', 'play']);
-        const body: Record<string, unknown> = { api: `http://127.0.0.1/rtc/v1/${api}/`, streamurl: `webrtc://127.0.0.1/live/${stream}`, clientip: null, sdp: mutatedOffer(rng), tid: rng.word(7) };
+        const body: Record<string, unknown> = {
+          api: `http://127.0.0.1/rtc/v1/${api}/`,
+          streamurl: `webrtc://127.0.0.1/live/${stream}`,
+          clientip: null,
+          sdp: mutatedOffer(rng),
+          tid: rng.word(7),
+        };
         if (rng.chance(0.3)) body[rng.pick(Object.keys(body))] = rng.pick([null, 1, [], {}, 'x'.repeat(70_000), mutateText(rng, 'webrtc://a/b/c')]);
         text = post(`/rtc/v1/${api}/`, 'application/json', JSON.stringify(body));
         label = `json ${api}`;
       } else {
         const method = rng.pick(['DELETE', 'PATCH', 'OPTIONS', 'GET', 'PUT']);
-        const path = mutateText(rng, rng.pick([
-          `/rtc/v1/whip/?app=live&stream=${stream}&proxy_session=${rng.word(8)}&proxy_origin=${rng.word(8)}`,
-          `/rtc/v1/resource/${rng.word(6)}?proxy_session=${rng.word(16)}&proxy_origin=fuzz-origin`,
-          '/rtc/v1/resource/../../api/v1/origins', `/rtc/v1/whep/${rng.word(4)}`,
-        ]));
+        const path = mutateText(
+          rng,
+          rng.pick([
+            `/rtc/v1/whip/?app=live&stream=${stream}&proxy_session=${rng.word(8)}&proxy_origin=${rng.word(8)}`,
+            `/rtc/v1/resource/${rng.word(6)}?proxy_session=${rng.word(16)}&proxy_origin=fuzz-origin`,
+            '/rtc/v1/resource/../../api/v1/origins',
+            `/rtc/v1/whep/${rng.word(4)}`,
+          ]),
+        );
         const body = method === 'PATCH' ? `a=ice-ufrag:${rng.word(4)}\r\na=ice-pwd:${rng.word(22)}\r\na=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n` : '';
-        text = [`${method} ${path} HTTP/1.1`, 'Host: 127.0.0.1', 'Content-Type: application/trickle-ice-sdpfrag', `Content-Length: ${body.length}`, '', body].join('\r\n');
+        text = [
+          `${method} ${path} HTTP/1.1`,
+          'Host: 127.0.0.1',
+          'Content-Type: application/trickle-ice-sdpfrag',
+          `Content-Length: ${body.length}`,
+          '',
+          body,
+        ].join('\r\n');
         label = `${method} resource`;
       }
       let bytes: Buffer = Buffer.from(text, 'utf8');

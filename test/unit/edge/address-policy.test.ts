@@ -1,7 +1,16 @@
 // Which origin addresses may register and be dialled, and CIDR lists.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { clientAllowed, ipBytes, isLoopbackHost, OriginAddressError, originIpRefusal, parseCidr, parseCidrList, vetOriginHost } from '../../../src/net/address-policy.js';
+import {
+  clientAllowed,
+  ipBytes,
+  isLoopbackHost,
+  OriginAddressError,
+  originIpRefusal,
+  parseCidr,
+  parseCidrList,
+  vetOriginHost,
+} from '../../../src/net/address-policy.js';
 
 describe('origin addresses', () => {
   const refused: [string, RegExp][] = [
@@ -36,9 +45,14 @@ describe('origin addresses', () => {
     assert.match(originIpRefusal('169.254.169.253', allow) ?? '', /PROXY_ORIGIN_ALLOW_CIDRS/);
   });
   test('host names are resolved, and one bad address among the answers refuses the host', async () => {
-    const lookup = async (host: string) => ({ ok: ['10.0.0.1'], meta: ['10.0.0.1', '169.254.169.254'], none: [] as string[] })[host] ?? Promise.reject(Object.assign(new Error('nx'), { code: 'ENOTFOUND' }));
+    const lookup = async (host: string) =>
+      ({ ok: ['10.0.0.1'], meta: ['10.0.0.1', '169.254.169.254'], none: [] as string[] })[host] ??
+      Promise.reject(Object.assign(new Error('nx'), { code: 'ENOTFOUND' }));
     assert.equal(await vetOriginHost('ok', { allow: undefined, lookup }), '10.0.0.1');
-    await assert.rejects(vetOriginHost('meta', { allow: undefined, lookup }), (e: Error) => e instanceof OriginAddressError && /resolves to 169\.254\.169\.254/.test(e.message));
+    await assert.rejects(
+      vetOriginHost('meta', { allow: undefined, lookup }),
+      (e: Error) => e instanceof OriginAddressError && /resolves to 169\.254\.169\.254/.test(e.message),
+    );
     await assert.rejects(vetOriginHost('none', { allow: undefined, lookup }), /no address/);
     await assert.rejects(vetOriginHost('gone', { allow: undefined, lookup }), /cannot resolve \(ENOTFOUND\)/);
     await assert.rejects(vetOriginHost('169.254.169.254', { allow: undefined }), OriginAddressError);
@@ -60,7 +74,8 @@ describe('CIDR lists', () => {
     assert.ok(clientAllowed('1.2.3.4', undefined));
   });
   test('bad lists are refused with a reason', () => {
-    for (const bad of ['10.0.0.0/33', 'x', '10.0.0.0/', '1.2.3.4,,5.6.7.8', '::1/129', '10.0.0.0/8/9']) assert.throws(() => parseCidrList(bad), /CIDR|prefix|empty item|not a number/, bad);
+    for (const bad of ['10.0.0.0/33', 'x', '10.0.0.0/', '1.2.3.4,,5.6.7.8', '::1/129', '10.0.0.0/8/9'])
+      assert.throws(() => parseCidrList(bad), /CIDR|prefix|empty item|not a number/, bad);
     assert.equal(parseCidrList(''), undefined);
     assert.equal(parseCidr('1.2.3.4').prefix, 32);
   });

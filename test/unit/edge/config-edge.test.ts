@@ -36,8 +36,13 @@ describe('edge configuration', () => {
   });
   test('values', () => {
     const { edge } = load({
-      PROXY_MAX_ORIGINS: '3', PROXY_ORIGIN_ALLOW_CIDRS: '10.0.0.0/8', PROXY_SYSTEM_API_ALLOW_CIDRS: '127.0.0.1,::1', PROXY_MAX_HEAP_RATIO: '0.5',
-      PROXY_HTTPS_API: '127.0.0.1:8443', PROXY_TLS_CERT: 'c.pem', PROXY_TLS_KEY: 'k.pem',
+      PROXY_MAX_ORIGINS: '3',
+      PROXY_ORIGIN_ALLOW_CIDRS: '10.0.0.0/8',
+      PROXY_SYSTEM_API_ALLOW_CIDRS: '127.0.0.1,::1',
+      PROXY_MAX_HEAP_RATIO: '0.5',
+      PROXY_HTTPS_API: '127.0.0.1:8443',
+      PROXY_TLS_CERT: 'c.pem',
+      PROXY_TLS_KEY: 'k.pem',
     }).config;
     assert.equal(edge.maxOrigins, 3);
     assert.equal(edge.originAllowCidrs?.length, 1);

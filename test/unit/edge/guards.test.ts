@@ -68,7 +68,10 @@ describe('descriptor budget', () => {
     assert.ok(b.room > 50);
   });
   test('/proc limits parsing', () => {
-    assert.deepEqual(parseFileLimit('Max cpu time  unlimited unlimited seconds\nMax open files            1024                 524288               files\n'), { soft: 1024, hard: 524288 });
+    assert.deepEqual(parseFileLimit('Max cpu time  unlimited unlimited seconds\nMax open files            1024                 524288               files\n'), {
+      soft: 1024,
+      hard: 524288,
+    });
     assert.equal(parseFileLimit('nothing'), undefined);
   });
 });

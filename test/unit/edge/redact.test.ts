@@ -44,7 +44,8 @@ describe('the logger redacts URL fields', () => {
     log.info({ token: 'tok-FFF', password: 'tok-GGG' }, 'four');
     const text = c.lines();
     assert.match(text, /"msg":"four"/);
-    for (const secret of ['tok-AAA', 'tok-BBB', 'tok-CCC', 'tok-DDD', 'tok-EEE', 'tok-FFF', 'tok-GGG']) assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
+    for (const secret of ['tok-AAA', 'tok-BBB', 'tok-CCC', 'tok-DDD', 'tok-EEE', 'tok-FFF', 'tok-GGG'])
+      assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
     assert.match(text, /token=\*\*\*\*\*\*/);
   });
 });

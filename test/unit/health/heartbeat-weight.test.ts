@@ -17,7 +17,11 @@ describe('heartbeat sidecar --weight', () => {
   });
   test('out of range or not a number: a usage error naming the flag', () => {
     for (const bad of ['0', '-1', '1000', 'heavy', '1e2', '']) {
-      assert.throws(() => parseHeartbeatArgs([...base, '--weight', bad]), (e: Error) => e instanceof UsageError && /--weight/.test(e.message), bad);
+      assert.throws(
+        () => parseHeartbeatArgs([...base, '--weight', bad]),
+        (e: Error) => e instanceof UsageError && /--weight/.test(e.message),
+        bad,
+      );
     }
   });
 });

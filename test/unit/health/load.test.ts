@@ -84,7 +84,10 @@ describe('register body: summaries and weight', () => {
     assert.equal(o.load, undefined);
   });
   test('a bad weight refuses the registration naming the field', () => {
-    assert.throws(() => parseRegistration({ ...body, weight: 1000 }, 0), (e: Error) => e instanceof RegisterError && /weight/.test(e.message));
+    assert.throws(
+      () => parseRegistration({ ...body, weight: 1000 }, 0),
+      (e: Error) => e instanceof RegisterError && /weight/.test(e.message),
+    );
     assert.throws(() => parseRegistration({ ...body, weight: 'x' }, 0), RegisterError);
     assert.equal(parseRegistration({ ...body, weight: 3 }, 0).weight, 3);
   });

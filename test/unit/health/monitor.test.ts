@@ -274,7 +274,17 @@ describe('health monitor: drains shared between proxies', () => {
     const balancer = new MemoryBalancer({ originExpireMs: EXPIRE, sessionTtlMs: 60_000, maxStreamPins: 100, now: time.now });
     const share = new LocalHealthShare(); // one shared store, two monitors: two proxies
     const make = () =>
-      new HealthMonitor({ balancer, intervalMs: 0, fails: 2, originExpireMs: EXPIRE, dialer: new SwitchDialer(), share, log: createLogger({ level: 'silent', format: 'json' }), now: time.now, timers: time });
+      new HealthMonitor({
+        balancer,
+        intervalMs: 0,
+        fails: 2,
+        originExpireMs: EXPIRE,
+        dialer: new SwitchDialer(),
+        share,
+        log: createLogger({ level: 'silent', format: 'json' }),
+        now: time.now,
+        timers: time,
+      });
     const a = make();
     const b = make();
     const o = parseRegistration({ ip: '127.0.0.1', server: 's', service: 'svc', pid: '1', rtmp: ['1'] }, time.t);

@@ -6,7 +6,16 @@ import { FakeTime, flush } from './fake-time.js';
 
 /** A dialer whose every call waits until the test settles it. */
 class ScriptedDialer implements ProbeDialer {
-  calls: { kind: 'tcp' | 'http'; host: string; port: number; path?: string; timeoutMs: number; ok: () => void; fail: (why: string) => void; status: (n: number) => void }[] = [];
+  calls: {
+    kind: 'tcp' | 'http';
+    host: string;
+    port: number;
+    path?: string;
+    timeoutMs: number;
+    ok: () => void;
+    fail: (why: string) => void;
+    status: (n: number) => void;
+  }[] = [];
   tcp(host: string, port: number, timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) =>
       this.calls.push({ kind: 'tcp', host, port, timeoutMs, ok: resolve, fail: (w) => reject(new ProbeError(w)), status: () => resolve() }),

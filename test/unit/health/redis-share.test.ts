@@ -66,7 +66,12 @@ describe('Redis health share', () => {
     const a = share('a');
     const b = share('b');
     await a.publishRelays(new Map([['s4', 3]]));
-    await b.publishRelays(new Map([['s4', 2], ['s5', 1]]));
+    await b.publishRelays(
+      new Map([
+        ['s4', 2],
+        ['s5', 1],
+      ]),
+    );
     assert.equal((await a.read(['s4', 's5'])).relays.get('s4'), 5);
     assert.ok((await client.pttl(RELAYS_KEY_PREFIX + 's4')) > 0, 'the hash expires if every proxy stops');
     await a.publishRelays(new Map());
@@ -79,10 +84,10 @@ describe('Redis health share', () => {
     assert.equal(await client.hlen(RELAYS_KEY_PREFIX + 's4'), 0, 'stale fields are removed by readers');
   });
 
-  test('close removes this proxy\'s relay fields at once', async () => {
+  test("close removes this proxy's relay fields at once", async () => {
     const a = share('c');
     await a.publishRelays(new Map([['s6', 4]]));
-    assert.equal(await client.hget(RELAYS_KEY_PREFIX + 's6', 'c') !== null, true);
+    assert.equal((await client.hget(RELAYS_KEY_PREFIX + 's6', 'c')) !== null, true);
     await a.close();
     assert.equal(await client.hget(RELAYS_KEY_PREFIX + 's6', 'c'), null);
   });

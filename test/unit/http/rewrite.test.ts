@@ -28,27 +28,53 @@ describe('withSessionParam', () => {
 // Real playlists as origins write them (SRS, nginx-rtmp, fMP4, LL-HLS, encrypted).
 const SRS_MASTER = '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1\n/live/livestream.m3u8?hls_ctx=k3j4h5g6\n';
 const SRS_MEDIA = [
-  '#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-MEDIA-SEQUENCE:12', '#EXT-X-TARGETDURATION:10', '#EXT-X-DISCONTINUITY',
-  '#EXTINF:10.000, no desc', 'livestream-12.ts?hls_ctx=k3j4h5g6', '#EXTINF:9.960, no desc', 'livestream-13.ts?hls_ctx=k3j4h5g6', '',
+  '#EXTM3U',
+  '#EXT-X-VERSION:3',
+  '#EXT-X-MEDIA-SEQUENCE:12',
+  '#EXT-X-TARGETDURATION:10',
+  '#EXT-X-DISCONTINUITY',
+  '#EXTINF:10.000, no desc',
+  'livestream-12.ts?hls_ctx=k3j4h5g6',
+  '#EXTINF:9.960, no desc',
+  'livestream-13.ts?hls_ctx=k3j4h5g6',
+  '',
 ].join('\n');
-const NGINX = '#EXTM3U\r\n#EXT-X-VERSION:3\r\n#EXT-X-MEDIA-SEQUENCE:4\r\n#EXT-X-TARGETDURATION:2\r\n#EXTINF:2.000,\r\nfixture-4.ts\r\n#EXTINF:2.000,\r\nfixture-5.ts\r\n';
+const NGINX =
+  '#EXTM3U\r\n#EXT-X-VERSION:3\r\n#EXT-X-MEDIA-SEQUENCE:4\r\n#EXT-X-TARGETDURATION:2\r\n#EXTINF:2.000,\r\nfixture-4.ts\r\n#EXTINF:2.000,\r\nfixture-5.ts\r\n';
 const FMP4 = '#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI="init.mp4"\n#EXTINF:2.0,\nseg-1.m4s\n';
 const LLHLS = [
-  '#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXT-X-VERSION:9', '#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.0',
-  '#EXT-X-PART-INF:PART-TARGET=0.333', '#EXT-X-MAP:URI="init.mp4?v=2"', '#EXTINF:4.0,', 'fileSequence266.mp4',
-  '#EXT-X-PART:DURATION=0.333,URI="filePart267.0.mp4",INDEPENDENT=YES', '#EXT-X-PART:DURATION=0.333,URI="filePart267.1.mp4"',
-  '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="filePart267.2.mp4"', '#EXT-X-RENDITION-REPORT:URI="../1M/waitForMSN.php",LAST-MSN=273,LAST-PART=2', '',
+  '#EXTM3U',
+  '#EXT-X-TARGETDURATION:4',
+  '#EXT-X-VERSION:9',
+  '#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.0',
+  '#EXT-X-PART-INF:PART-TARGET=0.333',
+  '#EXT-X-MAP:URI="init.mp4?v=2"',
+  '#EXTINF:4.0,',
+  'fileSequence266.mp4',
+  '#EXT-X-PART:DURATION=0.333,URI="filePart267.0.mp4",INDEPENDENT=YES',
+  '#EXT-X-PART:DURATION=0.333,URI="filePart267.1.mp4"',
+  '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="filePart267.2.mp4"',
+  '#EXT-X-RENDITION-REPORT:URI="../1M/waitForMSN.php",LAST-MSN=273,LAST-PART=2',
+  '',
 ].join('\n');
-const ENCRYPTED = '#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="/keys/k1.key",IV=0x1234\n#EXTINF:6,\n/live/s-1.ts\n#EXT-X-KEY:METHOD=AES-128,URI="https://keys.example.com/k2"\n#EXTINF:6,\nhttps://cdn.example.com/s-2.ts\n';
+const ENCRYPTED =
+  '#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="/keys/k1.key",IV=0x1234\n#EXTINF:6,\n/live/s-1.ts\n#EXT-X-KEY:METHOD=AES-128,URI="https://keys.example.com/k2"\n#EXTINF:6,\nhttps://cdn.example.com/s-2.ts\n';
 const MASTER = [
-  '#EXTM3U', '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="en",URI="audio/en.m3u8"',
-  '#EXT-X-STREAM-INF:BANDWIDTH=1280000,AUDIO="aud"', 'low/index.m3u8', '#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=86000,URI="low/iframe.m3u8"',
-  '#EXT-X-CONTENT-STEERING:SERVER-URI="/steer",PATHWAY-ID="CDN"', '',
+  '#EXTM3U',
+  '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="en",URI="audio/en.m3u8"',
+  '#EXT-X-STREAM-INF:BANDWIDTH=1280000,AUDIO="aud"',
+  'low/index.m3u8',
+  '#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=86000,URI="low/iframe.m3u8"',
+  '#EXT-X-CONTENT-STEERING:SERVER-URI="/steer",PATHWAY-ID="CDN"',
+  '',
 ].join('\n');
 
 describe('rewriteHlsPlaylist', () => {
   test('SRS hls_ctx master: the one URI line gets the session (scenario 45 flow)', () => {
-    assert.equal(rewriteHlsPlaylist(SRS_MASTER, ID), '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1\n/live/livestream.m3u8?spbhid=ab12cd3&hls_ctx=k3j4h5g6\n');
+    assert.equal(
+      rewriteHlsPlaylist(SRS_MASTER, ID),
+      '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1\n/live/livestream.m3u8?spbhid=ab12cd3&hls_ctx=k3j4h5g6\n',
+    );
   });
   test('SRS media playlist keeps hls_ctx (scenario 46)', () => {
     const out = rewriteHlsPlaylist(SRS_MEDIA, ID);
@@ -139,9 +165,13 @@ describe('rewriteDashManifest', () => {
     assert.equal(out.replaceAll('?spbhid=ab12cd3', ''), NGINX_MPD);
   });
   test('SegmentURL, Initialization sourceURL, existing queries (XML-escaped), absolute URLs, BaseURL untouched', () => {
-    const mpd = '<MPD><BaseURL>seg/</BaseURL><SegmentList><Initialization sourceURL="init.mp4"/><SegmentURL media="s1.m4s?a=1&amp;b=2"/><SegmentURL media=\'https://cdn/x.m4s\'/></SegmentList><SegmentTemplate media="a.m4s" bitstreamSwitching="true"/></MPD>';
+    const mpd =
+      '<MPD><BaseURL>seg/</BaseURL><SegmentList><Initialization sourceURL="init.mp4"/><SegmentURL media="s1.m4s?a=1&amp;b=2"/><SegmentURL media=\'https://cdn/x.m4s\'/></SegmentList><SegmentTemplate media="a.m4s" bitstreamSwitching="true"/></MPD>';
     const out = rewriteDashManifest(mpd, ID);
-    assert.equal(out, '<MPD><BaseURL>seg/</BaseURL><SegmentList><Initialization sourceURL="init.mp4?spbhid=ab12cd3"/><SegmentURL media="s1.m4s?spbhid=ab12cd3&amp;a=1&amp;b=2"/><SegmentURL media=\'https://cdn/x.m4s\'/></SegmentList><SegmentTemplate media="a.m4s?spbhid=ab12cd3" bitstreamSwitching="true"/></MPD>');
+    assert.equal(
+      out,
+      '<MPD><BaseURL>seg/</BaseURL><SegmentList><Initialization sourceURL="init.mp4?spbhid=ab12cd3"/><SegmentURL media="s1.m4s?spbhid=ab12cd3&amp;a=1&amp;b=2"/><SegmentURL media=\'https://cdn/x.m4s\'/></SegmentList><SegmentTemplate media="a.m4s?spbhid=ab12cd3" bitstreamSwitching="true"/></MPD>',
+    );
   });
   test('isDashManifest', () => {
     assert.ok(isDashManifest(NGINX_MPD));
@@ -152,11 +182,22 @@ describe('rewriteDashManifest', () => {
 describe('classifyStreamRequest', () => {
   const q = (s: string) => new URLSearchParams(s);
   const cases: [string, string, string][] = [
-    ['/live/s.flv', '', 'live'], ['/live/s.FLV', '', 'live'], ['/live/s.ts', '', 'live'], ['/live/s.aac', '', 'live'], ['/live/s.mp3', '', 'live'],
-    ['/live/s.m3u8', '', 'playlist'], ['/live/s.M3U8', 'spbhid=x', 'playlist'], ['/live/s.mpd', '', 'manifest'],
-    ['/live/s-1.ts', 'spbhid=abcdef0', 'segment'], ['/live/s-1.m4s', 'spbhid=abcdef0', 'segment'], ['/k/1.key', 'spbhid=abcdef0', 'segment'],
-    ['/live/s-init.m4v', '', 'maybe-segment'], ['/live/a.vtt', '', 'maybe-segment'],
-    ['/players/whep.html', '', 'static'], ['/', '', 'static'], ['/x.flv.html', '', 'static'],
+    ['/live/s.flv', '', 'live'],
+    ['/live/s.FLV', '', 'live'],
+    ['/live/s.ts', '', 'live'],
+    ['/live/s.aac', '', 'live'],
+    ['/live/s.mp3', '', 'live'],
+    ['/live/s.m3u8', '', 'playlist'],
+    ['/live/s.M3U8', 'spbhid=x', 'playlist'],
+    ['/live/s.mpd', '', 'manifest'],
+    ['/live/s-1.ts', 'spbhid=abcdef0', 'segment'],
+    ['/live/s-1.m4s', 'spbhid=abcdef0', 'segment'],
+    ['/k/1.key', 'spbhid=abcdef0', 'segment'],
+    ['/live/s-init.m4v', '', 'maybe-segment'],
+    ['/live/a.vtt', '', 'maybe-segment'],
+    ['/players/whep.html', '', 'static'],
+    ['/', '', 'static'],
+    ['/x.flv.html', '', 'static'],
   ];
   for (const [path, query, kind] of cases) test(`${path}?${query} → ${kind}`, () => assert.equal(classifyStreamRequest(path, q(query)), kind));
   test('segmentOwner', () => {

@@ -35,6 +35,9 @@ describe('EndpointBackoff', () => {
   test('bounded: past maxEntries the oldest failure is forgotten', () => {
     const b = new EndpointBackoff({ now: () => 0, maxEntries: 3 });
     for (let port = 1; port <= 5; port++) b.fail({ ...t, port });
-    assert.deepEqual([1, 2, 3, 4, 5].map((port) => b.isDown({ ...t, port })), [false, false, true, true, true]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5].map((port) => b.isDown({ ...t, port })),
+      [false, false, true, true, true],
+    );
   });
 });

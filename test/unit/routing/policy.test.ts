@@ -61,12 +61,22 @@ describe('decidePick and chooseNew', () => {
     const last = new Set<string>();
     for (let i = 0; i < 10; i++) last.add(chooseNew([draining, stale, down], id, ctx({ randomInt: () => i % 2 }, states), () => true, false)!.serverId);
     assert.ok(!last.has('draining'));
-    assert.equal(chooseNew([draining], id, ctx({}, states), () => true, false), undefined);
-    assert.equal(chooseNew([stale, down], id, ctx({}, states), () => true, true), undefined, 'moving a pin needs an alive origin');
+    assert.equal(
+      chooseNew([draining], id, ctx({}, states), () => true, false),
+      undefined,
+    );
+    assert.equal(
+      chooseNew([stale, down], id, ctx({}, states), () => true, true),
+      undefined,
+      'moving a pin needs an alive origin',
+    );
   });
 
   test('no origin serves the protocol: NoServiceError without a pinned origin; no origin at all: undefined', () => {
-    assert.throws(() => decidePick(undefined, [origin('a')], id, ctx({ needs: ['srt'] })), (e: unknown) => e instanceof NoServiceError && e.pinnedTo === undefined);
+    assert.throws(
+      () => decidePick(undefined, [origin('a')], id, ctx({ needs: ['srt'] })),
+      (e: unknown) => e instanceof NoServiceError && e.pinnedTo === undefined,
+    );
     assert.equal(decidePick(undefined, [], id, ctx({ needs: ['srt'] })), undefined);
   });
 

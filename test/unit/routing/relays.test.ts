@@ -26,7 +26,13 @@ describe('RelayRegistry', () => {
     const r = new RelayRegistry();
     const closed: string[] = [];
     const handles = ['x', 'y'].map((s) => r.register({ originServerId: 'a', streamKey: s, close: () => closed.push(s) }));
-    r.register({ originServerId: 'a', streamKey: 'bad', close: () => { throw new Error('half gone'); } });
+    r.register({
+      originServerId: 'a',
+      streamKey: 'bad',
+      close: () => {
+        throw new Error('half gone');
+      },
+    });
     r.register({ originServerId: 'b', streamKey: 'z', close: () => closed.push('z') });
     assert.equal(r.closeOrigin('a'), 3);
     assert.deepEqual(closed.sort(), ['x', 'y']);

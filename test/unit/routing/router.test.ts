@@ -67,11 +67,18 @@ describe('Router: protocol-aware routes and refusals', () => {
     for (let i = 0; i < 30; i++) {
       const route = await router.route(`live/s${i}`, 'srt', 'publish');
       assert.equal(route.origin.serverId, 'srs');
-      assert.deepEqual(route.targets.map((t) => [t.port, t.transport]), [[10080, 'udp']]);
+      assert.deepEqual(
+        route.targets.map((t) => [t.port, t.transport]),
+        [[10080, 'udp']],
+      );
       route.release();
     }
     const rtc = await router.route('live/w', 'rtc', 'publish');
-    assert.deepEqual(rtc.targets.map((t) => t.port), [1985], 'WebRTC dials the API');
+    assert.deepEqual(
+      rtc.targets.map((t) => t.port),
+      [1985],
+      'WebRTC dials the API',
+    );
   });
 
   test('no origin, no origin for the protocol, and a pin on an origin without it: typed refusals', async () => {
@@ -117,7 +124,10 @@ describe('Router: passive health', () => {
     for (let i = 0; i < 10; i++) {
       const r = await router.route(`live/n${i}`, 'rtmp', 'publish');
       assert.notEqual(r.origin.serverId, dead.origin.serverId, 'no new stream on the failed origin');
-      assert.ok(r.targets.every((t) => t.port !== dead.port), 'the failed endpoint is not offered');
+      assert.ok(
+        r.targets.every((t) => t.port !== dead.port),
+        'the failed endpoint is not offered',
+      );
       r.release();
     }
     clock.t += 1000;
@@ -141,7 +151,7 @@ describe('Router: passive health', () => {
     assert.equal((await router.route('live/x', 'rtmp', 'publish')).targets.length, 1);
   });
 
-  test('failover: a commit through another origin\'s target moves the pin there', async () => {
+  test("failover: a commit through another origin's target moves the pin there", async () => {
     const { router, register, balancer } = setup();
     await register('a');
     await register('bb');
@@ -167,7 +177,10 @@ describe('Router: leases and the pin cap', () => {
     const handle = r2.commit(r2.targets[0]!, { close: () => closed++ });
     r2.release(); // after commit: nothing
     await new Promise((resolve) => setImmediate(resolve));
-    assert.deepEqual((await balancer.pins(10)).map((p) => p.streamKey), ['live/real']);
+    assert.deepEqual(
+      (await balancer.pins(10)).map((p) => p.streamKey),
+      ['live/real'],
+    );
     assert.equal(relays.countByStream('live/real'), 1);
     assert.equal(relays.closeOrigin('a'), 1);
     assert.equal(closed, 1);
@@ -175,7 +188,7 @@ describe('Router: leases and the pin cap', () => {
     assert.equal(relays.countByOrigin('a'), 0);
   });
 
-  test('flood: requests for missing streams and many idle pins never evict live streams\' pins', async () => {
+  test("flood: requests for missing streams and many idle pins never evict live streams' pins", async () => {
     const { router, register, balancer } = setup(3);
     await register('a');
     await register('bb');
@@ -201,7 +214,10 @@ describe('Router: leases and the pin cap', () => {
     assert.ok(pins.length <= 3, `cap kept: ${pins.length}`);
     for (const entry of live) {
       const [key, server] = entry.split('=');
-      assert.ok(pins.some((p) => p.streamKey === key && p.serverId === server), `${key} still pinned to ${server}`);
+      assert.ok(
+        pins.some((p) => p.streamKey === key && p.serverId === server),
+        `${key} still pinned to ${server}`,
+      );
     }
     assert.ok(!pins.some((p) => p.streamKey.startsWith('live/missing')));
   });
@@ -237,11 +253,15 @@ describe('Router: one dial budget per origin', () => {
       { dialMs: 3000 },
     );
     assert.equal(target.origin.serverId, 'good');
-    assert.deepEqual(dialled.map((d) => d.ms), [3000, 3000], 'one full dial time for slow, a fresh one for good');
+    assert.deepEqual(
+      dialled.map((d) => d.ms),
+      [3000, 3000],
+      'one full dial time for slow, a fresh one for good',
+    );
     assert.deepEqual(router.stats().dials, { ok: 1, failed: 1, skipped: 2, refused: 0 });
   });
 
-  test('refused endpoints cost nothing: the time left goes to the origin\'s next endpoint', async () => {
+  test("refused endpoints cost nothing: the time left goes to the origin's next endpoint", async () => {
     const { router, clock, balancer } = setup();
     await balancer.register(parseRegistration({ ip: '127.0.0.1', server: 'multi', service: 'svc', pid: '1', rtmp: ['1001', '1002', '1003'] }, clock.t));
     const route = await router.route('live/c', 'rtmp', 'publish');
@@ -306,7 +326,11 @@ describe('Router: origin addresses checked again at dial time', () => {
     const { router, register, lookups } = withPolicy(answers);
     await register('named', 'origin.example', '1935');
     const first = await router.route('live/a', 'rtmp', 'publish');
-    assert.deepEqual(first.targets.map((t) => `${t.host}:${t.port}`), ['127.0.0.7:1935'], 'the vetted IP is dialled, not the name');
+    assert.deepEqual(
+      first.targets.map((t) => `${t.host}:${t.port}`),
+      ['127.0.0.7:1935'],
+      'the vetted IP is dialled, not the name',
+    );
     // A failed dial puts the endpoint as registered (the name) in backoff, not the address it resolved to.
     first.report(first.targets[0]!, 'fail');
     assert.equal(router.backoff.isDown({ transport: 'tcp', host: 'origin.example', port: 1935 }), true);
@@ -331,7 +355,10 @@ describe('Router: origin addresses checked again at dial time', () => {
     await register('good', '127.0.0.9', '1936');
     for (let i = 0; i < 12; i++) {
       const route = await router.route(`live/s${i}`, 'rtmp', 'publish');
-      assert.deepEqual(route.targets.map((t) => `${t.origin.serverId} ${t.host}:${t.port}`), ['good 127.0.0.9:1936']);
+      assert.deepEqual(
+        route.targets.map((t) => `${t.origin.serverId} ${t.host}:${t.port}`),
+        ['good 127.0.0.9:1936'],
+      );
       route.release();
     }
   });
@@ -342,6 +369,9 @@ describe('Router: origin addresses checked again at dial time', () => {
     await assert.rejects(router.route('live/x', 'rtmp', 'play'), refusal('unreachable'));
     await register('inside', '127.0.0.2', '1935');
     const route = await router.route('live/y', 'rtmp', 'play');
-    assert.deepEqual(route.targets.map((t) => t.origin.serverId), ['inside']);
+    assert.deepEqual(
+      route.targets.map((t) => t.origin.serverId),
+      ['inside'],
+    );
   });
 });

@@ -47,7 +47,14 @@ describe('AMF0 known answers (one per marker)', () => {
     ['null', hex('05'), null],
     ['undefined', hex('06'), undefined],
     ['object', hex('03 0001 61 00 4000000000000000 0001 62 05 000009'), Amf0Object.fromRecord({ a: 2, b: null })],
-    ['object with integer-like keys keeps order', hex('03 0001 32 01 01 0001 31 01 00 000009'), new Amf0Object([['2', true], ['1', false]])],
+    [
+      'object with integer-like keys keeps order',
+      hex('03 0001 32 01 01 0001 31 01 00 000009'),
+      new Amf0Object([
+        ['2', true],
+        ['1', false],
+      ]),
+    ],
     ['empty object', hex('03 000009'), new Amf0Object()],
     ['strict array', hex('0a 00000002 05 01 01'), [null, true]],
     ['date', hex('0b 4270000000000000 fe20'), new Amf0Date(2 ** 40, -480)],
@@ -224,8 +231,7 @@ describe('AMF0 malformed input', () => {
   });
 
   test('the depth limit is exactly maxDepth levels', () => {
-    const nested = (levels: number): Buffer =>
-      Buffer.concat([...Array.from({ length: levels }, () => hex('0a 00000001')), hex('05')]);
+    const nested = (levels: number): Buffer => Buffer.concat([...Array.from({ length: levels }, () => hex('0a 00000001')), hex('05')]);
     assert.doesNotThrow(() => decodeAmf0(nested(64)));
     throwsRtmp(() => decodeAmf0(nested(65)), 'AMF_DEPTH');
     assert.doesNotThrow(() => decodeAmf0(nested(3), { maxDepth: 3 }));
@@ -327,16 +333,7 @@ const leaf: fc.Arbitrary<Amf0Value> = fc.oneof(
     .tuple(fc.uint8Array({ maxLength: 16 }), fc.boolean())
     .filter(([bytes, long]) => long || !isUtf8(bytes))
     .map(([bytes, long]) => new Amf0RawString(Buffer.from(bytes), long)),
-  fc
-    .oneof(
-      fc.constant(undefined),
-      fc.constant(null),
-      fc.boolean(),
-      fc.integer({ min: -(2 ** 28), max: 2 ** 28 - 1 }),
-      fc.double(),
-      text,
-    )
-    .map(amf0Avmplus),
+  fc.oneof(fc.constant(undefined), fc.constant(null), fc.boolean(), fc.integer({ min: -(2 ** 28), max: 2 ** 28 - 1 }), fc.double(), text).map(amf0Avmplus),
 );
 
 const { value: amf0Value } = fc.letrec<{
@@ -378,7 +375,10 @@ describe('AMF0 properties', () => {
       fc.property(amf0Value, fc.nat(), (value, cut) => {
         const bytes = encodeAmf0(value);
         const prefix = bytes.subarray(0, cut % bytes.length);
-        assert.throws(() => decodeAmf0(prefix), (e: unknown) => e instanceof Error && e.name === 'RtmpError');
+        assert.throws(
+          () => decodeAmf0(prefix),
+          (e: unknown) => e instanceof Error && e.name === 'RtmpError',
+        );
       }),
       { numRuns: 500 },
     );
@@ -392,7 +392,10 @@ describe('AMF0 properties', () => {
         for (const [at, byte] of edits) if (bytes.length > 0) bytes[at % bytes.length] = byte;
         return bytes;
       });
-    const input = fc.oneof(fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)), mutated);
+    const input = fc.oneof(
+      fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
+      mutated,
+    );
     fc.assert(
       fc.property(input, (bytes) => {
         const values = onlyRtmpErrors(() => decodeAll(bytes, { maxItems: 5000 }));

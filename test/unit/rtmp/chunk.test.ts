@@ -36,17 +36,24 @@ describe('RTMP specification 1.0 §5.3.2 examples, byte by byte', () => {
   // Example 1: four 32-byte audio messages on chunk stream 3, message stream 12345, timestamps 1000 + 20n.
   const audio = [pattern(32, 1), pattern(32, 2), pattern(32, 3), pattern(32, 4)];
   const example1 = Buffer.concat([
-    hex('03 | 0003e8 | 000020 | 08 | 39300000'), audio[0], // type 0: timestamp 1000, length 32, type 8, stream 12345
-    hex('83 | 000014'), audio[1], //                           type 2: delta 20
-    hex('c3'), audio[2], //                                    type 3
-    hex('c3'), audio[3],
+    hex('03 | 0003e8 | 000020 | 08 | 39300000'),
+    audio[0], // type 0: timestamp 1000, length 32, type 8, stream 12345
+    hex('83 | 000014'),
+    audio[1], //                           type 2: delta 20
+    hex('c3'),
+    audio[2], //                                    type 3
+    hex('c3'),
+    audio[3],
   ]);
   // Example 2: one 307-byte video message on chunk stream 4, chunk size 128.
   const video = pattern(307, 7);
   const example2 = Buffer.concat([
-    hex('04 | 0003e8 | 000133 | 09 | 3a300000'), video.subarray(0, 128),
-    hex('c4'), video.subarray(128, 256),
-    hex('c4'), video.subarray(256),
+    hex('04 | 0003e8 | 000133 | 09 | 3a300000'),
+    video.subarray(0, 128),
+    hex('c4'),
+    video.subarray(128, 256),
+    hex('c4'),
+    video.subarray(256),
   ]);
 
   test('example 1 reads as four messages with timestamps 1000, 1020, 1040, 1060', () => {
@@ -73,10 +80,7 @@ describe('RTMP specification 1.0 §5.3.2 examples, byte by byte', () => {
 
 describe('FFmpeg connect over chunks', () => {
   // 139-byte AMF0 command, chunk size 128: type 0 header on chunk stream 3 then one type 3 chunk.
-  const wire = Buffer.concat([
-    hex('03 | 000000 | 00008b | 14 | 00000000'), FFMPEG_CONNECT.subarray(0, 128),
-    hex('c3'), FFMPEG_CONNECT.subarray(128),
-  ]);
+  const wire = Buffer.concat([hex('03 | 000000 | 00008b | 14 | 00000000'), FFMPEG_CONNECT.subarray(0, 128), hex('c3'), FFMPEG_CONNECT.subarray(128)]);
 
   test('read and decoded', () => {
     assert.equal(FFMPEG_CONNECT.length, 0x8b);
@@ -103,10 +107,7 @@ describe('basic headers (1, 2 and 3 bytes)', () => {
   const payload = pattern(200);
   for (const [csid, first, continuation] of cases) {
     test(`chunk stream ${csid}`, () => {
-      const wire = Buffer.concat([
-        hex(first), hex('000000 | 0000c8 | 08 | 01000000'), payload.subarray(0, 128),
-        hex(continuation), payload.subarray(128),
-      ]);
+      const wire = Buffer.concat([hex(first), hex('000000 | 0000c8 | 08 | 01000000'), payload.subarray(0, 128), hex(continuation), payload.subarray(128)]);
       assert.deepStrictEqual(new ChunkWriter().encode({ type: 8, timestamp: 0, streamId: 1, csid, payload }), wire);
       assert.deepStrictEqual(plain(readAll(wire)), [{ type: 8, timestamp: 0, streamId: 1, csid, payload }]);
       assert.deepStrictEqual(plain(byteByByte(wire)), [{ type: 8, timestamp: 0, streamId: 1, csid, payload }]);
@@ -130,18 +131,27 @@ describe('extended timestamps', () => {
   const second = pattern(300, 9);
   // Timestamp 0x01020304 does not fit 24 bits: the field is 0xffffff and the value follows the header.
   const repeated = Buffer.concat([
-    hex('06 | ffffff | 00012c | 09 | 01000000 | 01020304'), payload.subarray(0, 128),
-    hex('c6 | 01020304'), payload.subarray(128, 256),
-    hex('c6 | 01020304'), payload.subarray(256),
+    hex('06 | ffffff | 00012c | 09 | 01000000 | 01020304'),
+    payload.subarray(0, 128),
+    hex('c6 | 01020304'),
+    payload.subarray(128, 256),
+    hex('c6 | 01020304'),
+    payload.subarray(256),
     // A type 3 chunk starting the next message reuses the delta (= the type 0 timestamp, RTMP specification 1.0 §5.3.1.2.4).
-    hex('c6 | 01020304'), second.subarray(0, 128),
-    hex('c6 | 01020304'), second.subarray(128, 256),
-    hex('c6 | 01020304'), second.subarray(256),
+    hex('c6 | 01020304'),
+    second.subarray(0, 128),
+    hex('c6 | 01020304'),
+    second.subarray(128, 256),
+    hex('c6 | 01020304'),
+    second.subarray(256),
   ]);
   const notRepeated = Buffer.concat([
-    hex('06 | ffffff | 00012c | 09 | 01000000 | 01020304'), payload.subarray(0, 128),
-    hex('c6'), payload.subarray(128, 256),
-    hex('c6'), payload.subarray(256),
+    hex('06 | ffffff | 00012c | 09 | 01000000 | 01020304'),
+    payload.subarray(0, 128),
+    hex('c6'),
+    payload.subarray(128, 256),
+    hex('c6'),
+    payload.subarray(256),
   ]);
   const expected = [
     { type: 9, timestamp: 0x01020304, streamId: 1, csid: 6, payload },
@@ -185,7 +195,8 @@ describe('control messages inside the chunk stream', () => {
     const big = pattern(3000);
     const wire = Buffer.concat([
       hex('02 | 000000 | 000004 | 01 | 00000000 | 00001000'), // Set Chunk Size 4096
-      hex('04 | 000000 | 000bb8 | 09 | 01000000'), big, //       one 3000-byte chunk
+      hex('04 | 000000 | 000bb8 | 09 | 01000000'),
+      big, //       one 3000-byte chunk
     ]);
     const reader = new ChunkReader();
     const msgs = reader.feed(wire);
@@ -339,8 +350,7 @@ describe('reader bookkeeping', () => {
   });
 
   test('a message inside one chunk of one feed is a view of the input; others are reassembled', () => {
-    const encode = (): Buffer =>
-      new ChunkWriter({ chunkSize: 4096 }).encode({ type: 9, timestamp: 0, streamId: 1, csid: 6, payload: pattern(1000) });
+    const encode = (): Buffer => new ChunkWriter({ chunkSize: 4096 }).encode({ type: 9, timestamp: 0, streamId: 1, csid: 6, payload: pattern(1000) });
     const announce = hex('02 000000 000004 01 00000000 00001000');
     const input = encode();
     const reader = new ChunkReader();
@@ -380,7 +390,14 @@ const message: fc.Arbitrary<RtmpMessage> = fc
 
 /** Sequences that make the compressing writer use every header type (same length/type, steady delta). */
 const steadyRun: fc.Arbitrary<RtmpMessage[]> = fc
-  .tuple(csid, fc.integer({ min: 3, max: 255 }), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 0x1ffffff }), fc.integer({ min: 0, max: 0x1000000 }), fc.integer({ min: 1, max: 6 }))
+  .tuple(
+    csid,
+    fc.integer({ min: 3, max: 255 }),
+    fc.integer({ min: 0, max: 300 }),
+    fc.integer({ min: 0, max: 0x1ffffff }),
+    fc.integer({ min: 0, max: 0x1000000 }),
+    fc.integer({ min: 1, max: 6 }),
+  )
   .map(([id, type, length, start, delta, count]) =>
     Array.from({ length: count }, (_, i) => ({ type, timestamp: (start + i * delta) % 2 ** 32, streamId: 1, csid: id, payload: pattern(length, i) })),
   );
@@ -389,7 +406,15 @@ describe('chunk stream properties', () => {
   test('writer → reader: any messages, chunk size, header compression and input split', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(message.map((m) => [m]), steadyRun), { maxLength: 12 }).map((runs) => runs.flat()),
+        fc
+          .array(
+            fc.oneof(
+              message.map((m) => [m]),
+              steadyRun,
+            ),
+            { maxLength: 12 },
+          )
+          .map((runs) => runs.flat()),
         fc.oneof(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 70_000 })),
         fc.boolean(),
         fc.array(fc.nat(), { maxLength: 20 }),
@@ -431,12 +456,16 @@ describe('chunk stream properties', () => {
 
   test('corrupted valid streams: only RtmpError, with default limits', () => {
     fc.assert(
-      fc.property(fc.array(message, { minLength: 1, maxLength: 5 }), fc.array(fc.tuple(fc.nat(), fc.nat(255)), { minLength: 1, maxLength: 3 }), (messages, edits) => {
-        const w = new ChunkWriter({ compressHeaders: true });
-        const wire = Buffer.concat(messages.map((m) => w.encode(m)));
-        for (const [at, byte] of edits) wire[at % wire.length] = byte;
-        onlyRtmpErrors(() => readAll(wire));
-      }),
+      fc.property(
+        fc.array(message, { minLength: 1, maxLength: 5 }),
+        fc.array(fc.tuple(fc.nat(), fc.nat(255)), { minLength: 1, maxLength: 3 }),
+        (messages, edits) => {
+          const w = new ChunkWriter({ compressHeaders: true });
+          const wire = Buffer.concat(messages.map((m) => w.encode(m)));
+          for (const [at, byte] of edits) wire[at % wire.length] = byte;
+          onlyRtmpErrors(() => readAll(wire));
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -490,7 +519,13 @@ describe('encodeTo (batched, vectored output)', () => {
   test('the parts of many messages are the bytes encode() gives, with and without compressed headers', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(message, message.map((m) => ({ ...m, payload: Buffer.alloc(3000 + m.payload.length, 7) }))), { minLength: 1, maxLength: 12 }),
+        fc.array(
+          fc.oneof(
+            message,
+            message.map((m) => ({ ...m, payload: Buffer.alloc(3000 + m.payload.length, 7) })),
+          ),
+          { minLength: 1, maxLength: 12 },
+        ),
         fc.integer({ min: 1, max: 70_000 }),
         fc.boolean(),
         (messages, size, compressHeaders) => {
@@ -568,34 +603,53 @@ describe('reassembly memory follows the bytes received', () => {
 
 describe('zeroCopy reading: large split messages as views of the received buffers', () => {
   const big: fc.Arbitrary<RtmpMessage> = fc
-    .record({ len: fc.integer({ min: 0, max: 30_000 }), seed: fc.nat(255), csid: fc.integer({ min: 3, max: 400 }), timestamp: fc.integer({ min: 0, max: 0x1ffffff }) })
+    .record({
+      len: fc.integer({ min: 0, max: 30_000 }),
+      seed: fc.nat(255),
+      csid: fc.integer({ min: 3, max: 400 }),
+      timestamp: fc.integer({ min: 0, max: 0x1ffffff }),
+    })
     .map(({ len, seed, csid, timestamp }) => ({ type: 9, timestamp, streamId: 1, csid, payload: pattern(len, seed) }));
 
   test('payloads read back exactly, whatever the chunk size and the feed splits; re-encoding parts gives encode() bytes', () => {
     fc.assert(
-      fc.property(fc.array(big, { minLength: 1, maxLength: 6 }), fc.integer({ min: 128, max: 70_000 }), fc.array(fc.nat(), { maxLength: 8 }), fc.integer({ min: 1, max: 70_000 }), (messages, size, cuts, outSize) => {
-        const w = new ChunkWriter({ chunkSize: size });
-        const wire = Buffer.concat([new ChunkWriter().encodeSetChunkSize(size), ...messages.map((m) => w.encode(m))]);
-        const reader = new ChunkReader({ zeroCopy: true });
-        const got = splitAt(wire, cuts).flatMap((p) => reader.feed(p)).slice(1);
-        assert.deepStrictEqual(plain(got), plain(messages));
-        const a = new ChunkWriter({ chunkSize: outSize });
-        const b = new ChunkWriter({ chunkSize: outSize });
-        const parts: Buffer[] = [];
-        for (const m of got) b.encodeTo(m, parts);
-        assert.deepStrictEqual(Buffer.concat(parts), Buffer.concat(messages.map((m) => a.encode(m))));
-      }),
+      fc.property(
+        fc.array(big, { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 128, max: 70_000 }),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        fc.integer({ min: 1, max: 70_000 }),
+        (messages, size, cuts, outSize) => {
+          const w = new ChunkWriter({ chunkSize: size });
+          const wire = Buffer.concat([new ChunkWriter().encodeSetChunkSize(size), ...messages.map((m) => w.encode(m))]);
+          const reader = new ChunkReader({ zeroCopy: true });
+          const got = splitAt(wire, cuts)
+            .flatMap((p) => reader.feed(p))
+            .slice(1);
+          assert.deepStrictEqual(plain(got), plain(messages));
+          const a = new ChunkWriter({ chunkSize: outSize });
+          const b = new ChunkWriter({ chunkSize: outSize });
+          const parts: Buffer[] = [];
+          for (const m of got) b.encodeTo(m, parts);
+          assert.deepStrictEqual(Buffer.concat(parts), Buffer.concat(messages.map((m) => a.encode(m))));
+        },
+      ),
       { numRuns: 300 },
     );
   });
 
   test('a large message over many chunks comes as views, not a copy; small ones and small chunks are copied', () => {
     const payload = pattern(20_000, 3);
-    const wire = Buffer.concat([new ChunkWriter().encodeSetChunkSize(4096), new ChunkWriter({ chunkSize: 4096 }).encode({ type: 9, timestamp: 0, streamId: 1, csid: 6, payload })]);
+    const wire = Buffer.concat([
+      new ChunkWriter().encodeSetChunkSize(4096),
+      new ChunkWriter({ chunkSize: 4096 }).encode({ type: 9, timestamp: 0, streamId: 1, csid: 6, payload }),
+    ]);
     const [, m] = new ChunkReader({ zeroCopy: true }).feed(wire);
     assert.ok(m instanceof SplitPayloadMessage);
     assert.equal(m.parts.length, 5);
-    assert.ok(m.parts.every((p) => p.buffer === wire.buffer), 'every part is a view of the fed buffer');
+    assert.ok(
+      m.parts.every((p) => p.buffer === wire.buffer),
+      'every part is a view of the fed buffer',
+    );
     assert.equal(payloadLength(m), 20_000);
     assert.ok(m.payload.equals(payload), 'payload joins the parts on demand');
     m.payload = Buffer.from('x');
@@ -610,7 +664,10 @@ describe('zeroCopy reading: large split messages as views of the received buffer
 
   test('views of the scratch buffer are copied (a header split across feeds)', () => {
     const payload = pattern(10_000, 9);
-    const wire = Buffer.concat([new ChunkWriter().encodeSetChunkSize(2048), new ChunkWriter({ chunkSize: 2048 }).encode({ type: 9, timestamp: 0xffffff + 9, streamId: 1, csid: 300, payload })]);
+    const wire = Buffer.concat([
+      new ChunkWriter().encodeSetChunkSize(2048),
+      new ChunkWriter({ chunkSize: 2048 }).encode({ type: 9, timestamp: 0xffffff + 9, streamId: 1, csid: 300, payload }),
+    ]);
     const reader = new ChunkReader({ zeroCopy: true });
     const out: RtmpMessage[] = [];
     // Feed one byte at a time: every header goes through the scratch buffer.

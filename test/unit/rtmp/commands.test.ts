@@ -32,13 +32,23 @@ describe('answers the proxy writes', () => {
     assert.deepStrictEqual(
       wire,
       Buffer.concat([
-        hex('02 0008'), ascii('onStatus'),
+        hex('02 0008'),
+        ascii('onStatus'),
         hex('00 0000000000000000'), //  transaction id 0
         hex('05'), //                    null command object
         hex('03'),
-        hex('0005'), ascii('level'), hex('02 0005'), ascii('error'),
-        hex('0004'), ascii('code'), hex('02 0001'), ascii('X'),
-        hex('000b'), ascii('description'), hex('02 0001'), ascii('y'),
+        hex('0005'),
+        ascii('level'),
+        hex('02 0005'),
+        ascii('error'),
+        hex('0004'),
+        ascii('code'),
+        hex('02 0001'),
+        ascii('X'),
+        hex('000b'),
+        ascii('description'),
+        hex('02 0001'),
+        ascii('y'),
         hex('0000 09'),
       ]),
     );
@@ -48,7 +58,14 @@ describe('answers the proxy writes', () => {
     const cmd = decodeCommand(encodeCommand(connectResult({ transactionId: 2, objectEncoding: 3, cid: 'abc1234', version: '0.1.0' })));
     assert.equal(cmd.name, '_result');
     assert.equal(cmd.transactionId, 2);
-    assert.deepEqual([...(cmd.commandObject as Amf0Object)], [['fmsVer', 'FMS/3,5,3,888'], ['capabilities', 127], ['mode', 1]]);
+    assert.deepEqual(
+      [...(cmd.commandObject as Amf0Object)],
+      [
+        ['fmsVer', 'FMS/3,5,3,888'],
+        ['capabilities', 127],
+        ['mode', 1],
+      ],
+    );
     const info = cmd.args[0] as Amf0Object;
     assert.deepEqual([...info.keys()], ['level', 'code', 'description', 'objectEncoding', 'data']);
     assert.equal(info.get('code'), 'NetConnection.Connect.Success');

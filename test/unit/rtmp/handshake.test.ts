@@ -2,13 +2,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import {
-  ClientHandshake,
-  HANDSHAKE_PACKET_SIZE,
-  ServerHandshake,
-  digestOffset,
-  findClientDigest,
-} from '../../../src/rtmp/handshake.js';
+import { ClientHandshake, HANDSHAKE_PACKET_SIZE, ServerHandshake, digestOffset, findClientDigest } from '../../../src/rtmp/handshake.js';
 import { counterBytes, hex, onlyRtmpErrors, throwsRtmp } from './helpers.js';
 
 // The keys as published for the Flash/FMS handshake, rebuilt here independently of the implementation.

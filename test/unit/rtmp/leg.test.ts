@@ -72,14 +72,25 @@ describe('RtmpLeg: protocol control per leg', () => {
     const { leg: l, peer } = leg();
     const wire = Buffer.concat([peer.encode(video(10)), peer.encode({ ...video(20), type: MessageType.DataAmf0 })]);
     const out = l.read(wire);
-    assert.deepEqual(out.map((m) => [m.type, m.payload.length]), [[9, 10], [18, 20]]);
+    assert.deepEqual(
+      out.map((m) => [m.type, m.payload.length]),
+      [
+        [9, 10],
+        [18, 20],
+      ],
+    );
     assert.equal(l.pending, false);
   });
 
   test('a ping request is answered with a ping response carrying the same time, and not returned', () => {
     const { leg: l, peer, sent } = leg();
-    const out = l.read(Buffer.concat([peer.encode(video(1)), peer.encode(userControlMessage({ kind: 'pingRequest', timestamp: 123456 })), peer.encode(video(2))]));
-    assert.deepEqual(out.map((m) => m.payload.length), [1, 2]);
+    const out = l.read(
+      Buffer.concat([peer.encode(video(1)), peer.encode(userControlMessage({ kind: 'pingRequest', timestamp: 123456 })), peer.encode(video(2))]),
+    );
+    assert.deepEqual(
+      out.map((m) => m.payload.length),
+      [1, 2],
+    );
     const [pong] = sent();
     assert.equal(pong!.type, MessageType.UserControl);
     assert.deepEqual(decodeUserControl(pong!.payload), { kind: 'pingResponse', timestamp: 123456 });
@@ -87,12 +98,17 @@ describe('RtmpLeg: protocol control per leg', () => {
 
   test('stream events (StreamBegin, SetBufferLength…) are returned for the relay; ping responses are not', () => {
     const { leg: l, peer } = leg();
-    const out = l.read(Buffer.concat([
-      peer.encode(userControlMessage({ kind: 'streamBegin', streamId: 1 })),
-      peer.encode(userControlMessage({ kind: 'pingResponse', timestamp: 1 })),
-      peer.encode(userControlMessage({ kind: 'setBufferLength', streamId: 1, bufferLengthMs: 100 })),
-    ]));
-    assert.deepEqual(out.map((m) => decodeUserControl(m.payload).kind), ['streamBegin', 'setBufferLength']);
+    const out = l.read(
+      Buffer.concat([
+        peer.encode(userControlMessage({ kind: 'streamBegin', streamId: 1 })),
+        peer.encode(userControlMessage({ kind: 'pingResponse', timestamp: 1 })),
+        peer.encode(userControlMessage({ kind: 'setBufferLength', streamId: 1, bufferLengthMs: 100 })),
+      ]),
+    );
+    assert.deepEqual(
+      out.map((m) => decodeUserControl(m.payload).kind),
+      ['streamBegin', 'setBufferLength'],
+    );
   });
 
   test('Set Chunk Size, Abort, Acknowledgement and Window Ack Size are consumed; the chunk size applies', () => {
@@ -197,36 +213,68 @@ describe('ClientSession: identification (BEHAVIOUR.md §4.3, improved)', () => {
     const data = (connectAnswer.args[0] as Amf0Object).get('data') as Map<string, Amf0Value>;
     assert.equal(data.get('srs_id'), 'c0ffee1');
     assert.equal(data.get('srs_version'), '9.9.9');
-    assert.deepEqual(out.slice(4).map((m) => decodeCommand(m.payload)).map((c) => [c.transactionId, c.args[0]]), [[2, undefined], [3, undefined], [4, 1]]);
+    assert.deepEqual(
+      out
+        .slice(4)
+        .map((m) => decodeCommand(m.payload))
+        .map((c) => [c.transactionId, c.args[0]]),
+      [
+        [2, undefined],
+        [3, undefined],
+        [4, 1],
+      ],
+    );
     const intent: ClientIntent = await session.identified;
     assert.equal(intent.request.kind, 'publish');
     assert.equal(intent.request.name, 's?k=1');
     assert.equal(intent.connect.tcUrl, 'rtmp://127.0.0.1:1935/live');
-    assert.deepEqual(intent.preamble.map((c) => c.name), ['releaseStream', 'FCPublish']);
+    assert.deepEqual(
+      intent.preamble.map((c) => c.name),
+      ['releaseStream', 'FCPublish'],
+    );
     assert.equal(intent.clientStreamId, 1);
-    assert.deepEqual(session.queued.map((m) => m.payload.toString()), ['meta'], 'what follows publish waits for the relay');
+    assert.deepEqual(
+      session.queued.map((m) => m.payload.toString()),
+      ['meta'],
+      'what follows publish waits for the relay',
+    );
   });
 
   test('play with FCSubscribe, getStreamLength and _checkbw; any connect transaction id', async () => {
-    const { session, answers } = identify([
-      connect(7),
-      cmd('_checkbw', 2, null, []),
-      cmd('createStream', 3, null, []),
-      cmd('FCSubscribe', 4, null, ['cam']),
-      cmd('getStreamLength', 5, null, ['cam']),
-      cmd('play', 6, null, ['cam', -2000, -1, false], 1),
-    ], 4096);
-    const results = answers().filter((m) => m.type === MessageType.CommandAmf0).map((m) => decodeCommand(m.payload));
-    assert.deepEqual(results.map((c) => c.transactionId), [7, 2, 3, 4], 'getStreamLength gets no answer');
+    const { session, answers } = identify(
+      [
+        connect(7),
+        cmd('_checkbw', 2, null, []),
+        cmd('createStream', 3, null, []),
+        cmd('FCSubscribe', 4, null, ['cam']),
+        cmd('getStreamLength', 5, null, ['cam']),
+        cmd('play', 6, null, ['cam', -2000, -1, false], 1),
+      ],
+      4096,
+    );
+    const results = answers()
+      .filter((m) => m.type === MessageType.CommandAmf0)
+      .map((m) => decodeCommand(m.payload));
+    assert.deepEqual(
+      results.map((c) => c.transactionId),
+      [7, 2, 3, 4],
+      'getStreamLength gets no answer',
+    );
     const intent = await session.identified;
     assert.equal(intent.request.kind, 'play');
     assert.deepEqual(intent.request.command.args, ['cam', -2000, -1, false]);
-    assert.deepEqual(intent.preamble.map((c) => c.name), ['FCSubscribe']);
+    assert.deepEqual(
+      intent.preamble.map((c) => c.name),
+      ['FCSubscribe'],
+    );
   });
 
   test('commands before connect, a second connect, a connect without object, play without a name: refused', async () => {
     for (const messages of [[cmd('createStream', 1, null, [])], [connect(), connect()], [cmd('connect', 1, null, [])], [connect(), cmd('play', 0, null, [])]]) {
-      assert.throws(() => identify(messages), (e: unknown) => e instanceof ClientError);
+      assert.throws(
+        () => identify(messages),
+        (e: unknown) => e instanceof ClientError,
+      );
     }
     // The connect without a command object still got an _error first.
     const socket = new FakeSocket();
@@ -269,15 +317,25 @@ describe('ClientSession: identification (BEHAVIOUR.md §4.3, improved)', () => {
 
   test('deeply nested AMF0 in connect is an RtmpError, not a stack overflow', () => {
     const depth = 10_000;
-    const nested = Buffer.concat([Buffer.from(encodeCommand({ name: 'connect', transactionId: 1, commandObject: null, args: [] })).subarray(0, -1), Buffer.alloc(depth, 0x0a), Buffer.alloc(0)]);
+    const nested = Buffer.concat([
+      Buffer.from(encodeCommand({ name: 'connect', transactionId: 1, commandObject: null, args: [] })).subarray(0, -1),
+      Buffer.alloc(depth, 0x0a),
+      Buffer.alloc(0),
+    ]);
     // 0x0a is a strict-array marker whose length bytes are cut off: either too deep or truncated.
-    const withLengths = Buffer.concat([nested.subarray(0, nested.length - depth), Buffer.concat(Array.from({ length: depth }, () => Buffer.from('0a00000001', 'hex')))]);
+    const withLengths = Buffer.concat([
+      nested.subarray(0, nested.length - depth),
+      Buffer.concat(Array.from({ length: depth }, () => Buffer.from('0a00000001', 'hex'))),
+    ]);
     assert.throws(() => identify([{ type: MessageType.CommandAmf0, timestamp: 0, streamId: 0, csid: 3, payload: withLengths }]), RtmpError);
   });
 
   test('a flood of queued messages after publish pauses the client socket', async () => {
     const big = (i: number): RtmpMessage => ({ type: MessageType.Video, timestamp: i, streamId: 1, csid: 6, payload: Buffer.alloc(500_000, i) });
-    const { session, socket } = identify([connect(), cmd('createStream', 2, null, []), cmd('publish', 3, null, ['s'], 1), ...Array.from({ length: 10 }, (_, i) => big(i))], 1 << 20);
+    const { session, socket } = identify(
+      [connect(), cmd('createStream', 2, null, []), cmd('publish', 3, null, ['s'], 1), ...Array.from({ length: 10 }, (_, i) => big(i))],
+      1 << 20,
+    );
     await session.identified;
     assert.equal(session.queued.length, 10);
     assert.equal(socket.paused, true);

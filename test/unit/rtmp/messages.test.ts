@@ -22,10 +22,7 @@ import { hex, onlyRtmpErrors, throwsRtmp } from './helpers.js';
 
 describe('message type ids (RTMP specification 1.0 §5.4, 7.1)', () => {
   test('values', () => {
-    assert.deepStrictEqual(
-      [MessageType.SetChunkSize, MessageType.Abort, MessageType.Acknowledgement, MessageType.UserControl],
-      [1, 2, 3, 4],
-    );
+    assert.deepStrictEqual([MessageType.SetChunkSize, MessageType.Abort, MessageType.Acknowledgement, MessageType.UserControl], [1, 2, 3, 4]);
     assert.deepStrictEqual([MessageType.WindowAckSize, MessageType.SetPeerBandwidth, MessageType.Audio, MessageType.Video], [5, 6, 8, 9]);
     assert.deepStrictEqual([MessageType.DataAmf3, MessageType.SharedObjectAmf3, MessageType.CommandAmf3], [15, 16, 17]);
     assert.deepStrictEqual([MessageType.DataAmf0, MessageType.SharedObjectAmf0, MessageType.CommandAmf0, MessageType.Aggregate], [18, 19, 20, 22]);
@@ -123,11 +120,15 @@ describe('User Control events (RTMP specification 1.0 §7.1.7)', () => {
   test('round trip, and truncation of a known event is always a typed error', () => {
     fc.assert(
       // fc.record builds null-prototype objects; spread them into plain ones for deepStrictEqual.
-      fc.property(event.map((e) => ({ ...e })), fc.nat(), (e, cut) => {
-        const bytes = encodeUserControl(e);
-        assert.deepStrictEqual(decodeUserControl(bytes), e);
-        if (e.kind !== 'unknown') throwsRtmp(() => decodeUserControl(bytes.subarray(0, cut % bytes.length)));
-      }),
+      fc.property(
+        event.map((e) => ({ ...e })),
+        fc.nat(),
+        (e, cut) => {
+          const bytes = encodeUserControl(e);
+          assert.deepStrictEqual(decodeUserControl(bytes), e);
+          if (e.kind !== 'unknown') throwsRtmp(() => decodeUserControl(bytes.subarray(0, cut % bytes.length)));
+        },
+      ),
     );
   });
 

@@ -2,14 +2,18 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SrtError } from '../../../src/srt/errors.js';
-import {
-  ExtensionFlag,
-  decodeExtension,
-  decodeSrtString,
-  parseExtensions,
-} from '../../../src/srt/extensions.js';
+import { ExtensionFlag, decodeExtension, decodeSrtString, parseExtensions } from '../../../src/srt/extensions.js';
 import { SID_CONTENTS, hex } from './vectors.js';
-import { congestionExtension, encodeSrtString, extensionFlagsFor, formatSrtVersion, hsExtension, MAX_STREAM_ID_BYTES, rawExtension, streamIdExtension } from '../../fixtures/srt-codec.js';
+import {
+  congestionExtension,
+  encodeSrtString,
+  extensionFlagsFor,
+  formatSrtVersion,
+  hsExtension,
+  MAX_STREAM_ID_BYTES,
+  rawExtension,
+  streamIdExtension,
+} from '../../fixtures/srt-codec.js';
 
 function assertSrtError(fn: () => unknown, code?: string): void {
   assert.throws(fn, (error: unknown) => error instanceof SrtError && (code === undefined || error.code === code));
@@ -51,11 +55,14 @@ void describe('SRT strings (SID, congestion)', () => {
 
   void test('any text without trailing NULs round-trips', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'binary', maxLength: 200 }).filter((text) => !text.endsWith('\0')), (text) => {
-        const encoded = encodeSrtString(text);
-        assert.equal(encoded.length % 4, 0);
-        assert.equal(decodeSrtString(encoded), Buffer.from(text, 'utf8').toString('utf8'));
-      }),
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 200 }).filter((text) => !text.endsWith('\0')),
+        (text) => {
+          const encoded = encodeSrtString(text);
+          assert.equal(encoded.length % 4, 0);
+          assert.equal(decodeSrtString(encoded), Buffer.from(text, 'utf8').toString('utf8'));
+        },
+      ),
     );
   });
 });
@@ -69,10 +76,7 @@ void describe('extension blocks', () => {
     const hsrsp = hsExtension({ response: true, srtVersion: 0x010300, srtFlags: 0, receiverTsbpdDelay: 0, senderTsbpdDelay: 0 });
     assert.equal(hsrsp.kind, 'hsrsp');
     assert.equal(hsrsp.type, 2);
-    assertSrtError(
-      () => hsExtension({ response: true, srtVersion: 1, srtFlags: 0, receiverTsbpdDelay: 0x10000, senderTsbpdDelay: 0 }),
-      'invalid-argument',
-    );
+    assertSrtError(() => hsExtension({ response: true, srtVersion: 1, srtFlags: 0, receiverTsbpdDelay: 0x10000, senderTsbpdDelay: 0 }), 'invalid-argument');
   });
 
   void test('an HSREQ longer than 3 words decodes the first three and keeps the rest', () => {

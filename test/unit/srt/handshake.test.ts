@@ -23,15 +23,16 @@ import {
   type Handshake,
 } from '../../../src/srt/handshake.js';
 import { encodePeerIp } from '../../../src/srt/peer-ip.js';
+import { CONCLUSION_BLOCK_BOUNDARIES, CONCLUSION_REQUEST, INDUCTION_REQUEST, INDUCTION_RESPONSE, SID_CONTENTS, hex } from './vectors.js';
 import {
-  CONCLUSION_BLOCK_BOUNDARIES,
-  CONCLUSION_REQUEST,
-  INDUCTION_REQUEST,
-  INDUCTION_RESPONSE,
-  SID_CONTENTS,
-  hex,
-} from './vectors.js';
-import { buildConclusionResponse, decodePeerIp, hsExtension, rawExtension, rejectionReason, SrtOptionFlag, streamIdExtension } from '../../fixtures/srt-codec.js';
+  buildConclusionResponse,
+  decodePeerIp,
+  hsExtension,
+  rawExtension,
+  rejectionReason,
+  SrtOptionFlag,
+  streamIdExtension,
+} from '../../fixtures/srt-codec.js';
 
 function assertSrtError(fn: () => unknown, code?: string): void {
   assert.throws(fn, (error: unknown) => error instanceof SrtError && (code === undefined || error.code === code));
@@ -299,9 +300,7 @@ void describe('handshake helpers', () => {
         '0100007F 00000000 00000000 00000000',
       ),
     );
-    const version = parseHandshake(
-      buildRejection({ request, reason: RejectionCode.Version, timestamp: 0, peerAddress: '::1' }),
-    );
+    const version = parseHandshake(buildRejection({ request, reason: RejectionCode.Version, timestamp: 0, peerAddress: '::1' }));
     assert.equal(version.handshakeType, 1008);
     assertSrtError(() => buildRejection({ request, reason: 999, timestamp: 0, peerAddress: '::1' }), 'invalid-argument');
   });
@@ -338,9 +337,7 @@ const extension = fc.oneof(
     .record({ type: u16, contents: wordBytes })
     .filter(({ type, contents }) => !((type === 1 || type === 2) && contents.length < 12))
     .map(({ type, contents }) => rawExtension(type, contents)),
-  fc
-    .record({ response: fc.boolean(), srtVersion: u32, srtFlags: u32, receiverTsbpdDelay: u16, senderTsbpdDelay: u16 })
-    .map((fields) => hsExtension(fields)),
+  fc.record({ response: fc.boolean(), srtVersion: u32, srtFlags: u32, receiverTsbpdDelay: u16, senderTsbpdDelay: u16 }).map((fields) => hsExtension(fields)),
   fc.string({ maxLength: 100 }).map((text) => streamIdExtension(text)),
 );
 
@@ -386,9 +383,7 @@ void describe('handshake properties', () => {
   void test('a stream id survives encode/parse when it has no trailing NUL', () => {
     fc.assert(
       fc.property(
-        fc
-          .string({ unit: 'grapheme', maxLength: 120 })
-          .filter((text) => !text.endsWith('\u0000') && Buffer.byteLength(text) <= 512),
+        fc.string({ unit: 'grapheme', maxLength: 120 }).filter((text) => !text.endsWith('\u0000') && Buffer.byteLength(text) <= 512),
         (text) => {
           const hs = parseHandshake(Buffer.concat([INDUCTION_REQUEST, encodeBlock(streamIdExtension(text))]));
           assert.equal(streamIdOf(hs), text);
@@ -414,9 +409,7 @@ void describe('handshake properties', () => {
   });
 
   void test('arbitrary bytes only ever raise SrtError', () => {
-    const handshakeLike = fc
-      .uint8Array({ maxLength: 160 })
-      .map((array) => Buffer.concat([hex('80000000'), Buffer.from(array)]));
+    const handshakeLike = fc.uint8Array({ maxLength: 160 }).map((array) => Buffer.concat([hex('80000000'), Buffer.from(array)]));
     const mutated = fc
       .record({ at: fc.nat(), value: fc.integer({ min: 0, max: 255 }), extra: fc.uint8Array({ maxLength: 6 }) }, { noNullPrototype: true })
       .map(({ at, value, extra }) => {

@@ -127,28 +127,34 @@ void describe('SRT packet header', () => {
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const bytes = (maxLength: number) => fc.uint8Array({ maxLength }).map((a) => Buffer.from(a));
 
-const dataPacket = fc.record({
-  kind: fc.constant('data' as const),
-  sequenceNumber: fc.integer({ min: 0, max: 0x7fffffff }),
-  packetPosition: fc.integer({ min: 0, max: 3 }),
-  inOrder: fc.boolean(),
-  encryptionKey: fc.integer({ min: 0, max: 3 }),
-  retransmitted: fc.boolean(),
-  messageNumber: fc.integer({ min: 0, max: 0x03ffffff }),
-  timestamp: u32,
-  destinationSocketId: u32,
-  payload: bytes(64),
-}, { noNullPrototype: true });
+const dataPacket = fc.record(
+  {
+    kind: fc.constant('data' as const),
+    sequenceNumber: fc.integer({ min: 0, max: 0x7fffffff }),
+    packetPosition: fc.integer({ min: 0, max: 3 }),
+    inOrder: fc.boolean(),
+    encryptionKey: fc.integer({ min: 0, max: 3 }),
+    retransmitted: fc.boolean(),
+    messageNumber: fc.integer({ min: 0, max: 0x03ffffff }),
+    timestamp: u32,
+    destinationSocketId: u32,
+    payload: bytes(64),
+  },
+  { noNullPrototype: true },
+);
 
-const controlPacket = fc.record({
-  kind: fc.constant('control' as const),
-  controlType: fc.oneof(fc.constantFrom(...Object.values(ControlType)), fc.integer({ min: 0, max: 0x7fff })),
-  subtype: fc.integer({ min: 0, max: 0xffff }),
-  typeSpecificInfo: u32,
-  timestamp: u32,
-  destinationSocketId: u32,
-  cif: bytes(64),
-}, { noNullPrototype: true });
+const controlPacket = fc.record(
+  {
+    kind: fc.constant('control' as const),
+    controlType: fc.oneof(fc.constantFrom(...Object.values(ControlType)), fc.integer({ min: 0, max: 0x7fff })),
+    subtype: fc.integer({ min: 0, max: 0xffff }),
+    typeSpecificInfo: u32,
+    timestamp: u32,
+    destinationSocketId: u32,
+    cif: bytes(64),
+  },
+  { noNullPrototype: true },
+);
 
 void describe('buildShutdown', () => {
   void test('is a SHUTDOWN control packet with a 4-byte zero CIF', () => {

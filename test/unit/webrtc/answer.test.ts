@@ -10,8 +10,12 @@ describe('offerCredentials', () => {
   });
 
   test('scenario 68: an offer without ufrag or pwd is refused with the typed error', () => {
-    const noUfrag = CHROME_OFFER.split('\r\n').filter((l) => !l.startsWith('a=ice-ufrag')).join('\r\n');
-    const noPwd = CHROME_OFFER.split('\r\n').filter((l) => !l.startsWith('a=ice-pwd')).join('\r\n');
+    const noUfrag = CHROME_OFFER.split('\r\n')
+      .filter((l) => !l.startsWith('a=ice-ufrag'))
+      .join('\r\n');
+    const noPwd = CHROME_OFFER.split('\r\n')
+      .filter((l) => !l.startsWith('a=ice-pwd'))
+      .join('\r\n');
     for (const offer of [noUfrag, noPwd, '', 'not sdp at all', 'a=ice-ufrag:\r\na=ice-pwd:\r\n']) {
       assert.throws(() => offerCredentials(offer), SignallingSdpError);
     }
@@ -48,7 +52,9 @@ describe('proxyAnswer', () => {
   });
 
   test('an answer without credentials is refused (the relay could never route it)', () => {
-    const bare = SRS_ANSWER.split('\r\n').filter((l) => !l.startsWith('a=ice-pwd')).join('\r\n');
+    const bare = SRS_ANSWER.split('\r\n')
+      .filter((l) => !l.startsWith('a=ice-pwd'))
+      .join('\r\n');
     assert.throws(() => proxyAnswer(bare, { udpPort: 18000, address: undefined }), SignallingSdpError);
   });
 

@@ -121,7 +121,13 @@ describe('parseDtlsRecords', () => {
         const datagram = Buffer.concat(fields.map(record));
         const parsed = parseDtlsRecords(datagram);
         assert.deepEqual(
-          parsed.map((r) => ({ contentType: r.contentType, version: r.version, epoch: r.epoch, sequenceNumber: r.sequenceNumber, fragment: Buffer.from(r.fragment) })),
+          parsed.map((r) => ({
+            contentType: r.contentType,
+            version: r.version,
+            epoch: r.epoch,
+            sequenceNumber: r.sequenceNumber,
+            fragment: Buffer.from(r.fragment),
+          })),
           fields.map((f) => ({ ...f })),
         );
       }),

@@ -1,12 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import {
-  isHostCandidate,
-  isTcpCandidate,
-  isUdpCandidate,
-  parseCandidateWithSpans,
-} from '../../../src/webrtc/ice-candidate.js';
+import { isHostCandidate, isTcpCandidate, isUdpCandidate, parseCandidateWithSpans } from '../../../src/webrtc/ice-candidate.js';
 import { parseCandidate, serializeCandidate } from '../../fixtures/webrtc-codec.js';
 import { SdpError } from '../../../src/webrtc/sdp.js';
 import { CHROME_OFFER_LINES, SRS_ANSWER_LINES, candidateArb } from './sdp-fixtures.js';

@@ -5,10 +5,8 @@
 import fc from 'fast-check';
 import type { IceCandidate } from '../../../src/webrtc/ice-candidate.js';
 
-const FINGERPRINT_SRS =
-  'sha-256 3C:4A:5B:6D:7E:8F:90:A1:B2:C3:D4:E5:F6:07:18:29:3A:4B:5C:6D:7E:8F:90:A1:B2:C3:D4:E5:F6:07:18:29';
-const FINGERPRINT_CHROME =
-  'sha-256 A8:17:3F:E2:5D:90:4C:B1:6E:08:F3:27:9A:D4:C5:61:0B:7E:E9:32:48:AD:1F:C6:90:5B:73:E4:2D:86:0F:BA';
+const FINGERPRINT_SRS = 'sha-256 3C:4A:5B:6D:7E:8F:90:A1:B2:C3:D4:E5:F6:07:18:29:3A:4B:5C:6D:7E:8F:90:A1:B2:C3:D4:E5:F6:07:18:29';
+const FINGERPRINT_CHROME = 'sha-256 A8:17:3F:E2:5D:90:4C:B1:6E:08:F3:27:9A:D4:C5:61:0B:7E:E9:32:48:AD:1F:C6:90:5B:73:E4:2D:86:0F:BA';
 
 /** The lines of an SRS answer; the SRS RTC port is 8001 and its candidate IP 1.2.3.4. */
 export const SRS_ANSWER_LINES = [
@@ -151,7 +149,7 @@ export const CHROME_OFFER_LINES = [
 export const CHROME_OFFER = CHROME_OFFER_LINES.map((line) => line + '\r\n').join('');
 
 const iceCharArb = fc.constantFrom(...'abcXYZ019+/'.split(''));
-const tokenArb = fc.string({ unit: fc.constantFrom(...'abz09-._!%*+`\'~'.split('')), minLength: 1, maxLength: 8 });
+const tokenArb = fc.string({ unit: fc.constantFrom(..."abz09-._!%*+`'~".split('')), minLength: 1, maxLength: 8 });
 const valueArb = fc.string({ unit: fc.constantFrom(...'ab01.:-/'.split('')), minLength: 1, maxLength: 8 });
 
 /** Generated candidates, restricted to what serializeCandidate writes canonically. */

@@ -1,16 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import {
-  extractIceCredentials,
-  makeSdpLine,
-  parseSdp,
-  parseSdpAttribute,
-  sdpIcePwd,
-  sdpIceUfrag,
-  sdpLines,
-  serializeSdp,
-} from '../../../src/webrtc/sdp.js';
+import { extractIceCredentials, makeSdpLine, parseSdp, parseSdpAttribute, sdpIcePwd, sdpIceUfrag, sdpLines, serializeSdp } from '../../../src/webrtc/sdp.js';
 import { sdpAttributeValues, sdpLineEnding, sdpMediaKind } from '../../fixtures/webrtc-codec.js';
 import { CHROME_OFFER, CHROME_OFFER_LINES, SRS_ANSWER, SRS_ANSWER_LINES } from './sdp-fixtures.js';
 
@@ -91,20 +82,16 @@ describe('parseSdp / serializeSdp', () => {
       fc.string({ unit: fc.constantFrom('x', 'y', ' ', ':', '/', '1', '\r', '='), maxLength: 20 }),
     );
     fc.assert(
-      fc.property(
-        fc.array(fc.tuple(lineArb, fc.constantFrom<'\r\n' | '\n'>('\r\n', '\n')), { maxLength: 30 }),
-        fc.boolean(),
-        (lines, dropLastEnding) => {
-          let text = lines.map(([[type, value], eol]) => `${type}=${value}${eol}`).join('');
-          if (dropLastEnding && text.endsWith('\n')) text = text.slice(0, text.endsWith('\r\n') ? -2 : -1);
-          const description = parseSdp(text);
-          assert.equal(serializeSdp(description), text);
-          assert.equal(sdpLines(description).length, lines.length);
-          assert.equal(description.media.length, lines.filter(([[type]]) => type === 'm').length);
-          for (const section of description.media) assert.equal(section.lines[0]!.type, 'm');
-          assert.ok(description.session.every((l) => l.type !== 'm'));
-        },
-      ),
+      fc.property(fc.array(fc.tuple(lineArb, fc.constantFrom<'\r\n' | '\n'>('\r\n', '\n')), { maxLength: 30 }), fc.boolean(), (lines, dropLastEnding) => {
+        let text = lines.map(([[type, value], eol]) => `${type}=${value}${eol}`).join('');
+        if (dropLastEnding && text.endsWith('\n')) text = text.slice(0, text.endsWith('\r\n') ? -2 : -1);
+        const description = parseSdp(text);
+        assert.equal(serializeSdp(description), text);
+        assert.equal(sdpLines(description).length, lines.length);
+        assert.equal(description.media.length, lines.filter(([[type]]) => type === 'm').length);
+        for (const section of description.media) assert.equal(section.lines[0]!.type, 'm');
+        assert.ok(description.session.every((l) => l.type !== 'm'));
+      }),
     );
   });
 });

@@ -17,14 +17,7 @@ import {
 import { isStunBindingRequest } from '../../fixtures/webrtc-codec.js';
 import { encodeStunBindingRequest, encodeStunMessage, encodeStunMessageType, verifyStunFingerprint } from '../../fixtures/stun-encode.js';
 import type { StunErrorCode, StunMessageClass } from '../../../src/webrtc/stun.js';
-import {
-  RFC5769_IPV4_RESPONSE,
-  RFC5769_IPV6_RESPONSE,
-  RFC5769_PASSWORD,
-  RFC5769_REQUEST,
-  RFC5769_TRANSACTION_ID,
-  hex,
-} from './stun-vectors.js';
+import { RFC5769_IPV4_RESPONSE, RFC5769_IPV6_RESPONSE, RFC5769_PASSWORD, RFC5769_REQUEST, RFC5769_TRANSACTION_ID, hex } from './stun-vectors.js';
 
 /** Asserts `fn` throws a StunError (optionally with `code`). */
 function assertStunError(fn: () => unknown, code?: StunErrorCode): void {
@@ -415,11 +408,18 @@ describe('STUN encoder', () => {
     assertStunError(() => encodeStunBindingRequest({ transactionId: Buffer.alloc(12), priority: 2 ** 32 }), 'invalid-argument');
     assertStunError(() => encodeStunBindingRequest({ transactionId: Buffer.alloc(12), iceControlled: -1n }), 'invalid-argument');
     assertStunError(
-      () => encodeStunMessage({ method: 1, messageClass: 'request', transactionId: Buffer.alloc(12), attributes: [{ type: 0x8022, value: Buffer.alloc(0x10000) }] }),
+      () =>
+        encodeStunMessage({
+          method: 1,
+          messageClass: 'request',
+          transactionId: Buffer.alloc(12),
+          attributes: [{ type: 0x8022, value: Buffer.alloc(0x10000) }],
+        }),
       'invalid-argument',
     );
     assertStunError(
-      () => encodeStunMessage({ method: 1, messageClass: 'request', transactionId: Buffer.alloc(12), attributes: [{ type: 0x8022, value: Buffer.alloc(0xfff9) }] }),
+      () =>
+        encodeStunMessage({ method: 1, messageClass: 'request', transactionId: Buffer.alloc(12), attributes: [{ type: 0x8022, value: Buffer.alloc(0xfff9) }] }),
       'invalid-argument',
     );
   });
@@ -428,7 +428,10 @@ describe('STUN encoder', () => {
     fc.assert(
       fc.property(
         transactionIdArb,
-        fc.option(fc.string({ maxLength: 120 }).filter((s) => Buffer.byteLength(s) <= 508), { nil: undefined }),
+        fc.option(
+          fc.string({ maxLength: 120 }).filter((s) => Buffer.byteLength(s) <= 508),
+          { nil: undefined },
+        ),
         fc.option(fc.integer({ min: 0, max: 0xffffffff }), { nil: undefined }),
         fc.option(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), { nil: undefined }),
         fc.boolean(),

@@ -2,7 +2,15 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  PROXY_ORIGIN_PARAM, PROXY_SESSION_PARAM, PROXY_SIGNATURE_PARAM, RESOURCE_PREFIX, isForwardedAsIs, originPath, proxyResourceLocation, resourceMacInput, takeProxyParams,
+  PROXY_ORIGIN_PARAM,
+  PROXY_SESSION_PARAM,
+  PROXY_SIGNATURE_PARAM,
+  RESOURCE_PREFIX,
+  isForwardedAsIs,
+  originPath,
+  proxyResourceLocation,
+  resourceMacInput,
+  takeProxyParams,
 } from '../../../src/webrtc/whip-resource.js';
 
 const owner = {
@@ -34,7 +42,10 @@ describe('proxyResourceLocation', () => {
   });
 
   test('a relative resource outside the WHIP paths is reached under the resource prefix', () => {
-    assert.equal(proxyResourceLocation('/whip/sessions/42', owner), `${RESOURCE_PREFIX}/whip/sessions/42?proxy_origin=origin-1&proxy_session=k52u8e1x%3AEsAw&proxy_sig=m`);
+    assert.equal(
+      proxyResourceLocation('/whip/sessions/42', owner),
+      `${RESOURCE_PREFIX}/whip/sessions/42?proxy_origin=origin-1&proxy_session=k52u8e1x%3AEsAw&proxy_sig=m`,
+    );
     // Relative to the offer URL (RFC 3986 resolution).
     assert.equal(proxyResourceLocation('res/42', owner), `/rtc/v1/whip/res/42?proxy_origin=origin-1&proxy_session=k52u8e1x%3AEsAw&proxy_sig=m`);
   });
@@ -70,27 +81,33 @@ describe('takeProxyParams and originPath', () => {
     assert.equal(isForwardedAsIs('/rtc/v1/whipx/'), false);
   });
 
-  const queryPart = fc.tuple(fc.stringMatching(/^[a-z0-9_%-]{1,8}$/), fc.option(fc.stringMatching(/^[a-zA-Z0-9%+:._-]{0,8}$/), { nil: undefined }))
+  const queryPart = fc
+    .tuple(fc.stringMatching(/^[a-z0-9_%-]{1,8}$/), fc.option(fc.stringMatching(/^[a-zA-Z0-9%+:._-]{0,8}$/), { nil: undefined }))
     .filter(([name]) => !name.startsWith('proxy_'))
     .map(([name, value]) => (value === undefined ? name : `${name}=${value}`));
 
-  test('property: Location → request query round trip gives back origin, session and the origin\'s own query', () => {
+  test("property: Location → request query round trip gives back origin, session and the origin's own query", () => {
     fc.assert(
-      fc.property(fc.array(queryPart, { maxLength: 6 }), fc.string({ minLength: 1, maxLength: 20 }), fc.string({ minLength: 1, maxLength: 40 }), (parts, serverId, session) => {
-        const query = parts.join('&');
-        const location = `/rtc/v1/whip/${query === '' ? '' : `?${query}`}`;
-        const rewritten = proxyResourceLocation(location, { ...owner, serverId, session, mac: (input) => `mac(${input})` });
-        const q = rewritten.indexOf('?');
-        const path = rewritten.slice(0, q);
-        const taken = takeProxyParams(rewritten.slice(q + 1));
-        assert.equal(originPath(path), '/rtc/v1/whip/');
-        assert.equal(taken.serverId, serverId);
-        assert.equal(taken.session, session);
-        // What the request carries is exactly what the MAC covered.
-        assert.equal(taken.signature, `mac(${resourceMacInput(serverId, session, originPath(path), taken.query)})`);
-        // URL parsing may normalise escapes; compare decoded parameters.
-        assert.deepEqual([...new URLSearchParams(taken.query)], [...new URLSearchParams(new URL(location, 'http://x').search)]);
-      }),
+      fc.property(
+        fc.array(queryPart, { maxLength: 6 }),
+        fc.string({ minLength: 1, maxLength: 20 }),
+        fc.string({ minLength: 1, maxLength: 40 }),
+        (parts, serverId, session) => {
+          const query = parts.join('&');
+          const location = `/rtc/v1/whip/${query === '' ? '' : `?${query}`}`;
+          const rewritten = proxyResourceLocation(location, { ...owner, serverId, session, mac: (input) => `mac(${input})` });
+          const q = rewritten.indexOf('?');
+          const path = rewritten.slice(0, q);
+          const taken = takeProxyParams(rewritten.slice(q + 1));
+          assert.equal(originPath(path), '/rtc/v1/whip/');
+          assert.equal(taken.serverId, serverId);
+          assert.equal(taken.session, session);
+          // What the request carries is exactly what the MAC covered.
+          assert.equal(taken.signature, `mac(${resourceMacInput(serverId, session, originPath(path), taken.query)})`);
+          // URL parsing may normalise escapes; compare decoded parameters.
+          assert.deepEqual([...new URLSearchParams(taken.query)], [...new URLSearchParams(new URL(location, 'http://x').search)]);
+        },
+      ),
     );
   });
 
