@@ -472,7 +472,6 @@ export async function failoverBench(ctx: BenchContext): Promise<BenchReport> {
   rows.push(['pinned-stream claim on Redis, p50 / p99 with health', `${fmt(rw.p50, 3)} / ${fmt(rw.p99, 3)} ms`, '']);
   rows.push(['  without health (baseline)', `${fmt(ro.p50, 3)} / ${fmt(ro.p99, 3)} ms`, '']);
   rows.push(['  added at p99', `${fmt(rw.p99 - ro.p99, 3)} ms`, '≤ 1 ms']);
-  notes.push('Run with `nice` on a 2-core machine shared with other agents; times include that noise.');
   notes.push('Detection is timed by polling `GET /api/v1/origins` every 20 ms; player ends by the socket/body closing.');
   return { headers: ['measure', 'result', 'target'], rows, notes };
 }

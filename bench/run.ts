@@ -1,7 +1,7 @@
 // Benchmark runner: `npm run bench [-- name ...] [--quick] [--record]`.
 // Each benchmark measures origin-proxy and a baseline in the same run and reports ratios;
 // --record writes its table into bench/RESULTS.md under its own heading, with the command.
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../test/fixtures/paths.js';
@@ -44,7 +44,12 @@ function table(r: BenchReport): string {
   return [line(r.headers), line(r.headers.map(() => '---')), ...r.rows.map(line)].join('\n');
 }
 
-function record(name: string, r: BenchReport, command: string): void {
+/** The machine's 1-minute load average, to say how quiet it was (other processes add noise to timings). */
+function load(): string {
+  return loadavg()[0]!.toFixed(1);
+}
+
+function record(name: string, r: BenchReport, command: string, loadAtStart: string): void {
   const file = join(REPO_ROOT, 'bench', 'RESULTS.md');
   const header = '# Benchmark results\n\nFigures from `npm run bench`; each is measured against a baseline in the same run.\n';
   let text = existsSync(file) ? readFileSync(file, 'utf8') : header;
@@ -52,7 +57,7 @@ function record(name: string, r: BenchReport, command: string): void {
   const section = [
     `## ${name}`,
     '',
-    `Command: \`${command}\` — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} × ${cpu}`,
+    `Command: \`${command}\` — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} × ${cpu}; load average ${loadAtStart} at the start, ${load()} at the end`,
     '',
     table(r),
     '',
@@ -75,9 +80,10 @@ async function main(): Promise<void> {
   }
   for (const name of chosen) {
     process.stdout.write(`\n== ${name} ==\n`);
+    const loadAtStart = load();
     const report = await BENCHMARKS[name]!({ quick });
     process.stdout.write(`${table(report)}\n${report.notes.map((n) => `- ${n}`).join('\n')}\n`);
-    if (rec && !quick) record(name, report, `npm run bench -- ${name} --record`);
+    if (rec && !quick) record(name, report, `npm run bench -- ${name} --record`, loadAtStart);
   }
 }
 
