@@ -36,13 +36,20 @@ function count(outcomes: Map<string, number>, key: string, label = ''): void {
  */
 const CLIENT_PATIENCE_MS = 15_000;
 
-export function originRtmpTarget(port: number): OriginTarget {
+/**
+ * Attempts in flight at once by default. An attempt mostly waits on the garbage origin's timers (answers
+ * dropped after up to 500 ms, silent origins the proxy times out after 2 s, accepted relays held 15 s), not
+ * on CPU, so a wide pool is what makes 100,000 attempts fit in minutes rather than hours.
+ */
+export const ORIGIN_POOL = 256;
+
+export function originRtmpTarget(port: number, concurrency = ORIGIN_POOL): OriginTarget {
   const outcomes = new Map<string, number>();
   return {
     name: 'origin-rtmp',
     transport: 'tcp',
     port,
-    concurrency: 32,
+    concurrency,
     outcomes,
     generate: (rng: Rng, index: number): FuzzInput => ({ label: `valid session #${index}`, parts: [validRtmpSession(rng, port)] }),
     async deliver(input) {
@@ -52,13 +59,13 @@ export function originRtmpTarget(port: number): OriginTarget {
   };
 }
 
-export function originHttpTarget(port: number, name = 'origin-http'): OriginTarget {
+export function originHttpTarget(port: number, name = 'origin-http', concurrency = ORIGIN_POOL): OriginTarget {
   const outcomes = new Map<string, number>();
   return {
     name,
     transport: 'tcp',
     port,
-    concurrency: 32,
+    concurrency,
     outcomes,
     generate(rng: Rng): FuzzInput {
       const stream = `fz${rng.int(40)}`;
@@ -77,13 +84,13 @@ export function originHttpTarget(port: number, name = 'origin-http'): OriginTarg
   };
 }
 
-export function originWhipTarget(port: number): OriginTarget {
+export function originWhipTarget(port: number, concurrency = ORIGIN_POOL): OriginTarget {
   const outcomes = new Map<string, number>();
   return {
     name: 'origin-whip',
     transport: 'tcp',
     port,
-    concurrency: 32,
+    concurrency,
     outcomes,
     generate(rng: Rng): FuzzInput {
       const offer = fakeOffer(rng.word(8), rng.word(24));
@@ -101,13 +108,13 @@ export function originWhipTarget(port: number): OriginTarget {
   };
 }
 
-export function originSrtTarget(port: number): OriginTarget {
+export function originSrtTarget(port: number, concurrency = ORIGIN_POOL): OriginTarget {
   const outcomes = new Map<string, number>();
   return {
     name: 'origin-srt',
     transport: 'udp',
     port,
-    concurrency: 16,
+    concurrency,
     outcomes,
     generate: (rng: Rng): FuzzInput => ({ label: `#!::r=live/fz${rng.int(40)},m=${rng.pick(['publish', 'request'])}`, parts: [] }),
     async deliver(input) {
