@@ -23,7 +23,7 @@ export interface FuzzOptions {
   /** Total time for the fuzzing itself, shared equally by the listeners (setup and checks come on top). */
   minutes: number;
   listeners: readonly string[];
-  /** Attempts in flight at once for each origin-side listener (default ORIGIN_POOL). */
+  /** Attempts in flight at once for each origin-side TCP listener (default ORIGIN_POOL); SRT keeps ORIGIN_SRT_POOL. */
   originPool?: number;
   /** A failure file to replay instead of fuzzing. */
   replay?: string;
@@ -53,7 +53,7 @@ export function clientTargets(env: FuzzEnv): FuzzTarget[] {
 
 function originTargets(env: FuzzEnv, pool = ORIGIN_POOL): OriginTarget[] {
   const p = env.proxy.ports;
-  return [originRtmpTarget(p.rtmp, pool), originHttpTarget(p.httpServer, 'origin-http', pool), originWhipTarget(p.httpApi, pool), originSrtTarget(p.srt, pool)];
+  return [originRtmpTarget(p.rtmp, pool), originHttpTarget(p.httpServer, 'origin-http', pool), originWhipTarget(p.httpApi, pool), originSrtTarget(p.srt)];
 }
 
 async function deleteOrigin(systemApi: string, serverId: string): Promise<void> {
@@ -82,7 +82,16 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const env = await startFuzzEnv({
     // Short origin timeouts so attempts against a silent garbage origin end quickly.
     // A short origin expiry so origins the fuzzer registered (and no request can remove) stop being picked soon.
-    proxyEnv: { PROXY_DIAL_TIMEOUT: '1s', PROXY_ORIGIN_ANSWER_TIMEOUT: '2s', PROXY_HANDSHAKE_TIMEOUT: '5s', PROXY_ORIGIN_EXPIRE: '5s' },
+    // No per-address offer rate limit: every fuzz input comes from 127.0.0.1, and at 600 offers a minute all but
+    // a few WHIP/WHEP inputs would get 429 instead of reaching the signalling and origin code (the limit has
+    // its own tests).
+    proxyEnv: {
+      PROXY_DIAL_TIMEOUT: '1s',
+      PROXY_ORIGIN_ANSWER_TIMEOUT: '2s',
+      PROXY_HANDSHAKE_TIMEOUT: '5s',
+      PROXY_ORIGIN_EXPIRE: '5s',
+      PROXY_MAX_OFFERS_PER_IP: '10000000',
+    },
   });
   const report: FuzzReport = { seed: options.seed, listeners: [], heartbeats: env.heartbeats, proxyUp: true, startRssMb: env.figures().rssMb };
   try {

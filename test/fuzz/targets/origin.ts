@@ -3,7 +3,8 @@
 // (an HTTP status, an RTMP error status or close, an SRT rejection), never hang it past its timeouts.
 // What each attempt ended with is counted in `outcomes`.
 import { TestCaller, callerHsReq } from '../../fixtures/srt-peers.js';
-import { handshakeTypeName } from '../../../src/srt/handshake.js';
+import { HandshakeType, handshakeTypeName } from '../../../src/srt/handshake.js';
+import { buildShutdown } from '../../../src/srt/packet.js';
 import { fakeOffer } from '../../fixtures/webrtc-fake-origin.js';
 import type { Rng } from '../rng.js';
 import { deliverTcp, type FuzzInput, type FuzzTarget } from '../target.js';
@@ -108,7 +109,14 @@ export function originWhipTarget(port: number, concurrency = ORIGIN_POOL): Origi
   };
 }
 
-export function originSrtTarget(port: number, concurrency = ORIGIN_POOL): OriginTarget {
+/**
+ * SRT attempts in flight: each holds a proxy session (and its per-address slot, 256 by default) until the
+ * origin answers or the handshake times out, so a wider pool only fills that cap and the attempts are then
+ * refused (Backlog) before reaching the origin.
+ */
+export const ORIGIN_SRT_POOL = 32;
+
+export function originSrtTarget(port: number, concurrency = ORIGIN_SRT_POOL): OriginTarget {
   const outcomes = new Map<string, number>();
   return {
     name: 'origin-srt',
@@ -123,6 +131,8 @@ export function originSrtTarget(port: number, concurrency = ORIGIN_POOL): Origin
         const induction = await caller.induce(2000);
         const answer = await caller.conclude(caller.conclusion(induction.synCookie, [callerHsReq(), streamIdExtension(input.label)]), CLIENT_PATIENCE_MS);
         count(outcomes, handshakeTypeName(answer.handshakeType));
+        // Hang up as a caller does, so the session (and its per-address slot) ends now, not at the idle timeout.
+        if (answer.handshakeType === HandshakeType.Conclusion) caller.send(buildShutdown(answer.socketId, 300));
       } catch {
         count(outcomes, 'no answer', input.label);
       } finally {
