@@ -1,11 +1,20 @@
-// `npm run fuzz [-- --seed N] [--inputs N] [--minutes M] [--listener a,b] [--replay file] [--json file]`
-// Defaults: a random seed (printed), 100,000 inputs per listener, 120 minutes at most, every listener.
+// `npm run fuzz [-- --seed N] [--inputs N] [--minutes M] [--listener a,b] [--origin-pool N] [--replay file] [--json file]`
+// Defaults: a random seed (printed), 100,000 inputs per listener, 120 minutes at most, every listener,
+// ORIGIN_POOL attempts in flight per origin-side listener.
 // Exit code 1 when the proxy crashed, a publish/play check failed, or heartbeats were refused.
 import { writeFileSync } from 'node:fs';
 import { stopAllPeers } from '../fixtures/process.js';
 import { ALL_LISTENERS, ORIGIN_LISTENERS, runFuzz, type FuzzReport } from './run.js';
 
-function parseArgs(argv: string[]): { seed: number; inputs: number; minutes: number; listeners: string[]; replay?: string; json?: string } {
+function parseArgs(argv: string[]): {
+  seed: number;
+  inputs: number;
+  minutes: number;
+  listeners: string[];
+  originPool?: number;
+  replay?: string;
+  json?: string;
+} {
   const get = (name: string): string | undefined => {
     const i = argv.indexOf(`--${name}`);
     if (i === -1) return argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -28,6 +37,7 @@ function parseArgs(argv: string[]): { seed: number; inputs: number; minutes: num
     inputs: num('inputs', 100_000),
     minutes: num('minutes', 120),
     listeners,
+    originPool: get('origin-pool') === undefined ? undefined : Math.max(1, Math.floor(num('origin-pool', 1))),
     replay: get('replay'),
     json: get('json'),
   };

@@ -5,7 +5,7 @@ import { MAIN_ORIGIN, startFuzzEnv, type FuzzEnv } from './env.js';
 import { fuzzListener, replayFailure, type ListenerReport } from './runner.js';
 import type { FuzzTarget } from './target.js';
 import { httpTarget } from './targets/http.js';
-import { originHttpTarget, originRtmpTarget, originSrtTarget, originWhipTarget, type OriginTarget } from './targets/origin.js';
+import { ORIGIN_POOL, originHttpTarget, originRtmpTarget, originSrtTarget, originWhipTarget, type OriginTarget } from './targets/origin.js';
 import { rtmpTarget } from './targets/rtmp.js';
 import { srtTarget } from './targets/srt.js';
 import { systemApiTarget } from './targets/system-api.js';
@@ -23,6 +23,8 @@ export interface FuzzOptions {
   /** Total time for the fuzzing itself, shared equally by the listeners (setup and checks come on top). */
   minutes: number;
   listeners: readonly string[];
+  /** Attempts in flight at once for each origin-side TCP listener (default ORIGIN_POOL); SRT keeps ORIGIN_SRT_POOL. */
+  originPool?: number;
   /** A failure file to replay instead of fuzzing. */
   replay?: string;
   log?: (line: string) => void;
@@ -49,9 +51,9 @@ export function clientTargets(env: FuzzEnv): FuzzTarget[] {
   ];
 }
 
-function originTargets(env: FuzzEnv): OriginTarget[] {
+function originTargets(env: FuzzEnv, pool = ORIGIN_POOL): OriginTarget[] {
   const p = env.proxy.ports;
-  return [originRtmpTarget(p.rtmp), originHttpTarget(p.httpServer), originWhipTarget(p.httpApi), originSrtTarget(p.srt)];
+  return [originRtmpTarget(p.rtmp, pool), originHttpTarget(p.httpServer, 'origin-http', pool), originWhipTarget(p.httpApi, pool), originSrtTarget(p.srt)];
 }
 
 async function deleteOrigin(systemApi: string, serverId: string): Promise<void> {
@@ -80,7 +82,16 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const env = await startFuzzEnv({
     // Short origin timeouts so attempts against a silent garbage origin end quickly.
     // A short origin expiry so origins the fuzzer registered (and no request can remove) stop being picked soon.
-    proxyEnv: { PROXY_DIAL_TIMEOUT: '1s', PROXY_ORIGIN_ANSWER_TIMEOUT: '2s', PROXY_HANDSHAKE_TIMEOUT: '5s', PROXY_ORIGIN_EXPIRE: '5s' },
+    // No per-address offer rate limit: every fuzz input comes from 127.0.0.1, and at 600 offers a minute all but
+    // a few WHIP/WHEP inputs would get 429 instead of reaching the signalling and origin code (the limit has
+    // its own tests).
+    proxyEnv: {
+      PROXY_DIAL_TIMEOUT: '1s',
+      PROXY_ORIGIN_ANSWER_TIMEOUT: '2s',
+      PROXY_HANDSHAKE_TIMEOUT: '5s',
+      PROXY_ORIGIN_EXPIRE: '5s',
+      PROXY_MAX_OFFERS_PER_IP: '10000000',
+    },
   });
   const report: FuzzReport = { seed: options.seed, listeners: [], heartbeats: env.heartbeats, proxyUp: true, startRssMb: env.figures().rssMb };
   try {
@@ -90,7 +101,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       return report;
     }
     const chosenClient = clientTargets(env).filter((t) => options.listeners.includes(t.name));
-    const chosenOrigin = originTargets(env).filter((t) => options.listeners.includes(t.name));
+    const chosenOrigin = originTargets(env, options.originPool).filter((t) => options.listeners.includes(t.name));
     const count = chosenClient.length + chosenOrigin.length;
     const perListenerMs = (options.minutes * 60_000) / Math.max(1, count);
     const budget = { inputs: options.inputs, timeMs: perListenerMs };

@@ -28,7 +28,7 @@ export interface RunBudget {
   timeMs: number;
 }
 
-/** The recent inputs kept for a failure file. */
+/** Inputs kept for a failure file besides those in flight: the last ones delivered before the crash. */
 const RECENT = 256;
 
 interface SavedInput {
@@ -81,6 +81,9 @@ export async function fuzzListener(
 ): Promise<ListenerReport> {
   const before = env.figures();
   await target.prepare?.();
+  // Every input in flight, plus the last RECENT finished ones, so a crash saves whatever may have caused it
+  // however wide the pool is.
+  const inFlight = new Map<number, SavedInput>();
   const recent: SavedInput[] = [];
   const genErrors: { count: number; first?: string } = { count: 0 };
   const t0 = performance.now();
@@ -96,12 +99,16 @@ export async function fuzzListener(
       const index = next++;
       const input = safeGenerate(target, new Rng(Rng.derive(seed, stream, index)), index, genErrors);
       const saved: SavedInput = { index, label: input.label, parts: input.parts.map((p) => p.toString('base64')) };
-      recent.push(saved);
-      if (recent.length > RECENT) recent.shift();
+      inFlight.set(index, saved);
       try {
         await deliver(input);
       } catch (err) {
         if (err instanceof ListenerDownError || env.proxy.peer.hasExited) crash ??= `listener down at input ${index}: ${(err as Error).message}`;
+      }
+      if (!crash && !env.proxy.peer.hasExited) {
+        inFlight.delete(index);
+        recent.push(saved);
+        if (recent.length > RECENT) recent.shift();
       }
       done++;
       if (env.proxy.peer.hasExited) crash ??= `proxy exited during input ${index}`;
@@ -128,7 +135,7 @@ export async function fuzzListener(
       transport: target.transport,
       reason: crash,
       proxyOutput: env.proxy.peer.output.slice(-20_000),
-      inputs: recent,
+      inputs: [...recent, ...inFlight.values()].sort((a, b) => a.index - b.index),
     };
     failureFile = join(failureDir(), `${target.name}-seed${seed}-${Date.now()}.json`);
     writeFileSync(failureFile, JSON.stringify(file, null, 1));

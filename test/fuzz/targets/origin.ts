@@ -3,7 +3,8 @@
 // (an HTTP status, an RTMP error status or close, an SRT rejection), never hang it past its timeouts.
 // What each attempt ended with is counted in `outcomes`.
 import { TestCaller, callerHsReq } from '../../fixtures/srt-peers.js';
-import { handshakeTypeName } from '../../../src/srt/handshake.js';
+import { HandshakeType, handshakeTypeName } from '../../../src/srt/handshake.js';
+import { buildShutdown } from '../../../src/srt/packet.js';
 import { fakeOffer } from '../../fixtures/webrtc-fake-origin.js';
 import type { Rng } from '../rng.js';
 import { deliverTcp, type FuzzInput, type FuzzTarget } from '../target.js';
@@ -36,13 +37,20 @@ function count(outcomes: Map<string, number>, key: string, label = ''): void {
  */
 const CLIENT_PATIENCE_MS = 15_000;
 
-export function originRtmpTarget(port: number): OriginTarget {
+/**
+ * Attempts in flight at once by default. An attempt mostly waits on the garbage origin's timers (answers
+ * dropped after up to 500 ms, silent origins the proxy times out after 2 s, accepted relays held 15 s), not
+ * on CPU, so a wide pool is what makes 100,000 attempts fit in minutes rather than hours.
+ */
+export const ORIGIN_POOL = 256;
+
+export function originRtmpTarget(port: number, concurrency = ORIGIN_POOL): OriginTarget {
   const outcomes = new Map<string, number>();
   return {
     name: 'origin-rtmp',
     transport: 'tcp',
     port,
-    concurrency: 32,
+    concurrency,
     outcomes,
     generate: (rng: Rng, index: number): FuzzInput => ({ label: `valid session #${index}`, parts: [validRtmpSession(rng, port)] }),
     async deliver(input) {
@@ -52,13 +60,13 @@ export function originRtmpTarget(port: number): OriginTarget {
   };
 }
 
-export function originHttpTarget(port: number, name = 'origin-http'): OriginTarget {
+export function originHttpTarget(port: number, name = 'origin-http', concurrency = ORIGIN_POOL): OriginTarget {
   const outcomes = new Map<string, number>();
   return {
     name,
     transport: 'tcp',
     port,
-    concurrency: 32,
+    concurrency,
     outcomes,
     generate(rng: Rng): FuzzInput {
       const stream = `fz${rng.int(40)}`;
@@ -77,13 +85,13 @@ export function originHttpTarget(port: number, name = 'origin-http'): OriginTarg
   };
 }
 
-export function originWhipTarget(port: number): OriginTarget {
+export function originWhipTarget(port: number, concurrency = ORIGIN_POOL): OriginTarget {
   const outcomes = new Map<string, number>();
   return {
     name: 'origin-whip',
     transport: 'tcp',
     port,
-    concurrency: 32,
+    concurrency,
     outcomes,
     generate(rng: Rng): FuzzInput {
       const offer = fakeOffer(rng.word(8), rng.word(24));
@@ -101,13 +109,20 @@ export function originWhipTarget(port: number): OriginTarget {
   };
 }
 
-export function originSrtTarget(port: number): OriginTarget {
+/**
+ * SRT attempts in flight: each holds a proxy session (and its per-address slot, 256 by default) until the
+ * origin answers or the handshake times out, so a wider pool only fills that cap and the attempts are then
+ * refused (Backlog) before reaching the origin.
+ */
+export const ORIGIN_SRT_POOL = 32;
+
+export function originSrtTarget(port: number, concurrency = ORIGIN_SRT_POOL): OriginTarget {
   const outcomes = new Map<string, number>();
   return {
     name: 'origin-srt',
     transport: 'udp',
     port,
-    concurrency: 16,
+    concurrency,
     outcomes,
     generate: (rng: Rng): FuzzInput => ({ label: `#!::r=live/fz${rng.int(40)},m=${rng.pick(['publish', 'request'])}`, parts: [] }),
     async deliver(input) {
@@ -116,6 +131,8 @@ export function originSrtTarget(port: number): OriginTarget {
         const induction = await caller.induce(2000);
         const answer = await caller.conclude(caller.conclusion(induction.synCookie, [callerHsReq(), streamIdExtension(input.label)]), CLIENT_PATIENCE_MS);
         count(outcomes, handshakeTypeName(answer.handshakeType));
+        // Hang up as a caller does, so the session (and its per-address slot) ends now, not at the idle timeout.
+        if (answer.handshakeType === HandshakeType.Conclusion) caller.send(buildShutdown(answer.socketId, 300));
       } catch {
         count(outcomes, 'no answer', input.label);
       } finally {
