@@ -16,6 +16,7 @@ test('unbound before start, ready after, draining during stop while the system A
     PROXY_RTMP_SERVER: '127.0.0.1:0',
     PROXY_WEBRTC_SERVER: '127.0.0.1:0',
     PROXY_SRT_SERVER: '127.0.0.1:0',
+    PROXY_RTSP_SERVER: '127.0.0.1:0',
   };
   const { config } = loadConfig({ env, cwd: '/', readDotenv: () => undefined });
   const proxy = new OriginProxy({ config, log: createLogger({ level: 'silent', format: 'json' }) });
