@@ -109,12 +109,12 @@ export class RtspDemuxer {
       }
     }
     if (headEnd === -1) {
-      if (buf.length - pos > MAX_HEAD_BYTES) throw new RtspParseError(431, `message head over ${MAX_HEAD_BYTES} bytes`);
+      if (buf.length - pos > MAX_HEAD_BYTES) throw new RtspParseError(400, `message head over ${MAX_HEAD_BYTES} bytes`);
       // Resume the search a few bytes back next time (a separator may straddle two chunks).
       this.scanFrom = Math.max(pos, buf.length - 3);
       return 0;
     }
-    if (headEnd - pos > MAX_HEAD_BYTES) throw new RtspParseError(431, `message head over ${MAX_HEAD_BYTES} bytes`);
+    if (headEnd - pos > MAX_HEAD_BYTES) throw new RtspParseError(400, `message head over ${MAX_HEAD_BYTES} bytes`);
     const head = parseHead(buf.toString('latin1', pos, headEnd));
     const bodyStart = headEnd + sepLength;
     const length = contentLength(head.headers);
