@@ -1,7 +1,8 @@
 // Origins that answer outside the standards: an HTTP status outside 200-599 (999, 600, 000, a 1xx as the
 // final answer) reaches the client as 502 JSON on every HTTP path (playlist, segment, live passthrough,
-// WHIP); a live answer with conflicting framing reaches the client with one framing (or 502); an SRT rejection code no standard defines reaches the caller as a generic standard code, while a
-// standard one is relayed unchanged.
+// WHIP); a live answer with conflicting framing reaches the client with one framing (or as a 502); an SRT
+// rejection code no standard defines reaches the caller as a generic standard code, while a standard one is
+// relayed unchanged.
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
