@@ -13,6 +13,7 @@ import type { SrtStreamId } from '../stream-key.js';
 import { AccessRejectionCode, buildRejection, handshakeTypeName, type Handshake } from './handshake.js';
 import { OriginHandshake } from './origin-handshake.js';
 import { buildShutdown } from './packet.js';
+import { clientAddress, type Arrival, type ClientCounters } from '../net/client-stats.js';
 
 /** What a session needs from the server that owns it. */
 export interface SessionHost {
@@ -38,6 +39,8 @@ export interface SessionHost {
   closed(session: SrtSession): void;
   /** Counts a rejection sent to the caller. */
   countRejection(reason: number): void;
+  /** The listener's client counters. */
+  readonly counters: ClientCounters;
 }
 
 /** Where a session is in its life. */
@@ -97,6 +100,7 @@ export class SrtSession {
   private relayHandle: RelayHandle | undefined;
   private target = -1;
   private originLabel = '';
+  private readonly arrival: Arrival;
 
   constructor(host: SessionHost, options: SessionOptions) {
     this.host = host;
@@ -110,6 +114,7 @@ export class SrtSession {
     this.log = options.log;
     this.startedAt = host.now();
     this.lastActive = host.clock;
+    this.arrival = host.counters.arrive(this.startedAt);
   }
 
   get state(): SessionState {
@@ -125,7 +130,10 @@ export class SrtSession {
       route = await this.host.router.route(this.stream.key, 'srt', this.stream.mode === 'publish' ? 'publish' : 'play');
     } catch (err) {
       if (this.currentState !== 'routing') return;
-      if (err instanceof RouteRefusal) return this.reject(wireError(err.kind).srtReject, `${err.kind}: ${err.detail}`, 'warn');
+      if (err instanceof RouteRefusal) {
+        this.host.counters.refuse(err.kind, this.log);
+        return this.reject(wireError(err.kind).srtReject, `${err.kind}: ${err.detail}`, 'warn');
+      }
       this.log.warn({ err }, 'srt: routing failed');
       return this.reject(AccessRejectionCode.Down, 'routing failed');
     }
@@ -168,6 +176,7 @@ export class SrtSession {
     this.closeUpstream();
     this.relayHandle?.release();
     this.route?.release();
+    this.arrival.end();
     this.host.closed(this);
     if (wasRelaying) {
       this.log.info(
@@ -188,7 +197,10 @@ export class SrtSession {
   private tick(): void {
     const now = this.host.now();
     if (this.currentState === 'routing') {
-      if (now >= this.deadline) this.reject(AccessRejectionCode.Down, `no origin chosen within ${this.host.dialMs} ms`, 'warn');
+      if (now >= this.deadline) {
+        this.host.counters.refuse('balancer-unavailable', this.log);
+        this.reject(AccessRejectionCode.Down, `no origin chosen within ${this.host.dialMs} ms`, 'warn');
+      }
       return;
     }
     if (this.currentState !== 'dialing') return this.stopTimer();
@@ -212,6 +224,7 @@ export class SrtSession {
     const left = this.deadline - now;
     if (this.target >= this.targets.length || left <= 0) {
       const tried = this.targets.slice(0, this.target).map((t) => `${t.origin.id} ${t.host}:${t.port}`);
+      this.host.counters.refuse('unreachable', this.log);
       return this.reject(
         wireError('unreachable').srtReject,
         `origin did not answer the SRT handshake within ${this.host.dialMs} ms (tried ${tried.join('; ')})`,
@@ -267,6 +280,7 @@ export class SrtSession {
         this.sendUpstream(step.packet);
         return;
       case 'rejected':
+        this.host.counters.refuse('origin-refused', this.log, { rejection: handshakeTypeName(step.reason) });
         return this.reject(
           step.reason,
           step.originReason === undefined
@@ -281,7 +295,18 @@ export class SrtSession {
         this.currentState = 'relaying';
         this.originLabel = this.targets[this.target]!.origin.id;
         this.route!.report(this.targets[this.target]!, 'ok');
-        this.relayHandle = this.route!.commit(this.targets[this.target]!, { close: () => this.close('origin down', true) });
+        this.arrival.start(this.stream.mode === 'publish' ? 'publish' : 'play', this.bytes);
+        this.relayHandle = this.route!.commit(this.targets[this.target]!, {
+          close: () => this.close('origin down', true),
+          client: {
+            protocol: 'srt',
+            role: this.stream.mode === 'publish' ? 'publish' : 'play',
+            address: clientAddress(this.callerAddress, this.callerPort),
+            cid: this.cid(),
+            since: this.arrival.at,
+            bytes: this.bytes,
+          },
+        });
         this.stopTimer();
         this.lastActive = this.host.clock;
         this.host.established(this);
@@ -347,6 +372,14 @@ export class SrtSession {
     } catch {
       // already closed
     }
+  }
+
+  /** Bytes from and to the caller: the relay's own counters. */
+  private readonly bytes = () => ({ in: this.toOrigin.bytes, out: this.toCaller.bytes });
+
+  private cid(): string | undefined {
+    const cid = (this.log.bindings() as { cid?: unknown }).cid;
+    return typeof cid === 'string' ? cid : undefined;
   }
 
   private targetLabel(): string {
