@@ -88,7 +88,8 @@ export class StreamSummaries {
       if (proxy === this.proxyId) continue;
       if (++seen > MAX_SUMMARY_PROXIES) break;
       const summary = decodeSummary(raw);
-      if (!summary || now - summary.at > SUMMARY_FRESH_MS) {
+      // Too old is a proxy that stopped; dated in the future is not a clock we can trust either.
+      if (!summary || Math.abs(now - summary.at) > SUMMARY_FRESH_MS) {
         stale.push(proxy);
         continue;
       }
