@@ -85,11 +85,12 @@ export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
       // Shared state out of reach (Redis down) on any balancer read is the same refusal: 503.
       const refusal = refusalOf(err);
       if (refusal instanceof RouteRefusal) {
-        ctx.log.warn({ refusal: refusal.kind, reason: refusal.detail }, 'stream not routed');
-        if (info.protocol) stats.counters(info.protocol).refuse(refusal.kind, ctx.log);
+        ctx.log.debug({ refusal: refusal.kind, reason: refusal.detail }, 'stream not routed');
+        if (info.protocol) stats.counters(info.protocol).refuse(refusal.kind, ctx.log, { why: refusal.detail });
         throw refusalHttpError(refusal);
       }
-      if (err instanceof HttpError && info.protocol) stats.counters(info.protocol).refuse(httpRefusalReason(err), ctx.log);
+      if (err instanceof HttpError && info.protocol)
+        stats.counters(info.protocol).refuse(httpRefusalReason(err), ctx.log, { status: err.status, why: err.message });
       throw err;
     }
   };

@@ -165,8 +165,7 @@ class ProxyConnection {
     } catch (err) {
       if (err instanceof ClientLimitError) {
         // It was told why (the status is queued): let it read that, then close.
-        this.log.info({ reason: err.message }, 'client went past a bound before publish/play');
-        this.ctx.counters.refuse('limit');
+        this.ctx.counters.refuse('limit', this.log, { why: `went past a bound before publish/play: ${err.message}` });
         this.socket.off('data', this.onIdentifyData);
         this.session!.fail(err);
         this.linger();
@@ -236,8 +235,8 @@ class ProxyConnection {
       route = await deps.router.route(key.key, 'rtmp', request.kind === 'publish' ? 'publish' : 'play');
     } catch (err) {
       if (!(err instanceof RouteRefusal)) throw err;
-      this.log.warn({ ...fields, refusal: err.kind, reason: err.detail }, 'stream not routed');
-      this.ctx.counters.refuse(err.kind, this.log, { stream: key.key });
+      this.log.debug({ ...fields, refusal: err.kind, reason: err.detail }, 'stream not routed');
+      this.ctx.counters.refuse(err.kind, this.log, { stream: key.key, kind: request.kind, why: err.detail });
       this.refuse(intent, err.kind);
       return;
     }

@@ -130,12 +130,9 @@ export class SrtSession {
       route = await this.host.router.route(this.stream.key, 'srt', this.stream.mode === 'publish' ? 'publish' : 'play');
     } catch (err) {
       if (this.currentState !== 'routing') return;
-      if (err instanceof RouteRefusal) {
-        this.host.counters.refuse(err.kind, this.log);
-        return this.reject(wireError(err.kind).srtReject, `${err.kind}: ${err.detail}`, 'warn');
-      }
+      if (err instanceof RouteRefusal) return this.reject(wireError(err.kind).srtReject, `${err.kind}: ${err.detail}`, err.kind);
       this.log.warn({ err }, 'srt: routing failed');
-      return this.reject(AccessRejectionCode.Down, 'routing failed');
+      return this.reject(AccessRejectionCode.Down, 'routing failed', 'error');
     }
     if (this.currentState !== 'routing') return route.release(); // closed while routing answered
     this.route = route;
@@ -197,10 +194,7 @@ export class SrtSession {
   private tick(): void {
     const now = this.host.now();
     if (this.currentState === 'routing') {
-      if (now >= this.deadline) {
-        this.host.counters.refuse('balancer-unavailable', this.log);
-        this.reject(AccessRejectionCode.Down, `no origin chosen within ${this.host.dialMs} ms`, 'warn');
-      }
+      if (now >= this.deadline) this.reject(AccessRejectionCode.Down, `no origin chosen within ${this.host.dialMs} ms`, 'balancer-unavailable');
       return;
     }
     if (this.currentState !== 'dialing') return this.stopTimer();
@@ -224,11 +218,10 @@ export class SrtSession {
     const left = this.deadline - now;
     if (this.target >= this.targets.length || left <= 0) {
       const tried = this.targets.slice(0, this.target).map((t) => `${t.origin.id} ${t.host}:${t.port}`);
-      this.host.counters.refuse('unreachable', this.log);
       return this.reject(
         wireError('unreachable').srtReject,
         `origin did not answer the SRT handshake within ${this.host.dialMs} ms (tried ${tried.join('; ')})`,
-        'warn',
+        'unreachable',
       );
     }
     this.attemptDeadline = now + left / (this.targets.length - this.target);
@@ -280,13 +273,12 @@ export class SrtSession {
         this.sendUpstream(step.packet);
         return;
       case 'rejected':
-        this.host.counters.refuse('origin-refused', this.log, { rejection: handshakeTypeName(step.reason) });
         return this.reject(
           step.reason,
           step.originReason === undefined
             ? `origin rejected: ${handshakeTypeName(step.reason)}`
             : `origin rejected with non-standard code ${step.originReason}`,
-          'info',
+          'origin-refused',
           step.response,
         );
       case 'accepted':
@@ -334,8 +326,11 @@ export class SrtSession {
     else if (this.currentState === 'relaying') this.close('origin unreachable', true);
   }
 
-  /** Answers the caller with a rejection (ours, or the origin's as given) and lingers for retransmissions. */
-  private reject(reason: number, why: string, level: 'info' | 'warn' = 'info', response?: Buffer): void {
+  /**
+   * Answers the caller with a rejection (ours, or the origin's as given) and lingers for retransmissions.
+   * `label`: the refusal reason in the counters and the rate-limited info line.
+   */
+  private reject(reason: number, why: string, label: string, response?: Buffer): void {
     if (this.currentState === 'closed' || this.currentState === 'rejected') return;
     this.stopTimer();
     this.closeUpstream();
@@ -345,7 +340,10 @@ export class SrtSession {
     this.lingerUntil = this.host.now() + this.host.lingerMs;
     this.host.countRejection(reason);
     this.host.sendToCaller(this, this.answer);
-    this.log[level]({ reason: handshakeTypeName(reason), why, origin: this.originLabel || undefined }, 'srt caller rejected');
+    const origin = this.originLabel || undefined;
+    this.host.counters.refuse(label, this.log, { stream: this.stream.key, rejection: handshakeTypeName(reason), why, origin });
+    // Every rejection at debug; the info line above is rate-limited per reason.
+    this.log.debug({ reason: handshakeTypeName(reason), why, origin }, 'srt caller rejected');
   }
 
   private sendUpstream(datagram: Buffer): void {

@@ -79,7 +79,8 @@ function countRefusals(relay: WebrtcRelay, handler: Handler): Handler {
     } catch (err) {
       const refusal = refusalOf(err);
       const reason = refusal instanceof RouteRefusal ? refusal.kind : err instanceof HttpError ? httpRefusalReason(err) : 'error';
-      relay.refused(reason, ctx.log);
+      const why = refusal instanceof RouteRefusal ? refusal.detail : (err as Error).message;
+      relay.refused(reason, ctx.log, { why });
       throw err;
     }
   };
@@ -103,7 +104,7 @@ function withCors(methods: Methods): Methods {
         } else if (refusalOf(err) instanceof RouteRefusal) {
           // Includes the balancer being unreachable on any read (sessions, origins): 503, like every protocol.
           const refusal = refusalOf(err) as RouteRefusal;
-          ctx.log.warn({ refusal: refusal.kind, reason: refusal.detail }, 'WebRTC request refused: stream not routed');
+          ctx.log.debug({ refusal: refusal.kind, reason: refusal.detail }, 'WebRTC request refused: stream not routed');
           sendError(ctx.res, refusalHttpError(refusal), CORS_HEADERS);
         } else {
           ctx.log.error({ err }, 'WebRTC request failed');
