@@ -96,12 +96,6 @@ export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
   };
 }
 
-/** The stream listener's clients, for the listener's stats() and the streams API. */
-export function httpStreamService(deps: HttpStreamDeps): { fallback: Fallback; stats: HttpStreamStats } {
-  const stats = deps.stats ?? new HttpStreamStats(deps.now);
-  return { fallback: httpStreamProxy({ ...deps, stats }), stats };
-}
-
 type CountedDeps = HttpStreamDeps & { stats: HttpStreamStats };
 
 /**

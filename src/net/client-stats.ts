@@ -4,7 +4,7 @@
 // for. Refusals are counted by reason and logged at info, rate-limited per reason.
 import type { Logger } from '../log.js';
 import { LogBudget } from './drop-counter.js';
-import { emptyProtocolStats, SetupHistogram, type ClientRole, type ProtocolStats, type ServiceStats } from './service-stats.js';
+import { emptyProtocolStats, SetupHistogram, type ClientRole, type ProtocolStats } from './service-stats.js';
 
 /** Bytes received from and sent to one client. */
 export interface ClientBytes {
@@ -164,13 +164,6 @@ export class RefusalLog {
     log.info({ protocol: this.protocol, reason, ...fields, ...(suppressed > 0 ? { suppressed } : {}) }, 'client refused');
     return true;
   }
-}
-
-/** Stats of several protocol labels at once (a service reporting flv, ts, hls, dash). */
-export function snapshotAll(counters: Iterable<ClientCounters>): ServiceStats {
-  const out: ServiceStats = {};
-  for (const c of counters) out[c.protocol] = c.snapshot();
-  return out;
 }
 
 /** `ip:port` of a peer, IPv6 in brackets. */
