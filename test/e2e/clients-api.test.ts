@@ -211,6 +211,24 @@ describe('clients and streams API', () => {
     assert.equal(res.status, 400);
     const stats = await api<ProxyStats>('/api/v1/stats');
     assert.equal(stats.body.protocols.flv!.refused['bad-request'], 1, JSON.stringify(stats.body.protocols.flv));
+
+    // A flood of refusals: every one is counted, the info lines stay within the per-reason budget.
+    const lines = () => (proxy.peer.output.match(/"protocol":"flv","reason":"bad-request"[^\n]*"msg":"client refused"/g) ?? []).length;
+    const linesBefore = lines();
+    const started = Date.now();
+    for (let i = 0; i < 20; i++) {
+      await Promise.all(
+        Array.from({ length: 15 }, async () => {
+          const r = await fetch(`${proxy.httpServer}/live/x.flv?vhost=bad%20host.example`);
+          await r.arrayBuffer();
+        }),
+      );
+    }
+    const after = await api<ProxyStats>('/api/v1/stats');
+    assert.equal(after.body.protocols.flv!.refused['bad-request'], 301);
+    const seconds = Math.ceil((Date.now() - started) / 1000) + 1;
+    const logged = lines() - linesBefore;
+    assert.ok(logged >= 1 && logged <= 5 * seconds, `${logged} refusal lines for 300 refusals in ${seconds} s`);
   });
 
   test('every read and the kick need the token', async () => {
