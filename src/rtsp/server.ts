@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import type { ListenAddress } from '../config/listen.js';
 import type { Logger } from '../log.js';
 import type { ProtocolDeps, ProxyService } from '../net/service.js';
-import { emptyProtocolStats, type ProtocolStats } from '../net/service-stats.js';
+import { emptyProtocolStats, type ProtocolStats, type ServiceStats } from '../net/service-stats.js';
 import { listenTcp } from '../net/tcp-listener.js';
 import { RouteRefusal, wireError } from '../routing/refusal.js';
 import type { RelayHandle } from '../routing/relays.js';
@@ -28,7 +28,8 @@ const SWEEP_MS = 1000;
 const LINGER_MS = 1000;
 const PUBLIC_METHODS = 'OPTIONS, DESCRIBE, ANNOUNCE, SETUP, PLAY, PAUSE, RECORD, TEARDOWN, GET_PARAMETER, SET_PARAMETER';
 
-export interface RtspStats {
+/** The listener's own state (`GET /api/v1/stats` → `detail.rtsp`). */
+export interface RtspDetail {
   connections: number;
   /** Connections relaying to an origin. */
   relays: number;
@@ -38,11 +39,10 @@ export interface RtspStats {
   originsPaused: number;
   /** Largest number of bytes held for one client socket. */
   largestClientBacklog: number;
-  protocol: ProtocolStats;
 }
 
 export interface RtspService extends ProxyService {
-  stats(): RtspStats;
+  detail(): RtspDetail;
 }
 
 interface ServerContext {
@@ -74,7 +74,16 @@ export async function startRtspServer(deps: ProtocolDeps, listen: ListenAddress)
   return {
     variable: RTSP_VARIABLE,
     address: () => listener.address(),
-    stats: () => {
+    stats: (): ServiceStats => {
+      // Bytes of closed connections were added when they closed; live ones are read from their sockets.
+      const bytes = { ...ctx.stats.bytes };
+      for (const c of ctx.connections) {
+        bytes.in += c.client.bytesRead;
+        bytes.out += c.client.bytesWritten;
+      }
+      return { rtsp: { ...ctx.stats, bytes } };
+    },
+    detail: (): RtspDetail => {
       let relays = 0;
       let clientsPaused = 0;
       let originsPaused = 0;
@@ -85,7 +94,7 @@ export async function startRtspServer(deps: ProtocolDeps, listen: ListenAddress)
         if (c.origin?.isPaused()) originsPaused++;
         largestClientBacklog = Math.max(largestClientBacklog, c.client.writableLength);
       }
-      return { connections: ctx.connections.size, relays, clientsPaused, originsPaused, largestClientBacklog, protocol: ctx.stats };
+      return { connections: ctx.connections.size, relays, clientsPaused, originsPaused, largestClientBacklog };
     },
     close: async (graceMs: number) => {
       clearInterval(sweep);

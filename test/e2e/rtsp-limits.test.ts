@@ -2,6 +2,7 @@
 // a client that stops reading, and a client that sends far ahead while its origin is dialled.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { RtspDetail } from '../../src/rtsp/server.js';
 import { stopAllPeers } from '../fixtures/process.js';
 import { registerOrigin, startProxy, type RunningProxy } from '../fixtures/proxy.js';
 import { RawRtspClient } from '../fixtures/rtsp-client.js';
@@ -11,17 +12,10 @@ import { waitFor } from '../fixtures/wait.js';
 
 after(stopAllPeers);
 
-interface RtspCounters {
-  connections: number;
-  relays: number;
-  clientsPaused: number;
-  originsPaused: number;
-  largestClientBacklog: number;
-  protocol: { refused: Record<string, number> };
-}
-
-async function rtspStats(proxy: RunningProxy): Promise<RtspCounters> {
-  return ((await proxy.stats()) as unknown as { rtsp: RtspCounters }).rtsp;
+async function rtspStats(proxy: RunningProxy): Promise<RtspDetail> {
+  const detail = (await proxy.stats()).detail.rtsp;
+  assert.ok(detail, 'the RTSP listener reports its detail');
+  return detail;
 }
 
 async function withOrigin(

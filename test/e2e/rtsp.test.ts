@@ -271,8 +271,8 @@ describe('RTSP timeouts and refusals', () => {
       } finally {
         clearInterval(dribble);
       }
-      const stats = (await proxy.stats()) as unknown as { rtsp: { protocol: { refused: Record<string, number> } } };
-      assert.equal(stats.rtsp.protocol.refused.timeout, 2);
+      const stats = await proxy.stats();
+      assert.equal(stats.protocols.rtsp?.refused.timeout, 2);
     } finally {
       await proxy.stop();
       await origin.stop();
