@@ -6,13 +6,14 @@
 import type { Socket } from 'node:net';
 import type { ListenAddress } from '../config/listen.js';
 import type { Logger } from '../log.js';
+import { clientAddress } from '../net/client-stats.js';
 import type { ProtocolDeps, ProxyService } from '../net/service.js';
 import { emptyProtocolStats, type ProtocolStats, type ServiceStats } from '../net/service-stats.js';
+import { dialFirst } from '../net/origin-dial.js';
 import { listenTcp } from '../net/tcp-listener.js';
 import { RouteRefusal, wireError } from '../routing/refusal.js';
 import type { RelayHandle } from '../routing/relays.js';
 import type { Route, RouteIntent, RouteTarget } from '../routing/types.js';
-import { dialOrigin } from '../rtmp/origin-leg.js';
 import { streamKeyFromRtsp, type StreamKey } from '../stream-key.js';
 import { RtspDemuxer, type DemuxItem } from './demuxer.js';
 import { header, proxyResponse, RtspParseError, serialize, setHeader, type RtspMessage, type RtspRequest } from './message.js';
@@ -134,6 +135,11 @@ class RtspConnection {
     private readonly log: Logger,
     private readonly ctx: ServerContext,
   ) {}
+
+  /** The connection's cid (its log lines), also its id in the clients API. */
+  private get cid(): string {
+    return String((this.log.bindings() as { cid?: unknown }).cid ?? '');
+  }
 
   get relaying(): boolean {
     return this.phase === 'relay';
@@ -262,15 +268,15 @@ class RtspConnection {
     let origin: Socket;
     let target: RouteTarget;
     try {
-      const dialled = await dialOrigin(
-        route.targets,
+      const dialled = await dialFirst(route.targets, {
         dialMs,
-        this.abort.signal,
-        (t, ok) => route.report(t as RouteTarget, ok ? 'ok' : 'fail'),
-        (t) => route.dialTimeFor(t as RouteTarget, dialMs),
-      );
+        signal: this.abort.signal,
+        report: (t, ok) => route.report(t, ok ? 'ok' : 'fail'),
+        timeFor: (t) => route.dialTimeFor(t, dialMs),
+        what: 'RTSP',
+      });
       origin = dialled.socket;
-      target = dialled.target as RouteTarget;
+      target = dialled.target;
     } catch (err) {
       this.route = null;
       route.release();
@@ -356,19 +362,39 @@ class RtspConnection {
       return;
     }
     const msg: RtspMessage = item.message;
-    if (msg.kind === 'response' && this.answerTimer !== null) this.firstAnswer();
+    if (msg.kind === 'response') this.originAnswered(msg.status);
     towardClient(msg, this.originAuthority, this.clientAuthority);
     this.client.write(serialize(msg));
   };
 
-  /** The origin answered: the stream's pin is kept and the relay is registered (closed if its origin goes down). */
-  private firstAnswer(): void {
-    clearTimeout(this.answerTimer!);
-    this.answerTimer = null;
-    const route = this.route!;
+  /**
+   * An origin answer: the first one ends the answer deadline; the first success (2xx: the stream exists, or
+   * the publish was accepted) keeps the stream's pin and registers the relay (closed if its origin goes down,
+   * listed and kickable as a client). Answers before it (a 401 Digest challenge, a 404) keep nothing: a
+   * connection that ends without a success releases the route, so a missing stream leaves no pin.
+   */
+  private originAnswered(status: number): void {
+    if (this.answerTimer !== null) {
+      clearTimeout(this.answerTimer);
+      this.answerTimer = null;
+    }
+    if (this.route === null || status < 200 || status > 299) return;
+    const route = this.route;
     this.route = null;
-    this.relayHandle = route.commit(this.target!, { close: () => this.close('origin down') });
-    this.ctx.stats.total[this.role === 'publish' ? 'publish' : 'play']++;
+    const role = this.role === 'publish' ? 'publish' : 'play';
+    const client = this.client;
+    this.relayHandle = route.commit(this.target!, {
+      close: () => this.close('origin down'),
+      client: {
+        protocol: 'rtsp',
+        role,
+        address: clientAddress(client.remoteAddress, client.remotePort),
+        cid: this.cid,
+        since: this.arrived,
+        bytes: () => ({ in: client.bytesRead, out: client.bytesWritten }),
+      },
+    });
+    this.ctx.stats.total[role]++;
     this.ctx.stats.setup.observe((Date.now() - this.arrived) / 1000);
   }
 

@@ -177,6 +177,42 @@ describe('RTSP through the proxy to a GStreamer origin', () => {
     }
   });
 
+  test('a stream the origin does not have (404) keeps no pin once the client leaves', async () => {
+    const c = await RawRtspClient.open(proxy.ports.rtsp);
+    try {
+      c.request('DESCRIBE', url('/live/missing'), 1, { Accept: 'application/sdp' });
+      const d = await c.response();
+      assert.equal(d.status, 404, d.body);
+    } finally {
+      c.destroy();
+    }
+    await waitFor(async () => (await pinnedServer(proxy, '__defaultVhost__/live/missing')) === undefined, { what: 'no pin for a missing stream' });
+  });
+
+  test('a playing client is listed as an rtsp player and can be kicked', async () => {
+    const c = await RawRtspClient.open(proxy.ports.rtsp);
+    try {
+      c.request('DESCRIBE', url('/live/livestream'), 1, { Accept: 'application/sdp' });
+      assert.equal((await c.response()).status, 200);
+      type Listed = { id: string; protocol: string; role: string; stream: string; bytes: { out: number } };
+      const listed = await waitFor(
+        async () => {
+          const res = await fetch(`${proxy.systemApi}/api/v1/clients?stream=${encodeURIComponent('__defaultVhost__/live/livestream')}`);
+          const body = (await res.json()) as { clients: Listed[] };
+          return body.clients.find((x) => x.protocol === 'rtsp');
+        },
+        { what: 'the RTSP client listed' },
+      );
+      assert.equal(listed.role, 'play');
+      assert.ok(listed.bytes.out > 0, 'the DESCRIBE answer counts as bytes to the client');
+      const kick = await fetch(`${proxy.systemApi}/api/v1/clients/${encodeURIComponent(listed.id)}`, { method: 'DELETE' });
+      assert.equal(kick.status, 200);
+      await c.closedWithin(5000);
+    } finally {
+      c.destroy();
+    }
+  });
+
   test('ffmpeg publishes through the proxy and the origin receives the stream', async () => {
     const r = await publish(url('/live/pub'));
     assert.equal(r.code, 0, r.stderr);
