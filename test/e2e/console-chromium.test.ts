@@ -284,3 +284,28 @@ test('with a token set, the console asks for it, refuses a wrong one, then lists
     await proxy.stop();
   }
 });
+
+test('an origin whose heartbeats stopped is listed as down, with the reason', { timeout: 60_000 }, async () => {
+  const proxy = await startProxy({ env: { PROXY_ORIGIN_EXPIRE: '1s', PROXY_HEALTH_INTERVAL: '0' } });
+  try {
+    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'gone', service: 's', pid: '1', rtmp: ['19350'] });
+    await eventually(
+      async () => {
+        const body = (await (await fetch(`${proxy.systemApi}/api/v1/origins`)).json()) as { origins: { alive: boolean; state: string }[] };
+        assert.deepEqual(
+          body.origins.map((o) => [o.alive, o.state]),
+          [[false, 'down']],
+        );
+      },
+      10_000,
+      100,
+    );
+    const { page, problems } = await openConsole(proxy);
+    await rowWith(page, 'origins', ['gone', 'down', 'no heartbeat']);
+    assert.equal(await page.evaluate('document.querySelector("#origins tbody td.state-down") !== null'), true);
+    await assertNoCspViolations(page, problems);
+    await page.close();
+  } finally {
+    await proxy.stop();
+  }
+});
