@@ -309,3 +309,51 @@ test('an origin whose heartbeats stopped is listed as down, with the reason', { 
     await proxy.stop();
   }
 });
+
+test('the console shows the publisher, players and clients of a live stream, and kicks a client', { timeout: 120_000 }, async () => {
+  const nms = await startNodeMediaServer();
+  const proxy = await startProxy();
+  try {
+    await registerOrigin(proxy.systemApi, {
+      ip: '127.0.0.1',
+      server: 'nms',
+      service: 's',
+      pid: '1',
+      rtmp: [String(nms.rtmpPort)],
+      http: [String(nms.httpPort)],
+    });
+    const pub = publish(await makeTestFlv(media.dir, 10), `rtmp://127.0.0.1:${proxy.ports.rtmp}/live/kickme`);
+    const { page, problems } = await openConsole(proxy);
+    const key = '__defaultVhost__/live/kickme';
+    await rowWith(page, 'streams', [key, 'rtmp · 127.0.0.1']);
+    await playFromConsole(page, key, 'flv');
+    await assertPlays(page, 1);
+    await rowWith(page, 'streams', [key, 'flv 1']);
+    await rowWith(page, 'clients', ['rtmp', 'publish', key]);
+    const player = await rowWith(page, 'clients', ['flv', 'play', key]);
+    const id = player.split(' | ')[0]!;
+    const kicked = await page.evaluate(`(() => {
+      const row = [...document.querySelectorAll('#clients tbody tr')].find((tr) => tr.dataset.client === ${JSON.stringify(id)});
+      if (!row) return false;
+      row.querySelector('button.kick').click();
+      return true;
+    })()`);
+    assert.equal(kicked, true);
+    await eventually(
+      async () => {
+        const body = (await (await fetch(`${proxy.systemApi}/api/v1/clients`)).json()) as { clients: { id: string }[] };
+        assert.ok(!body.clients.some((c) => c.id === id), `client ${id} still listed`);
+      },
+      10_000,
+      100,
+    );
+    // The page drops the kicked row on its next refresh.
+    await eventually(async () => assert.ok(!(await rowsOf(page, 'clients')).some((r) => r.startsWith(`${id} |`))), 10_000, 100);
+    await assertNoCspViolations(page, problems);
+    await page.close();
+    await pub.stop();
+  } finally {
+    await proxy.stop();
+    await nms.stop();
+  }
+});
