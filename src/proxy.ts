@@ -31,6 +31,7 @@ import { createOriginAgent } from './net/origin-http.js';
 import type { Agent } from 'undici';
 import type { ProtocolDeps, ProxyService } from './net/service.js';
 import { startRtmpServer } from './rtmp/server.js';
+import { RTSP_VARIABLE, startRtspServer, type RtspService } from './rtsp/server.js';
 import { startSrtServer } from './srt/server.js';
 import { startWebrtcRelay } from './webrtc/relay.js';
 import { webrtcRoutes } from './webrtc/signalling.js';
@@ -54,7 +55,7 @@ export interface ProxyDeps {
   heap?: () => { used: number; limit: number };
 }
 
-export type ListenerName = keyof Listeners | 'httpsApi' | 'httpsServer';
+export type ListenerName = keyof Listeners | 'httpsApi' | 'httpsServer' | 'rtsp';
 
 export function createBalancer(config: Config, now?: () => number, log?: Logger, relays?: RelayRegistry): Balancer {
   if (config.loadBalancer === 'redis') {
@@ -219,9 +220,11 @@ export class OriginProxy {
       await http('httpApi', [versionsRoute(), ...webrtcRoutes({ ...deps, relay: rtc, agent: this.originAgent })]);
       const srt = await startSrtServer(deps);
       started('srt', srt);
+      const rtsp: RtspService | undefined = config.rtsp ? await startRtspServer(deps, config.rtsp) : undefined;
+      if (rtsp) started('rtsp', rtsp);
       const stats = () => ({
         protocols: this.protocolStats(),
-        detail: { rtmp: rtmp.detail(), webrtc: rtc.detail(), srt: srt.detail() },
+        detail: { rtmp: rtmp.detail(), webrtc: rtc.detail(), srt: srt.detail(), ...(rtsp ? { rtsp: rtsp.detail() } : {}) },
         routing: this.router.stats(),
       });
       const httpPlayers = () => this.httpStats.playersByStream();
@@ -317,6 +320,7 @@ export class OriginProxy {
     const expected: [ListenerName, string][] = Object.entries(LISTENER_VARIABLES) as [ListenerName, string][];
     if (this.tls && edge.httpsApi) expected.push(['httpsApi', 'PROXY_HTTPS_API']);
     if (this.tls && edge.httpsServer) expected.push(['httpsServer', 'PROXY_HTTPS_SERVER']);
+    if (this.deps.config.rtsp) expected.push(['rtsp', RTSP_VARIABLE]);
     const redisStatus = this.balancer instanceof RedisBalancer ? this.balancer.client.status : undefined;
     return {
       unbound: expected.filter(([name]) => !this.listeners.has(name)).map(([, variable]) => variable),
