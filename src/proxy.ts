@@ -7,6 +7,7 @@ import { classifyStreamRequest } from './http/classify.js';
 import { performance } from 'node:perf_hooks';
 import { createRouter, type Fallback, type Route } from './net/router.js';
 import { systemApiExposure, systemApiRoutes, versionsRoute } from './api/system-api.js';
+import { consoleRoutes } from './console/routes.js';
 import type { Balancer } from './balancer/balancer.js';
 import { startDefaultBackend, type DefaultBackendHandle } from './balancer/default-backend.js';
 import { MemoryBalancer } from './balancer/memory.js';
@@ -238,8 +239,15 @@ export class OriginProxy {
       }
       const summaries = this.summaries;
       const probes = healthRoutes({ loopDelayMs: () => this.loop.delayMs(), readiness: () => this.readiness() });
+      const consolePorts = {
+        httpServer: config.listeners.httpServer.port,
+        httpApi: config.listeners.httpApi.port,
+        httpsServer: this.tls ? edge.httpsServer?.port : undefined,
+        httpsApi: this.tls ? edge.httpsApi?.port : undefined,
+      };
       await http('systemApi', [
         ...probes,
+        ...consoleRoutes({ ports: consolePorts, tokenRequired: config.registerToken !== undefined }),
         ...clientsApiRoutes({
           relays: this.relays,
           balancer: this.balancer,
