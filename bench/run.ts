@@ -12,6 +12,7 @@ import { floodBench } from './flood.bench.js';
 import { httpBench } from './http.bench.js';
 import { redisBench } from './redis.bench.js';
 import { rtmpBench } from './rtmp.bench.js';
+import { rtspBench } from './rtsp.bench.js';
 import { soakBench } from './soak.bench.js';
 import { srtBench } from './srt.bench.js';
 import { webrtcBench } from './webrtc.bench.js';
@@ -34,6 +35,7 @@ const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchReport>> = 
   http: httpBench,
   redis: redisBench,
   rtmp: rtmpBench,
+  rtsp: rtspBench,
   soak: soakBench,
   srt: srtBench,
   webrtc: webrtcBench,
