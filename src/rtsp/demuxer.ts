@@ -57,34 +57,45 @@ export class RtspDemuxer {
     }
   }
 
-  /** Emits every complete item of `buf`; returns where the incomplete remainder starts. */
+  /**
+   * Emits every complete item of `buf`; returns where the incomplete remainder starts. Frames that follow each
+   * other are handed on as one slice, so the receiver writes once per chunk rather than once per packet.
+   */
   private scan(buf: Buffer, copyFrames: boolean, emit: (item: DemuxItem) => void): number {
     let pos = 0;
     const end = buf.length;
+    let run = -1;
+    const flush = () => {
+      if (run === -1) return;
+      const bytes = buf.subarray(run, pos);
+      run = -1;
+      emit({ kind: 'frame', bytes: copyFrames ? Buffer.from(bytes) : bytes });
+    };
     while (pos < end) {
       if (this.frameLeft > 0) {
         const n = Math.min(this.frameLeft, end - pos);
-        const bytes = buf.subarray(pos, pos + n);
-        emit({ kind: 'frame', bytes: copyFrames ? Buffer.from(bytes) : bytes });
+        if (run === -1) run = pos;
         this.frameLeft -= n;
         pos += n;
         continue;
       }
       const first = buf[pos]!;
-      if (first === CR || first === LF) {
-        // Stray line ends between messages are tolerated (some clients send CRLF keep-alives).
-        pos++;
-        continue;
-      }
       if (first === DOLLAR) {
         if (end - pos < 4) break;
         this.frameLeft = 4 + buf.readUInt16BE(pos + 2);
+        continue;
+      }
+      flush();
+      if (first === CR || first === LF) {
+        // Stray line ends between messages are tolerated (some clients send CRLF keep-alives).
+        pos++;
         continue;
       }
       const consumed = this.message(buf, pos, emit);
       if (consumed === 0) break;
       pos += consumed;
     }
+    flush();
     return pos;
   }
 

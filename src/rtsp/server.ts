@@ -111,8 +111,6 @@ class RtspConnection {
   private phase: Phase = 'identify';
   private readonly fromClient = new RtspDemuxer();
   private readonly fromOrigin = new RtspDemuxer();
-  /** Origin → client frame bytes of the current chunk not yet written (contiguous slices of it). */
-  private frameRun: Buffer | null = null;
   /** Client items that arrived while the origin was dialled (sent once it is connected). */
   private queued: DemuxItem[] = [];
   private queuedBytes = 0;
@@ -348,9 +346,7 @@ class RtspConnection {
   private readonly onOriginData = (chunk: Buffer): void => {
     try {
       this.fromOrigin.push(chunk, this.onOriginItem);
-      this.flushFrames();
     } catch (err) {
-      this.frameRun = null;
       if (!(err instanceof RtspParseError)) throw err;
       this.log.warn({ ...this.fields, origin: this.target?.origin.id, reason: err.message }, 'malformed RTSP from origin');
       this.answerAndClose(502, undefined, 'origin sent a malformed message');
@@ -359,27 +355,12 @@ class RtspConnection {
     this.holdIfBacklogged(this.client, this.origin!);
   };
 
-  private flushFrames(): void {
-    if (this.frameRun === null) return;
-    const run = this.frameRun;
-    this.frameRun = null;
-    if (this.phase === 'relay') this.client.write(run);
-  }
-
   private readonly onOriginItem = (item: DemuxItem): void => {
     if (this.phase !== 'relay') return;
     if (item.kind === 'frame') {
-      // Frames that follow each other in one chunk are written at once: one write per chunk, not per packet.
-      const run = this.frameRun;
-      if (run !== null && run.buffer === item.bytes.buffer && run.byteOffset + run.length === item.bytes.byteOffset) {
-        this.frameRun = Buffer.from(run.buffer, run.byteOffset, run.length + item.bytes.length);
-        return;
-      }
-      this.flushFrames();
-      this.frameRun = item.bytes;
+      this.client.write(item.bytes);
       return;
     }
-    this.flushFrames();
     const msg: RtspMessage = item.message;
     if (msg.kind === 'response') this.originAnswered(msg.status);
     towardClient(msg, this.originAuthority, this.clientAuthority);

@@ -48,6 +48,22 @@ function splitAt(buf: Buffer, cuts: number[]): Buffer[] {
 }
 
 describe('RTSP demuxer', () => {
+  test('frames that follow each other in one chunk come out as one slice of it, split only by messages', () => {
+    const frames = [frame(0, Buffer.alloc(1400, 1)), frame(1, Buffer.alloc(40, 2)), frame(0, Buffer.alloc(900, 3))];
+    const chunk = Buffer.concat([...frames, Buffer.from(ANSWER), frames[0]!]);
+    const items: DemuxItem[] = [];
+    new RtspDemuxer().push(chunk, (item) => items.push(item));
+    assert.deepEqual(
+      items.map((i) => i.kind),
+      ['frame', 'message', 'frame'],
+    );
+    const first = items[0]!;
+    assert.ok(first.kind === 'frame');
+    assert.equal(first.bytes.length, 1404 + 44 + 904);
+    assert.equal(first.bytes.buffer, chunk.buffer, 'a slice, not a copy');
+    assert.deepEqual(first.bytes, Buffer.concat(frames));
+  });
+
   test('splits requests, responses with bodies and interleaved frames, in order', () => {
     const f1 = frame(0, Buffer.alloc(300, 1));
     const f2 = frame(1, Buffer.alloc(20, 2));
