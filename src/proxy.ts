@@ -32,6 +32,8 @@ import { reportingRegistrations } from './health/balancer-events.js';
 import { originDrainMethods } from './api/origin-drain-api.js';
 import { balancerReadiness, healthRoutes, type ReadinessState } from './api/health-api.js';
 import { EventLoopMonitor } from './api/event-loop.js';
+import { proxyMetrics } from './metrics/index.js';
+import { requireToken } from './api/system-api.js';
 
 export interface ProxyDeps {
   config: Config;
@@ -47,7 +49,7 @@ export interface ProxyDeps {
   heap?: () => { used: number; limit: number };
 }
 
-export type ListenerName = keyof Listeners | 'httpsApi' | 'httpsServer';
+export type ListenerName = keyof Listeners | 'httpsApi' | 'httpsServer' | 'metrics';
 
 export function createBalancer(config: Config, now?: () => number, log?: Logger, relays?: RelayRegistry): Balancer {
   if (config.loadBalancer === 'redis') {
@@ -204,8 +206,21 @@ export class OriginProxy {
       started('srt', srt);
       const stats = () => ({ webrtc: rtc.stats(), srt: srt.stats(), routing: this.router.stats() });
       const probes = healthRoutes({ loopDelayMs: () => this.loop.delayMs(), readiness: () => this.readiness() });
+      // Prometheus: read at scrape time; the system API's /metrics takes the admin token, PROXY_METRICS_LISTEN none.
+      const metrics = proxyMetrics({
+        balancer: this.balancer,
+        router: this.router,
+        health: this.health,
+        services: () => this.listeners.values(),
+        now: deps.now,
+      });
+      if (config.metricsListen) {
+        const handler = createRouter([metrics.route(), ...probes.filter((r) => r.path === '/healthz')]);
+        started('metrics', await listenHttp({ variable: 'PROXY_METRICS_LISTEN', listen: config.metricsListen, handler, log, onFatal }));
+      }
       await http('systemApi', [
         ...probes,
+        metrics.route((ctx) => requireToken(config.registerToken, ctx)),
         ...systemApiRoutes({
           balancer: reportingRegistrations(this.balancer, this.health),
           registerToken: config.registerToken,
@@ -214,6 +229,7 @@ export class OriginProxy {
           describeOrigin: (v) => this.health.describe(v),
           originMethods: originDrainMethods(this.health, config.registerToken),
           stats,
+          onRegister: (outcome) => metrics.noteRegister(outcome),
           ...(deps.now ? { now: deps.now } : {}),
         }),
       ]);
