@@ -6,7 +6,7 @@ import type { Balancer, OriginView } from '../balancer/balancer.js';
 import type { HealthState } from '../routing/health.js';
 import type { Origin } from '../balancer/origin.js';
 import type { DialCounts } from '../routing/types.js';
-import { snapshotMetric, type Sample } from './snapshot-metric.js';
+import { oncePerScrape, snapshotMetric, type Sample } from './snapshot-metric.js';
 
 export interface RoutingSources {
   balancer: Balancer;
@@ -23,12 +23,8 @@ const STATES: readonly HealthState[] = ['up', 'suspect', 'draining', 'down'];
 
 export function registerRoutingMetrics(registry: Registry, src: RoutingSources): void {
   // The origin list is read once per scrape (one Redis round trip in Redis mode), shared below.
-  let views: { at: number; list: Promise<OriginView[]> } | undefined;
-  const origins = () => {
-    const now = performance.now();
-    if (!views || now - views.at > 100) views = { at: now, list: src.balancer.origins().catch(() => [] as OriginView[]) };
-    return views.list;
-  };
+  // Unreadable (Redis away): the origin series are left out rather than shown as zero.
+  const origins = oncePerScrape(() => src.balancer.origins().catch((): OriginView[] | undefined => undefined));
 
   snapshotMetric(registry, {
     name: 'origin_proxy_dials_total',
@@ -41,7 +37,9 @@ export function registerRoutingMetrics(registry: Registry, src: RoutingSources):
     help: 'Failed dials to an origin, by origin server id (registered origins only)',
     type: 'counter',
     read: async () => {
-      const registered = new Set((await origins()).map((v) => v.origin.serverId));
+      const views = await origins();
+      if (!views) return [];
+      const registered = new Set(views.map((v) => v.origin.serverId));
       return [...src.dialFailures(registered)].map(([server, value]) => ({ labels: { server }, value }));
     },
   });
@@ -56,8 +54,10 @@ export function registerRoutingMetrics(registry: Registry, src: RoutingSources):
     help: 'Registered origins by state (up, suspect, draining, down)',
     type: 'gauge',
     read: async () => {
+      const views = await origins();
+      if (!views) return [];
       const counts = new Map<HealthState, number>(STATES.map((s) => [s, 0]));
-      for (const v of await origins()) {
+      for (const v of views) {
         const s = src.stateOf(v.origin);
         counts.set(s, (counts.get(s) ?? 0) + 1);
       }

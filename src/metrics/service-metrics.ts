@@ -2,7 +2,7 @@
 // stats() (the one ServiceStats shape) at scrape time.
 import type { Registry } from 'prom-client';
 import { SETUP_BUCKETS_S, SetupHistogram, type ProtocolStats, type ServiceStats } from '../net/service-stats.js';
-import { histogramSamples, snapshotMetric, tokenLabel, type Sample } from './snapshot-metric.js';
+import { histogramSamples, oncePerScrape, snapshotMetric, tokenLabel, type Sample } from './snapshot-metric.js';
 
 /** Anything that reports ServiceStats (each protocol service). */
 export interface StatsSource {
@@ -48,13 +48,8 @@ function byReason(protocol: string, parts: ProtocolStats[], pick: (s: ProtocolSt
 }
 
 export function registerServiceMetrics(registry: Registry, services: () => Iterable<StatsSource>): void {
-  // One read of every service per scrape, shared by the metrics below (they are collected together).
-  let cache: { at: number; stats: Map<string, ProtocolStats[]> } | undefined;
-  const read = () => {
-    const now = performance.now();
-    if (!cache || now - cache.at > 100) cache = { at: now, stats: merged(services()) };
-    return cache.stats;
-  };
+  // One read of every service per scrape, shared by the metrics below.
+  const read = oncePerScrape(() => merged(services()));
   const each = (f: (protocol: string, parts: ProtocolStats[]) => Sample[]) => () => [...read()].flatMap(([p, parts]) => f(p, parts));
   const sum = (parts: ProtocolStats[], f: (s: ProtocolStats) => number) => parts.reduce((n, s) => n + f(s), 0);
 

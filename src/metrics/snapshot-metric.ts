@@ -62,3 +62,18 @@ export function histogramSamples(
 export function tokenLabel(value: string): string {
   return /^[a-z0-9][a-z0-9_.-]{0,39}$/i.test(value) ? value : 'other';
 }
+
+/**
+ * `read` memoised for one scrape: prom-client asks every metric for its values in one synchronous
+ * pass, so metrics sharing a source (all services' stats, the origin list) read it once per scrape.
+ */
+export function oncePerScrape<T>(read: () => T): () => T {
+  let held: { value: T } | undefined;
+  return () => {
+    if (!held) {
+      held = { value: read() };
+      queueMicrotask(() => (held = undefined));
+    }
+    return held.value;
+  };
+}
