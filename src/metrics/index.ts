@@ -76,6 +76,7 @@ export interface ProxyParts {
   /** The running services; those whose stats() has the ServiceStats shape are exported. */
   services: () => Iterable<object>;
   now?: (() => number) | undefined;
+  processMetrics?: boolean;
 }
 
 /** The metrics of a whole proxy. */
@@ -89,5 +90,6 @@ export function proxyMetrics(parts: ProxyParts): ProxyMetrics {
     relays: () => parts.router.relays.counts(),
     stateOf: (origin) => parts.health.state(origin, now()),
     redis: redisClientOf(parts.balancer),
+    ...(parts.processMetrics === undefined ? {} : { processMetrics: parts.processMetrics }),
   });
 }
