@@ -11,6 +11,7 @@ import { HandshakeType } from '../src/srt/handshake.js';
 import { buildShutdown } from '../src/srt/packet.js';
 import { readFlvFile, RtmpTestClient, tagMessage } from '../test/fixtures/rtmp-client.js';
 import { startPeer } from '../test/fixtures/process.js';
+import { publish } from '../test/fixtures/media.js';
 import { freePort } from '../test/fixtures/ports.js';
 import { makeTestTs, udpSink } from '../test/fixtures/srt-media.js';
 import { TestCaller, callerHsReq } from '../test/fixtures/srt-peers.js';
@@ -213,21 +214,7 @@ export async function checkSrtPublish(env: FuzzEnv, origin: SrtSinkOrigin, name:
   let ffmpeg: ReturnType<typeof startPeer> | undefined;
   try {
     const ts = await makeTestTs(media.dir, 4);
-    ffmpeg = startPeer('ffmpeg srt publish', 'ffmpeg', [
-      '-hide_banner',
-      '-loglevel',
-      'warning',
-      '-re',
-      '-stream_loop',
-      '-1',
-      '-i',
-      ts,
-      '-c',
-      'copy',
-      '-f',
-      'mpegts',
-      `srt://127.0.0.1:${env.proxy.ports.srt}?streamid=#!::r=live/${name},m=publish&latency=200000`,
-    ]);
+    ffmpeg = publish(ts, `srt://127.0.0.1:${env.proxy.ports.srt}?streamid=#!::r=live/${name},m=publish&latency=200000`, 'mpegts');
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const got = origin.bytes() - before;
@@ -281,21 +268,7 @@ export async function soakBench(ctx: BenchContext): Promise<BenchReport> {
   const end = t0 + minutes * 60_000;
   const stop = () => Date.now() >= end || env.proxy.peer.hasExited;
   // One long-running publisher that the players, HLS and HTTP loops read.
-  const live = startPeer('ffmpeg soak publish', 'ffmpeg', [
-    '-hide_banner',
-    '-loglevel',
-    'warning',
-    '-re',
-    '-stream_loop',
-    '-1',
-    '-i',
-    env.flv,
-    '-c',
-    'copy',
-    '-f',
-    'flv',
-    `rtmp://127.0.0.1:${env.proxy.ports.rtmp}/live/soak`,
-  ]);
+  const live = publish(env.flv, `rtmp://127.0.0.1:${env.proxy.ports.rtmp}/live/soak`);
   let n = 0;
   const name = (p: string) => `${p}${n++ % 200}`;
   const abusive = [env.proxy.ports.rtmp, env.proxy.ports.httpServer, env.proxy.ports.httpApi, env.proxy.ports.systemApi];

@@ -113,11 +113,23 @@ export async function passthroughLive(o: LivePassthrough): Promise<void> {
     origin.destroy();
     throw nonStandardStatus(head.status);
   }
-  // From here on the client socket is ours: Node's ServerResponse never writes to it.
   const out = clientHeaders(head.headers, true, o.extension);
-  // The origin's framing (chunked / Content-Length / close) reaches the client unchanged.
+  // The origin's framing (chunked / Content-Length / close) reaches the client unchanged — but only one
+  // framing: with Transfer-Encoding, the Content-Length is dropped (RFC 9112 §6.3: the encoding wins and the
+  // length must not be forwarded), and a Content-Length with differing values makes the answer unusable.
   const te = head.headers['transfer-encoding'];
-  if (te !== undefined) out['transfer-encoding'] = te;
+  if (te !== undefined) {
+    out['transfer-encoding'] = te;
+    delete out['content-length'];
+  } else if (head.headers['content-length'] !== undefined) {
+    const length = singleLength(head.headers['content-length']);
+    if (length === undefined) {
+      origin.destroy();
+      throw new HttpError(502, 'origin sent conflicting Content-Length values');
+    }
+    out['content-length'] = length;
+  }
+  // From here on the client socket is ours: Node's ServerResponse never writes to it.
   out.connection = 'close';
   o.res.shouldKeepAlive = false;
   client.setNoDelay(true);
@@ -131,6 +143,13 @@ export async function passthroughLive(o: LivePassthrough): Promise<void> {
   } finally {
     ended?.();
   }
+}
+
+/** The one length a Content-Length header names (repeated identical values allowed); undefined if none or several. */
+function singleLength(value: string | string[]): string | undefined {
+  const values = (Array.isArray(value) ? value : [value]).flatMap((v) => v.split(',')).map((v) => v.trim());
+  const first = values[0] ?? '';
+  return /^\d{1,15}$/.test(first) && values.every((v) => v === first) ? first : undefined;
 }
 
 /** Dials the targets in order until one accepts; the last failure is thrown when none does. */

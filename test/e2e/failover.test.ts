@@ -24,6 +24,30 @@ async function pinOf(proxy: RunningProxy, stream: string): Promise<string> {
   return pin.server;
 }
 
+/** Registers each origin with the proxy as `<prefix>-<index>` (its RTMP and HTTP ports). */
+async function registerEach(proxy: RunningProxy, origins: readonly { rtmpPort: number; httpPort: number }[], prefix: string): Promise<void> {
+  await Promise.all(
+    origins.map((o, i) =>
+      registerOrigin(proxy.systemApi, {
+        ip: '127.0.0.1',
+        server: `${prefix}-${i}`,
+        service: 'svc',
+        pid: '1',
+        rtmp: [String(o.rtmpPort)],
+        http: [String(o.httpPort)],
+      }),
+    ),
+  );
+}
+
+/** An RTMP player of `live/<stream>` through the proxy; throws until the origin answers Play.Start. */
+async function playThroughProxy(proxy: RunningProxy, stream: string): Promise<Awaited<ReturnType<typeof RtmpTestClient.open>>> {
+  const c = await RtmpTestClient.open(`rtmp://127.0.0.1:${proxy.ports.rtmp}/live`, { timeoutMs: 10_000, ackEverySegment: true });
+  const playing = await c.client.start('play', stream, await c.client.createStream());
+  assert.equal(String(playing.get('code')), 'NetStream.Play.Start');
+  return c;
+}
+
 /** One RTMP publish through the proxy; the client is returned open when the origin accepted. */
 async function publishOnce(proxy: RunningProxy, name: string): Promise<RtmpTestClient | undefined> {
   try {
@@ -68,18 +92,7 @@ function killScenario(kind: 'nginx-rtmp' | 'node-media-server', start: () => Pro
     before(async () => {
       origins = await Promise.all([start(), start()]);
       proxy = await startProxy({ env: { PROXY_HEALTH_INTERVAL: `${INTERVAL_MS}ms` } });
-      await Promise.all(
-        origins.map((o, i) =>
-          registerOrigin(proxy.systemApi, {
-            ip: '127.0.0.1',
-            server: `o-${i}`,
-            service: 'svc',
-            pid: '1',
-            rtmp: [String(o.rtmpPort)],
-            http: [String(o.httpPort)],
-          }),
-        ),
-      );
+      await registerEach(proxy, origins, 'o');
     });
     after(async () => {
       await proxy?.stop();
@@ -92,12 +105,7 @@ function killScenario(kind: 'nginx-rtmp' | 'node-media-server', start: () => Pro
       const victim = origins[Number(victimId.slice(2))]!;
       const survivorId = victimId === 'o-0' ? 'o-1' : 'o-0';
 
-      const { client: rtmpPlayer } = await eventually(async () => {
-        const c = await RtmpTestClient.open(`rtmp://127.0.0.1:${proxy.ports.rtmp}/live`, { timeoutMs: 10_000, ackEverySegment: true });
-        const playing = await c.client.start('play', stream, await c.client.createStream());
-        assert.equal(String(playing.get('code')), 'NetStream.Play.Start');
-        return c;
-      });
+      const { client: rtmpPlayer } = await eventually(() => playThroughProxy(proxy, stream));
       const flv = withFlv ? flvPlayer(`${proxy.httpServer}/live/${stream}.flv`) : undefined;
       if (flv) await eventually(async () => assert.ok(flv.state.bytes > 10_000, 'the FLV player receives the stream'));
 
@@ -130,18 +138,7 @@ describe('an origin removed with DELETE while it carries a stream', () => {
     const origins = await Promise.all([startNginxRtmp(), startNginxRtmp()]);
     // Probes off: only the removal can end the relays (the origin itself stays up and healthy).
     proxy = await startProxy({ env: { PROXY_HEALTH_INTERVAL: '0' } });
-    await Promise.all(
-      origins.map((o, i) =>
-        registerOrigin(proxy.systemApi, {
-          ip: '127.0.0.1',
-          server: `del-${i}`,
-          service: 'svc',
-          pid: '1',
-          rtmp: [String(o.rtmpPort)],
-          http: [String(o.httpPort)],
-        }),
-      ),
-    );
+    await registerEach(proxy, origins, 'del');
   });
   after(async () => {
     await proxy?.stop();
@@ -150,12 +147,7 @@ describe('an origin removed with DELETE while it carries a stream', () => {
   test('its relays (encoder and player) are closed at once; the encoder comes back on the other origin', async () => {
     const encoder = publish(testFlv(), `rtmp://127.0.0.1:${proxy.ports.rtmp}/live/removed`);
     const removed = await eventually(() => pinOf(proxy, 'removed'));
-    const { client: player } = await eventually(async () => {
-      const c = await RtmpTestClient.open(`rtmp://127.0.0.1:${proxy.ports.rtmp}/live`, { timeoutMs: 10_000, ackEverySegment: true });
-      const playing = await c.client.start('play', 'removed', await c.client.createStream());
-      assert.equal(String(playing.get('code')), 'NetStream.Play.Start');
-      return c;
-    });
+    const { client: player } = await eventually(() => playThroughProxy(proxy, 'removed'));
     assert.equal((await fetch(`${proxy.systemApi}/api/v1/origins/${removed}`, { method: 'DELETE' })).status, 200);
     await player.closedWithin(5000);
     await encoder.exited;
@@ -173,18 +165,7 @@ describe('drain with a live stream', () => {
   before(async () => {
     const origins = await Promise.all([startNginxRtmp(), startNginxRtmp()]);
     proxy = await startProxy({ env: { PROXY_HEALTH_INTERVAL: `${INTERVAL_MS}ms` } });
-    await Promise.all(
-      origins.map((o, i) =>
-        registerOrigin(proxy.systemApi, {
-          ip: '127.0.0.1',
-          server: `drain-${i}`,
-          service: 'svc',
-          pid: '1',
-          rtmp: [String(o.rtmpPort)],
-          http: [String(o.httpPort)],
-        }),
-      ),
-    );
+    await registerEach(proxy, origins, 'drain');
   });
   after(async () => {
     await proxy?.stop();
@@ -193,12 +174,7 @@ describe('drain with a live stream', () => {
   test('the draining origin keeps its stream playing and takes no new one; undrain restores it', async () => {
     const encoder = publish(testFlv(), `rtmp://127.0.0.1:${proxy.ports.rtmp}/live/running`);
     const drained = await eventually(() => pinOf(proxy, 'running'));
-    const { client: player } = await eventually(async () => {
-      const c = await RtmpTestClient.open(`rtmp://127.0.0.1:${proxy.ports.rtmp}/live`, { timeoutMs: 10_000, ackEverySegment: true });
-      const playing = await c.client.start('play', 'running', await c.client.createStream());
-      assert.equal(String(playing.get('code')), 'NetStream.Play.Start');
-      return c;
-    });
+    const { client: player } = await eventually(() => playThroughProxy(proxy, 'running'));
     const mediaReceived = () => player.received.filter((m) => m.type === 8 || m.type === 9).length;
     await eventually(async () => assert.ok(mediaReceived() > 20, 'the player receives the stream'));
     const r = await fetch(`${proxy.systemApi}/api/v1/origins/${drained}/drain`, { method: 'POST' });

@@ -1,7 +1,8 @@
 // Origins that answer outside the standards: an HTTP status outside 200-599 (999, 600, 000, a 1xx as the
 // final answer) reaches the client as 502 JSON on every HTTP path (playlist, segment, live passthrough,
-// WHIP); an SRT rejection code no standard defines reaches the caller as a generic standard code, while a
-// standard one is relayed unchanged.
+// WHIP); a live answer with conflicting framing reaches the client with one framing (or as a 502); an SRT
+// rejection code no standard defines reaches the caller as a generic standard code, while a standard one is
+// relayed unchanged.
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -154,6 +155,71 @@ describe('HTTP origin answers cut short', () => {
       }
     });
   }
+});
+
+describe('HTTP origin answers with conflicting framing on a live stream', () => {
+  let p: Awaited<ReturnType<typeof inProcessProxy>>;
+  let origin: Server;
+  let rtmp: RtmpListener;
+  let answer = '';
+  before(async () => {
+    origin = createServer((s: Socket) => {
+      s.on('error', () => undefined);
+      s.once('data', () => s.end(answer));
+    });
+    await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
+    rtmp = await RtmpListener.start();
+    p = await inProcessProxy();
+    await registerOrigin(p.systemApi, {
+      ip: '127.0.0.1',
+      server: 'framing',
+      service: 's',
+      pid: '1',
+      rtmp: [String(rtmp.port)],
+      http: [String((origin.address() as AddressInfo).port)],
+    });
+  });
+  after(async () => {
+    await p?.proxy.stop(0);
+    origin?.close();
+    await rtmp?.close();
+  });
+
+  for (const [what, head] of Object.entries({
+    'Content-Length and chunked': 'content-length: 5\r\ntransfer-encoding: chunked',
+    'chunked and then Content-Length': 'transfer-encoding: chunked\r\ncontent-length: 999',
+  })) {
+    test(`${what}: the client gets one framing (chunked), never both`, async () => {
+      answer = `HTTP/1.1 200 OK\r\ncontent-type: video/x-flv\r\n${head}\r\n\r\n5\r\nhello\r\n0\r\n\r\n`;
+      for (const path of ['/live/f.flv', '/live/f.ts']) {
+        // fetch (undici) refuses an answer carrying both: reading it proves the proxy sent one framing.
+        const res = await fetch(`http://127.0.0.1:${p.port('httpServer')}${path}`);
+        assert.equal(res.status, 200, path);
+        assert.equal(res.headers.get('content-length'), null, path);
+        assert.equal(await res.text(), 'hello', path);
+      }
+    });
+  }
+
+  for (const [what, head] of Object.entries({
+    'two different Content-Length fields': 'content-length: 5\r\ncontent-length: 7',
+    'a Content-Length listing two values': 'content-length: 5, 7',
+    'a Content-Length that is not a number': 'content-length: five',
+  })) {
+    test(`${what}: 502 JSON, nothing relayed`, async () => {
+      answer = `HTTP/1.1 200 OK\r\ncontent-type: video/x-flv\r\n${head}\r\n\r\nhello`;
+      const res = await fetch(`http://127.0.0.1:${p.port('httpServer')}/live/g.flv`);
+      assert.equal(res.status, 502);
+      assert.match(((await res.json()) as { error: string }).error, /conflicting Content-Length/);
+    });
+  }
+
+  test('repeated identical Content-Length values are one length', async () => {
+    answer = 'HTTP/1.1 200 OK\r\ncontent-type: video/x-flv\r\ncontent-length: 5\r\ncontent-length: 5\r\n\r\nhello';
+    const res = await fetch(`http://127.0.0.1:${p.port('httpServer')}/live/h.flv`);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'hello');
+  });
 });
 
 describe('SRT origin rejection codes', () => {

@@ -11,7 +11,7 @@ import { registerOrigin, startProxy, type RunningProxy } from '../fixtures/proxy
 import { startSrtListener } from '../fixtures/srt.js';
 import { checkTs, countFrames, makeTestTs, udpSink, videoSize } from '../fixtures/srt-media.js';
 import { TestCaller } from '../fixtures/srt-peers.js';
-import { eventually, probeCodecs } from '../fixtures/media.js';
+import { eventually, probeCodecs, publish } from '../fixtures/media.js';
 
 const media = tempDir('srt-e2e');
 let ts: string;
@@ -96,21 +96,7 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
       `srt://127.0.0.1:${outPort}?mode=listener`,
     ]);
     await waitForUdpBound(relay, inPort);
-    const feed = startPeer('ffmpeg feed', 'ffmpeg', [
-      '-hide_banner',
-      '-loglevel',
-      'warning',
-      '-re',
-      '-stream_loop',
-      '-1',
-      '-i',
-      ts,
-      '-c',
-      'copy',
-      '-f',
-      'mpegts',
-      `srt://127.0.0.1:${inPort}?streamid=#!::r=live/livestream,m=publish&latency=200000`,
-    ]);
+    const feed = publish(ts, `srt://127.0.0.1:${inPort}?streamid=#!::r=live/livestream,m=publish&latency=200000`, 'mpegts');
     const proxy = await startProxy({ env: NO_PROBES });
     try {
       await register(proxy, 'origin-play', outPort);
@@ -140,21 +126,7 @@ void describe('SRT through the proxy (real libsrt peers)', () => {
       `srt://127.0.0.1:${outPort}?mode=listener`,
     ]);
     await waitForUdpBound(relay, inPort);
-    const feed = startPeer('ffmpeg feed', 'ffmpeg', [
-      '-hide_banner',
-      '-loglevel',
-      'warning',
-      '-re',
-      '-stream_loop',
-      '-1',
-      '-i',
-      ts,
-      '-c',
-      'copy',
-      '-f',
-      'mpegts',
-      `srt://127.0.0.1:${inPort}?streamid=#!::r=live/probe,m=publish&latency=200000`,
-    ]);
+    const feed = publish(ts, `srt://127.0.0.1:${inPort}?streamid=#!::r=live/probe,m=publish&latency=200000`, 'mpegts');
     const proxy = await startProxy({ env: NO_PROBES });
     try {
       await register(proxy, 'origin-probe', outPort);
