@@ -4,15 +4,15 @@
 // and 50 from nginx-rtmp: direct vs through the proxy.
 import { get } from 'node:http';
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
 import { eventually, makeTestFlv, publish } from '../test/fixtures/media.js';
 import { startNginxRtmp } from '../test/fixtures/nginx-rtmp.js';
 import { startNodeMediaServer } from '../test/fixtures/nms.js';
 import { FIXTURES_DIST, tempDir } from '../test/fixtures/paths.js';
 import { freePort } from '../test/fixtures/ports.js';
-import { run, startPeer, waitForTcp, type Peer } from '../test/fixtures/process.js';
+import { startPeer, waitForTcp, type Peer } from '../test/fixtures/process.js';
 import { registerOrigin, startProxy } from '../test/fixtures/proxy.js';
 import { httpLoad } from './lib/http-load.js';
+import { makeNoisyFlv } from './lib/media.js';
 import { measureCpu } from './lib/proc.js';
 import { fmt, ratio, targetsLine, type Target } from './lib/stats.js';
 import type { BenchContext, BenchReport } from './run.js';
@@ -20,58 +20,6 @@ import type { BenchContext, BenchReport } from './run.js';
 const PLAYERS = 16;
 /** The SRS Go proxy's FLV fan-out cost (CPU-s/GB) against SRS origins: a figure from another run, not measured here. */
 const GO_PROXY_FLV_CPU_PER_GB = 1.46;
-
-/** A CBR ~8 Mbps 720p FLV (noisy picture so the encoder cannot go below the rate). */
-async function makeHighRateFlv(dir: string): Promise<string> {
-  const file = join(dir, 'bench-8mbps.flv');
-  if (existsSync(file)) return file;
-  const r = await run(
-    'ffmpeg',
-    [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-y',
-      '-f',
-      'lavfi',
-      '-i',
-      'testsrc2=size=1280x720:rate=25,noise=alls=40:allf=t',
-      '-f',
-      'lavfi',
-      '-i',
-      'sine=frequency=440:sample_rate=44100',
-      '-t',
-      '10',
-      '-c:v',
-      'libx264',
-      '-preset',
-      'ultrafast',
-      '-g',
-      '50',
-      '-b:v',
-      '8M',
-      '-minrate',
-      '8M',
-      '-maxrate',
-      '8M',
-      '-bufsize',
-      '4M',
-      '-x264-params',
-      'nal-hrd=cbr',
-      '-pix_fmt',
-      'yuv420p',
-      '-c:a',
-      'aac',
-      '-b:a',
-      '128k',
-      '-shortest',
-      file,
-    ],
-    120_000,
-  );
-  if (r.code !== 0) throw new Error(`ffmpeg: ${r.stderr}`);
-  return file;
-}
 
 /** `players` concurrent HTTP readers of `url` for `ms`; total bytes received. */
 async function fanOut(url: string, players: number, ms: number): Promise<number> {
@@ -117,7 +65,7 @@ async function flvFanOut(ctx: BenchContext, dir: string): Promise<{ rows: string
       rtmp: [String(nms.rtmpPort)],
       http: [String(nms.httpPort)],
     });
-    pub = publish(await makeHighRateFlv(dir), `rtmp://127.0.0.1:${nms.rtmpPort}/live/bench`);
+    pub = publish(await makeNoisyFlv(dir, { noise: 40, rate: '8M', cbr: true }), `rtmp://127.0.0.1:${nms.rtmpPort}/live/bench`);
     await eventually(async () => {
       if ((await fanOut(`http://127.0.0.1:${nms.httpPort}/live/bench.flv`, 1, 1500)) < 500_000) throw new Error('stream not flowing yet');
     }, 20_000);

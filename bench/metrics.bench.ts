@@ -11,7 +11,8 @@ import { startHeartbeat } from '../test/fixtures/heartbeat.js';
 import { startProxy } from '../test/fixtures/proxy.js';
 import { cpuSeconds, rssBytes } from './lib/proc.js';
 import { fmt, summarize, targetsLine } from './lib/stats.js';
-import { flow, makeBenchFlv, registered, startBenchNginx, type FlowResult } from './rtmp.bench.js';
+import { makeNoisyFlv } from './lib/media.js';
+import { flow, registered, startBenchNginx, type FlowResult } from './rtmp.bench.js';
 import type { BenchContext, BenchReport } from './run.js';
 
 const LOAD = join(FIXTURES_DIST, 'rtmp-load.js');
@@ -59,7 +60,7 @@ export async function metricsBench(ctx: BenchContext): Promise<BenchReport> {
   const tmp = tempDir('metrics-bench');
   const peers: Peer[] = [];
   try {
-    const flv = await makeBenchFlv(tmp.dir);
+    const flv = await makeNoisyFlv(tmp.dir, { noise: 12, rate: '4M', cbr: false }); // the rtmp bench's media
     const nginx = await startBenchNginx(tmp.dir, 60000);
     peers.push(nginx.peer);
     const proxy = await startProxy({

@@ -7,9 +7,10 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../test/fixtures/ports.js';
 import { FIXTURES_DIST, REPO_ROOT, tempDir } from '../test/fixtures/paths.js';
-import { run, startPeer, waitForTcp, type Peer } from '../test/fixtures/process.js';
+import { startPeer, waitForTcp, type Peer } from '../test/fixtures/process.js';
 import { startHeartbeat } from '../test/fixtures/heartbeat.js';
 import { startProxy } from '../test/fixtures/proxy.js';
+import { makeNoisyFlv } from './lib/media.js';
 import { summarize, targetsLine } from './lib/stats.js';
 import type { BenchContext, BenchReport } from './run.js';
 
@@ -48,55 +49,6 @@ rtmp { server { listen 127.0.0.1:${port}; access_log off; chunk_size ${chunkSize
   const peer = startPeer('bench nginx', 'nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'logs', 'error.log'), '-g', 'daemon off;']);
   await waitForTcp(port);
   return { peer, port };
-}
-
-/** ~4.3 Mbps 720p H.264 + AAC, 10 s (noise keeps the bit rate up), made with lavfi. */
-export async function makeBenchFlv(dir: string): Promise<string> {
-  const file = join(dir, 'bench-720p.flv');
-  const r = await run(
-    'ffmpeg',
-    [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-y',
-      '-f',
-      'lavfi',
-      '-i',
-      'testsrc2=size=1280x720:rate=25,noise=alls=12:allf=t',
-      '-f',
-      'lavfi',
-      '-i',
-      'sine=frequency=440:sample_rate=44100',
-      '-t',
-      '10',
-      '-c:v',
-      'libx264',
-      '-preset',
-      'ultrafast',
-      '-tune',
-      'zerolatency',
-      '-pix_fmt',
-      'yuv420p',
-      '-g',
-      '50',
-      '-b:v',
-      '4M',
-      '-maxrate',
-      '4M',
-      '-bufsize',
-      '2M',
-      '-c:a',
-      'aac',
-      '-b:a',
-      '128k',
-      '-shortest',
-      file,
-    ],
-    120_000,
-  );
-  if (r.code !== 0) throw new Error(`ffmpeg could not make bench media: ${r.stderr}`);
-  return file;
 }
 
 /** Resolves once the proxy lists an origin (the heartbeat sidecar registered it). */
@@ -240,7 +192,7 @@ export async function rtmpBench(ctx: BenchContext): Promise<BenchReport> {
   const tmp = tempDir('rtmp-bench');
   const peers: Peer[] = [];
   try {
-    const flv = await makeBenchFlv(tmp.dir);
+    const flv = await makeNoisyFlv(tmp.dir, { noise: 12, rate: '4M', cbr: false });
     const nginx = await startBenchNginx(tmp.dir, 60000);
     peers.push(nginx.peer);
     // The idle timeout is raised so the 2,000 idle players are measured, not closed.

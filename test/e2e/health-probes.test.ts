@@ -48,6 +48,7 @@ describe('health probes', () => {
   test('Redis stopped → readyz 503 naming the balancer (healthz stays 200); Redis back → 200 again', async () => {
     const redis = await startRedis();
     const proxy = await startProxy({ env: redisEnv(redis) });
+    let again: Awaited<ReturnType<typeof startRedis>> | undefined;
     try {
       assert.deepEqual((await probe(proxy.systemApi, '/readyz')).body, { code: 0, status: 'ready', balancer: 'redis' });
       redis.peer.child.kill('SIGKILL');
@@ -64,15 +65,11 @@ describe('health probes', () => {
       assert.match(String(down.body.error), /Redis is not connected/);
       assert.ok(!down.text.includes(String(redis.port)), `no address in ${down.text}`);
       assert.equal((await probe(proxy.systemApi, '/healthz')).status, 200, 'Redis away is no reason to restart the proxy');
-      const again = await startRedis({ port: redis.port });
-      try {
-        await waitFor(async () => (await probe(proxy.systemApi, '/readyz')).status === 200, { what: 'readyz 200 after Redis restarted', timeoutMs: 30_000 });
-      } finally {
-        await proxy.stop();
-        await again.stop();
-      }
+      again = await startRedis({ port: redis.port });
+      await waitFor(async () => (await probe(proxy.systemApi, '/readyz')).status === 200, { what: 'readyz 200 after Redis restarted', timeoutMs: 30_000 });
     } finally {
       await proxy.stop();
+      await again?.stop();
       await redis.stop();
     }
   });
