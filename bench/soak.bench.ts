@@ -10,7 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { HandshakeType } from '../src/srt/handshake.js';
 import { buildShutdown } from '../src/srt/packet.js';
 import { readFlvFile, RtmpTestClient, tagMessage } from '../test/fixtures/rtmp-client.js';
-import { startPeer } from '../test/fixtures/process.js';
+import { startPeer, type Peer } from '../test/fixtures/process.js';
 import { publish } from '../test/fixtures/media.js';
 import { freePort } from '../test/fixtures/ports.js';
 import { makeTestTs, udpSink } from '../test/fixtures/srt-media.js';
@@ -258,6 +258,28 @@ function minutesArg(ctx: BenchContext): number {
   return ctx.quick ? 3 : 30;
 }
 
+const MAX_INCIDENTS = 20;
+
+/** Collects the proxy's warn/error log lines and the live publisher's exit, stamped with the minute. */
+function watchIncidents(env: FuzzEnv, live: Peer, t0: number, running: () => boolean): { lines: string[]; total: number } {
+  const out = { lines: [] as string[], total: 0 };
+  const note = (what: string) => {
+    out.total++;
+    if (out.lines.length < MAX_INCIDENTS) out.lines.push(`minute ${((Date.now() - t0) / 60_000).toFixed(1)}: ${what}`);
+  };
+  let carry = '';
+  env.proxy.peer.child.stdout?.on('data', (d: Buffer) => {
+    const lines = (carry + d.toString('utf8')).split('\n');
+    carry = lines.pop() ?? '';
+    for (const line of lines) {
+      const m = /"level":(40|50|60)\b.*"msg":"([^"]*)"/.exec(line);
+      if (m) note(`proxy ${m[1] === '40' ? 'warn' : 'error'} "${m[2]}" ${line.slice(0, 200)}`);
+    }
+  });
+  void live.exited.then(({ code }) => running() && note(`the live publisher exited (${code}): ${live.output.slice(-200).replace(/\s+/g, ' ')}`));
+  return out;
+}
+
 export async function soakBench(ctx: BenchContext): Promise<BenchReport> {
   const minutes = minutesArg(ctx);
   const env = await startFuzzEnv();
@@ -269,6 +291,8 @@ export async function soakBench(ctx: BenchContext): Promise<BenchReport> {
   const stop = () => Date.now() >= end || env.proxy.peer.hasExited;
   // One long-running publisher that the players, HLS and HTTP loops read.
   const live = publish(env.flv, `rtmp://127.0.0.1:${env.proxy.ports.rtmp}/live/soak`);
+  // What explains failures afterwards: the proxy's warnings and errors, and the live publisher ending early.
+  const incidents = watchIncidents(env, live, t0, () => !stop());
   let n = 0;
   const name = (p: string) => `${p}${n++ % 200}`;
   const abusive = [env.proxy.ports.rtmp, env.proxy.ports.httpServer, env.proxy.ports.httpApi, env.proxy.ports.systemApi];
@@ -329,6 +353,9 @@ export async function soakBench(ctx: BenchContext): Promise<BenchReport> {
     `${minutes} min of churn${crashed ? ' — THE PROXY EXITED' : ', no crash'}; slopes after warm-up (minute ${warm[0]?.minute ?? '?'} on): RSS ${fmt(rssSlope, 1)} MB/h, heap ${fmt(heapSlope, 1)} MB/h, fds ${fmt(fdSlope, 1)}/h.`,
     `Heartbeats: ${env.heartbeats.sent} sent (every second), ${env.heartbeats.refused} refused or failed, slowest ${fmt(env.heartbeats.slowestMs)} ms.`,
     ...[...t.entries()].map(([k, v]) => `${k}: ${v.ok} ok, ${v.failed} failed.`),
+    incidents.lines.length === 0
+      ? 'Incidents: none (no proxy warning or error; the live publisher ran throughout).'
+      : `Incidents (${incidents.total}, first ${incidents.lines.length}): ${incidents.lines.join(' · ')}`,
   ];
   return { headers: ['minute', 'RSS (MB)', 'heap used (MB)', 'fds'], rows, notes };
 }

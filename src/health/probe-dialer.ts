@@ -1,8 +1,10 @@
 // The real probes: a TCP connect, and an HTTP GET whose status line is all we wait for. Each is
 // bounded by a deadline and reads at most a few KB, so an origin that accepts and then says nothing,
-// or answers with an endless body, costs one socket for at most the deadline.
+// or answers with an endless body, costs one socket for at most the deadline. Deadlines are fair
+// (fair-timeout.ts): a stall of the proxy itself (GC, a starved CPU) does not fail an origin that answered.
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { fairTimeout } from '../net/fair-timeout.js';
 
 export interface ProbeDialer {
   /** Resolves once a TCP connection is established (then closes it); rejects on refusal or deadline. */
@@ -19,17 +21,17 @@ export const netProbeDialer: ProbeDialer = {
   tcp(host, port, timeoutMs) {
     return new Promise((resolve, reject) => {
       const socket = connect({ host, port });
-      const timer = setTimeout(() => {
+      const timer = fairTimeout(() => {
         socket.destroy();
         reject(new ProbeError(`connect to ${host}:${port} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       socket.once('connect', () => {
-        clearTimeout(timer);
+        timer.clear();
         socket.destroy();
         resolve();
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
+        timer.clear();
         socket.destroy();
         reject(new ProbeError(`connect to ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
       });
@@ -42,13 +44,13 @@ export const netProbeDialer: ProbeDialer = {
       // The socket itself is destroyed on the deadline: destroying only the request may leave it open.
       let socket: Socket | undefined;
       req.once('socket', (s) => (socket = s));
-      const timer = setTimeout(() => {
+      const timer = fairTimeout(() => {
         req.destroy();
         socket?.destroy();
         reject(new ProbeError(`GET http://${host}:${port}${path} got no answer within ${timeoutMs} ms`));
       }, timeoutMs);
       req.once('response', (res) => {
-        clearTimeout(timer);
+        timer.clear();
         // The status is the answer; the body is not needed (and may be endless).
         res.destroy();
         req.destroy();
@@ -56,7 +58,7 @@ export const netProbeDialer: ProbeDialer = {
         resolve(res.statusCode ?? 0);
       });
       req.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
+        timer.clear();
         reject(new ProbeError(`GET http://${host}:${port}${path}: ${err.code ?? err.message}`, { cause: err }));
       });
       req.end();

@@ -234,18 +234,28 @@ export class Prober {
     }
   }
 
-  /** One probe, bounded by `timeoutMs` overall whatever the dialer does. */
+  /**
+   * One probe, bounded by `timeoutMs` overall whatever the dialer does. The bound is fair as the dialer's own
+   * (fair-timeout.ts): fired much later than due, the proxy was stalled, so it is re-armed once; and its
+   * verdict waits a loop turn, so an answer read in the same turn wins.
+   */
   private async probe(target: ProbeTarget, timeoutMs: number): Promise<void> {
     const started = this.now();
     let timer: unknown;
     const deadline = new Promise<never>((_, reject) => {
-      timer = this.timers.set(() => reject(new ProbeError(`probe took longer than ${timeoutMs} ms`)), timeoutMs);
+      const arm = (due: number, rearmed: boolean): void => {
+        timer = this.timers.set(() => {
+          if (!rearmed && this.now() - due >= Math.max(50, timeoutMs / 2)) return arm(this.now() + timeoutMs, true);
+          setImmediate(() => reject(new ProbeError(`probe took longer than ${timeoutMs} ms`)));
+        }, timeoutMs);
+      };
+      arm(started + timeoutMs, false);
     });
     try {
       await Promise.race([this.opts.dialer.tcp(target.rtmp.host, target.rtmp.port, timeoutMs), deadline]);
       if (target.api) {
-        const left = Math.max(1, timeoutMs - (this.now() - started));
-        const status = await Promise.race([this.opts.dialer.httpGet(target.api.host, target.api.port, PROBE_PATH, left), deadline]);
+        // The overall deadline bounds both steps; time lost to a stall of the proxy is not the origin's.
+        const status = await Promise.race([this.opts.dialer.httpGet(target.api.host, target.api.port, PROBE_PATH, timeoutMs), deadline]);
         if (status >= 500 || status < 100) throw new ProbeError(`GET ${PROBE_PATH} answered ${status}`);
       }
     } finally {

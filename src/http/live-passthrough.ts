@@ -15,6 +15,7 @@ import { HttpError } from '../net/http-util.js';
 import { hostPort } from '../balancer/endpoint.js';
 import type { DialTarget } from '../balancer/origin.js';
 import type { Logger } from '../log.js';
+import { fairTimeout } from '../net/fair-timeout.js';
 import { keepAlive } from '../net/keepalive.js';
 import { forwardRequestHeaders } from '../net/origin-http.js';
 import { clientHeaders, isFinalStatus, nonStandardStatus } from './origin-request.js';
@@ -179,17 +180,18 @@ class ClientLeft extends Error {
 function dial(target: DialTarget, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect({ host: target.host, port: target.port, noDelay: true });
-    const timer = setTimeout(() => {
+    // Fair: a stall of the proxy itself does not fail (and back off) an origin that accepted meanwhile.
+    const timer = fairTimeout(() => {
       s.destroy();
       reject(new HttpError(504, 'origin did not answer in time'));
     }, timeoutMs);
     s.once('connect', () => {
-      clearTimeout(timer);
+      timer.clear();
       s.removeAllListeners('error');
       resolve(s);
     });
     s.once('error', () => {
-      clearTimeout(timer);
+      timer.clear();
       reject(new HttpError(502, 'origin unreachable'));
     });
   });

@@ -11,6 +11,7 @@ import type { ClientIntent } from './client.js';
 import { ClientHandshake } from './handshake.js';
 import { OUT_CHUNK_SIZE, RtmpLeg } from './leg.js';
 import { payloadLength, type RtmpMessage } from './messages.js';
+import { fairTimeout } from '../net/fair-timeout.js';
 
 /** Most media/data bytes an origin may send between publish/play and its start status (they are held). */
 const MAX_EARLY_BYTES = 8 * 1024 * 1024;
@@ -105,7 +106,7 @@ function dialOne(target: OriginTarget, dialMs: number, signal: AbortSignal): Pro
   return new Promise((resolve, reject) => {
     const socket = tcpConnect({ host: target.host, port: target.port, noDelay: true });
     const done = (err: Error | null) => {
-      clearTimeout(timer);
+      timer.clear();
       signal.removeEventListener('abort', onAbort);
       socket.off('error', onError);
       if (err === null) return resolve(socket);
@@ -117,7 +118,8 @@ function dialOne(target: OriginTarget, dialMs: number, signal: AbortSignal): Pro
     // After a failed or abandoned dial a late 'error' (a DNS answer after the timeout) must find a listener.
     const ignoreLate = () => undefined;
     const onAbort = () => done(new Error('aborted'));
-    const timer = setTimeout(() => done(new Error(`no connection within ${dialMs} ms`)), dialMs);
+    // Fair: a stall of the proxy itself does not fail (and mark down) an origin that accepted meanwhile.
+    const timer = fairTimeout(() => done(new Error(`no connection within ${dialMs} ms`)), dialMs);
     socket.once('connect', () => done(null));
     socket.on('error', onError);
     signal.addEventListener('abort', onAbort);
