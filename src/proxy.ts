@@ -2,6 +2,8 @@
 // and stops them in reverse order with a bounded drain. Nothing here is a module-level singleton:
 // tests build a Proxy with their own config, logger, balancer and clock.
 import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import { classifyStreamRequest } from './http/classify.js';
 import { performance } from 'node:perf_hooks';
 import { createRouter, type Fallback, type Route } from './net/router.js';
 import { systemApiExposure, systemApiRoutes, versionsRoute } from './api/system-api.js';
@@ -13,6 +15,10 @@ import { LISTENER_VARIABLES, type Config, type Listeners } from './config.js';
 import { streamVersionsRoute } from './http/stream-routes.js';
 import { createLogger, type Logger } from './log.js';
 import { httpStreamProxy } from './http/stream-proxy.js';
+import { HttpStreamStats } from './http/stream-stats.js';
+import { clientsApiRoutes, localStreams } from './api/clients-api.js';
+import { StreamSummaries } from './api/stream-summary.js';
+import type { ServiceStats } from './net/service-stats.js';
 import { listenHttp } from './net/http-listener.js';
 import { RelayRegistry } from './routing/relays.js';
 import { Router } from './routing/router.js';
@@ -80,8 +86,12 @@ export class OriginProxy {
   readonly originAgent: Agent;
   /** Origin states (probes, heartbeats, drain) and load: what routing asks before picking. */
   readonly health: HealthMonitor;
-  /** Live relays per origin and stream (load scores, pins that must stay, closing a down origin's relays). */
-  readonly relays = new RelayRegistry();
+  /** Live relays per origin and stream (load scores, pins that must stay, closing a down origin's relays), and the live clients. */
+  readonly relays: RelayRegistry;
+  /** HTTP-FLV/TS clients and HLS/DASH players of the stream listener. */
+  readonly httpStats: HttpStreamStats;
+  /** This proxy's streams shared with the others (Redis mode) for the cluster view. */
+  private summaries: StreamSummaries | undefined;
   /** The routing seam every protocol asks for a stream's origin. */
   readonly router: Router;
   private stopping: Promise<void> | undefined;
@@ -92,6 +102,8 @@ export class OriginProxy {
   private readonly loop = new EventLoopMonitor();
 
   constructor(private readonly deps: ProxyDeps) {
+    this.relays = new RelayRegistry(deps.now);
+    this.httpStats = new HttpStreamStats(deps.now);
     this.balancer = deps.balancer ?? createBalancer(deps.config, deps.now, deps.log, this.relays);
     this.health = createOriginHealth({
       config: deps.config,
@@ -161,6 +173,7 @@ export class OriginProxy {
         const variable = LISTENER_VARIABLES[name];
         const handler = createRouter(routes, fallback);
         const client = name !== 'systemApi';
+        const streams = name === 'httpServer' ? this.httpStreamCounting() : {};
         started(
           name,
           await listenHttp({
@@ -171,6 +184,7 @@ export class OriginProxy {
             onFatal,
             // HTTP answers an overloaded proxy per request (503 JSON), so connections are not refused for it.
             ...(client ? { limits: httpLimits, overloaded } : { allowClients: edge.systemApiAllowCidrs }),
+            ...streams,
           }),
         );
         // The HTTPS twin serves the same routes.
@@ -193,25 +207,42 @@ export class OriginProxy {
               limits: httpLimits,
               overloaded,
               tls: this.tls,
+              ...streams,
             }),
           );
         }
       };
       // Start order as the Go proxy: RTMP → WebRTC → HTTP API → SRT → System API → HTTP stream.
-      started('rtmp', await startRtmpServer(deps));
+      const rtmp = await startRtmpServer(deps);
+      started('rtmp', rtmp);
       const rtc = await startWebrtcRelay(deps);
       started('webrtc', rtc);
       await http('httpApi', [versionsRoute(), ...webrtcRoutes({ ...deps, relay: rtc, agent: this.originAgent })]);
       const srt = await startSrtServer(deps);
       started('srt', srt);
-      const stats = () => ({ webrtc: rtc.stats(), srt: srt.stats(), routing: this.router.stats() });
+      const stats = () => ({
+        protocols: this.protocolStats(),
+        detail: { rtmp: rtmp.detail(), webrtc: rtc.detail(), srt: srt.detail() },
+        routing: this.router.stats(),
+      });
+      const httpPlayers = () => this.httpStats.playersByStream();
+      if (this.balancer instanceof RedisBalancer) {
+        this.summaries = new StreamSummaries({
+          client: this.balancer.client,
+          local: () => localStreams({ relays: this.relays, httpPlayers }),
+          log: log.child({ component: 'stream-summary' }),
+          ...(deps.now ? { now: deps.now } : {}),
+        });
+        this.summaries.start();
+      }
+      const summaries = this.summaries;
       const probes = healthRoutes({ loopDelayMs: () => this.loop.delayMs(), readiness: () => this.readiness() });
       // Prometheus: read at scrape time; the system API's /metrics takes the admin token, PROXY_METRICS_LISTEN none.
       const metrics = proxyMetrics({
         balancer: this.balancer,
         router: this.router,
         health: this.health,
-        services: () => this.listeners.values(),
+        services: () => [{ stats: () => this.protocolStats() }],
         now: deps.now,
       });
       if (config.metricsListen) {
@@ -221,6 +252,14 @@ export class OriginProxy {
       await http('systemApi', [
         ...probes,
         metrics.route((ctx) => requireToken(config.registerToken, ctx)),
+        ...clientsApiRoutes({
+          relays: this.relays,
+          balancer: this.balancer,
+          registerToken: config.registerToken,
+          httpPlayers,
+          ...(summaries ? { cluster: () => summaries.cluster() } : {}),
+          ...(deps.now ? { now: deps.now } : {}),
+        }),
         ...systemApiRoutes({
           balancer: reportingRegistrations(this.balancer, this.health),
           registerToken: config.registerToken,
@@ -235,11 +274,44 @@ export class OriginProxy {
       ]);
       const exposed = systemApiExposure(config);
       if (exposed) log.warn({ listener: 'PROXY_SYSTEM_API', address: config.listeners.systemApi.host ?? '(all interfaces)' }, exposed);
-      await http('httpServer', [streamVersionsRoute()], httpStreamProxy({ config, balancer: this.balancer, router: this.router, agent: this.originAgent }));
+      await http(
+        'httpServer',
+        [streamVersionsRoute()],
+        httpStreamProxy({
+          config,
+          balancer: this.balancer,
+          router: this.router,
+          agent: this.originAgent,
+          stats: this.httpStats,
+          ...(deps.now ? { now: deps.now } : {}),
+        }),
+      );
     } catch (err) {
       await this.stop(0);
       throw err;
     }
+  }
+
+  /** The clients' counters of every listener, merged by protocol label (the HTTPS twin adds to the HTTP listener's). */
+  protocolStats(): ServiceStats {
+    const out: ServiceStats = {};
+    for (const [name, l] of this.listeners) {
+      if (name === 'httpsServer') continue; // shares the HTTP stream listener's counters
+      Object.assign(out, l.stats());
+    }
+    return out;
+  }
+
+  /** The stream listener's counters, for listenHttp: its stats, and requests the heap guard refused. */
+  private httpStreamCounting(): { stats: () => ServiceStats; onRefused: (reason: 'overloaded', req: IncomingMessage, log: Logger) => void } {
+    return {
+      stats: () => this.httpStats.stats(),
+      onRefused: (reason, req, log) => {
+        const path = requestPath(req);
+        const protocol = this.httpStats.protocolOf(classifyStreamRequest(path, new URLSearchParams()), path, null);
+        if (protocol) this.httpStats.counters(protocol).refuse(reason, log);
+      },
+    };
   }
 
   /** Re-reads the TLS certificate and key (SIGHUP); false when there is no TLS or the new pair is unusable. */
@@ -284,10 +356,18 @@ export class OriginProxy {
       await Promise.all(clients.map((l) => l.close(graceMs)));
       await this.listeners.get('systemApi')?.close(Math.max(0, deadline - performance.now()));
       this.loop.stop();
+      await this.summaries?.stop();
       await this.originAgent.destroy();
       await this.health.stop();
       await this.balancer.close();
     })();
     return this.stopping;
   }
+}
+
+/** The path of a request, for classifying it (no decoding: only its suffix matters). */
+function requestPath(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
 }

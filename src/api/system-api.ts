@@ -127,18 +127,6 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
         },
       },
     },
-    {
-      path: '/api/v1/streams',
-      methods: {
-        GET: async (ctx) => {
-          authorize(ctx);
-          const { limit, offset } = page(ctx.url);
-          // Pins have no stable order across calls; the cursor is a position, good enough for a cluster view.
-          const pins = await available(deps.balancer.pins(offset + limit + 1));
-          sendPage(ctx.res, 'streams', pins.slice(offset), limit, offset, (p) => ({ stream: p.streamKey, origin: p.originId, server: p.serverId }));
-        },
-      },
-    },
   ];
 }
 
@@ -229,10 +217,11 @@ export function registerOutcome(err: unknown): RegisterOutcome {
   }
 }
 
-function page(url: URL): { limit: number; offset: number } {
+/** `?limit=&cursor=` (or `offset=`, the same position) of a listing; 400 when malformed. */
+export function page(url: URL): { limit: number; offset: number } {
   const limitText = url.searchParams.get('limit') ?? String(PAGE_DEFAULT);
   if (!/^\d{1,9}$/.test(limitText) || Number(limitText) < 1) throw new HttpError(400, 'limit must be a positive integer');
-  const cursor = url.searchParams.get('cursor') ?? '0';
+  const cursor = url.searchParams.get('cursor') ?? url.searchParams.get('offset') ?? '0';
   if (!/^\d{1,9}$/.test(cursor)) throw new HttpError(400, 'cursor must be a value returned as next');
   // Larger limits are served as the largest page (older clients asked for up to 100000).
   return { limit: Math.min(Number(limitText), PAGE_MAX), offset: Number(cursor) };
@@ -242,7 +231,7 @@ function page(url: URL): { limit: number; offset: number } {
  * Sends up to `limit` items and at most about PAGE_MAX_BYTES of JSON, each item serialised once, as
  * `{code: 0, <field>: [...], ...extra, next}`; `next` is the cursor of the following page.
  */
-function sendPage<T>(
+export function sendPage<T>(
   res: ServerResponse,
   field: string,
   rest: T[],

@@ -37,6 +37,10 @@ export interface RtcSession {
   mediaPort?: number;
   /** The answerer's ice-pwd: the key of the client's connectivity checks (MESSAGE-INTEGRITY). */
   icePwd?: string;
+  /** WHIP (publish) or WHEP (play), for the clients list. */
+  role?: 'publish' | 'play';
+  /** When the offer was answered (ms), for the setup time. */
+  offeredAt?: number;
 }
 
 /** How many records of each kind the balancer holds (metrics). */

@@ -158,6 +158,8 @@ export function decodeRtcRecord(raw: string): RtcSession {
     ['mediaHost', 'string'],
     ['mediaPort', 'number'],
     ['icePwd', 'string'],
+    ['role', 'string'],
+    ['offeredAt', 'number'],
   ] as const) {
     if (k in rest && typeof rest[k] !== type) delete rest[k];
   }

@@ -67,6 +67,12 @@ export class TtlMap<K, V> {
     return this.entries.delete(key);
   }
 
+  /** Unexpired entries, least recently used first (nothing refreshed). */
+  *liveEntries(): IterableIterator<[K, V]> {
+    const now = this.now();
+    for (const [k, e] of this.entries) if (e.expiresAt > now) yield [k, e.value];
+  }
+
   /** Drops expired entries; returns how many. */
   sweep(): number {
     const now = this.now();

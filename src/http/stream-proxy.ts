@@ -18,12 +18,24 @@ import { passthroughLive } from './live-passthrough.js';
 import { CORS_HEADERS, isOriginDialFailure, clientHeaders, requestOrigin, streamResponse } from './origin-request.js';
 import { SESSION_PARAM } from './session-param.js';
 import { serveStatic } from './static-files.js';
+import { HttpStreamStats, type HttpProtocol } from './stream-stats.js';
+import { clientAddress, httpRefusalReason } from '../net/client-stats.js';
 
 export interface HttpStreamDeps {
   config: Config;
   balancer: Balancer;
   router: StreamRouter;
   agent: Agent;
+  /** The listener's client counters (HTTP-FLV/TS clients, HLS/DASH sessions, refusals). */
+  stats?: HttpStreamStats;
+  now?: () => number;
+}
+
+/** What one request is, as the counters need it. */
+interface RequestInfo {
+  protocol: HttpProtocol | undefined;
+  /** When the request arrived (ms). */
+  at: number;
 }
 
 /** Playlists and manifests are small; anything larger is not one. */
@@ -34,11 +46,15 @@ const MAX_PATH_LENGTH = 4096;
 const SESSION_ID = /^[0-9a-f]{7}$/;
 
 export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
-  const route: Fallback = async (ctx) => {
+  const now = deps.now ?? Date.now;
+  const stats = deps.stats ?? new HttpStreamStats(now);
+  const counted = { ...deps, stats };
+  const route = async (ctx: RouteContext, info: RequestInfo): Promise<void> => {
     const method = ctx.req.method ?? 'GET';
     if (ctx.url.pathname.length > MAX_PATH_LENGTH) throw new HttpError(414, 'path too long');
     const path = decodePath(ctx.url.pathname);
     const kind = classifyStreamRequest(path, ctx.url.searchParams);
+    info.protocol = stats.protocolOf(kind, path, ctx.url.searchParams.get(SESSION_PARAM));
     if (method === 'OPTIONS') {
       ctx.res.writeHead(200, { ...CORS_HEADERS, 'content-length': '0' });
       ctx.res.end();
@@ -48,40 +64,46 @@ export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
     switch (kind) {
       case 'playlist':
       case 'manifest':
-        return manifest(deps, ctx, path, kind);
+        return manifest(counted, ctx, path, kind, info);
       case 'segment':
-        return segment(deps, ctx);
+        return segment(counted, ctx);
       case 'live':
-        return live(deps, ctx, path, true);
+        return live(counted, ctx, path, true, info);
       case 'maybe-segment':
-        return live(deps, ctx, path, false);
+        return live(counted, ctx, path, false, info);
       case 'static':
         return serveStatic(ctx.req, ctx.res, deps.config.staticFiles, ctx.url.pathname);
     }
   };
   return async (ctx) => {
+    const info: RequestInfo = { protocol: undefined, at: now() };
     try {
-      await route(ctx);
+      await route(ctx, info);
     } catch (err) {
       // Routing refused (no origin, Redis down, origins down…): the refusal table's status and text;
       // the details (origin ids and addresses) go to the log only.
       // Shared state out of reach (Redis down) on any balancer read is the same refusal: 503.
       const refusal = refusalOf(err);
       if (refusal instanceof RouteRefusal) {
-        ctx.log.warn({ refusal: refusal.kind, reason: refusal.detail }, 'stream not routed');
+        ctx.log.debug({ refusal: refusal.kind, reason: refusal.detail }, 'stream not routed');
+        if (info.protocol) stats.counters(info.protocol).refuse(refusal.kind, ctx.log, { why: refusal.detail });
         throw refusalHttpError(refusal);
       }
+      if (err instanceof HttpError && info.protocol)
+        stats.counters(info.protocol).refuse(httpRefusalReason(err), ctx.log, { status: err.status, why: err.message });
       throw err;
     }
   };
 }
+
+type CountedDeps = HttpStreamDeps & { stats: HttpStreamStats };
 
 /**
  * Live FLV/TS/AAC/MP3, routed by its own stream key; a `.ts` only goes to another stream's origin when
  * it is provably an HLS segment of it. Other segment names without the session parameter go to the
  * origin of the stream they are named after when that stream is pinned, else to the static files.
  */
-async function live(deps: HttpStreamDeps, ctx: RouteContext, path: string, isLive: boolean): Promise<void> {
+async function live(deps: CountedDeps, ctx: RouteContext, path: string, isLive: boolean, info: RequestInfo): Promise<void> {
   const ext = extensionOf(path);
   if (!isLiveOnly(ext)) {
     const owner = await segmentOwnerRoute(deps, ctx, path, isLive);
@@ -92,6 +114,9 @@ async function live(deps: HttpStreamDeps, ctx: RouteContext, path: string, isLiv
   ctx.log.debug({ stream: key.key }, 'live stream');
   const route = await deps.router.route(key.key, 'http', 'play');
   const t = deps.config.timeouts;
+  const protocol = info.protocol === 'ts' ? 'ts' : 'flv';
+  const counters = deps.stats.counters(protocol);
+  const arrival = counters.arrive(info.at);
   try {
     await passthroughLive({
       req: ctx.req,
@@ -102,10 +127,28 @@ async function live(deps: HttpStreamDeps, ctx: RouteContext, path: string, isLiv
       // Only an origin that serves the stream (2xx) keeps the pin and counts as a live relay.
       started: (target, status, close) => {
         if (status < 200 || status > 299) {
+          counters.refuse('origin-refused', ctx.log, { stream: key.key, status });
           route.release();
           return () => undefined;
         }
-        const handle = route.commit(target as RouteTarget, { close });
+        // The connection may have carried earlier requests: count from here.
+        const socket = ctx.req.socket;
+        const baseIn = socket.bytesRead;
+        const baseOut = socket.bytesWritten;
+        const bytes = () => ({ in: socket.bytesRead - baseIn, out: socket.bytesWritten - baseOut });
+        arrival.start('play', bytes);
+        const cid = (ctx.log.bindings() as { cid?: unknown }).cid;
+        const handle = route.commit(target as RouteTarget, {
+          close,
+          client: {
+            protocol,
+            role: 'play',
+            address: clientAddress(socket.remoteAddress, socket.remotePort),
+            ...(typeof cid === 'string' ? { cid } : {}),
+            since: arrival.at,
+            bytes,
+          },
+        });
         return () => handle.release();
       },
       path: ctx.url.pathname + ctx.url.search,
@@ -116,6 +159,7 @@ async function live(deps: HttpStreamDeps, ctx: RouteContext, path: string, isLiv
     });
   } finally {
     route.release(); // nothing started (does nothing after a commit)
+    arrival.end();
   }
 }
 
@@ -145,16 +189,24 @@ async function segmentOwnerRoute(deps: HttpStreamDeps, ctx: RouteContext, path: 
 }
 
 /** A segment carrying the session parameter: routed by the session's stream. */
-async function segment(deps: HttpStreamDeps, ctx: RouteContext): Promise<void> {
+async function segment(deps: CountedDeps, ctx: RouteContext): Promise<void> {
   const id = ctx.url.searchParams.get(SESSION_PARAM) ?? '';
   if (!SESSION_ID.test(id)) throw new HttpError(400, `invalid ${SESSION_PARAM} ${id.slice(0, 16)}`);
   const session = await deps.balancer.hlsSessionById(id);
   if (!session) throw new HttpError(404, `unknown ${SESSION_PARAM} ${id}`);
-  return relay(deps, ctx, await deps.router.route(session.streamKey, 'http', 'play'));
+  const socket = ctx.req.socket;
+  const baseIn = socket.bytesRead;
+  const baseOut = socket.bytesWritten;
+  try {
+    await relay(deps, ctx, await deps.router.route(session.streamKey, 'http', 'play'));
+  } finally {
+    const protocol = deps.stats.protocolOf('segment', ctx.url.pathname, id) === 'dash' ? 'dash' : 'hls';
+    deps.stats.playerRequest(socket.remoteAddress ?? '', session.streamKey, protocol, socket.bytesRead - baseIn, socket.bytesWritten - baseOut);
+  }
 }
 
 /** HLS playlist or DASH manifest: fetched whole, rewritten with the session id, Content-Length recomputed. */
-async function manifest(deps: HttpStreamDeps, ctx: RouteContext, path: string, kind: 'playlist' | 'manifest'): Promise<void> {
+async function manifest(deps: CountedDeps, ctx: RouteContext, path: string, kind: 'playlist' | 'manifest', info: RequestInfo): Promise<void> {
   // A variant playlist requested through a rewritten master carries the master's session.
   const given = ctx.url.searchParams.get(SESSION_PARAM);
   const known = given && SESSION_ID.test(given) ? await deps.balancer.hlsSessionById(given) : undefined;
@@ -183,9 +235,13 @@ async function manifest(deps: HttpStreamDeps, ctx: RouteContext, path: string, k
   });
   const headers = clientHeaders(upstream.headers, false, kind === 'playlist' ? 'm3u8' : 'mpd');
   let body = text;
+  const protocol = kind === 'playlist' ? 'hls' : 'dash';
+  let spbhid: string | undefined;
+  if (upstream.statusCode !== 200) deps.stats.counters(protocol).refuse('origin-refused', ctx.log, { stream: streamKey, status: upstream.statusCode });
   if (upstream.statusCode === 200 && text !== undefined) {
     // A session record exists only for a stream the origin really serves: refusals create nothing.
     const session = known ?? (await newHlsSession(deps, streamKey, sessionUrl(ctx, path)));
+    spbhid = session.spbhid;
     ctx.log.debug({ stream: streamKey, status: upstream.statusCode, spbhid: session.spbhid }, kind);
     if (kind === 'playlist' && isHlsPlaylist(text)) body = rewriteHlsPlaylist(text, session.spbhid);
     if (kind === 'manifest' && isDashManifest(text)) body = rewriteDashManifest(text, session.spbhid);
@@ -197,6 +253,10 @@ async function manifest(deps: HttpStreamDeps, ctx: RouteContext, path: string, k
   headers['content-length'] = String(bytes.length);
   ctx.res.writeHead(upstream.statusCode, headers);
   ctx.res.end(ctx.req.method === 'HEAD' ? undefined : bytes);
+  // A player is counted once, on the first playlist its address asks for (setup: request → answer).
+  if (spbhid !== undefined && deps.stats.playerRequest(ctx.req.socket.remoteAddress ?? '', streamKey, protocol, 0, bytes.length)) {
+    deps.stats.counters(protocol).countStarted('play', Math.max(0, (deps.now ?? Date.now)() - info.at) / 1000);
+  }
 }
 
 /** A new HLS session record; at the records' byte budget the player is told to try later (503). */

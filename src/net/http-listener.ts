@@ -11,6 +11,7 @@ import { HttpError, sendError } from './http-util.js';
 import { clientAllowed, type Cidr } from './address-policy.js';
 import { ConnectionGuard, type ConnectionLimits } from './connection-guard.js';
 import type { TlsCredentials } from './tls.js';
+import type { ServiceStats } from './service-stats.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse, log: Logger) => Promise<void>;
 
@@ -77,6 +78,10 @@ export interface HttpListenerOptions {
   limits?: ConnectionLimits;
   /** Serve HTTPS with these credentials (reloaded in place). */
   tls?: TlsCredentials;
+  /** The clients' counters of what the handler serves (default: none). */
+  stats?: () => ServiceStats;
+  /** A request refused by the listener itself (heap guard), for the handler's counters. */
+  onRefused?: (reason: 'overloaded', req: IncomingMessage, log: Logger) => void;
 }
 
 export async function listenHttp(opts: HttpListenerOptions): Promise<HttpListener> {
@@ -91,6 +96,7 @@ export async function listenHttp(opts: HttpListenerOptions): Promise<HttpListene
       return;
     }
     if (opts.overloaded?.()) {
+      opts.onRefused?.('overloaded', req, log);
       res.shouldKeepAlive = false;
       sendError(res, new HttpError(503, 'proxy overloaded: try again later'));
       return;
@@ -124,6 +130,7 @@ export async function listenHttp(opts: HttpListenerOptions): Promise<HttpListene
   return {
     variable: opts.variable,
     address: () => server.address() as AddressInfo,
+    stats: () => opts.stats?.() ?? {},
     close(graceMs: number) {
       closing ??= new Promise<void>((resolve) => {
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);

@@ -6,13 +6,20 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { StreamRouter } from '../routing/types.js';
 import type { ConnectionLimits } from './connection-guard.js';
+import type { ServiceStats } from './service-stats.js';
 
-export interface ProxyService {
+/** A bound listener: its variable, address and close. */
+export interface Listener {
   /** The PROXY_* variable configuring this listener. */
   readonly variable: string;
   address(): AddressInfo;
   /** Stops accepting, lets live connections/sessions drain for up to graceMs, then closes the rest. */
   close(graceMs: number): Promise<void>;
+}
+
+export interface ProxyService extends Listener {
+  /** Its clients' counters, per protocol label (`{}` for a listener that carries no streams). */
+  stats(): ServiceStats;
 }
 
 /** What a protocol server is given: nothing global, everything injectable. */

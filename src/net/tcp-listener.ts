@@ -3,7 +3,7 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import type { ListenAddress } from '../config/listen.js';
 import { contextLogger, type Logger } from '../log.js';
-import { bindServer, type ProxyService } from './service.js';
+import { bindServer, type Listener } from './service.js';
 import { ConnectionGuard, type ConnectionLimits } from './connection-guard.js';
 
 export interface TcpListenerOptions {
@@ -15,9 +15,11 @@ export interface TcpListenerOptions {
   onConnection: (socket: Socket, log: Logger) => void;
   /** Connection admission: caps in total and per IP, descriptor budget, heap guard. */
   limits?: ConnectionLimits;
+  /** A connection refused by admission (`overloaded`: heap guard; `limit`: a connection or descriptor cap). */
+  onRefused?: (reason: 'limit' | 'overloaded', client: string, why: string) => void;
 }
 
-export interface TcpListener extends ProxyService {
+export interface TcpListener extends Listener {
   /** Live client connections. */
   readonly connections: number;
 }
@@ -26,7 +28,9 @@ export async function listenTcp(opts: TcpListenerOptions): Promise<TcpListener> 
   const sockets = new Set<Socket>();
   const guard = opts.limits ? new ConnectionGuard(opts.variable, opts.limits, opts.log) : undefined;
   const server = createServer({ noDelay: true }, (socket) => {
-    if (guard?.admit(socket)) {
+    const refused = guard?.admit(socket);
+    if (refused) {
+      opts.onRefused?.(refused.includes('HEAP') ? 'overloaded' : 'limit', `${socket.remoteAddress}:${socket.remotePort}`, refused);
       socket.destroy();
       return;
     }

@@ -16,6 +16,7 @@ import {
   SERVICE_NEEDS,
   type DialCounts,
   type DialOutcome,
+  type RelayEnds,
   type Route,
   type RouteIntent,
   type RouteService,
@@ -329,13 +330,19 @@ class StreamRoute implements Route {
     return left;
   }
 
-  commit(target: RouteTarget, relay?: { close(): void }): RelayHandle {
+  commit(target: RouteTarget, relay?: RelayEnds): RelayHandle {
     if (!this.settled) {
       this.settled = true;
       this.router.commit(this, target, this.claim.created);
     }
     if (!relay) return NO_RELAY;
-    return this.router.relays.register({ originServerId: target.origin.serverId, streamKey: this.streamKey, close: () => relay.close() });
+    return this.router.relays.register({
+      originServerId: target.origin.serverId,
+      originId: target.origin.id,
+      streamKey: this.streamKey,
+      close: () => relay.close(),
+      ...(relay.client ? { client: relay.client } : {}),
+    });
   }
 
   release(): void {

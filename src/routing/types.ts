@@ -2,7 +2,7 @@
 // targets and a lease on the stream's pin; the protocol's own dial loop reports each attempt and
 // commits the lease once its relay really started (or releases it).
 import type { DialTarget, Origin, Service } from '../balancer/origin.js';
-import type { RelayHandle, RelayRegistry } from './relays.js';
+import type { RelayClient, RelayHandle, RelayRegistry } from './relays.js';
 
 /** The protocol a client uses; decides which origin endpoints a stream needs (`rtc-media`: WebRTC's UDP relay). */
 export type RouteService = 'rtmp' | 'http' | 'srt' | 'rtc' | 'rtc-media';
@@ -53,9 +53,15 @@ export interface Route {
    * target's origin when that is another one). With `relay`, a live relay is registered until its
    * handle is released; without, only the pin is kept (short answers: playlists, segments).
    */
-  commit(target: RouteTarget, relay?: { close(): void }): RelayHandle;
+  commit(target: RouteTarget, relay?: RelayEnds): RelayHandle;
   /** Nothing started: a pin this route created is dropped. Does nothing after commit. */
   release(): void;
+}
+
+/** A live relay as committed: how to end it, and who its client is (listed by the clients API). */
+export interface RelayEnds {
+  close(): void;
+  client?: RelayClient;
 }
 
 export interface StreamRouter {

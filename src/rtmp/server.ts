@@ -11,6 +11,8 @@ import { RouteRefusal, wireError, type RefusalKind } from '../routing/refusal.js
 import type { RelayHandle } from '../routing/relays.js';
 import type { Route, RouteTarget } from '../routing/types.js';
 import { listenTcp } from '../net/tcp-listener.js';
+import { ClientCounters, clientAddress, type Arrival } from '../net/client-stats.js';
+import type { ServiceStats } from '../net/service-stats.js';
 import { streamKeyFromRtmp, type StreamKey } from '../stream-key.js';
 import { VERSION } from '../version.js';
 import type { Amf0Value } from './amf0.js';
@@ -35,10 +37,11 @@ interface ServerContext {
   relays: Set<ProxyConnection>;
   /** Every open client connection (for stats). */
   connections: Set<ProxyConnection>;
+  counters: ClientCounters;
 }
 
-/** What the RTMP listener reports (tests, benchmarks). */
-export interface RtmpStats {
+/** What the RTMP listener reports beyond its ServiceStats (tests, benchmarks). */
+export interface RtmpDetail {
   connections: number;
   /** Largest number of bytes the proxy holds for one client socket right now. */
   largestClientBacklog: number;
@@ -48,20 +51,24 @@ export interface RtmpStats {
 
 /** The RTMP listener as the composition root and tests see it. */
 export interface RtmpService extends ProxyService {
-  stats(): RtmpStats;
+  stats(): ServiceStats;
+  detail(): RtmpDetail;
 }
 
 /** Starts the RTMP listener. */
 export async function startRtmpServer(deps: ProtocolDeps): Promise<RtmpService> {
   const variable = LISTENER_VARIABLES.rtmp;
-  const ctx: ServerContext = { deps, maxMessageSize: deps.config.rtmpMaxMessageSize, relays: new Set(), connections: new Set() };
+  const counters = new ClientCounters('rtmp', deps.now);
+  const ctx: ServerContext = { deps, maxMessageSize: deps.config.rtmpMaxMessageSize, relays: new Set(), connections: new Set(), counters };
+  const listenerLog = deps.log.child({ listener: variable });
   const listener = await listenTcp({
     variable,
     listen: deps.config.listeners.rtmp,
-    log: deps.log.child({ listener: variable }),
+    log: listenerLog,
     onFatal: deps.onFatal,
     onConnection: (socket, log) => new ProxyConnection(socket, log, ctx).start(),
     limits: deps.connectionLimits,
+    onRefused: (reason, client, why) => counters.refuse(reason, listenerLog, { client, why }),
   });
   const idleMs = deps.config.timeouts.idleMs;
   // One timer for all relays: nothing per connection, nothing per byte.
@@ -75,7 +82,8 @@ export async function startRtmpServer(deps: ProtocolDeps): Promise<RtmpService> 
   sweep.unref();
   return {
     variable,
-    stats: () => {
+    stats: () => ({ rtmp: counters.snapshot() }),
+    detail: () => {
       let largestClientBacklog = 0;
       let clientsPaused = 0;
       for (const c of ctx.connections) {
@@ -102,6 +110,9 @@ class ProxyConnection {
   private relay: Relay | null = null;
   /** The relay's entry in the router's registry, released when it ends. */
   private relayHandle: RelayHandle | null = null;
+  /** This client in the listener's counters. */
+  private readonly arrival: Arrival;
+  private readonly cid: string;
 
   constructor(
     readonly socket: Socket,
@@ -109,8 +120,13 @@ class ProxyConnection {
     private readonly ctx: ServerContext,
   ) {
     ctx.connections.add(this);
-    socket.once('close', () => ctx.connections.delete(this));
+    this.arrival = ctx.counters.arrive();
+    socket.once('close', () => {
+      ctx.connections.delete(this);
+      this.arrival.end();
+    });
     const cid = String((log.bindings() as { cid?: unknown }).cid ?? '');
+    this.cid = cid;
     this.session = new ClientSession(socket, { cid, version: VERSION, maxMessageSize: ctx.maxMessageSize });
   }
 
@@ -149,7 +165,7 @@ class ProxyConnection {
     } catch (err) {
       if (err instanceof ClientLimitError) {
         // It was told why (the status is queued): let it read that, then close.
-        this.log.info({ reason: err.message }, 'client went past a bound before publish/play');
+        this.ctx.counters.refuse('limit', this.log, { why: `went past a bound before publish/play: ${err.message}` });
         this.socket.off('data', this.onIdentifyData);
         this.session!.fail(err);
         this.linger();
@@ -205,7 +221,7 @@ class ProxyConnection {
     try {
       key = streamKeyFromRtmp(connect.tcUrl, request.name, connect.app);
     } catch (err) {
-      this.log.info({ kind: request.kind, reason: (err as Error).message }, 'invalid stream');
+      this.ctx.counters.refuse('bad-request', this.log, { kind: request.kind, why: (err as Error).message });
       this.fail(intent, `invalid stream: ${(err as Error).message}`);
       return;
     }
@@ -219,7 +235,8 @@ class ProxyConnection {
       route = await deps.router.route(key.key, 'rtmp', request.kind === 'publish' ? 'publish' : 'play');
     } catch (err) {
       if (!(err instanceof RouteRefusal)) throw err;
-      this.log.warn({ ...fields, refusal: err.kind, reason: err.detail }, 'stream not routed');
+      this.log.debug({ ...fields, refusal: err.kind, reason: err.detail }, 'stream not routed');
+      this.ctx.counters.refuse(err.kind, this.log, { stream: key.key, kind: request.kind, why: err.detail });
       this.refuse(intent, err.kind);
       return;
     }
@@ -247,9 +264,11 @@ class ProxyConnection {
       // The log line names the origin and why; the client learns only the kind of failure.
       this.log.warn({ ...fields, origin: route.origin.id, reason: e.message }, 'origin leg failed');
       if (e instanceof OriginError && e.publicReason === 'origin unreachable') {
+        this.ctx.counters.refuse('unreachable', this.log, { stream: key.key });
         this.refuse(intent, 'unreachable');
         return;
       }
+      this.ctx.counters.refuse('origin-refused', this.log, { stream: key.key });
       const originStatus = e instanceof OriginError && e.status !== undefined ? clientSafeStatus(e.status, originNames(route)) : undefined;
       this.fail(intent, e instanceof OriginError ? e.publicReason : 'origin failed', originStatus);
       return;
@@ -260,7 +279,14 @@ class ProxyConnection {
       return;
     }
     const target = ready.target as RouteTarget;
-    this.relayHandle = route.commit(target, { close: () => this.relay?.end('origin down') });
+    const role = request.kind === 'publish' ? 'publish' : 'play';
+    const socket = this.socket;
+    const bytes = () => ({ in: socket.bytesRead, out: socket.bytesWritten });
+    this.arrival.start(role, bytes);
+    this.relayHandle = route.commit(target, {
+      close: () => this.relay?.end('origin down'),
+      client: { protocol: 'rtmp', role, address: clientAddress(socket.remoteAddress, socket.remotePort), cid: this.cid, since: this.arrival.at, bytes },
+    });
     this.startRelay(intent, ready, fields);
     this.log.info({ ...fields, origin: target.origin.id, target: `${target.host}:${target.port}`, originStreamId: ready.streamId }, 'relay started');
   }

@@ -31,6 +31,8 @@ import {
 } from './handshake.js';
 import { SRT_HEADER_LENGTH } from './packet.js';
 import { SrtSession, type RelayCounters, type SessionHost } from './session.js';
+import { ClientCounters } from '../net/client-stats.js';
+import type { ServiceStats } from '../net/service-stats.js';
 
 /** Knobs tests turn; production uses the defaults. */
 export interface SrtServerOptions {
@@ -42,8 +44,8 @@ export interface SrtServerOptions {
   lingerMs?: number;
 }
 
-/** Counters for tests, benchmarks and logs. */
-export interface SrtStats {
+/** Counters beyond the ServiceStats, for tests, benchmarks and logs. */
+export interface SrtDetail {
   /** Sessions held: routing, dialing, relaying, and rejections kept for retransmissions. */
   sessions: number;
   /** Sessions relaying right now. */
@@ -66,7 +68,8 @@ export interface SrtStats {
 
 /** The SRT listener as the composition root sees it, plus its counters. */
 export interface SrtService extends ProxyService {
-  stats(): SrtStats;
+  stats(): ServiceStats;
+  detail(): SrtDetail;
 }
 
 /** Why a datagram was dropped without an answer. */
@@ -117,7 +120,8 @@ export async function startSrtServer(deps: ProtocolDeps, options: SrtServerOptio
     variable: VARIABLE,
     address: () => socket.address() as AddressInfo,
     close: (graceMs: number) => server.close(graceMs),
-    stats: () => server.stats(),
+    stats: () => ({ srt: server.counters.snapshot(server.drops.snapshot()) }),
+    detail: () => server.detail(),
   };
 }
 
@@ -139,7 +143,9 @@ class SrtServer implements SessionHost {
   /** Sessions held per caller IP address (any port): one address must not take every session. */
   private readonly perIp = new Map<string, number>();
   private readonly cookies: SynCookies;
-  private readonly drops: DropCounter<DropReason>;
+  readonly drops: DropCounter<DropReason>;
+  /** The clients' counters (one arrival per admitted conclusion; refusals by reason). */
+  readonly counters: ClientCounters;
   private readonly refusalLogs: LogBudget;
   private readonly t0 = performance.now();
   /** Every session by the caller's handshake identity (address, port, socket id). */
@@ -175,6 +181,7 @@ class SrtServer implements SessionHost {
     this.overloaded = deps.overloaded;
     this.cookies = new SynCookies({ secret: options.cookieSecret ?? randomBytes(32), now: this.nowMs });
     this.drops = new DropCounter(log, DROP_REASONS, 'srt datagram dropped', this.nowMs);
+    this.counters = new ClientCounters('srt', this.nowMs);
     this.refusalLogs = new LogBudget(this.nowMs, 20);
     const sweepMs = Math.max(10, Math.min(1000, this.idleMs / 4, this.lingerMs / 2));
     this.sweeper = setInterval(() => this.sweep(), sweepMs);
@@ -278,20 +285,20 @@ class SrtServer implements SessionHost {
     const conclusion = this.parse(datagram, rinfo);
     if (conclusion === undefined) return;
     const admission = admitConclusion(conclusion);
-    if (admission.kind === 'reject') return this.refuse(conclusion, rinfo, admission.reason, admission.why);
-    if (this.closing !== undefined) return this.refuse(conclusion, rinfo, RejectionCode.Close, 'the proxy is stopping');
+    if (admission.kind === 'reject') return this.refuse(conclusion, rinfo, admission.reason, admission.why, 'bad-request');
+    if (this.closing !== undefined) return this.refuse(conclusion, rinfo, RejectionCode.Close, 'the proxy is stopping', 'closing');
     // The listener's "try again later" answer, as for a full session table; running sessions are left alone.
     if (this.overloaded?.()) {
       this.drop('overloaded', rinfo);
-      return this.refuse(conclusion, rinfo, RejectionCode.Backlog, 'heap above PROXY_MAX_HEAP_RATIO');
+      return this.refuse(conclusion, rinfo, RejectionCode.Backlog, 'heap above PROXY_MAX_HEAP_RATIO', 'overloaded');
     }
     if (this.sessions.size >= this.maxSessions) {
-      return this.refuse(conclusion, rinfo, RejectionCode.Backlog, `session cap (${this.maxSessions}) reached`);
+      return this.refuse(conclusion, rinfo, RejectionCode.Backlog, `session cap (${this.maxSessions}) reached`, 'limit');
     }
     const held = this.perIp.get(rinfo.address) ?? 0;
     if (held >= this.maxSessionsPerIp) {
       this.drop('ip-cap', rinfo, `${held} sessions`);
-      return this.refuse(conclusion, rinfo, RejectionCode.Backlog, `per-address session cap (${this.maxSessionsPerIp}) reached`);
+      return this.refuse(conclusion, rinfo, RejectionCode.Backlog, `per-address session cap (${this.maxSessionsPerIp}) reached`, 'limit');
     }
     const log = contextLogger(this.log, { caller: `${rinfo.address}:${rinfo.port}`, stream: admission.stream.key });
     const session = new SrtSession(this, {
@@ -313,11 +320,9 @@ class SrtServer implements SessionHost {
   }
 
   /** A rejection decided at the listener: stateless, so a retransmission is simply refused again. */
-  private refuse(request: Handshake, rinfo: RemoteInfo, reason: number, why: string): void {
+  private refuse(request: Handshake, rinfo: RemoteInfo, reason: number, why: string, label: string): void {
     this.countRejection(reason);
-    if (this.refusalLogs.allow()) {
-      this.log.info({ caller: `${rinfo.address}:${rinfo.port}`, reason: handshakeTypeName(reason), why }, 'srt caller rejected');
-    }
+    this.counters.refuse(label, this.log, { caller: `${rinfo.address}:${rinfo.port}`, rejection: handshakeTypeName(reason), why });
     this.send(buildRejection({ request, reason, timestamp: this.timestamp(), peerAddress: rinfo.address }), rinfo.port, rinfo.address);
   }
 
@@ -394,7 +399,7 @@ class SrtServer implements SessionHost {
     return this.closing;
   }
 
-  stats(): SrtStats {
+  detail(): SrtDetail {
     const toOrigin = { ...this.closedToOrigin };
     const toCaller = { ...this.closedToCaller };
     for (const s of this.sessions.values()) {

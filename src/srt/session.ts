@@ -13,6 +13,7 @@ import type { SrtStreamId } from '../stream-key.js';
 import { AccessRejectionCode, buildRejection, handshakeTypeName, type Handshake } from './handshake.js';
 import { OriginHandshake } from './origin-handshake.js';
 import { buildShutdown } from './packet.js';
+import { clientAddress, type Arrival, type ClientCounters } from '../net/client-stats.js';
 
 /** What a session needs from the server that owns it. */
 export interface SessionHost {
@@ -38,6 +39,8 @@ export interface SessionHost {
   closed(session: SrtSession): void;
   /** Counts a rejection sent to the caller. */
   countRejection(reason: number): void;
+  /** The listener's client counters. */
+  readonly counters: ClientCounters;
 }
 
 /** Where a session is in its life. */
@@ -97,6 +100,7 @@ export class SrtSession {
   private relayHandle: RelayHandle | undefined;
   private target = -1;
   private originLabel = '';
+  private readonly arrival: Arrival;
 
   constructor(host: SessionHost, options: SessionOptions) {
     this.host = host;
@@ -110,6 +114,7 @@ export class SrtSession {
     this.log = options.log;
     this.startedAt = host.now();
     this.lastActive = host.clock;
+    this.arrival = host.counters.arrive(this.startedAt);
   }
 
   get state(): SessionState {
@@ -125,9 +130,9 @@ export class SrtSession {
       route = await this.host.router.route(this.stream.key, 'srt', this.stream.mode === 'publish' ? 'publish' : 'play');
     } catch (err) {
       if (this.currentState !== 'routing') return;
-      if (err instanceof RouteRefusal) return this.reject(wireError(err.kind).srtReject, `${err.kind}: ${err.detail}`, 'warn');
+      if (err instanceof RouteRefusal) return this.reject(wireError(err.kind).srtReject, `${err.kind}: ${err.detail}`, err.kind);
       this.log.warn({ err }, 'srt: routing failed');
-      return this.reject(AccessRejectionCode.Down, 'routing failed');
+      return this.reject(AccessRejectionCode.Down, 'routing failed', 'error');
     }
     if (this.currentState !== 'routing') return route.release(); // closed while routing answered
     this.route = route;
@@ -168,6 +173,7 @@ export class SrtSession {
     this.closeUpstream();
     this.relayHandle?.release();
     this.route?.release();
+    this.arrival.end();
     this.host.closed(this);
     if (wasRelaying) {
       this.log.info(
@@ -188,7 +194,7 @@ export class SrtSession {
   private tick(): void {
     const now = this.host.now();
     if (this.currentState === 'routing') {
-      if (now >= this.deadline) this.reject(AccessRejectionCode.Down, `no origin chosen within ${this.host.dialMs} ms`, 'warn');
+      if (now >= this.deadline) this.reject(AccessRejectionCode.Down, `no origin chosen within ${this.host.dialMs} ms`, 'balancer-unavailable');
       return;
     }
     if (this.currentState !== 'dialing') return this.stopTimer();
@@ -215,7 +221,7 @@ export class SrtSession {
       return this.reject(
         wireError('unreachable').srtReject,
         `origin did not answer the SRT handshake within ${this.host.dialMs} ms (tried ${tried.join('; ')})`,
-        'warn',
+        'unreachable',
       );
     }
     this.attemptDeadline = now + left / (this.targets.length - this.target);
@@ -272,7 +278,7 @@ export class SrtSession {
           step.originReason === undefined
             ? `origin rejected: ${handshakeTypeName(step.reason)}`
             : `origin rejected with non-standard code ${step.originReason}`,
-          'info',
+          'origin-refused',
           step.response,
         );
       case 'accepted':
@@ -281,7 +287,18 @@ export class SrtSession {
         this.currentState = 'relaying';
         this.originLabel = this.targets[this.target]!.origin.id;
         this.route!.report(this.targets[this.target]!, 'ok');
-        this.relayHandle = this.route!.commit(this.targets[this.target]!, { close: () => this.close('origin down', true) });
+        this.arrival.start(this.stream.mode === 'publish' ? 'publish' : 'play', this.bytes);
+        this.relayHandle = this.route!.commit(this.targets[this.target]!, {
+          close: () => this.close('origin down', true),
+          client: {
+            protocol: 'srt',
+            role: this.stream.mode === 'publish' ? 'publish' : 'play',
+            address: clientAddress(this.callerAddress, this.callerPort),
+            cid: this.cid(),
+            since: this.arrival.at,
+            bytes: this.bytes,
+          },
+        });
         this.stopTimer();
         this.lastActive = this.host.clock;
         this.host.established(this);
@@ -309,8 +326,11 @@ export class SrtSession {
     else if (this.currentState === 'relaying') this.close('origin unreachable', true);
   }
 
-  /** Answers the caller with a rejection (ours, or the origin's as given) and lingers for retransmissions. */
-  private reject(reason: number, why: string, level: 'info' | 'warn' = 'info', response?: Buffer): void {
+  /**
+   * Answers the caller with a rejection (ours, or the origin's as given) and lingers for retransmissions.
+   * `label`: the refusal reason in the counters and the rate-limited info line.
+   */
+  private reject(reason: number, why: string, label: string, response?: Buffer): void {
     if (this.currentState === 'closed' || this.currentState === 'rejected') return;
     this.stopTimer();
     this.closeUpstream();
@@ -320,7 +340,10 @@ export class SrtSession {
     this.lingerUntil = this.host.now() + this.host.lingerMs;
     this.host.countRejection(reason);
     this.host.sendToCaller(this, this.answer);
-    this.log[level]({ reason: handshakeTypeName(reason), why, origin: this.originLabel || undefined }, 'srt caller rejected');
+    const origin = this.originLabel || undefined;
+    this.host.counters.refuse(label, this.log, { stream: this.stream.key, rejection: handshakeTypeName(reason), why, origin });
+    // Every rejection at debug; the info line above is rate-limited per reason.
+    this.log.debug({ reason: handshakeTypeName(reason), why, origin }, 'srt caller rejected');
   }
 
   private sendUpstream(datagram: Buffer): void {
@@ -347,6 +370,14 @@ export class SrtSession {
     } catch {
       // already closed
     }
+  }
+
+  /** Bytes from and to the caller: the relay's own counters. */
+  private readonly bytes = () => ({ in: this.toOrigin.bytes, out: this.toCaller.bytes });
+
+  private cid(): string | undefined {
+    const cid = (this.log.bindings() as { cid?: unknown }).cid;
+    return typeof cid === 'string' ? cid : undefined;
   }
 
   private targetLabel(): string {

@@ -24,6 +24,8 @@ import { contextLogger, type Logger } from '../log.js';
 import { applyUdpBuffers, bindUdp } from '../net/udp-listener.js';
 import type { ProtocolDeps, ProxyService } from '../net/service.js';
 import { DropCounter } from '../net/drop-counter.js';
+import { ClientCounters, clientAddress, type Arrival } from '../net/client-stats.js';
+import type { ClientRole, ServiceStats } from '../net/service-stats.js';
 import { DtlsContentType, findPlaintextDtlsAlert, isDtlsAlertRecord, isDtlsTeardownAlert } from './dtls.js';
 import { StunError, isStunMessage, peekStunUsername, verifyStunMessageIntegrity } from './stun.js';
 
@@ -86,8 +88,8 @@ export interface RelayOptions {
 /** Why a session ended. */
 export type CloseReason = 'idle' | 'dtls-alert' | 'delete' | 'upstream-error' | 'shutdown' | 'origin-down';
 
-/** Counters for tests, logs and benchmarks. */
-export interface RelayStats {
+/** Counters beyond the ServiceStats, for tests, logs and benchmarks. */
+export interface RelayDetail {
   sessions: number;
   boundAddresses: number;
   pendingLookups: number;
@@ -109,7 +111,10 @@ export interface WebrtcRelay extends ProxyService {
   hasCapacity(): boolean;
   /** Ends a session (WHIP DELETE) and forgets its record; false when this proxy was not relaying it. */
   closeSession(ufrag: string, reason: CloseReason): Promise<boolean>;
-  stats(): RelayStats;
+  stats(): ServiceStats;
+  detail(): RelayDetail;
+  /** A WebRTC client refused (the signalling's refusals: offers over limits, routing, origin answers). */
+  refused(reason: string, log: Logger, fields?: Record<string, unknown>): void;
 }
 
 interface Queued {
@@ -144,6 +149,11 @@ class RelaySession {
   closeAt: number | undefined;
   /** The session's entry in the router's relay registry. */
   relayHandle: RelayHandle | undefined;
+  /** Bytes relayed from and to the client (one addition per datagram, next to the activity flag). */
+  bytesIn = 0;
+  bytesOut = 0;
+  /** The session in the listener's client counters. */
+  arrival: Arrival | undefined;
 
   constructor(
     readonly ufrag: string,
@@ -190,6 +200,7 @@ class Relay implements WebrtcRelay {
   /** Sessions per opening IP address (any port): one address must not take every session. */
   private readonly perIp = new Map<string, number>();
   private readonly drops: DropCounter<DropReason>;
+  private readonly clients: ClientCounters;
   private readonly now: () => number;
   private readonly sweeper: NodeJS.Timeout;
   private readonly alertGraceMs: number;
@@ -214,6 +225,7 @@ class Relay implements WebrtcRelay {
     this.port = (socket.address() as AddressInfo).port;
     this.now = deps.now ?? Date.now;
     this.drops = new DropCounter(log, DROP_REASONS, 'datagrams dropped', this.now);
+    this.clients = new ClientCounters('webrtc', this.now);
     this.alertGraceMs = options.alertGraceMs ?? 1000;
     this.maxAddresses = options.maxAddressesPerSession ?? 8;
     this.maxPending = options.maxPendingLookups ?? 256;
@@ -241,7 +253,15 @@ class Relay implements WebrtcRelay {
     return this.sessions.size < this.deps.config.maxUdpSessions;
   }
 
-  stats(): RelayStats {
+  stats(): ServiceStats {
+    return { webrtc: this.clients.snapshot(this.drops.snapshot()) };
+  }
+
+  refused(reason: string, log: Logger, fields: Record<string, unknown> = {}): void {
+    this.clients.refuse(reason, log, fields);
+  }
+
+  detail(): RelayDetail {
     return {
       sessions: this.sessions.size,
       boundAddresses: this.byAddress.size,
@@ -331,6 +351,7 @@ class Relay implements WebrtcRelay {
 
   private forward(session: RelaySession, datagram: Buffer, address: string, port: number, key: string): void {
     session.active = true;
+    session.bytesIn += datagram.length;
     // The latest sender is where the origin's packets go (ICE nomination, NAT rebinding).
     if (key !== session.clientKey) {
       if (session.clientKey !== '') session.log.debug({ from: `${address}:${port}` }, 'client address changed');
@@ -356,6 +377,7 @@ class Relay implements WebrtcRelay {
     // Not activity: an origin keeps sending to a client that has vanished; only the client proves it is there.
     if (datagram.length > 0 && datagram[0] === DtlsContentType.Alert) this.noticeAlert(session, datagram, 'origin');
     if (session.clientPort === 0) return;
+    session.bytesOut += datagram.length;
     try {
       this.socket.send(datagram, session.clientPort, session.clientAddress, this.onSent);
     } catch {
@@ -422,7 +444,24 @@ class Relay implements WebrtcRelay {
     this.sessions.set(username, session);
     this.perIp.set(ownerIp, held + 1);
     this.counters.sessionsOpened++;
-    const closeRelay = { close: () => this.end(session, 'origin-down', false) };
+    // Counted from the offer when the record says when it was answered (setup: offer → media flowing).
+    const offeredAt = typeof record.offeredAt === 'number' && record.offeredAt <= this.now() ? record.offeredAt : this.now();
+    const role: ClientRole = record.role === 'publish' ? 'publish' : 'play';
+    const bytes = () => ({ in: session.bytesIn, out: session.bytesOut });
+    session.arrival = this.clients.arrive(offeredAt);
+    session.arrival.start(role, bytes);
+    const cid = (log.bindings() as { cid?: unknown }).cid;
+    const closeRelay = {
+      close: () => this.end(session, 'origin-down', false),
+      client: {
+        protocol: 'webrtc' as const,
+        role,
+        address: clientAddress(ownerIp, queued[0]!.port),
+        ...(typeof cid === 'string' ? { cid } : {}),
+        since: offeredAt,
+        bytes,
+      },
+    };
     if (target.route) session.relayHandle = target.route.commit(target.route.targets[0]!, closeRelay);
     else if (target.serverId)
       session.relayHandle = this.deps.router.relays.register({ originServerId: target.serverId, streamKey: record.streamKey, ...closeRelay });
@@ -484,6 +523,7 @@ class Relay implements WebrtcRelay {
     if (session.closed) return;
     session.closed = true;
     session.relayHandle?.release();
+    session.arrival?.end();
     this.closedCounts[reason]++;
     if (this.sessions.get(session.ufrag) === session) {
       this.sessions.delete(session.ufrag);

@@ -27,6 +27,7 @@ import { StreamKeyError, streamKeyFromUrl, streamKeyFromWebrtc, type StreamKey }
 import { clip } from '../text.js';
 import { SignallingSdpError, iceSessionId, offerCredentials, proxyAnswer, type MediaRewrite } from './answer.js';
 import type { WebrtcRelay } from './relay.js';
+import { httpRefusalReason } from '../net/client-stats.js';
 import { rewriteCandidates } from './sdp-rewrite.js';
 import { extractIceCredentials, type IceCredentials } from './sdp.js';
 import { clientAddressKey, OfferRateLimit } from './offer-limit.js';
@@ -53,20 +54,36 @@ const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']
 export function webrtcRoutes(deps: WebrtcSignallingDeps): Route[] {
   const s = new Signalling(deps);
   const routes: Route[] = [];
+  const offer = (handler: Handler) => countRefusals(deps.relay, handler);
   for (const path of WHIP_PATHS) {
     routes.push({
       path: `${path}/`,
       prefix: true,
-      methods: { ...everyMethod((ctx) => s.resource(ctx)), POST: (ctx) => s.offer(ctx), OPTIONS: preflight },
+      methods: { ...everyMethod((ctx) => s.resource(ctx)), POST: offer((ctx) => s.offer(ctx)), OPTIONS: preflight },
     });
     routes.push({ path, methods: everyMethod(slashRedirect) });
   }
   for (const path of JSON_API_PATHS) {
-    routes.push({ path: `${path}/`, methods: { POST: (ctx) => s.jsonApi(ctx), OPTIONS: preflight } });
+    routes.push({ path: `${path}/`, methods: { POST: offer((ctx) => s.jsonApi(ctx)), OPTIONS: preflight } });
     routes.push({ path, methods: everyMethod(slashRedirect) });
   }
   routes.push({ path: `${RESOURCE_PREFIX}/`, prefix: true, methods: { ...everyMethod((ctx) => s.resource(ctx)), OPTIONS: preflight } });
   return routes.map((r) => ({ ...r, methods: withCors(r.methods) }));
+}
+
+/** An offer refused here (routing, limits, a bad offer) is counted and logged by the relay's client counters. */
+function countRefusals(relay: WebrtcRelay, handler: Handler): Handler {
+  return async (ctx) => {
+    try {
+      await handler(ctx);
+    } catch (err) {
+      const refusal = refusalOf(err);
+      const reason = refusal instanceof RouteRefusal ? refusal.kind : err instanceof HttpError ? httpRefusalReason(err) : 'error';
+      const why = refusal instanceof RouteRefusal ? refusal.detail : (err as Error).message;
+      relay.refused(reason, ctx.log, { why });
+      throw err;
+    }
+  };
 }
 
 function everyMethod(handler: Handler): Methods {
@@ -87,7 +104,7 @@ function withCors(methods: Methods): Methods {
         } else if (refusalOf(err) instanceof RouteRefusal) {
           // Includes the balancer being unreachable on any read (sessions, origins): 503, like every protocol.
           const refusal = refusalOf(err) as RouteRefusal;
-          ctx.log.warn({ refusal: refusal.kind, reason: refusal.detail }, 'WebRTC request refused: stream not routed');
+          ctx.log.debug({ refusal: refusal.kind, reason: refusal.detail }, 'WebRTC request refused: stream not routed');
           sendError(ctx.res, refusalHttpError(refusal), CORS_HEADERS);
         } else {
           ctx.log.error({ err }, 'WebRTC request failed');
@@ -145,6 +162,7 @@ class Signalling {
   /** POST of an offer to WHIP/WHEP: forward, rewrite the answer, store the session. */
   async offer(ctx: RouteContext): Promise<void> {
     const { req, res, log } = ctx;
+    const offeredAt = (this.deps.now ?? Date.now)();
     const { path, query } = splitUrl(req.url ?? '/');
     const { query: originQuery } = takeProxyParams(query);
     const params = new URLSearchParams(originQuery);
@@ -155,9 +173,13 @@ class Signalling {
     const key = streamKey(() => streamKeyFromWebrtc(req.headers.host, params));
     // Before the origin creates a session: without the key its resource URL could not be given out.
     const resourceMac = await this.macKey.get();
-    const route = await this.deps.router.route(key.key, 'rtc', path.includes('whep') || path.includes('play') ? 'play' : 'publish');
+    const role = path.includes('whep') || path.includes('play') ? 'play' : 'publish';
+    const route = await this.deps.router.route(key.key, 'rtc', role);
     const reply = await this.forwardRoute(req, log, route, withQuery(path, originQuery), body);
-    if (!isSuccess(reply.status)) return sendReply(res, reply.status, reply.headers, reply.body);
+    if (!isSuccess(reply.status)) {
+      this.deps.relay.refused('origin-refused', log, { stream: key.key, status: reply.status });
+      return sendReply(res, reply.status, reply.headers, reply.body);
+    }
     const origin = reply.target.origin;
     const media = mediaTarget(origin, log);
     const answer = this.answer(reply.body.toString('utf8'), params);
@@ -169,6 +191,8 @@ class Signalling {
       mediaHost: media.host,
       mediaPort: media.port,
       icePwd: answer.credentials.pwd,
+      role,
+      offeredAt,
     });
     const headers = { ...reply.headers };
     const location = firstValue(headers.location);
@@ -227,6 +251,7 @@ class Signalling {
   /** SRS's JSON API: `{api, streamurl, clientip, sdp, tid}` → `{code, server, sdp, sessionid, …}`. */
   async jsonApi(ctx: RouteContext): Promise<void> {
     const { req, res, log } = ctx;
+    const offeredAt = (this.deps.now ?? Date.now)();
     const { path, query } = splitUrl(req.url ?? '/');
     this.takeOffer(ctx);
     if (!this.deps.relay.hasCapacity()) throw new HttpError(503, 'WebRTC session limit reached');
@@ -239,13 +264,15 @@ class Signalling {
     const offer = offerIce(request.sdp);
     const streamurl = request.streamurl;
     const key = streamKey(() => streamKeyFromUrl(streamurl));
-    const route = await this.deps.router.route(key.key, 'rtc', path.includes('play') ? 'play' : 'publish');
+    const role = path.includes('play') ? 'play' : 'publish';
+    const route = await this.deps.router.route(key.key, 'rtc', role);
     const reply = await this.forwardRoute(req, log, route, withQuery(path, query), body);
     const origin = reply.target.origin;
     const media = mediaTarget(origin, log);
     const answer = isSuccess(reply.status) ? parseJsonObject(reply.body) : undefined;
     // SRS reports failures as {code: non-zero} (often with HTTP 200): passed on untouched.
     if (!answer || (answer.code !== 0 && answer.code !== undefined) || typeof answer.sdp !== 'string') {
+      this.deps.relay.refused('origin-refused', log, { stream: key.key, status: reply.status });
       return sendReply(res, reply.status, reply.headers, reply.body);
     }
     const proxied = this.answer(answer.sdp, new URLSearchParams(streamurl.split('?')[1] ?? ''));
@@ -257,6 +284,8 @@ class Signalling {
       mediaHost: media.host,
       mediaPort: media.port,
       icePwd: proxied.credentials.pwd,
+      role,
+      offeredAt,
     });
     answer.sdp = proxied.sdp;
     log.info({ stream: key.key, origin: origin.serverId, session }, 'WebRTC offer answered (JSON API)');
@@ -300,6 +329,7 @@ class Signalling {
           mediaHost: media.host,
           mediaPort: media.port,
           icePwd: answerIce.pwd,
+          ...(record?.role ? { role: record.role } : {}),
         });
       }
     }

@@ -70,7 +70,7 @@ describe('failover: an SRT origin dies while it holds a live publish', () => {
     const survivorId = victimId === 'srt-a' ? 'srt-b' : 'srt-a';
     const victim = origins.get(victimId)!;
     const survivor = origins.get(survivorId)!;
-    await waitFor(async () => (await proxy.stats()).srt.relaying === 1, { what: 'the relay counted' });
+    await waitFor(async () => (await proxy.stats()).detail.srt.relaying === 1, { what: 'the relay counted' });
     await waitFor(async () => (await originRows()).find((o) => o.server_id === victimId)?.relays === 1, { what: 'the relay registered for its origin' });
 
     // The encoder keeps sending media: a relay is never idle, so only the health verdict can end it.
@@ -84,7 +84,7 @@ describe('failover: an SRT origin dies while it holds a live publish', () => {
 
       await waitFor(async () => (await originRows()).find((o) => o.server_id === victimId)?.state === 'down', { what: 'the dead origin marked down' });
       await waitFor(() => sawShutdown(caller), { what: 'SHUTDOWN sent to the caller of the dead origin' });
-      await waitFor(async () => (await proxy.stats()).srt.relaying === 0, { what: 'no SRT relay left' });
+      await waitFor(async () => (await proxy.stats()).detail.srt.relaying === 0, { what: 'no SRT relay left' });
       // The origin list re-reads the registry's counts on its sync timer.
       await waitFor(async () => (await originRows()).find((o) => o.server_id === victimId)?.relays === 0, {
         what: 'no relay to the dead origin in the registry',
@@ -99,6 +99,6 @@ describe('failover: an SRT origin dies while it holds a live publish', () => {
     await publish('live1');
     assert.equal(await pinOf('live1'), survivorId, 'the re-published stream moved to the surviving origin');
     assert.equal(survivor.conclusions.length, conclusionsBefore + 2, 'the survivor concluded both handshakes');
-    assert.equal((await proxy.stats()).srt.relaying, 2);
+    assert.equal((await proxy.stats()).detail.srt.relaying, 2);
   });
 });

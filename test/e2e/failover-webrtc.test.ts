@@ -132,7 +132,7 @@ describe('failover: a WebRTC origin killed while it holds a publisher and a play
     await waitFor(async () => (await originRows()).find((o) => o.server_id === victim.origin.name)?.relays === 2, {
       what: 'two relays registered for the origin',
     });
-    const closedBefore = (await proxy.stats()).webrtc.sessionsClosed;
+    const closedBefore = (await proxy.stats()).detail.webrtc.sessionsClosed;
 
     victim.forwarder.silence();
     killTree(victim.origin.peer.pid);
@@ -140,8 +140,8 @@ describe('failover: a WebRTC origin killed while it holds a publisher and a play
     await waitFor(async () => (await originRows()).find((o) => o.server_id === victim.origin.name)?.state === 'down', {
       what: 'the killed origin marked down',
     });
-    await waitFor(async () => (await proxy.stats()).webrtc.sessions === 0, { what: 'every UDP relay session closed' });
-    const closed = (await proxy.stats()).webrtc.sessionsClosed;
+    await waitFor(async () => (await proxy.stats()).detail.webrtc.sessions === 0, { what: 'every UDP relay session closed' });
+    const closed = (await proxy.stats()).detail.webrtc.sessionsClosed;
     assert.equal(closed['origin-down'] - closedBefore['origin-down'], 2, 'both sessions closed because their origin is down');
     assert.equal(closed['upstream-error'], closedBefore['upstream-error'], 'none closed by a socket error');
     await waitFor(async () => (await originRows()).find((o) => o.server_id === victim.origin.name)?.relays === 0, {

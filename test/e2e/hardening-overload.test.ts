@@ -73,10 +73,10 @@ describe('heap guard: SRT callers', () => {
   };
   const srtStats = () =>
     (
-      h.proxy as unknown as { listeners: Map<string, { stats(): { drops: Record<string, number>; relaying: number; rejected: Record<string, number> } }> }
+      h.proxy as unknown as { listeners: Map<string, { detail(): { drops: Record<string, number>; relaying: number; rejected: Record<string, number> } }> }
     ).listeners
       .get('srt')!
-      .stats();
+      .detail();
 
   before(async () => {
     h = await overloadableProxy();
@@ -142,7 +142,7 @@ describe('heap guard: WebRTC sessions', () => {
   const clients: SignalledClient[] = [];
   const peers: UdpPeer[] = [];
   const relayStats = () =>
-    (h.proxy as unknown as { listeners: Map<string, { stats(): { sessions: number; dropped: Record<string, number> } }> }).listeners.get('webrtc')!.stats();
+    (h.proxy as unknown as { listeners: Map<string, { detail(): { sessions: number; dropped: Record<string, number> } }> }).listeners.get('webrtc')!.detail();
   const whipUrl = (stream: string) => `http://127.0.0.1:${h.port('httpApi')}/rtc/v1/whip/?app=live&stream=${stream}`;
   const whepUrl = (stream: string) => `http://127.0.0.1:${h.port('httpApi')}/rtc/v1/whep/?app=live&stream=${stream}`;
 

@@ -89,12 +89,12 @@ describe('RTMP: a client that sends but never reads (listener in-process, its st
   /** Waits until the listener stops reading a client, then checks what it holds for it stays bounded. */
   async function heldBack(): Promise<void> {
     const deadline = Date.now() + 20_000;
-    while (service.stats().clientsPaused === 0) {
-      if (Date.now() > deadline) throw new Error(`the client was never paused; backlog ${service.stats().largestClientBacklog}`);
+    while (service.detail().clientsPaused === 0) {
+      if (Date.now() > deadline) throw new Error(`the client was never paused; backlog ${service.detail().largestClientBacklog}`);
       await new Promise((r) => setTimeout(r, 20));
     }
     for (let i = 0; i < 20; i++) {
-      const { largestClientBacklog } = service.stats();
+      const { largestClientBacklog } = service.detail();
       assert.ok(largestClientBacklog <= BACKLOG_BOUND, `${largestClientBacklog} bytes held for one client`);
       await new Promise((r) => setTimeout(r, 20));
     }

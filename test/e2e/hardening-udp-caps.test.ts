@@ -93,7 +93,7 @@ describe('SRT: sessions per source address', () => {
     for (let i = 0; i < 2; i++) {
       assert.equal((await (await h.caller()).connect(`live/x${i}`)).response.handshakeType, RejectionCode.Backlog);
     }
-    const st = h.service.stats();
+    const st = h.service.detail();
     assert.equal(st.drops['ip-cap'], 2);
     assert.equal(st.established, 4);
     assert.equal((await (await h.caller('127.0.0.2')).connect('live/other')).response.handshakeType, HandshakeType.Conclusion);
@@ -112,7 +112,7 @@ describe('SRT: sessions per source address', () => {
     assert.equal((await (await h.caller()).connect('live/refused')).response.handshakeType, RejectionCode.Backlog);
     const first = held[0]!;
     first.c.send(buildShutdown(first.originSocketId, 1));
-    await until('the session to close', () => h.service.stats().relaying === 3);
+    await until('the session to close', () => h.service.detail().relaying === 3);
     assert.equal((await (await h.caller()).connect('live/again')).response.handshakeType, HandshakeType.Conclusion);
     await h.stop();
   });
@@ -140,11 +140,11 @@ describe('WebRTC: sessions per source address', () => {
       const ufrag = `cap${++n}:c`;
       await balancer.putRtcSession({ ufrag, streamKey: '__defaultVhost__/live/s', icePwd: TEST_ICE_PWD, mediaHost: '127.0.0.1', mediaPort: origin.port });
       const check = stunBindingRequest(ufrag);
-      const dropsBefore = relay.stats().dropped['ip-cap'];
+      const dropsBefore = relay.detail().dropped['ip-cap'];
       await (await peer(host)).send(check, relay.port);
       await until(
         'the check to be relayed or dropped',
-        () => origin.received.some((d) => d.data.equals(check)) || relay.stats().dropped['ip-cap'] > dropsBefore,
+        () => origin.received.some((d) => d.data.equals(check)) || relay.detail().dropped['ip-cap'] > dropsBefore,
       );
       return { ufrag, reached: origin.received.some((d) => d.data.equals(check)) };
     };
@@ -166,8 +166,8 @@ describe('WebRTC: sessions per source address', () => {
     for (let i = 0; i < 3; i++) assert.equal((await h.open()).reached, true);
     assert.equal((await h.open()).reached, false);
     assert.equal((await h.open()).reached, false);
-    assert.equal(h.relay.stats().dropped['ip-cap'], 2);
-    assert.equal(h.relay.stats().sessions, 3);
+    assert.equal(h.relay.detail().dropped['ip-cap'], 2);
+    assert.equal(h.relay.detail().sessions, 3);
     assert.equal((await h.open('127.0.0.2')).reached, true);
     await h.stop();
   });

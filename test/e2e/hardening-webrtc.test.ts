@@ -51,17 +51,17 @@ describe('WebRTC relay: an origin media address that cannot be used', () => {
 
   /** Checks for a session with a bad media address; then a good session must still work. */
   async function survives(ufrag: string): Promise<void> {
-    const before = s.relay.stats().sessionsClosed['upstream-error'];
+    const before = s.relay.detail().sessionsClosed['upstream-error'];
     const c = await peer();
     // Several checks: the first opens the session, the later ones arrive while (or after) the connect fails.
     for (let i = 0; i < 3; i++) await c.send(stunBindingRequest(ufrag), s.relay.port);
-    await until('the session to end', () => s.relay.stats().sessionsClosed['upstream-error'] > before);
+    await until('the session to end', () => s.relay.detail().sessionsClosed['upstream-error'] > before);
     // The next checks find no record (it was forgotten: it can only fail again) and are dropped.
-    const dropsBefore = s.relay.stats().dropped['unknown-username'];
+    const dropsBefore = s.relay.detail().dropped['unknown-username'];
     await c.send(stunBindingRequest(ufrag), s.relay.port);
-    await until('the next check to be dropped', () => s.relay.stats().dropped['unknown-username'] > dropsBefore);
+    await until('the next check to be dropped', () => s.relay.detail().dropped['unknown-username'] > dropsBefore);
     assert.equal(await s.balancer.rtcSession(ufrag), undefined);
-    assert.equal(s.relay.stats().sessions, 0);
+    assert.equal(s.relay.detail().sessions, 0);
     // The relay serves the next session.
     await s.balancer.putRtcSession({ ufrag: `good-${ufrag}`, streamKey: STREAM, icePwd: TEST_ICE_PWD, mediaHost: '127.0.0.1', mediaPort: s.origin.port });
     const good = stunBindingRequest(`good-${ufrag}`);
@@ -91,8 +91,8 @@ describe('WebRTC relay: an origin media address that cannot be used', () => {
     await s.balancer.putRtcSession({ ufrag: 'reg:1', streamKey: STREAM, icePwd: TEST_ICE_PWD });
     const c = await peer();
     await c.send(stunBindingRequest('reg:1'), s.relay.port);
-    await until('the session to end', () => s.relay.stats().sessionsClosed['upstream-error'] > 0);
-    assert.equal(s.relay.stats().sessions, 0);
+    await until('the session to end', () => s.relay.detail().sessionsClosed['upstream-error'] > 0);
+    assert.equal(s.relay.detail().sessions, 0);
   });
 });
 
@@ -123,7 +123,7 @@ describe('WebRTC relay: checks without the ICE password', () => {
     s.origin.socket.send(media, v.upstream, '127.0.0.1');
     await waitForItem(v.c.received, (d) => d.data.equals(media));
     assert.ok(await staysAbsent(attacker.received, (d) => d.data.equals(media), 100));
-    assert.equal(s.relay.stats().boundAddresses, 1);
+    assert.equal(s.relay.detail().boundAddresses, 1);
   }
 
   const forgeries: [string, () => Buffer][] = [
@@ -148,7 +148,7 @@ describe('WebRTC relay: checks without the ICE password', () => {
       await attacker.send(forged, s.relay.port);
       await until(
         'the forged check to be counted',
-        () => s.relay.stats().dropped.unverified + s.relay.stats().dropped['unknown-username'] + s.relay.stats().dropped['malformed-stun'] >= 1,
+        () => s.relay.detail().dropped.unverified + s.relay.detail().dropped['unknown-username'] + s.relay.detail().dropped['malformed-stun'] >= 1,
       );
       assert.ok(await staysAbsent(s.origin.received, (d) => d.data.equals(forged), 50));
       await mediaStaysWithVictim(v, attacker);
@@ -158,11 +158,11 @@ describe('WebRTC relay: checks without the ICE password', () => {
   test('an unsigned first check opens no session (no upstream socket); the signed one does', async () => {
     const attacker = await peer();
     for (let i = 0; i < 5; i++) await attacker.send(stunBindingRequest('victim:1', null), s.relay.port);
-    await until('the checks to be counted', () => s.relay.stats().dropped.unverified === 5);
-    assert.equal(s.relay.stats().sessions, 0);
-    assert.equal(s.relay.stats().sessionsOpened, 0);
+    await until('the checks to be counted', () => s.relay.detail().dropped.unverified === 5);
+    assert.equal(s.relay.detail().sessions, 0);
+    assert.equal(s.relay.detail().sessionsOpened, 0);
     await victim();
-    assert.equal(s.relay.stats().sessions, 1);
+    assert.equal(s.relay.detail().sessions, 1);
   });
 
   test('a session record without a password (written by the Go proxy) binds nothing', async () => {
@@ -170,8 +170,8 @@ describe('WebRTC relay: checks without the ICE password', () => {
     const c = await peer();
     const check = stunBindingRequest('nopwd:1');
     await c.send(check, s.relay.port);
-    await until('the check to be counted', () => s.relay.stats().dropped.unverified === 1);
-    assert.equal(s.relay.stats().sessions, 0);
+    await until('the check to be counted', () => s.relay.detail().dropped.unverified === 1);
+    assert.equal(s.relay.detail().sessions, 0);
   });
 });
 

@@ -83,7 +83,7 @@ describe('metrics endpoint', () => {
     }
   });
 
-  test('a live RTMP publish: origin up, register calls by result, dials and relays counted; no stream name in the page', async () => {
+  test('a live RTMP publish: origin up, register calls by result, dials, relays and the RTMP publisher counted; no stream name in the page', async () => {
     const before = (await scrape()).page;
     const okBefore = valueOf(before, 'origin_proxy_register_calls_total', { result: 'ok' });
     assert.ok(okBefore >= 1);
@@ -106,6 +106,19 @@ describe('metrics endpoint', () => {
     assert.equal(valueOf(page, 'origin_proxy_register_calls_total', { result: 'unauthorized' }), 1);
     assert.ok(valueOf(page, 'origin_proxy_dials_total', { outcome: 'ok' }) >= 1);
     assert.equal(valueOf(page, 'origin_proxy_stream_pins'), 1);
+    // The RTMP service's own counters, as one ServiceStats shape.
+    assert.equal(valueOf(page, 'origin_proxy_clients_active', { protocol: 'rtmp', role: 'publish' }), 1);
+    assert.ok(valueOf(page, 'origin_proxy_clients_total', { protocol: 'rtmp', role: 'publish' }) >= 1);
+    assert.ok(valueOf(page, 'origin_proxy_client_setup_seconds_count', { protocol: 'rtmp' }) >= 1);
+    assert.equal(
+      valueOf(page, 'origin_proxy_client_setup_seconds_bucket', { protocol: 'rtmp', le: '+Inf' }),
+      valueOf(page, 'origin_proxy_client_setup_seconds_count', { protocol: 'rtmp' }),
+    );
+    await eventually(
+      async () => assert.ok(valueOf((await scrape()).page, 'origin_proxy_client_bytes_total', { protocol: 'rtmp', direction: 'in' }) > 0),
+      10_000,
+      200,
+    );
     assert.ok(page.types.has('nodejs_eventloop_lag_seconds'));
     assert.ok(valueOf(page, 'process_resident_memory_bytes') > 0);
     // Every label value of every series: no stream name (nor the publisher's address) anywhere.

@@ -51,7 +51,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The proxy's SRT drop counters (`GET /api/v1/stats`). */
 async function srtDrops(): Promise<Record<string, number>> {
-  return (await proxy.stats()).srt.drops;
+  return (await proxy.stats()).detail.srt.drops;
 }
 
 /** Waits until the proxy has dropped `n` more datagrams for `reason` (all reasons when undefined) than `before`. */
@@ -254,7 +254,7 @@ void describe('SRT bad input against the CLI (the process must survive every one
     const origin = await fakeOrigin('flood');
     try {
       const flooders = await Promise.all(Array.from({ length: 50 }, () => caller()));
-      const before = (await proxy.stats()).srt;
+      const before = (await proxy.stats()).detail.srt;
       for (let round = 0; round < 40; round++) {
         for (const f of flooders) f.send(f.induction());
         await sleep(2);
@@ -264,7 +264,7 @@ void describe('SRT bad input against the CLI (the process must survive every one
       const answered = () => flooders.reduce((n, f) => n + f.inbox.received.length, 0);
       const read = await waitFor(
         async () => {
-          const n = (await proxy.stats()).srt.inductions - before.inductions;
+          const n = (await proxy.stats()).detail.srt.inductions - before.inductions;
           return n > 0 && n === answered() ? n : undefined;
         },
         { what: 'every induction the proxy read answered' },
@@ -272,7 +272,7 @@ void describe('SRT bad input against the CLI (the process must survive every one
       // How many the kernel delivered depends on how busy the machine is (a CPU hog left 950 of 2000): no floor
       // on the count, only that what was read was all answered and left nothing behind.
       assert.ok(read > 0, 'the proxy read some of the flood');
-      const after = (await proxy.stats()).srt;
+      const after = (await proxy.stats()).detail.srt;
       assert.equal(after.sessions, before.sessions, 'inductions create no session');
       assert.equal(after.admitted, before.admitted);
       const c = await caller();

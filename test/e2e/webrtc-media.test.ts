@@ -182,7 +182,7 @@ describe('WebRTC media through the proxy (werift clients, node-datachannel origi
     clients.push(pub);
     assert.ok(pub.resource?.startsWith(`${proxy.httpApi}/rtc/v1/whip/?action=delete&`), pub.resource);
     await eventually(async () => assert.ok(((await publisherOn(o1, 'del')) ?? (await publisherOn(o2, 'del')))?.received.h264));
-    const deletedBefore = (await proxy.stats()).webrtc.sessionsClosed.delete;
+    const deletedBefore = (await proxy.stats()).detail.webrtc.sessionsClosed.delete;
     const res = await fetch(pub.resource!, { method: 'DELETE' });
     assert.equal(res.status, 200);
     const session = new URL(pub.resource!).searchParams.get('proxy_session')!;
@@ -191,7 +191,7 @@ describe('WebRTC media through the proxy (werift clients, node-datachannel origi
       assert.equal(all.find((s) => s.id === session)?.closed, true);
     }, 5000);
     // Only this test sends DELETE: the proxy's count of sessions ended by DELETE goes up by one.
-    await waitFor(async () => (await proxy.stats()).webrtc.sessionsClosed.delete === deletedBefore + 1, {
+    await waitFor(async () => (await proxy.stats()).detail.webrtc.sessionsClosed.delete === deletedBefore + 1, {
       what: 'the proxy ending the session on DELETE',
       timeoutMs: 5000,
     });
@@ -201,7 +201,7 @@ describe('WebRTC media through the proxy (werift clients, node-datachannel origi
     // The sessions of the tests above end first (their players could idle out too), so that the
     // proxy's idle count below is this player's alone; a publisher (never idle: it sends media) feeds it.
     await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
-    await waitFor(async () => (await proxy.stats()).webrtc.sessions === 0, { what: 'the earlier sessions to end', timeoutMs: 15_000 });
+    await waitFor(async () => (await proxy.stats()).detail.webrtc.sessions === 0, { what: 'the earlier sessions to end', timeoutMs: 15_000 });
     clients.push(await whipPublish(whipUrl('nat'), source));
     const shim = await NatShim.start(proxy.ports.webrtc);
     try {
@@ -216,13 +216,13 @@ describe('WebRTC media through the proxy (werift clients, node-datachannel origi
       await shim.rebind();
       const before = player.counts.video;
       await waitFor(() => player.counts.video > before + 50, { what: `video after the rebind (${player.counts.video} vs ${before})`, timeoutMs: 10_000 });
-      const { sessions, sessionsClosed } = (await proxy.stats()).webrtc;
+      const { sessions, sessionsClosed } = (await proxy.stats()).detail.webrtc;
       assert.equal(sessions, 2, 'the publisher and the player, which kept its one session');
       shim.blackhole();
       // Silent for PROXY_IDLE_TIMEOUT (5 s) plus one sweep (1.25 s): the proxy ends the session as idle.
       await waitFor(
         async () => {
-          const now = (await proxy.stats()).webrtc;
+          const now = (await proxy.stats()).detail.webrtc;
           return now.sessions === 1 && now.sessionsClosed.idle === sessionsClosed.idle + 1;
         },
         { what: 'the silent session to idle out', timeoutMs: 10_000 },

@@ -39,15 +39,15 @@ async function whip(api: string, query: string, extraHeaders: Record<string, str
 
 /** Datagrams the proxy's relay has dropped so far, all reasons. */
 async function droppedCount(proxy: RunningProxy): Promise<number> {
-  return Object.values((await proxy.stats()).webrtc.dropped).reduce((a, b) => a + b, 0);
+  return Object.values((await proxy.stats()).detail.webrtc.dropped).reduce((a, b) => a + b, 0);
 }
 
 /** A check for an ended session: the proxy drops it as an unknown USERNAME and FO never sees it. */
 async function assertNotRelayed(proxy: RunningProxy, fo: FakeRtcOrigin, client: UdpPeer, username: string, pwd: string): Promise<void> {
-  const before = (await proxy.stats()).webrtc.dropped['unknown-username'];
+  const before = (await proxy.stats()).detail.webrtc.dropped['unknown-username'];
   const stun = stunBindingRequest(username, pwd);
   await client.send(stun, proxy.ports.webrtc);
-  await waitFor(async () => (await proxy.stats()).webrtc.dropped['unknown-username'] === before + 1, {
+  await waitFor(async () => (await proxy.stats()).detail.webrtc.dropped['unknown-username'] === before + 1, {
     what: `the check for ended session ${username} to be dropped`,
   });
   assert.ok(!fo.datagrams.some((d) => d.data.equals(stun)));
@@ -272,7 +272,7 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     const up = await bind(proxy, fo1, client, a.username, a.pwd);
     // PROXY_IDLE_TIMEOUT=1s, swept every 250 ms. The earlier tests' sessions are silent too: once
     // none is left, this one has been freed as well.
-    await waitFor(async () => (await proxy.stats()).webrtc.sessions === 0, { what: 'the silent sessions to be freed' });
+    await waitFor(async () => (await proxy.stats()).detail.webrtc.sessions === 0, { what: 'the silent sessions to be freed' });
     const media = Buffer.from('late-origin-media-67');
     fo1.udp.send(media, up.from.port, '127.0.0.1');
     await assertNotRelayed(proxy, fo1, client, a.username, a.pwd);
@@ -410,12 +410,14 @@ describe('WebRTC signalling and relay through the proxy (fake origins)', () => {
     const a = await whip(proxy.httpApi, 'app=live&stream=sclose');
     const client = await UdpPeer.open();
     await bind(proxy, fo1, client, a.username, a.pwd);
-    const closedBefore = (await proxy.stats()).webrtc.sessionsClosed['dtls-alert'];
+    const closedBefore = (await proxy.stats()).detail.webrtc.sessionsClosed['dtls-alert'];
     const alert = dtlsCloseNotify();
     await client.send(alert, proxy.ports.webrtc);
     await waitForItem(fo1.datagrams, (d) => d.data.equals(alert));
     // One second of grace for the peer's own close_notify, then the session ends.
-    await waitFor(async () => (await proxy.stats()).webrtc.sessionsClosed['dtls-alert'] === closedBefore + 1, { what: 'the session to end on close_notify' });
+    await waitFor(async () => (await proxy.stats()).detail.webrtc.sessionsClosed['dtls-alert'] === closedBefore + 1, {
+      what: 'the session to end on close_notify',
+    });
     await assertNotRelayed(proxy, fo1, client, a.username, a.pwd);
     await client.close();
   });

@@ -133,8 +133,8 @@ void describe('SRT listener: induction (BEHAVIOUR.md §7.2, scenario 69)', () =>
     const other = await h.caller();
     const otherReply = await other.induce();
     assert.notEqual(otherReply.synCookie, hs.synCookie);
-    assert.equal(h.service.stats().sessions, 0);
-    assert.equal(h.service.stats().inductions, 3);
+    assert.equal(h.service.detail().sessions, 0);
+    assert.equal(h.service.detail().inductions, 3);
   });
 });
 
@@ -147,7 +147,7 @@ void describe('SRT listener: admission', () => {
     assert.equal(answer.handshakeType, AccessRejectionCode.BadRequest);
     assert.equal(answer.destinationSocketId, caller.socketId);
     assert.equal(answer.synCookie, reply.synCookie);
-    assert.equal(h.service.stats().sessions, 0);
+    assert.equal(h.service.detail().sessions, 0);
   });
 
   void test('an HSv4 conclusion gets a version rejection (1008)', async () => {
@@ -175,10 +175,10 @@ void describe('SRT listener: admission', () => {
     caller.send(caller.conclusion(0, blocks));
     const reply = await caller.induce();
     caller.send(caller.conclusion((reply.synCookie + 1) >>> 0, blocks));
-    await eventually(() => assert.equal(h.service.stats().drops['bad-cookie'], 3));
+    await eventually(() => assert.equal(h.service.detail().drops['bad-cookie'], 3));
     assert.equal(await barrier(caller), 1, 'only the induction reply');
     assert.equal(origin.inbox.received.length, 0);
-    assert.equal(h.service.stats().sessions, 0);
+    assert.equal(h.service.detail().sessions, 0);
   });
 
   void test('a cookie is bound to the address it was issued to', async () => {
@@ -187,7 +187,7 @@ void describe('SRT listener: admission', () => {
     const b = await h.caller(a.socketId);
     const reply = await a.induce();
     b.send(b.conclusion(reply.synCookie, [callerHsReq(), streamIdExtension('live/x')]));
-    await eventually(() => assert.equal(h.service.stats().drops['bad-cookie'], 1));
+    await eventually(() => assert.equal(h.service.detail().drops['bad-cookie'], 1));
     assert.equal(await barrier(b), 0, 'no answer to the conclusion');
   });
 
@@ -198,7 +198,7 @@ void describe('SRT listener: admission', () => {
     await h.register('rtmp-only', []);
     const caller2 = await h.caller();
     assert.equal((await caller2.connect('live/none')).response.handshakeType, AccessRejectionCode.NotFound);
-    assert.equal(h.service.stats().rejected.RejectAccessNotFound, 2);
+    assert.equal(h.service.detail().rejected.RejectAccessNotFound, 2);
   });
 });
 
@@ -244,7 +244,7 @@ void describe('SRT origin leg', () => {
     assert.equal(echoed.readUInt32BE(12), caller.socketId);
     assert.deepEqual(echoed.subarray(16), payload);
     assert.equal(echoed.readUInt32BE(0), 7);
-    const stats = h.service.stats();
+    const stats = h.service.detail();
     assert.equal(stats.relaying, 1);
     assert.equal(stats.established, 1);
     assert.equal(stats.toOrigin.packets, 1);
@@ -277,7 +277,7 @@ void describe('SRT origin leg', () => {
     caller.send(caller.data(origin.socketId, 1, Buffer.from('after the replays')));
     await caller.inbox.next((d) => (d[0]! & 0x80) === 0, 2000, mark);
     assert.equal(origin.conclusions.length, 1, 'the origin saw one conclusion');
-    assert.equal(h.service.stats().admitted, 1);
+    assert.equal(h.service.detail().admitted, 1);
   });
 
   void test('an origin rejection is passed on; an HSv4-only origin gives a version rejection', async () => {
@@ -293,7 +293,7 @@ void describe('SRT origin leg', () => {
     await h.register('o2', [old.endpoint()]);
     const caller2 = await h.caller();
     assert.equal((await caller2.connect('live/other')).response.handshakeType, RejectionCode.Version);
-    assert.equal(h.service.stats().sessions, 2, 'rejections are kept a moment for retransmissions');
+    assert.equal(h.service.detail().sessions, 2, 'rejections are kept a moment for retransmissions');
   });
 
   void test('head of line: a silent origin delays only its own caller, which then gets a clean rejection', async () => {
@@ -311,12 +311,12 @@ void describe('SRT origin leg', () => {
     const { response, setupMs } = await fast.connect('live/fast');
     assert.equal(response.handshakeType, HandshakeType.Conclusion);
     assert.ok(setupMs < 1000, `connected in ${setupMs} ms while the other caller waits`);
-    assert.equal(h.service.stats().sessions, 2);
+    assert.equal(h.service.detail().sessions, 2);
     const stuckResponse = (await stuckResult).response;
     const waited = Date.now() - t0;
     assert.equal(stuckResponse.handshakeType, AccessRejectionCode.Down);
     assert.ok(waited >= 1400 && waited < 3000, `rejected after ${waited} ms`);
-    await eventually(() => assert.equal(h.service.stats().sessions, 1), 2000);
+    await eventually(() => assert.equal(h.service.detail().sessions, 1), 2000);
   });
 
   void test('a balancer that never answers is bounded by the same deadline', async () => {
@@ -377,9 +377,9 @@ void describe('SRT relay lifetime', () => {
     await caller.connect('live/s');
     caller.send(buildShutdown(origin.socketId, 5));
     await origin.inbox.next((d) => d[0] === 0x80 && d[1] === 0x05);
-    await eventually(() => assert.equal(h.service.stats().sessions, 0));
+    await eventually(() => assert.equal(h.service.detail().sessions, 0));
     caller.send(caller.data(origin.socketId, 1, Buffer.alloc(10)));
-    await eventually(() => assert.equal(h.service.stats().drops['unknown-session'], 1));
+    await eventually(() => assert.equal(h.service.detail().drops['unknown-session'], 1));
   });
 
   void test('SHUTDOWN from the origin is relayed to the caller and frees the session', async () => {
@@ -391,7 +391,7 @@ void describe('SRT relay lifetime', () => {
     origin.sendToPeer(buildShutdown(caller.socketId, 5));
     const got = await caller.inbox.next((d) => d[0] === 0x80 && d[1] === 0x05);
     assert.equal(got.readUInt32BE(12), caller.socketId);
-    await eventually(() => assert.equal(h.service.stats().sessions, 0));
+    await eventually(() => assert.equal(h.service.detail().sessions, 0));
   });
 
   void test('an idle session is closed and both ends get SHUTDOWN', async () => {
@@ -404,7 +404,7 @@ void describe('SRT relay lifetime', () => {
     assert.equal(toCaller.readUInt32BE(12), caller.socketId);
     const toOrigin = await origin.inbox.next((d) => d[0] === 0x80 && d[1] === 0x05, 1000);
     assert.equal(toOrigin.readUInt32BE(12), origin.socketId);
-    assert.equal(h.service.stats().sessions, 0);
+    assert.equal(h.service.detail().sessions, 0);
   });
 
   void test('traffic keeps a session alive past the idle timeout', async () => {
@@ -420,8 +420,8 @@ void describe('SRT relay lifetime', () => {
       await eventually(() => assert.equal(origin.dataPackets, i + 1));
       await sleep(100);
     }
-    assert.equal(h.service.stats().relaying, 1);
-    await eventually(() => assert.equal(h.service.stats().relaying, 0), 3000);
+    assert.equal(h.service.detail().relaying, 1);
+    await eventually(() => assert.equal(h.service.detail().relaying, 0), 3000);
   });
 
   void test('the session cap refuses new callers with a backlog rejection', async () => {
@@ -434,7 +434,7 @@ void describe('SRT relay lifetime', () => {
     }
     const third = await h.caller();
     assert.equal((await third.connect('live/c')).response.handshakeType, RejectionCode.Backlog);
-    assert.equal(h.service.stats().sessions, 2);
+    assert.equal(h.service.detail().sessions, 2);
   });
 
   void test('two sessions whose origins chose the same socket id stay apart', async () => {
@@ -487,13 +487,13 @@ void describe('SRT listener: bad input never stops it', () => {
     const malformed = [Buffer.alloc(0), Buffer.alloc(15), caller.induction().subarray(0, 63), lying, leftover, shortHsReq, huge, hugeHandshake];
     for (const d of malformed) caller.send(d);
     await eventually(() => {
-      const drops = h.service.stats().drops;
+      const drops = h.service.detail().drops;
       assert.equal(drops.short, 2);
       assert.equal(drops['malformed-handshake'], 5);
       assert.equal(drops['unknown-session'], 1);
     });
     assert.equal(caller.inbox.received.length, 1, 'nothing answered');
-    assert.equal(h.service.stats().sessions, 0);
+    assert.equal(h.service.detail().sessions, 0);
     // Still serving.
     const again = await h.caller();
     assert.equal((await again.induce()).version, 5);
@@ -507,7 +507,7 @@ void describe('SRT listener: bad input never stops it', () => {
       d.writeUInt32BE(type, 36);
       caller.send(d);
     }
-    await eventually(() => assert.equal(h.service.stats().drops['unsupported-handshake'], 4));
+    await eventually(() => assert.equal(h.service.detail().drops['unsupported-handshake'], 4));
     assert.equal(caller.inbox.received.length, 0);
   });
 
@@ -518,12 +518,12 @@ void describe('SRT listener: bad input never stops it', () => {
       for (const c of callers) c.send(c.induction());
       await sleep(5); // paced so the kernel buffers of this test keep every datagram
     }
-    await eventually(() => assert.equal(h.service.stats().inductions, 1000), 5000);
-    assert.equal(h.service.stats().sessions, 0);
+    await eventually(() => assert.equal(h.service.detail().inductions, 1000), 5000);
+    assert.equal(h.service.detail().sessions, 0);
     // And conclusions with forged cookies from all of them: still nothing.
     for (const c of callers) c.send(c.conclusion(12345, [streamIdExtension('live/x')]));
-    await eventually(() => assert.equal(h.service.stats().drops['bad-cookie'], 40));
-    assert.equal(h.service.stats().sessions, 0);
+    await eventually(() => assert.equal(h.service.detail().drops['bad-cookie'], 40));
+    assert.equal(h.service.detail().sessions, 0);
   });
 
   void test('property: arbitrary datagrams never stop the listener or create sessions', async () => {
@@ -543,7 +543,7 @@ void describe('SRT listener: bad input never stops it', () => {
     await barrier(caller);
     const again = await h.caller();
     assert.equal((await again.induce()).version, 5);
-    const stats = h.service.stats();
+    const stats = h.service.detail();
     assert.equal(stats.sessions, 0, JSON.stringify(stats));
   });
 
@@ -555,7 +555,7 @@ void describe('SRT listener: bad input never stops it', () => {
     await caller.connect('live/s');
     const intruder = await h.caller();
     intruder.send(intruder.data(origin.socketId, 1, Buffer.from('spoof')));
-    await eventually(() => assert.equal(h.service.stats().drops['unknown-session'], 1));
+    await eventually(() => assert.equal(h.service.detail().drops['unknown-session'], 1));
     assert.equal(origin.dataPackets, 0);
   });
 

@@ -49,28 +49,28 @@ describe('WebRTC UDP relay (in-process)', () => {
     const c = await client();
     await bindClient(s, c, 'good:one');
     const attacker = await client();
-    const base = s.relay.stats().packetsFromClients;
+    const base = s.relay.detail().packetsFromClients;
     const N = 3000;
     // In batches the relay's socket buffer holds: each batch is sent once the previous one was read,
     // so the kernel loses none and every flood packet can be accounted for.
     for (let i = 0; i < N; i++) {
       void attacker.send(stunBindingRequest(`flood${i}:x${i}`), s.relay.port);
-      if ((i + 1) % 200 === 0) await waitFor(() => s.relay.stats().packetsFromClients - base === i + 1, { what: `flood packet ${i + 1} to be read` });
+      if ((i + 1) % 200 === 0) await waitFor(() => s.relay.detail().packetsFromClients - base === i + 1, { what: `flood packet ${i + 1} to be read` });
     }
     const flooded = () => {
-      const st = s.relay.stats();
+      const st = s.relay.detail();
       return st.dropped['unknown-username'] + st.dropped['lookup-cap'];
     };
     // Every flood packet is counted as dropped once its look-up is done.
     await waitFor(
       () => {
-        const st = s.relay.stats();
+        const st = s.relay.detail();
         if (st.pendingLookups === 0 && flooded() === N) return true;
         throw new Error(`dropped ${flooded()} of ${st.packetsFromClients - base} received: ${JSON.stringify(st)}`);
       },
       { what: 'the flood to be dropped' },
     );
-    const st = s.relay.stats();
+    const st = s.relay.detail();
     assert.equal(st.sessions, 1);
     assert.equal(st.boundAddresses, 1);
     await bindClient(s, c, 'good:one');
@@ -86,7 +86,7 @@ describe('WebRTC UDP relay (in-process)', () => {
       const third = await client();
       const stun = stunBindingRequest('c:3');
       await third.send(stun, capped.relay.port);
-      await waitFor(() => capped.relay.stats().dropped['session-cap'] === 1, { what: 'the third session to be refused' });
+      await waitFor(() => capped.relay.detail().dropped['session-cap'] === 1, { what: 'the third session to be refused' });
       assert.ok(!capped.origin.received.some((d) => d.data.equals(stun)));
       assert.equal(await capped.relay.closeSession('a:1', 'delete'), true);
       assert.equal(await capped.balancer.rtcSession('a:1'), undefined);
@@ -111,18 +111,18 @@ describe('WebRTC UDP relay (in-process)', () => {
         await c.send(rtp, idle.relay.port);
         await waitForItem(idle.origin.received, (d) => d.data.equals(rtp));
       }
-      assert.equal(idle.relay.stats().sessions, 1);
+      assert.equal(idle.relay.detail().sessions, 1);
       // Then silence: the clock moves on until a sweep finds the session idle.
       const silentFrom = now;
       await waitFor(
         () => {
           now += 50;
-          return idle.relay.stats().sessions === 0;
+          return idle.relay.detail().sessions === 0;
         },
         { what: 'the silent session to be closed' },
       );
       assert.ok(now - silentFrom >= 300, `closed after ${now - silentFrom} ms of silence`);
-      const st = idle.relay.stats();
+      const st = idle.relay.detail();
       assert.equal(st.boundAddresses, 0);
       assert.equal(st.sessionsClosed.idle, 1);
       assert.equal(await idle.balancer.rtcSession('idle:1'), undefined);
@@ -146,8 +146,8 @@ describe('WebRTC UDP relay (in-process)', () => {
     const reply = dtlsRecord(21, Buffer.alloc(26, 9), 1);
     await c.send(reply, s.relay.port);
     await waitForItem(s.origin.received, (d) => d.data.equals(reply));
-    await waitFor(() => s.relay.stats().sessions === 0, { what: 'the session to end after the grace period' });
-    assert.equal(s.relay.stats().sessionsClosed['dtls-alert'], 1);
+    await waitFor(() => s.relay.detail().sessions === 0, { what: 'the session to end after the grace period' });
+    assert.equal(s.relay.detail().sessionsClosed['dtls-alert'], 1);
     assert.equal(await s.balancer.rtcSession('alert:1'), undefined);
   });
 
@@ -165,8 +165,8 @@ describe('WebRTC UDP relay (in-process)', () => {
     // the sweep that ended it would have ended the other one too, had the warning counted.
     const closeNotify = dtlsCloseNotify();
     await control.send(closeNotify, s.relay.port);
-    await waitFor(() => s.relay.stats().sessionsClosed['dtls-alert'] === 1, { what: 'the control session to end' });
-    assert.equal(s.relay.stats().sessions, 1);
+    await waitFor(() => s.relay.detail().sessionsClosed['dtls-alert'] === 1, { what: 'the control session to end' });
+    assert.equal(s.relay.detail().sessions, 1);
   });
 
   test('full-ICE origin: STUN without USERNAME and STUN responses from the bound address are relayed', async () => {
@@ -188,7 +188,7 @@ describe('WebRTC UDP relay (in-process)', () => {
     const stranger = await client();
     const strangerResponse = encodeStunMessage({ method: 1, messageClass: 'success-response', transactionId: Buffer.alloc(12, 1) });
     await stranger.send(strangerResponse, s.relay.port);
-    await waitFor(() => s.relay.stats().dropped['unbound-address'] === 1, { what: "the stranger's response to be dropped" });
+    await waitFor(() => s.relay.detail().dropped['unbound-address'] === 1, { what: "the stranger's response to be dropped" });
     assert.ok(!s.origin.received.some((d) => d.data.equals(strangerResponse)));
   });
 
@@ -200,7 +200,7 @@ describe('WebRTC UDP relay (in-process)', () => {
       peers.push(c);
       await bindClient(s, c, 'many:addr');
     }
-    assert.equal(s.relay.stats().boundAddresses, 8);
+    assert.equal(s.relay.detail().boundAddresses, 8);
     const first = rtpPacket(1, 'from-evicted');
     await peers[0]!.send(first, s.relay.port);
     const last = rtpPacket(2, 'from-newest');
@@ -246,7 +246,7 @@ describe('WebRTC UDP relay (in-process)', () => {
     // ICE does, until the relay has given up on that origin.
     await waitFor(
       async () => {
-        const st = s.relay.stats();
+        const st = s.relay.detail();
         if (st.sessionsClosed['upstream-error'] >= 1 && st.sessions === 0) return true;
         await c.send(stunBindingRequest('dead:origin'), s.relay.port);
         return false;
@@ -286,8 +286,8 @@ describe('WebRTC UDP relay (in-process)', () => {
     // order, so this check is handled after every fuzz datagram; their look-ups may still be running.
     await session(s, 'fuzz:after');
     await bindClient(s, await client(), 'fuzz:after');
-    await waitFor(() => s.relay.stats().pendingLookups === 0, { what: 'the fuzz look-ups to finish' });
-    const st = s.relay.stats();
+    await waitFor(() => s.relay.detail().pendingLookups === 0, { what: 'the fuzz look-ups to finish' });
+    const st = s.relay.detail();
     assert.ok(st.sessions <= 2 && st.boundAddresses <= 3 && st.pendingLookups === 0, JSON.stringify(st));
     assert.deepEqual(s.fatal, []);
   });
@@ -296,8 +296,8 @@ describe('WebRTC UDP relay (in-process)', () => {
     await session(s, 'shut:down');
     await bindClient(s, await client(), 'shut:down');
     await s.relay.close(0);
-    assert.equal(s.relay.stats().sessions, 0);
-    assert.equal(s.relay.stats().sessionsClosed.shutdown, 1);
+    assert.equal(s.relay.detail().sessions, 0);
+    assert.equal(s.relay.detail().sessionsClosed.shutdown, 1);
     assert.ok(await s.balancer.rtcSession('shut:down'));
   });
 });
