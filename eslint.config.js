@@ -17,4 +17,32 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  {
+    // The web console: plain browser ES modules, outside the TypeScript project.
+    files: ['console/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      sourceType: 'module',
+      parserOptions: { projectService: false },
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'sessionStorage',
+          'fetch',
+          'performance',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'URL',
+          'URLSearchParams',
+          'Node',
+          'MediaStream',
+          'RTCPeerConnection',
+          'console',
+        ].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
 );

@@ -84,6 +84,8 @@ export interface RedisNode {
 
 export interface Config {
   listeners: Listeners;
+  /** PROXY_RTSP_SERVER: the RTSP listener, undefined when turned off (empty or `off`). */
+  rtsp: ListenAddress | undefined;
   /** Static root, or undefined when static serving is off. */
   staticFiles: string | undefined;
   loadBalancer: 'memory' | 'redis';
@@ -182,6 +184,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_WEBRTC_SERVER: '18000',
   PROXY_SRT_SERVER: '20080',
   PROXY_SYSTEM_API: '12025',
+  PROXY_RTSP_SERVER: '18554',
   PROXY_STATIC_FILES: '../srs/trunk/research',
   PROXY_LOAD_BALANCER_TYPE: 'memory',
   PROXY_REDIS_HOST: '127.0.0.1',
@@ -344,6 +347,13 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     systemApi: listen('PROXY_SYSTEM_API'),
   };
 
+  // Unlike the other listeners, RTSP can be turned off: set but empty, or `off`.
+  const rtspRaw = env.PROXY_RTSP_SERVER;
+  const rtsp =
+    rtspRaw !== undefined && (rtspRaw.trim() === '' || rtspRaw.trim().toLowerCase() === 'off')
+      ? ((effective.PROXY_RTSP_SERVER = 'off'), undefined)
+      : listen('PROXY_RTSP_SERVER');
+
   const loadBalancer = check('PROXY_LOAD_BALANCER_TYPE', (v) => {
     if (v !== 'memory' && v !== 'redis') throw new Error('expected memory or redis');
     return v;
@@ -405,6 +415,7 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
 
   const config: Config = {
     listeners,
+    rtsp,
     staticFiles,
     loadBalancer,
     redis,

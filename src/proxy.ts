@@ -7,6 +7,7 @@ import { classifyStreamRequest } from './http/classify.js';
 import { performance } from 'node:perf_hooks';
 import { createRouter, type Fallback, type Route } from './net/router.js';
 import { systemApiExposure, systemApiRoutes, versionsRoute } from './api/system-api.js';
+import { consoleRoutes } from './console/routes.js';
 import type { Balancer } from './balancer/balancer.js';
 import { startDefaultBackend, type DefaultBackendHandle } from './balancer/default-backend.js';
 import { MemoryBalancer } from './balancer/memory.js';
@@ -30,6 +31,7 @@ import { createOriginAgent } from './net/origin-http.js';
 import type { Agent } from 'undici';
 import type { ProtocolDeps, ProxyService } from './net/service.js';
 import { startRtmpServer } from './rtmp/server.js';
+import { RTSP_VARIABLE, startRtspServer, type RtspService } from './rtsp/server.js';
 import { startSrtServer } from './srt/server.js';
 import { startWebrtcRelay } from './webrtc/relay.js';
 import { webrtcRoutes } from './webrtc/signalling.js';
@@ -55,7 +57,7 @@ export interface ProxyDeps {
   heap?: () => { used: number; limit: number };
 }
 
-export type ListenerName = keyof Listeners | 'httpsApi' | 'httpsServer' | 'metrics';
+export type ListenerName = keyof Listeners | 'httpsApi' | 'httpsServer' | 'rtsp' | 'metrics';
 
 export function createBalancer(config: Config, now?: () => number, log?: Logger, relays?: RelayRegistry): Balancer {
   if (config.loadBalancer === 'redis') {
@@ -220,9 +222,11 @@ export class OriginProxy {
       await http('httpApi', [versionsRoute(), ...webrtcRoutes({ ...deps, relay: rtc, agent: this.originAgent })]);
       const srt = await startSrtServer(deps);
       started('srt', srt);
+      const rtsp: RtspService | undefined = config.rtsp ? await startRtspServer(deps, config.rtsp) : undefined;
+      if (rtsp) started('rtsp', rtsp);
       const stats = () => ({
         protocols: this.protocolStats(),
-        detail: { rtmp: rtmp.detail(), webrtc: rtc.detail(), srt: srt.detail() },
+        detail: { rtmp: rtmp.detail(), webrtc: rtc.detail(), srt: srt.detail(), ...(rtsp ? { rtsp: rtsp.detail() } : {}) },
         routing: this.router.stats(),
       });
       const httpPlayers = () => this.httpStats.playersByStream();
@@ -249,9 +253,16 @@ export class OriginProxy {
         const handler = createRouter([metrics.route(), ...probes.filter((r) => r.path === '/healthz')]);
         started('metrics', await listenHttp({ variable: 'PROXY_METRICS_LISTEN', listen: config.metricsListen, handler, log, onFatal }));
       }
+      const consolePorts = {
+        httpServer: config.listeners.httpServer.port,
+        httpApi: config.listeners.httpApi.port,
+        httpsServer: this.tls ? edge.httpsServer?.port : undefined,
+        httpsApi: this.tls ? edge.httpsApi?.port : undefined,
+      };
       await http('systemApi', [
         ...probes,
         metrics.route((ctx) => requireToken(config.registerToken, ctx)),
+        ...consoleRoutes({ ports: consolePorts, tokenRequired: config.registerToken !== undefined }),
         ...clientsApiRoutes({
           relays: this.relays,
           balancer: this.balancer,
@@ -325,6 +336,7 @@ export class OriginProxy {
     const expected: [ListenerName, string][] = Object.entries(LISTENER_VARIABLES) as [ListenerName, string][];
     if (this.tls && edge.httpsApi) expected.push(['httpsApi', 'PROXY_HTTPS_API']);
     if (this.tls && edge.httpsServer) expected.push(['httpsServer', 'PROXY_HTTPS_SERVER']);
+    if (this.deps.config.rtsp) expected.push(['rtsp', RTSP_VARIABLE]);
     const redisStatus = this.balancer instanceof RedisBalancer ? this.balancer.client.status : undefined;
     return {
       unbound: expected.filter(([name]) => !this.listeners.has(name)).map(([, variable]) => variable),

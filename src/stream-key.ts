@@ -152,6 +152,15 @@ export function streamKeyFromUrl(url: string): StreamKey {
 }
 
 /**
+ * RTSP: the request URI (`rtsp://host[:port]/app/stream[?vhost=…]`). A trailing slash is ignored
+ * (`Content-Base` style URLs); the vhost follows the same rule as an RTMP tcUrl's host.
+ */
+export function streamKeyFromRtsp(uri: string): StreamKey {
+  if (!/^rtsp[su]?:\/\//i.test(uri.trim())) throw new StreamKeyError(`not an rtsp:// URL: "${clip(uri)}"`);
+  return streamKeyFromUrl(uri);
+}
+
+/**
  * SRT stream id, every form SRS accepts (BEHAVIOUR.md §7.5):
  * `#!::r=app/stream?k=v,m=publish,h=vhost,u=user,...` (parsed as key=value pairs, `?` acts like `,`),
  * legacy `#!::h=[vhost/]app/stream`, and plain `[app/]stream` (app defaults to `live`).

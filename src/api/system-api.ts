@@ -71,14 +71,14 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
           }
           let origin;
           try {
-            origin = parseRegistration(body, now());
+            origin = parseRegistration(body, now(), ctx.req.headers['user-agent']);
           } catch (err) {
             if (err instanceof RegisterError) throw new HttpError(400, err.message, 400, { cause: err });
             throw err;
           }
           await admit(origin);
-          const { replaced } = await available(deps.balancer.register(origin));
-          if (replaced) ctx.log.info({ origin: origin.id, replaced: replaced.id }, 'origin restarted: record replaced');
+          // First registration, restart and state changes are logged by the health monitor, once per transition.
+          await available(deps.balancer.register(origin));
           ctx.log.debug({ origin: origin.id, ip: origin.ip }, 'heartbeat');
           sendJson(ctx.res, 200, { code: 0, pid: String(process.pid) });
         }),
@@ -269,6 +269,7 @@ export function originJson(v: OriginView): Record<string, unknown> {
     age_ms: v.ageMs,
     update_at: new Date(o.updatedAt).toISOString(),
   };
+  if (o.version) out.version = o.version;
   for (const s of SERVICES) if (o.endpoints[s]) out[s] = o.endpoints[s];
   return out;
 }

@@ -14,9 +14,14 @@ export interface OriginView {
 
 export interface StreamPin {
   streamKey: string;
-  /** Origin record id (`server-service-pid`) the stream is pinned to. */
+  /**
+   * Origin record id (`server-service-pid`) the stream is pinned to; when that server restarted since,
+   * the record that replaced it (the stream re-pins on its next use, most likely to the same server).
+   */
   originId: string;
   serverId: string;
+  /** The replaced record the pin was made to, when `originId` names its successor. */
+  replacedId?: string;
 }
 
 /** HLS session (BEHAVIOUR.md §3.5): the `spbhid` query parameter added to segment URLs finds the stream again. */

@@ -281,7 +281,9 @@ export class MemoryBalancer implements Balancer {
     const out: StreamPin[] = [];
     for (const [streamKey, pin] of this.pins_) {
       if (out.length >= limit) break;
-      out.push({ streamKey, originId: pin.originId, serverId: pin.serverId });
+      const current = this.origins_.get(pin.serverId);
+      if (current && current.id !== pin.originId) out.push({ streamKey, originId: current.id, serverId: pin.serverId, replacedId: pin.originId });
+      else out.push({ streamKey, originId: pin.originId, serverId: pin.serverId });
     }
     return out;
   }

@@ -34,6 +34,8 @@ export interface Origin {
   load?: ReportedLoad;
   /** Share of new streams relative to other origins (default 1), from the heartbeat's `weight`. */
   weight?: number;
+  /** The origin server's version (SRS: `summaries.data.self.version`, or its User-Agent), for display only. */
+  version?: string;
 }
 
 export interface DialTarget {
@@ -48,12 +50,14 @@ export class RegisterError extends Error {
 
 const MAX_ID = 256;
 const MAX_ENDPOINTS = 16;
+/** A version is a short token such as `7.0.48` or `5.0-r3`: anything else is ignored. */
+const VERSION = /^[0-9A-Za-z][0-9A-Za-z._+-]{0,31}$/;
 
 /**
  * Validates a register body (the SRS heartbeat, or the manual curl form of the SRS docs).
  * Order and texts of the first checks match the Go proxy (`empty ip`, `empty server`, …).
  */
-export function parseRegistration(body: unknown, now: number): Origin {
+export function parseRegistration(body: unknown, now: number, userAgent?: string): Origin {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new RegisterError('body must be a JSON object');
   }
@@ -85,7 +89,35 @@ export function parseRegistration(body: unknown, now: number): Origin {
   if (weight !== undefined) origin.weight = weight;
   const load = optionalSummaries(b.summaries);
   if (load !== undefined) origin.load = load;
+  const version = reportedVersion(b) ?? versionFromUserAgent(userAgent);
+  if (version !== undefined) origin.version = version;
   return origin;
+}
+
+/**
+ * The version an origin reports: a top-level `version` (our Redis record, manual registrations) or
+ * SRS's `summaries.data.self.version`. Advisory: a missing or malformed one is ignored.
+ */
+function reportedVersion(b: Record<string, unknown>): string | undefined {
+  if (validVersion(b.version)) return b.version;
+  const s = b.summaries;
+  if (typeof s !== 'object' || s === null) return undefined;
+  const data = (s as Record<string, unknown>).data;
+  const holder = typeof data === 'object' && data !== null ? (data as Record<string, unknown>) : (s as Record<string, unknown>);
+  const self = holder.self;
+  if (typeof self !== 'object' || self === null) return undefined;
+  const v = (self as Record<string, unknown>).version;
+  return validVersion(v) ? v : undefined;
+}
+
+/** SRS's heartbeat User-Agent is `SRS/<version>(<codename>)`. */
+export function versionFromUserAgent(userAgent: string | undefined): string | undefined {
+  const m = userAgent === undefined ? null : /^SRS\/([0-9A-Za-z._+-]{1,32})(?:[ (]|$)/.exec(userAgent);
+  return m && validVersion(m[1]) ? m[1] : undefined;
+}
+
+function validVersion(v: unknown): v is string {
+  return typeof v === 'string' && VERSION.test(v);
 }
 
 function optionalWeight(v: unknown): number | undefined {

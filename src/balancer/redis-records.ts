@@ -72,7 +72,7 @@ export function parseUpdateAt(text: string): number {
 
 /**
  * The server record (BEHAVIOUR.md §3.2): the Go field order, empty fields omitted except `update_at`.
- * `rtsp` is our addition (Go ignores unknown fields).
+ * `rtsp` and `version` are our additions (Go ignores unknown fields).
  */
 export function encodeServerRecord(o: Origin): string {
   const out: Record<string, unknown> = {};
@@ -86,6 +86,7 @@ export function encodeServerRecord(o: Origin): string {
     if (list && list.length > 0) out[s] = list;
   }
   out.update_at = formatUpdateAt(o.updatedAt);
+  if (o.version) out.version = o.version;
   return goJson(out);
 }
 
@@ -98,6 +99,7 @@ export function decodeServerRecord(raw: string): Origin {
     service: r.service_id,
     pid: r.pid,
     device_id: r.device_id,
+    version: r.version,
   };
   for (const s of SERVICES) if (r[s] !== undefined) body[s] = r[s];
   // A record without a time (or Go's zero time) is as old as it gets: usable only as the stale fallback.

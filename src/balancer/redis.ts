@@ -306,7 +306,14 @@ export class RedisBalancer implements Balancer {
   async pins(limit: number): Promise<StreamPin[]> {
     const [pins, servers] = await Promise.all([this.call('pins', () => this.store.pins(limit)), this.servers()]);
     const byKey = new Map(servers.map((s) => [s.key, s.origin]));
-    return pins.map(([streamKey, key]) => ({ streamKey, originId: originIdOfKey(key), serverId: byKey.get(key)?.serverId ?? '' }));
+    return pins.map(([streamKey, key]): StreamPin => {
+      const id = originIdOfKey(key);
+      const listed = byKey.get(key);
+      if (listed) return { streamKey, originId: id, serverId: listed.serverId };
+      // The pinned record is gone: if its server restarted, show the pin against the new record.
+      const successor = successorOf(id, servers);
+      return successor ? { streamKey, originId: successor.id, serverId: successor.serverId, replacedId: id } : { streamKey, originId: id, serverId: '' };
+    });
   }
 
   /**
@@ -581,4 +588,17 @@ function withDeadline<T>(p: Promise<T>, ms: number, message: string): Promise<T>
     timer = setTimeout(() => reject(new Error(message)), ms);
   });
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The listed record that replaced a vanished one: record ids are `<server>-<service>-<pid>`, so the
+ * successor is the record of the longest server id that prefixes the old id (server ids may hold '-').
+ */
+function successorOf(oldId: string, servers: readonly KnownServer[]): Origin | undefined {
+  let best: Origin | undefined;
+  for (const { origin } of servers) {
+    if (origin.id === oldId || !oldId.startsWith(`${origin.serverId}-`)) continue;
+    if (!best || origin.serverId.length > best.serverId.length) best = origin;
+  }
+  return best;
 }

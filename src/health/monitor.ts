@@ -248,6 +248,7 @@ export class HealthMonitor implements OriginHealth {
   /** An origin was removed (DELETE): no new streams, and its relays are closed now. */
   onDeregistered(serverId: string): void {
     const last = this.seen.get(serverId);
+    this.log.info({ server: serverId, origin: last?.originId, reason: 'removed by API' }, 'origin forgotten');
     this.seen.delete(serverId);
     this.vanished.delete(serverId);
     this.localDrains.delete(serverId);
@@ -297,6 +298,7 @@ export class HealthMonitor implements OriginHealth {
       if (now - since < this.opts.originExpireMs) continue;
       this.vanished.delete(serverId);
       this.seen.delete(serverId);
+      this.log.info({ server: serverId, origin: last.originId, reason: 'no longer registered' }, 'origin forgotten');
       this.closeRelays(serverId, last.originId, 'no longer registered');
     }
     // Keep saying "down" while this proxy's probes see it down (the shared mark lapses otherwise).
@@ -314,14 +316,18 @@ export class HealthMonitor implements OriginHealth {
   private observe(origin: Origin, now: number): void {
     const status = this.statusOf(origin, now);
     const last = this.seen.get(origin.serverId);
-    if (last && last.originId !== origin.id) {
-      // A restart seen through the shared list (another proxy got the heartbeat).
+    const about = { server: origin.serverId, origin: origin.id, state: status.state, ...(status.reason ? { reason: status.reason } : {}) };
+    if (!last) {
+      // First sight on this proxy: a new origin, or (after this proxy started) one already in the shared list.
+      this.log.info({ ...about, ip: origin.ip, ...(origin.version ? { version: origin.version } : {}) }, 'origin registered');
+    } else if (last.originId !== origin.id) {
+      // A restart, through this proxy's register path or seen in the shared list (another proxy got the heartbeat).
+      this.log.info({ ...about, replaced: last.originId, ...(origin.version ? { version: origin.version } : {}) }, 'origin restarted: record replaced');
       this.closeRelays(origin.serverId, last.originId, `restarted (new record ${origin.id})`);
     }
     const wasDown = last !== undefined && last.originId === origin.id && last.status.state === 'down';
     if (!last || last.originId !== origin.id || last.status.state !== status.state) {
-      if (last && last.originId === origin.id)
-        this.log.info({ server: origin.serverId, origin: origin.id, state: status.state, reason: status.reason }, 'origin state changed');
+      if (last && last.originId === origin.id) this.log.info({ ...about, was: last.status.state }, 'origin state changed');
       this.seen.set(origin.serverId, { originId: origin.id, status });
     }
     if (status.state === 'down' && !wasDown) this.closeRelays(origin.serverId, origin.id, status.reason);

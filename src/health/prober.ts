@@ -215,7 +215,7 @@ export class Prober {
       v.fails = 0;
       if (!v.up) {
         slot.verdict = { up: true, reason: '', since: now, fails: 0 };
-        this.opts.log?.info({ origin: slot.target.originId }, 'origin probe succeeded: up');
+        this.opts.log?.debug({ origin: slot.target.originId }, 'origin probe succeeded: up');
         this.opts.onChange?.({ target: slot.target, verdict: slot.verdict });
       }
       return;
@@ -224,7 +224,7 @@ export class Prober {
     if (v.up) v.reason = err.message;
     if (v.up && v.fails >= this.opts.fails) {
       slot.verdict = { up: false, reason: `probe: ${err.message}`, since: now, fails: v.fails };
-      this.opts.log?.warn({ origin: slot.target.originId, fails: v.fails, reason: err.message }, 'origin probes failed: down');
+      this.opts.log?.debug({ origin: slot.target.originId, fails: v.fails, reason: err.message }, 'origin probes failed: down');
       this.opts.onChange?.({ target: slot.target, verdict: slot.verdict });
     } else if (!v.up) {
       v.reason = `probe: ${err.message}`;

@@ -35,7 +35,7 @@ export const HEARTBEAT_USAGE = `usage: origin-proxy heartbeat --url http://proxy
         [--interval 10s] [--timeout 5s] [--server ID] [--device-id LABEL] [--token SECRET] [--weight N] [--once]
 --weight (${MIN_WEIGHT}..${MAX_WEIGHT}, default 1) scales the share of new streams this origin gets.
 Endpoint flags may repeat. --server defaults to an id derived from --ip and the endpoints, stable across restarts.
---rtsp is only recorded in the registration (listed by the system API): the proxy does not proxy RTSP yet.`;
+--rtsp PORT is where the proxy's RTSP listener (PROXY_RTSP_SERVER) sends RTSP clients.`;
 
 export function parseHeartbeatArgs(argv: string[]): HeartbeatOptions & { once: boolean } {
   let values;

@@ -37,6 +37,8 @@ export interface WireError {
   rtmpPlay: string;
   /** SRT rejection reason sent in the handshake (the access-control range 2000-2999). */
   srtReject: number;
+  /** RTSP status answered to the request that named the stream. */
+  rtspStatus: number;
 }
 
 /** SRT access-control rejection codes used here (SRT_REJX_*). */
@@ -50,6 +52,7 @@ export const REFUSAL_WIRE: Readonly<Record<RefusalKind, WireError>> = {
     rtmpPublish: 'NetStream.Publish.BadName',
     rtmpPlay: 'NetStream.Play.StreamNotFound',
     srtReject: SRT_NOT_FOUND,
+    rtspStatus: 503,
   },
   'no-service': {
     httpStatus: 503,
@@ -57,6 +60,7 @@ export const REFUSAL_WIRE: Readonly<Record<RefusalKind, WireError>> = {
     rtmpPublish: 'NetStream.Publish.BadName',
     rtmpPlay: 'NetStream.Play.StreamNotFound',
     srtReject: SRT_NOT_FOUND,
+    rtspStatus: 503,
   },
   'balancer-unavailable': {
     httpStatus: 503,
@@ -64,6 +68,7 @@ export const REFUSAL_WIRE: Readonly<Record<RefusalKind, WireError>> = {
     rtmpPublish: 'NetStream.Publish.Failed',
     rtmpPlay: 'NetStream.Play.Failed',
     srtReject: SRT_DOWN,
+    rtspStatus: 503,
   },
   'endpoints-down': {
     httpStatus: 503,
@@ -71,6 +76,7 @@ export const REFUSAL_WIRE: Readonly<Record<RefusalKind, WireError>> = {
     rtmpPublish: 'NetStream.Publish.Failed',
     rtmpPlay: 'NetStream.Play.Failed',
     srtReject: SRT_DOWN,
+    rtspStatus: 503,
   },
   unreachable: {
     httpStatus: 502,
@@ -78,6 +84,7 @@ export const REFUSAL_WIRE: Readonly<Record<RefusalKind, WireError>> = {
     rtmpPublish: 'NetStream.Publish.Failed',
     rtmpPlay: 'NetStream.Play.Failed',
     srtReject: SRT_DOWN,
+    rtspStatus: 502,
   },
 };
 

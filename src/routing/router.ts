@@ -51,6 +51,7 @@ const DIAL: Readonly<Record<RouteService, { service: Service; transport?: Transp
   srt: { service: 'srt', transport: 'udp' },
   rtc: { service: 'api' },
   'rtc-media': { service: 'rtc', transport: 'udp' },
+  rtsp: { service: 'rtsp' },
 };
 
 /** Origins whose dial failures are counted at once (more than PROXY_MAX_ORIGINS allows by default). */

@@ -5,7 +5,7 @@ import type { DialTarget, Origin, Service } from '../balancer/origin.js';
 import type { RelayClient, RelayHandle, RelayRegistry } from './relays.js';
 
 /** The protocol a client uses; decides which origin endpoints a stream needs (`rtc-media`: WebRTC's UDP relay). */
-export type RouteService = 'rtmp' | 'http' | 'srt' | 'rtc' | 'rtc-media';
+export type RouteService = 'rtmp' | 'http' | 'srt' | 'rtc' | 'rtc-media' | 'rtsp';
 export type RouteIntent = 'publish' | 'play';
 
 /** Origin endpoint lists a protocol needs (WebRTC: the API for signalling and the UDP media port). */
@@ -16,6 +16,7 @@ export const SERVICE_NEEDS: Readonly<Record<RouteService, readonly Service[]>> =
   rtc: ['rtc', 'api'],
   /** The UDP relay of a session signalled elsewhere: only the media endpoint is used. */
   'rtc-media': ['rtc'],
+  rtsp: ['rtsp'],
 };
 
 /** One endpoint to dial, and the origin it belongs to. */

@@ -4,14 +4,14 @@
 // arguments (stream name with its query, publish type, play start/duration/reset). Waits only for the answers
 // every origin gives (connect, createStream, NetStream.Publish.Start / NetStream.Play.Start): nginx-rtmp never
 // answers releaseStream or FCPublish.
-import { connect as tcpConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { Amf0Object, amf0Number, type Amf0Value, type RtmpCommand } from './amf0.js';
 import { COMMAND_CSID, commandMessage, infoObject, infoText, isCommand, readCommand } from './commands.js';
 import type { ClientIntent } from './client.js';
 import { ClientHandshake } from './handshake.js';
 import { OUT_CHUNK_SIZE, RtmpLeg } from './leg.js';
 import { payloadLength, type RtmpMessage } from './messages.js';
-import { fairTimeout } from '../net/fair-timeout.js';
+import { dialFirst, OriginDialError } from '../net/origin-dial.js';
 
 /** Most media/data bytes an origin may send between publish/play and its start status (they are held). */
 const MAX_EARLY_BYTES = 8 * 1024 * 1024;
@@ -81,49 +81,12 @@ export async function dialOrigin(
   report?: (target: OriginTarget, ok: boolean) => void,
   timeFor?: (target: OriginTarget) => number,
 ): Promise<{ socket: Socket; target: OriginTarget }> {
-  const failures: string[] = [];
-  for (const target of targets) {
-    if (signal.aborted) break;
-    const ms = timeFor ? timeFor(target) : dialMs;
-    if (ms <= 0) {
-      failures.push(`${target.host}:${target.port} skipped (its origin's dial time is spent)`);
-      continue;
-    }
-    try {
-      const socket = await dialOne(target, ms, signal);
-      report?.(target, true);
-      return { socket, target };
-    } catch (err) {
-      if (!signal.aborted) report?.(target, false);
-      failures.push(`${target.host}:${target.port} ${(err as Error).message}`);
-    }
+  try {
+    return await dialFirst(targets, { dialMs, signal, report, timeFor, what: 'RTMP' });
+  } catch (err) {
+    if (err instanceof OriginDialError) throw new OriginError(err.message, err.clientLeft ? 'client left' : 'origin unreachable', undefined, { cause: err });
+    throw err;
   }
-  if (signal.aborted) throw new OriginError('client left', 'client left');
-  throw new OriginError(`origin unreachable (${failures.join('; ') || 'no RTMP endpoint'})`, 'origin unreachable');
-}
-
-function dialOne(target: OriginTarget, dialMs: number, signal: AbortSignal): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = tcpConnect({ host: target.host, port: target.port, noDelay: true });
-    const done = (err: Error | null) => {
-      timer.clear();
-      signal.removeEventListener('abort', onAbort);
-      socket.off('error', onError);
-      if (err === null) return resolve(socket);
-      socket.on('error', ignoreLate);
-      socket.destroy();
-      reject(err);
-    };
-    const onError = (err: NodeJS.ErrnoException) => done(new Error(err.code ?? err.message, { cause: err }));
-    // After a failed or abandoned dial a late 'error' (a DNS answer after the timeout) must find a listener.
-    const ignoreLate = () => undefined;
-    const onAbort = () => done(new Error('aborted'));
-    // Fair: a stall of the proxy itself does not fail (and mark down) an origin that accepted meanwhile.
-    const timer = fairTimeout(() => done(new Error(`no connection within ${dialMs} ms`)), dialMs);
-    socket.once('connect', () => done(null));
-    socket.on('error', onError);
-    signal.addEventListener('abort', onAbort);
-  });
 }
 
 /**

@@ -65,6 +65,7 @@ async function startInProcessProxy(balancer: MemoryBalancer): Promise<{ proxy: O
     PROXY_RTMP_SERVER: '127.0.0.1:0',
     PROXY_WEBRTC_SERVER: '127.0.0.1:0',
     PROXY_SRT_SERVER: '127.0.0.1:0',
+    PROXY_RTSP_SERVER: '127.0.0.1:0',
     // The scripted HTTP origins have no RTMP port: health probes would mark them down mid-test and
     // close their live relays. What is tested here is the HTTP listener, not health.
     PROXY_HEALTH_INTERVAL: '0',

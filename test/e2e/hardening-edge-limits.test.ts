@@ -120,6 +120,7 @@ async function startLimitedProxy(nofile: string, env: Record<string, string>): P
     webrtc: await freePort(),
     srt: await freePort(),
     systemApi: await freePort(),
+    rtsp: await freePort(),
   };
   const peer = startPeer('origin-proxy', 'prlimit', [`--nofile=${nofile}`, process.execPath, MAIN_JS], {
     env: {
@@ -131,6 +132,7 @@ async function startLimitedProxy(nofile: string, env: Record<string, string>): P
       PROXY_WEBRTC_SERVER: `127.0.0.1:${ports.webrtc}`,
       PROXY_SRT_SERVER: `127.0.0.1:${ports.srt}`,
       PROXY_SYSTEM_API: `127.0.0.1:${ports.systemApi}`,
+      PROXY_RTSP_SERVER: `127.0.0.1:${ports.rtsp}`,
       PROXY_LOG_LEVEL: 'info',
       PROXY_LOG_FORMAT: 'json',
       ...env,

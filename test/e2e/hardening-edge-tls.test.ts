@@ -192,6 +192,7 @@ describe('TLS misconfiguration stops startup naming the variable', () => {
           PROXY_HTTP_API: '127.0.0.1:0',
           PROXY_WEBRTC_SERVER: '127.0.0.1:0',
           PROXY_SRT_SERVER: '127.0.0.1:0',
+          PROXY_RTSP_SERVER: '127.0.0.1:0',
           PROXY_SYSTEM_API: '127.0.0.1:0',
           PROXY_LOG_FORMAT: 'json',
           ...env(),

@@ -48,6 +48,7 @@ async function inProcessProxy() {
     PROXY_RTMP_SERVER: '127.0.0.1:0',
     PROXY_WEBRTC_SERVER: '127.0.0.1:0',
     PROXY_SRT_SERVER: '127.0.0.1:0',
+    PROXY_RTSP_SERVER: '127.0.0.1:0',
     PROXY_DIAL_TIMEOUT: '2s',
     // Probes off: the probe would read the same odd statuses and mark the origin down, which is not tested here.
     PROXY_HEALTH_INTERVAL: '0',

@@ -31,6 +31,7 @@ async function overloadableProxy(env: Record<string, string> = {}) {
       PROXY_RTMP_SERVER: '127.0.0.1:0',
       PROXY_WEBRTC_SERVER: '127.0.0.1:0',
       PROXY_SRT_SERVER: '127.0.0.1:0',
+      PROXY_RTSP_SERVER: '127.0.0.1:0',
       PROXY_UDP_BUFFER_SIZE: '262144',
       PROXY_MAX_HEAP_RATIO: '0.8',
       ...env,

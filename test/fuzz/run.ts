@@ -7,12 +7,13 @@ import type { FuzzTarget } from './target.js';
 import { httpTarget } from './targets/http.js';
 import { ORIGIN_POOL, originHttpTarget, originRtmpTarget, originSrtTarget, originWhipTarget, type OriginTarget } from './targets/origin.js';
 import { rtmpTarget } from './targets/rtmp.js';
+import { rtspTarget } from './targets/rtsp.js';
 import { srtTarget } from './targets/srt.js';
 import { systemApiTarget } from './targets/system-api.js';
 import { webrtcUdpTarget } from './targets/webrtc-udp.js';
 import { whipTarget } from './targets/whip.js';
 
-export const CLIENT_LISTENERS = ['rtmp', 'http', 'whip', 'webrtc', 'srt', 'api'] as const;
+export const CLIENT_LISTENERS = ['rtmp', 'http', 'whip', 'webrtc', 'srt', 'api', 'rtsp'] as const;
 export const ORIGIN_LISTENERS = ['origin-rtmp', 'origin-http', 'origin-whip', 'origin-srt'] as const;
 export const ALL_LISTENERS: readonly string[] = [...CLIENT_LISTENERS, ...ORIGIN_LISTENERS];
 
@@ -48,6 +49,7 @@ export function clientTargets(env: FuzzEnv): FuzzTarget[] {
     webrtcUdpTarget(p.webrtc, env.proxy.httpApi),
     srtTarget(p.srt),
     systemApiTarget(p.systemApi),
+    rtspTarget(p.rtsp),
   ];
 }
 

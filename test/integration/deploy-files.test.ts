@@ -327,6 +327,9 @@ describe('deploy files', () => {
       assert.equal(version.status, 0, version.stderr);
       assert.match(version.stdout, /origin-proxy/i);
       assert.ok(!existsSync(join(workdir, 'dist', 'test')), 'only src is compiled into the image');
+      for (const file of ['index.html', 'app.js', 'vendor/hls.min.js', 'vendor/mpegts.js']) {
+        assert.ok(existsSync(join(workdir, 'dist', 'console', file)), `the web console's ${file} is built`);
+      }
     } finally {
       tmp.remove();
     }

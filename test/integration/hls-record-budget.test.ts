@@ -147,6 +147,7 @@ describe('HTTP: a playlist for a new stream at the budget', () => {
       PROXY_RTMP_SERVER: '127.0.0.1:0',
       PROXY_WEBRTC_SERVER: '127.0.0.1:0',
       PROXY_SRT_SERVER: '127.0.0.1:0',
+      PROXY_RTSP_SERVER: '127.0.0.1:0',
       PROXY_HEALTH_INTERVAL: '0',
     };
     const { config } = loadConfig({ env, cwd: '/', readDotenv: () => undefined });

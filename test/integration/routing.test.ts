@@ -27,6 +27,7 @@ describe('routing through the register API', () => {
       PROXY_RTMP_SERVER: '127.0.0.1:0',
       PROXY_WEBRTC_SERVER: '127.0.0.1:0',
       PROXY_SRT_SERVER: '127.0.0.1:0',
+      PROXY_RTSP_SERVER: '127.0.0.1:0',
       PROXY_ORIGIN_EXPIRE: '30s',
       // These scenarios are about heartbeats and the driven clock. Probes of the unlistened ports
       // would mark fo1 suspect before fo2 is probed, and every pick in between would avoid fo1.

@@ -123,3 +123,23 @@ describe('parseRegistration (BEHAVIOUR.md §2.1, 2.3)', () => {
     );
   });
 });
+
+describe('origin version (display only)', () => {
+  const base = { ip: '127.0.0.1', server: 's', service: 'v', pid: '1', rtmp: ['1935'] };
+  test('read from SRS summaries, then the User-Agent, and bounded', () => {
+    assert.equal(parseRegistration({ ...base, summaries: { data: { ok: true, self: { version: '7.0.48' } } } }, 0).version, '7.0.48');
+    assert.equal(parseRegistration({ ...base, summaries: { self: { version: '5.0.213' } } }, 0).version, '5.0.213');
+    assert.equal(parseRegistration(base, 0, 'SRS/6.0.184(Hang)').version, '6.0.184');
+    assert.equal(parseRegistration({ ...base, version: '1.2.3' }, 0, 'SRS/6.0.184(Hang)').version, '1.2.3');
+    assert.equal(parseRegistration(base, 0).version, undefined);
+    assert.equal(parseRegistration(base, 0, 'curl/8.5.0').version, undefined);
+  });
+  test('a hostile or oversized version is ignored, never a reason to refuse the heartbeat', () => {
+    for (const v of ['<img src=x onerror=alert(1)>', 'x'.repeat(33), '', ' 7.0', '7.0\n', 42, { a: 1 }]) {
+      assert.equal(parseRegistration({ ...base, version: v }, 0).version, undefined, JSON.stringify(v));
+      assert.equal(parseRegistration({ ...base, summaries: { data: { self: { version: v } } } }, 0).version, undefined, JSON.stringify(v));
+    }
+    assert.equal(parseRegistration(base, 0, `SRS/${'9'.repeat(40)}(x)`).version, undefined);
+    assert.equal(parseRegistration(base, 0, 'SRS/<script>(x)').version, undefined);
+  });
+});

@@ -161,6 +161,31 @@ describe('server record (BEHAVIOUR.md §3.2)', () => {
   });
 });
 
+describe('server record: the origin version', () => {
+  test('written after update_at only when known, and read back', () => {
+    const o = parseRegistration({ ip: '10.0.0.7', server: 'a', service: 'b', pid: '1', rtmp: ['1935'] }, T0, 'SRS/7.0.48(Kai)');
+    const raw = encodeServerRecord(o);
+    assert.match(raw, /"update_at":"[^"]+","version":"7\.0\.48"\}$/);
+    assert.equal(decodeServerRecord(raw).version, '7.0.48');
+    const plain = encodeServerRecord(parseRegistration({ ip: '10.0.0.7', server: 'a', service: 'b', pid: '1', rtmp: ['1935'] }, T0));
+    assert.doesNotMatch(plain, /version/);
+  });
+  test('a hostile version in a record written by someone else is dropped, the record still reads', () => {
+    const raw = JSON.stringify({
+      ip: '10.0.0.7',
+      server_id: 'a',
+      service_id: 'b',
+      pid: '1',
+      rtmp: ['1935'],
+      update_at: '2026-01-01T00:00:00Z',
+      version: '<b>x</b>',
+    });
+    const o = decodeServerRecord(raw);
+    assert.equal(o.version, undefined);
+    assert.equal(o.serverId, 'a');
+  });
+});
+
 describe('server list, HLS and WebRTC records', () => {
   test('the list is a JSON array of server keys, Go-escaped', () => {
     assert.equal(encodeServerList(['srs-proxy-server:vid-a-b-1']), '["srs-proxy-server:vid-a-b-1"]');
