@@ -30,6 +30,7 @@ const LISTENERS: Record<string, { variable: string; protocol: 'TCP' | 'UDP' }> =
   'system-api': { variable: LISTENER_VARIABLES.systemApi, protocol: 'TCP' },
   webrtc: { variable: LISTENER_VARIABLES.webrtc, protocol: 'UDP' },
   srt: { variable: LISTENER_VARIABLES.srt, protocol: 'UDP' },
+  rtsp: { variable: 'PROXY_RTSP_SERVER', protocol: 'TCP' },
 };
 const DEFAULT_PORTS = new Map(Object.values(LISTENERS).map((l) => [port(l.variable), l.protocol]));
 
