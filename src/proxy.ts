@@ -337,6 +337,7 @@ export class OriginProxy {
     if (this.tls && edge.httpsApi) expected.push(['httpsApi', 'PROXY_HTTPS_API']);
     if (this.tls && edge.httpsServer) expected.push(['httpsServer', 'PROXY_HTTPS_SERVER']);
     if (this.deps.config.rtsp) expected.push(['rtsp', RTSP_VARIABLE]);
+    if (this.deps.config.metricsListen) expected.push(['metrics', 'PROXY_METRICS_LISTEN']);
     const redisStatus = this.balancer instanceof RedisBalancer ? this.balancer.client.status : undefined;
     return {
       unbound: expected.filter(([name]) => !this.listeners.has(name)).map(([, variable]) => variable),
