@@ -33,7 +33,7 @@ function rssBytes(pid: number): number {
  * nginx-rtmp sized for thousands of connections (the test fixture's is not), in the foreground. Most loads use
  * SRS's default chunk size (60000): at nginx's own 4096 nginx itself caps any load at ~100 MB/s.
  */
-async function startBenchNginx(parent: string, chunkSize: number): Promise<{ peer: Peer; port: number }> {
+export async function startBenchNginx(parent: string, chunkSize: number): Promise<{ peer: Peer; port: number }> {
   const port = await freePort();
   const dir = join(parent, `nginx-${chunkSize}`);
   for (const sub of ['logs', 'tmp']) mkdirSync(join(dir, sub), { recursive: true });
@@ -52,7 +52,7 @@ rtmp { server { listen 127.0.0.1:${port}; access_log off; chunk_size ${chunkSize
 }
 
 /** Resolves once the proxy lists an origin (the heartbeat sidecar registered it). */
-async function registered(systemApi: string): Promise<void> {
+export async function registered(systemApi: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
     const list = (await (await fetch(`${systemApi}/api/v1/origins`)).json()) as { origins: unknown[] };
     if (list.origins.length > 0) return;
@@ -78,7 +78,7 @@ async function finished(peer: Peer, timeoutMs: number): Promise<void> {
   if (code !== 0) throw new Error(`${peer.name} failed (${code}):\n${peer.output.slice(-2000)}`);
 }
 
-interface FlowResult {
+export interface FlowResult {
   /** Bytes into the relay (publishers) and out of it (players), during the measured window. */
   bytesIn: number;
   bytesOut: number;
@@ -88,7 +88,16 @@ interface FlowResult {
 }
 
 /** K publishers (each to its own stream) and P players per stream, for `seconds`. */
-async function flow(base: string, pid: number | undefined, flv: string, k: number, p: number, mode: string, seconds: number, tag: string): Promise<FlowResult> {
+export async function flow(
+  base: string,
+  pid: number | undefined,
+  flv: string,
+  k: number,
+  p: number,
+  mode: string,
+  seconds: number,
+  tag: string,
+): Promise<FlowResult> {
   const pubs = Array.from({ length: k }, (_, i) =>
     startPeer(`publish ${tag}${i}`, process.execPath, [LOAD, 'publish', `${base}/${tag}${i}`, flv, mode, String(seconds + 3)]),
   );

@@ -10,6 +10,7 @@ import { balancerBench } from './balancer.bench.js';
 import { failoverBench } from './failover.bench.js';
 import { floodBench } from './flood.bench.js';
 import { httpBench } from './http.bench.js';
+import { metricsBench } from './metrics.bench.js';
 import { redisBench } from './redis.bench.js';
 import { rtmpBench } from './rtmp.bench.js';
 import { rtspBench } from './rtsp.bench.js';
@@ -33,6 +34,7 @@ const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchReport>> = 
   failover: failoverBench,
   flood: floodBench,
   http: httpBench,
+  metrics: metricsBench,
   redis: redisBench,
   rtmp: rtmpBench,
   rtsp: rtspBench,

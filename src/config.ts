@@ -120,6 +120,8 @@ export interface Config {
   maxUdpSessionsPerIp: number;
   /** Active origin probes. */
   health: HealthConfig;
+  /** A listener of its own for `GET /metrics` (PROXY_METRICS_LISTEN); undefined = only on the system API. */
+  metricsListen: ListenAddress | undefined;
   /** Hardening of the edge: admission limits, access lists, TLS. */
   edge: EdgeConfig;
 }
@@ -235,6 +237,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_HTTPS_SERVER: '',
   PROXY_TLS_CERT: '',
   PROXY_TLS_KEY: '',
+  PROXY_METRICS_LISTEN: '',
 };
 
 const SECRETS = new Set(['PROXY_REDIS_PASSWORD', 'PROXY_REGISTER_TOKEN', 'PROXY_SESSION_SECRET']);
@@ -447,6 +450,7 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
       fails: integer('PROXY_HEALTH_FAILS', 1, 100),
     },
     edge: edgeConfig({ get, check, integer, src }),
+    metricsListen: check('PROXY_METRICS_LISTEN', (v) => (v === '' ? undefined : parseListenAddress(v))),
   };
   // Known = the table of defaults plus every variable read above, so a new variable never warns as unknown.
   const known = new Set([...Object.keys(DEFAULTS), ...Object.keys(effective)]);

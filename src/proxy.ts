@@ -40,6 +40,8 @@ import { reportingRegistrations } from './health/balancer-events.js';
 import { originDrainMethods } from './api/origin-drain-api.js';
 import { balancerReadiness, healthRoutes, type ReadinessState } from './api/health-api.js';
 import { EventLoopMonitor } from './api/event-loop.js';
+import { proxyMetrics } from './metrics/index.js';
+import { requireToken } from './api/system-api.js';
 
 export interface ProxyDeps {
   config: Config;
@@ -55,7 +57,7 @@ export interface ProxyDeps {
   heap?: () => { used: number; limit: number };
 }
 
-export type ListenerName = keyof Listeners | 'httpsApi' | 'httpsServer' | 'rtsp';
+export type ListenerName = keyof Listeners | 'httpsApi' | 'httpsServer' | 'rtsp' | 'metrics';
 
 export function createBalancer(config: Config, now?: () => number, log?: Logger, relays?: RelayRegistry): Balancer {
   if (config.loadBalancer === 'redis') {
@@ -239,6 +241,18 @@ export class OriginProxy {
       }
       const summaries = this.summaries;
       const probes = healthRoutes({ loopDelayMs: () => this.loop.delayMs(), readiness: () => this.readiness() });
+      // Prometheus: read at scrape time; the system API's /metrics takes the admin token, PROXY_METRICS_LISTEN none.
+      const metrics = proxyMetrics({
+        balancer: this.balancer,
+        router: this.router,
+        health: this.health,
+        services: () => [{ stats: () => this.protocolStats() }],
+        now: deps.now,
+      });
+      if (config.metricsListen) {
+        const handler = createRouter([metrics.route(), ...probes.filter((r) => r.path === '/healthz')]);
+        started('metrics', await listenHttp({ variable: 'PROXY_METRICS_LISTEN', listen: config.metricsListen, handler, log, onFatal }));
+      }
       const consolePorts = {
         httpServer: config.listeners.httpServer.port,
         httpApi: config.listeners.httpApi.port,
@@ -247,6 +261,7 @@ export class OriginProxy {
       };
       await http('systemApi', [
         ...probes,
+        metrics.route((ctx) => requireToken(config.registerToken, ctx)),
         ...consoleRoutes({ ports: consolePorts, tokenRequired: config.registerToken !== undefined }),
         ...clientsApiRoutes({
           relays: this.relays,
@@ -264,6 +279,7 @@ export class OriginProxy {
           describeOrigin: (v) => this.health.describe(v),
           originMethods: originDrainMethods(this.health, config.registerToken),
           stats,
+          onRegister: (outcome) => metrics.noteRegister(outcome),
           ...(deps.now ? { now: deps.now } : {}),
         }),
       ]);
@@ -321,6 +337,7 @@ export class OriginProxy {
     if (this.tls && edge.httpsApi) expected.push(['httpsApi', 'PROXY_HTTPS_API']);
     if (this.tls && edge.httpsServer) expected.push(['httpsServer', 'PROXY_HTTPS_SERVER']);
     if (this.deps.config.rtsp) expected.push(['rtsp', RTSP_VARIABLE]);
+    if (this.deps.config.metricsListen) expected.push(['metrics', 'PROXY_METRICS_LISTEN']);
     const redisStatus = this.balancer instanceof RedisBalancer ? this.balancer.client.status : undefined;
     return {
       unbound: expected.filter(([name]) => !this.listeners.has(name)).map(([, variable]) => variable),

@@ -1,7 +1,7 @@
 // Bench media: 720p H.264 + AAC made with lavfi, with noise so the encoder cannot go below the asked rate.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from '../../test/fixtures/process.js';
+import { encodeTestMedia } from '../../test/fixtures/media.js';
 
 export interface NoisyFlvOptions {
   /** Strength of the added noise (ffmpeg `noise=alls=`). */
@@ -17,44 +17,17 @@ export async function makeNoisyFlv(dir: string, o: NoisyFlvOptions): Promise<str
   const file = join(dir, `bench-720p-${o.rate}-n${o.noise}${o.cbr ? '-cbr' : ''}.flv`);
   if (existsSync(file)) return file;
   const bufsize = `${Number.parseFloat(o.rate) / 2}M`;
-  const rateControl = o.cbr
-    ? ['-b:v', o.rate, '-minrate', o.rate, '-maxrate', o.rate, '-bufsize', bufsize, '-x264-params', 'nal-hrd=cbr']
-    : ['-tune', 'zerolatency', '-b:v', o.rate, '-maxrate', o.rate, '-bufsize', bufsize];
-  const r = await run(
-    'ffmpeg',
-    [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-y',
-      '-f',
-      'lavfi',
-      '-i',
-      `testsrc2=size=1280x720:rate=25,noise=alls=${o.noise}:allf=t`,
-      '-f',
-      'lavfi',
-      '-i',
-      'sine=frequency=440:sample_rate=44100',
-      '-t',
-      '10',
-      '-c:v',
-      'libx264',
-      '-preset',
-      'ultrafast',
-      '-g',
-      '50',
-      ...rateControl,
-      '-pix_fmt',
-      'yuv420p',
-      '-c:a',
-      'aac',
-      '-b:a',
-      '128k',
-      '-shortest',
-      file,
-    ],
-    120_000,
-  );
-  if (r.code !== 0) throw new Error(`ffmpeg could not make bench media: ${r.stderr}`);
+  await encodeTestMedia(file, {
+    seconds: 10,
+    source: `testsrc2=size=1280x720:rate=25,noise=alls=${o.noise}:allf=t`,
+    gopFrames: 50,
+    preset: 'ultrafast',
+    zeroLatency: !o.cbr,
+    rate: o.cbr
+      ? ['-b:v', o.rate, '-minrate', o.rate, '-maxrate', o.rate, '-bufsize', bufsize, '-x264-params', 'nal-hrd=cbr']
+      : ['-b:v', o.rate, '-maxrate', o.rate, '-bufsize', bufsize],
+    audioBitrate: '128k',
+    timeoutMs: 120_000,
+  });
   return file;
 }

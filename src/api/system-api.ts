@@ -8,7 +8,7 @@ import type { Config } from '../config.js';
 import { SIGNATURE, VERSION } from '../version.js';
 import type { ServerResponse } from 'node:http';
 import { HttpError, readBody, sendJson, sendJsonText } from '../net/http-util.js';
-import type { Methods, Route, RouteContext } from '../net/router.js';
+import type { Handler, Methods, Route, RouteContext } from '../net/router.js';
 
 /** Heartbeats are a few hundred bytes; SRS with `summaries on` sends a few KB. */
 export const REGISTER_BODY_LIMIT = 64 * 1024;
@@ -26,9 +26,14 @@ export interface SystemApiDeps {
   describeOrigin?: (v: OriginView) => Record<string, unknown>;
   /** More methods on `/api/v1/origins/<server>…` (drain, undrain). */
   originMethods?: Methods;
+  /** Called once per register call with how it ended (metrics). */
+  onRegister?: (outcome: RegisterOutcome) => void;
   /** Counters of the UDP relays (WebRTC, SRT) for `GET /api/v1/stats`. */
   stats?: () => Record<string, unknown>;
 }
+
+/** How a register call ended: `ok`, a refusal, or `unavailable` (shared state out of reach, 503). */
+export type RegisterOutcome = 'ok' | 'bad-request' | 'unauthorized' | 'too-large' | 'address-refused' | 'origin-limit' | 'unavailable' | 'error';
 
 /** The record an origin leaves behind (ids and endpoint lists); a real one is a few hundred bytes. */
 export const MAX_ORIGIN_RECORD_BYTES = 4096;
@@ -53,7 +58,7 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
     {
       path: '/api/v1/srs/register',
       methods: {
-        POST: async (ctx) => {
+        POST: counted(deps.onRegister, async (ctx) => {
           authorize(ctx);
           const raw = await readBody(ctx.req, REGISTER_BODY_LIMIT);
           let body: unknown = {};
@@ -76,7 +81,7 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
           await available(deps.balancer.register(origin));
           ctx.log.debug({ origin: origin.id, ip: origin.ip }, 'heartbeat');
           sendJson(ctx.res, 200, { code: 0, pid: String(process.pid) });
-        },
+        }),
       },
     },
     {
@@ -156,7 +161,7 @@ function originAdmission(deps: SystemApiDeps, now: () => number): (origin: Origi
       try {
         for (const host of hosts) await vetOriginHost(host, deps.addressPolicy);
       } catch (err) {
-        if (err instanceof OriginAddressError) throw new HttpError(403, err.message);
+        if (err instanceof OriginAddressError) throw new HttpError(403, err.message, 403, { cause: err });
         throw err;
       }
     }
@@ -177,6 +182,39 @@ function originAdmission(deps: SystemApiDeps, now: () => number): (origin: Origi
     queue = turn.catch(() => undefined);
     await turn;
   };
+}
+
+/** The register handler, reporting how each call ended. */
+function counted(onRegister: ((outcome: RegisterOutcome) => void) | undefined, handler: Handler): Handler {
+  if (!onRegister) return handler;
+  return async (ctx) => {
+    try {
+      await handler(ctx);
+    } catch (err) {
+      onRegister(registerOutcome(err));
+      throw err;
+    }
+    onRegister('ok');
+  };
+}
+
+/** How a register call that threw ended, from its error (HttpError status, and for 403 its cause). */
+export function registerOutcome(err: unknown): RegisterOutcome {
+  if (!(err instanceof HttpError)) return 'error';
+  switch (err.status) {
+    case 400:
+      return 'bad-request';
+    case 401:
+      return 'unauthorized';
+    case 413:
+      return 'too-large';
+    case 403:
+      return err.cause instanceof OriginAddressError ? 'address-refused' : 'origin-limit';
+    case 503:
+      return 'unavailable';
+    default:
+      return 'error';
+  }
 }
 
 /** `?limit=&cursor=` (or `offset=`, the same position) of a listing; 400 when malformed. */

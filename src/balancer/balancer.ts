@@ -48,6 +48,13 @@ export interface RtcSession {
   offeredAt?: number;
 }
 
+/** How many records of each kind the balancer holds (metrics). */
+export interface RecordCounts {
+  pins: number;
+  hlsSessions: number;
+  rtcSessions: number;
+}
+
 export interface RegisterResult {
   /** The record this registration replaced because the same server restarted (new service id or pid). */
   replaced: Origin | undefined;
@@ -147,4 +154,9 @@ export interface Balancer {
    * (absent: the balancer is not shared, a per-process secret is enough).
    */
   sharedSecret?(name: string, fresh: string): Promise<string>;
+  /**
+   * Record counts for metrics, never blocking: memory counts its maps; Redis returns a count it
+   * refreshes in the background at most every few seconds (undefined until the first one is done).
+   */
+  recordCounts?(): RecordCounts | undefined;
 }

@@ -9,6 +9,7 @@ import {
   type OriginView,
   type PickRequest,
   type PickResult,
+  type RecordCounts,
   type RegisterResult,
   type RtcSession,
   type StreamPin,
@@ -270,6 +271,10 @@ export class MemoryBalancer implements Balancer {
       live: request.live ?? false,
       randomInt: this.randomInt,
     };
+  }
+
+  recordCounts(): RecordCounts {
+    return { pins: this.pins_.size, hlsSessions: this.hlsByKey.size, rtcSessions: this.rtc.size };
   }
 
   async pins(limit: number): Promise<StreamPin[]> {

@@ -6,7 +6,7 @@
 // loses a concurrent update.
 import { Cluster } from 'ioredis';
 import type { RedisClient } from './redis-connection.js';
-import { ALL_SERVERS_KEY, SERVER_KEY_PREFIX, URL_KEY_PREFIX, decodeServerList } from './redis-records.js';
+import { ALL_SERVERS_KEY, HLS_KEY_PREFIX, SERVER_KEY_PREFIX, UFRAG_KEY_PREFIX, URL_KEY_PREFIX, decodeServerList } from './redis-records.js';
 import { COMPARE_AND_DELETE, COMPARE_AND_SET, DEREGISTER, EDIT_LIST, REGISTER, RESOLVE, SERVERS, type LuaScript } from './redis-scripts.js';
 
 /** A server key and its record's JSON as stored ('' when the listed record has expired). */
@@ -119,6 +119,30 @@ export class RedisStore {
       if (typeof v === 'string') out.push([k.slice(URL_KEY_PREFIX.length), v]);
     });
     return out;
+  }
+
+  /**
+   * Pins, HLS sessions (one key per stream) and WebRTC sessions (one key per ufrag), counted by SCAN
+   * over the proxy's keys on every master, at most `maxSteps` SCAN calls per node (a partial count
+   * beyond that). For metrics, run every few seconds at most: never per request.
+   */
+  async countRecords(maxSteps = 1000): Promise<{ pins: number; hlsSessions: number; rtcSessions: number }> {
+    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    const counts = { pins: 0, hlsSessions: 0, rtcSessions: 0 };
+    for (const node of nodes) {
+      let cursor = '0';
+      let steps = 0;
+      do {
+        const [next, batch] = await node.scan(cursor, 'MATCH', 'srs-proxy-*', 'COUNT', 1000);
+        cursor = next;
+        for (const k of batch) {
+          if (k.startsWith(URL_KEY_PREFIX)) counts.pins++;
+          else if (k.startsWith(HLS_KEY_PREFIX)) counts.hlsSessions++;
+          else if (k.startsWith(UFRAG_KEY_PREFIX)) counts.rtcSessions++;
+        }
+      } while (cursor !== '0' && ++steps < maxSteps);
+    }
+    return counts;
   }
 
   /** GET and, in the same round trip, PEXPIRE (a read that keeps a session alive). */

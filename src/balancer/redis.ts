@@ -20,6 +20,7 @@ import {
   type OriginView,
   type PickRequest,
   type PickResult,
+  type RecordCounts,
   type RegisterResult,
   type RtcSession,
   type StreamPin,
@@ -92,6 +93,9 @@ export interface RedisCallStats {
   maxMs: number;
 }
 
+/** Record counts (metrics) are refreshed at most this often: a SCAN over the proxy's keys. */
+const RECORD_COUNT_MS = 5000;
+
 /** Pins that keep changing under us this many times in a row are reported as a Redis failure. */
 const MAX_PIN_ROUNDS = 4;
 /** Parsed server records kept by raw JSON, so a pick parses a record only when it changed. */
@@ -110,6 +114,8 @@ export class RedisBalancer implements Balancer {
   private readonly hlsLedger: HlsRecordLedger;
   private readonly stats = new Map<string, RedisCallStats>();
   private refresher: NodeJS.Timeout | undefined;
+  /** The last record count (metrics), when it was started, and the one running. */
+  private counted: { counts: RecordCounts | undefined; at: number; running: boolean } = { counts: undefined, at: -Infinity, running: false };
   private lastError = '';
   private connected = false;
   private closed = false;
@@ -180,6 +186,22 @@ export class RedisBalancer implements Balancer {
       // quitting a broken connection: disconnect below does the rest
     }
     this.client.disconnect();
+  }
+
+  /** Record counts for metrics: the last SCAN count; a new one starts when it is older than RECORD_COUNT_MS. */
+  recordCounts(): RecordCounts | undefined {
+    const c = this.counted;
+    const now = this.now();
+    if (!c.running && now - c.at >= RECORD_COUNT_MS && this.client.status === 'ready') {
+      c.running = true;
+      c.at = now;
+      this.store
+        .countRecords()
+        .then((counts) => (c.counts = counts))
+        .catch((err: Error) => this.log.debug({ err: err.message }, 'Redis record count failed'))
+        .finally(() => (c.running = false));
+    }
+    return c.counts;
   }
 
   /** Per call kind: count, failures and latency since start. */

@@ -12,6 +12,9 @@ export interface ClientBytes {
   out: number;
 }
 
+/** How long a sum of live clients' bytes is reused by stats() (bytes in /metrics and /api/v1/stats lag by at most this). */
+export const LIVE_BYTES_MAX_AGE_MS = 5_000;
+
 /** Refusal log lines let through per reason and per second; the rest are counted and summed in the next line. */
 export const REFUSAL_LOGS_PER_SECOND = 5;
 
@@ -22,6 +25,9 @@ export class ClientCounters {
   private readonly closedBytes: ClientBytes = { in: 0, out: 0 };
   private readonly refused = new Map<string, number>();
   private readonly live = new Set<Arrival>();
+  private readonly liveByRole = { publish: 0, play: 0 };
+  /** The last sum of live clients' bytes, and when it was taken. */
+  private liveSum: (ClientBytes & { at: number }) | undefined;
   /** Bytes of clients not tracked one by one (request-based protocols add them as each answer ends). */
   private readonly extraBytes: ClientBytes = { in: 0, out: 0 };
   private readonly setup = new SetupHistogram();
@@ -63,14 +69,11 @@ export class ClientCounters {
   snapshot(dropped: Record<string, number> = {}, extraActive?: { publish?: number; play?: number }): ProtocolStats {
     const stats = emptyProtocolStats();
     stats.active.pending = this.pending;
-    stats.bytes.in = this.closedBytes.in + this.extraBytes.in;
-    stats.bytes.out = this.closedBytes.out + this.extraBytes.out;
-    for (const a of this.live) {
-      stats.active[a.role!]++;
-      const b = a.bytes();
-      stats.bytes.in += b.in;
-      stats.bytes.out += b.out;
-    }
+    stats.active.publish = this.liveByRole.publish;
+    stats.active.play = this.liveByRole.play;
+    const live = this.liveBytes();
+    stats.bytes.in = this.closedBytes.in + this.extraBytes.in + live.in;
+    stats.bytes.out = this.closedBytes.out + this.extraBytes.out + live.out;
     stats.active.publish += extraActive?.publish ?? 0;
     stats.active.play += extraActive?.play ?? 0;
     stats.total = { ...this.total };
@@ -80,12 +83,38 @@ export class ClientCounters {
     return stats;
   }
 
+  /**
+   * Bytes of the live clients: a walk over every live client's socket counters, so with thousands of clients
+   * it is reused for up to LIVE_BYTES_MAX_AGE_MS (a scrape a second must stay cheap). Clients starting and
+   * ending keep the reused sum exact but for growth: each client's part in it is remembered, added when it
+   * starts and taken out when it ends (its bytes then move to the closed total and must not count twice).
+   */
+  private liveBytes(): ClientBytes {
+    const now = this.now();
+    if (this.liveSum && now - this.liveSum.at < LIVE_BYTES_MAX_AGE_MS) return this.liveSum;
+    const sum = { at: now, in: 0, out: 0 };
+    for (const a of this.live) {
+      const b = a.bytes();
+      a.counted = b;
+      sum.in += b.in;
+      sum.out += b.out;
+    }
+    this.liveSum = sum;
+    return sum;
+  }
+
   /** @internal Arrival's transitions. */
   onStart(a: Arrival): void {
     this.pending--;
     this.total[a.role!]++;
+    this.liveByRole[a.role!]++;
     this.setup.observe(Math.max(0, this.now() - a.at) / 1000);
     this.live.add(a);
+    if (this.liveSum) {
+      a.counted = a.bytes();
+      this.liveSum.in += a.counted.in;
+      this.liveSum.out += a.counted.out;
+    }
   }
 
   /** @internal */
@@ -95,6 +124,11 @@ export class ClientCounters {
       return;
     }
     this.live.delete(a);
+    this.liveByRole[a.role!]--;
+    if (this.liveSum) {
+      this.liveSum.in -= a.counted.in;
+      this.liveSum.out -= a.counted.out;
+    }
     const b = a.bytes();
     this.closedBytes.in += b.in;
     this.closedBytes.out += b.out;
@@ -106,6 +140,8 @@ export class Arrival {
   private state: 'pending' | 'live' | 'done' = 'pending';
   role: ClientRole | undefined;
   private readBytes: () => ClientBytes = () => ({ in: 0, out: 0 });
+  /** @internal Its part in the counters' reused sum of live bytes. */
+  counted: ClientBytes = { in: 0, out: 0 };
 
   constructor(
     private readonly counters: ClientCounters,

@@ -54,6 +54,9 @@ const DIAL: Readonly<Record<RouteService, { service: Service; transport?: Transp
   rtsp: { service: 'rtsp' },
 };
 
+/** Origins whose dial failures are counted at once (more than PROXY_MAX_ORIGINS allows by default). */
+const MAX_FAILURE_ORIGINS = 10_000;
+
 const NO_RELAY: RelayHandle = { release: () => undefined };
 
 export class Router implements StreamRouter {
@@ -65,6 +68,8 @@ export class Router implements StreamRouter {
   private readonly now: () => number;
   private readonly maxFailover: number;
   private readonly dials: DialCounts = { ok: 0, failed: 0, skipped: 0, refused: 0 };
+  /** Failed dials per origin server id (metrics); pruned to registered origins when read, capped. */
+  private readonly failuresByOrigin = new Map<string, number>();
 
   constructor(private readonly opts: RouterOptions) {
     this.balancer = opts.balancer;
@@ -176,6 +181,12 @@ export class Router implements StreamRouter {
     return { dials: { ...this.dials } };
   }
 
+  /** Failed dials per origin, for origins still registered; the others are forgotten here. */
+  dialFailuresByOrigin(registered: ReadonlySet<string>): ReadonlyMap<string, number> {
+    for (const server of this.failuresByOrigin.keys()) if (!registered.has(server)) this.failuresByOrigin.delete(server);
+    return this.failuresByOrigin;
+  }
+
   noteSkipped(target: RouteTarget, dialMs: number): void {
     this.dials.skipped++;
     this.log.debug({ origin: target.origin.id, target: `${target.host}:${target.port}`, dialMs }, 'endpoint skipped: its origin used its whole dial time');
@@ -224,6 +235,9 @@ export class Router implements StreamRouter {
       return;
     }
     this.dials.failed++;
+    const server = target.origin.serverId;
+    if (this.failuresByOrigin.has(server) || this.failuresByOrigin.size < MAX_FAILURE_ORIGINS)
+      this.failuresByOrigin.set(server, (this.failuresByOrigin.get(server) ?? 0) + 1);
     const ms = this.backoff.fail(target);
     this.log.warn({ origin: target.origin.id, target: `${target.host}:${target.port}`, backoffMs: ms }, 'origin endpoint failed: skipped for a while');
   }

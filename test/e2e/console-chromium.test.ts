@@ -133,6 +133,17 @@ test('the console lists an nginx-rtmp origin and a stream published through the 
     assert.match(origin, /cpu 25%/);
     assert.match(origin, /rtmp \d+/);
     await rowWith(page, 'streams', ['__defaultVhost__/live/console', 'ng']);
+    // Charts from the proxy's own /metrics: the client bytes and the live clients (the RTMP publisher).
+    await page.waitForFunction(
+      `(() => {
+        const captions = [...document.querySelectorAll('#charts figure figcaption')].map((c) => c.textContent);
+        return captions.includes('Bytes per second') && captions.includes('Connections');
+      })()`,
+      undefined,
+      { timeout: 30_000 },
+    );
+    assert.match(String(await page.evaluate(`document.getElementById('charts').textContent`)), /origin_proxy_clients_active/);
+    assert.equal(await page.evaluate(`document.getElementById('metrics-note').hidden`), true, 'no "metrics unavailable" note');
     await playFromConsole(page, '__defaultVhost__/live/console', 'hls');
     await assertPlays(page, 2);
     assert.match(String(await page.evaluate(PLAYER_STATE)), new RegExp(`^http://127\\.0\\.0\\.1:${proxy.ports.httpServer}/live/console\\.m3u8 `));

@@ -11,6 +11,9 @@ import { DEFAULTS, LISTENER_VARIABLES, loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { OriginProxy } from '../../src/proxy.js';
 import { REPO_ROOT, tempDir } from '../fixtures/paths.js';
+import { stopAllPeers } from '../fixtures/process.js';
+import { familyOf, parsePromText } from '../fixtures/prom-text.js';
+import { startRedis } from '../fixtures/redis.js';
 
 const ROOT = REPO_ROOT;
 const DEPLOY = join(ROOT, 'deploy');
@@ -237,6 +240,46 @@ describe('deploy files', () => {
       await proxy.stop(0);
     }
     assert.equal(await check(systemApi), 1, 'nothing listening');
+  });
+
+  test('Grafana: every metric the dashboard queries is in a live scrape of a Redis-mode proxy', async () => {
+    const dashboard = JSON.parse(readFileSync(join(DEPLOY, 'grafana', 'origin-proxy.json'), 'utf8')) as Doc;
+    const exprs = collect(dashboard, (r) => typeof r.expr === 'string').map((r) => r.expr as string);
+    const queries = collect(dashboard, (r) => typeof r.query === 'object' && r.query !== null && typeof (r.query as Doc).query === 'string');
+    exprs.push(...queries.map((r) => (r.query as { query: string }).query));
+    const panels = collect(dashboard, (r) => r.type === 'timeseries');
+    assert.ok(panels.length >= 8, `${panels.length} panels`);
+    for (const p of panels) assert.ok(Array.isArray(p.targets) && p.targets.length > 0, `panel ${String(p.title)} has queries`);
+    const names = new Set(exprs.flatMap((e) => [...e.matchAll(/\b(?:origin_proxy|process|nodejs)_[a-z0-9_]+/g)].map((m) => m[0])));
+    for (const wanted of [
+      'origin_proxy_clients_active',
+      'origin_proxy_client_setup_seconds_bucket',
+      'origin_proxy_origins',
+      'origin_proxy_redis_command_seconds_bucket',
+    ])
+      assert.ok(names.has(wanted), `the dashboard queries ${wanted}`);
+
+    const redis = await startRedis();
+    const { config } = loadConfig({
+      env: {
+        ...Object.fromEntries(Object.values(LISTENER_VARIABLES).map((v) => [v, '127.0.0.1:0'])),
+        PROXY_LOAD_BALANCER_TYPE: 'redis',
+        PROXY_REDIS_PORT: String(redis.port),
+      },
+      cwd: '/',
+      readDotenv: () => undefined,
+    });
+    const proxy = new OriginProxy({ config, log: createLogger({ level: 'silent', format: 'json' }) });
+    try {
+      await proxy.start();
+      const res = await fetch(`http://127.0.0.1:${proxy.address('systemApi').port}/metrics`);
+      assert.equal(res.status, 200);
+      const page = parsePromText(await res.text());
+      for (const name of names) assert.ok(familyOf(page, name), `${name} (queried by the dashboard) is not in /metrics`);
+    } finally {
+      await proxy.stop(0);
+      await stopAllPeers();
+    }
   });
 
   test("the build stage's npm/tsc commands build a runnable app from a copy of the repository", () => {

@@ -17,11 +17,12 @@ test('unbound before start, ready after, draining during stop while the system A
     PROXY_WEBRTC_SERVER: '127.0.0.1:0',
     PROXY_SRT_SERVER: '127.0.0.1:0',
     PROXY_RTSP_SERVER: '127.0.0.1:0',
+    PROXY_METRICS_LISTEN: '127.0.0.1:0',
   };
   const { config } = loadConfig({ env, cwd: '/', readDotenv: () => undefined });
   const proxy = new OriginProxy({ config, log: createLogger({ level: 'silent', format: 'json' }) });
   const before = proxy.readiness();
-  assert.deepEqual([...before.unbound].sort(), [...Object.values(LISTENER_VARIABLES), 'PROXY_RTSP_SERVER'].sort());
+  assert.deepEqual([...before.unbound].sort(), [...Object.values(LISTENER_VARIABLES), 'PROXY_RTSP_SERVER', 'PROXY_METRICS_LISTEN'].sort());
   assert.equal(before.draining, false);
   await proxy.start();
   const api = `http://127.0.0.1:${proxy.address('systemApi').port}`;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RelayRegistry, type RelayClient } from '../../../src/routing/relays.js';
-import { ClientCounters, RefusalLog, REFUSAL_LOGS_PER_SECOND, clientAddress, httpRefusalReason } from '../../../src/net/client-stats.js';
+import { ClientCounters, LIVE_BYTES_MAX_AGE_MS, RefusalLog, REFUSAL_LOGS_PER_SECOND, clientAddress, httpRefusalReason } from '../../../src/net/client-stats.js';
 import { HttpStreamStats, MAX_PLAYERS, PLAYER_IDLE_MS } from '../../../src/http/stream-stats.js';
 import { MAX_SUMMARY_BYTES, MAX_SUMMARY_STREAMS, decodeSummary, encodeSummary, type StreamTally } from '../../../src/api/stream-summary.js';
 import type { Logger } from '../../../src/log.js';
@@ -82,6 +82,27 @@ describe('RelayRegistry: live clients', () => {
 });
 
 describe('ClientCounters', () => {
+  test('the reused sum of live bytes counts a client that starts or ends within its age once, never twice', () => {
+    let t = 0;
+    const c = new ClientCounters('flv', () => t);
+    const bytes = [
+      { in: 10, out: 100 },
+      { in: 20, out: 200 },
+      { in: 3, out: 30 },
+    ];
+    const [a, b, d] = [c.arrive(), c.arrive(), c.arrive()];
+    a.start('play', () => bytes[0]!);
+    b.start('play', () => bytes[1]!);
+    assert.deepEqual(c.snapshot().bytes, { in: 30, out: 300 });
+    t += 1;
+    bytes[0] = { in: 11, out: 110 }; // grows after the sum was taken
+    a.end(); // its final bytes go to the closed total; its part of the reused sum leaves it
+    d.start('publish', () => bytes[2]!);
+    const s = c.snapshot();
+    assert.deepEqual(s.bytes, { in: 11 + 20 + 3, out: 110 + 200 + 30 });
+    assert.deepEqual(s.active, { publish: 1, play: 1, pending: 0 });
+  });
+
   test('pending → live → done: active, total, setup and bytes (live read at snapshot, closed kept)', () => {
     let t = 0;
     const c = new ClientCounters('rtmp', () => t);
@@ -98,6 +119,9 @@ describe('ClientCounters', () => {
     assert.equal(s.setup.sum, 0.03);
     assert.deepEqual(s.bytes, { in: 5, out: 7 });
     live = { in: 50, out: 70 };
+    // Live bytes are summed at most every LIVE_BYTES_MAX_AGE_MS (thousands of sockets per scrape otherwise).
+    assert.deepEqual(c.snapshot().bytes, { in: 5, out: 7 });
+    t += LIVE_BYTES_MAX_AGE_MS;
     assert.deepEqual(c.snapshot().bytes, { in: 50, out: 70 });
     a.end();
     a.end();
