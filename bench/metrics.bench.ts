@@ -160,7 +160,6 @@ export async function metricsBench(ctx: BenchContext): Promise<BenchReport> {
         `Scrape answer time p50 ${fmt(sm.p50, 1)} ms, p99 ${fmt(sm.p99, 1)} ms, max ${fmt(sm.max, 1)} ms; page ${fmt(pageBytes / 1024, 1)} KiB. Proxy RSS grew ${fmt(rssPlayers / 2 ** 20, 0)} MiB for the players.`,
         `${fmt(players)} players, not 10,000: each relayed player holds two sockets in the proxy and the machine's RLIMIT_NOFILE is 20,000 per process.`,
         'The machine is shared (two cores, other agents building and testing): CPU windows are alternated so both sides see the same neighbours, but single windows still vary; the per-window figures are in the run output.',
-        'Measured before the protocol services report ServiceStats (they join /metrics when they do): re-run after that to include their per-connection reads.',
         `Per-window proxy CPU s: scraped ${on.map((x) => x.toFixed(2)).join(', ')}; not scraped ${off.map((x) => x.toFixed(2)).join(', ')}. Relay s/GB: scraped ${gbOn.map((x) => x.toFixed(2)).join(', ')}; not ${gbOff.map((x) => x.toFixed(2)).join(', ')}.`,
       ],
     };
