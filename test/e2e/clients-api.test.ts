@@ -176,21 +176,7 @@ describe('clients and streams API', () => {
 
   test('an SRT publisher is listed as an srt client', async () => {
     await register({ ip: '127.0.0.1', server: 'srt1', service: 'svc-srt', pid: '1', rtmp: ['1935'], srt: [`udp://127.0.0.1:${srtOrigin.srtPort}`] });
-    startPeer('ffmpeg srt publish', 'ffmpeg', [
-      '-hide_banner',
-      '-loglevel',
-      'warning',
-      '-re',
-      '-stream_loop',
-      '-1',
-      '-i',
-      ts,
-      '-c',
-      'copy',
-      '-f',
-      'mpegts',
-      `srt://127.0.0.1:${proxy.ports.srt}?streamid=#!::r=live/srtcl,m=publish&latency=200000`,
-    ]);
+    publish(ts, `srt://127.0.0.1:${proxy.ports.srt}?streamid=#!::r=live/srtcl,m=publish&latency=200000`, 'mpegts');
     const [c] = await eventually(async () => {
       const list = await clientsOf('__defaultVhost__/live/srtcl');
       assert.equal(list.length, 1);

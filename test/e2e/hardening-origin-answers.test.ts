@@ -117,7 +117,7 @@ describe('HTTP origin statuses outside 200-599', () => {
   });
 });
 
-describe('HTTP origin answers cut short', () => {
+describe('HTTP origin answers cut short, or with conflicting framing', () => {
   let p: Awaited<ReturnType<typeof inProcessProxy>>;
   let origin: Server;
   let answer = '';
@@ -156,35 +156,6 @@ describe('HTTP origin answers cut short', () => {
       }
     });
   }
-});
-
-describe('HTTP origin answers with conflicting framing on a live stream', () => {
-  let p: Awaited<ReturnType<typeof inProcessProxy>>;
-  let origin: Server;
-  let rtmp: RtmpListener;
-  let answer = '';
-  before(async () => {
-    origin = createServer((s: Socket) => {
-      s.on('error', () => undefined);
-      s.once('data', () => s.end(answer));
-    });
-    await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
-    rtmp = await RtmpListener.start();
-    p = await inProcessProxy();
-    await registerOrigin(p.systemApi, {
-      ip: '127.0.0.1',
-      server: 'framing',
-      service: 's',
-      pid: '1',
-      rtmp: [String(rtmp.port)],
-      http: [String((origin.address() as AddressInfo).port)],
-    });
-  });
-  after(async () => {
-    await p?.proxy.stop(0);
-    origin?.close();
-    await rtmp?.close();
-  });
 
   for (const [what, head] of Object.entries({
     'Content-Length and chunked': 'content-length: 5\r\ntransfer-encoding: chunked',
