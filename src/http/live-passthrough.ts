@@ -10,12 +10,12 @@
 // TCP keepalive on both sockets, the client leaving closes the origin connection at once, and a client that
 // stops reading while bytes wait for it is dropped after the idle timeout.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { HttpError } from '../net/http-util.js';
 import { hostPort } from '../balancer/endpoint.js';
 import type { DialTarget } from '../balancer/origin.js';
 import type { Logger } from '../log.js';
-import { fairTimeout } from '../net/fair-timeout.js';
+import { dialFirst, OriginDialError } from '../net/origin-dial.js';
 import { keepAlive } from '../net/keepalive.js';
 import { forwardRequestHeaders } from '../net/origin-http.js';
 import { clientHeaders, isFinalStatus, nonStandardStatus } from './origin-request.js';
@@ -93,7 +93,7 @@ function serializeHead(startLine: string, headers: Record<string, string | strin
 export async function passthroughLive(o: LivePassthrough): Promise<void> {
   const client = o.req.socket;
   keepAlive(client);
-  const { socket: origin, target } = await dialFirst(o);
+  const { socket: origin, target } = await dialFirstTarget(o);
   keepAlive(origin);
   const headers = forwardRequestHeaders(o.req, hostPort(target.host, target.port));
   headers.connection = 'close';
@@ -153,48 +153,29 @@ function singleLength(value: string | string[]): string | undefined {
   return /^\d{1,15}$/.test(first) && values.every((v) => v === first) ? first : undefined;
 }
 
-/** Dials the targets in order until one accepts; the last failure is thrown when none does. */
-async function dialFirst(o: LivePassthrough): Promise<{ socket: Socket; target: DialTarget }> {
-  let failure: unknown = new HttpError(502, 'origin unreachable');
-  for (const target of o.targets) {
-    const ms = o.timeFor ? o.timeFor(target) : o.dialMs;
-    if (ms <= 0) continue;
-    try {
-      const socket = await dial(target, ms);
-      o.report?.(target, true);
-      return { socket, target };
-    } catch (err) {
-      o.report?.(target, false);
-      failure = err;
-      if (o.req.socket.destroyed) break;
-    }
+/**
+ * Dials the targets in order until one accepts (a client leaving stops it); none did: 504 when the last
+ * one tried ran out of its dial time, 502 otherwise.
+ */
+async function dialFirstTarget(o: LivePassthrough): Promise<{ socket: Socket; target: DialTarget }> {
+  const left = new AbortController();
+  const onClientGone = () => left.abort();
+  if (o.req.socket.destroyed) left.abort();
+  else o.req.socket.once('close', onClientGone);
+  try {
+    return await dialFirst(o.targets, { dialMs: o.dialMs, signal: left.signal, report: o.report, timeFor: o.timeFor, what: 'HTTP' });
+  } catch (err) {
+    if (err instanceof OriginDialError && err.timedOut) throw new HttpError(504, 'origin did not answer in time', 504, { cause: err });
+    if (err instanceof OriginDialError) throw new HttpError(502, 'origin unreachable', 502, { cause: err });
+    throw err;
+  } finally {
+    o.req.socket.off('close', onClientGone);
   }
-  throw failure;
 }
 
 /** The client went away while the origin had not answered yet (nothing to reply to). */
 class ClientLeft extends Error {
   override name = 'ClientLeft';
-}
-
-function dial(target: DialTarget, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: target.host, port: target.port, noDelay: true });
-    // Fair: a stall of the proxy itself does not fail (and back off) an origin that accepted meanwhile.
-    const timer = fairTimeout(() => {
-      s.destroy();
-      reject(new HttpError(504, 'origin did not answer in time'));
-    }, timeoutMs);
-    s.once('connect', () => {
-      timer.clear();
-      s.removeAllListeners('error');
-      resolve(s);
-    });
-    s.once('error', () => {
-      timer.clear();
-      reject(new HttpError(502, 'origin unreachable'));
-    });
-  });
 }
 
 /** Reads the origin's response head, as long as the origin takes; rejects when either side goes away. */

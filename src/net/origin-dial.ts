@@ -1,4 +1,4 @@
-// TCP dials to an origin's endpoints, shared by the TCP stream protocols (RTMP, RTSP): targets in order,
+// TCP dials to an origin's endpoints, shared by the TCP stream protocols (RTMP, RTSP, live HTTP): targets in order,
 // each within its origin's dial time, every outcome reported to routing's passive health.
 import { connect, type Socket } from 'node:net';
 import { fairTimeout } from './fair-timeout.js';
@@ -10,9 +10,16 @@ export class OriginDialError extends Error {
   constructor(
     message: string,
     readonly clientLeft: boolean,
+    /** The last target tried did not accept within its dial time (rather than refusing or failing). */
+    readonly timedOut = false,
   ) {
     super(message);
   }
+}
+
+/** A single dial ran out of its time. */
+class DialTimeout extends Error {
+  override readonly name = 'DialTimeout';
 }
 
 export interface DialTargetAddress {
@@ -35,6 +42,7 @@ export interface DialFirstOptions<T> {
 /** Connects to the first target that accepts within its dial time; throws OriginDialError when none does. */
 export async function dialFirst<T extends DialTargetAddress>(targets: readonly T[], o: DialFirstOptions<T>): Promise<{ socket: Socket; target: T }> {
   const failures: string[] = [];
+  let timedOut = false;
   for (const target of targets) {
     if (o.signal.aborted) break;
     const ms = o.timeFor ? o.timeFor(target) : o.dialMs;
@@ -48,11 +56,12 @@ export async function dialFirst<T extends DialTargetAddress>(targets: readonly T
       return { socket, target };
     } catch (err) {
       if (!o.signal.aborted) o.report?.(target, false);
+      timedOut = err instanceof DialTimeout;
       failures.push(`${target.host}:${target.port} ${(err as Error).message}`);
     }
   }
   if (o.signal.aborted) throw new OriginDialError('client left', true);
-  throw new OriginDialError(`origin unreachable (${failures.join('; ') || `no ${o.what} endpoint`})`, false);
+  throw new OriginDialError(`origin unreachable (${failures.join('; ') || `no ${o.what} endpoint`})`, false, timedOut);
 }
 
 function dialOne(target: DialTargetAddress, dialMs: number, signal: AbortSignal): Promise<Socket> {
@@ -72,7 +81,7 @@ function dialOne(target: DialTargetAddress, dialMs: number, signal: AbortSignal)
     const ignoreLate = () => undefined;
     const onAbort = () => done(new Error('aborted'));
     // Fair: a stall of the proxy itself does not fail (and mark down) an origin that accepted meanwhile.
-    const timer = fairTimeout(() => done(new Error(`no connection within ${dialMs} ms`)), dialMs);
+    const timer = fairTimeout(() => done(new DialTimeout(`no connection within ${dialMs} ms`)), dialMs);
     socket.once('connect', () => done(null));
     socket.on('error', onError);
     signal.addEventListener('abort', onAbort);
