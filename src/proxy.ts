@@ -253,12 +253,14 @@ export class OriginProxy {
         const handler = createRouter([metrics.route(), ...probes.filter((r) => r.path === '/healthz')]);
         started('metrics', await listenHttp({ variable: 'PROXY_METRICS_LISTEN', listen: config.metricsListen, handler, log, onFatal }));
       }
-      const consolePorts = {
-        httpServer: config.listeners.httpServer.port,
-        httpApi: config.listeners.httpApi.port,
-        httpsServer: this.tls ? edge.httpsServer?.port : undefined,
-        httpsApi: this.tls ? edge.httpsApi?.port : undefined,
-      };
+      // Bound ports where the listener runs (a configured 0 is only known then), else the configured ones.
+      const portOf = (name: ListenerName, configured: number | undefined) => this.listeners.get(name)?.address().port ?? configured;
+      const consolePorts = () => ({
+        httpServer: portOf('httpServer', config.listeners.httpServer.port) ?? 0,
+        httpApi: portOf('httpApi', config.listeners.httpApi.port) ?? 0,
+        httpsServer: this.tls ? portOf('httpsServer', edge.httpsServer?.port) : undefined,
+        httpsApi: this.tls ? portOf('httpsApi', edge.httpsApi?.port) : undefined,
+      });
       await http('systemApi', [
         ...probes,
         metrics.route((ctx) => requireToken(config.registerToken, ctx)),

@@ -17,7 +17,11 @@ export interface ConsolePorts {
 }
 
 export interface ConsoleDeps {
-  ports: ConsolePorts;
+  /**
+   * The ports the listeners are bound to, read per request: the system API starts before the HTTP
+   * stream listener, and a configured port 0 is only known once bound.
+   */
+  ports: () => ConsolePorts;
   /** Whether the APIs need a token (the page then asks for one before the first call fails). */
   tokenRequired: boolean;
   /** Folder of the built console (default: dist/console beside the compiled code). */
@@ -59,16 +63,18 @@ export function consoleSecurityHeaders(ports: ConsolePorts): Record<string, stri
 
 export function consoleRoutes(deps: ConsoleDeps): Route[] {
   const root = deps.root ?? CONSOLE_ROOT;
-  const headers = consoleSecurityHeaders(deps.ports);
   const secure = (res: ServerResponse) => {
-    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    for (const [k, v] of Object.entries(consoleSecurityHeaders(deps.ports()))) res.setHeader(k, v);
   };
-  const config = {
-    httpServer: deps.ports.httpServer,
-    httpApi: deps.ports.httpApi,
-    ...(deps.ports.httpsServer ? { httpsServer: deps.ports.httpsServer } : {}),
-    ...(deps.ports.httpsApi ? { httpsApi: deps.ports.httpsApi } : {}),
-    tokenRequired: deps.tokenRequired,
+  const config = () => {
+    const ports = deps.ports();
+    return {
+      httpServer: ports.httpServer,
+      httpApi: ports.httpApi,
+      ...(ports.httpsServer ? { httpsServer: ports.httpsServer } : {}),
+      ...(ports.httpsApi ? { httpsApi: ports.httpsApi } : {}),
+      tokenRequired: deps.tokenRequired,
+    };
   };
   return [
     {
@@ -82,7 +88,7 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
     },
     {
       path: '/console/config.json',
-      methods: { GET: ({ res }) => sendJson(res, 200, config, headers) },
+      methods: { GET: ({ res }) => sendJson(res, 200, config(), consoleSecurityHeaders(deps.ports())) },
     },
     {
       path: '/console/',

@@ -52,3 +52,29 @@ test('unbound before start, ready after, draining during stop while the system A
     await proxy.stop(0);
   }
 });
+
+test('the console names the ports the listeners are bound to when they were configured as 0', async () => {
+  const env = {
+    PROXY_SYSTEM_API: '127.0.0.1:0',
+    PROXY_HTTP_API: '127.0.0.1:0',
+    PROXY_HTTP_SERVER: '127.0.0.1:0',
+    PROXY_RTMP_SERVER: '127.0.0.1:0',
+    PROXY_WEBRTC_SERVER: '127.0.0.1:0',
+    PROXY_SRT_SERVER: '127.0.0.1:0',
+    PROXY_RTSP_SERVER: '127.0.0.1:0',
+  };
+  const { config } = loadConfig({ env, cwd: '/', readDotenv: () => undefined });
+  const proxy = new OriginProxy({ config, log: createLogger({ level: 'silent', format: 'json' }) });
+  await proxy.start();
+  try {
+    const httpServer = proxy.address('httpServer').port;
+    const httpApi = proxy.address('httpApi').port;
+    assert.ok(httpServer > 0 && httpApi > 0);
+    const res = await fetch(`http://127.0.0.1:${proxy.address('systemApi').port}/console/config.json`);
+    assert.deepEqual(await res.json(), { httpServer, httpApi, tokenRequired: false });
+    const csp = res.headers.get('content-security-policy') ?? '';
+    assert.match(csp, new RegExp(`connect-src 'self' http://\\*:${httpServer} https://\\*:${httpServer} http://\\*:${httpApi} https://\\*:${httpApi}`));
+  } finally {
+    await proxy.stop(0);
+  }
+});
