@@ -1,6 +1,7 @@
 // The web console in Chromium: it lists a real origin and a stream published with ffmpeg through the
 // proxy, plays it over HLS and HTTP-FLV from its player tab, sends a WHEP offer through the proxy,
-// renders hostile names as text, and asks for the token when one is set.
+// renders hostile names as text, and asks for the token when one is set. WHEP with real media needs a
+// private network namespace: the console's WHEP tab plays real media in webrtc-chromium.test.ts.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import type { Page } from 'playwright-core';
 import { launchChromium } from '../fixtures/browser.js';
+import { clickPlayExpression, CURRENT_TIME, PLAYER_STATE, type ConsolePlayerKind } from '../fixtures/console-page.js';
 import { eventually, makeTestFlv, publish } from '../fixtures/media.js';
 import { startNginxRtmp } from '../fixtures/nginx-rtmp.js';
 import { startNodeMediaServer } from '../fixtures/nms.js';
@@ -68,19 +70,9 @@ async function rowWith(page: Page, table: string, parts: string[]): Promise<stri
 }
 
 /** Clicks Play on the stream's row, then the player tab `kind`. */
-async function playFromConsole(page: Page, stream: string, kind: 'hls' | 'flv' | 'whep'): Promise<void> {
-  const clicked = await page.evaluate(`(() => {
-    const row = [...document.querySelectorAll('#streams tbody tr')].find((tr) => tr.dataset.stream === ${JSON.stringify(stream)});
-    if (!row) return false;
-    row.querySelector('button.play').click();
-    document.querySelector('#player .tabs button[data-kind=${JSON.stringify(kind)}]').click();
-    return true;
-  })()`);
-  assert.equal(clicked, true, `no stream row for ${stream}`);
+async function playFromConsole(page: Page, stream: string, kind: ConsolePlayerKind): Promise<void> {
+  assert.equal(await page.evaluate(clickPlayExpression(stream, kind)), true, `no stream row for ${stream}`);
 }
-
-const CURRENT_TIME = 'document.getElementById("video").currentTime';
-const PLAYER_STATE = 'document.getElementById("player-url").textContent + " " + document.getElementById("player-state").textContent';
 
 async function assertPlays(page: Page, seconds: number): Promise<void> {
   const started = await eventually(

@@ -31,6 +31,7 @@ interface ScenarioResult {
   publisherCodec?: string;
   playStats?: { framesDecoded: number; videoCodec: string; audioPackets: number };
   h264Stats?: { framesDecoded: number; videoCodec: string; audioPackets: number };
+  consoleWhep?: { started: number; later: number; state: string };
   deleteStatus?: number;
   originClosed?: boolean;
   proxyClosed?: boolean;
@@ -84,6 +85,9 @@ test(
     assert.ok((result.playStats?.audioPackets ?? 0) > 30);
     assert.equal(result.h264Stats?.videoCodec, 'video/H264');
     assert.ok((result.h264Stats?.framesDecoded ?? 0) > 30, JSON.stringify(result.h264Stats));
+    // The web console's WHEP tab played the same stream through the proxy: its video advanced.
+    assert.ok(result.consoleWhep && result.consoleWhep.later >= result.consoleWhep.started + 1, JSON.stringify(result.consoleWhep));
+    assert.match(result.consoleWhep.state, /\/rtc\/v1\/whep\/\?app=live&stream=ffmpeg WebRTC connected/);
     // The browser's DELETE (CORS preflight, Authorization) reached the origin and ended both sides.
     assert.equal(result.deleteStatus, 200);
     assert.equal(result.originClosed, true);
