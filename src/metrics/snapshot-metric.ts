@@ -21,6 +21,13 @@ export interface SnapshotMetricOptions {
   read: () => Sample[] | Promise<Sample[]>;
 }
 
+/**
+ * One empty `sharedLabels` object for every sample: prom-client's formatter memoises the formatted
+ * shared labels in a WeakMap keyed by that object and defaults it to a fresh `{}` per sample, so each
+ * line of each scrape added a WeakMap entry (an ephemeron the garbage collector must clear).
+ */
+const NO_SHARED_LABELS = Object.freeze({});
+
 /** Registers a metric read at scrape time in `registry`. */
 export function snapshotMetric(registry: Registry, opts: SnapshotMetricOptions): void {
   const metric = {
@@ -29,7 +36,9 @@ export function snapshotMetric(registry: Registry, opts: SnapshotMetricOptions):
     type: opts.type,
     aggregator: 'sum',
     async get() {
-      return { name: opts.name, help: opts.help, type: opts.type, aggregator: 'sum', values: await opts.read() };
+      const values = await opts.read();
+      for (const v of values) (v as { sharedLabels?: object }).sharedLabels = NO_SHARED_LABELS;
+      return { name: opts.name, help: opts.help, type: opts.type, aggregator: 'sum', values };
     },
   };
   // prom-client formats any object with this shape; its type names only its own classes.

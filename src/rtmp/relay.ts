@@ -272,7 +272,8 @@ export class Relay {
     // The client is stuck when bytes wait for it and its socket takes none of them.
     const c = this.client.socket;
     const waiting = c.writableLength;
-    const taken = c.bytesWritten - waiting;
+    // Nothing waiting (the usual case) needs no byte count: bytesWritten walks the socket's write queue.
+    const taken = waiting === 0 ? -1 : c.bytesWritten - waiting;
     if (waiting === 0 || taken !== live.clientTaken) {
       live.clientTaken = taken;
       live.clientTakenAt = now;

@@ -11,6 +11,7 @@ import { stopAllPeers } from '../fixtures/process.js';
 import { registerOrigin, startProxy, type RunningProxy } from '../fixtures/proxy.js';
 import { RtmpTestClient } from '../fixtures/rtmp-client.js';
 import { FakeRtmpOrigin, type FakeOriginOptions } from '../fixtures/rtmp-fake-origin.js';
+import { waitFor } from '../fixtures/wait.js';
 
 after(stopAllPeers);
 
@@ -345,3 +346,47 @@ describe('RTMP proxy against a scripted origin', () => {
     client.close();
   });
 });
+
+describe('RTMP: a player that stops reading is closed after the idle timeout', () => {
+  let proxy: RunningProxy;
+  let fo: FakeRtmpOrigin;
+  before(async () => {
+    proxy = await startProxy({ env: { PROXY_IDLE_TIMEOUT: '2s', PROXY_LOG_LEVEL: 'info' } });
+    fo = await FakeRtmpOrigin.start();
+    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'stall', service: 's', pid: '1', rtmp: [String(fo.port)] });
+  });
+  after(async () => {
+    await fo.close();
+    await proxy.stop();
+  });
+
+  const clientsOf = async (stream: string) => {
+    const res = await fetch(`${proxy.systemApi}/api/v1/clients?stream=${encodeURIComponent(`__defaultVhost__/live/${stream}`)}`);
+    return ((await res.json()) as { clients: { role: string }[] }).clients;
+  };
+
+  test('bytes queued for it and none taken for the idle timeout: the proxy ends it, a reading player stays', async () => {
+    const { client: stalled } = await RtmpTestClient.open(`rtmp://127.0.0.1:${proxy.ports.rtmp}/live/x`);
+    await stalled.start('play', 'stall', await stalled.createStream());
+    const s = await fo.session(0);
+    stalled.socket.pause();
+    const chunk = pattern(500_000, 5);
+    for (let i = 0; i < 400 && s.socket.writableLength < 16 * 1024 * 1024; i++) {
+      s.send(video(i * 40, chunk, 7));
+      if (i % 20 === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal((await clientsOf('stall')).length, 1);
+    // A second player of another stream reads what it gets and idles: not closed for it.
+    const { client: reader } = await RtmpTestClient.open(`rtmp://127.0.0.1:${proxy.ports.rtmp}/live/x`);
+    await reader.start('play', 'quiet', await reader.createStream());
+    const q = await fo.session(1);
+    q.send(video(0, pattern(1000, 1), 7));
+    await reader.waitFor((m) => m.type === MessageType.Video);
+    await waitFor(async () => (await clientsOf('stall')).length === 0, { what: 'the stalled player to be closed', timeoutMs: 20_000, everyMs: 100 });
+    assert.match(proxy.peer.output, /player stopped reading, closing/);
+    assert.equal((await clientsOf('quiet')).length, 1, 'the reading player was closed too');
+    reader.close();
+    stalled.close();
+  });
+});
+
