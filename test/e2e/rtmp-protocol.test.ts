@@ -389,4 +389,3 @@ describe('RTMP: a player that stops reading is closed after the idle timeout', (
     stalled.close();
   });
 });
-
