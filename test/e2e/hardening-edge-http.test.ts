@@ -14,6 +14,7 @@ import { createLogger } from '../../src/log.js';
 import { OriginProxy } from '../../src/proxy.js';
 import { eventually } from '../fixtures/media.js';
 import { registerOrigin } from '../fixtures/proxy.js';
+import { LOOPBACK_EPHEMERAL_LISTENERS } from '../fixtures/ports.js';
 
 const PLAYLIST = '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n#EXTINF:2.0,\nok-1.ts\n';
 
@@ -59,13 +60,7 @@ function startLiveOrigin(head: string): Promise<{ server: ReturnType<typeof crea
 
 async function startInProcessProxy(balancer: MemoryBalancer): Promise<{ proxy: OriginProxy; http: string; api: string; port: number }> {
   const env = {
-    PROXY_SYSTEM_API: '127.0.0.1:0',
-    PROXY_HTTP_API: '127.0.0.1:0',
-    PROXY_HTTP_SERVER: '127.0.0.1:0',
-    PROXY_RTMP_SERVER: '127.0.0.1:0',
-    PROXY_WEBRTC_SERVER: '127.0.0.1:0',
-    PROXY_SRT_SERVER: '127.0.0.1:0',
-    PROXY_RTSP_SERVER: '127.0.0.1:0',
+    ...LOOPBACK_EPHEMERAL_LISTENERS,
     // The scripted HTTP origins have no RTMP port: health probes would mark them down mid-test and
     // close their live relays. What is tested here is the HTTP listener, not health.
     PROXY_HEALTH_INTERVAL: '0',

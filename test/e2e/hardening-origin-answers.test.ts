@@ -16,6 +16,7 @@ import { registerOrigin } from '../fixtures/proxy.js';
 import { RtmpListener } from '../fixtures/rtmp-listener.js';
 import { FakeOrigin, TestCaller } from '../fixtures/srt-peers.js';
 import { fakeOffer } from '../fixtures/webrtc-fake-origin.js';
+import { LOOPBACK_EPHEMERAL_LISTENERS } from '../fixtures/ports.js';
 
 /** A raw HTTP origin answering every request with `HTTP/1.1 <status> X`, a small body, then close. */
 async function statusOrigin(status: () => string): Promise<{ server: Server; port: number; requests: number }> {
@@ -42,13 +43,7 @@ async function statusOrigin(status: () => string): Promise<{ server: Server; por
 
 async function inProcessProxy() {
   const env = {
-    PROXY_SYSTEM_API: '127.0.0.1:0',
-    PROXY_HTTP_API: '127.0.0.1:0',
-    PROXY_HTTP_SERVER: '127.0.0.1:0',
-    PROXY_RTMP_SERVER: '127.0.0.1:0',
-    PROXY_WEBRTC_SERVER: '127.0.0.1:0',
-    PROXY_SRT_SERVER: '127.0.0.1:0',
-    PROXY_RTSP_SERVER: '127.0.0.1:0',
+    ...LOOPBACK_EPHEMERAL_LISTENERS,
     PROXY_DIAL_TIMEOUT: '2s',
     // Probes off: the probe would read the same odd statuses and mark the origin down, which is not tested here.
     PROXY_HEALTH_INTERVAL: '0',

@@ -17,6 +17,7 @@ import { RtpSource, whepPlay, whipPublish, type SignalledClient } from '../fixtu
 import { startWebrtcOrigin, type WebrtcOrigin } from '../fixtures/webrtc-origin.js';
 import { TEST_ICE_PWD, UdpPeer, stunBindingRequest } from '../fixtures/webrtc-udp.js';
 import { waitFor } from '../fixtures/wait.js';
+import { LOOPBACK_EPHEMERAL_LISTENERS } from '../fixtures/ports.js';
 
 const LIMIT = 1_000_000_000;
 
@@ -25,13 +26,7 @@ async function overloadableProxy(env: Record<string, string> = {}) {
   const heap = { over: false };
   const { config } = loadConfig({
     env: {
-      PROXY_SYSTEM_API: '127.0.0.1:0',
-      PROXY_HTTP_API: '127.0.0.1:0',
-      PROXY_HTTP_SERVER: '127.0.0.1:0',
-      PROXY_RTMP_SERVER: '127.0.0.1:0',
-      PROXY_WEBRTC_SERVER: '127.0.0.1:0',
-      PROXY_SRT_SERVER: '127.0.0.1:0',
-      PROXY_RTSP_SERVER: '127.0.0.1:0',
+      ...LOOPBACK_EPHEMERAL_LISTENERS,
       PROXY_UDP_BUFFER_SIZE: '262144',
       PROXY_MAX_HEAP_RATIO: '0.8',
       ...env,

@@ -17,6 +17,7 @@ import { stopAllPeers } from '../fixtures/process.js';
 import { registerOrigin } from '../fixtures/proxy.js';
 import { startRedis, type RedisServer } from '../fixtures/redis.js';
 import { adminClient, configFor, PASSWORD, silentLog } from './redis-harness.js';
+import { LOOPBACK_EPHEMERAL_LISTENERS } from '../fixtures/ports.js';
 
 const BUDGET = 16 * 1024;
 const longKey = (i: number) => `__defaultVhost__/live/${'k'.repeat(400)}${i}`;
@@ -141,13 +142,7 @@ describe('HTTP: a playlist for a new stream at the budget', () => {
       maxHlsSessionBytes: 4 * 1024,
     });
     const env = {
-      PROXY_SYSTEM_API: '127.0.0.1:0',
-      PROXY_HTTP_API: '127.0.0.1:0',
-      PROXY_HTTP_SERVER: '127.0.0.1:0',
-      PROXY_RTMP_SERVER: '127.0.0.1:0',
-      PROXY_WEBRTC_SERVER: '127.0.0.1:0',
-      PROXY_SRT_SERVER: '127.0.0.1:0',
-      PROXY_RTSP_SERVER: '127.0.0.1:0',
+      ...LOOPBACK_EPHEMERAL_LISTENERS,
       PROXY_HEALTH_INTERVAL: '0',
     };
     const { config } = loadConfig({ env, cwd: '/', readDotenv: () => undefined });

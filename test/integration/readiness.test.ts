@@ -7,16 +7,11 @@ import { LISTENER_VARIABLES, loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { OriginProxy } from '../../src/proxy.js';
 import { waitFor } from '../fixtures/wait.js';
+import { LOOPBACK_EPHEMERAL_LISTENERS } from '../fixtures/ports.js';
 
 test('unbound before start, ready after, draining during stop while the system API still answers', async () => {
   const env = {
-    PROXY_SYSTEM_API: '127.0.0.1:0',
-    PROXY_HTTP_API: '127.0.0.1:0',
-    PROXY_HTTP_SERVER: '127.0.0.1:0',
-    PROXY_RTMP_SERVER: '127.0.0.1:0',
-    PROXY_WEBRTC_SERVER: '127.0.0.1:0',
-    PROXY_SRT_SERVER: '127.0.0.1:0',
-    PROXY_RTSP_SERVER: '127.0.0.1:0',
+    ...LOOPBACK_EPHEMERAL_LISTENERS,
     PROXY_METRICS_LISTEN: '127.0.0.1:0',
   };
   const { config } = loadConfig({ env, cwd: '/', readDotenv: () => undefined });
@@ -55,13 +50,7 @@ test('unbound before start, ready after, draining during stop while the system A
 
 test('the console names the ports the listeners are bound to when they were configured as 0', async () => {
   const env = {
-    PROXY_SYSTEM_API: '127.0.0.1:0',
-    PROXY_HTTP_API: '127.0.0.1:0',
-    PROXY_HTTP_SERVER: '127.0.0.1:0',
-    PROXY_RTMP_SERVER: '127.0.0.1:0',
-    PROXY_WEBRTC_SERVER: '127.0.0.1:0',
-    PROXY_SRT_SERVER: '127.0.0.1:0',
-    PROXY_RTSP_SERVER: '127.0.0.1:0',
+    ...LOOPBACK_EPHEMERAL_LISTENERS,
   };
   const { config } = loadConfig({ env, cwd: '/', readDotenv: () => undefined });
   const proxy = new OriginProxy({ config, log: createLogger({ level: 'silent', format: 'json' }) });

@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { OriginProxy } from '../../src/proxy.js';
 import { registerOrigin } from '../fixtures/proxy.js';
+import { LOOPBACK_EPHEMERAL_LISTENERS } from '../fixtures/ports.js';
 
 const clock = { t: Date.now() };
 const EXPIRE_MS = 30_000;
@@ -21,13 +22,7 @@ describe('routing through the register API', () => {
   let api: string;
   before(async () => {
     const env = {
-      PROXY_SYSTEM_API: '127.0.0.1:0',
-      PROXY_HTTP_API: '127.0.0.1:0',
-      PROXY_HTTP_SERVER: '127.0.0.1:0',
-      PROXY_RTMP_SERVER: '127.0.0.1:0',
-      PROXY_WEBRTC_SERVER: '127.0.0.1:0',
-      PROXY_SRT_SERVER: '127.0.0.1:0',
-      PROXY_RTSP_SERVER: '127.0.0.1:0',
+      ...LOOPBACK_EPHEMERAL_LISTENERS,
       PROXY_ORIGIN_EXPIRE: '30s',
       // These scenarios are about heartbeats and the driven clock. Probes of the unlistened ports
       // would mark fo1 suspect before fo2 is probed, and every pick in between would avoid fo1.
