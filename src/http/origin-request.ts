@@ -2,7 +2,7 @@
 // segments) or buffered for rewriting (playlists, manifests). Origin statuses and end-to-end headers
 // pass through; failures become 502/504 JSON without internal addresses.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errors, type Agent, type Dispatcher } from 'undici';
+import { errors, type Agent, type Dispatcher } from '../net/undici.js';
 import { CORS_HEADERS, HttpError } from '../net/http-util.js';
 import type { DialTarget } from '../balancer/origin.js';
 import type { Logger } from '../log.js';

@@ -3,7 +3,7 @@
 // origin headers come back, and the X-Forwarded-* headers. Connections are pooled with keep-alive,
 // with a connect timeout (PROXY_DIAL_TIMEOUT) and a response-headers timeout.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from './undici.js';
 import { hostPort } from '../balancer/endpoint.js';
 import { normaliseVhost, DEFAULT_VHOST } from '../stream-key.js';
 
