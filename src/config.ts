@@ -114,6 +114,8 @@ export interface Config {
   webrtcCandidate: string | undefined;
   /** Largest RTMP message accepted from a client or origin (bytes). */
   rtmpMaxMessageSize: number;
+  /** Bytes of HLS/DASH answers the edge cache keeps (PROXY_HLS_CACHE_MAX); 0 = no cache. */
+  hlsCacheMaxBytes: number;
   /** Key of the MAC on WHIP/WHEP resource URLs; undefined: random per process, or shared through Redis. Never logged. */
   sessionSecret: string | undefined;
   /** Cap on concurrent WebRTC and SRT sessions from one source IP address (each protocol). */
@@ -221,6 +223,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_MAX_UDP_SESSIONS: '10000',
   PROXY_WEBRTC_CANDIDATE: '',
   PROXY_RTMP_MAX_MESSAGE_SIZE: '16777216',
+  PROXY_HLS_CACHE_MAX: '268435456',
   PROXY_SESSION_SECRET: '',
   PROXY_MAX_UDP_SESSIONS_PER_IP: '',
   PROXY_HEALTH_INTERVAL: '2s',
@@ -438,6 +441,13 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     maxUdpSessions,
     webrtcCandidate: candidate,
     rtmpMaxMessageSize: integer('PROXY_RTMP_MAX_MESSAGE_SIZE', 1024, 16 * 1024 * 1024),
+    hlsCacheMaxBytes: check('PROXY_HLS_CACHE_MAX', (v) => {
+      if (!/^\d{1,15}$/.test(v)) throw new Error('expected a byte count (0 = no cache)');
+      const n = Number(v);
+      // Under 1 MiB a quarter of the budget (the largest answer kept) would not hold one segment.
+      if (n !== 0 && (n < 1 << 20 || n > 2 ** 40)) throw new Error('expected 0 (off) or 1048576..1099511627776');
+      return n;
+    }),
     sessionSecret,
     maxUdpSessionsPerIp,
     health: {

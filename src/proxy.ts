@@ -17,6 +17,7 @@ import { streamVersionsRoute } from './http/stream-routes.js';
 import { createLogger, type Logger } from './log.js';
 import { httpStreamProxy } from './http/stream-proxy.js';
 import { HttpStreamStats } from './http/stream-stats.js';
+import { HlsCache } from './http/hls-cache.js';
 import { clientsApiRoutes, localStreams } from './api/clients-api.js';
 import { StreamSummaries } from './api/stream-summary.js';
 import type { ServiceStats } from './net/service-stats.js';
@@ -92,6 +93,8 @@ export class OriginProxy {
   readonly relays: RelayRegistry;
   /** HTTP-FLV/TS clients and HLS/DASH players of the stream listener. */
   readonly httpStats: HttpStreamStats;
+  /** Playlists, manifests and segments shared between players (PROXY_HLS_CACHE_MAX; undefined = off). */
+  readonly hlsCache: HlsCache | undefined;
   /** This proxy's streams shared with the others (Redis mode) for the cluster view. */
   private summaries: StreamSummaries | undefined;
   /** The routing seam every protocol asks for a stream's origin. */
@@ -106,6 +109,8 @@ export class OriginProxy {
   constructor(private readonly deps: ProxyDeps) {
     this.relays = new RelayRegistry(deps.now);
     this.httpStats = new HttpStreamStats(deps.now);
+    const cacheBytes = deps.config.hlsCacheMaxBytes;
+    this.hlsCache = cacheBytes > 0 ? new HlsCache({ maxBytes: cacheBytes, ...(deps.now ? { now: deps.now } : {}) }) : undefined;
     this.balancer = deps.balancer ?? createBalancer(deps.config, deps.now, deps.log, this.relays);
     this.health = createOriginHealth({
       config: deps.config,
@@ -247,6 +252,7 @@ export class OriginProxy {
         router: this.router,
         health: this.health,
         services: () => [{ stats: () => this.protocolStats() }],
+        hlsCache: this.hlsCache,
         now: deps.now,
       });
       if (config.metricsListen) {
@@ -295,6 +301,7 @@ export class OriginProxy {
           balancer: this.balancer,
           router: this.router,
           agent: this.originAgent,
+          cache: this.hlsCache,
           stats: this.httpStats,
           ...(deps.now ? { now: deps.now } : {}),
         }),

@@ -15,6 +15,8 @@ import { classifyStreamRequest, extensionOf, hlsSegmentOwner, isLiveOnly, segmen
 import { isDashManifest, rewriteDashManifest } from './dash-rewrite.js';
 import { isHlsPlaylist, rewriteHlsPlaylist } from './hls-rewrite.js';
 import { passthroughLive } from './live-passthrough.js';
+import { cacheableRequest, fillSegment, forbidsSharedCache, sendCached } from './cached-segment.js';
+import { cacheKey, manifestTtlMs, playlistTtlMs, type CacheAnswer, type CachedAnswer, type HlsCache } from './hls-cache.js';
 import { CORS_HEADERS, isOriginDialFailure, clientHeaders, requestOrigin, streamResponse } from './origin-request.js';
 import { SESSION_PARAM } from './session-param.js';
 import { serveStatic } from './static-files.js';
@@ -26,6 +28,8 @@ export interface HttpStreamDeps {
   balancer: Balancer;
   router: StreamRouter;
   agent: Agent;
+  /** The edge cache of playlists, manifests and segments (PROXY_HLS_CACHE_MAX); absent = every request goes to the origin. */
+  cache?: HlsCache | undefined;
   /** The listener's client counters (HTTP-FLV/TS clients, HLS/DASH sessions, refusals). */
   stats?: HttpStreamStats;
   now?: () => number;
@@ -198,7 +202,23 @@ async function segment(deps: CountedDeps, ctx: RouteContext): Promise<void> {
   const baseIn = socket.bytesRead;
   const baseOut = socket.bytesWritten;
   try {
-    await relay(deps, ctx, await deps.router.route(session.streamKey, 'http', 'play'));
+    const cache = deps.cache;
+    if (cache && cacheableRequest(ctx.req)) {
+      const got = await cache.get(cacheKey(session.streamKey, ctx.url.pathname, ctx.url.searchParams, SESSION_PARAM), async () => {
+        const route = await deps.router.route(session.streamKey, 'http', 'play');
+        return fillSegment({
+          cache,
+          open: () => requestInOrder(route, (target) => segmentRequest(deps, ctx, target), deps.config.timeouts.dialMs),
+          streamOwn: (upstream) => streamResponse(upstream, ctx.res, ctx.log, deps.config.timeouts.idleMs, extensionOf(ctx.url.pathname)),
+          idleMs: deps.config.timeouts.idleMs,
+          extension: extensionOf(ctx.url.pathname),
+          now: deps.now ?? Date.now,
+        });
+      });
+      if (got) sendCached(cache, ctx.res, got);
+    } else {
+      await relay(deps, ctx, await deps.router.route(session.streamKey, 'http', 'play'));
+    }
   } finally {
     const protocol = deps.stats.protocolOf('segment', ctx.url.pathname, id) === 'dash' ? 'dash' : 'hls';
     deps.stats.playerRequest(socket.remoteAddress ?? '', session.streamKey, protocol, socket.bytesRead - baseIn, socket.bytesWritten - baseOut);
@@ -211,6 +231,45 @@ async function manifest(deps: CountedDeps, ctx: RouteContext, path: string, kind
   const given = ctx.url.searchParams.get(SESSION_PARAM);
   const known = given && SESSION_ID.test(given) ? await deps.balancer.hlsSessionById(given) : undefined;
   const streamKey = known?.streamKey ?? keyOf(ctx, path).key;
+  const protocol = kind === 'playlist' ? 'hls' : 'dash';
+  // Every player's copy differs only by its session id: the origin's answer is shared (and cached for
+  // half the playlist's target duration), the rewrite is per request.
+  const fetchAnswer = () => fetchManifest(deps, ctx, streamKey, kind);
+  const cached =
+    deps.cache && ctx.req.method === 'GET'
+      ? await deps.cache.get(cacheKey(streamKey, ctx.url.pathname, ctx.url.searchParams, SESSION_PARAM), fetchAnswer)
+      : undefined;
+  const got: CacheAnswer = cached ?? { answer: await fetchAnswer(), source: 'miss' };
+  const { answer } = got;
+  const text = answer.body.toString('utf8');
+  let body = text;
+  let spbhid: string | undefined;
+  if (answer.status !== 200) deps.stats.counters(protocol).refuse('origin-refused', ctx.log, { stream: streamKey, status: answer.status });
+  if (answer.status === 200) {
+    // A session record exists only for a stream the origin really serves: refusals create nothing.
+    const session = known ?? (await newHlsSession(deps, streamKey, sessionUrl(ctx, path)));
+    spbhid = session.spbhid;
+    ctx.log.debug({ stream: streamKey, status: answer.status, spbhid: session.spbhid, cache: got.source }, kind);
+    if (kind === 'playlist' && isHlsPlaylist(text)) body = rewriteHlsPlaylist(text, session.spbhid);
+    if (kind === 'manifest' && isDashManifest(text)) body = rewriteDashManifest(text, session.spbhid);
+  }
+  const bytes = body === text ? answer.body : Buffer.from(body, 'utf8');
+  const headers = { ...answer.headers };
+  // The body changed, so a validator of the origin's bytes would lie.
+  if (body !== text) delete headers.etag;
+  sendCached(deps.cache, ctx.res, { ...got, answer: { ...answer, headers } }, bytes);
+  // A player is counted once, on the first playlist its address asks for (setup: request → answer).
+  if (spbhid !== undefined && deps.stats.playerRequest(ctx.req.socket.remoteAddress ?? '', streamKey, protocol, 0, bytes.length)) {
+    deps.stats.counters(protocol).countStarted('play', Math.max(0, (deps.now ?? Date.now)() - info.at) / 1000);
+  }
+}
+
+/**
+ * The origin's answer for a playlist or manifest, read whole (the cache's fill): kept for half the
+ * playlist's target duration (or the manifest's update period) when it is a 200 the origin lets shared
+ * caches keep.
+ */
+async function fetchManifest(deps: CountedDeps, ctx: RouteContext, streamKey: string, kind: 'playlist' | 'manifest'): Promise<CachedAnswer> {
   const route = await deps.router.route(streamKey, 'http', 'play');
   const blocking = ctx.url.searchParams.has('_HLS_msn') || ctx.url.searchParams.has('_HLS_part');
   const upstream = await requestInOrder(
@@ -233,30 +292,15 @@ async function manifest(deps: CountedDeps, ctx: RouteContext, path: string, kind
     // The origin dropped the connection mid-body or framed it wrongly: its fault, not ours (502, not 500).
     throw new HttpError(502, 'origin ended its answer early', 502, { cause: err });
   });
-  const headers = clientHeaders(upstream.headers, false, kind === 'playlist' ? 'm3u8' : 'mpd');
-  let body = text;
-  const protocol = kind === 'playlist' ? 'hls' : 'dash';
-  let spbhid: string | undefined;
-  if (upstream.statusCode !== 200) deps.stats.counters(protocol).refuse('origin-refused', ctx.log, { stream: streamKey, status: upstream.statusCode });
-  if (upstream.statusCode === 200 && text !== undefined) {
-    // A session record exists only for a stream the origin really serves: refusals create nothing.
-    const session = known ?? (await newHlsSession(deps, streamKey, sessionUrl(ctx, path)));
-    spbhid = session.spbhid;
-    ctx.log.debug({ stream: streamKey, status: upstream.statusCode, spbhid: session.spbhid }, kind);
-    if (kind === 'playlist' && isHlsPlaylist(text)) body = rewriteHlsPlaylist(text, session.spbhid);
-    if (kind === 'manifest' && isDashManifest(text)) body = rewriteDashManifest(text, session.spbhid);
-    // The body changed, so a validator of the origin's bytes would lie.
-    if (body !== text) delete headers.etag;
-  }
-  if (body === undefined) throw new HttpError(502, 'origin sent an oversized playlist');
-  const bytes = Buffer.from(body, 'utf8');
-  headers['content-length'] = String(bytes.length);
-  ctx.res.writeHead(upstream.statusCode, headers);
-  ctx.res.end(ctx.req.method === 'HEAD' ? undefined : bytes);
-  // A player is counted once, on the first playlist its address asks for (setup: request → answer).
-  if (spbhid !== undefined && deps.stats.playerRequest(ctx.req.socket.remoteAddress ?? '', streamKey, protocol, 0, bytes.length)) {
-    deps.stats.counters(protocol).countStarted('play', Math.max(0, (deps.now ?? Date.now)() - info.at) / 1000);
-  }
+  if (text === undefined) throw new HttpError(502, 'origin sent an oversized playlist');
+  const keep = upstream.statusCode === 200 && !forbidsSharedCache(upstream.headers);
+  return {
+    status: upstream.statusCode,
+    headers: clientHeaders(upstream.headers, false, kind === 'playlist' ? 'm3u8' : 'mpd'),
+    body: Buffer.from(text, 'utf8'),
+    storedAt: (deps.now ?? Date.now)(),
+    ttlMs: keep ? (kind === 'playlist' ? playlistTtlMs(text) : manifestTtlMs(text)) : 0,
+  };
 }
 
 /** A new HLS session record; at the records' byte budget the player is told to try later (503). */
@@ -271,19 +315,19 @@ async function newHlsSession(deps: HttpStreamDeps, streamKey: string, url: strin
 
 /** A segment or file of a stream, streamed back as the origin sends it. */
 async function relay(deps: HttpStreamDeps, ctx: RouteContext, route: Route): Promise<void> {
-  const upstream = await requestInOrder(
-    route,
-    (target) =>
-      requestOrigin({
-        agent: deps.agent,
-        target,
-        path: ctx.url.pathname + ctx.url.search,
-        req: ctx.req,
-        headersTimeoutMs: deps.config.timeouts.originAnswerMs,
-      }),
-    deps.config.timeouts.dialMs,
-  );
+  const upstream = await requestInOrder(route, (target) => segmentRequest(deps, ctx, target), deps.config.timeouts.dialMs);
   await streamResponse(upstream, ctx.res, ctx.log, deps.config.timeouts.idleMs, extensionOf(ctx.url.pathname));
+}
+
+/** The client's request for a segment or file, as sent to one origin target. */
+function segmentRequest(deps: HttpStreamDeps, ctx: RouteContext, target: RouteTarget): Promise<Dispatcher.ResponseData> {
+  return requestOrigin({
+    agent: deps.agent,
+    target,
+    path: ctx.url.pathname + ctx.url.search,
+    req: ctx.req,
+    headersTimeoutMs: deps.config.timeouts.originAnswerMs,
+  });
 }
 
 /**

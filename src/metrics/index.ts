@@ -12,6 +12,7 @@ import type { Route, RouteContext } from '../net/router.js';
 import { registerRoutingMetrics, type RoutingSources } from './routing-metrics.js';
 import { registerServiceMetrics, statsSources, type StatsSource } from './service-metrics.js';
 import { instrumentRedis } from './redis-metrics.js';
+import { registerCacheMetrics, type CacheStatsSource } from './cache-metrics.js';
 
 export type { StatsSource } from './service-metrics.js';
 
@@ -35,6 +36,8 @@ export interface MetricsDeps extends RoutingSources {
   redis?: RedisClient | undefined;
   /** Process and event-loop metrics (prom-client's defaults, standard `process_*`/`nodejs_*` names); default on. */
   processMetrics?: boolean;
+  /** The HLS/DASH edge cache, when on. */
+  hlsCache?: CacheStatsSource | undefined;
 }
 
 export class ProxyMetrics {
@@ -49,6 +52,7 @@ export class ProxyMetrics {
     registerServiceMetrics(this.registry, deps.services);
     registerRoutingMetrics(this.registry, deps);
     if (deps.redis) instrumentRedis(this.registry, deps.redis);
+    if (deps.hlsCache) registerCacheMetrics(this.registry, deps.hlsCache);
     this.registers = new Counter({
       name: 'origin_proxy_register_calls_total',
       help: 'Origin register (heartbeat) calls by result',
@@ -92,6 +96,7 @@ export interface ProxyParts {
   services: () => Iterable<object>;
   now?: (() => number) | undefined;
   processMetrics?: boolean;
+  hlsCache?: CacheStatsSource | undefined;
 }
 
 /** The metrics of a whole proxy. */
@@ -105,6 +110,7 @@ export function proxyMetrics(parts: ProxyParts): ProxyMetrics {
     relays: () => parts.router.relays.counts(),
     stateOf: (origin) => parts.health.state(origin, now()),
     redis: redisClientOf(parts.balancer),
+    hlsCache: parts.hlsCache,
     ...(parts.processMetrics === undefined ? {} : { processMetrics: parts.processMetrics }),
   });
 }

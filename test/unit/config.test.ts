@@ -71,6 +71,12 @@ describe('loadConfig', () => {
     assert.equal(load({ PROXY_RTMP_MAX_MESSAGE_SIZE: '1048576' }).config.rtmpMaxMessageSize, 1_048_576);
   });
 
+  test('PROXY_HLS_CACHE_MAX: 256 MiB by default, a byte count, 0 turns the cache off', () => {
+    assert.equal(load({}).config.hlsCacheMaxBytes, 256 * 1024 * 1024);
+    assert.equal(load({ PROXY_HLS_CACHE_MAX: '1048576' }).config.hlsCacheMaxBytes, 1_048_576);
+    assert.equal(load({ PROXY_HLS_CACHE_MAX: '0' }).config.hlsCacheMaxBytes, 0);
+  });
+
   test('an explicitly set static folder that is missing is fatal', () => {
     configError(() => load({ PROXY_STATIC_FILES: '/nope' }), 'PROXY_STATIC_FILES');
   });
@@ -135,6 +141,9 @@ describe('loadConfig', () => {
     ['PROXY_RTMP_MAX_MESSAGE_SIZE', '1000'],
     ['PROXY_RTMP_MAX_MESSAGE_SIZE', '16777217'],
     ['PROXY_RTMP_MAX_MESSAGE_SIZE', '1M'],
+    ['PROXY_HLS_CACHE_MAX', '256MiB'],
+    ['PROXY_HLS_CACHE_MAX', '1000'],
+    ['PROXY_HLS_CACHE_MAX', '-1'],
   ];
   for (const [variable, value] of invalid) {
     test(`${variable}=${value} is rejected`, () => {
