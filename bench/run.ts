@@ -9,6 +9,7 @@ import { stopAllPeers } from '../test/fixtures/process.js';
 import { balancerBench } from './balancer.bench.js';
 import { failoverBench } from './failover.bench.js';
 import { floodBench } from './flood.bench.js';
+import { footprintBench } from './footprint.bench.js';
 import { httpBench } from './http.bench.js';
 import { metricsBench } from './metrics.bench.js';
 import { redisBench } from './redis.bench.js';
@@ -33,6 +34,7 @@ const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchReport>> = 
   balancer: balancerBench,
   failover: failoverBench,
   flood: floodBench,
+  footprint: footprintBench,
   http: httpBench,
   metrics: metricsBench,
   redis: redisBench,
