@@ -10,6 +10,7 @@ import { balancerBench } from './balancer.bench.js';
 import { failoverBench } from './failover.bench.js';
 import { floodBench } from './flood.bench.js';
 import { hlsCacheBench } from './hls-cache.bench.js';
+import { footprintBench } from './footprint.bench.js';
 import { httpBench } from './http.bench.js';
 import { metricsBench } from './metrics.bench.js';
 import { redisBench } from './redis.bench.js';
@@ -35,6 +36,7 @@ const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchReport>> = 
   failover: failoverBench,
   flood: floodBench,
   'hls-cache': hlsCacheBench,
+  footprint: footprintBench,
   http: httpBench,
   metrics: metricsBench,
   redis: redisBench,

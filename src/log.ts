@@ -1,8 +1,9 @@
 // Structured logging (pino). JSON lines by default; human-readable text on a TTY or with
 // PROXY_LOG_FORMAT=text. Every connection or request gets its own 7-hex context id (`cid`),
 // carried by a child logger, so one grep follows one client across both legs of a relay.
+import { createRequire } from 'node:module';
 import { pino, type Logger, type DestinationStream } from 'pino';
-import pretty from 'pino-pretty';
+import type pinoPretty from 'pino-pretty';
 import type { LogFormat, LogLevel } from './config.js';
 
 export type { Logger };
@@ -67,6 +68,8 @@ export function createLogger(opts: LoggerOptions): Logger {
     serializers: Object.fromEntries(URL_FIELDS.map((f) => [f, (v: unknown) => (typeof v === 'string' ? redactUrl(v) : v)])),
   };
   if (format === 'text') {
+    // pino-pretty (~30 modules) is loaded only when text logs are asked for.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof pinoPretty;
     return pino(base, pretty({ sync: true, colorize: isTty, destination: opts.destination ?? 1, ignore: 'hostname' }));
   }
   return pino(base, opts.destination ?? pino.destination({ sync: false }));

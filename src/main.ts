@@ -2,11 +2,9 @@
 // CLI entry. `origin-proxy` starts the proxy from the PROXY_* environment (and .env);
 // `origin-proxy heartbeat …` runs the registration sidecar for non-SRS origins.
 import { ConfigError, loadConfig } from './config.js';
-import { HEARTBEAT_USAGE, parseHeartbeatArgs, runHeartbeat, sendHeartbeat, UsageError } from './heartbeat/heartbeat.js';
 import { createLogger, redactUrl, type Logger } from './log.js';
 import { raiseFileLimit } from './net/fd-limit.js';
 import { ListenError } from './net/service.js';
-import { OriginProxy } from './proxy.js';
 import { SIGNATURE, VERSION } from './version.js';
 
 const EXIT_STARTUP_FAILURE = 255; // as the Go proxy, so supervisors see the same code
@@ -18,6 +16,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === '--help' || command === '-h') {
+    const { HEARTBEAT_USAGE } = await import('./heartbeat/heartbeat.js');
     process.stdout.write(
       `usage: origin-proxy            start the proxy (configured by PROXY_* variables and .env)\n       origin-proxy heartbeat …  register a non-SRS origin\n\n${HEARTBEAT_USAGE}\n`,
     );
@@ -50,6 +49,8 @@ async function serve(): Promise<void> {
   let shuttingDown = false;
   const exit = (code: number) => log.flush(() => process.exit(code));
   const fileLimit = await raiseFileLimit(log);
+  // The proxy's modules are loaded by `start` only; the heartbeat sidecar never loads them.
+  const { OriginProxy } = await import('./proxy.js');
   const proxy = new OriginProxy({
     config,
     log,
@@ -104,6 +105,8 @@ async function serve(): Promise<void> {
 }
 
 async function heartbeat(argv: string[]): Promise<void> {
+  // The sidecar's code is loaded by the `heartbeat` command only, not by every proxy.
+  const { HEARTBEAT_USAGE, parseHeartbeatArgs, runHeartbeat, sendHeartbeat, UsageError } = await import('./heartbeat/heartbeat.js');
   let opts;
   try {
     opts = parseHeartbeatArgs(argv);
