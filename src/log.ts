@@ -89,3 +89,34 @@ export function newContextId(): string {
 export function contextLogger(log: Logger, bindings: Record<string, unknown> = {}): Logger {
   return log.child({ cid: newContextId(), ...bindings });
 }
+
+const LEVEL_METHODS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+const noop = () => undefined;
+
+/**
+ * A context logger made on first real use: a level method the parent has disabled answers with a no-op
+ * and makes nothing, anything else (a line to write, bindings(), child()) makes the child once, with
+ * `bindings()` evaluated then. Requests that log nothing at the configured level cost no child logger
+ * (a child per request was a visible share of a playlist request's CPU).
+ */
+export function lazyContextLogger(log: Logger, bindings: () => Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  let bound: Map<PropertyKey, unknown> | undefined;
+  // The target is a plain object, so no proxy invariant ties what get returns to the parent's properties.
+  return new Proxy({} as Logger, {
+    get(_target, prop) {
+      if (child === undefined) {
+        if (typeof prop === 'string' && LEVEL_METHODS.has(prop) && !log.isLevelEnabled(prop)) return noop;
+        child = contextLogger(log, bindings());
+        bound = new Map();
+      }
+      const cached = bound!.get(prop);
+      if (cached !== undefined) return cached;
+      const value: unknown = Reflect.get(child, prop, child);
+      if (typeof value !== 'function') return value;
+      const fn = (value as (...args: unknown[]) => unknown).bind(child);
+      bound!.set(prop, fn);
+      return fn;
+    },
+  });
+}

@@ -10,8 +10,8 @@
 /** One complete origin answer as the cache keeps it. */
 export interface CachedAnswer {
   status: number;
-  /** The origin's response headers as the client gets them (before any per-client rewrite). */
-  headers: Readonly<Record<string, string | string[]>>;
+  /** The origin's response headers as the client gets them, a flat `[name, value, …]` list with lower-case names (no Content-Length: it is set per answer sent). */
+  headers: readonly string[];
   body: Buffer;
   /** When it was fetched (ms, the cache's clock). */
   storedAt: number;
@@ -158,7 +158,7 @@ export class HlsCache {
 
   private store(key: string, answer: CachedAnswer): void {
     if (answer.status !== 200 || answer.ttlMs <= 0) return;
-    const size = answer.body.length + key.length + ENTRY_OVERHEAD_BYTES;
+    const size = answer.body.length + key.length + ENTRY_OVERHEAD_BYTES + answer.headers.reduce((n, h) => n + h.length, 0);
     if (answer.body.length > this.maxAnswerBytes) return;
     const old = this.entries.get(key);
     if (old) this.drop(key, old);

@@ -1,7 +1,7 @@
 // The HTTP stream listener's proxy (PROXY_HTTP_SERVER): identify the stream from the request,
 // route it through the balancer, and relay the origin's answer — streamed for live streams and
 // segments, rewritten with the session parameter for HLS playlists and DASH manifests.
-import type { Agent, Dispatcher } from 'undici';
+import type { Agent } from 'undici';
 import { HttpError } from '../net/http-util.js';
 import type { Fallback, RouteContext } from '../net/router.js';
 import type { Balancer, HlsSession } from '../balancer/balancer.js';
@@ -17,7 +17,7 @@ import { isHlsPlaylist, rewriteHlsPlaylist } from './hls-rewrite.js';
 import { passthroughLive } from './live-passthrough.js';
 import { cacheableRequest, fillSegment, forbidsSharedCache, sendCached } from './cached-segment.js';
 import { cacheKey, manifestTtlMs, playlistTtlMs, type CacheAnswer, type CachedAnswer, type HlsCache } from './hls-cache.js';
-import { CORS_HEADERS, isOriginDialFailure, clientHeaders, requestOrigin, streamResponse } from './origin-request.js';
+import { CORS_HEADERS, isOriginDialFailure, clientHeaderList, requestOrigin, streamResponse, type OriginAnswer } from './origin-request.js';
 import { SESSION_PARAM } from './session-param.js';
 import { serveStatic } from './static-files.js';
 import { HttpStreamStats, type HttpProtocol } from './stream-stats.js';
@@ -48,6 +48,11 @@ const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 const BLOCKING_RELOAD_TIMEOUT_MS = 60_000;
 const MAX_PATH_LENGTH = 4096;
 const SESSION_ID = /^[0-9a-f]{7}$/;
+/** Playlists and manifests are rewritten whole: asked for uncompressed, never as a range. */
+const IDENTITY_ENCODING = [['accept-encoding', 'identity']] as const;
+const RANGE_HEADERS = ['range', 'if-range'];
+const ETAG = ['etag'];
+const NONE: string[] = [];
 
 export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
   const now = deps.now ?? Date.now;
@@ -204,14 +209,15 @@ async function segment(deps: CountedDeps, ctx: RouteContext): Promise<void> {
   try {
     const cache = deps.cache;
     if (cache && cacheableRequest(ctx.req)) {
+      const extension = extensionOf(ctx.url.pathname);
       const got = await cache.get(cacheKey(session.streamKey, ctx.url.pathname, ctx.url.searchParams, SESSION_PARAM), async () => {
         const route = await deps.router.route(session.streamKey, 'http', 'play');
         return fillSegment({
           cache,
           open: () => requestInOrder(route, (target) => segmentRequest(deps, ctx, target), deps.config.timeouts.dialMs),
-          streamOwn: (upstream) => streamResponse(upstream, ctx.res, ctx.log, deps.config.timeouts.idleMs, extensionOf(ctx.url.pathname)),
+          streamOwn: (upstream) => streamResponse(upstream, ctx.res, ctx.log, deps.config.timeouts.idleMs, extension),
           idleMs: deps.config.timeouts.idleMs,
-          extension: extensionOf(ctx.url.pathname),
+          extension,
           now: deps.now ?? Date.now,
         });
       });
@@ -241,8 +247,7 @@ async function manifest(deps: CountedDeps, ctx: RouteContext, path: string, kind
       : undefined;
   const got: CacheAnswer = cached ?? { answer: await fetchAnswer(), source: 'miss' };
   const { answer } = got;
-  const text = answer.body.toString('utf8');
-  let body = text;
+  let body = answer.body;
   let spbhid: string | undefined;
   if (answer.status !== 200) deps.stats.counters(protocol).refuse('origin-refused', ctx.log, { stream: streamKey, status: answer.status });
   if (answer.status === 200) {
@@ -250,16 +255,16 @@ async function manifest(deps: CountedDeps, ctx: RouteContext, path: string, kind
     const session = known ?? (await newHlsSession(deps, streamKey, sessionUrl(ctx, path)));
     spbhid = session.spbhid;
     ctx.log.debug({ stream: streamKey, status: answer.status, spbhid: session.spbhid, cache: got.source }, kind);
-    if (kind === 'playlist' && isHlsPlaylist(text)) body = rewriteHlsPlaylist(text, session.spbhid);
-    if (kind === 'manifest' && isDashManifest(text)) body = rewriteDashManifest(text, session.spbhid);
+    const text = body.toString('utf8');
+    let rewritten = text;
+    if (kind === 'playlist' && isHlsPlaylist(text)) rewritten = rewriteHlsPlaylist(text, session.spbhid);
+    if (kind === 'manifest' && isDashManifest(text)) rewritten = rewriteDashManifest(text, session.spbhid);
+    if (rewritten !== text) body = Buffer.from(rewritten, 'utf8');
   }
-  const bytes = body === text ? answer.body : Buffer.from(body, 'utf8');
-  const headers = { ...answer.headers };
-  // The body changed, so a validator of the origin's bytes would lie.
-  if (body !== text) delete headers.etag;
-  sendCached(deps.cache, ctx.res, { ...got, answer: { ...answer, headers } }, bytes);
+  // The body changed, so a validator of the origin's bytes would lie; its length is recomputed.
+  sendCached(deps.cache, ctx.res, got, body, body !== answer.body ? ETAG : NONE);
   // A player is counted once, on the first playlist its address asks for (setup: request → answer).
-  if (spbhid !== undefined && deps.stats.playerRequest(ctx.req.socket.remoteAddress ?? '', streamKey, protocol, 0, bytes.length)) {
+  if (spbhid !== undefined && deps.stats.playerRequest(ctx.req.socket.remoteAddress ?? '', streamKey, protocol, 0, body.length)) {
     deps.stats.counters(protocol).countStarted('play', Math.max(0, (deps.now ?? Date.now)() - info.at) / 1000);
   }
 }
@@ -283,21 +288,23 @@ async function fetchManifest(deps: CountedDeps, ctx: RouteContext, streamKey: st
         headersTimeoutMs: blocking ? BLOCKING_RELOAD_TIMEOUT_MS : deps.config.timeouts.originAnswerMs,
         // The body is rewritten whole: ask for all of it, uncompressed (a forwarded `Range: bytes=0-`, as
         // ffmpeg sends, would get a 206 whose Content-Range no longer matches the rewritten length).
-        headers: { 'accept-encoding': 'identity' },
-        dropHeaders: ['range', 'if-range'],
+        headers: IDENTITY_ENCODING,
+        dropHeaders: RANGE_HEADERS,
       }),
     deps.config.timeouts.dialMs,
   );
-  const text = await readLimited(upstream.body, MAX_MANIFEST_BYTES).catch((err: unknown) => {
+  const bytes = await readLimited(upstream, MAX_MANIFEST_BYTES).catch((err: unknown) => {
     // The origin dropped the connection mid-body or framed it wrongly: its fault, not ours (502, not 500).
     throw new HttpError(502, 'origin ended its answer early', 502, { cause: err });
   });
-  if (text === undefined) throw new HttpError(502, 'origin sent an oversized playlist');
-  const keep = upstream.statusCode === 200 && !forbidsSharedCache(upstream.headers);
+  if (bytes === undefined) throw new HttpError(502, 'origin sent an oversized playlist');
+  const headers = clientHeaderList(upstream.rawHeaders, false, kind === 'playlist' ? 'm3u8' : 'mpd');
+  const keep = upstream.statusCode === 200 && !forbidsSharedCache(headers);
+  const text = keep ? bytes.toString('utf8') : '';
   return {
     status: upstream.statusCode,
-    headers: clientHeaders(upstream.headers, false, kind === 'playlist' ? 'm3u8' : 'mpd'),
-    body: Buffer.from(text, 'utf8'),
+    headers,
+    body: bytes,
     storedAt: (deps.now ?? Date.now)(),
     ttlMs: keep ? (kind === 'playlist' ? playlistTtlMs(text) : manifestTtlMs(text)) : 0,
   };
@@ -320,7 +327,7 @@ async function relay(deps: HttpStreamDeps, ctx: RouteContext, route: Route): Pro
 }
 
 /** The client's request for a segment or file, as sent to one origin target. */
-function segmentRequest(deps: HttpStreamDeps, ctx: RouteContext, target: RouteTarget): Promise<Dispatcher.ResponseData> {
+function segmentRequest(deps: HttpStreamDeps, ctx: RouteContext, target: RouteTarget): Promise<OriginAnswer> {
   return requestOrigin({
     agent: deps.agent,
     target,
@@ -334,11 +341,7 @@ function segmentRequest(deps: HttpStreamDeps, ctx: RouteContext, target: RouteTa
  * One request over the route's targets in order (a refused or timed-out connection tries the next);
  * a 2xx answer keeps the stream's pin, anything else gives the lease back.
  */
-async function requestInOrder(
-  route: Route,
-  request: (target: RouteTarget) => Promise<Dispatcher.ResponseData>,
-  dialMs: number,
-): Promise<Dispatcher.ResponseData> {
+async function requestInOrder(route: Route, request: (target: RouteTarget) => Promise<OriginAnswer>, dialMs: number): Promise<OriginAnswer> {
   try {
     // The pool's connect timeout is dialMs; an origin whose time is spent has its other endpoints skipped.
     const { value, target } = await dialInOrder(route, (t) => request(t), { isDialFailure: isOriginDialFailure, dialMs });
@@ -378,22 +381,30 @@ function decodePath(encoded: string): string {
   return path;
 }
 
-/** Reads a whole body, or undefined (and the body destroyed) once it passes `limit` bytes. */
-function readLimited(body: NodeJS.ReadableStream & { destroy(): void }, limit: number): Promise<string | undefined> {
+/** Reads a whole answer, or undefined (and the answer dropped) once it passes `limit` bytes. */
+function readLimited(answer: OriginAnswer, limit: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    body.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        body.removeAllListeners('data');
-        body.destroy();
-        resolve(undefined);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    body.once('end', () => resolve(Buffer.concat(chunks, size).toString('utf8')));
-    body.once('error', reject);
+    let over = false;
+    answer.read(
+      (chunk) => {
+        if (over) return false;
+        size += chunk.length;
+        if (size > limit) {
+          over = true;
+          answer.abort();
+          resolve(undefined);
+          return false;
+        }
+        chunks.push(chunk);
+        return true;
+      },
+      (err) => {
+        if (over) return;
+        if (err) reject(err);
+        else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      },
+    );
   });
 }

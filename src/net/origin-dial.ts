@@ -37,7 +37,7 @@ export interface DialFirstOptions<T> {
   timeFor?: (target: T) => number;
   /** The protocol, for the message when there is no target at all. */
   what: string;
-  /** Node's `onread` for the dialled socket: reads go into caller-managed buffers (no 'data' events). */
+  /** net's `onread` for the connected socket (reads into a caller's buffer instead of 'data' events). */
   onread?: OnReadOpts;
 }
 

@@ -71,6 +71,64 @@ export function forwardRequestHeaders(req: IncomingMessage, originHost: string):
   return out;
 }
 
+/**
+ * The same request headers as forwardRequestHeaders, as a flat `[name, value, …]` list (what undici's
+ * dispatch takes without copying): `set` replaces or adds headers, `drop` names client headers not to send.
+ */
+export function forwardRequestHeaderList(
+  req: IncomingMessage,
+  originHost: string,
+  set: readonly (readonly [string, string])[] = [],
+  drop: readonly string[] = [],
+): string[] {
+  const headers = req.headers;
+  const listed = headers.connection ? connectionListed(headers) : undefined;
+  const out: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || FORWARDED.has(name) || listed?.has(name) || drop.includes(name)) continue;
+    if (set.some((h) => h[0] === name)) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const v of value) out.push(name, v);
+  }
+  const clientIp = req.socket.remoteAddress ?? '';
+  const prior = headers['x-forwarded-for'];
+  out.push('x-forwarded-for', prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${clientIp}` : clientIp);
+  const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  out.push('x-forwarded-proto', (headers['x-forwarded-proto'] as string | undefined) ?? scheme);
+  const host = headers.host;
+  if (host) out.push('x-forwarded-host', (headers['x-forwarded-host'] as string | undefined) ?? host);
+  out.push('host', host && isNamedVhost(host) ? host : originHost);
+  for (const [name, value] of set) out.push(name, value);
+  return out;
+}
+
+/** Headers forwardRequestHeaders sets itself (a client's value is replaced, never sent twice). */
+const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+
+/**
+ * The same response headers as forwardResponseHeaders, from undici's raw `[name, value, …]` buffers to a
+ * flat `[name, value, …]` list with lower-case names (what writeHead takes): no header object built.
+ */
+export function forwardResponseHeaderList(raw: readonly Buffer[], opts: { keepLength: boolean }): string[] {
+  const out: string[] = [];
+  let listed: Set<string> | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.length === 10 && raw[i]!.toString('latin1').toLowerCase() === 'connection') {
+      listed ??= new Set();
+      for (const t of raw[i + 1]!.toString('latin1').split(',')) if (t.trim()) listed.add(t.trim().toLowerCase());
+    }
+  }
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    if (listed?.has(name) || !TOKEN.test(name)) continue;
+    if (HOP_BY_HOP.has(name) && !(opts.keepLength && name === 'content-length')) continue;
+    const value = raw[i + 1]!.toString('latin1');
+    if (!hasInvalidValueCharacter(value)) out.push(name, value);
+  }
+  return out;
+}
+
 /** A header field name (RFC 9110 token). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Control characters other than horizontal tab are never valid in a field value. */
