@@ -176,10 +176,11 @@ function staticHls(origin: NginxOrigin, dir: string, streams: number): { segment
 }
 
 /** `clients` keep-alive loops fetching `urls` round-robin for `ms`: bytes per second received. */
-async function segmentLoad(urls: string[], clients: number, ms: number): Promise<{ bytesPerSecond: number; errors: number }> {
+async function segmentLoad(urls: string[], clients: number, ms: number): Promise<{ bytesPerSecond: number; errors: number; firstError: string }> {
   const agent = new Agent({ connections: clients });
   let bytes = 0;
   let errors = 0;
+  let firstError = '';
   const t0 = performance.now();
   const until = t0 + ms;
   await Promise.all(
@@ -188,16 +189,20 @@ async function segmentLoad(urls: string[], clients: number, ms: number): Promise
         try {
           const { status, body } = await get(agent, urls[n % urls.length]!);
           if (status === 200) bytes += body.length;
-          else errors++;
-        } catch {
+          else {
+            errors++;
+            firstError ||= `status ${status}`;
+          }
+        } catch (err) {
           errors++;
+          firstError ||= (err as Error).message;
         }
       }
     }),
   );
   const elapsed = (performance.now() - t0) / 1000;
   await agent.close();
-  return { bytesPerSecond: bytes / elapsed, errors };
+  return { bytesPerSecond: bytes / elapsed, errors, firstError };
 }
 
 /** (2) Segment throughput direct vs through the caching proxy; (3) memory with 100 streams × 10 players. */
@@ -223,12 +228,17 @@ async function throughputAndMemory(ctx: BenchContext, dir: string): Promise<{ ro
     const rounds = ctx.quick ? 1 : 3;
     const d: number[] = [];
     const p: number[] = [];
+    const failures: string[] = [];
+    const note = (side: string, r: { bytesPerSecond: number; errors: number; firstError: string }) => {
+      if (r.errors > 0) failures.push(`${side}: ${r.errors} failed requests (first: ${r.firstError})`);
+      return r.bytesPerSecond;
+    };
     let proxyCpu = 0;
     await segmentLoad(proxied, 16, 1_000); // warm: the segments are in the cache
     for (let r = 0; r < rounds; r++) {
-      d.push((await segmentLoad(direct, clients, ms)).bytesPerSecond);
+      d.push(note('direct', await segmentLoad(direct, clients, ms)));
       const cpu0 = cpuSeconds(proxy.peer.pid);
-      p.push((await segmentLoad(proxied, clients, ms)).bytesPerSecond);
+      p.push(note('proxy', await segmentLoad(proxied, clients, ms)));
       proxyCpu += cpuSeconds(proxy.peer.pid) - cpu0;
     }
     // The lower middle value: with an even count the better of two rounds never stands in for the median.
@@ -263,7 +273,7 @@ async function throughputAndMemory(ctx: BenchContext, dir: string): Promise<{ ro
     return {
       rows,
       targets,
-      notes: [`Segment MB/s per round: direct ${d.map((x) => fmt(x / 1e6)).join(', ')}; proxy ${p.map((x) => fmt(x / 1e6)).join(', ')}.`],
+      notes: [...failures, `Segment MB/s per round: direct ${d.map((x) => fmt(x / 1e6)).join(', ')}; proxy ${p.map((x) => fmt(x / 1e6)).join(', ')}.`],
     };
   } finally {
     await proxy.stop();

@@ -8,7 +8,7 @@ function clock(start = 1_000_000) {
 }
 
 function answer(body: string, at: number, ttlMs = 10_000, status = 200): CachedAnswer {
-  return { status, headers: { 'content-type': 'video/mp2t' }, body: Buffer.from(body), storedAt: at, ttlMs };
+  return { status, headers: [], body: Buffer.from(body), storedAt: at, ttlMs };
 }
 
 /** A fill whose origin fetch the test finishes by hand; counts how often it ran. */
