@@ -83,10 +83,13 @@ export function forwardRequestHeaderList(
 ): string[] {
   const headers = req.headers;
   const listed = headers.connection ? connectionListed(headers) : undefined;
+  const host = headers.host;
   const out: string[] = [];
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || FORWARDED.has(name) || listed?.has(name) || drop.includes(name)) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || listed?.has(name) || drop.includes(name)) continue;
+    // Set below (a client's X-Forwarded-Host passes unchanged when there is no Host to put in it).
+    if (name === 'x-forwarded-for' || name === 'x-forwarded-proto' || (name === 'x-forwarded-host' && host)) continue;
     if (set.some((h) => h[0] === name)) continue;
     if (typeof value === 'string') out.push(name, value);
     else for (const v of value) out.push(name, v);
@@ -96,15 +99,11 @@ export function forwardRequestHeaderList(
   out.push('x-forwarded-for', prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${clientIp}` : clientIp);
   const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
   out.push('x-forwarded-proto', (headers['x-forwarded-proto'] as string | undefined) ?? scheme);
-  const host = headers.host;
   if (host) out.push('x-forwarded-host', (headers['x-forwarded-host'] as string | undefined) ?? host);
   out.push('host', host && isNamedVhost(host) ? host : originHost);
   for (const [name, value] of set) out.push(name, value);
   return out;
 }
-
-/** Headers forwardRequestHeaders sets itself (a client's value is replaced, never sent twice). */
-const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
 
 /**
  * The same response headers as forwardResponseHeaders, from undici's raw `[name, value, …]` buffers to a
