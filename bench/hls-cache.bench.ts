@@ -207,7 +207,8 @@ async function segmentLoad(urls: string[], clients: number, ms: number): Promise
 
 /** (2) Segment throughput direct vs through the caching proxy; (3) memory with 100 streams × 10 players. */
 async function throughputAndMemory(ctx: BenchContext, dir: string): Promise<{ rows: string[][]; targets: Target[]; notes: string[] }> {
-  const origin = await startNginxRtmp();
+  // Cleanup off: nginx-rtmp would delete the hand-written fragments once they are older than a playlist.
+  const origin = await startNginxRtmp({ hlsCleanup: false });
   const streams = 100;
   const { segmentBytes } = staticHls(origin, dir, streams);
   const capBytes = 64 * 1024 * 1024;
