@@ -34,7 +34,7 @@ export class LagQueue {
 
   constructor(private readonly o: LagOptions) {}
 
-  /** Queues a batch for the player; applies the lag rule against the newest packet of the stream. */
+  /** Queues a batch for the player (then write what the socket takes, then `applyLag`). */
   push(batch: readonly MediaPacket[]): void {
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
@@ -48,8 +48,6 @@ export class LagQueue {
       this.queue.push(p);
       this.queuedBytes += p.bytes;
     }
-    const newest = batch[batch.length - 1];
-    if (newest !== undefined) this.applyLag(newest.timestamp);
   }
 
   /** Packets waiting. */
@@ -87,7 +85,8 @@ export class LagQueue {
     return (newest - this.queue[this.head]!.timestamp) | 0;
   }
 
-  private applyLag(newest: number): void {
+  /** The lag rule, against the stream's newest packet time: skips ahead when what waits is too far behind. */
+  applyLag(newest: number): void {
     if (this.lagMs(newest) <= this.o.maxLagMs && this.queuedBytes <= this.o.maxQueueBytes) return;
     // The newest keyframe waiting (not the oldest packet itself: skipping to it would drop nothing):
     // everything before it goes, but headers and metadata stay.

@@ -62,6 +62,8 @@ export abstract class EdgePlayer {
     if (!this.started || this.closed || batch.length === 0) return;
     this.queue.push(batch);
     this.flush();
+    // Only what the socket could not take counts as lag.
+    if (this.queue.length > 0) this.queue.applyLag(batch[batch.length - 1]!.timestamp);
   }
 
   private flush(): void {

@@ -4,7 +4,7 @@
 // It is read as fast as the origin sends: no player ever slows it.
 import type { Logger } from '../log.js';
 import { keepAlive } from '../net/keepalive.js';
-import { infoObject, infoText, isCommand, readCommand } from '../rtmp/commands.js';
+import { infoObject, infoText, isCommand, peekCommandName, readCommand } from '../rtmp/commands.js';
 import type { RtmpLeg } from '../rtmp/leg.js';
 import { MessageType, UserControlEventType, type RtmpMessage } from '../rtmp/messages.js';
 import { MediaPacket } from './media.js';
@@ -60,8 +60,11 @@ export class Upstream {
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
       const p = MediaPacket.from(m);
-      if (p) (batch ??= []).push(p);
-      else if (m.type === MessageType.UserControl) {
+      // The origin's |RtmpSampleAccess is its answer to this play (RTMP players get the proxy's own; FLV
+      // demuxers would take it for a text track).
+      if (p) {
+        if (m.type !== MessageType.DataAmf0 || peekCommandName(m) !== '|RtmpSampleAccess') (batch ??= []).push(p);
+      } else if (m.type === MessageType.UserControl) {
         if (m.payload.length >= 2 && m.payload.readUInt16BE(0) === UserControlEventType.StreamEof) end = true;
       } else if (isCommand(m)) {
         try {
