@@ -8,6 +8,7 @@ import { REPO_ROOT } from '../test/fixtures/paths.js';
 import { stopAllPeers } from '../test/fixtures/process.js';
 import { balancerBench } from './balancer.bench.js';
 import { failoverBench } from './failover.bench.js';
+import { edgeBench } from './edge.bench.js';
 import { floodBench } from './flood.bench.js';
 import { httpBench } from './http.bench.js';
 import { metricsBench } from './metrics.bench.js';
@@ -31,6 +32,7 @@ export interface BenchReport {
 
 const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchReport>> = {
   balancer: balancerBench,
+  edge: edgeBench,
   failover: failoverBench,
   flood: floodBench,
   http: httpBench,
