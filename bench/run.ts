@@ -8,6 +8,7 @@ import { REPO_ROOT } from '../test/fixtures/paths.js';
 import { stopAllPeers } from '../test/fixtures/process.js';
 import { balancerBench } from './balancer.bench.js';
 import { failoverBench } from './failover.bench.js';
+import { edgeBench } from './edge.bench.js';
 import { floodBench } from './flood.bench.js';
 import { hlsCacheBench } from './hls-cache.bench.js';
 import { footprintBench } from './footprint.bench.js';
@@ -33,6 +34,7 @@ export interface BenchReport {
 
 const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchReport>> = {
   balancer: balancerBench,
+  edge: edgeBench,
   failover: failoverBench,
   flood: floodBench,
   'hls-cache': hlsCacheBench,

@@ -126,6 +126,21 @@ export interface Config {
   metricsListen: ListenAddress | undefined;
   /** Hardening of the edge: admission limits, access lists, TLS. */
   edge: EdgeConfig;
+  /** Edge mode (PROXY_EDGE…): one shared upstream per stream for RTMP and HTTP-FLV players. */
+  edgeMode: EdgeModeConfig;
+}
+
+export interface EdgeModeConfig {
+  /** PROXY_EDGE: players of one stream share one upstream play session. */
+  enabled: boolean;
+  /** PROXY_GOP_CACHE_MAX: bytes of metadata, sequence headers and the last GOP kept per stream. */
+  gopCacheMaxBytes: number;
+  /** PROXY_EDGE_LINGER: how long the upstream stays after its last player left. */
+  lingerMs: number;
+  /** PROXY_EDGE_MAX_LAG: media time a player may fall behind before it skips to the next keyframe. */
+  maxLagMs: number;
+  /** PROXY_EDGE_SHARE_AUTH: players with another query share the first player's upstream. */
+  shareAuth: boolean;
 }
 
 export interface HealthConfig {
@@ -241,6 +256,11 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_TLS_CERT: '',
   PROXY_TLS_KEY: '',
   PROXY_METRICS_LISTEN: '',
+  PROXY_EDGE: 'off',
+  PROXY_GOP_CACHE_MAX: '8MiB',
+  PROXY_EDGE_LINGER: '5s',
+  PROXY_EDGE_MAX_LAG: '10s',
+  PROXY_EDGE_SHARE_AUTH: 'off',
 };
 
 const SECRETS = new Set(['PROXY_REDIS_PASSWORD', 'PROXY_REGISTER_TOKEN', 'PROXY_SESSION_SECRET']);
@@ -461,6 +481,21 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     },
     edge: edgeConfig({ get, check, integer, src }),
     metricsListen: check('PROXY_METRICS_LISTEN', (v) => (v === '' ? undefined : parseListenAddress(v))),
+    edgeMode: {
+      enabled: onOff('PROXY_EDGE'),
+      gopCacheMaxBytes: check('PROXY_GOP_CACHE_MAX', (v) => {
+        const n = parseByteSize(v);
+        if (n < 64 * 1024 || n > 1024 * 1024 * 1024) throw new Error('expected 64KiB..1GiB');
+        return n;
+      }),
+      lingerMs: duration('PROXY_EDGE_LINGER'),
+      maxLagMs: check('PROXY_EDGE_MAX_LAG', (v) => {
+        const ms = parseDuration(v);
+        if (ms < 500 || ms > 600_000) throw new Error('expected 500ms..10m');
+        return ms;
+      }),
+      shareAuth: onOff('PROXY_EDGE_SHARE_AUTH'),
+    },
   };
   // Known = the table of defaults plus every variable read above, so a new variable never warns as unknown.
   const known = new Set([...Object.keys(DEFAULTS), ...Object.keys(effective)]);
@@ -598,6 +633,28 @@ function redisConfig({ get, check, integer, positiveDuration, effective }: Redis
     if (redis.db !== 0) throw new ConfigError('PROXY_REDIS_DB', String(redis.db), 'Redis Cluster has only database 0');
   }
   return redis;
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** A byte count: `8388608`, `512KiB`, `8MiB`, `1GiB` (K/M/G and KB/MB/GB count in 1024s too). */
+export function parseByteSize(text: string): number {
+  const m = /^(\d+)\s*([a-z]*)$/i.exec(text.trim());
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new Error('expected a byte count such as 8388608, 512KiB or 8MiB');
+  return Number(m[1]) * unit;
 }
 
 /** `host:port[,host:port…]`, IPv6 in brackets. */

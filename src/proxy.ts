@@ -32,6 +32,7 @@ import { createOriginAgent } from './net/origin-http.js';
 import type { Agent } from 'undici';
 import type { ProtocolDeps, ProxyService } from './net/service.js';
 import { startRtmpServer } from './rtmp/server.js';
+import { Edge } from './edge/edge.js';
 import { RTSP_VARIABLE, startRtspServer, type RtspService } from './rtsp/server.js';
 import { startSrtServer } from './srt/server.js';
 import { startWebrtcRelay } from './webrtc/relay.js';
@@ -105,6 +106,8 @@ export class OriginProxy {
   private tls: TlsCredentials | undefined;
   /** Event-loop delay for `/healthz`. */
   private readonly loop = new EventLoopMonitor();
+  /** Edge mode's shared upstreams (PROXY_EDGE=on), else undefined. */
+  edge: Edge | undefined;
 
   constructor(private readonly deps: ProxyDeps) {
     this.relays = new RelayRegistry(deps.now);
@@ -161,7 +164,10 @@ export class OriginProxy {
         this.tls = new TlsCredentials({ certPath: edge.tlsCert, keyPath: edge.tlsKey }, log);
         this.tls.watch();
       }
+      if (config.edgeMode.enabled) this.edge = new Edge({ config, router: this.router, log });
+      const edgeMode = this.edge;
       const deps: ProtocolDeps = {
+        ...(edgeMode ? { edge: edgeMode } : {}),
         config,
         log,
         balancer: this.balancer,
@@ -231,7 +237,13 @@ export class OriginProxy {
       if (rtsp) started('rtsp', rtsp);
       const stats = () => ({
         protocols: this.protocolStats(),
-        detail: { rtmp: rtmp.detail(), webrtc: rtc.detail(), srt: srt.detail(), ...(rtsp ? { rtsp: rtsp.detail() } : {}) },
+        detail: {
+          rtmp: rtmp.detail(),
+          webrtc: rtc.detail(),
+          srt: srt.detail(),
+          ...(rtsp ? { rtsp: rtsp.detail() } : {}),
+          ...(edgeMode ? { edge: edgeMode.stats() } : {}),
+        },
         routing: this.router.stats(),
       });
       const httpPlayers = () => this.httpStats.playersByStream();
@@ -304,6 +316,7 @@ export class OriginProxy {
           cache: this.hlsCache,
           stats: this.httpStats,
           ...(deps.now ? { now: deps.now } : {}),
+          ...(edgeMode ? { edge: edgeMode } : {}),
         }),
       );
     } catch (err) {
@@ -376,6 +389,7 @@ export class OriginProxy {
         .map(([, l]) => l)
         .reverse();
       await Promise.all(clients.map((l) => l.close(graceMs)));
+      this.edge?.close();
       await this.listeners.get('systemApi')?.close(Math.max(0, deadline - performance.now()));
       this.loop.stop();
       await this.summaries?.stop();

@@ -7,6 +7,7 @@ import type { Fallback, RouteContext } from '../net/router.js';
 import type { Balancer, HlsSession } from '../balancer/balancer.js';
 import { HlsBudgetError } from '../balancer/hls-record.js';
 import type { Config } from '../config.js';
+import type { Edge } from '../edge/edge.js';
 import { RouteRefusal, refusalHttpError } from '../routing/refusal.js';
 import { dialInOrder, refusalOf } from '../routing/router.js';
 import type { Route, RouteTarget, StreamRouter } from '../routing/types.js';
@@ -33,6 +34,8 @@ export interface HttpStreamDeps {
   /** The listener's client counters (HTTP-FLV/TS clients, HLS/DASH sessions, refusals). */
   stats?: HttpStreamStats;
   now?: () => number;
+  /** Edge mode (PROXY_EDGE=on): HTTP-FLV plays join a shared upstream per stream. */
+  edge?: Edge;
 }
 
 /** What one request is, as the counters need it. */
@@ -121,6 +124,7 @@ async function live(deps: CountedDeps, ctx: RouteContext, path: string, isLive: 
   if (!isLive) return serveStatic(ctx.req, ctx.res, deps.config.staticFiles, ctx.url.pathname);
   const key = keyOf(ctx, path);
   ctx.log.debug({ stream: key.key }, 'live stream');
+  if (deps.edge && ext === 'flv' && ctx.req.method === 'GET') return edgeFlv(deps, deps.edge, ctx, key, info);
   const route = await deps.router.route(key.key, 'http', 'play');
   const t = deps.config.timeouts;
   const protocol = info.protocol === 'ts' ? 'ts' : 'flv';
@@ -168,6 +172,23 @@ async function live(deps: CountedDeps, ctx: RouteContext, path: string, isLive: 
     });
   } finally {
     route.release(); // nothing started (does nothing after a commit)
+    arrival.end();
+  }
+}
+
+/** Edge mode: an HTTP-FLV player joins its stream's shared upstream (src/edge/); settles when it is done. */
+async function edgeFlv(deps: CountedDeps, edge: Edge, ctx: RouteContext, key: StreamKey, info: RequestInfo): Promise<void> {
+  const arrival = deps.stats.counters('flv').arrive(info.at);
+  try {
+    await edge.playFlv({
+      req: ctx.req,
+      res: ctx.res,
+      key,
+      query: ctx.url.search.slice(1),
+      log: ctx.log,
+      started: (socket) => arrival.start('play', () => ({ in: socket.bytesRead, out: socket.bytesWritten })),
+    });
+  } finally {
     arrival.end();
   }
 }

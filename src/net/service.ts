@@ -3,6 +3,7 @@ import type { AddressInfo, Server } from 'node:net';
 import { formatListenAddress, type ListenAddress } from '../config/listen.js';
 import type { Balancer } from '../balancer/balancer.js';
 import type { Config } from '../config.js';
+import type { Edge } from '../edge/edge.js';
 import type { Logger } from '../log.js';
 import type { StreamRouter } from '../routing/types.js';
 import type { ConnectionLimits } from './connection-guard.js';
@@ -41,6 +42,8 @@ export interface ProtocolDeps {
   overloaded?: () => boolean;
   /** Admission limits for client TCP listeners (pass to listenTcp as `limits`). */
   connectionLimits?: ConnectionLimits;
+  /** Edge mode (PROXY_EDGE=on): RTMP plays join a shared upstream per stream. */
+  edge?: Edge;
 }
 
 /** A listener could not bind (or failed later); names the variable so the operator knows what to fix. */

@@ -4,6 +4,7 @@
 // as an onStatus error before the socket closes. Timeouts: handshake + identify, origin dial, origin answers,
 // idle relay.
 import type { Socket } from 'node:net';
+import type { Edge } from '../edge/edge.js';
 import { LISTENER_VARIABLES } from '../config.js';
 import type { Logger } from '../log.js';
 import type { ProtocolDeps, ProxyService } from '../net/service.js';
@@ -226,6 +227,10 @@ class ProxyConnection {
       return;
     }
     const fields = { stream: key.key, kind: request.kind };
+    if (request.kind === 'play' && deps.edge) {
+      this.toEdge(deps.edge, intent, key);
+      return;
+    }
     this.log.debug(
       { ...fields, handshake: this.session!.handshakeMode, app: connect.app, flashVer: connect.commandObject.get('flashVer') },
       'client identified',
@@ -339,6 +344,29 @@ class ProxyConnection {
     // The relay holds the legs now; what identification needed can go.
     this.session = null;
     this.abort = null;
+  }
+
+  /** Edge mode: the play joins its stream's shared upstream (src/edge/), which owns the connection from here. */
+  private toEdge(edge: Edge, intent: ClientIntent, key: StreamKey): void {
+    const leg = this.session!.leg!;
+    const socket = this.socket;
+    socket.off('data', this.onIdentifyData);
+    socket.off('end', this.onSocketGone);
+    this.phase = 'relay';
+    this.session = null;
+    this.abort = null;
+    socket.resume();
+    const bytes = () => ({ in: socket.bytesRead, out: socket.bytesWritten });
+    edge.playRtmp({
+      leg,
+      intent,
+      key,
+      log: this.log,
+      hooks: {
+        started: () => this.arrival.start('play', bytes),
+        refused: (reason, why) => this.ctx.counters.refuse(reason, this.log, { stream: key.key, kind: 'play', why }),
+      },
+    });
   }
 
   /** Lets the relay end itself when idle (a publisher), stuck, or cut off from a dead origin (see relay.ts). */

@@ -1,0 +1,85 @@
+// What a late player of an edge stream needs to start at once: the stream's metadata, its audio and
+// video sequence headers, and the packets from the last keyframe on (the current GOP). Bounded in bytes:
+// a new keyframe drops the previous GOP (the oldest one), and a GOP that outgrows the bound is dropped
+// whole — late players then wait for the next keyframe, as they would without a cache.
+import type { MediaPacket } from './media.js';
+
+export interface GopCacheStats {
+  /** Bytes held (payloads). */
+  bytes: number;
+  /** Packets of the current GOP held. */
+  packets: number;
+  /** GOPs dropped for going past the bound. */
+  overflows: number;
+}
+
+export class GopCache {
+  private metadata: MediaPacket | undefined;
+  private videoHeader: MediaPacket | undefined;
+  private audioHeader: MediaPacket | undefined;
+  private gop: MediaPacket[] = [];
+  private gopBytes = 0;
+  /** Whether the current GOP is being kept (false after an overflow until the next keyframe). */
+  private keeping = false;
+  private overflows = 0;
+  /** Whether the stream carried video so far (audio-only streams need no keyframe to start). */
+  hasVideo = false;
+
+  constructor(private readonly maxBytes: number) {}
+
+  add(p: MediaPacket): void {
+    if (p.metadata) {
+      this.metadata = p;
+      return;
+    }
+    if (p.header) {
+      if (p.video) {
+        this.videoHeader = p;
+        this.hasVideo = true;
+      } else this.audioHeader = p;
+      return;
+    }
+    if (p.video) this.hasVideo = true;
+    if (p.keyframe) {
+      this.gop = [];
+      this.gopBytes = 0;
+      this.keeping = true;
+    }
+    if (!this.keeping) return;
+    this.gop.push(p);
+    this.gopBytes += p.bytes;
+    if (this.headerBytes() + this.gopBytes > this.maxBytes) {
+      this.gop = [];
+      this.gopBytes = 0;
+      this.keeping = false;
+      this.overflows++;
+    }
+  }
+
+  /** Whether a late player can start at a keyframe from the cache. */
+  get ready(): boolean {
+    return this.gop.length > 0;
+  }
+
+  /**
+   * What a new player gets first: metadata and sequence headers (stamped with the GOP's first timestamp, so
+   * its timeline starts there), then the current GOP. Without a GOP: the headers only.
+   */
+  snapshot(): MediaPacket[] {
+    const first = this.gop[0]?.timestamp;
+    const out: MediaPacket[] = [];
+    for (const h of [this.metadata, this.videoHeader, this.audioHeader]) {
+      if (h) out.push(first === undefined ? h : h.at(first));
+    }
+    for (const p of this.gop) out.push(p);
+    return out;
+  }
+
+  stats(): GopCacheStats {
+    return { bytes: this.headerBytes() + this.gopBytes, packets: this.gop.length, overflows: this.overflows };
+  }
+
+  private headerBytes(): number {
+    return (this.metadata?.bytes ?? 0) + (this.videoHeader?.bytes ?? 0) + (this.audioHeader?.bytes ?? 0);
+  }
+}
