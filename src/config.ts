@@ -1,6 +1,7 @@
 // PROXY_* environment (+ .env) → one typed, validated Config. Every value is checked here, once;
 // a bad value throws ConfigError naming the variable, and main.ts turns that into one log line and exit 255.
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseDotenv } from './config/dotenv.js';
 import { parseDuration } from './config/duration.js';
@@ -124,6 +125,8 @@ export interface Config {
   metricsListen: ListenAddress | undefined;
   /** Hardening of the edge: admission limits, access lists, TLS. */
   edge: EdgeConfig;
+  /** PROXY_WORKERS: processes serving clients; 1 = this process alone (docs/ARCHITECTURE.md, "Worker processes"). */
+  workers: number;
 }
 
 export interface HealthConfig {
@@ -238,6 +241,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_TLS_CERT: '',
   PROXY_TLS_KEY: '',
   PROXY_METRICS_LISTEN: '',
+  PROXY_WORKERS: '1',
 };
 
 const SECRETS = new Set(['PROXY_REDIS_PASSWORD', 'PROXY_REGISTER_TOKEN', 'PROXY_SESSION_SECRET']);
@@ -451,6 +455,7 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     },
     edge: edgeConfig({ get, check, integer, src }),
     metricsListen: check('PROXY_METRICS_LISTEN', (v) => (v === '' ? undefined : parseListenAddress(v))),
+    workers: check('PROXY_WORKERS', parseWorkers),
   };
   // Known = the table of defaults plus every variable read above, so a new variable never warns as unknown.
   const known = new Set([...Object.keys(DEFAULTS), ...Object.keys(effective)]);
@@ -460,6 +465,15 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     ...portZeroWarnings(listeners, LISTENER_VARIABLES),
   );
   return { config, warnings, effective };
+}
+
+/** PROXY_WORKERS: `auto` (one per CPU) or a count 1..256. */
+export function parseWorkers(v: string, cpus = availableParallelism()): number {
+  if (v.toLowerCase() === 'auto') return Math.max(1, Math.min(256, cpus));
+  if (!/^[0-9]{1,3}$/.test(v)) throw new Error('expected auto or a number of processes 1..256');
+  const n = Number(v);
+  if (n < 1 || n > 256) throw new Error('expected auto or a number of processes 1..256');
+  return n;
 }
 
 interface EdgeParsers {
