@@ -98,7 +98,10 @@ async function serve(): Promise<void> {
     if (!proxy.reloadTls('SIGHUP')) log.info('SIGHUP: no TLS certificate reloaded');
   };
   process.on('SIGHUP', onHup);
-  worker?.onControl((c) => (c === 'stop' ? onSignal('SIGTERM') : c === 'force' ? exit(1) : onHup()));
+  // A worker asked to stop while it still starts stops once it has started (a drain cannot race the start).
+  let workerStarted = false;
+  let stopWhenStarted = false;
+  worker?.onControl((c) => (c === 'force' ? exit(1) : c === 'hup' ? onHup() : workerStarted ? onSignal('SIGTERM') : (stopWhenStarted = true)));
 
   try {
     await proxy.start();
@@ -114,6 +117,8 @@ async function serve(): Promise<void> {
   if (worker) {
     log.info({ role: worker.role }, 'worker listening');
     worker.started();
+    workerStarted = true;
+    if (stopWhenStarted) onSignal('SIGTERM');
   } else log.info(`${SIGNATURE} started`);
 }
 

@@ -59,16 +59,22 @@ export function workerHooks(config: Config, baseLog: Logger): WorkerHooks {
       ? new IpcBalancer({ channel, onDropped: (n) => log.warn({ dropped: n }, 'malformed balancer answers dropped') })
       : undefined;
   const listeners: ((command: ControlCommand) => void)[] = [];
+  // Commands that arrive before main.ts subscribed (while the worker still starts) wait for it.
+  const early: ControlCommand[] = [];
+  const dispatch = (c: ControlCommand) => {
+    if (listeners.length === 0) early.push(c);
+    for (const fn of listeners) fn(c);
+  };
   channel.onMessage((m) => {
     const msg = m as { t?: unknown; c?: unknown } | null;
     if (typeof msg !== 'object' || msg === null || msg.t !== CONTROL_TAG) return;
-    if (msg.c === 'stop' || msg.c === 'force' || msg.c === 'hup') for (const fn of listeners) fn(msg.c);
+    if (msg.c === 'stop' || msg.c === 'force' || msg.c === 'hup') dispatch(msg.c);
   });
   // The primary is gone (killed): nothing would ever stop this worker, and the balancer cannot answer.
   process.on('disconnect', () => {
     balancer?.failAll('the primary process is gone');
     log.error('primary process gone: stopping');
-    for (const fn of listeners) fn('stop');
+    dispatch('stop');
   });
   return {
     slot,
@@ -82,6 +88,9 @@ export function workerHooks(config: Config, baseLog: Logger): WorkerHooks {
         // primary gone: the disconnect handler stops this worker
       }
     },
-    onControl: (fn) => listeners.push(fn),
+    onControl: (fn) => {
+      listeners.push(fn);
+      for (const c of early.splice(0)) fn(c);
+    },
   };
 }
