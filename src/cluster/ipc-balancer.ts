@@ -28,6 +28,19 @@ export interface IpcBalancerOptions {
   originsCacheMs?: number;
   /** Malformed or unmatched answers (counted, then dropped). */
   onDropped?: (count: number) => void;
+  /**
+   * How long (ms of real time) answers that only read settled state are reused without asking: a stream
+   * already pinned (claim/lookup that created nothing, on an origin the caller's health still calls up) and
+   * HLS sessions. 0 = always ask. Another worker's change is seen after at most this long.
+   */
+  readCacheMs?: number;
+  /** Most entries of that cache (it is emptied when full). */
+  readCacheEntries?: number;
+}
+
+interface Cached<T> {
+  at: number;
+  value: T;
 }
 
 interface Pending {
@@ -56,6 +69,13 @@ export class IpcBalancer implements Balancer {
   private counts: RecordCounts | undefined;
   private countsLoading = false;
   private readonly secrets = new Map<string, Promise<string>>();
+  private readonly readCacheMs: number;
+  private readonly readCacheEntries: number;
+  /** streamKey + needs → the pinned origin (created nothing). */
+  private readonly pinCache = new Map<string, Cached<Origin>>();
+  /** HLS sessions by spbhid and by stream key. */
+  private readonly hlsById = new Map<string, Cached<HlsSession>>();
+  private readonly hlsByKey = new Map<string, Cached<HlsSession>>();
   /** Answers dropped as malformed or unmatched. */
   dropped = 0;
 
@@ -65,6 +85,8 @@ export class IpcBalancer implements Balancer {
     this.maxPending = opts.maxPending ?? 10_000;
     this.now = opts.now ?? Date.now;
     this.originsCacheMs = opts.originsCacheMs ?? 500;
+    this.readCacheMs = opts.readCacheMs ?? 0;
+    this.readCacheEntries = opts.readCacheEntries ?? 10_000;
     this.unsubscribe = this.channel.onMessage((m) => this.onMessage(m));
   }
 
@@ -177,15 +199,44 @@ export class IpcBalancer implements Balancer {
     return this.originsLoading;
   }
 
+  private fresh<T>(map: Map<string, Cached<T>>, key: string): T | undefined {
+    const c = map.get(key);
+    if (!c) return undefined;
+    if (performance.now() - c.at < this.readCacheMs) return c.value;
+    map.delete(key);
+    return undefined;
+  }
+
+  private remember<T>(map: Map<string, Cached<T>>, key: string, value: T): void {
+    if (this.readCacheMs <= 0) return;
+    if (map.size >= this.readCacheEntries) map.clear();
+    map.set(key, { at: performance.now(), value });
+  }
+
+  /** A cached pin still usable for this request: the caller's health calls its origin up. */
+  private cachedPin(streamKey: string, request: PickRequest | undefined): Origin | undefined {
+    if (this.readCacheMs <= 0) return undefined;
+    const origin = this.fresh(this.pinCache, pinKey(streamKey, request));
+    if (!origin) return undefined;
+    if (request?.health && request.health.state(origin, this.now()) !== 'up') return undefined;
+    return origin;
+  }
+
+  private forgetPins(): void {
+    this.pinCache.clear();
+  }
+
   async register(origin: Origin): Promise<RegisterResult> {
     const r = await this.call<{ replaced?: Origin }>('register', [origin]);
     this.originsCache = undefined;
+    if (r?.replaced) this.forgetPins();
     return { replaced: r?.replaced };
   }
 
   async deregister(serverId: string): Promise<boolean> {
     const r = await this.call<boolean>('deregister', [serverId]);
     this.originsCache = undefined;
+    this.forgetPins();
     return r;
   }
 
@@ -200,10 +251,15 @@ export class IpcBalancer implements Balancer {
   }
 
   async claim(streamKey: string, request: PickRequest): Promise<PickResult> {
-    return this.call('claim', [streamKey, await this.wirePick(request)]);
+    const cached = this.cachedPin(streamKey, request);
+    if (cached) return { origin: cached, created: false };
+    const r = await this.call<PickResult>('claim', [streamKey, await this.wirePick(request)]);
+    if (!r.created) this.remember(this.pinCache, pinKey(streamKey, request), r.origin);
+    return r;
   }
 
   commitPin(streamKey: string, origin: Origin, previous?: Origin): Promise<void> {
+    if (previous) this.forgetPins();
     return this.call('commitPin', previous ? [streamKey, origin, previous] : [streamKey, origin]);
   }
 
@@ -212,22 +268,38 @@ export class IpcBalancer implements Balancer {
   }
 
   async lookup(streamKey: string, request?: PickRequest): Promise<Origin | undefined> {
-    return (await this.call<Origin | null>('lookup', [streamKey, await this.wirePick(request)])) ?? undefined;
+    const cached = this.cachedPin(streamKey, request);
+    if (cached) return cached;
+    const r = (await this.call<Origin | null>('lookup', [streamKey, await this.wirePick(request)])) ?? undefined;
+    if (r) this.remember(this.pinCache, pinKey(streamKey, request), r);
+    return r;
   }
 
   pins(limit: number): Promise<StreamPin[]> {
     return this.call('pins', [limit]);
   }
 
-  hlsSession(streamKey: string, fullUrl: string): Promise<HlsSession> {
-    return this.call('hlsSession', [streamKey, fullUrl]);
+  /** A session reused from the cache is refreshed in the primary at most every `readCacheMs` (its TTL is far longer). */
+  async hlsSession(streamKey: string, fullUrl: string): Promise<HlsSession> {
+    const cached = this.fresh(this.hlsByKey, streamKey);
+    if (cached) return cached;
+    const s = await this.call<HlsSession>('hlsSession', [streamKey, fullUrl]);
+    this.remember(this.hlsByKey, streamKey, s);
+    this.remember(this.hlsById, s.spbhid, s);
+    return s;
   }
 
   async hlsSessionById(spbhid: string): Promise<HlsSession | undefined> {
-    return (await this.call<HlsSession | null>('hlsSessionById', [spbhid])) ?? undefined;
+    const cached = this.fresh(this.hlsById, spbhid);
+    if (cached) return cached;
+    const s = (await this.call<HlsSession | null>('hlsSessionById', [spbhid])) ?? undefined;
+    if (s) this.remember(this.hlsById, spbhid, s);
+    return s;
   }
 
   async hlsSessionOf(streamKey: string): Promise<HlsSession | undefined> {
+    const cached = this.fresh(this.hlsByKey, streamKey);
+    if (cached) return cached;
     return (await this.call<HlsSession | null>('hlsSessionOf', [streamKey])) ?? undefined;
   }
 
@@ -269,4 +341,8 @@ export class IpcBalancer implements Balancer {
     }
     return this.counts;
   }
+}
+
+function pinKey(streamKey: string, request: PickRequest | undefined): string {
+  return request?.needs && request.needs.length > 0 ? `${request.needs.join(',')} ${streamKey}` : streamKey;
 }

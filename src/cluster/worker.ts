@@ -10,6 +10,8 @@ import { IpcBalancer } from './ipc-balancer.js';
 import type { Channel } from './ipc-protocol.js';
 
 export type WorkerRole = 'lead' | 'stream';
+/** Settled balancer answers (a pinned stream's origin, HLS sessions) a worker reuses this long (ms) before asking again. */
+const READ_CACHE_MS = 1000;
 /** Environment variable the primary gives each worker: its slot (0 = lead). Not a setting. */
 export const SLOT_VARIABLE = 'ORIGIN_PROXY_WORKER_SLOT';
 
@@ -56,7 +58,7 @@ export function workerHooks(config: Config, baseLog: Logger): WorkerHooks {
   const channel = processChannel();
   const balancer =
     config.loadBalancer === 'memory'
-      ? new IpcBalancer({ channel, onDropped: (n) => log.warn({ dropped: n }, 'malformed balancer answers dropped') })
+      ? new IpcBalancer({ channel, readCacheMs: READ_CACHE_MS, onDropped: (n) => log.warn({ dropped: n }, 'malformed balancer answers dropped') })
       : undefined;
   const listeners: ((command: ControlCommand) => void)[] = [];
   // Commands that arrive before main.ts subscribed (while the worker still starts) wait for it.

@@ -225,6 +225,33 @@ describe('IpcBalancer protocol', () => {
     await memory.close();
   });
 
+  test('read cache: a pinned stream and its HLS session are reused without asking, unless health says the origin is not up', async () => {
+    const memory = new MemoryBalancer({ originExpireMs: EXPIRE, sessionTtlMs: TTL, maxStreamPins: 100 });
+    const pair = channelPair();
+    const server = new BalancerServer(memory, silent);
+    pair.primary.onMessage((m) => server.handle(m, (r) => pair.primary.send(r)));
+    const b = new IpcBalancer({ channel: pair.worker, readCacheMs: 60_000 });
+    await b.register(parseRegistration({ ip: '127.0.0.1', server: 'a', service: 's', pid: '1', rtmp: ['1935'] }, Date.now()));
+    let down = false;
+    const health = { state: (): HealthState => (down ? 'down' : 'up'), loadOf: () => 0 };
+    const first = await b.claim('k', { health, tentative: true });
+    assert.equal(first.created, true, 'a new pin is a lease: never cached');
+    await b.commitPin('k', first.origin);
+    await b.claim('k', { health }); // created nothing: cached from now on
+    const s1 = await b.hlsSession('k', '/live/k.m3u8');
+    const sent = pair.worker.sent.length;
+    assert.equal((await b.claim('k', { health })).origin.id, first.origin.id);
+    assert.equal((await b.lookup('k', { health }))?.id, first.origin.id);
+    assert.deepEqual(await b.hlsSession('k', '/live/k.m3u8'), s1);
+    assert.deepEqual(await b.hlsSessionById(s1.spbhid), s1);
+    assert.equal(pair.worker.sent.length, sent, 'answered from the cache');
+    down = true;
+    await b.claim('k', { health });
+    assert.ok(pair.worker.sent.length > sent, 'a pin on an origin this worker calls down is asked again');
+    await b.close();
+    await memory.close();
+  });
+
   test('restart backoff doubles from 250 ms up to 10 s', () => {
     assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 8].map(restartDelayMs), [250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000]);
   });
