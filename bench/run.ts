@@ -20,6 +20,7 @@ import { rtspBench } from './rtsp.bench.js';
 import { soakBench } from './soak.bench.js';
 import { srtBench } from './srt.bench.js';
 import { webrtcBench } from './webrtc.bench.js';
+import { workersBench } from './workers.bench.js';
 
 export interface BenchContext {
   /** Short runs (smoke check), not for recorded figures. */
@@ -47,6 +48,7 @@ const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchReport>> = 
   soak: soakBench,
   srt: srtBench,
   webrtc: webrtcBench,
+  workers: workersBench,
 };
 
 function table(r: BenchReport): string {

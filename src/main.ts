@@ -42,9 +42,16 @@ async function serve(): Promise<void> {
     throw err;
   }
   const { config, warnings, effective } = loaded;
-  const log = createLogger({ level: config.logLevel, format: config.logFormat });
-  log.info({ version: VERSION, config: effective }, `${SIGNATURE} starting`);
-  for (const w of warnings) log.warn(w);
+  const rootLog = createLogger({ level: config.logLevel, format: config.logFormat });
+  // PROXY_WORKERS > 1: this process forks the workers (src/cluster/); each worker runs the proxy below.
+  const cluster = config.workers > 1 ? await import('./cluster/index.js') : undefined;
+  const worker = cluster && !cluster.isPrimary() ? cluster.workerHooks(config, rootLog) : undefined;
+  const log = worker?.log ?? rootLog;
+  if (!worker) {
+    log.info({ version: VERSION, config: effective }, `${SIGNATURE} starting`);
+    for (const w of warnings) log.warn(w);
+  }
+  if (cluster && !worker) return cluster.runPrimary({ config, log, exit: (code) => log.flush(() => process.exit(code)) });
 
   let shuttingDown = false;
   const exit = (code: number) => log.flush(() => process.exit(code));
@@ -55,6 +62,7 @@ async function serve(): Promise<void> {
     config,
     log,
     fileLimit,
+    ...(worker ? { role: worker.role, ...(worker.balancer ? { balancer: worker.balancer } : {}) } : {}),
     onFatal: (err) => {
       log.fatal({ err: err.message }, 'listener failed; stopping');
       if (!shuttingDown) exit(1);
@@ -83,12 +91,18 @@ async function serve(): Promise<void> {
       },
     );
   };
-  process.on('SIGINT', onSignal);
+  // A worker drains when the primary says so (a terminal's SIGINT reaches the whole group: the primary relays it).
+  process.on('SIGINT', worker ? () => undefined : onSignal);
   process.on('SIGTERM', onSignal);
   // SIGHUP re-reads the TLS certificate and key (renewals) without dropping a connection.
-  process.on('SIGHUP', () => {
+  const onHup = () => {
     if (!proxy.reloadTls('SIGHUP')) log.info('SIGHUP: no TLS certificate reloaded');
-  });
+  };
+  process.on('SIGHUP', onHup);
+  // A worker asked to stop while it still starts stops once it has started (a drain cannot race the start).
+  let workerStarted = false;
+  let stopWhenStarted = false;
+  worker?.onControl((c) => (c === 'force' ? exit(1) : c === 'hup' ? onHup() : workerStarted ? onSignal('SIGTERM') : (stopWhenStarted = true)));
 
   try {
     await proxy.start();
@@ -101,7 +115,12 @@ async function serve(): Promise<void> {
     }
     throw err;
   }
-  log.info(`${SIGNATURE} started`);
+  if (worker) {
+    log.info({ role: worker.role }, 'worker listening');
+    worker.started();
+    workerStarted = true;
+    if (stopWhenStarted) onSignal('SIGTERM');
+  } else log.info(`${SIGNATURE} started`);
 }
 
 async function heartbeat(argv: string[]): Promise<void> {

@@ -57,6 +57,11 @@ export interface ProxyDeps {
   fileLimit?: FileLimit | undefined;
   /** Heap in use and its limit, in bytes, for the PROXY_MAX_HEAP_RATIO guard (tests inject their own). */
   heap?: () => { used: number; limit: number };
+  /**
+   * A worker's share of the listeners (PROXY_WORKERS > 1, src/cluster/): `stream` runs only the shared TCP
+   * client listeners (RTMP, HTTP(S) stream, RTSP); `lead` or absent runs them all.
+   */
+  role?: 'lead' | 'stream';
 }
 
 export type ListenerName = keyof Listeners | 'httpsApi' | 'httpsServer' | 'rtsp' | 'metrics';
@@ -143,7 +148,7 @@ export class OriginProxy {
       await this.balancer.start();
       await this.health.start();
       this.loop.start();
-      if (config.defaultBackend) {
+      if (config.defaultBackend && this.deps.role !== 'stream') {
         this.defaultBackend = await startDefaultBackend(this.balancer, config.defaultBackend, {
           log,
           originExpireMs: config.originExpireMs,
@@ -225,9 +230,29 @@ export class OriginProxy {
           );
         }
       };
+      const streamServer = () =>
+        http(
+          'httpServer',
+          [streamVersionsRoute()],
+          httpStreamProxy({
+            config,
+            balancer: this.balancer,
+            router: this.router,
+            agent: this.originAgent,
+            cache: this.hlsCache,
+            stats: this.httpStats,
+            ...(deps.now ? { now: deps.now } : {}),
+            ...(edgeMode ? { edge: edgeMode } : {}),
+          }),
+        );
       // Start order as the Go proxy: RTMP → WebRTC → HTTP API → SRT → System API → HTTP stream.
       const rtmp = await startRtmpServer(deps);
       started('rtmp', rtmp);
+      if (this.deps.role === 'stream') {
+        if (config.rtsp) started('rtsp', await startRtspServer(deps, config.rtsp));
+        await streamServer();
+        return;
+      }
       const rtc = await startWebrtcRelay(deps);
       started('webrtc', rtc);
       await http('httpApi', [versionsRoute(), ...webrtcRoutes({ ...deps, relay: rtc, agent: this.originAgent })]);
@@ -305,20 +330,7 @@ export class OriginProxy {
       ]);
       const exposed = systemApiExposure(config);
       if (exposed) log.warn({ listener: 'PROXY_SYSTEM_API', address: config.listeners.systemApi.host ?? '(all interfaces)' }, exposed);
-      await http(
-        'httpServer',
-        [streamVersionsRoute()],
-        httpStreamProxy({
-          config,
-          balancer: this.balancer,
-          router: this.router,
-          agent: this.originAgent,
-          cache: this.hlsCache,
-          stats: this.httpStats,
-          ...(deps.now ? { now: deps.now } : {}),
-          ...(edgeMode ? { edge: edgeMode } : {}),
-        }),
-      );
+      await streamServer();
     } catch (err) {
       await this.stop(0);
       throw err;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, DEFAULTS, loadConfig, type ConfigSources } from '../../src/config.js';
+import { ConfigError, DEFAULTS, loadConfig, parseWorkers, type ConfigSources } from '../../src/config.js';
 
 function load(env: Record<string, string | undefined>, extra: Partial<ConfigSources> = {}) {
   return loadConfig({ env, cwd: '/srv/proxy', readDotenv: () => undefined, isDirectory: () => false, ...extra });
@@ -215,5 +215,19 @@ describe('loadConfig', () => {
   test('default backend (BEHAVIOUR.md §3.8)', () => {
     const { config } = load({ PROXY_DEFAULT_BACKEND_ENABLED: 'on', PROXY_DEFAULT_BACKEND_IP: '10.0.0.5' });
     assert.deepEqual(config.defaultBackend, { ip: '10.0.0.5', rtmp: '1935', http: undefined, api: '1985', rtc: '8000', srt: '10080' });
+  });
+});
+
+describe('PROXY_WORKERS (BEHAVIOUR.md §8.5)', () => {
+  test('1 by default; a count; auto = one per CPU', () => {
+    assert.equal(load({}).config.workers, 1);
+    assert.equal(load({ PROXY_WORKERS: '4' }).config.workers, 4);
+    assert.equal(parseWorkers('auto', 2), 2);
+    assert.equal(parseWorkers('AUTO', 1000), 256);
+    assert.ok(load({ PROXY_WORKERS: 'auto' }).config.workers >= 1);
+  });
+
+  test('anything else stops startup naming the variable', () => {
+    for (const bad of ['0', '-1', '257', '1.5', 'two', ' 2']) configError(() => load({ PROXY_WORKERS: bad }), 'PROXY_WORKERS');
   });
 });
