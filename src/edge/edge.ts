@@ -121,14 +121,20 @@ export class Edge {
       upstreamBytes: this.counters.bytesOfEndedHubs,
       cacheBytes: 0,
       skips: this.counters.skipsOfEndedHubs,
+      skipsByStream: {},
     };
+    const skipping: [string, number][] = [];
     for (const hub of this.hubs.values()) {
       if (hub.state === 'live') out.upstreams++;
       for (const p of hub.players) out.players[p.protocol]++;
       out.upstreamBytes += hub.upstreamBytes;
       out.cacheBytes += hub.cache.stats().bytes;
-      out.skips += hub.skips;
+      const skips = hub.skips;
+      out.skips += skips;
+      if (skips > 0) skipping.push([hub.streamKey, skips]);
     }
+    skipping.sort((a, b) => b[1] - a[1]);
+    for (const [key, n] of skipping.slice(0, 100)) out.skipsByStream[key] = (out.skipsByStream[key] ?? 0) + n;
     return out;
   }
 

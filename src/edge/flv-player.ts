@@ -12,6 +12,7 @@ import type { EdgeFailure } from './types.js';
 
 export class FlvPlayer extends EdgePlayer {
   readonly protocol = 'flv';
+  protected readonly encodingKey = 'flv';
   /** Settles when the player is done: resolves after a started stream, rejects with the HTTP error of a failure. */
   readonly done: Promise<void>;
   private settle!: (err?: Error) => void;

@@ -12,10 +12,17 @@ import type { ClientIntent } from '../rtmp/client.js';
 import { OriginError, openOriginLeg } from '../rtmp/origin-leg.js';
 import type { StreamKey } from '../stream-key.js';
 import { GopCache } from './gop-cache.js';
-import type { MediaPacket } from './media.js';
+import { SharedBatch, type MediaPacket } from './media.js';
 import type { EdgePlayer } from './player.js';
 import type { EdgeFailure, StreamEnd } from './types.js';
 import { Upstream } from './upstream.js';
+
+/**
+ * Packets from the origin are handed to players at most this often (one write per player per batch): the
+ * fan-out's cost is per write, and an origin writes every message as it comes. Late players are not
+ * delayed (they start from the cache at once).
+ */
+export const BATCH_MS = 40;
 
 export interface HubOptions {
   key: StreamKey;
@@ -41,9 +48,16 @@ export class Hub {
   private readonly abort = new AbortController();
   /** Player skips of players who left (the live ones count their own). */
   private pastSkips = 0;
+  /** Packets received and cached, not yet handed to the players. */
+  private pending: MediaPacket[] = [];
+  private batchTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: HubOptions) {
     this.cache = new GopCache(o.gopCacheMaxBytes);
+  }
+
+  get streamKey(): string {
+    return this.o.key.key;
   }
 
   get playerCount(): number {
@@ -72,6 +86,8 @@ export class Hub {
       this.waiting.add(p);
       return;
     }
+    // The snapshot holds the packets not handed out yet: hand them to the others first, not to it twice.
+    this.deliverPending();
     this.players.add(p);
     p.begin(this.cache.snapshot(), this.cache.ready);
   }
@@ -151,9 +167,22 @@ export class Hub {
   }
 
   private onPackets(batch: MediaPacket[]): void {
-    for (let i = 0; i < batch.length; i++) this.cache.add(batch[i]!);
-    for (const p of this.players) p.deliver(batch);
+    for (let i = 0; i < batch.length; i++) {
+      this.cache.add(batch[i]!);
+      this.pending.push(batch[i]!);
+    }
+    this.batchTimer ??= setTimeout(this.deliverPending, BATCH_MS);
   }
+
+  private readonly deliverPending = (): void => {
+    if (this.batchTimer !== undefined) clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    const shared = new SharedBatch(batch);
+    for (const p of this.players) p.deliver(batch, shared);
+  };
 
   private failAll(f: EdgeFailure): void {
     const waiting = [...this.waiting];
@@ -169,6 +198,8 @@ export class Hub {
       this.abort.abort();
       for (const p of this.waiting) p.close();
     }
+    // What arrived before the end still reaches the players.
+    this.deliverPending();
     const players = [...this.players];
     this.players.clear();
     this.waiting.clear();
@@ -191,6 +222,9 @@ export class Hub {
   private finish(): void {
     if (this.state === 'ended') return;
     this.state = 'ended';
+    if (this.batchTimer !== undefined) clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    this.pending = [];
     if (this.linger !== undefined) clearTimeout(this.linger);
     this.linger = undefined;
     this.relay?.release();

@@ -176,3 +176,23 @@ export function parseFlvTags(buf: Buffer, from = 13): { packets: MediaPacket[]; 
   }
   return { packets, used: off };
 }
+
+/**
+ * One batch of packets from the upstream as every player of a protocol gets it when nothing waits for it:
+ * the encodings joined into one buffer, made once for all of them (one write per player per batch).
+ */
+export class SharedBatch {
+  private readonly joined = new Map<string, Buffer>();
+
+  constructor(readonly packets: readonly MediaPacket[]) {}
+
+  bytes(key: string, encode: (p: MediaPacket) => Buffer): Buffer {
+    let b = this.joined.get(key);
+    if (b === undefined) {
+      const parts = this.packets.map(encode);
+      b = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      this.joined.set(key, b);
+    }
+    return b;
+  }
+}

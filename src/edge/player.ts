@@ -4,7 +4,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
 import { HIGH_WATER, LagQueue } from './lag.js';
-import type { MediaPacket } from './media.js';
+import type { MediaPacket, SharedBatch } from './media.js';
 import type { EdgeFailure, StreamEnd } from './types.js';
 
 export interface PlayerOptions {
@@ -36,6 +36,8 @@ export abstract class EdgePlayer {
 
   /** The encoded bytes of a packet for this protocol (shared by every player of the protocol). */
   protected abstract encode(p: MediaPacket): Buffer;
+  /** Which players get the same bytes for a batch (protocol and whatever else the encoding depends on). */
+  protected abstract readonly encodingKey: string;
   /** The protocol's answer that the stream starts (statuses / response head). */
   protected abstract sendStart(): void;
   /** The upstream could not start: tell the player in its protocol and close. */
@@ -58,13 +60,21 @@ export abstract class EdgePlayer {
   }
 
   /** A batch of the stream's packets. */
-  deliver(batch: readonly MediaPacket[]): void {
+  deliver(batch: readonly MediaPacket[], shared?: SharedBatch): void {
     if (!this.started || this.closed || batch.length === 0) return;
+    const s = this.socket;
+    if (shared !== undefined && this.queue.length === 0 && !this.queue.waitKeyframe && s.writableLength < HIGH_WATER && !s.destroyed) {
+      // The usual case: the player keeps up, so it gets the batch as every such player of its protocol does.
+      s.write(shared.bytes(this.encodingKey, this.encoder));
+      return;
+    }
     this.queue.push(batch);
     this.flush();
     // Only what the socket could not take counts as lag.
     if (this.queue.length > 0) this.queue.applyLag(batch[batch.length - 1]!.timestamp);
   }
+
+  private readonly encoder = (p: MediaPacket): Buffer => this.encode(p);
 
   private flush(): void {
     const s = this.socket;

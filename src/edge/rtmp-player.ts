@@ -26,6 +26,7 @@ export interface RtmpPlayerHooks {
 
 export class RtmpPlayer extends EdgePlayer {
   readonly protocol = 'rtmp';
+  protected readonly encodingKey: string;
 
   constructor(
     private readonly leg: RtmpLeg,
@@ -36,6 +37,7 @@ export class RtmpPlayer extends EdgePlayer {
     private readonly hooks: RtmpPlayerHooks,
   ) {
     super(leg.socket, log, o);
+    this.encodingKey = `rtmp:${streamId}`;
     const s = leg.socket;
     s.on('data', this.onData);
     s.on('error', (err: NodeJS.ErrnoException) => {

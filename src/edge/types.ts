@@ -22,4 +22,6 @@ export interface EdgeStats {
   cacheBytes: number;
   /** Player skips to a keyframe (lag) so far. */
   skips: number;
+  /** The streams whose players skipped most (at most 100): stream key → skips of its live hub. */
+  skipsByStream: Record<string, number>;
 }
