@@ -221,11 +221,14 @@ export async function rtspBench(ctx: BenchContext): Promise<BenchReport> {
     stops.push(() => origin.stop());
     // One direct player holds each mount for the whole run: GStreamer unprepares a shared media when its last
     // client leaves, and a client arriving meanwhile is dropped (and would pay the pipeline start).
-    for (const path of [SETUP_PATH, RAW_PATH]) {
-      const holder = await play(origin.port, path);
+    const holders = new Map<string, RawRtspClient>();
+    const hold = async (path: string) => {
+      const holder = await playRetried(origin.port, path);
       counting(holder);
-      stops.push(() => holder.destroy());
-    }
+      holders.set(path, holder);
+    };
+    for (const path of [SETUP_PATH, RAW_PATH]) await hold(path);
+    stops.push(() => holders.forEach((h) => h.destroy()));
     // No active health probes: the registration names a dummy RTMP port, whose refused probes would mark the
     // origin down in the middle of a run (its relays closed, setups refused until the next registration).
     const env = { PROXY_LOG_LEVEL: 'info', PROXY_IDLE_TIMEOUT: '10m', PROXY_HEALTH_INTERVAL: '0' };
@@ -264,7 +267,8 @@ export async function rtspBench(ctx: BenchContext): Promise<BenchReport> {
     const quiet = { proxy: await flow(proxy.ports.rtsp, proxyPid, 0, seconds), relay: await flow(relayPort, relayPid, 0, seconds) };
     const netPerGb = (f: Flow, q: Flow) => (f.cpu - (q.cpu * f.seconds) / q.seconds) / (f.bytes / 1e9);
 
-    // Setup latency against the mount kept prepared by its holder.
+    // Setup latency against the mount kept prepared by its holder (held again if the loaded origin dropped it).
+    if (holders.get(SETUP_PATH)!.closed) await hold(SETUP_PATH);
     const k = ctx.quick ? 20 : 200;
     await setups(proxy.ports.rtsp, 10);
     await setups(origin.port, 10);
