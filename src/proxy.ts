@@ -260,6 +260,7 @@ export class OriginProxy {
         health: this.health,
         services: () => [{ stats: () => this.protocolStats() }],
         now: deps.now,
+        edge: edgeMode ? () => edgeMode.stats() : undefined,
       });
       if (config.metricsListen) {
         const handler = createRouter([metrics.route(), ...probes.filter((r) => r.path === '/healthz')]);
