@@ -1,25 +1,57 @@
-// Benchmark: HTTP streaming through the proxy. (1) HTTP-FLV fan-out, 1 stream × 16 players at ~8 Mbps
-// from node-media-server: direct, through a plain Node TCP relay, and through the proxy — CPU-seconds
-// per GB relayed (in+out). (2) HLS playlist and segment requests/s over keep-alive at concurrency 16
-// and 50 from nginx-rtmp: direct vs through the proxy.
+// Benchmark: HTTP streaming through the proxy, every figure a ratio to baselines measured in the same run.
+// (1) HTTP-FLV fan-out, 1 stream × 16 players at ~8 Mbps from node-media-server: through a plain Node TCP
+// relay and through the proxy — CPU-seconds per GB relayed (in+out).
+// (2) HLS playlist and segment requests over 16 keep-alive loops from a static nginx origin (a fixed
+// playlist and a fixed ~650 kB segment, so the origin's cost is constant): direct, through a plain
+// node:http keep-alive relay, and through the proxy — req/s, CPU per playlist request, CPU per GB of segments.
+// BENCH_ROUNDS=n repeats each measurement n times (figures are medians); BENCH_REFERENCE_PROXY is an
+// optional reference proxy's command line ({port}: where it listens, {origin_host}/{origin_port}: the
+// origin it forwards to), measured like the relays; without it that row is skipped with a note.
+import { randomBytes } from 'node:crypto';
 import { get } from 'node:http';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventually, makeTestFlv, publish } from '../test/fixtures/media.js';
-import { startNginxRtmp } from '../test/fixtures/nginx-rtmp.js';
+import { eventually, publish } from '../test/fixtures/media.js';
 import { startNodeMediaServer } from '../test/fixtures/nms.js';
 import { FIXTURES_DIST, tempDir } from '../test/fixtures/paths.js';
 import { freePort } from '../test/fixtures/ports.js';
-import { startPeer, waitForTcp, type Peer } from '../test/fixtures/process.js';
-import { registerOrigin, startProxy } from '../test/fixtures/proxy.js';
-import { httpLoad } from './lib/http-load.js';
+import { startPeer, waitForPorts, waitForTcp, type Peer } from '../test/fixtures/process.js';
+import { registerOrigin, startProxy, type RunningProxy } from '../test/fixtures/proxy.js';
+import { httpLoad, type HttpLoadResult } from './lib/http-load.js';
 import { makeNoisyFlv } from './lib/media.js';
 import { measureCpu } from './lib/proc.js';
 import { fmt, ratio, targetsLine, type Target } from './lib/stats.js';
 import type { BenchContext, BenchReport } from './run.js';
 
 const PLAYERS = 16;
-/** The SRS Go proxy's FLV fan-out cost (CPU-s/GB) against SRS origins: a figure from another run, not measured here. */
-const GO_PROXY_FLV_CPU_PER_GB = 1.46;
+const HLS_CONCURRENCY = 16;
+const SEGMENT_BYTES = 650 * 1024;
+const BASELINE_DIST = join(FIXTURES_DIST, '..', '..', 'bench', 'baseline');
+
+function rounds(): number {
+  const n = Number(process.env.BENCH_ROUNDS ?? '1');
+  return Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** The reference proxy (BENCH_REFERENCE_PROXY), listening on a free port and forwarding to the origin; undefined when not configured. */
+async function startReference(originHost: string, originPort: number): Promise<{ peer: Peer; port: number } | undefined> {
+  const command = process.env.BENCH_REFERENCE_PROXY;
+  if (!command) return undefined;
+  const port = await freePort();
+  const line = command.replaceAll('{port}', String(port)).replaceAll('{origin_host}', originHost).replaceAll('{origin_port}', String(originPort));
+  const peer = startPeer('reference proxy', 'sh', ['-c', `exec ${line}`]);
+  await waitForTcp(port, 30_000);
+  return { peer, port };
+}
+
+const REFERENCE_NOTE =
+  'Reference proxy: BENCH_REFERENCE_PROXY not set, so no reference row (set it to a command line with {port}, {origin_host}, {origin_port}).';
 
 /** `players` concurrent HTTP readers of `url` for `ms`; total bytes received. */
 async function fanOut(url: string, players: number, ms: number): Promise<number> {
@@ -44,19 +76,19 @@ async function fanOut(url: string, players: number, ms: number): Promise<number>
   return bytes;
 }
 
-async function flvFanOut(ctx: BenchContext, dir: string): Promise<{ rows: string[][]; targets: Target[] }> {
+/** CPU-seconds per GB crossing an intermediary (every byte a player receives crossed it twice: in and out). */
+const perGb = (cpu: number, bytes: number) => cpu / ((2 * bytes) / 1e9);
+
+async function flvFanOut(ctx: BenchContext, dir: string): Promise<{ rows: string[][]; targets: Target[]; notes: string[] }> {
   const nms = await startNodeMediaServer();
   const proxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info' } });
   const relayPort = await freePort();
-  const relay = startPeer('tcp relay', process.execPath, [
-    join(FIXTURES_DIST, '..', '..', 'bench', 'baseline', 'tcp-relay.js'),
-    String(relayPort),
-    '127.0.0.1',
-    String(nms.httpPort),
-  ]);
+  const relay = startPeer('tcp relay', process.execPath, [join(BASELINE_DIST, 'tcp-relay.js'), String(relayPort), '127.0.0.1', String(nms.httpPort)]);
+  let reference: { peer: Peer; port: number } | undefined;
   let pub: Peer | undefined;
   try {
     await waitForTcp(relayPort);
+    reference = await startReference('127.0.0.1', nms.httpPort);
     await registerOrigin(proxy.systemApi, {
       ip: '127.0.0.1',
       server: 'nms',
@@ -70,107 +102,207 @@ async function flvFanOut(ctx: BenchContext, dir: string): Promise<{ rows: string
       if ((await fanOut(`http://127.0.0.1:${nms.httpPort}/live/bench.flv`, 1, 1500)) < 500_000) throw new Error('stream not flowing yet');
     }, 20_000);
     const ms = ctx.quick ? 3000 : 10_000;
-    const direct = await fanOut(`http://127.0.0.1:${nms.httpPort}/live/bench.flv`, PLAYERS, ms);
-    const viaRelay = await measureCpu(relay.pid, () => fanOut(`http://127.0.0.1:${relayPort}/live/bench.flv`, PLAYERS, ms));
-    const viaProxy = await measureCpu(proxy.peer.pid, () => fanOut(`${proxy.httpServer}/live/bench.flv`, PLAYERS, ms));
-    // Every byte a player receives crossed the intermediary twice (origin → it → player).
-    const perGb = (cpu: number, bytes: number) => cpu / ((2 * bytes) / 1e9);
-    const relayPerGb = perGb(viaRelay.cpu, viaRelay.result);
-    const proxyPerGb = perGb(viaProxy.cpu, viaProxy.result);
+    const relayRuns: { gb: number; bytes: number }[] = [];
+    const proxyRuns: { gb: number; bytes: number }[] = [];
+    const refRuns: { gb: number; bytes: number }[] = [];
+    const directBytes: number[] = [];
+    const one = async (pid: number, url: string) => {
+      const r = await measureCpu(pid, () => fanOut(url, PLAYERS, ms));
+      return { gb: perGb(r.cpu, r.result), bytes: r.result };
+    };
+    for (let i = 0; i < rounds(); i++) {
+      directBytes.push(await fanOut(`http://127.0.0.1:${nms.httpPort}/live/bench.flv`, PLAYERS, ms));
+      relayRuns.push(await one(relay.pid, `http://127.0.0.1:${relayPort}/live/bench.flv`));
+      proxyRuns.push(await one(proxy.peer.pid, `${proxy.httpServer}/live/bench.flv`));
+      if (reference) refRuns.push(await one(reference.peer.pid, `http://127.0.0.1:${reference.port}/live/bench.flv`));
+    }
     const mbps = (b: number) => `${fmt((b * 8) / (ms / 1000) / 1e6 / PLAYERS, 1)} Mbps/player`;
+    const relayPerGb = median(relayRuns.map((r) => r.gb));
+    const proxyPerGb = median(proxyRuns.map((r) => r.gb));
     const rows = [
-      ['FLV fan-out 1×16, direct', mbps(direct), '—', '—', 'origin alone'],
-      ['FLV fan-out 1×16, plain TCP relay', mbps(viaRelay.result), `${relayPerGb.toFixed(2)} CPU-s/GB`, '1.00×', 'net pipe baseline'],
+      ['FLV fan-out 1×16, direct', mbps(median(directBytes)), '—', '—', 'origin alone'],
+      [
+        'FLV fan-out 1×16, plain Node TCP relay',
+        mbps(median(relayRuns.map((r) => r.bytes))),
+        `${relayPerGb.toFixed(2)} CPU-s/GB`,
+        '1.00×',
+        'net pipe baseline',
+      ],
       [
         'FLV fan-out 1×16, origin-proxy',
-        mbps(viaProxy.result),
+        mbps(median(proxyRuns.map((r) => r.bytes))),
         `${proxyPerGb.toFixed(2)} CPU-s/GB`,
         ratio(proxyPerGb, relayPerGb),
-        `${ratio(proxyPerGb, GO_PROXY_FLV_CPU_PER_GB)} the Go proxy's ${GO_PROXY_FLV_CPU_PER_GB} CPU-s/GB (from another run, not measured here)`,
+        'ratio: ÷ plain relay',
       ],
     ];
-    const vsGo = proxyPerGb / GO_PROXY_FLV_CPU_PER_GB;
-    const targets: Target[] = [
-      {
-        target: `FLV fan-out CPU per GB ≤ 0.80× the Go proxy's ${GO_PROXY_FLV_CPU_PER_GB} (a figure from another run)`,
-        measured: `${vsGo.toFixed(2)}×`,
-        ok: vsGo <= 0.8,
-      },
-    ];
-    return { rows, targets };
+    if (reference) {
+      const refPerGb = median(refRuns.map((r) => r.gb));
+      rows.push([
+        'FLV fan-out 1×16, reference proxy',
+        mbps(median(refRuns.map((r) => r.bytes))),
+        `${refPerGb.toFixed(2)} CPU-s/GB`,
+        ratio(refPerGb, relayPerGb),
+        'BENCH_REFERENCE_PROXY',
+      ]);
+    }
+    const vsRelay = proxyPerGb / relayPerGb;
+    return {
+      rows,
+      targets: [{ target: 'FLV fan-out CPU per GB ≤ 1.0× the plain Node relay', measured: `${vsRelay.toFixed(2)}×`, ok: vsRelay <= 1.0 }],
+      notes: [
+        'FLV: origin node-media-server (one ~8 Mbps stream published into it); CPU of the relaying process only (origin and players excluded), per GB in+out.',
+      ],
+    };
   } finally {
     await pub?.stop();
+    await reference?.peer.stop();
     await relay.stop();
     await proxy.stop();
     await nms.stop();
   }
 }
 
-async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: string[][]; targets: Target[] }> {
-  const nginx = await startNginxRtmp();
-  const proxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info' } });
-  let pub: Peer | undefined;
+/** nginx serving fixed files from `root` (no RTMP, no logging): an origin whose cost per request is constant. */
+async function startStaticNginx(root: string): Promise<{ peer: Peer; port: number }> {
+  const port = await freePort();
+  for (const sub of ['logs', 'tmp']) mkdirSync(join(root, sub), { recursive: true });
+  const conf = `
+worker_processes 1; pid ${root}/logs/nginx.pid; error_log ${root}/logs/error.log warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s; sendfile on; tcp_nopush on;
+  client_body_temp_path ${root}/tmp/body; proxy_temp_path ${root}/tmp/proxy; fastcgi_temp_path ${root}/tmp/fastcgi;
+  uwsgi_temp_path ${root}/tmp/uwsgi; scgi_temp_path ${root}/tmp/scgi;
+  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
+  server { listen 127.0.0.1:${port}; location /live/ { alias ${root}/www/; add_header Cache-Control no-cache; } } }
+`;
+  writeFileSync(join(root, 'nginx.conf'), conf);
+  const peer = startPeer('nginx static', 'nginx', ['-p', root, '-c', join(root, 'nginx.conf'), '-e', join(root, 'logs', 'error.log'), '-g', 'daemon off;']);
+  await waitForPorts(peer, [port]);
+  return { peer, port };
+}
+
+/** A live playlist of five 2 s segments, as an origin serves it (about 300 bytes). */
+function fixedPlaylist(): string {
+  const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-MEDIA-SEQUENCE:100', '#EXT-X-TARGETDURATION:2'];
+  for (let i = 100; i < 105; i++) lines.push('#EXTINF:2.000,', `bench-${i}.ts`);
+  return `${lines.join('\n')}\n`;
+}
+
+interface Measured {
+  load: HttpLoadResult;
+  cpu: number;
+}
+
+async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: string[][]; targets: Target[]; notes: string[] }> {
+  const www = join(dir, 'static', 'www');
+  mkdirSync(www, { recursive: true });
+  writeFileSync(join(www, 'bench.m3u8'), fixedPlaylist());
+  const segment = randomBytes(SEGMENT_BYTES);
+  for (let i = 100; i < 105; i++) writeFileSync(join(www, `bench-${i}.ts`), segment);
+  // As root nginx's worker runs as nobody and must reach the files.
+  for (const d of [dir, join(dir, 'static'), www]) chmodSync(d, 0o755);
+  const nginx = await startStaticNginx(join(dir, 'static'));
+  const proxy: RunningProxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info' } });
+  const relayPort = await freePort();
+  const relay = startPeer('http relay', process.execPath, [join(BASELINE_DIST, 'http-relay.js'), String(relayPort), '127.0.0.1', String(nginx.port)]);
+  let reference: { peer: Peer; port: number } | undefined;
   try {
-    await registerOrigin(proxy.systemApi, {
-      ip: '127.0.0.1',
-      server: 'ng',
-      service: 's',
-      pid: '1',
-      rtmp: [String(nginx.rtmpPort)],
-      http: [String(nginx.httpPort)],
-    });
-    pub = publish(await makeTestFlv(dir, 10), `rtmp://127.0.0.1:${nginx.rtmpPort}/live/hls`);
-    await eventually(
-      async () => {
-        const text = await (await fetch(`${proxy.httpServer}/live/hls.m3u8`)).text();
-        if ((text.match(/\.ts/g) ?? []).length < 3) throw new Error('playlist not ready');
-      },
-      40_000,
-      500,
-    );
-    const direct = `http://127.0.0.1:${nginx.httpPort}`;
+    await waitForTcp(relayPort);
+    reference = await startReference('127.0.0.1', nginx.port);
+    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'ng', service: 's', pid: '1', rtmp: ['1935'], http: [String(nginx.port)] });
+    const proxied = await (await fetch(`${proxy.httpServer}/live/bench.m3u8`)).text();
+    const segmentLine = proxied.split('\n').find((l) => l.startsWith('bench-104.ts'));
+    if (!segmentLine) throw new Error(`the proxy did not answer the playlist: ${proxied.slice(0, 200)}`);
     const durationMs = ctx.quick ? 1500 : 5000;
-    /** The newest segment's path (with its session parameter when asked through the proxy). */
-    const newestSegment = async (base: string) => {
-      const lines = (await (await fetch(`${base}/live/hls.m3u8`)).text()).split('\n').filter((l) => l.includes('.ts'));
-      return `/live/${lines[lines.length - 1]!.trim()}`;
+    const load = (origin: string, path: string) => httpLoad({ origin, concurrency: HLS_CONCURRENCY, durationMs, request: () => ({ path, method: 'GET' }) });
+    const measure = async (pid: number | undefined, origin: string, path: string): Promise<Measured> => {
+      if (pid === undefined) return { load: await load(origin, path), cpu: NaN };
+      const r = await measureCpu(pid, () => load(origin, path));
+      return { load: r.result, cpu: r.cpu };
     };
-    const rows: string[][] = [];
-    const playlistRatios: number[] = [];
-    const segmentRatios: number[] = [];
-    for (const concurrency of [16, 50]) {
-      const load = (origin: string, path: string) => httpLoad({ origin, concurrency, durationMs, request: () => ({ path, method: 'GET' }) });
-      const pd = await load(direct, '/live/hls.m3u8');
-      const pp = await load(proxy.httpServer, '/live/hls.m3u8');
-      rows.push([
-        `HLS playlist, ${concurrency} conns`,
-        `${fmt(pp.perSecond)} req/s`,
-        `${fmt(pd.perSecond)} req/s direct`,
-        ratio(pp.perSecond, pd.perSecond),
-        `p50 ${pp.latency.p50.toFixed(2)} ms vs ${pd.latency.p50.toFixed(2)} ms; errors ${pp.errors}/${pd.errors}`,
-      ]);
-      playlistRatios.push(pp.perSecond / pd.perSecond);
-      const sd = await load(direct, await newestSegment(direct));
-      const sp = await load(proxy.httpServer, await newestSegment(proxy.httpServer));
-      rows.push([
-        `HLS segment (~130 KB), ${concurrency} conns`,
-        `${fmt(sp.perSecond)} req/s`,
-        `${fmt(sd.perSecond)} req/s direct`,
-        ratio(sp.perSecond, sd.perSecond),
-        `p50 ${sp.latency.p50.toFixed(2)} ms vs ${sd.latency.p50.toFixed(2)} ms; errors ${sp.errors}/${sd.errors}`,
-      ]);
-      segmentRatios.push(sp.perSecond / sd.perSecond);
-    }
-    const list = (xs: number[]) => xs.map((x) => `${x.toFixed(2)}×`).join(', ');
-    const targets: Target[] = [
-      { target: 'HLS playlist req/s ≥ 0.80× direct (16 and 50 conns)', measured: list(playlistRatios), ok: playlistRatios.every((x) => x >= 0.8) },
-      { target: 'HLS segment req/s ≥ 0.90× direct (16 and 50 conns)', measured: list(segmentRatios), ok: segmentRatios.every((x) => x >= 0.9) },
+    const direct = `http://127.0.0.1:${nginx.port}`;
+    const relayUrl = `http://127.0.0.1:${relayPort}`;
+    type Who = 'direct' | 'relay' | 'proxy' | 'reference';
+    const runs: Record<string, Measured[]> = {};
+    const add = (k: string, m: Measured) => (runs[k] ??= []).push(m);
+    const who: [Who, number | undefined, string, string][] = [
+      ['direct', undefined, direct, '/live/bench-104.ts'],
+      ['relay', relay.pid, relayUrl, '/live/bench-104.ts'],
+      ['proxy', proxy.peer.pid, proxy.httpServer, `/live/${segmentLine.trim()}`],
     ];
-    return { rows, targets };
+    if (reference) who.push(['reference', reference.peer.pid, `http://127.0.0.1:${reference.port}`, '/live/bench-104.ts']);
+    for (let i = 0; i < rounds(); i++) {
+      for (const [name, pid, origin] of who) add(`playlist ${name}`, await measure(pid, origin, '/live/bench.m3u8'));
+      for (const [name, pid, origin, path] of who) add(`segment ${name}`, await measure(pid, origin, path));
+    }
+    const rate = (k: string) => median(runs[k]!.map((m) => m.load.perSecond));
+    const msPerRequest = (k: string) => median(runs[k]!.map((m) => (m.cpu * 1000) / m.load.requests));
+    const segPerGb = (k: string) => median(runs[k]!.map((m) => perGb(m.cpu, m.load.bytes)));
+    const p50 = (k: string) => median(runs[k]!.map((m) => m.load.latency.p50)).toFixed(2);
+    const errors = (k: string) => runs[k]!.reduce((n, m) => n + m.load.errors, 0);
+    const rows: string[][] = [];
+    const names = who.map((w) => w[0]).filter((n) => n !== 'direct');
+    const label: Record<Who, string> = { direct: 'direct', relay: 'plain Node HTTP relay', proxy: 'origin-proxy', reference: 'reference proxy' };
+    rows.push([
+      'HLS playlist, 16 conns, direct',
+      `${fmt(rate('playlist direct'))} req/s`,
+      '—',
+      '1.00×',
+      `p50 ${p50('playlist direct')} ms; errors ${errors('playlist direct')}`,
+    ]);
+    for (const n of names) {
+      const k = `playlist ${n}`;
+      rows.push([
+        `HLS playlist, 16 conns, ${label[n]}`,
+        `${fmt(rate(k))} req/s`,
+        `${msPerRequest(k).toFixed(3)} ms CPU/req (${ratio(msPerRequest(k), msPerRequest('playlist relay'))} relay)`,
+        ratio(rate(k), rate('playlist direct')),
+        `p50 ${p50(k)} ms; errors ${errors(k)}`,
+      ]);
+    }
+    rows.push([
+      'HLS segment (650 kB), 16 conns, direct',
+      `${fmt(rate('segment direct'))} req/s`,
+      '—',
+      '1.00×',
+      `p50 ${p50('segment direct')} ms; errors ${errors('segment direct')}`,
+    ]);
+    for (const n of names) {
+      const k = `segment ${n}`;
+      rows.push([
+        `HLS segment (650 kB), 16 conns, ${label[n]}`,
+        `${fmt(rate(k))} req/s`,
+        `${segPerGb(k).toFixed(2)} CPU-s/GB (${ratio(segPerGb(k), segPerGb('segment relay'))} relay)`,
+        ratio(rate(k), rate('segment direct')),
+        `p50 ${p50(k)} ms; errors ${errors(k)}`,
+      ]);
+    }
+    const plCpu = msPerRequest('playlist proxy') / msPerRequest('playlist relay');
+    const plRate = rate('playlist proxy') / rate('playlist direct');
+    const segRate = rate('segment proxy') / rate('segment direct');
+    const segCpu = segPerGb('segment proxy') / segPerGb('segment relay');
+    const relayPl = rate('playlist relay') / rate('playlist direct');
+    const relaySeg = rate('segment relay') / rate('segment direct');
+    const targets: Target[] = [
+      { target: 'HLS playlist CPU per request ≤ 1.2× the plain relay', measured: `${plCpu.toFixed(2)}×`, ok: plCpu <= 1.2 },
+      { target: 'HLS playlist req/s ≥ 0.6× direct', measured: `${plRate.toFixed(2)}× (plain relay ${relayPl.toFixed(2)}×)`, ok: plRate >= 0.6 },
+      { target: 'HLS segment req/s ≥ 0.75× direct', measured: `${segRate.toFixed(2)}× (plain relay ${relaySeg.toFixed(2)}×)`, ok: segRate >= 0.75 },
+      { target: 'HLS segment CPU per GB ≤ 1.0× the plain relay', measured: `${segCpu.toFixed(2)}×`, ok: segCpu <= 1.0 },
+    ];
+    return {
+      rows,
+      targets,
+      notes: [
+        `HLS: origin a static nginx (1 worker, access log off) serving a fixed ${fixedPlaylist().length}-byte playlist and a fixed ${SEGMENT_BYTES / 1024} kB segment; the proxy's playlist answer is rewritten with the session parameter, segment requests carry it. No edge cache.`,
+        'HLS: 16 keep-alive loops (one undici Pool in the bench process), every body read to its end; CPU is the relaying process only; segment CPU per GB counts in+out. Origin, relay/proxy and load generator share the 2 cores, so req/s ÷ direct is bounded by the load generator and the relay process competing for them.',
+      ],
+    };
   } finally {
-    await pub?.stop();
+    await reference?.peer.stop();
+    await relay.stop();
     await proxy.stop();
-    await nginx.stop();
+    await nginx.peer.stop();
   }
 }
 
@@ -180,13 +312,14 @@ export async function httpBench(ctx: BenchContext): Promise<BenchReport> {
     const flv = await flvFanOut(ctx, dir.dir);
     const hls = await hlsRequests(ctx, dir.dir);
     return {
-      headers: ['load', 'delivered / rate', 'cost or baseline', 'ratio', 'notes'],
+      headers: ['load', 'delivered / rate', 'cost', 'ratio (FLV: ÷ relay CPU; HLS: ÷ direct req/s)', 'notes'],
       rows: [...flv.rows, ...hls.rows],
       notes: [
         targetsLine([...flv.targets, ...hls.targets]),
-        'Origins: FLV from node-media-server (one ~8 Mbps stream published into it); HLS from nginx-rtmp (hls on, the stream published into it).',
-        'FLV: CPU of the relaying process only (origin and players excluded), per GB in+out; the ratio column is proxy ÷ plain TCP relay.',
-        'HLS: keep-alive undici clients in the bench process; the same machine runs origin, proxy and load (2 cores).',
+        ...flv.notes,
+        ...hls.notes,
+        `Medians of ${rounds()} round(s) (BENCH_ROUNDS).`,
+        ...(process.env.BENCH_REFERENCE_PROXY ? [] : [REFERENCE_NOTE]),
       ],
     };
   } finally {

@@ -2,11 +2,15 @@
 // run three ways where it applies — through origin-proxy, direct to the origin, and through a plain Node TCP
 // byte relay (bench/baseline/tcp-relay.ts). Loads: N raw players (DESCRIBE, SETUP over TCP interleaved, PLAY)
 // of an uncompressed-video mount for a fixed time (CPU per GB delivered, relay vs proxy); K sequential
-// OPTIONS→DESCRIBE→SETUP→PLAY setups (direct vs proxy); M connections that stop after DESCRIBE (RSS each).
+// OPTIONS→DESCRIBE→SETUP→PLAY setups (direct vs proxy); connections that stop after DESCRIBE, held open in two
+// steps of M on a fresh process (RSS per connection of each step, live heap per connection).
 // CPU and RSS are read from /proc for the relaying process only.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { freePort } from '../test/fixtures/ports.js';
-import { REPO_ROOT } from '../test/fixtures/paths.js';
+import { FIXTURES_DIST, REPO_ROOT } from '../test/fixtures/paths.js';
 import { startPeer, waitForTcp, type Peer } from '../test/fixtures/process.js';
 import { registerOrigin, startProxy, type RunningProxy } from '../test/fixtures/proxy.js';
 import { RawRtspClient } from '../test/fixtures/rtsp-client.js';
@@ -118,26 +122,72 @@ async function setups(port: number, k: number): Promise<number[]> {
   return ms;
 }
 
-/** M connections through `port` that stop after DESCRIBE; RSS growth of `pid` per connection. */
-async function idle(port: number, pid: number, m: number): Promise<{ perConnection: number; secondHalf: number }> {
-  await sleep(1000);
-  const before = rssBytes(pid);
-  const clients: RawRtspClient[] = [];
-  const open = async (n: number) => {
-    // In batches, so the origin is not flooded with hundreds of DESCRIBEs at once.
-    for (let i = 0; i < n; i += 25) {
-      const batch = await Promise.all(Array.from({ length: Math.min(25, n - i) }, () => describe(port, SETUP_PATH, 1)));
-      clients.push(...batch.map((b) => b.c));
-    }
-    await sleep(2000);
-    return rssBytes(pid);
+/** A process started with the memory probe (test/fixtures/memory-probe.ts) and --expose-gc: its live heap. */
+interface HeapProbe {
+  env: Record<string, string>;
+  /** Bytes of V8 heap in use right after a full collection. */
+  liveHeap(pid: number): Promise<number>;
+}
+
+function heapProbe(name: string): HeapProbe {
+  const file = join(mkdtempSync(join(tmpdir(), `rtsp-bench-${name}-`)), 'memory.json');
+  return {
+    env: {
+      NODE_OPTIONS: `--expose-gc --import ${pathToFileURL(join(FIXTURES_DIST, 'memory-probe.js')).href}`,
+      MEMORY_PROBE_FILE: file,
+    },
+    async liveHeap(pid: number) {
+      const asked = Date.now();
+      process.kill(pid, 'SIGUSR2');
+      for (let i = 0; i < 500; i++) {
+        await sleep(20);
+        try {
+          const sample = JSON.parse(readFileSync(`${file}.gc`, 'utf8')) as { at: number; heapUsed: number };
+          if (sample.at >= asked) return sample.heapUsed;
+        } catch {
+          // not written yet (or being written)
+        }
+      }
+      throw new Error(`no heap sample from ${name}`);
+    },
   };
+}
+
+interface IdleSteps {
+  /** RSS growth per connection over the first step (a fresh process: includes its heap's growth). */
+  first: number;
+  /** RSS growth per connection over the second step. */
+  further: number;
+  /** Live heap (after a full collection) per connection over both steps. */
+  heap?: number;
+}
+
+/**
+ * Connections through `port` that stop after DESCRIBE, in steps of `m` each, all held open; RSS growth of `pid`
+ * per connection of each step, measured 2 s after its last connection, and with `probe` the live heap.
+ */
+async function idle(port: number, pid: number, m: number, steps: 1 | 2, probe?: HeapProbe): Promise<IdleSteps> {
+  await sleep(1000);
+  const heap0 = await probe?.liveHeap(pid);
+  const rss = [rssBytes(pid)];
+  const clients: RawRtspClient[] = [];
   try {
-    const half = Math.floor(m / 2);
-    const middle = await open(half);
-    const after = await open(m - half);
+    for (let step = 0; step < steps; step++) {
+      // In batches, so the origin is not flooded with hundreds of DESCRIBEs at once.
+      for (let i = 0; i < m; i += 25) {
+        const batch = await Promise.all(Array.from({ length: Math.min(25, m - i) }, () => describe(port, SETUP_PATH, 1)));
+        clients.push(...batch.map((b) => b.c));
+      }
+      await sleep(2000);
+      rss.push(rssBytes(pid));
+    }
+    const heap1 = await probe?.liveHeap(pid);
     if (clients.some((c) => c.closed)) throw new Error(`${clients.filter((c) => c.closed).length} idle connections were closed`);
-    return { perConnection: (after - before) / m, secondHalf: (after - middle) / (m - half) };
+    return {
+      first: (rss[1]! - rss[0]!) / m,
+      further: steps === 2 ? (rss[2]! - rss[1]!) / m : NaN,
+      ...(heap0 !== undefined && heap1 !== undefined ? { heap: (heap1 - heap0) / clients.length } : {}),
+    };
   } finally {
     for (const c of clients) c.destroy();
     await sleep(500);
@@ -161,7 +211,9 @@ export async function rtspBench(ctx: BenchContext): Promise<BenchReport> {
       counting(holder);
       stops.push(() => holder.destroy());
     }
-    const env = { PROXY_LOG_LEVEL: 'info', PROXY_IDLE_TIMEOUT: '10m' };
+    // No active health probes: the registration names a dummy RTMP port, whose refused probes would mark the
+    // origin down in the middle of a run (its relays closed, setups refused until the next registration).
+    const env = { PROXY_LOG_LEVEL: 'info', PROXY_IDLE_TIMEOUT: '10m', PROXY_HEALTH_INTERVAL: '0' };
     const proxy = await startProxy({ env });
     stops.push(() => proxy.stop());
     stops.push(await keepRegistered(proxy, origin.port));
@@ -208,18 +260,32 @@ export async function rtspBench(ctx: BenchContext): Promise<BenchReport> {
     const sd = summary(setupDirect);
     const sp = summary(setupProxy);
 
-    // Idle connections, each on a fresh process so its heap grows for them (a process that carried load has
-    // room to spare).
+    // Idle connections on fresh processes, in two steps of m: the first includes the process's young-generation
+    // growth (V8 enlarges its semi-spaces as allocation goes on; a process that carried load has done so already),
+    // the second is what each further connection costs. Live heap per connection from a full collection before
+    // and after. A third fresh proxy with 1 MB semi-spaces shows how much of the first step that growth is.
     const m = ctx.quick ? 100 : 500;
-    const fresh = await startProxy({ env });
-    stops.push(() => fresh.stop());
-    stops.push(await keepRegistered(fresh, origin.port));
-    const rssProxy = await idle(fresh.ports.rtsp, fresh.peer.pid, m);
+    const idleProxy = async (name: string, nodeOptions: string, steps: 1 | 2): Promise<IdleSteps> => {
+      const probe = heapProbe(name);
+      const p = await startProxy({ env: { ...env, ...probe.env, NODE_OPTIONS: `${nodeOptions} ${probe.env.NODE_OPTIONS}`.trim() } });
+      try {
+        const stopRegistering = await keepRegistered(p, origin.port);
+        try {
+          return await idle(p.ports.rtsp, p.peer.pid, m, steps, probe);
+        } finally {
+          stopRegistering();
+        }
+      } finally {
+        await p.stop();
+      }
+    };
+    const rssProxy = await idleProxy('proxy', '', 2);
+    const rssSmallYoung = await idleProxy('proxy-semi1', '--max-semi-space-size=1', 1);
     const freshRelayPort = await freePort();
     const freshRelay = startPeer('tcp relay (idle)', process.execPath, [RELAY, String(freshRelayPort), '127.0.0.1', String(origin.port)]);
     stops.push(() => freshRelay.stop());
     await waitForTcp(freshRelayPort);
-    const rssRelay = await idle(freshRelayPort, freshRelay.pid, m);
+    const rssRelay = await idle(freshRelayPort, freshRelay.pid, m, 2);
 
     const cpuRatio = cpuPerGb(fp) / cpuPerGb(fr);
     const setupOverhead = sp.p50 - sd.p50;
@@ -239,11 +305,11 @@ export async function rtspBench(ctx: BenchContext): Promise<BenchReport> {
         'alternating halves, direct first',
       ],
       [
-        `${m} idle connections after DESCRIBE: RSS per proxied connection (client + origin leg)`,
-        `${f1(rssProxy.perConnection / 1024)} KB`,
-        `${f1(rssRelay.perConnection / 1024)} KB (plain Node TCP relay)`,
-        `${f2(rssProxy.perConnection / rssRelay.perConnection)}×`,
-        `fresh process each; RSS delta ÷ ${m}; the second ${m - Math.floor(m / 2)} alone: ${f1(rssProxy.secondHalf / 1024)} KB each through the proxy, ${f1(rssRelay.secondHalf / 1024)} KB through the relay`,
+        `${m} idle connections after DESCRIBE, then ${m} more (all held): RSS per further proxied connection (client + origin leg)`,
+        `${f1(rssProxy.further / 1024)} KB`,
+        `${f1(rssRelay.further / 1024)} KB (plain Node TCP relay)`,
+        `${f2(rssProxy.further / rssRelay.further)}×`,
+        `fresh process each; RSS delta of the second step ÷ ${m}. The first ${m} on the fresh process: ${f1(rssProxy.first / 1024)} KB each through the proxy (${f1(rssSmallYoung.first / 1024)} KB with --max-semi-space-size=1), ${f1(rssRelay.first / 1024)} KB through the relay. Live heap after a full GC: ${f1((rssProxy.heap ?? NaN) / 1024)} KB per proxied connection`,
       ],
     ];
     return {
@@ -255,8 +321,8 @@ export async function rtspBench(ctx: BenchContext): Promise<BenchReport> {
           { target: 'setup overhead ≤ 3 ms p50', measured: `${sign(setupOverhead)} ms`, ok: ctx.quick ? undefined : setupOverhead <= 3 },
           {
             target: '≤ 40 KB RSS per idle proxied RTSP connection',
-            measured: `${f1(rssProxy.perConnection / 1024)} KB`,
-            ok: ctx.quick ? undefined : rssProxy.perConnection / 1024 <= 40,
+            measured: `${f1(rssProxy.further / 1024)} KB per further connection (${f1(rssProxy.first / 1024)} KB for the first ${m} on a fresh process)`,
+            ok: ctx.quick ? undefined : rssProxy.further / 1024 <= 40,
           },
         ]),
         `Origin: one GStreamer RTSP server (test/fixtures/rtsp-origin.py, shared media) serving ${RAW_PATH} as uncompressed I420 ${SIZE} at 25 fps (RFC 4175, ~2.9 MB/s per player, no encoder cost) and ${SETUP_PATH} as a 300 kbps H.264 test pattern, each mount held by one direct player for the whole run. Players are raw RTSP clients in the benchmark process, on the same 2 cores as the origin and the relay.`,

@@ -10,6 +10,8 @@ import { balancerBench } from './balancer.bench.js';
 import { failoverBench } from './failover.bench.js';
 import { edgeBench } from './edge.bench.js';
 import { floodBench } from './flood.bench.js';
+import { hlsCacheBench } from './hls-cache.bench.js';
+import { footprintBench } from './footprint.bench.js';
 import { httpBench } from './http.bench.js';
 import { metricsBench } from './metrics.bench.js';
 import { redisBench } from './redis.bench.js';
@@ -18,6 +20,7 @@ import { rtspBench } from './rtsp.bench.js';
 import { soakBench } from './soak.bench.js';
 import { srtBench } from './srt.bench.js';
 import { webrtcBench } from './webrtc.bench.js';
+import { workersBench } from './workers.bench.js';
 
 export interface BenchContext {
   /** Short runs (smoke check), not for recorded figures. */
@@ -35,6 +38,8 @@ const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchReport>> = 
   edge: edgeBench,
   failover: failoverBench,
   flood: floodBench,
+  'hls-cache': hlsCacheBench,
+  footprint: footprintBench,
   http: httpBench,
   metrics: metricsBench,
   redis: redisBench,
@@ -43,6 +48,7 @@ const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchReport>> = 
   soak: soakBench,
   srt: srtBench,
   webrtc: webrtcBench,
+  workers: workersBench,
 };
 
 function table(r: BenchReport): string {

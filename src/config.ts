@@ -1,6 +1,7 @@
 // PROXY_* environment (+ .env) → one typed, validated Config. Every value is checked here, once;
 // a bad value throws ConfigError naming the variable, and main.ts turns that into one log line and exit 255.
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseDotenv } from './config/dotenv.js';
 import { parseDuration } from './config/duration.js';
@@ -114,6 +115,8 @@ export interface Config {
   webrtcCandidate: string | undefined;
   /** Largest RTMP message accepted from a client or origin (bytes). */
   rtmpMaxMessageSize: number;
+  /** Bytes of HLS/DASH answers the edge cache keeps (PROXY_HLS_CACHE_MAX); 0 = no cache. */
+  hlsCacheMaxBytes: number;
   /** Key of the MAC on WHIP/WHEP resource URLs; undefined: random per process, or shared through Redis. Never logged. */
   sessionSecret: string | undefined;
   /** Cap on concurrent WebRTC and SRT sessions from one source IP address (each protocol). */
@@ -124,6 +127,8 @@ export interface Config {
   metricsListen: ListenAddress | undefined;
   /** Hardening of the edge: admission limits, access lists, TLS. */
   edge: EdgeConfig;
+  /** PROXY_WORKERS: processes serving clients; 1 = this process alone (docs/ARCHITECTURE.md, "Worker processes"). */
+  workers: number;
   /** Edge mode (PROXY_EDGE…): one shared upstream per stream for RTMP and HTTP-FLV players. */
   edgeMode: EdgeModeConfig;
 }
@@ -236,6 +241,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_MAX_UDP_SESSIONS: '10000',
   PROXY_WEBRTC_CANDIDATE: '',
   PROXY_RTMP_MAX_MESSAGE_SIZE: '16777216',
+  PROXY_HLS_CACHE_MAX: '268435456',
   PROXY_SESSION_SECRET: '',
   PROXY_MAX_UDP_SESSIONS_PER_IP: '',
   PROXY_HEALTH_INTERVAL: '2s',
@@ -258,6 +264,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   PROXY_EDGE_LINGER: '5s',
   PROXY_EDGE_MAX_LAG: '10s',
   PROXY_EDGE_SHARE_AUTH: 'off',
+  PROXY_WORKERS: '1',
 };
 
 const SECRETS = new Set(['PROXY_REDIS_PASSWORD', 'PROXY_REGISTER_TOKEN', 'PROXY_SESSION_SECRET']);
@@ -458,6 +465,13 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     maxUdpSessions,
     webrtcCandidate: candidate,
     rtmpMaxMessageSize: integer('PROXY_RTMP_MAX_MESSAGE_SIZE', 1024, 16 * 1024 * 1024),
+    hlsCacheMaxBytes: check('PROXY_HLS_CACHE_MAX', (v) => {
+      if (!/^\d{1,15}$/.test(v)) throw new Error('expected a byte count (0 = no cache)');
+      const n = Number(v);
+      // Under 1 MiB a quarter of the budget (the largest answer kept) would not hold one segment.
+      if (n !== 0 && (n < 1 << 20 || n > 2 ** 40)) throw new Error('expected 0 (off) or 1048576..1099511627776');
+      return n;
+    }),
     sessionSecret,
     maxUdpSessionsPerIp,
     health: {
@@ -486,6 +500,7 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
       }),
       shareAuth: onOff('PROXY_EDGE_SHARE_AUTH'),
     },
+    workers: check('PROXY_WORKERS', parseWorkers),
   };
   // Known = the table of defaults plus every variable read above, so a new variable never warns as unknown.
   const known = new Set([...Object.keys(DEFAULTS), ...Object.keys(effective)]);
@@ -495,6 +510,15 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
     ...portZeroWarnings(listeners, LISTENER_VARIABLES),
   );
   return { config, warnings, effective };
+}
+
+/** PROXY_WORKERS: `auto` (one per CPU) or a count 1..256. */
+export function parseWorkers(v: string, cpus = availableParallelism()): number {
+  if (v.toLowerCase() === 'auto') return Math.max(1, Math.min(256, cpus));
+  if (!/^[0-9]{1,3}$/.test(v)) throw new Error('expected auto or a number of processes 1..256');
+  const n = Number(v);
+  if (n < 1 || n > 256) throw new Error('expected auto or a number of processes 1..256');
+  return n;
 }
 
 interface EdgeParsers {

@@ -1,8 +1,9 @@
 // Structured logging (pino). JSON lines by default; human-readable text on a TTY or with
 // PROXY_LOG_FORMAT=text. Every connection or request gets its own 7-hex context id (`cid`),
 // carried by a child logger, so one grep follows one client across both legs of a relay.
+import { createRequire } from 'node:module';
 import { pino, type Logger, type DestinationStream } from 'pino';
-import pretty from 'pino-pretty';
+import type pinoPretty from 'pino-pretty';
 import type { LogFormat, LogLevel } from './config.js';
 
 export type { Logger };
@@ -67,6 +68,8 @@ export function createLogger(opts: LoggerOptions): Logger {
     serializers: Object.fromEntries(URL_FIELDS.map((f) => [f, (v: unknown) => (typeof v === 'string' ? redactUrl(v) : v)])),
   };
   if (format === 'text') {
+    // pino-pretty (~30 modules) is loaded only when text logs are asked for.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof pinoPretty;
     return pino(base, pretty({ sync: true, colorize: isTty, destination: opts.destination ?? 1, ignore: 'hostname' }));
   }
   return pino(base, opts.destination ?? pino.destination({ sync: false }));
@@ -85,4 +88,35 @@ export function newContextId(): string {
 /** A child logger for one connection or request. */
 export function contextLogger(log: Logger, bindings: Record<string, unknown> = {}): Logger {
   return log.child({ cid: newContextId(), ...bindings });
+}
+
+const LEVEL_METHODS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+const noop = () => undefined;
+
+/**
+ * A context logger made on first real use: a level method the parent has disabled answers with a no-op
+ * and makes nothing, anything else (a line to write, bindings(), child()) makes the child once, with
+ * `bindings()` evaluated then. Requests that log nothing at the configured level cost no child logger
+ * (a child per request was a visible share of a playlist request's CPU).
+ */
+export function lazyContextLogger(log: Logger, bindings: () => Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  let bound: Map<PropertyKey, unknown> | undefined;
+  // The target is a plain object, so no proxy invariant ties what get returns to the parent's properties.
+  return new Proxy({} as Logger, {
+    get(_target, prop) {
+      if (child === undefined) {
+        if (typeof prop === 'string' && LEVEL_METHODS.has(prop) && !log.isLevelEnabled(prop)) return noop;
+        child = contextLogger(log, bindings());
+        bound = new Map();
+      }
+      const cached = bound!.get(prop);
+      if (cached !== undefined) return cached;
+      const value: unknown = Reflect.get(child, prop, child);
+      if (typeof value !== 'function') return value;
+      const fn = (value as (...args: unknown[]) => unknown).bind(child);
+      bound!.set(prop, fn);
+      return fn;
+    },
+  });
 }

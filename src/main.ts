@@ -2,11 +2,9 @@
 // CLI entry. `origin-proxy` starts the proxy from the PROXY_* environment (and .env);
 // `origin-proxy heartbeat …` runs the registration sidecar for non-SRS origins.
 import { ConfigError, loadConfig } from './config.js';
-import { HEARTBEAT_USAGE, parseHeartbeatArgs, runHeartbeat, sendHeartbeat, UsageError } from './heartbeat/heartbeat.js';
 import { createLogger, redactUrl, type Logger } from './log.js';
 import { raiseFileLimit } from './net/fd-limit.js';
 import { ListenError } from './net/service.js';
-import { OriginProxy } from './proxy.js';
 import { SIGNATURE, VERSION } from './version.js';
 
 const EXIT_STARTUP_FAILURE = 255; // as the Go proxy, so supervisors see the same code
@@ -18,6 +16,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === '--help' || command === '-h') {
+    const { HEARTBEAT_USAGE } = await import('./heartbeat/heartbeat.js');
     process.stdout.write(
       `usage: origin-proxy            start the proxy (configured by PROXY_* variables and .env)\n       origin-proxy heartbeat …  register a non-SRS origin\n\n${HEARTBEAT_USAGE}\n`,
     );
@@ -43,17 +42,27 @@ async function serve(): Promise<void> {
     throw err;
   }
   const { config, warnings, effective } = loaded;
-  const log = createLogger({ level: config.logLevel, format: config.logFormat });
-  log.info({ version: VERSION, config: effective }, `${SIGNATURE} starting`);
-  for (const w of warnings) log.warn(w);
+  const rootLog = createLogger({ level: config.logLevel, format: config.logFormat });
+  // PROXY_WORKERS > 1: this process forks the workers (src/cluster/); each worker runs the proxy below.
+  const cluster = config.workers > 1 ? await import('./cluster/index.js') : undefined;
+  const worker = cluster && !cluster.isPrimary() ? cluster.workerHooks(config, rootLog) : undefined;
+  const log = worker?.log ?? rootLog;
+  if (!worker) {
+    log.info({ version: VERSION, config: effective }, `${SIGNATURE} starting`);
+    for (const w of warnings) log.warn(w);
+  }
+  if (cluster && !worker) return cluster.runPrimary({ config, log, exit: (code) => log.flush(() => process.exit(code)) });
 
   let shuttingDown = false;
   const exit = (code: number) => log.flush(() => process.exit(code));
   const fileLimit = await raiseFileLimit(log);
+  // The proxy's modules are loaded by `start` only; the heartbeat sidecar never loads them.
+  const { OriginProxy } = await import('./proxy.js');
   const proxy = new OriginProxy({
     config,
     log,
     fileLimit,
+    ...(worker ? { role: worker.role, ...(worker.balancer ? { balancer: worker.balancer } : {}) } : {}),
     onFatal: (err) => {
       log.fatal({ err: err.message }, 'listener failed; stopping');
       if (!shuttingDown) exit(1);
@@ -82,12 +91,18 @@ async function serve(): Promise<void> {
       },
     );
   };
-  process.on('SIGINT', onSignal);
+  // A worker drains when the primary says so (a terminal's SIGINT reaches the whole group: the primary relays it).
+  process.on('SIGINT', worker ? () => undefined : onSignal);
   process.on('SIGTERM', onSignal);
   // SIGHUP re-reads the TLS certificate and key (renewals) without dropping a connection.
-  process.on('SIGHUP', () => {
+  const onHup = () => {
     if (!proxy.reloadTls('SIGHUP')) log.info('SIGHUP: no TLS certificate reloaded');
-  });
+  };
+  process.on('SIGHUP', onHup);
+  // A worker asked to stop while it still starts stops once it has started (a drain cannot race the start).
+  let workerStarted = false;
+  let stopWhenStarted = false;
+  worker?.onControl((c) => (c === 'force' ? exit(1) : c === 'hup' ? onHup() : workerStarted ? onSignal('SIGTERM') : (stopWhenStarted = true)));
 
   try {
     await proxy.start();
@@ -100,10 +115,17 @@ async function serve(): Promise<void> {
     }
     throw err;
   }
-  log.info(`${SIGNATURE} started`);
+  if (worker) {
+    log.info({ role: worker.role }, 'worker listening');
+    worker.started();
+    workerStarted = true;
+    if (stopWhenStarted) onSignal('SIGTERM');
+  } else log.info(`${SIGNATURE} started`);
 }
 
 async function heartbeat(argv: string[]): Promise<void> {
+  // The sidecar's code is loaded by the `heartbeat` command only, not by every proxy.
+  const { HEARTBEAT_USAGE, parseHeartbeatArgs, runHeartbeat, sendHeartbeat, UsageError } = await import('./heartbeat/heartbeat.js');
   let opts;
   try {
     opts = parseHeartbeatArgs(argv);

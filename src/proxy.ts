@@ -17,6 +17,7 @@ import { streamVersionsRoute } from './http/stream-routes.js';
 import { createLogger, type Logger } from './log.js';
 import { httpStreamProxy } from './http/stream-proxy.js';
 import { HttpStreamStats } from './http/stream-stats.js';
+import { HlsCache } from './http/hls-cache.js';
 import { clientsApiRoutes, localStreams } from './api/clients-api.js';
 import { StreamSummaries } from './api/stream-summary.js';
 import type { ServiceStats } from './net/service-stats.js';
@@ -56,6 +57,11 @@ export interface ProxyDeps {
   fileLimit?: FileLimit | undefined;
   /** Heap in use and its limit, in bytes, for the PROXY_MAX_HEAP_RATIO guard (tests inject their own). */
   heap?: () => { used: number; limit: number };
+  /**
+   * A worker's share of the listeners (PROXY_WORKERS > 1, src/cluster/): `stream` runs only the shared TCP
+   * client listeners (RTMP, HTTP(S) stream, RTSP); `lead` or absent runs them all.
+   */
+  role?: 'lead' | 'stream';
 }
 
 export type ListenerName = keyof Listeners | 'httpsApi' | 'httpsServer' | 'rtsp' | 'metrics';
@@ -93,6 +99,8 @@ export class OriginProxy {
   readonly relays: RelayRegistry;
   /** HTTP-FLV/TS clients and HLS/DASH players of the stream listener. */
   readonly httpStats: HttpStreamStats;
+  /** Playlists, manifests and segments shared between players (PROXY_HLS_CACHE_MAX; undefined = off). */
+  readonly hlsCache: HlsCache | undefined;
   /** This proxy's streams shared with the others (Redis mode) for the cluster view. */
   private summaries: StreamSummaries | undefined;
   /** The routing seam every protocol asks for a stream's origin. */
@@ -109,6 +117,8 @@ export class OriginProxy {
   constructor(private readonly deps: ProxyDeps) {
     this.relays = new RelayRegistry(deps.now);
     this.httpStats = new HttpStreamStats(deps.now);
+    const cacheBytes = deps.config.hlsCacheMaxBytes;
+    this.hlsCache = cacheBytes > 0 ? new HlsCache({ maxBytes: cacheBytes, ...(deps.now ? { now: deps.now } : {}) }) : undefined;
     this.balancer = deps.balancer ?? createBalancer(deps.config, deps.now, deps.log, this.relays);
     this.health = createOriginHealth({
       config: deps.config,
@@ -138,7 +148,7 @@ export class OriginProxy {
       await this.balancer.start();
       await this.health.start();
       this.loop.start();
-      if (config.defaultBackend) {
+      if (config.defaultBackend && this.deps.role !== 'stream') {
         this.defaultBackend = await startDefaultBackend(this.balancer, config.defaultBackend, {
           log,
           originExpireMs: config.originExpireMs,
@@ -220,9 +230,29 @@ export class OriginProxy {
           );
         }
       };
+      const streamServer = () =>
+        http(
+          'httpServer',
+          [streamVersionsRoute()],
+          httpStreamProxy({
+            config,
+            balancer: this.balancer,
+            router: this.router,
+            agent: this.originAgent,
+            cache: this.hlsCache,
+            stats: this.httpStats,
+            ...(deps.now ? { now: deps.now } : {}),
+            ...(edgeMode ? { edge: edgeMode } : {}),
+          }),
+        );
       // Start order as the Go proxy: RTMP → WebRTC → HTTP API → SRT → System API → HTTP stream.
       const rtmp = await startRtmpServer(deps);
       started('rtmp', rtmp);
+      if (this.deps.role === 'stream') {
+        if (config.rtsp) started('rtsp', await startRtspServer(deps, config.rtsp));
+        await streamServer();
+        return;
+      }
       const rtc = await startWebrtcRelay(deps);
       started('webrtc', rtc);
       await http('httpApi', [versionsRoute(), ...webrtcRoutes({ ...deps, relay: rtc, agent: this.originAgent })]);
@@ -259,6 +289,7 @@ export class OriginProxy {
         router: this.router,
         health: this.health,
         services: () => [{ stats: () => this.protocolStats() }],
+        hlsCache: this.hlsCache,
         now: deps.now,
         edge: edgeMode ? () => edgeMode.stats() : undefined,
       });
@@ -300,19 +331,7 @@ export class OriginProxy {
       ]);
       const exposed = systemApiExposure(config);
       if (exposed) log.warn({ listener: 'PROXY_SYSTEM_API', address: config.listeners.systemApi.host ?? '(all interfaces)' }, exposed);
-      await http(
-        'httpServer',
-        [streamVersionsRoute()],
-        httpStreamProxy({
-          config,
-          balancer: this.balancer,
-          router: this.router,
-          agent: this.originAgent,
-          stats: this.httpStats,
-          ...(deps.now ? { now: deps.now } : {}),
-          ...(edgeMode ? { edge: edgeMode } : {}),
-        }),
-      );
+      await streamServer();
     } catch (err) {
       await this.stop(0);
       throw err;

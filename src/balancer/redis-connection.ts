@@ -1,8 +1,9 @@
 // The ioredis client for the Redis balancer: standalone (host/port or URL, optional TLS and ACL user),
 // Sentinel or Cluster, tuned to fail fast: no offline queue (a command while disconnected fails at
 // once), a deadline per command, no re-sending after a dropped connection, reconnection forever.
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config.js';
 
 export type RedisClient = Redis | Cluster;
@@ -14,6 +15,8 @@ export function reconnectDelay(attempt: number): number {
 
 /** A client that connects only when `connect()` is called (the balancer's start). */
 export function createRedisClient(cfg: RedisConfig): RedisClient {
+  // ioredis (~40 modules, several MB) is loaded only by a proxy that uses Redis.
+  const { Cluster, Redis } = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
   const common: RedisOptions = {
     username: cfg.username,
     password: cfg.password === '' ? undefined : cfg.password,

@@ -4,7 +4,7 @@
 // no hash tags, so there the same questions are asked with single-key commands sent together
 // (auto-pipelined per node) and the server list is edited by a single-key script, which still never
 // loses a concurrent update.
-import { Cluster } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import type { RedisClient } from './redis-connection.js';
 import { ALL_SERVERS_KEY, HLS_KEY_PREFIX, SERVER_KEY_PREFIX, UFRAG_KEY_PREFIX, URL_KEY_PREFIX, decodeServerList } from './redis-records.js';
 import { COMPARE_AND_DELETE, COMPARE_AND_SET, DEREGISTER, EDIT_LIST, REGISTER, RESOLVE, SERVERS, type LuaScript } from './redis-scripts.js';
@@ -19,7 +19,7 @@ export class RedisStore {
   private readonly cluster: boolean;
 
   constructor(readonly client: RedisClient) {
-    this.cluster = client instanceof Cluster;
+    this.cluster = client.isCluster;
   }
 
   /** Runs a script by SHA; sends its source when Redis does not know it (first use, or after a restart). */
@@ -100,7 +100,7 @@ export class RedisStore {
 
   /** Up to `limit` pins as [streamKey, serverKey], by SCAN (on every master in a cluster). */
   async pins(limit: number): Promise<[string, string][]> {
-    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    const nodes = this.client.isCluster ? (this.client as Cluster).nodes('master') : [this.client];
     const keys: string[] = [];
     for (const node of nodes) {
       let cursor = '0';
@@ -127,7 +127,7 @@ export class RedisStore {
    * beyond that). For metrics, run every few seconds at most: never per request.
    */
   async countRecords(maxSteps = 1000): Promise<{ pins: number; hlsSessions: number; rtcSessions: number }> {
-    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    const nodes = this.client.isCluster ? (this.client as Cluster).nodes('master') : [this.client];
     const counts = { pins: 0, hlsSessions: 0, rtcSessions: 0 };
     for (const node of nodes) {
       let cursor = '0';

@@ -1,7 +1,10 @@
 // Live streams (HTTP-FLV/TS/AAC/MP3) as a byte pipe: after the origin's response head, the origin
 // socket is piped straight into the client socket, framing (chunked or close-delimited) included.
 // This skips parsing and re-chunking every FLV tag — the per-chunk work that dominates CPU at
-// streaming rates — so a live relay costs about what a plain TCP relay costs.
+// streaming rates — so a live relay costs about what a plain TCP relay costs. The origin socket reads
+// into one reused buffer (net's `onread`), each read becomes one client write, and the buffer is only
+// replaced when a write had to be queued (the queued bytes still point into it): no allocation per read
+// while the player keeps up.
 // One dedicated origin connection per live request (Connection: close both ways): live bodies last
 // until either side leaves, so there is nothing to pool.
 // A player may wait for its stream: origins hold the response head until the stream is published (SRS),
@@ -22,6 +25,13 @@ import { clientHeaders, isFinalStatus, nonStandardStatus } from './origin-reques
 
 const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_HEADERS = 100;
+/** One origin read's buffer (the size of libuv's own read buffer). */
+const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * A read this small that must be queued for a slow player is copied rather than handing off the whole
+ * buffer, so queued bytes hold at most 4× their size in memory.
+ */
+const COPY_BELOW_BYTES = READ_BUFFER_BYTES / 4;
 
 export interface LivePassthrough {
   req: IncomingMessage;
@@ -90,10 +100,53 @@ function serializeHead(startLine: string, headers: Record<string, string | strin
   return `${out}\r\n`;
 }
 
+/**
+ * The origin socket's reads (net's `onread`): every read lands in one reused buffer and is given to the
+ * current sink, valid only during that call unless the sink calls handOff() (the next read then gets a
+ * fresh buffer). A sink returning false stops reading until the socket is resumed.
+ */
+export class OriginReads {
+  private buf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  private handedOff = false;
+  private sink: ((chunk: Buffer) => boolean) | undefined;
+  /** A read that came before any sink was set (copied; reading pauses until one is). */
+  private early: Buffer | undefined;
+
+  readonly onread = {
+    buffer: (): Buffer => {
+      if (this.handedOff) {
+        this.buf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+        this.handedOff = false;
+      }
+      return this.buf;
+    },
+    callback: (n: number, buf: Uint8Array): boolean => {
+      const chunk = (buf as Buffer).subarray(0, n);
+      if (this.sink) return this.sink(chunk);
+      this.early = this.early ? Buffer.concat([this.early, chunk]) : Buffer.from(chunk);
+      return false;
+    },
+  };
+
+  /** The bytes of the read being handled stay referenced (queued): the next read needs a new buffer. */
+  handOff(): void {
+    this.handedOff = true;
+  }
+
+  /** Sends reads to `sink` from now on (first any read that came early); false when that one paused it. */
+  setSink(sink: (chunk: Buffer) => boolean): boolean {
+    this.sink = sink;
+    const early = this.early;
+    this.early = undefined;
+    return early ? sink(early) : true;
+  }
+}
+
 export async function passthroughLive(o: LivePassthrough): Promise<void> {
   const client = o.req.socket;
   keepAlive(client);
-  const { socket: origin, target } = await dialFirstTarget(o);
+  const reads = new OriginReads();
+  const { socket: origin, target } = await dialFirstTarget(o, reads);
   keepAlive(origin);
   const headers = forwardRequestHeaders(o.req, hostPort(target.host, target.port));
   headers.connection = 'close';
@@ -101,7 +154,7 @@ export async function passthroughLive(o: LivePassthrough): Promise<void> {
   origin.write(serializeHead(`${method} ${o.path} HTTP/1.1`, headers));
   let head: ResponseHead;
   try {
-    head = await readHead(origin, client);
+    head = await readHead(origin, reads, client);
   } catch (err) {
     origin.destroy();
     if (err instanceof ClientLeft) {
@@ -138,7 +191,7 @@ export async function passthroughLive(o: LivePassthrough): Promise<void> {
   if (head.rest.length > 0) client.write(head.rest);
   let ended: (() => void) | undefined;
   try {
-    await pipeUntilEither(origin, client, o.log, o.idleMs, (finish) => {
+    await pipeUntilEither(origin, reads, client, o.log, o.idleMs, (finish) => {
       ended = o.started?.(target, head.status, finish);
     });
   } finally {
@@ -157,13 +210,13 @@ function singleLength(value: string | string[]): string | undefined {
  * Dials the targets in order until one accepts (a client leaving stops it); none did: 504 when the last
  * one tried ran out of its dial time, 502 otherwise.
  */
-async function dialFirstTarget(o: LivePassthrough): Promise<{ socket: Socket; target: DialTarget }> {
+async function dialFirstTarget(o: LivePassthrough, reads: OriginReads): Promise<{ socket: Socket; target: DialTarget }> {
   const left = new AbortController();
   const onClientGone = () => left.abort();
   if (o.req.socket.destroyed) left.abort();
   else o.req.socket.once('close', onClientGone);
   try {
-    return await dialFirst(o.targets, { dialMs: o.dialMs, signal: left.signal, report: o.report, timeFor: o.timeFor, what: 'HTTP' });
+    return await dialFirst(o.targets, { dialMs: o.dialMs, signal: left.signal, report: o.report, timeFor: o.timeFor, what: 'HTTP', onread: reads.onread });
   } catch (err) {
     if (err instanceof OriginDialError && err.timedOut) throw new HttpError(504, 'origin did not answer in time', 504, { cause: err });
     if (err instanceof OriginDialError) throw new HttpError(502, 'origin unreachable', 502, { cause: err });
@@ -179,41 +232,53 @@ class ClientLeft extends Error {
 }
 
 /** Reads the origin's response head, as long as the origin takes; rejects when either side goes away. */
-function readHead(origin: Socket, client: Socket): Promise<ResponseHead> {
+function readHead(origin: Socket, reads: OriginReads, client: Socket): Promise<ResponseHead> {
   return new Promise((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0);
+    let settled = false;
     const done = (err?: Error, head?: ResponseHead) => {
-      origin.off('data', onData).off('error', onError).off('end', onEnd).off('close', onEnd);
+      settled = true;
+      origin.off('error', onError).off('end', onEnd).off('close', onEnd);
       client.off('close', onClientGone);
       if (err) reject(err);
-      else {
-        origin.pause();
-        resolve(head!);
-      }
+      else resolve(head!);
     };
-    const onData = (d: Buffer) => {
-      buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
+    // The read buffer is reused: the head's bytes are copied out of it. Reading stops once the head is in.
+    const onData = (d: Buffer): boolean => {
+      if (settled) return false;
+      buf = buf.length === 0 ? Buffer.from(d) : Buffer.concat([buf, d]);
       try {
         const head = parseResponseHead(buf);
         if (head) done(undefined, head);
       } catch (err) {
         done(err as Error);
       }
+      return !settled;
     };
     const onError = () => done(new HttpError(502, 'origin unreachable'));
     const onEnd = () => done(new HttpError(502, 'origin closed before answering'));
     const onClientGone = () => done(new ClientLeft('client left'));
-    origin.on('data', onData).once('error', onError).once('end', onEnd).once('close', onEnd);
+    origin.once('error', onError).once('end', onEnd).once('close', onEnd);
     if (client.destroyed) onClientGone();
     else client.once('close', onClientGone);
+    if (!settled && reads.setSink(onData)) origin.resume();
   });
 }
 
 /**
- * Pipes origin → client with backpressure until either side ends, or the client takes none of the bytes
+ * Relays origin → client with backpressure until either side ends, or the client takes none of the bytes
  * waiting for it for `idleMs`. A silent origin is not idle: the player may be waiting for its stream.
+ * One client write per origin read; a write that is queued keeps its bytes (the read buffer is handed
+ * off, or a small read copied), and reading stops until the client drains.
  */
-function pipeUntilEither(origin: Socket, client: Socket, log: Logger, idleMs: number, onStart: (finish: () => void) => void): Promise<void> {
+function pipeUntilEither(
+  origin: Socket,
+  reads: OriginReads,
+  client: Socket,
+  log: Logger,
+  idleMs: number,
+  onStart: (finish: () => void) => void,
+): Promise<void> {
   return new Promise((resolve) => {
     let taken = -1;
     // Byte counters read on a timer cost nothing per chunk.
@@ -232,17 +297,33 @@ function pipeUntilEither(origin: Socket, client: Socket, log: Logger, idleMs: nu
       if (finished) return;
       finished = true;
       clearInterval(stuck);
-      origin.unpipe(client);
+      client.off('drain', onDrain);
       origin.destroy();
       client.end();
       // A client that does not read its last bytes must not hold the socket open.
       setTimeout(() => client.destroy(), 1000).unref();
       resolve();
     };
+    const onDrain = () => {
+      if (!finished) origin.resume();
+    };
+    const forward = (chunk: Buffer): boolean => {
+      if (finished || client.destroyed) return false;
+      let ok: boolean;
+      if (client.writableLength > 0 && chunk.length < COPY_BELOW_BYTES) {
+        ok = client.write(Buffer.from(chunk));
+      } else {
+        ok = client.write(chunk);
+        // Not all of it reached the kernel: the queued rest still points into the read buffer.
+        if (client.writableLength > 0) reads.handOff();
+      }
+      if (ok) return true;
+      client.once('drain', onDrain);
+      return false;
+    };
     origin.once('end', finish).once('error', finish).once('close', finish);
     client.once('close', finish).once('error', finish);
-    origin.pipe(client, { end: false });
-    origin.resume();
+    if (reads.setSink(forward)) origin.resume();
     onStart(finish);
   });
 }

@@ -2,11 +2,11 @@
 // segments) or buffered for rewriting (playlists, manifests). Origin statuses and end-to-end headers
 // pass through; failures become 502/504 JSON without internal addresses.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errors, type Agent, type Dispatcher } from 'undici';
+import { errors, type Agent, type Dispatcher } from '../net/undici.js';
 import { CORS_HEADERS, HttpError } from '../net/http-util.js';
 import type { DialTarget } from '../balancer/origin.js';
 import type { Logger } from '../log.js';
-import { forwardRequestHeaders, forwardResponseHeaders, originBaseUrl } from '../net/origin-http.js';
+import { forwardRequestHeaderList, forwardResponseHeaderList, forwardResponseHeaders, originBaseUrl } from '../net/origin-http.js';
 import { hostPort } from '../balancer/endpoint.js';
 
 export { CORS_HEADERS };
@@ -19,35 +19,136 @@ export interface OriginRequest {
   req: IncomingMessage;
   /** 0 = no limit (the origin decides how long it holds, e.g. LL-HLS blocking reloads). */
   headersTimeoutMs: number;
-  /** Extra or overriding request headers. */
-  headers?: Record<string, string>;
+  /** Extra or overriding request headers (lower-case names). */
+  headers?: readonly (readonly [string, string])[];
   /** Client headers not to forward (lower-case). */
   dropHeaders?: readonly string[];
 }
 
-export async function requestOrigin(o: OriginRequest): Promise<Dispatcher.ResponseData> {
-  const headers = { ...forwardRequestHeaders(o.req, hostPort(o.target.host, o.target.port)), ...o.headers };
-  for (const name of o.dropHeaders ?? []) delete headers[name];
-  // No AbortController: aborting one per request (on the request's normal 'close') cost a DOMException
-  // each time. A client that leaves while the origin is still answering is handled once the body flows:
-  // the pipeline to the closed response destroys the origin body, which frees the origin connection.
-  let answer: Dispatcher.ResponseData;
-  try {
-    answer = await o.agent.request({
+/**
+ * An origin's answer, read through undici's dispatch API (no body stream object, no header object: the
+ * raw header buffers become the client's header list directly). The body's chunks go to the sink set
+ * with `read`; chunks that arrive before it are kept (undici hands out chunks it never reuses).
+ */
+export class OriginAnswer {
+  statusCode = 0;
+  /** The origin's raw response headers (`[name, value, …]` buffers). */
+  rawHeaders: Buffer[] = [];
+  private abortFn: ((err: Error) => void) | undefined;
+  private resumeFn: (() => void) | undefined;
+  private early: Buffer[] = [];
+  private sink: ((chunk: Buffer) => boolean) | undefined;
+  private finish: ((err?: Error) => void) | undefined;
+  private outcome: { err?: Error } | undefined;
+  private head: { resolve: (a: OriginAnswer) => void; reject: (err: Error) => void } | undefined;
+
+  /** Resolves at the response head; rejects (client-facing HttpError) when there is none. */
+  readonly started: Promise<OriginAnswer>;
+
+  constructor() {
+    this.started = new Promise((resolve, reject) => (this.head = { resolve, reject }));
+  }
+
+  /**
+   * Sends the body's chunks to `onChunk` (false pauses the origin until `resume()`); `onEnd` runs once,
+   * with an error when the body ended early.
+   */
+  read(onChunk: (chunk: Buffer) => boolean, onEnd: (err?: Error) => void): void {
+    this.sink = onChunk;
+    this.finish = onEnd;
+    const early = this.early;
+    this.early = [];
+    let go = true;
+    for (const chunk of early) go = onChunk(chunk) && go;
+    if (!go) this.pausedEarly = true;
+    else if (this.pausedEarly) this.resume();
+    if (this.outcome) onEnd(this.outcome.err);
+  }
+
+  private pausedEarly = false;
+
+  resume(): void {
+    this.pausedEarly = false;
+    this.resumeFn?.();
+  }
+
+  /** Drops the answer (the client left, or the body is not wanted): frees the origin connection. */
+  abort(): void {
+    if (this.outcome) return;
+    this.abortFn?.(new Error('answer abandoned'));
+  }
+
+  // undici's dispatch handler (the callbacks its connections call directly, without a wrapper).
+  onConnect(abort: (err: Error) => void): void {
+    this.abortFn = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (!isFinalStatus(statusCode)) {
+      this.head?.reject(nonStandardStatus(statusCode));
+      this.head = undefined;
+      // Nobody reads this answer: drop it (and its connection) once undici is out of this callback.
+      this.sink = () => true;
+      this.finish = () => undefined;
+      queueMicrotask(() => this.abort());
+      return true;
+    }
+    this.statusCode = statusCode;
+    this.rawHeaders = rawHeaders;
+    this.resumeFn = resume;
+    this.head?.resolve(this);
+    this.head = undefined;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.sink) return this.sink(chunk);
+    this.early.push(chunk);
+    // Bounded: past one high-water mark of unclaimed bytes the origin waits for the reader.
+    if (this.early.length < 16) return true;
+    this.pausedEarly = true;
+    return false;
+  }
+
+  onComplete(): void {
+    this.end();
+  }
+
+  onError(err: Error): void {
+    if (this.head) {
+      this.head.reject(originFailure(err));
+      this.head = undefined;
+      this.outcome = { err };
+      return;
+    }
+    this.end(err);
+  }
+
+  private end(err?: Error): void {
+    if (this.outcome) return;
+    this.outcome = err ? { err } : {};
+    this.finish?.(err);
+  }
+}
+
+/**
+ * One GET (or HEAD) to the origin: resolves at the response head. No AbortController: aborting one per
+ * request (on the request's normal 'close') cost a DOMException each time; a client that leaves is
+ * handled by abort() from the relay.
+ */
+export async function requestOrigin(o: OriginRequest): Promise<OriginAnswer> {
+  const answer = new OriginAnswer();
+  o.agent.dispatch(
+    {
       origin: originBaseUrl(o.target.host, o.target.port),
       path: o.path,
       method: o.req.method === 'HEAD' ? 'HEAD' : 'GET',
-      headers,
+      headers: forwardRequestHeaderList(o.req, hostPort(o.target.host, o.target.port), o.headers, o.dropHeaders),
       headersTimeout: o.headersTimeoutMs,
-    });
-  } catch (err) {
-    throw originFailure(err);
-  }
-  if (!isFinalStatus(answer.statusCode)) {
-    discardBody(answer.body);
-    throw nonStandardStatus(answer.statusCode);
-  }
-  return answer;
+    },
+    answer as unknown as Dispatcher.DispatchHandler,
+  );
+  return answer.started;
 }
 
 /**
@@ -129,16 +230,34 @@ export function clientHeaders(origin: Dispatcher.ResponseData['headers'], keepLe
 }
 
 /**
- * Streams the origin's response to the client with backpressure. A live body that stops flowing for
- * `idleMs` is cut (an origin that answers 200 and then sends nothing must not hold a client forever).
+ * Response headers for the client as a flat list (see clientHeaders), from the origin's raw headers;
+ * `drop` names headers to leave out (lower-case).
  */
-export async function streamResponse(upstream: Dispatcher.ResponseData, res: ServerResponse, log: Logger, idleMs: number, extension: string): Promise<void> {
-  res.writeHead(upstream.statusCode, clientHeaders(upstream.headers, true, extension));
-  if (res.req.method === 'HEAD') {
-    await upstream.body.dump();
-    res.end();
-    return;
+export function clientHeaderList(raw: readonly Buffer[], keepLength: boolean, extension = '', drop: readonly string[] = []): string[] {
+  const out = forwardResponseHeaderList(raw, { keepLength });
+  let cors = false;
+  let typed = false;
+  for (let i = 0; i < out.length; i += 2) {
+    const name = out[i]!;
+    if (name === 'access-control-allow-origin') cors = true;
+    else if (name === 'content-type') typed = true;
   }
+  if (drop.length > 0) {
+    for (let i = out.length - 2; i >= 0; i -= 2) if (drop.includes(out[i]!)) out.splice(i, 2);
+  }
+  if (!cors) for (const [name, value] of Object.entries(CORS_HEADERS)) out.push(name, value);
+  const type = TYPE_BY_EXTENSION[extension];
+  if (!typed && type) out.push('content-type', type);
+  return out;
+}
+
+/**
+ * Streams the origin's answer to the client, one write per chunk, with backpressure (a full client
+ * pauses the origin). A body that stops flowing for `idleMs` is cut (an origin that answers 200 and
+ * then sends nothing must not hold a client forever).
+ */
+export function streamResponse(upstream: OriginAnswer, res: ServerResponse, log: Logger, idleMs: number, extension: string): Promise<void> {
+  res.writeHead(upstream.statusCode, clientHeaderList(upstream.rawHeaders, true, extension));
   const socket = res.socket;
   let lastWritten = -1;
   // Checking the socket's byte counter on a timer costs nothing per chunk.
@@ -146,32 +265,40 @@ export async function streamResponse(upstream: Dispatcher.ResponseData, res: Ser
     const written = socket?.bytesWritten ?? 0;
     if (written === lastWritten) {
       log.info({ idleMs }, 'origin stream idle: closing');
-      upstream.body.destroy(new Error('idle'));
+      upstream.abort();
     }
     lastWritten = written;
   }, idleMs);
   idle.unref();
-  // pipe() rather than stream.pipeline: pipeline aborts an internal AbortController when it finishes,
-  // which costs a DOMException (with a stack trace) for every segment served.
-  await new Promise<void>((resolve) => {
+  const head = res.req.method === 'HEAD';
+  return new Promise<void>((resolve) => {
     let finished = false;
     const done = () => {
       if (finished) return;
       finished = true;
       clearInterval(idle);
+      res.off('close', onClose).off('drain', onDrain);
       resolve();
     };
-    upstream.body.once('error', (err: Error) => {
-      // Origin gone mid-body: the client cannot be told any more, only cut.
-      log.debug({ err: err.message }, 'stream ended early');
-      res.destroy();
+    // Client gone before the answer was whole: release the origin connection.
+    const onClose = () => {
+      upstream.abort();
       done();
-    });
-    // Client gone (or response complete): release the origin body and its connection.
-    res.once('close', () => {
-      if (!upstream.body.destroyed) upstream.body.destroy();
-      done();
-    });
-    upstream.body.pipe(res);
+    };
+    const onDrain = () => upstream.resume();
+    res.once('close', onClose).on('drain', onDrain);
+    upstream.read(
+      (chunk) => head || res.write(chunk),
+      (err) => {
+        if (err) {
+          // Origin gone mid-body: the client cannot be told any more, only cut.
+          log.debug({ err: err.message }, 'stream ended early');
+          res.destroy();
+        } else {
+          res.end();
+        }
+        done();
+      },
+    );
   });
 }

@@ -1,7 +1,7 @@
 // The HTTP stream listener's proxy (PROXY_HTTP_SERVER): identify the stream from the request,
 // route it through the balancer, and relay the origin's answer — streamed for live streams and
 // segments, rewritten with the session parameter for HLS playlists and DASH manifests.
-import type { Agent, Dispatcher } from 'undici';
+import type { Agent } from 'undici';
 import { HttpError } from '../net/http-util.js';
 import type { Fallback, RouteContext } from '../net/router.js';
 import type { Balancer, HlsSession } from '../balancer/balancer.js';
@@ -16,7 +16,9 @@ import { classifyStreamRequest, extensionOf, hlsSegmentOwner, isLiveOnly, segmen
 import { isDashManifest, rewriteDashManifest } from './dash-rewrite.js';
 import { isHlsPlaylist, rewriteHlsPlaylist } from './hls-rewrite.js';
 import { passthroughLive } from './live-passthrough.js';
-import { CORS_HEADERS, isOriginDialFailure, clientHeaders, requestOrigin, streamResponse } from './origin-request.js';
+import { cacheableRequest, fillSegment, forbidsSharedCache, sendCached } from './cached-segment.js';
+import { cacheKey, manifestTtlMs, playlistTtlMs, type CacheAnswer, type CachedAnswer, type HlsCache } from './hls-cache.js';
+import { CORS_HEADERS, isOriginDialFailure, clientHeaderList, requestOrigin, streamResponse, type OriginAnswer } from './origin-request.js';
 import { SESSION_PARAM } from './session-param.js';
 import { serveStatic } from './static-files.js';
 import { HttpStreamStats, type HttpProtocol } from './stream-stats.js';
@@ -27,6 +29,8 @@ export interface HttpStreamDeps {
   balancer: Balancer;
   router: StreamRouter;
   agent: Agent;
+  /** The edge cache of playlists, manifests and segments (PROXY_HLS_CACHE_MAX); absent = every request goes to the origin. */
+  cache?: HlsCache | undefined;
   /** The listener's client counters (HTTP-FLV/TS clients, HLS/DASH sessions, refusals). */
   stats?: HttpStreamStats;
   now?: () => number;
@@ -47,6 +51,11 @@ const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 const BLOCKING_RELOAD_TIMEOUT_MS = 60_000;
 const MAX_PATH_LENGTH = 4096;
 const SESSION_ID = /^[0-9a-f]{7}$/;
+/** Playlists and manifests are rewritten whole: asked for uncompressed, never as a range. */
+const IDENTITY_ENCODING = [['accept-encoding', 'identity']] as const;
+const RANGE_HEADERS = ['range', 'if-range'];
+const ETAG = ['etag'];
+const NONE: string[] = [];
 
 export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
   const now = deps.now ?? Date.now;
@@ -219,7 +228,24 @@ async function segment(deps: CountedDeps, ctx: RouteContext): Promise<void> {
   const baseIn = socket.bytesRead;
   const baseOut = socket.bytesWritten;
   try {
-    await relay(deps, ctx, await deps.router.route(session.streamKey, 'http', 'play'));
+    const cache = deps.cache;
+    if (cache && cacheableRequest(ctx.req)) {
+      const extension = extensionOf(ctx.url.pathname);
+      const got = await cache.get(cacheKey(session.streamKey, ctx.url.pathname, ctx.url.searchParams, SESSION_PARAM), async () => {
+        const route = await deps.router.route(session.streamKey, 'http', 'play');
+        return fillSegment({
+          cache,
+          open: () => requestInOrder(route, (target) => segmentRequest(deps, ctx, target), deps.config.timeouts.dialMs),
+          streamOwn: (upstream) => streamResponse(upstream, ctx.res, ctx.log, deps.config.timeouts.idleMs, extension),
+          idleMs: deps.config.timeouts.idleMs,
+          extension,
+          now: deps.now ?? Date.now,
+        });
+      });
+      if (got) sendCached(cache, ctx.res, got);
+    } else {
+      await relay(deps, ctx, await deps.router.route(session.streamKey, 'http', 'play'));
+    }
   } finally {
     const protocol = deps.stats.protocolOf('segment', ctx.url.pathname, id) === 'dash' ? 'dash' : 'hls';
     deps.stats.playerRequest(socket.remoteAddress ?? '', session.streamKey, protocol, socket.bytesRead - baseIn, socket.bytesWritten - baseOut);
@@ -232,6 +258,44 @@ async function manifest(deps: CountedDeps, ctx: RouteContext, path: string, kind
   const given = ctx.url.searchParams.get(SESSION_PARAM);
   const known = given && SESSION_ID.test(given) ? await deps.balancer.hlsSessionById(given) : undefined;
   const streamKey = known?.streamKey ?? keyOf(ctx, path).key;
+  const protocol = kind === 'playlist' ? 'hls' : 'dash';
+  // Every player's copy differs only by its session id: the origin's answer is shared (and cached for
+  // half the playlist's target duration), the rewrite is per request.
+  const fetchAnswer = () => fetchManifest(deps, ctx, streamKey, kind);
+  const cached =
+    deps.cache && ctx.req.method === 'GET'
+      ? await deps.cache.get(cacheKey(streamKey, ctx.url.pathname, ctx.url.searchParams, SESSION_PARAM), fetchAnswer)
+      : undefined;
+  const got: CacheAnswer = cached ?? { answer: await fetchAnswer(), source: 'miss' };
+  const { answer } = got;
+  let body = answer.body;
+  let spbhid: string | undefined;
+  if (answer.status !== 200) deps.stats.counters(protocol).refuse('origin-refused', ctx.log, { stream: streamKey, status: answer.status });
+  if (answer.status === 200) {
+    // A session record exists only for a stream the origin really serves: refusals create nothing.
+    const session = known ?? (await newHlsSession(deps, streamKey, sessionUrl(ctx, path)));
+    spbhid = session.spbhid;
+    ctx.log.debug({ stream: streamKey, status: answer.status, spbhid: session.spbhid, cache: got.source }, kind);
+    const text = body.toString('utf8');
+    let rewritten = text;
+    if (kind === 'playlist' && isHlsPlaylist(text)) rewritten = rewriteHlsPlaylist(text, session.spbhid);
+    if (kind === 'manifest' && isDashManifest(text)) rewritten = rewriteDashManifest(text, session.spbhid);
+    if (rewritten !== text) body = Buffer.from(rewritten, 'utf8');
+  }
+  // The body changed, so a validator of the origin's bytes would lie; its length is recomputed.
+  sendCached(deps.cache, ctx.res, got, body, body !== answer.body ? ETAG : NONE);
+  // A player is counted once, on the first playlist its address asks for (setup: request → answer).
+  if (spbhid !== undefined && deps.stats.playerRequest(ctx.req.socket.remoteAddress ?? '', streamKey, protocol, 0, body.length)) {
+    deps.stats.counters(protocol).countStarted('play', Math.max(0, (deps.now ?? Date.now)() - info.at) / 1000);
+  }
+}
+
+/**
+ * The origin's answer for a playlist or manifest, read whole (the cache's fill): kept for half the
+ * playlist's target duration (or the manifest's update period) when it is a 200 the origin lets shared
+ * caches keep.
+ */
+async function fetchManifest(deps: CountedDeps, ctx: RouteContext, streamKey: string, kind: 'playlist' | 'manifest'): Promise<CachedAnswer> {
   const route = await deps.router.route(streamKey, 'http', 'play');
   const blocking = ctx.url.searchParams.has('_HLS_msn') || ctx.url.searchParams.has('_HLS_part');
   const upstream = await requestInOrder(
@@ -245,39 +309,26 @@ async function manifest(deps: CountedDeps, ctx: RouteContext, path: string, kind
         headersTimeoutMs: blocking ? BLOCKING_RELOAD_TIMEOUT_MS : deps.config.timeouts.originAnswerMs,
         // The body is rewritten whole: ask for all of it, uncompressed (a forwarded `Range: bytes=0-`, as
         // ffmpeg sends, would get a 206 whose Content-Range no longer matches the rewritten length).
-        headers: { 'accept-encoding': 'identity' },
-        dropHeaders: ['range', 'if-range'],
+        headers: IDENTITY_ENCODING,
+        dropHeaders: RANGE_HEADERS,
       }),
     deps.config.timeouts.dialMs,
   );
-  const text = await readLimited(upstream.body, MAX_MANIFEST_BYTES).catch((err: unknown) => {
+  const bytes = await readLimited(upstream, MAX_MANIFEST_BYTES).catch((err: unknown) => {
     // The origin dropped the connection mid-body or framed it wrongly: its fault, not ours (502, not 500).
     throw new HttpError(502, 'origin ended its answer early', 502, { cause: err });
   });
-  const headers = clientHeaders(upstream.headers, false, kind === 'playlist' ? 'm3u8' : 'mpd');
-  let body = text;
-  const protocol = kind === 'playlist' ? 'hls' : 'dash';
-  let spbhid: string | undefined;
-  if (upstream.statusCode !== 200) deps.stats.counters(protocol).refuse('origin-refused', ctx.log, { stream: streamKey, status: upstream.statusCode });
-  if (upstream.statusCode === 200 && text !== undefined) {
-    // A session record exists only for a stream the origin really serves: refusals create nothing.
-    const session = known ?? (await newHlsSession(deps, streamKey, sessionUrl(ctx, path)));
-    spbhid = session.spbhid;
-    ctx.log.debug({ stream: streamKey, status: upstream.statusCode, spbhid: session.spbhid }, kind);
-    if (kind === 'playlist' && isHlsPlaylist(text)) body = rewriteHlsPlaylist(text, session.spbhid);
-    if (kind === 'manifest' && isDashManifest(text)) body = rewriteDashManifest(text, session.spbhid);
-    // The body changed, so a validator of the origin's bytes would lie.
-    if (body !== text) delete headers.etag;
-  }
-  if (body === undefined) throw new HttpError(502, 'origin sent an oversized playlist');
-  const bytes = Buffer.from(body, 'utf8');
-  headers['content-length'] = String(bytes.length);
-  ctx.res.writeHead(upstream.statusCode, headers);
-  ctx.res.end(ctx.req.method === 'HEAD' ? undefined : bytes);
-  // A player is counted once, on the first playlist its address asks for (setup: request → answer).
-  if (spbhid !== undefined && deps.stats.playerRequest(ctx.req.socket.remoteAddress ?? '', streamKey, protocol, 0, bytes.length)) {
-    deps.stats.counters(protocol).countStarted('play', Math.max(0, (deps.now ?? Date.now)() - info.at) / 1000);
-  }
+  if (bytes === undefined) throw new HttpError(502, 'origin sent an oversized playlist');
+  const headers = clientHeaderList(upstream.rawHeaders, false, kind === 'playlist' ? 'm3u8' : 'mpd');
+  const keep = upstream.statusCode === 200 && !forbidsSharedCache(headers);
+  const text = keep ? bytes.toString('utf8') : '';
+  return {
+    status: upstream.statusCode,
+    headers,
+    body: bytes,
+    storedAt: (deps.now ?? Date.now)(),
+    ttlMs: keep ? (kind === 'playlist' ? playlistTtlMs(text) : manifestTtlMs(text)) : 0,
+  };
 }
 
 /** A new HLS session record; at the records' byte budget the player is told to try later (503). */
@@ -292,30 +343,26 @@ async function newHlsSession(deps: HttpStreamDeps, streamKey: string, url: strin
 
 /** A segment or file of a stream, streamed back as the origin sends it. */
 async function relay(deps: HttpStreamDeps, ctx: RouteContext, route: Route): Promise<void> {
-  const upstream = await requestInOrder(
-    route,
-    (target) =>
-      requestOrigin({
-        agent: deps.agent,
-        target,
-        path: ctx.url.pathname + ctx.url.search,
-        req: ctx.req,
-        headersTimeoutMs: deps.config.timeouts.originAnswerMs,
-      }),
-    deps.config.timeouts.dialMs,
-  );
+  const upstream = await requestInOrder(route, (target) => segmentRequest(deps, ctx, target), deps.config.timeouts.dialMs);
   await streamResponse(upstream, ctx.res, ctx.log, deps.config.timeouts.idleMs, extensionOf(ctx.url.pathname));
+}
+
+/** The client's request for a segment or file, as sent to one origin target. */
+function segmentRequest(deps: HttpStreamDeps, ctx: RouteContext, target: RouteTarget): Promise<OriginAnswer> {
+  return requestOrigin({
+    agent: deps.agent,
+    target,
+    path: ctx.url.pathname + ctx.url.search,
+    req: ctx.req,
+    headersTimeoutMs: deps.config.timeouts.originAnswerMs,
+  });
 }
 
 /**
  * One request over the route's targets in order (a refused or timed-out connection tries the next);
  * a 2xx answer keeps the stream's pin, anything else gives the lease back.
  */
-async function requestInOrder(
-  route: Route,
-  request: (target: RouteTarget) => Promise<Dispatcher.ResponseData>,
-  dialMs: number,
-): Promise<Dispatcher.ResponseData> {
+async function requestInOrder(route: Route, request: (target: RouteTarget) => Promise<OriginAnswer>, dialMs: number): Promise<OriginAnswer> {
   try {
     // The pool's connect timeout is dialMs; an origin whose time is spent has its other endpoints skipped.
     const { value, target } = await dialInOrder(route, (t) => request(t), { isDialFailure: isOriginDialFailure, dialMs });
@@ -355,22 +402,30 @@ function decodePath(encoded: string): string {
   return path;
 }
 
-/** Reads a whole body, or undefined (and the body destroyed) once it passes `limit` bytes. */
-function readLimited(body: NodeJS.ReadableStream & { destroy(): void }, limit: number): Promise<string | undefined> {
+/** Reads a whole answer, or undefined (and the answer dropped) once it passes `limit` bytes. */
+function readLimited(answer: OriginAnswer, limit: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    body.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        body.removeAllListeners('data');
-        body.destroy();
-        resolve(undefined);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    body.once('end', () => resolve(Buffer.concat(chunks, size).toString('utf8')));
-    body.once('error', reject);
+    let over = false;
+    answer.read(
+      (chunk) => {
+        if (over) return false;
+        size += chunk.length;
+        if (size > limit) {
+          over = true;
+          answer.abort();
+          resolve(undefined);
+          return false;
+        }
+        chunks.push(chunk);
+        return true;
+      },
+      (err) => {
+        if (over) return;
+        if (err) reject(err);
+        else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      },
+    );
   });
 }

@@ -14,6 +14,7 @@ import type { Route, RouteContext } from '../net/router.js';
 import { registerRoutingMetrics, type RoutingSources } from './routing-metrics.js';
 import { registerServiceMetrics, statsSources, type StatsSource } from './service-metrics.js';
 import { instrumentRedis } from './redis-metrics.js';
+import { registerCacheMetrics, type CacheStatsSource } from './cache-metrics.js';
 
 export type { StatsSource } from './service-metrics.js';
 
@@ -39,6 +40,8 @@ export interface MetricsDeps extends RoutingSources {
   processMetrics?: boolean;
   /** Edge mode's counts (PROXY_EDGE=on); undefined: no edge series. */
   edge?: (() => EdgeStats) | undefined;
+  /** The HLS/DASH edge cache, when on. */
+  hlsCache?: CacheStatsSource | undefined;
 }
 
 export class ProxyMetrics {
@@ -54,6 +57,7 @@ export class ProxyMetrics {
     registerRoutingMetrics(this.registry, deps);
     if (deps.redis) instrumentRedis(this.registry, deps.redis);
     if (deps.edge) registerEdgeMetrics(this.registry, deps.edge);
+    if (deps.hlsCache) registerCacheMetrics(this.registry, deps.hlsCache);
     this.registers = new Counter({
       name: 'origin_proxy_register_calls_total',
       help: 'Origin register (heartbeat) calls by result',
@@ -125,6 +129,7 @@ export interface ProxyParts {
   now?: (() => number) | undefined;
   processMetrics?: boolean;
   edge?: (() => EdgeStats) | undefined;
+  hlsCache?: CacheStatsSource | undefined;
 }
 
 /** The metrics of a whole proxy. */
@@ -138,6 +143,7 @@ export function proxyMetrics(parts: ProxyParts): ProxyMetrics {
     relays: () => parts.router.relays.counts(),
     stateOf: (origin) => parts.health.state(origin, now()),
     redis: redisClientOf(parts.balancer),
+    hlsCache: parts.hlsCache,
     ...(parts.processMetrics === undefined ? {} : { processMetrics: parts.processMetrics }),
     edge: parts.edge,
   });

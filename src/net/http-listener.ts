@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ListenAddress } from '../config/listen.js';
-import { contextLogger, redactUrl, type Logger } from '../log.js';
+import { lazyContextLogger, redactUrl, type Logger } from '../log.js';
 import { bindServer, type ProxyService } from './service.js';
 import { clip } from '../text.js';
 import { HttpError, sendError } from './http-util.js';
@@ -89,7 +89,8 @@ export async function listenHttp(opts: HttpListenerOptions): Promise<HttpListene
   // 'drain' round trips (measured on the HLS segment benchmark).
   const serverOptions = { headersTimeout: opts.headersTimeoutMs ?? 10_000, requestTimeout: 30_000, highWaterMark: 1 << 20 };
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    const log = contextLogger(opts.log, { method: req.method, url: clip(redactUrl(req.url ?? ''), 200) });
+    // Made when the request first logs something at the configured level (most requests log nothing).
+    const log = lazyContextLogger(opts.log, () => ({ method: req.method, url: clip(redactUrl(req.url ?? ''), 200) }));
     if (!clientAllowed(req.socket.remoteAddress, opts.allowClients)) {
       log.debug({ client: req.socket.remoteAddress }, 'client not in the allow list');
       sendError(res, new HttpError(403, `client address not allowed by ${opts.variable}_ALLOW_CIDRS`));

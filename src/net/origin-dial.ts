@@ -1,6 +1,6 @@
 // TCP dials to an origin's endpoints, shared by the TCP stream protocols (RTMP, RTSP, live HTTP): targets in order,
 // each within its origin's dial time, every outcome reported to routing's passive health.
-import { connect, type Socket } from 'node:net';
+import { connect, type OnReadOpts, type Socket } from 'node:net';
 import { fairTimeout } from './fair-timeout.js';
 
 /** No target accepted (or the client left). The message names addresses: for the log, not the client. */
@@ -37,6 +37,8 @@ export interface DialFirstOptions<T> {
   timeFor?: (target: T) => number;
   /** The protocol, for the message when there is no target at all. */
   what: string;
+  /** net's `onread` for the connected socket (reads into a caller's buffer instead of 'data' events). */
+  onread?: OnReadOpts;
 }
 
 /** Connects to the first target that accepts within its dial time; throws OriginDialError when none does. */
@@ -51,7 +53,7 @@ export async function dialFirst<T extends DialTargetAddress>(targets: readonly T
       continue;
     }
     try {
-      const socket = await dialOne(target, ms, o.signal);
+      const socket = await dialOne(target, ms, o.signal, o.onread);
       o.report?.(target, true);
       return { socket, target };
     } catch (err) {
@@ -64,9 +66,9 @@ export async function dialFirst<T extends DialTargetAddress>(targets: readonly T
   throw new OriginDialError(`origin unreachable (${failures.join('; ') || `no ${o.what} endpoint`})`, false, timedOut);
 }
 
-function dialOne(target: DialTargetAddress, dialMs: number, signal: AbortSignal): Promise<Socket> {
+function dialOne(target: DialTargetAddress, dialMs: number, signal: AbortSignal, onread?: OnReadOpts): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: target.host, port: target.port, noDelay: true });
+    const socket = connect({ host: target.host, port: target.port, noDelay: true, ...(onread ? { onread } : {}) });
     const done = (err: Error | null) => {
       timer.clear();
       signal.removeEventListener('abort', onAbort);

@@ -3,7 +3,7 @@
 // origin headers come back, and the X-Forwarded-* headers. Connections are pooled with keep-alive,
 // with a connect timeout (PROXY_DIAL_TIMEOUT) and a response-headers timeout.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from './undici.js';
 import { hostPort } from '../balancer/endpoint.js';
 import { normaliseVhost, DEFAULT_VHOST } from '../stream-key.js';
 
@@ -68,6 +68,63 @@ export function forwardRequestHeaders(req: IncomingMessage, originHost: string):
   const host = req.headers.host;
   if (host) out['x-forwarded-host'] = (req.headers['x-forwarded-host'] as string | undefined) ?? host;
   out.host = host && isNamedVhost(host) ? host : originHost;
+  return out;
+}
+
+/**
+ * The same request headers as forwardRequestHeaders, as a flat `[name, value, …]` list (what undici's
+ * dispatch takes without copying): `set` replaces or adds headers, `drop` names client headers not to send.
+ */
+export function forwardRequestHeaderList(
+  req: IncomingMessage,
+  originHost: string,
+  set: readonly (readonly [string, string])[] = [],
+  drop: readonly string[] = [],
+): string[] {
+  const headers = req.headers;
+  const listed = headers.connection ? connectionListed(headers) : undefined;
+  const host = headers.host;
+  const out: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || listed?.has(name) || drop.includes(name)) continue;
+    // Set below (a client's X-Forwarded-Host passes unchanged when there is no Host to put in it).
+    if (name === 'x-forwarded-for' || name === 'x-forwarded-proto' || (name === 'x-forwarded-host' && host)) continue;
+    if (set.some((h) => h[0] === name)) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const v of value) out.push(name, v);
+  }
+  const clientIp = req.socket.remoteAddress ?? '';
+  const prior = headers['x-forwarded-for'];
+  out.push('x-forwarded-for', prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${clientIp}` : clientIp);
+  const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  out.push('x-forwarded-proto', (headers['x-forwarded-proto'] as string | undefined) ?? scheme);
+  if (host) out.push('x-forwarded-host', (headers['x-forwarded-host'] as string | undefined) ?? host);
+  out.push('host', host && isNamedVhost(host) ? host : originHost);
+  for (const [name, value] of set) out.push(name, value);
+  return out;
+}
+
+/**
+ * The same response headers as forwardResponseHeaders, from undici's raw `[name, value, …]` buffers to a
+ * flat `[name, value, …]` list with lower-case names (what writeHead takes): no header object built.
+ */
+export function forwardResponseHeaderList(raw: readonly Buffer[], opts: { keepLength: boolean }): string[] {
+  const out: string[] = [];
+  let listed: Set<string> | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.length === 10 && raw[i]!.toString('latin1').toLowerCase() === 'connection') {
+      listed ??= new Set();
+      for (const t of raw[i + 1]!.toString('latin1').split(',')) if (t.trim()) listed.add(t.trim().toLowerCase());
+    }
+  }
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    if (listed?.has(name) || !TOKEN.test(name)) continue;
+    if (HOP_BY_HOP.has(name) && !(opts.keepLength && name === 'content-length')) continue;
+    const value = raw[i + 1]!.toString('latin1');
+    if (!hasInvalidValueCharacter(value)) out.push(name, value);
+  }
   return out;
 }
 

@@ -131,6 +131,11 @@ export class RtmpLeg {
     this.writer.encodeTo(msg, this.out);
   }
 
+  /** Queues bytes written as they are (the handshake's last part, sent with the first messages). */
+  sendRaw(bytes: Buffer): void {
+    this.out.push(bytes);
+  }
+
   /** Whether messages are queued. */
   get pending(): boolean {
     return this.out.length > 0;

@@ -99,6 +99,7 @@ class OriginInbox {
   private head = 0;
   private failure: Error | null = null;
   private wake: (() => void) | null = null;
+  private flushQueued = false;
   readonly leg: RtmpLeg;
 
   constructor(
@@ -120,7 +121,8 @@ class OriginInbox {
         const out = this.handshake.feed(data);
         if (!out.done) return;
         this.handshake = null;
-        this.socket.write(out.send);
+        // C2 waits for the connect command the setup queues next: one write instead of two.
+        this.leg.sendRaw(out.send);
         bytes = out.rest;
       }
       if (bytes.length > 0) {
@@ -129,13 +131,23 @@ class OriginInbox {
         // several small segments (nginx-rtmp) otherwise waits for our delayed ACK, ~40 ms per answer (Nagle).
         if (!this.leg.pending) this.leg.acknowledge();
       }
-      this.leg.flush();
     } catch (err) {
       this.fail(new OriginError(`origin sent malformed RTMP: ${(err as Error).message}`, 'origin failed', undefined, { cause: err }));
       this.socket.destroy();
       return;
     }
     this.notify();
+    // The setup wakes first (promise jobs run before immediates) and usually sends its next command, which
+    // takes what is queued here along (C2, the acknowledgement) in the same write; whatever is left goes now.
+    if (!this.flushQueued && this.leg.pending) {
+      this.flushQueued = true;
+      setImmediate(this.flushQueuedBytes);
+    }
+  };
+
+  private readonly flushQueuedBytes = (): void => {
+    this.flushQueued = false;
+    this.leg.flush();
   };
 
   private readonly onEnd = (): void => this.fail(new OriginError('origin closed the connection', 'origin failed'));

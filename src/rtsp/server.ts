@@ -17,6 +17,7 @@ import type { Route, RouteIntent, RouteTarget } from '../routing/types.js';
 import { streamKeyFromRtsp, type StreamKey } from '../stream-key.js';
 import { RtspDemuxer, type DemuxItem } from './demuxer.js';
 import { header, proxyResponse, RtspParseError, serialize, setHeader, type RtspMessage, type RtspRequest } from './message.js';
+import { ReadBuffer } from './read-buffer.js';
 import { interleavedOnly, towardClient, towardOrigin, uriAuthority, urlAuthority } from './rewrite.js';
 
 export const RTSP_VARIABLE = 'PROXY_RTSP_SERVER';
@@ -129,6 +130,9 @@ class RtspConnection {
   /** Idle detection: bytes seen at the last sweep, and since when they have not changed. */
   private lastBytes = -1;
   private quietSince = 0;
+  /** What the origin socket reads into (reused), and whether the current read's bytes still wait for the client. */
+  private originReads: ReadBuffer | null = null;
+  private readRetained = false;
 
   constructor(
     readonly client: Socket,
@@ -267,8 +271,10 @@ class RtspConnection {
     const dialMs = deps.config.timeouts.dialMs;
     let origin: Socket;
     let target: RouteTarget;
+    const reads = (this.originReads = new ReadBuffer());
     try {
       const dialled = await dialFirst(route.targets, {
+        onread: { buffer: reads.next, callback: this.onOriginRead },
         dialMs,
         signal: this.abort.signal,
         report: (t, ok) => route.report(t, ok ? 'ok' : 'fail'),
@@ -297,7 +303,6 @@ class RtspConnection {
     this.origin = origin;
     this.target = target;
     this.originAuthority = urlAuthority(target.host, target.port);
-    origin.on('data', this.onOriginData);
     origin.on('error', (err: NodeJS.ErrnoException) => {
       this.log.debug({ err: err.code ?? err.message }, 'origin socket error');
       this.close('origin error');
@@ -343,6 +348,14 @@ class RtspConnection {
     origin.write(serialize(msg));
   }
 
+  /** One read of the origin socket (into originReads' buffer: no 'data' events on this socket). */
+  private readonly onOriginRead = (n: number, buf: Uint8Array): boolean => {
+    this.readRetained = false;
+    this.onOriginData((buf as Buffer).subarray(0, n));
+    this.originReads?.settle(n, this.readRetained);
+    return true;
+  };
+
   private readonly onOriginData = (chunk: Buffer): void => {
     try {
       this.fromOrigin.push(chunk, this.onOriginItem);
@@ -358,7 +371,15 @@ class RtspConnection {
   private readonly onOriginItem = (item: DemuxItem): void => {
     if (this.phase !== 'relay') return;
     if (item.kind === 'frame') {
-      this.client.write(item.bytes);
+      const client = this.client;
+      if (client.writableLength > 0) {
+        // A backlog: this write waits too. A copy holds only its own bytes, not the whole read buffer.
+        client.write(Buffer.from(item.bytes));
+      } else {
+        client.write(item.bytes);
+        // The kernel did not take it all: the slice keeps the read buffer (a fresh one for the next read).
+        if (client.writableLength > 0) this.readRetained = true;
+      }
       return;
     }
     const msg: RtspMessage = item.message;

@@ -11,7 +11,7 @@
 //           candidates pointed at the proxy, its session stored for the UDP relay, and its Location
 //           rewritten so DELETE/PATCH come back here and reach the same origin.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errors, type Dispatcher } from 'undici';
+import { errors, type Dispatcher } from '../net/undici.js';
 import { CORS_HEADERS, HttpError, readBody, sendError } from '../net/http-util.js';
 import type { Handler, Methods, Route, RouteContext } from '../net/router.js';
 import type { RtcSession } from '../balancer/balancer.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, DEFAULTS, loadConfig, type ConfigSources } from '../../src/config.js';
+import { ConfigError, DEFAULTS, loadConfig, parseWorkers, type ConfigSources } from '../../src/config.js';
 
 function load(env: Record<string, string | undefined>, extra: Partial<ConfigSources> = {}) {
   return loadConfig({ env, cwd: '/srv/proxy', readDotenv: () => undefined, isDirectory: () => false, ...extra });
@@ -71,6 +71,12 @@ describe('loadConfig', () => {
     assert.equal(load({ PROXY_RTMP_MAX_MESSAGE_SIZE: '1048576' }).config.rtmpMaxMessageSize, 1_048_576);
   });
 
+  test('PROXY_HLS_CACHE_MAX: 256 MiB by default, a byte count, 0 turns the cache off', () => {
+    assert.equal(load({}).config.hlsCacheMaxBytes, 256 * 1024 * 1024);
+    assert.equal(load({ PROXY_HLS_CACHE_MAX: '1048576' }).config.hlsCacheMaxBytes, 1_048_576);
+    assert.equal(load({ PROXY_HLS_CACHE_MAX: '0' }).config.hlsCacheMaxBytes, 0);
+  });
+
   test('an explicitly set static folder that is missing is fatal', () => {
     configError(() => load({ PROXY_STATIC_FILES: '/nope' }), 'PROXY_STATIC_FILES');
   });
@@ -135,6 +141,9 @@ describe('loadConfig', () => {
     ['PROXY_RTMP_MAX_MESSAGE_SIZE', '1000'],
     ['PROXY_RTMP_MAX_MESSAGE_SIZE', '16777217'],
     ['PROXY_RTMP_MAX_MESSAGE_SIZE', '1M'],
+    ['PROXY_HLS_CACHE_MAX', '256MiB'],
+    ['PROXY_HLS_CACHE_MAX', '1000'],
+    ['PROXY_HLS_CACHE_MAX', '-1'],
   ];
   for (const [variable, value] of invalid) {
     test(`${variable}=${value} is rejected`, () => {
@@ -206,5 +215,19 @@ describe('loadConfig', () => {
   test('default backend (BEHAVIOUR.md §3.8)', () => {
     const { config } = load({ PROXY_DEFAULT_BACKEND_ENABLED: 'on', PROXY_DEFAULT_BACKEND_IP: '10.0.0.5' });
     assert.deepEqual(config.defaultBackend, { ip: '10.0.0.5', rtmp: '1935', http: undefined, api: '1985', rtc: '8000', srt: '10080' });
+  });
+});
+
+describe('PROXY_WORKERS (BEHAVIOUR.md §8.5)', () => {
+  test('1 by default; a count; auto = one per CPU', () => {
+    assert.equal(load({}).config.workers, 1);
+    assert.equal(load({ PROXY_WORKERS: '4' }).config.workers, 4);
+    assert.equal(parseWorkers('auto', 2), 2);
+    assert.equal(parseWorkers('AUTO', 1000), 256);
+    assert.ok(load({ PROXY_WORKERS: 'auto' }).config.workers >= 1);
+  });
+
+  test('anything else stops startup naming the variable', () => {
+    for (const bad of ['0', '-1', '257', '1.5', 'two', ' 2']) configError(() => load({ PROXY_WORKERS: bad }), 'PROXY_WORKERS');
   });
 });

@@ -207,3 +207,60 @@ describe('classifyStreamRequest', () => {
     assert.equal(segmentOwner('plain'), undefined);
   });
 });
+
+/** The rewrite as it was before the one-pass scanner (split on line ends, trim every line): the reference. */
+function referenceHlsRewrite(text: string, sessionId: string): string {
+  const uriAttribute = /([:,]\s*URI=")([^"]*)(")/g;
+  const parts = text.split(/(\r\n|\n|\r)/);
+  for (let i = 0; i < parts.length; i += 2) {
+    const line = parts[i]!;
+    const trimmed = line.trim();
+    if (trimmed === '') continue;
+    if (trimmed.startsWith('#')) {
+      if (trimmed.startsWith('#EXT') && line.includes('URI="')) {
+        parts[i] = line.replace(uriAttribute, (_m, pre: string, uri: string, post: string) => pre + withSessionParam(uri, sessionId) + post);
+      }
+      continue;
+    }
+    const lead = line.length - line.trimStart().length;
+    parts[i] = line.slice(0, lead) + withSessionParam(trimmed, sessionId) + line.slice(lead + trimmed.length);
+  }
+  return parts.join('');
+}
+
+describe('one-pass HLS rewrite equals the line-split reference', () => {
+  const space = fc.constantFrom('', ' ', '\t', '  ', '\u00a0', '\uFEFF', '\v');
+  const uri = fc.oneof(
+    fc.constantFrom('seg-1.ts', 'a.ts?x=1', '/live/b.m4s', 'https://cdn.example.com/c.ts', '//cdn/d.ts', 'data:x', 'e.ts#f', 'g.ts?spbhid=0000000&y=2', ''),
+    fc.string({ maxLength: 12 }),
+  );
+  const tag = fc.oneof(
+    fc.constantFrom('#EXTM3U', '#EXT-X-VERSION:3', '#EXTINF:2.000,', '#EXT-X-ENDLIST', '# comment URI="x.ts"', '#EXT-X-SESSION-KEY:METHOD=NONE'),
+    uri.map((u) => `#EXT-X-MAP:URI="${u}"`),
+    fc.tuple(uri, uri).map(([a, b]) => `#EXT-X-PART:DURATION=0.3,URI="${a}",INDEPENDENT=YES, URI="${b}"`),
+    uri.map((u) => `#EXT-X-KEY:METHOD=AES-128,SERVER-URI="k",URI="${u}"`),
+  );
+  const line = fc.tuple(space, fc.oneof(tag, uri), space).map(([a, b, c]) => a + b + c);
+  const ending = fc.constantFrom('\n', '\r\n', '\r', '\n\n', '\r\r\n');
+  const playlist = fc
+    .tuple(fc.array(fc.tuple(line, ending), { maxLength: 30 }), fc.oneof(fc.constant(''), line))
+    .map(([lines, last]) => lines.map(([l, e]) => l + e).join('') + last);
+
+  test('generated playlists (tags, URI lines, odd whitespace and line endings)', () => {
+    fc.assert(
+      fc.property(playlist, (text) => {
+        assert.equal(rewriteHlsPlaylist(text, ID), referenceHlsRewrite(text, ID));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('arbitrary text', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (text) => {
+        assert.equal(rewriteHlsPlaylist(text, ID), referenceHlsRewrite(text, ID));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

@@ -1,0 +1,150 @@
+// The primary process of PROXY_WORKERS > 1: forks the workers, owns the shared memory balancer (served
+// to workers over IPC), restarts a crashed worker (only that one, with backoff, a bounded number of
+// times), and on SIGTERM/SIGINT asks every worker to drain as a single proxy would (second signal:
+// exit now). It serves no client itself. See docs/ARCHITECTURE.md, "Worker processes".
+import cluster, { type Worker } from 'node:cluster';
+import type { Balancer } from '../balancer/balancer.js';
+import { MemoryBalancer } from '../balancer/memory.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { SIGNATURE } from '../version.js';
+import { BalancerServer } from './balancer-server.js';
+import { CONTROL_TAG, SLOT_VARIABLE, STARTED_TAG, type ControlCommand } from './worker.js';
+
+/** Restarts of one slot allowed within RESTART_WINDOW_MS before the primary gives up and stops. */
+export const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+const FIRST_BACKOFF_MS = 250;
+const MAX_BACKOFF_MS = 10_000;
+/** A worker that exits with this code before it started could not start (bad listen address): so can none. */
+const EXIT_STARTUP_FAILURE = 255;
+
+export interface PrimaryOptions {
+  config: Config;
+  log: Logger;
+  exit: (code: number) => void;
+}
+
+interface Slot {
+  index: number;
+  worker: Worker | undefined;
+  started: boolean;
+  crashes: number[];
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Backoff before restarting a slot that crashed `recent` times in the window (1 → FIRST_BACKOFF_MS). */
+export function restartDelayMs(recent: number): number {
+  return Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** Math.max(0, recent - 1));
+}
+
+export async function runPrimary({ config, log: baseLog, exit }: PrimaryOptions): Promise<void> {
+  const log = baseLog.child({ role: 'primary' });
+  const balancer: Balancer | undefined =
+    config.loadBalancer === 'memory'
+      ? new MemoryBalancer({ originExpireMs: config.originExpireMs, sessionTtlMs: config.sessionTtlMs, maxStreamPins: config.maxStreamPins })
+      : undefined;
+  await balancer?.start();
+  const server = balancer ? new BalancerServer(balancer, log.child({ component: 'balancer-server' })) : undefined;
+  const slots: Slot[] = Array.from({ length: config.workers }, (_, index) => ({ index, worker: undefined, started: false, crashes: [], timer: undefined }));
+  let stopping = false;
+  let announced = false;
+  let exitCode = 0;
+
+  const send = (w: Worker | undefined, message: unknown) => {
+    if (w && w.isConnected()) {
+      try {
+        w.send(message as Parameters<Worker['send']>[0]);
+      } catch (err) {
+        log.debug({ err: (err as Error).message, pid: w.process.pid }, 'message to worker not sent');
+      }
+    }
+  };
+  const control = (c: ControlCommand) => {
+    for (const s of slots) send(s.worker, { t: CONTROL_TAG, c });
+  };
+  const finishIfDone = () => {
+    if (!stopping || slots.some((s) => s.worker !== undefined)) return;
+    void balancer?.close();
+    log.info({ code: exitCode }, `${SIGNATURE} done`);
+    exit(exitCode);
+  };
+  const stopAll = (code: number, why: string) => {
+    if (stopping) return;
+    stopping = true;
+    exitCode = code;
+    log.info({ why, graceMs: config.graceQuitMs, forceMs: config.forceQuitMs }, 'stopping workers');
+    for (const s of slots) clearTimeout(s.timer);
+    control('stop');
+    // Workers keep their own force timer; this one catches a worker that hangs past it.
+    setTimeout(() => {
+      log.error('force exit: workers still running after PROXY_FORCE_QUIT_TIMEOUT');
+      for (const s of slots) s.worker?.process.kill('SIGKILL');
+      exit(1);
+    }, config.forceQuitMs + 2000).unref();
+    finishIfDone();
+  };
+
+  const fork = (slot: Slot) => {
+    slot.timer = undefined;
+    slot.started = false;
+    const w = cluster.fork({ [SLOT_VARIABLE]: String(slot.index) });
+    slot.worker = w;
+    w.on('message', (m: unknown) => {
+      if (server?.handle(m, (reply) => send(w, reply))) return;
+      if (typeof m === 'object' && m !== null && (m as { t?: unknown }).t === STARTED_TAG) {
+        slot.started = true;
+        log.info({ worker: slot.index, pid: w.process.pid }, 'worker started');
+        if (!announced && slots.every((s) => s.started)) {
+          announced = true;
+          log.info({ workers: slots.map((s) => s.worker?.process.pid) }, `${SIGNATURE} started`);
+        }
+      }
+    });
+    w.on('error', (err) => log.warn({ worker: slot.index, err: err.message }, 'worker channel error'));
+    w.on('exit', (code, signal) => {
+      if (slot.worker === w) slot.worker = undefined;
+      const wasStarted = slot.started;
+      slot.started = false;
+      if (stopping) {
+        if (code !== 0) exitCode = exitCode || 1;
+        finishIfDone();
+        return;
+      }
+      log.error({ worker: slot.index, pid: w.process.pid, code, signal }, 'worker exited');
+      if (!wasStarted && code === EXIT_STARTUP_FAILURE) {
+        stopAll(EXIT_STARTUP_FAILURE, 'a worker could not start');
+        return;
+      }
+      const now = performance.now();
+      slot.crashes = slot.crashes.filter((t) => now - t < RESTART_WINDOW_MS);
+      slot.crashes.push(now);
+      if (slot.crashes.length > MAX_RESTARTS) {
+        log.fatal({ worker: slot.index, restarts: MAX_RESTARTS, windowMs: RESTART_WINDOW_MS }, 'worker keeps crashing: stopping');
+        stopAll(1, 'worker keeps crashing');
+        return;
+      }
+      const delay = restartDelayMs(slot.crashes.length);
+      log.warn({ worker: slot.index, delayMs: delay }, 'restarting worker');
+      slot.timer = setTimeout(() => fork(slot), delay);
+    });
+  };
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal }, 'second signal: exiting now');
+      control('force');
+      exit(1);
+      return;
+    }
+    stopAll(0, signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', () => control('hup'));
+
+  log.info({ workers: config.workers, schedulingPolicy: cluster.schedulingPolicy === cluster.SCHED_RR ? 'rr' : 'none' }, 'starting workers');
+  for (const s of slots) fork(s);
+}

@@ -1,0 +1,98 @@
+// What a worker process needs from the cluster (PROXY_WORKERS > 1): its role, its balancer (the
+// primary's memory balancer over IPC, or Redis directly), and the primary's stop/reload requests.
+// Roles (docs/ARCHITECTURE.md, "Worker processes"): the `lead` worker (slot 0) runs every listener
+// including the UDP ones and the HTTP APIs that own per-session or per-proxy state; the other workers
+// (`stream`) run only the TCP client listeners every worker shares (RTMP, HTTP(S) stream, RTSP).
+import cluster from 'node:cluster';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { IpcBalancer } from './ipc-balancer.js';
+import type { Channel } from './ipc-protocol.js';
+
+export type WorkerRole = 'lead' | 'stream';
+/** Settled balancer answers (a pinned stream's origin, HLS sessions) a worker reuses this long (ms) before asking again. */
+const READ_CACHE_MS = 1000;
+/** Environment variable the primary gives each worker: its slot (0 = lead). Not a setting. */
+export const SLOT_VARIABLE = 'ORIGIN_PROXY_WORKER_SLOT';
+
+/** Control messages primary → worker. */
+export const CONTROL_TAG = 'origin-proxy:control';
+export type ControlCommand = 'stop' | 'force' | 'hup';
+/** Worker → primary once its listeners are up. */
+export const STARTED_TAG = 'origin-proxy:started';
+
+export interface WorkerHooks {
+  slot: number;
+  role: WorkerRole;
+  /** The shared memory balancer over IPC; undefined with Redis (each worker connects itself). */
+  balancer: IpcBalancer | undefined;
+  log: Logger;
+  /** Tells the primary the listeners are up. */
+  started(): void;
+  /** Calls `fn` for each control command from the primary (and `stop` when the primary is gone). */
+  onControl(fn: (command: ControlCommand) => void): void;
+}
+
+export function isWorker(): boolean {
+  return cluster.isWorker;
+}
+
+/** The channel to the primary (this process's IPC). */
+export function processChannel(): Channel {
+  return {
+    send: (message) => {
+      if (!process.send || !process.connected) throw new Error('no channel to the primary process');
+      process.send(message);
+    },
+    onMessage: (listener) => {
+      process.on('message', listener);
+      return () => process.off('message', listener);
+    },
+  };
+}
+
+export function workerHooks(config: Config, baseLog: Logger): WorkerHooks {
+  const slot = Number.parseInt(process.env[SLOT_VARIABLE] ?? '0', 10) || 0;
+  const role: WorkerRole = slot === 0 ? 'lead' : 'stream';
+  const log = baseLog.child({ worker: slot });
+  const channel = processChannel();
+  const balancer =
+    config.loadBalancer === 'memory'
+      ? new IpcBalancer({ channel, readCacheMs: READ_CACHE_MS, onDropped: (n) => log.warn({ dropped: n }, 'malformed balancer answers dropped') })
+      : undefined;
+  const listeners: ((command: ControlCommand) => void)[] = [];
+  // Commands that arrive before main.ts subscribed (while the worker still starts) wait for it.
+  const early: ControlCommand[] = [];
+  const dispatch = (c: ControlCommand) => {
+    if (listeners.length === 0) early.push(c);
+    for (const fn of listeners) fn(c);
+  };
+  channel.onMessage((m) => {
+    const msg = m as { t?: unknown; c?: unknown } | null;
+    if (typeof msg !== 'object' || msg === null || msg.t !== CONTROL_TAG) return;
+    if (msg.c === 'stop' || msg.c === 'force' || msg.c === 'hup') dispatch(msg.c);
+  });
+  // The primary is gone (killed): nothing would ever stop this worker, and the balancer cannot answer.
+  process.on('disconnect', () => {
+    balancer?.failAll('the primary process is gone');
+    log.error('primary process gone: stopping');
+    dispatch('stop');
+  });
+  return {
+    slot,
+    role,
+    balancer,
+    log,
+    started: () => {
+      try {
+        channel.send({ t: STARTED_TAG });
+      } catch {
+        // primary gone: the disconnect handler stops this worker
+      }
+    },
+    onControl: (fn) => {
+      listeners.push(fn);
+      for (const c of early.splice(0)) fn(c);
+    },
+  };
+}

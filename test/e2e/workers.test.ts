@@ -1,0 +1,175 @@
+// PROXY_WORKERS=2 with real peers (BEHAVIOUR.md §8.5): the built proxy as a child process, two
+// nginx-rtmp origins registered by the heartbeat sidecar, FFmpeg publishing and ffprobe / raw RTMP
+// clients playing through it. Checks that both workers serve, that one stream gets one origin whichever
+// worker its clients reach, that a killed worker is replaced while the other keeps serving (its own
+// relays ending, the other's going on), and that SIGTERM to the primary drains everything.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { startHeartbeat } from '../fixtures/heartbeat.js';
+import { eventually, makeTestFlv, probeCodecs, publish } from '../fixtures/media.js';
+import { startNginxRtmp, type NginxOrigin } from '../fixtures/nginx-rtmp.js';
+import { tempDir } from '../fixtures/paths.js';
+import { stopAllPeers } from '../fixtures/process.js';
+import { startProxy, type RunningProxy } from '../fixtures/proxy.js';
+import { RtmpTestClient } from '../fixtures/rtmp-client.js';
+
+const media = tempDir('workers-media');
+let flv: string;
+let proxy: RunningProxy;
+const nginx: NginxOrigin[] = [];
+const players: RtmpTestClient[] = [];
+
+/** The primary's children by worker slot (read from /proc: the slot is in each worker's environment). */
+function workers(): Map<number, number> {
+  const out = new Map<number, number>();
+  const primary = proxy.peer.pid;
+  for (const task of readdirSync(`/proc/${primary}/task`)) {
+    let children: string;
+    try {
+      children = readFileSync(`/proc/${primary}/task/${task}/children`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const pid of children.trim().split(/\s+/).filter(Boolean).map(Number)) {
+      try {
+        const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+        const slot = env.find((e) => e.startsWith('ORIGIN_PROXY_WORKER_SLOT='));
+        if (slot) out.set(Number(slot.split('=')[1]), pid);
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** nginx-rtmp's client count for a stream (0 when the origin has no such stream). */
+async function nginxClients(origin: NginxOrigin, name: string): Promise<number> {
+  const xml = await origin.stat();
+  const block = xml.split('<stream>').find((b) => b.trimStart().startsWith(`<name>${name}</name>`));
+  return block ? Number(/<nclients>(\d+)<\/nclients>/.exec(block)?.[1] ?? 0) : 0;
+}
+
+const rtmpUrl = (key: string) => `rtmp://127.0.0.1:${proxy.ports.rtmp}/live/${key}`;
+
+before(async () => {
+  flv = await makeTestFlv(media.dir, 10);
+  nginx.push(await startNginxRtmp(), await startNginxRtmp());
+  proxy = await startProxy({ env: { PROXY_WORKERS: '2', PROXY_LOG_LEVEL: 'info', PROXY_GRACE_QUIT_TIMEOUT: '3s', PROXY_FORCE_QUIT_TIMEOUT: '10s' } });
+  nginx.forEach((n, i) => startHeartbeat({ systemApi: proxy.systemApi, rtmp: n.rtmpPort, http: n.httpPort, server: `nginx${i}` }));
+  await eventually(
+    async () => {
+      const list = (await (await fetch(`${proxy.systemApi}/api/v1/origins`)).json()) as { origins: unknown[] };
+      assert.equal(list.origins.length, 2);
+    },
+    10_000,
+    100,
+  );
+});
+after(async () => {
+  for (const p of players) p.socket.destroy();
+  await stopAllPeers();
+  for (const n of nginx) await n.stop();
+  media.remove();
+});
+
+describe('PROXY_WORKERS=2 (BEHAVIOUR.md §8.5)', () => {
+  test('the primary runs one worker per slot', () => {
+    const w = workers();
+    assert.deepEqual([...w.keys()].sort(), [0, 1]);
+    assert.ok(![...w.values()].includes(proxy.peer.pid));
+  });
+
+  test('RTMP publish and play, and HLS play, through both workers', async () => {
+    publish(flv, rtmpUrl('w1'));
+    await eventually(async () => assert.deepEqual(await probeCodecs(rtmpUrl('w1')), ['aac', 'h264']), 30_000, 500);
+    const before = (await proxy.stats()).protocols.rtmp!.total.play;
+    const plays = 4;
+    for (let i = 0; i < plays; i++) assert.deepEqual(await probeCodecs(rtmpUrl('w1')), ['aac', 'h264']);
+    // The system API is worker 0's: it counts only the plays worker 0 relayed. Round-robin gave the other some.
+    const lead = (await proxy.stats()).protocols.rtmp!.total.play - before;
+    assert.ok(lead < plays, `worker 0 relayed all ${plays} plays: the other worker served none`);
+    await eventually(async () => assert.equal((await fetch(`${proxy.httpServer}/live/w1.m3u8`)).status, 200), 30_000, 500);
+    assert.deepEqual(await probeCodecs(`${proxy.httpServer}/live/w1.m3u8`, 20_000), ['aac', 'h264']);
+  });
+
+  test('one stream, one origin: players through both workers all reach the origin its publisher reached', async () => {
+    publish(flv, rtmpUrl('same'));
+    await eventually(async () => assert.deepEqual(await probeCodecs(rtmpUrl('same')), ['aac', 'h264']), 30_000, 500);
+    const pins = (await (await fetch(`${proxy.systemApi}/api/v1/streams?limit=1000`)).json()) as { streams: { stream: string; server: string }[] };
+    const pin = pins.streams.find((p) => p.stream.endsWith('live/same'));
+    assert.ok(pin, 'the stream is pinned');
+    const pinned = Number(pin.server.replace('nginx', ''));
+    const base = await nginxClients(nginx[pinned]!, 'same');
+    const leadBefore = (await proxy.stats()).protocols.rtmp!.total.play;
+    const opened = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const { client } = await RtmpTestClient.open(rtmpUrl('same'));
+        const id = await client.createStream();
+        const info = await client.start('play', 'same', id);
+        assert.equal(info.get('code'), 'NetStream.Play.Start');
+        return client;
+      }),
+    );
+    players.push(...opened);
+    await eventually(async () => assert.equal(await nginxClients(nginx[pinned]!, 'same'), base + 8), 10_000, 200);
+    assert.equal(await nginxClients(nginx[1 - pinned]!, 'same'), 0);
+    const lead = (await proxy.stats()).protocols.rtmp!.total.play - leadBefore;
+    assert.ok(lead > 0 && lead < 8, `worker 0 relayed ${lead} of 8 players: both workers must have taken some`);
+  });
+
+  test('a killed worker is replaced; its relays end, the other worker keeps serving', async () => {
+    const before = workers();
+    const victim = before.get(1)!;
+    process.kill(victim, 'SIGKILL');
+    // The players of the killed worker lose their connection; worker 0's keep theirs.
+    await eventually(async () => assert.ok(players.some((p) => p.closed)), 10_000, 100);
+    const closed = players.filter((p) => p.closed).length;
+    assert.ok(closed < players.length, 'every player was on the killed worker');
+    // Worker 0 serves new clients meanwhile and after (a new publisher: the old one may have been on worker 1).
+    publish(flv, rtmpUrl('w2'));
+    await eventually(async () => assert.deepEqual(await probeCodecs(rtmpUrl('w2')), ['aac', 'h264']), 30_000, 500);
+    await eventually(
+      async () => {
+        const now = workers();
+        assert.ok(now.get(1) !== undefined && now.get(1) !== victim, 'slot 1 restarted');
+        assert.equal(now.get(0), before.get(0), 'worker 0 untouched');
+      },
+      30_000,
+      200,
+    );
+    assert.equal(players.filter((p) => p.closed).length, closed, 'worker 0 relays still open');
+    assert.ok(!alive(victim));
+  });
+
+  test('SIGTERM to the primary drains every worker and exits 0', async () => {
+    const pids = [...workers().values()];
+    await proxy.peer.stop(15_000);
+    const { code, signal } = await proxy.peer.exited;
+    assert.equal(signal, null);
+    assert.equal(
+      code,
+      0,
+      proxy.peer.output
+        .split('\n')
+        .filter((l) => /error|warn|exit|fatal|done/.test(l))
+        .slice(-30)
+        .join('\n'),
+    );
+    assert.ok(
+      pids.every((p) => !alive(p)),
+      'no worker left behind',
+    );
+    await eventually(async () => assert.ok(players.every((p) => p.closed)), 5000, 50);
+  });
+});
