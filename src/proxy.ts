@@ -291,6 +291,7 @@ export class OriginProxy {
         services: () => [{ stats: () => this.protocolStats() }],
         hlsCache: this.hlsCache,
         now: deps.now,
+        edge: edgeMode ? () => edgeMode.stats() : undefined,
       });
       if (config.metricsListen) {
         const handler = createRouter([metrics.route(), ...probes.filter((r) => r.path === '/healthz')]);

@@ -2,6 +2,8 @@
 // at scrape time from state the proxy already keeps, served as `GET /metrics` on the system API and,
 // when PROXY_METRICS_LISTEN is set, on a listener of its own.
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import type { EdgeStats } from '../edge/types.js';
+import { snapshotMetric } from './snapshot-metric.js';
 import type { RegisterOutcome } from '../api/system-api.js';
 import type { Balancer } from '../balancer/balancer.js';
 import type { RedisClient } from '../balancer/redis-connection.js';
@@ -36,6 +38,8 @@ export interface MetricsDeps extends RoutingSources {
   redis?: RedisClient | undefined;
   /** Process and event-loop metrics (prom-client's defaults, standard `process_*`/`nodejs_*` names); default on. */
   processMetrics?: boolean;
+  /** Edge mode's counts (PROXY_EDGE=on); undefined: no edge series. */
+  edge?: (() => EdgeStats) | undefined;
   /** The HLS/DASH edge cache, when on. */
   hlsCache?: CacheStatsSource | undefined;
 }
@@ -52,6 +56,7 @@ export class ProxyMetrics {
     registerServiceMetrics(this.registry, deps.services);
     registerRoutingMetrics(this.registry, deps);
     if (deps.redis) instrumentRedis(this.registry, deps.redis);
+    if (deps.edge) registerEdgeMetrics(this.registry, deps.edge);
     if (deps.hlsCache) registerCacheMetrics(this.registry, deps.hlsCache);
     this.registers = new Counter({
       name: 'origin_proxy_register_calls_total',
@@ -87,6 +92,33 @@ export class ProxyMetrics {
   }
 }
 
+/** Edge mode's streams, upstreams, players per protocol, cache bytes and player skips (read at scrape time). */
+function registerEdgeMetrics(registry: Registry, read: () => EdgeStats): void {
+  const gauge = (name: string, help: string, value: (s: EdgeStats) => number) =>
+    snapshotMetric(registry, { name, help, type: 'gauge', read: () => [{ labels: {}, value: value(read()) }] });
+  gauge('origin_proxy_edge_streams', 'Edge streams (shared upstreams opening, live or lingering)', (s) => s.hubs);
+  gauge('origin_proxy_edge_upstreams', 'Live edge upstream play sessions to origins', (s) => s.upstreams);
+  gauge('origin_proxy_edge_cache_bytes', 'Bytes held by the edge GOP caches', (s) => s.cacheBytes);
+  snapshotMetric(registry, {
+    name: 'origin_proxy_edge_players',
+    help: 'Players attached to edge streams, by protocol',
+    type: 'gauge',
+    read: () => {
+      const s = read();
+      return [
+        { labels: { protocol: 'rtmp' }, value: s.players.rtmp },
+        { labels: { protocol: 'flv' }, value: s.players.flv },
+      ];
+    },
+  });
+  snapshotMetric(registry, {
+    name: 'origin_proxy_edge_player_skips_total',
+    help: 'Times an edge player fell behind and skipped to a keyframe',
+    type: 'counter',
+    read: () => [{ labels: {}, value: read().skips }],
+  });
+}
+
 /** What the composition root hands over: its balancer, router, health and listeners. */
 export interface ProxyParts {
   balancer: Balancer;
@@ -96,6 +128,7 @@ export interface ProxyParts {
   services: () => Iterable<object>;
   now?: (() => number) | undefined;
   processMetrics?: boolean;
+  edge?: (() => EdgeStats) | undefined;
   hlsCache?: CacheStatsSource | undefined;
 }
 
@@ -112,5 +145,6 @@ export function proxyMetrics(parts: ProxyParts): ProxyMetrics {
     redis: redisClientOf(parts.balancer),
     hlsCache: parts.hlsCache,
     ...(parts.processMetrics === undefined ? {} : { processMetrics: parts.processMetrics }),
+    edge: parts.edge,
   });
 }
