@@ -78,6 +78,8 @@ interface CaseResult {
   keepAlive: number;
   keepAliveErrors: number;
   proxyCpu: number;
+  /** Keep-alive CPU per process: primary, then each worker. */
+  split: string;
   loadCpu: number;
   seconds: number;
   fresh: number;
@@ -126,6 +128,7 @@ export async function workersBench(ctx: BenchContext): Promise<BenchReport> {
         // Warm-up (JIT, keep-alive pools to the origin in every worker).
         await httpLoad({ origin: proxy.httpServer, concurrency, durationMs: 1000, request: () => ({ path, method: 'GET' }) });
         const pids = tree(proxy.peer.pid);
+        const each0 = pids.map((p) => treeCpu([p]));
         const p0 = treeCpu(pids);
         const l0 = process.cpuUsage();
         const t0 = performance.now();
@@ -133,6 +136,7 @@ export async function workersBench(ctx: BenchContext): Promise<BenchReport> {
         const seconds = (performance.now() - t0) / 1000;
         const l1 = process.cpuUsage(l0);
         const p1 = treeCpu(pids);
+        const split = pids.map((p, i) => `${fmt(((treeCpu([p]) - each0[i]!) / seconds) * 100)} %`).join(' / ');
         const f0 = treeCpu(pids);
         const fl0 = process.cpuUsage();
         const fresh = await newConnectionLoad(proxy.ports.httpServer, path, concurrency, durationMs);
@@ -143,6 +147,7 @@ export async function workersBench(ctx: BenchContext): Promise<BenchReport> {
           keepAlive: ka.perSecond,
           keepAliveErrors: ka.errors,
           proxyCpu: (p1 - p0) / seconds,
+          split,
           loadCpu: (l1.user + l1.system) / 1e6 / seconds,
           seconds,
           fresh: fresh.perSecond,
@@ -162,7 +167,7 @@ export async function workersBench(ctx: BenchContext): Promise<BenchReport> {
         `${fmt(r.keepAlive)} req/s`,
         `${fmt(one.keepAlive)} req/s (1 worker)`,
         `${(r.keepAlive / one.keepAlive).toFixed(2)}×`,
-        `proxy CPU ${pct(r.proxyCpu)}, load generator CPU ${pct(r.loadCpu)}, ${r.keepAliveErrors} errors`,
+        `proxy CPU ${pct(r.proxyCpu)} (per process, primary first: ${r.split}), load generator CPU ${pct(r.loadCpu)}, ${r.keepAliveErrors} errors`,
       ],
       [
         `HLS playlist, new connection per request (${concurrency} loops): ${r.name}`,

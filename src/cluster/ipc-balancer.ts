@@ -5,6 +5,7 @@
 import type { Balancer, HlsSession, OriginView, PickRequest, PickResult, RecordCounts, RegisterResult, RtcSession, StreamPin } from '../balancer/balancer.js';
 import { BalancerUnavailableError } from '../balancer/balancer.js';
 import type { Origin } from '../balancer/origin.js';
+import { serves } from '../routing/policy.js';
 import {
   decodeError,
   parseResponseBatch,
@@ -71,7 +72,7 @@ export class IpcBalancer implements Balancer {
   private readonly secrets = new Map<string, Promise<string>>();
   private readonly readCacheMs: number;
   private readonly readCacheEntries: number;
-  /** streamKey + needs → the pinned origin (created nothing). */
+  /** streamKey → the origin its committed pin names (a claim or lookup that created nothing, or a commit here). */
   private readonly pinCache = new Map<string, Cached<Origin>>();
   /** HLS sessions by spbhid and by stream key. */
   private readonly hlsById = new Map<string, Cached<HlsSession>>();
@@ -216,8 +217,9 @@ export class IpcBalancer implements Balancer {
   /** A cached pin still usable for this request: the caller's health calls its origin up. */
   private cachedPin(streamKey: string, request: PickRequest | undefined): Origin | undefined {
     if (this.readCacheMs <= 0) return undefined;
-    const origin = this.fresh(this.pinCache, pinKey(streamKey, request));
+    const origin = this.fresh(this.pinCache, streamKey);
     if (!origin) return undefined;
+    if (request?.needs && !serves(origin, request.needs)) return undefined;
     if (request?.health && request.health.state(origin, this.now()) !== 'up') return undefined;
     return origin;
   }
@@ -254,13 +256,22 @@ export class IpcBalancer implements Balancer {
     const cached = this.cachedPin(streamKey, request);
     if (cached) return { origin: cached, created: false };
     const r = await this.call<PickResult>('claim', [streamKey, await this.wirePick(request)]);
-    if (!r.created) this.remember(this.pinCache, pinKey(streamKey, request), r.origin);
+    if (!r.created) this.remember(this.pinCache, streamKey, r.origin);
     return r;
   }
 
-  commitPin(streamKey: string, origin: Origin, previous?: Origin): Promise<void> {
+  /**
+   * A commit that changes nothing (the stream is pinned to this origin, as read or committed here within
+   * the cache time) is not sent: in the primary it would only refresh the pin's LRU position. Every IPC
+   * message costs a write and a wakeup of the primary. A commit sent and answered is remembered: the pin
+   * is committed to that origin now (under steady concurrent requests a claim keeps joining the stream's
+   * lease and reports `created`, so commits are what fills this cache).
+   */
+  async commitPin(streamKey: string, origin: Origin, previous?: Origin): Promise<void> {
     if (previous) this.forgetPins();
-    return this.call('commitPin', previous ? [streamKey, origin, previous] : [streamKey, origin]);
+    else if (this.readCacheMs > 0 && this.fresh(this.pinCache, streamKey)?.id === origin.id) return;
+    await this.call('commitPin', previous ? [streamKey, origin, previous] : [streamKey, origin]);
+    this.remember(this.pinCache, streamKey, origin);
   }
 
   releasePin(streamKey: string, origin: Origin, live?: boolean): Promise<void> {
@@ -271,7 +282,7 @@ export class IpcBalancer implements Balancer {
     const cached = this.cachedPin(streamKey, request);
     if (cached) return cached;
     const r = (await this.call<Origin | null>('lookup', [streamKey, await this.wirePick(request)])) ?? undefined;
-    if (r) this.remember(this.pinCache, pinKey(streamKey, request), r);
+    if (r) this.remember(this.pinCache, streamKey, r);
     return r;
   }
 
@@ -341,8 +352,4 @@ export class IpcBalancer implements Balancer {
     }
     return this.counts;
   }
-}
-
-function pinKey(streamKey: string, request: PickRequest | undefined): string {
-  return request?.needs && request.needs.length > 0 ? `${request.needs.join(',')} ${streamKey}` : streamKey;
 }

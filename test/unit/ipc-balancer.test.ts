@@ -236,18 +236,21 @@ describe('IpcBalancer protocol', () => {
     const health = { state: (): HealthState => (down ? 'down' : 'up'), loadOf: () => 0 };
     const first = await b.claim('k', { health, tentative: true });
     assert.equal(first.created, true, 'a new pin is a lease: never cached');
-    await b.commitPin('k', first.origin);
-    await b.claim('k', { health }); // created nothing: cached from now on
+    await b.commitPin('k', first.origin); // answered: the pin is committed, cached from now on
     const s1 = await b.hlsSession('k', '/live/k.m3u8');
     const sent = pair.worker.sent.length;
+    await b.commitPin('k', first.origin); // changes nothing: not sent
     assert.equal((await b.claim('k', { health })).origin.id, first.origin.id);
     assert.equal((await b.lookup('k', { health }))?.id, first.origin.id);
     assert.deepEqual(await b.hlsSession('k', '/live/k.m3u8'), s1);
     assert.deepEqual(await b.hlsSessionById(s1.spbhid), s1);
     assert.equal(pair.worker.sent.length, sent, 'answered from the cache');
+    await assert.rejects(b.claim('k', { health, needs: ['srt'] }), NoServiceError);
+    assert.ok(pair.worker.sent.length > sent, 'a cached origin that lacks the needed service is asked again');
+    const afterNeeds = pair.worker.sent.length;
     down = true;
     await b.claim('k', { health });
-    assert.ok(pair.worker.sent.length > sent, 'a pin on an origin this worker calls down is asked again');
+    assert.ok(pair.worker.sent.length > afterNeeds, 'a pin on an origin this worker calls down is asked again');
     await b.close();
     await memory.close();
   });
