@@ -75,6 +75,11 @@ async function firstKeyframeMs(url: string, name: string): Promise<number> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
+/** ffmpeg's arguments to send `flv` in real time, looped forever, to `url` as FLV. */
+function loopedFlv(flv: string, url: string): string[] {
+  return ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', flv, '-c', 'copy', '-f', 'flv', url];
+}
+
 export async function edgeBench(ctx: BenchContext): Promise<BenchReport> {
   const n = ctx.quick ? 20 : Number(process.env.EDGE_BENCH_PLAYERS ?? 200);
   const windowMs = ctx.quick ? 5000 : 20_000;
@@ -82,21 +87,7 @@ export async function edgeBench(ctx: BenchContext): Promise<BenchReport> {
   const tmp = tempDir('edge-bench');
   const flv = await makeNoisyFlv(tmp.dir, { noise: 20, rate: '2M', cbr: true });
   const nginx = await startBenchNginx(tmp.dir, 60000);
-  const publisher = startPeer('edge publisher', 'ffmpeg', [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-re',
-    '-stream_loop',
-    '-1',
-    '-i',
-    flv,
-    '-c',
-    'copy',
-    '-f',
-    'flv',
-    `rtmp://127.0.0.1:${nginx.port}/live/s`,
-  ]);
+  const publisher = startPeer('edge publisher', 'ffmpeg', loopedFlv(flv, `rtmp://127.0.0.1:${nginx.port}/live/s`));
   const rows: string[][] = [];
   const notes: string[] = [];
   const figures: Record<string, number> = {};
@@ -162,21 +153,7 @@ export async function edgeBench(ctx: BenchContext): Promise<BenchReport> {
     const [sourcePort, clientPort] = [await freePort(), await freePort()];
     const fanout = startPeer('tcp fan-out', process.execPath, [FANOUT, String(sourcePort), String(clientPort)]);
     await waitForTcp(clientPort);
-    const feeder = startPeer('fan-out feeder', 'ffmpeg', [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-re',
-      '-stream_loop',
-      '-1',
-      '-i',
-      flv,
-      '-c',
-      'copy',
-      '-f',
-      'flv',
-      `tcp://127.0.0.1:${sourcePort}`,
-    ]);
+    const feeder = startPeer('fan-out feeder', 'ffmpeg', loopedFlv(flv, `tcp://127.0.0.1:${sourcePort}`));
     let cpu0 = 0;
     let cpu1 = 0;
     const load = await runLoad(

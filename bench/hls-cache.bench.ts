@@ -8,15 +8,13 @@ import { linkSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { eventually, makeTestFlv, publish } from '../test/fixtures/media.js';
-import { startNginxRtmp, type NginxOrigin } from '../test/fixtures/nginx-rtmp.js';
+import { nginxOriginBody, startNginxRtmp, type NginxOrigin } from '../test/fixtures/nginx-rtmp.js';
 import { tempDir } from '../test/fixtures/paths.js';
 import { registerOrigin, startProxy, type RunningProxy } from '../test/fixtures/proxy.js';
 import { parsePromText, samplesOf } from '../test/fixtures/prom-text.js';
 import { cpuSeconds, rssBytes } from './lib/proc.js';
 import { fmt, ratio, targetsLine, type Target } from './lib/stats.js';
 import type { BenchContext, BenchReport } from './run.js';
-
-const originBody = (o: NginxOrigin) => ({ ip: '127.0.0.1', server: 'ng', service: 'svc', pid: '1', rtmp: [String(o.rtmpPort)], http: [String(o.httpPort)] });
 
 /** The body of a GET, read to its end (every byte counted: a load generator that stops early measures nothing). */
 async function get(agent: Agent, url: string): Promise<{ status: number; body: Buffer }> {
@@ -90,7 +88,7 @@ async function coalescing(ctx: BenchContext, dir: string): Promise<{ rows: strin
   const pub = publish(await makeTestFlv(dir, 120), `rtmp://127.0.0.1:${origin.rtmpPort}/live/one`);
   const agent = new Agent({ connections: 1024 });
   try {
-    for (const p of [cached, uncached]) await registerOrigin(p.systemApi, originBody(origin));
+    for (const p of [cached, uncached]) await registerOrigin(p.systemApi, nginxOriginBody(origin));
     // The playlist's whole window out (5 × 2 s, and not an error page): both runs start from a full playlist.
     const first = await eventually(async () => {
       const { status, body } = await get(agent, `http://127.0.0.1:${origin.httpPort}/live/one.m3u8`);
@@ -216,7 +214,7 @@ async function throughputAndMemory(ctx: BenchContext, dir: string): Promise<{ ro
   const rows: string[][] = [];
   const targets: Target[] = [];
   try {
-    await registerOrigin(proxy.systemApi, originBody(origin));
+    await registerOrigin(proxy.systemApi, nginxOriginBody(origin));
     // The proxy's segment URLs carry a session id: one playlist request through it gives them.
     const agent = new Agent({ connections: 4 });
     const proxied = segmentUris((await get(agent, `${proxy.httpServer}/live/st0.m3u8`)).body.toString())

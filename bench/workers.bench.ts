@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { eventually, makeTestFlv, publish } from '../test/fixtures/media.js';
-import { startNginxRtmp } from '../test/fixtures/nginx-rtmp.js';
+import { nginxOriginBody, startNginxRtmp } from '../test/fixtures/nginx-rtmp.js';
 import { tempDir } from '../test/fixtures/paths.js';
 import type { Peer } from '../test/fixtures/process.js';
 import { registerOrigin, startProxy } from '../test/fixtures/proxy.js';
@@ -113,14 +113,7 @@ export async function workersBench(ctx: BenchContext): Promise<BenchReport> {
     for (const c of cases) {
       const proxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info', ...c.env } });
       try {
-        await registerOrigin(proxy.systemApi, {
-          ip: '127.0.0.1',
-          server: 'ng',
-          service: 's',
-          pid: '1',
-          rtmp: [String(nginx.rtmpPort)],
-          http: [String(nginx.httpPort)],
-        });
+        await registerOrigin(proxy.systemApi, nginxOriginBody(nginx));
         const path = '/live/hls.m3u8';
         await eventually(async () => {
           if ((await fetch(`${proxy.httpServer}${path}`)).status !== 200) throw new Error('not ready');

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually, publish, useTestFlv } from '../fixtures/media.js';
-import { startNginxRtmp, type NginxOrigin } from '../fixtures/nginx-rtmp.js';
+import { nginxOriginBody, startNginxRtmp, type NginxOrigin } from '../fixtures/nginx-rtmp.js';
 import { freePort } from '../fixtures/ports.js';
 import type { Peer } from '../fixtures/process.js';
 import { parsePromText, samplesOf } from '../fixtures/prom-text.js';
@@ -16,10 +16,6 @@ import { registerOrigin, startProxy, type RunningProxy } from '../fixtures/proxy
 
 const testFlv = useTestFlv('hls-cache', 30);
 const PLAYERS = 50;
-
-function originBody(server: string, rtmp: number, http: number) {
-  return { ip: '127.0.0.1', server, service: 'svc', pid: '1', rtmp: [String(rtmp)], http: [String(http)] };
-}
 
 /** The origin's access log lines for one path prefix, and how many. */
 function originRequests(origin: NginxOrigin, pattern: RegExp): string[] {
@@ -85,7 +81,7 @@ describe('HLS edge cache with an nginx-rtmp origin', () => {
     const env = { PROXY_ORIGIN_EXPIRE: '600s' };
     cached = await startProxy({ env });
     uncached = await startProxy({ env: { ...env, PROXY_HLS_CACHE_MAX: '0' } });
-    for (const p of [cached, uncached]) await registerOrigin(p.systemApi, originBody('ng', origin.rtmpPort, origin.httpPort));
+    for (const p of [cached, uncached]) await registerOrigin(p.systemApi, nginxOriginBody(origin));
     pub = publish(testFlv(), `rtmp://127.0.0.1:${origin.rtmpPort}/live/many`);
     // Two segments out: players have something to fetch at once.
     await eventually(

@@ -10,7 +10,7 @@ import { eventually, makeTestFlv, probeCodecs, publish } from '../fixtures/media
 import { startNodeMediaServer, type NmsOrigin } from '../fixtures/nms.js';
 import { tempDir } from '../fixtures/paths.js';
 import { run, stopAllPeers } from '../fixtures/process.js';
-import { startProxy, type RunningProxy } from '../fixtures/proxy.js';
+import { startProxy, waitForOrigins, type RunningProxy } from '../fixtures/proxy.js';
 
 const media = tempDir('rtmp-nms');
 let flv: string;
@@ -22,14 +22,7 @@ before(async () => {
   nms = await startNodeMediaServer();
   proxy = await startProxy();
   startHeartbeat({ systemApi: proxy.systemApi, rtmp: nms.rtmpPort, http: nms.httpPort, server: 'nms' });
-  await eventually(
-    async () => {
-      const list = (await (await fetch(`${proxy.systemApi}/api/v1/origins`)).json()) as { origins: unknown[] };
-      assert.equal(list.origins.length, 1);
-    },
-    10_000,
-    100,
-  );
+  await waitForOrigins(proxy.systemApi, 1);
 });
 after(async () => {
   await stopAllPeers();

@@ -12,7 +12,7 @@ import { eventually, makeTestFlv, probeCodecs, publish } from '../fixtures/media
 import { startNginxRtmp, type NginxOrigin } from '../fixtures/nginx-rtmp.js';
 import { tempDir } from '../fixtures/paths.js';
 import { run, stopAllPeers, type Peer } from '../fixtures/process.js';
-import { startProxy, type RunningProxy } from '../fixtures/proxy.js';
+import { startProxy, waitForOrigins, type RunningProxy } from '../fixtures/proxy.js';
 import { RtmpTestClient } from '../fixtures/rtmp-client.js';
 
 const media = tempDir('rtmp-media');
@@ -28,14 +28,7 @@ before(async () => {
   nginx.push(await startNginxRtmp(), await startNginxRtmp());
   proxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'debug' } });
   nginx.forEach((n, i) => startHeartbeat({ systemApi: proxy.systemApi, rtmp: n.rtmpPort, http: n.httpPort, server: `nginx${i}` }));
-  await eventually(
-    async () => {
-      const list = (await (await fetch(`${proxy.systemApi}/api/v1/origins`)).json()) as { origins: unknown[] };
-      assert.equal(list.origins.length, 2);
-    },
-    10_000,
-    100,
-  );
+  await waitForOrigins(proxy.systemApi, 2);
 });
 after(async () => {
   await stopAllPeers();

@@ -11,7 +11,7 @@ import { eventually, makeTestFlv, probeCodecs, publish } from '../fixtures/media
 import { startNginxRtmp, type NginxOrigin } from '../fixtures/nginx-rtmp.js';
 import { tempDir } from '../fixtures/paths.js';
 import { stopAllPeers } from '../fixtures/process.js';
-import { startProxy, type RunningProxy } from '../fixtures/proxy.js';
+import { startProxy, waitForOrigins, type RunningProxy } from '../fixtures/proxy.js';
 import { RtmpTestClient } from '../fixtures/rtmp-client.js';
 
 const media = tempDir('workers-media');
@@ -67,14 +67,7 @@ before(async () => {
   nginx.push(await startNginxRtmp(), await startNginxRtmp());
   proxy = await startProxy({ env: { PROXY_WORKERS: '2', PROXY_LOG_LEVEL: 'info', PROXY_GRACE_QUIT_TIMEOUT: '3s', PROXY_FORCE_QUIT_TIMEOUT: '10s' } });
   nginx.forEach((n, i) => startHeartbeat({ systemApi: proxy.systemApi, rtmp: n.rtmpPort, http: n.httpPort, server: `nginx${i}` }));
-  await eventually(
-    async () => {
-      const list = (await (await fetch(`${proxy.systemApi}/api/v1/origins`)).json()) as { origins: unknown[] };
-      assert.equal(list.origins.length, 2);
-    },
-    10_000,
-    100,
-  );
+  await waitForOrigins(proxy.systemApi, 2);
 });
 after(async () => {
   for (const p of players) p.socket.destroy();
