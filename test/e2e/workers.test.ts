@@ -64,7 +64,9 @@ const rtmpUrl = (key: string) => `rtmp://127.0.0.1:${proxy.ports.rtmp}/live/${ke
 
 before(async () => {
   flv = await makeTestFlv(media.dir, 10);
-  nginx.push(await startNginxRtmp(), await startNginxRtmp());
+  // idle_streams on: a player stays when its stream's publisher goes. The publishers run through the proxy too,
+  // so killing a worker may end one; worker 0's players must then still be open (only the dead worker's relays end).
+  nginx.push(await startNginxRtmp({ idleStreams: true }), await startNginxRtmp({ idleStreams: true }));
   proxy = await startProxy({ env: { PROXY_WORKERS: '2', PROXY_LOG_LEVEL: 'info', PROXY_GRACE_QUIT_TIMEOUT: '3s', PROXY_FORCE_QUIT_TIMEOUT: '10s' } });
   nginx.forEach((n, i) => startHeartbeat({ systemApi: proxy.systemApi, rtmp: n.rtmpPort, http: n.httpPort, server: `nginx${i}` }));
   await waitForOrigins(proxy.systemApi, 2);
