@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { OriginProxy } from '../../src/proxy.js';
-import { registerOrigin } from '../fixtures/proxy.js';
+import { httpOriginBody, registerOrigin } from '../fixtures/proxy.js';
 import { LOOPBACK_EPHEMERAL_LISTENERS } from '../fixtures/ports.js';
 
 /** More than the loopback socket buffers on both sides hold, so a stalled player makes the proxy queue. */
@@ -88,14 +88,7 @@ for (const together of [false, true]) {
       const { config } = loadConfig({ env, cwd: '/', readDotenv: () => undefined });
       proxy = new OriginProxy({ config, log: createLogger({ level: 'silent', format: 'json' }) });
       await proxy.start();
-      await registerOrigin(`http://127.0.0.1:${proxy.address('systemApi').port}`, {
-        ip: '127.0.0.1',
-        server: 'bursty',
-        service: 's',
-        pid: '1',
-        rtmp: ['1935'],
-        http: [String((origin.address() as AddressInfo).port)],
-      });
+      await registerOrigin(`http://127.0.0.1:${proxy.address('systemApi').port}`, httpOriginBody('bursty', (origin.address() as AddressInfo).port));
     });
     after(async () => {
       await proxy?.stop(0);

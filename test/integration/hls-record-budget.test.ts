@@ -14,7 +14,7 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { OriginProxy } from '../../src/proxy.js';
 import { stopAllPeers } from '../fixtures/process.js';
-import { registerOrigin } from '../fixtures/proxy.js';
+import { httpOriginBody, registerOrigin } from '../fixtures/proxy.js';
 import { startRedis, type RedisServer } from '../fixtures/redis.js';
 import { adminClient, configFor, PASSWORD, silentLog } from './redis-harness.js';
 import { LOOPBACK_EPHEMERAL_LISTENERS } from '../fixtures/ports.js';
@@ -149,14 +149,7 @@ describe('HTTP: a playlist for a new stream at the budget', () => {
     proxy = new OriginProxy({ config, log: createLogger({ level: 'silent', format: 'json' }), balancer: b });
     await proxy.start();
     http = `http://127.0.0.1:${proxy.address('httpServer').port}`;
-    await registerOrigin(`http://127.0.0.1:${proxy.address('systemApi').port}`, {
-      ip: '127.0.0.1',
-      server: 'hls',
-      service: 's',
-      pid: '1',
-      rtmp: ['1935'],
-      http: [String((origin.address() as AddressInfo).port)],
-    });
+    await registerOrigin(`http://127.0.0.1:${proxy.address('systemApi').port}`, httpOriginBody('hls', (origin.address() as AddressInfo).port));
   });
   after(async () => {
     await proxy?.stop(0);
