@@ -21,6 +21,7 @@ import type { Logger } from '../log.js';
 import { dialFirst, OriginDialError } from '../net/origin-dial.js';
 import { keepAlive } from '../net/keepalive.js';
 import { forwardRequestHeaders } from '../net/origin-http.js';
+import { ReadBuffer } from '../net/read-buffer.js';
 import { clientHeaders, isFinalStatus, nonStandardStatus } from './origin-request.js';
 
 const MAX_HEAD_BYTES = 64 * 1024;
@@ -106,23 +107,23 @@ function serializeHead(startLine: string, headers: Record<string, string | strin
  * fresh buffer). A sink returning false stops reading until the socket is resumed.
  */
 export class OriginReads {
-  private buf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  /** Fixed at libuv's read size: a live stream fills it at once. */
+  private readonly buffer = new ReadBuffer(READ_BUFFER_BYTES, READ_BUFFER_BYTES);
   private handedOff = false;
   private sink: ((chunk: Buffer) => boolean) | undefined;
   /** A read that came before any sink was set (copied; reading pauses until one is). */
   private early: Buffer | undefined;
 
   readonly onread = {
-    buffer: (): Buffer => {
-      if (this.handedOff) {
-        this.buf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-        this.handedOff = false;
-      }
-      return this.buf;
-    },
+    buffer: this.buffer.next,
     callback: (n: number, buf: Uint8Array): boolean => {
       const chunk = (buf as Buffer).subarray(0, n);
-      if (this.sink) return this.sink(chunk);
+      if (this.sink) {
+        this.handedOff = false;
+        const go = this.sink(chunk);
+        this.buffer.settle(n, this.handedOff);
+        return go;
+      }
       this.early = this.early ? Buffer.concat([this.early, chunk]) : Buffer.from(chunk);
       return false;
     },

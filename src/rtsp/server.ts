@@ -17,7 +17,7 @@ import type { Route, RouteIntent, RouteTarget } from '../routing/types.js';
 import { streamKeyFromRtsp, type StreamKey } from '../stream-key.js';
 import { RtspDemuxer, type DemuxItem } from './demuxer.js';
 import { header, proxyResponse, RtspParseError, serialize, setHeader, type RtspMessage, type RtspRequest } from './message.js';
-import { ReadBuffer } from './read-buffer.js';
+import { ReadBuffer } from '../net/read-buffer.js';
 import { interleavedOnly, towardClient, towardOrigin, uriAuthority, urlAuthority } from './rewrite.js';
 
 export const RTSP_VARIABLE = 'PROXY_RTSP_SERVER';

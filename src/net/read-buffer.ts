@@ -1,4 +1,4 @@
-// The memory an origin socket reads into (net's `onread`). By default Node allocates a fresh 64 KiB buffer for
+// The memory an origin socket reads into (net's `onread`; the RTSP relay and the HTTP-FLV/TS pipe). By default Node allocates a fresh 64 KiB buffer for
 // every read; at tens of MB/s that garbage, not the relaying, was most of the proxy's CPU. Here one buffer is
 // reused from read to read. Bytes are handed on as slices of it, so a slice the client's socket could not take
 // at once (still queued: the writer's backlog) must keep its memory: the caller says so and the next read gets a

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { READ_BUFFER_MAX, READ_BUFFER_MIN, ReadBuffer } from '../../../src/rtsp/read-buffer.js';
+import { READ_BUFFER_MAX, READ_BUFFER_MIN, ReadBuffer } from '../../../src/net/read-buffer.js';
 
 test('the read buffer is reused while nothing of it waits in a write queue', () => {
   const r = new ReadBuffer();
