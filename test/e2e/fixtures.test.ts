@@ -11,7 +11,7 @@ import { startNodeMediaServer } from '../fixtures/nms.js';
 import { freePort } from '../fixtures/ports.js';
 import { tempDir } from '../fixtures/paths.js';
 import { stopAllPeers } from '../fixtures/process.js';
-import { startProxy } from '../fixtures/proxy.js';
+import { startProxy, suiteOverlay } from '../fixtures/proxy.js';
 import { startRedis } from '../fixtures/redis.js';
 import { startSrtListener } from '../fixtures/srt.js';
 
@@ -112,5 +112,15 @@ describe('real peers', () => {
       await srt.stop();
       sink.close();
     }
+  });
+});
+
+describe('TEST_PROXY_ENV', () => {
+  test('space-separated PROXY_NAME=value pairs; anything else stops the run with the pair named', () => {
+    assert.deepEqual(suiteOverlay(''), {});
+    assert.deepEqual(suiteOverlay(' PROXY_WORKERS=2  PROXY_EDGE=on '), { PROXY_WORKERS: '2', PROXY_EDGE: 'on' });
+    assert.deepEqual(suiteOverlay('PROXY_LOG_LEVEL='), { PROXY_LOG_LEVEL: '' });
+    assert.throws(() => suiteOverlay('WORKERS=2'), /"WORKERS=2" is not PROXY_NAME=value/);
+    assert.throws(() => suiteOverlay('PROXY_EDGE'), /"PROXY_EDGE" is not/);
   });
 });
