@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES_DIST, REPO_ROOT, tempDir } from '../test/fixtures/paths.js';
 import { freePort } from '../test/fixtures/ports.js';
@@ -21,7 +22,8 @@ async function main(): Promise<void> {
   const kind = process.argv[2];
   if (kind !== 'playlist' && kind !== 'segment') throw new Error('usage: profile-hls.js playlist|segment [seconds] [outDir]');
   const seconds = Number(process.argv[3] ?? '8');
-  const out = process.argv[4] ?? join(REPO_ROOT, 'profiles', `${kind}-${Date.now()}`);
+  const out = process.argv[4] ?? join(tmpdir(), `origin-proxy-profile-${kind}-${Date.now()}`);
+  process.stdout.write(`profiles and summaries in ${out}\n`);
   const dir = tempDir('profile-hls');
   try {
     const www = join(dir.dir, 'static', 'www');
