@@ -123,7 +123,12 @@ export interface MetricJson {
 /** The workers' metrics (in slot order) as one exposition: summed, shared-state gauges taken from the first. */
 export async function mergeMetrics(parts: readonly MetricJson[][]): Promise<{ text: string; contentType: string }> {
   const adjusted = parts.map((list) =>
-    list.map((m) => ({ ...m, aggregator: SHARED_METRICS.has(m.name) ? 'first' : AGGREGATORS.has(m.aggregator ?? '') ? m.aggregator : 'sum' })),
+    list.map((m) => ({
+      ...m,
+      aggregator: SHARED_METRICS.has(m.name) ? 'first' : AGGREGATORS.has(m.aggregator ?? '') ? m.aggregator : 'sum',
+      // prom-client groups samples by their labels and needs an object (ours may have none).
+      values: (Array.isArray(m.values) ? (m.values as { labels?: unknown }[]) : []).map((v) => ({ ...v, labels: v.labels ?? {} })),
+    })),
   );
   const registry = AggregatorRegistry.aggregate(adjusted);
   return { text: await registry.metrics(), contentType: registry.contentType };
