@@ -146,6 +146,8 @@ export class OriginProxy {
       log: deps.log,
       relays: this.relays,
       share: deps.worker?.healthShare,
+      // Worker 0 alone probes origins (one prober per proxy, not per worker); the others read its verdicts.
+      probe: deps.role !== 'stream',
       ...(deps.now ? { now: deps.now } : {}),
     });
     this.router = new Router({
