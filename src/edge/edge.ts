@@ -121,6 +121,7 @@ export class Edge {
       upstreamBytes: this.counters.bytesOfEndedHubs,
       cacheBytes: 0,
       cacheBytesMax: 0,
+      cacheBytesPeak: 0,
       cacheOverflows: 0,
       skips: this.counters.skipsOfEndedHubs,
       skipsByStream: {},
@@ -133,6 +134,7 @@ export class Edge {
       const cache = hub.cache.stats();
       out.cacheBytes += cache.bytes;
       out.cacheBytesMax = Math.max(out.cacheBytesMax, cache.bytes);
+      out.cacheBytesPeak = Math.max(out.cacheBytesPeak, cache.peak);
       out.cacheOverflows += cache.overflows;
       const skips = hub.skips;
       out.skips += skips;
