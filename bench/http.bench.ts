@@ -25,7 +25,7 @@ import type { BenchContext, BenchReport } from './run.js';
 
 const PLAYERS = 16;
 const HLS_CONCURRENCY = 16;
-const SEGMENT_BYTES = 650 * 1024;
+export const SEGMENT_BYTES = 650 * 1024;
 const BASELINE_DIST = join(FIXTURES_DIST, '..', '..', 'bench', 'baseline');
 
 function rounds(): number {
@@ -164,7 +164,7 @@ async function flvFanOut(ctx: BenchContext, dir: string): Promise<{ rows: string
 }
 
 /** nginx serving fixed files from `root` (no RTMP, no logging): an origin whose cost per request is constant. */
-async function startStaticNginx(root: string): Promise<{ peer: Peer; port: number }> {
+export async function startStaticNginx(root: string): Promise<{ peer: Peer; port: number }> {
   const port = await freePort();
   for (const sub of ['logs', 'tmp']) mkdirSync(join(root, sub), { recursive: true });
   const conf = `
@@ -183,7 +183,7 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s; sendfi
 }
 
 /** A live playlist of five 2 s segments, as an origin serves it (about 300 bytes). */
-function fixedPlaylist(): string {
+export function fixedPlaylist(): string {
   const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-MEDIA-SEQUENCE:100', '#EXT-X-TARGETDURATION:2'];
   for (let i = 100; i < 105; i++) lines.push('#EXTINF:2.000,', `bench-${i}.ts`);
   return `${lines.join('\n')}\n`;
@@ -203,7 +203,8 @@ async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: stri
   // As root nginx's worker runs as nobody and must reach the files.
   for (const d of [dir, join(dir, 'static'), www]) chmodSync(d, 0o755);
   const nginx = await startStaticNginx(join(dir, 'static'));
-  const proxy: RunningProxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info' } });
+  // The targets are for the request path itself: no edge cache (hls-cache.bench.ts measures the cache).
+  const proxy: RunningProxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info', PROXY_HLS_CACHE_MAX: '0' } });
   const relayPort = await freePort();
   const relay = startPeer('http relay', process.execPath, [join(BASELINE_DIST, 'http-relay.js'), String(relayPort), '127.0.0.1', String(nginx.port)]);
   let reference: { peer: Peer; port: number } | undefined;
