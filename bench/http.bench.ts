@@ -4,7 +4,8 @@
 // (2) HLS playlist and segment requests over 16 keep-alive loops from a static nginx origin (a fixed
 // playlist and a fixed ~650 kB segment, so the origin's cost is constant): direct, through a plain
 // node:http keep-alive relay, and through the proxy — req/s, CPU per playlist request, CPU per GB of segments.
-// BENCH_ROUNDS=n repeats each measurement n times (figures are medians); BENCH_REFERENCE_PROXY is an
+// BENCH_ROUNDS=n repeats each measurement n times (figures are medians); BENCH_HTTP_ONLY=flv|hls runs one
+// half; BENCH_REFERENCE_PROXY is an
 // optional reference proxy's command line ({port}: where it listens, {origin_host}/{origin_port}: the
 // origin it forwards to), measured like the relays; without it that row is skipped with a note.
 import { randomBytes } from 'node:crypto';
@@ -310,8 +311,11 @@ async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: stri
 export async function httpBench(ctx: BenchContext): Promise<BenchReport> {
   const dir = tempDir('bench-http');
   try {
-    const flv = await flvFanOut(ctx, dir.dir);
-    const hls = await hlsRequests(ctx, dir.dir);
+    // BENCH_HTTP_ONLY=flv or =hls runs one half (for quick comparisons); the default runs both.
+    const only = process.env.BENCH_HTTP_ONLY ?? '';
+    const none = { rows: [], targets: [], notes: [] };
+    const flv = only === 'hls' ? none : await flvFanOut(ctx, dir.dir);
+    const hls = only === 'flv' ? none : await hlsRequests(ctx, dir.dir);
     return {
       headers: ['load', 'delivered / rate', 'cost', 'ratio (FLV: ÷ relay CPU; HLS: ÷ direct req/s)', 'notes'],
       rows: [...flv.rows, ...hls.rows],

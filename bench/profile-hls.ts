@@ -77,7 +77,7 @@ async function main(): Promise<void> {
     ] as const) {
       const file = readdirSync(d).find((f) => f.endsWith('.cpuprofile'));
       if (!file) throw new Error(`no profile written by the ${name}`);
-      const summary = execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'profile-summary.mjs'), join(d, file), '--per', String(w.requests), '--top', '30', '--from', w.from, '--to', w.to], {
+      const summary = execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'profile-summary.mjs'), join(d, file), '--per', String(w.requests), '--top', '60', '--from', w.from, '--to', w.to], {
         encoding: 'utf8',
       });
       writeFileSync(join(out, `${name}.txt`), summary);

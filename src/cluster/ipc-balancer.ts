@@ -115,6 +115,11 @@ export class IpcBalancer implements Balancer {
     return this.pending.size;
   }
 
+  /** A request of another kind on the same channel (the shared origin health, ipc-health-share.ts). */
+  request<T>(method: BalancerMethod, args: unknown[]): Promise<T> {
+    return this.call(method, args);
+  }
+
   private call<T>(method: BalancerMethod, args: unknown[]): Promise<T> {
     if (this.closed) return Promise.reject(new BalancerUnavailableError(method, 'balancer closed'));
     if (this.pending.size >= this.maxPending) {

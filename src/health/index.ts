@@ -16,6 +16,8 @@ export interface OriginHealthDeps {
   relays?: RelayControl;
   now?: () => number;
   dialer?: ProbeDialer;
+  /** Where health is shared (worker processes: through the primary); default by balancer kind. */
+  share?: HealthShare | undefined;
 }
 
 /** The Redis connection of a Redis balancer (health keys live next to the balancer's). */
@@ -29,14 +31,16 @@ export function createOriginHealth(deps: OriginHealthDeps): HealthMonitor {
   const { config } = deps;
   const client = redisClientOf(deps.balancer);
   const interval = config.health.intervalMs;
-  const share: HealthShare = client
-    ? new RedisHealthShare({
-        client,
-        verdictTtlMs: Math.max(2000, 2 * interval + 1000),
-        loadTtlMs: config.originExpireMs,
-        ...(deps.now ? { now: deps.now } : {}),
-      })
-    : new LocalHealthShare();
+  const share: HealthShare = deps.share
+    ? deps.share
+    : client
+      ? new RedisHealthShare({
+          client,
+          verdictTtlMs: Math.max(2000, 2 * interval + 1000),
+          loadTtlMs: config.originExpireMs,
+          ...(deps.now ? { now: deps.now } : {}),
+        })
+      : new LocalHealthShare();
   return new HealthMonitor({
     balancer: deps.balancer,
     intervalMs: interval,

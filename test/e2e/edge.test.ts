@@ -196,6 +196,9 @@ describe('edge mode: one upstream per stream, shared by RTMP and HTTP-FLV player
     assert.equal(await originPlayers('edge1'), 1);
     const s = await edgeStats();
     assert.equal(s.upstreams, 1);
+    // One stream: its cache is the largest and the whole (8 MiB default bound, 2 s GOPs at 500 kb/s: no overflow).
+    assert.ok(s.cacheBytesMax > 0 && s.cacheBytesMax === s.cacheBytes, JSON.stringify(s));
+    assert.equal(s.cacheOverflows, 0);
     // The origin's relay count sees the upstream once, not once per player.
     const page = await (await fetch(`${proxy.systemApi}/metrics`)).text();
     assert.match(page, /^origin_proxy_origin_relays\{server="nginx"\} 1$/m);
@@ -227,6 +230,16 @@ describe('edge mode: one upstream per stream, shared by RTMP and HTTP-FLV player
     // The whole start (connect, play, first keyframe) is well under a GOP (2 s) from the cache.
     assert.ok(rtmpMs < 100, `RTMP: first keyframe after ${rtmpMs.toFixed(1)} ms`);
     assert.ok(flvMs < 100, `HTTP-FLV: first keyframe after ${flvMs.toFixed(1)} ms`);
+    // What FFmpeg makes of a start from the cache: one audio and one video track, nothing else (cached
+    // metadata stamped at the GOP's time was a subtitle track to it).
+    for (const url of [`rtmp://127.0.0.1:${proxy.ports.rtmp}/live/edge1`, `${proxy.httpServer}/live/edge1.flv`]) {
+      const r = await run(
+        'ffprobe',
+        ['-v', 'error', '-rw_timeout', '15000000', '-show_entries', 'stream=codec_name,codec_type', '-of', 'csv=p=0', url],
+        20_000,
+      );
+      assert.deepEqual(r.stdout.trim().split('\n').sort(), ['aac,audio', 'h264,video'], `${url}: ${r.stderr.slice(-300)}`);
+    }
   });
 
   test('a stalled player does not slow the others and is skipped to a keyframe', async () => {

@@ -260,7 +260,9 @@ describe('static files, failures and bad input', () => {
     });
     streamerPort = await freePort();
     await new Promise<void>((r) => streamer.listen(streamerPort, '127.0.0.1', r));
-    proxy = await startProxy({ env: { PROXY_STATIC_FILES: site.dir, PROXY_ORIGIN_ANSWER_TIMEOUT: '1s' } });
+    // The scripted HTTP streamer has no RTMP: its FLV is the per-client HTTP relay (§5.3), whose cancelling of the
+    // origin request is tested here; edge mode reads origins over RTMP (§11.1), so it stays off whatever the overlay.
+    proxy = await startProxy({ env: { PROXY_STATIC_FILES: site.dir, PROXY_ORIGIN_ANSWER_TIMEOUT: '1s', PROXY_EDGE: 'off' } });
   });
   after(async () => {
     await proxy.stop();
