@@ -30,11 +30,7 @@ const NO_SHARED_LABELS = Object.freeze({});
 
 /** Registers a metric read at scrape time in `registry`. */
 export function snapshotMetric(registry: Registry, opts: SnapshotMetricOptions): void {
-  const header = `# HELP ${opts.name} ${escapeText(opts.help)}\n# TYPE ${opts.name} ${opts.type}`;
-  // The last samples and their text: a family whose samples did not change since the last scrape
-  // (most of them, most of the time) is answered with the same string, formatted once.
-  let last: { values: Sample[]; text: string } | undefined;
-  const metric: SelfRendering & Record<string, unknown> = {
+  const metric = {
     name: opts.name,
     help: opts.help,
     type: opts.type,
@@ -44,77 +40,9 @@ export function snapshotMetric(registry: Registry, opts: SnapshotMetricOptions):
       for (const v of values) (v as { sharedLabels?: object }).sharedLabels = NO_SHARED_LABELS;
       return { name: opts.name, help: opts.help, type: opts.type, aggregator: 'sum', values };
     },
-    async renderText() {
-      const values = await opts.read();
-      if (last && sameSamples(last.values, values)) return last.text;
-      let text = header;
-      for (const v of values) text += `\n${v.metricName ?? opts.name}${labelText(v.labels)} ${valueText(v.value)}`;
-      last = { values, text };
-      return text;
-    },
   };
   // prom-client formats any object with this shape; its type names only its own classes.
   registry.registerMetric(metric as unknown as Metric);
-}
-
-/** A metric that formats its own exposition text (see exposition.ts). */
-export interface SelfRendering {
-  renderText(): Promise<string>;
-}
-
-/** Whether two sample lists would be formatted the same (no allocation: compared field by field). */
-function sameSamples(a: readonly Sample[], b: readonly Sample[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    if (x === y) continue;
-    if (x.metricName !== y.metricName || !Object.is(x.value, y.value) || !sameLabels(x.labels, y.labels)) return false;
-  }
-  return true;
-}
-
-function sameLabels(a: Sample['labels'], b: Sample['labels']): boolean {
-  if (a === b) return true;
-  if (!a || !b) return isEmpty(a) && isEmpty(b);
-  let n = 0;
-  for (const k in a) {
-    if (a[k] !== b[k]) return false;
-    n++;
-  }
-  for (const k in b) if (--n < 0 || !(k in a)) return false;
-  return n === 0;
-}
-
-function isEmpty(labels: Sample['labels']): boolean {
-  for (const k in labels) if (k) return false;
-  return true;
-}
-
-/** `{a="x",b="y"}` as prom-client writes it (label order as given), '' for none. */
-function labelText(labels: Sample['labels']): string {
-  let out = '';
-  for (const k in labels) {
-    const v = labels[k]!;
-    out += `${out ? ',' : '{'}${k}="${typeof v === 'string' ? escapeLabel(v) : v}"`;
-  }
-  return out ? `${out}}` : '';
-}
-
-/** A sample value as prom-client writes it (its spelling of NaN included). */
-function valueText(value: number): string {
-  if (Number.isNaN(value)) return 'Nan';
-  if (!Number.isFinite(value)) return value < 0 ? '-Inf' : '+Inf';
-  return `${value}`;
-}
-
-function escapeText(s: string): string {
-  return /[\\\n]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n') : s;
-}
-
-function escapeLabel(s: string): string {
-  return /[\\\n"]/.test(s) ? escapeText(s).replace(/"/g, '\\"') : s;
 }
 
 /**

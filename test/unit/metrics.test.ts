@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Counter, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { registerOutcome } from '../../src/api/system-api.js';
 import { MemoryBalancer } from '../../src/balancer/memory.js';
 import { parseRegistration } from '../../src/balancer/origin.js';
 import { createLogger } from '../../src/log.js';
 import { COSTLY_DEFAULT_METRICS, proxyMetrics, ProxyMetrics } from '../../src/metrics/index.js';
 import { MAX_REASONS, registerServiceMetrics, type StatsSource } from '../../src/metrics/service-metrics.js';
-import { exposition } from '../../src/metrics/exposition.js';
+import { Exposition } from '../../src/metrics/exposition.js';
 import { histogramSamples, snapshotMetric, type Sample } from '../../src/metrics/snapshot-metric.js';
 import { HttpError } from '../../src/net/http-util.js';
 import { OriginAddressError } from '../../src/net/address-policy.js';
@@ -158,8 +158,14 @@ describe('metrics: exposition helpers', () => {
       read: () => histogramSamples('t_hist', { k: 'v' }, [0.5, 2], [1, 3, 4], 9.25, 4),
     });
     // A prom-client metric of its own kind in the same registry goes through prom-client.
-    new Counter({ name: 't_native_total', help: 'n', labelNames: ['l'], registers: [registry] }).inc({ l: 'x' }, 3);
-    const same = async () => assert.equal(await exposition(registry), await registry.metrics());
+    // prom-client's own metrics (process metrics, the register counter) are formatted the same way.
+    const counter = new Counter({ name: 't_native_total', help: 'n', labelNames: ['l'], registers: [registry] });
+    counter.inc({ l: 'x' }, 3);
+    const histogram = new Histogram({ name: 't_native_seconds', help: 'n', labelNames: ['kind'], buckets: [0.1, 1], registers: [registry] });
+    histogram.observe({ kind: 'minor' }, 0.05);
+    new Gauge({ name: 't_native_gauge', help: 'n', registers: [registry] }).set(1.5);
+    const exposition = new Exposition(registry);
+    const same = async () => assert.equal(await exposition.text(), await registry.metrics());
     await same();
     // Unchanged samples are answered from the held text; any change (value, label value, label set) is seen.
     await same();
@@ -171,7 +177,10 @@ describe('metrics: exposition helpers', () => {
     await same();
     labels = { a: 'plain', c: 'new' };
     await same();
-    assert.match(await exposition(registry), /^t_gauge\{a="plain",c="new"\} 2$/m);
+    counter.inc({ l: 'y' });
+    histogram.observe({ kind: 'major' }, 3);
+    await same();
+    assert.match(await exposition.text(), /^t_gauge\{a="plain",c="new"\} 2$/m);
   });
 
   test('register outcomes come from the error the handler threw', () => {
