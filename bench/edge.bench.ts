@@ -291,7 +291,7 @@ async function edgeMemoryBench(ctx: BenchContext): Promise<BenchReport> {
   const rows: string[][] = [];
   const notes: string[] = [];
   const names = [...Array.from({ length: streams.small }, (_, i) => `m${i}`), ...Array.from({ length: streams.big }, (_, i) => `g${i}`)];
-  let ok = true;
+  let ok: boolean;
   try {
     const proxy = await startProxy({
       env: {

@@ -212,7 +212,9 @@ async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: stri
   try {
     await waitForTcp(relayPort);
     reference = await startReference('127.0.0.1', nginx.port);
-    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'ng', service: 's', pid: '1', rtmp: ['1935'], http: [String(nginx.port)] });
+    // Active probes connect to the origin's RTMP port: nginx's own port stands in for it, so the origin stays
+    // up (with a closed port it went down after two probes and every request took the down-origin path).
+    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'ng', service: 's', pid: '1', rtmp: [String(nginx.port)], http: [String(nginx.port)] });
     const proxied = await (await fetch(`${proxy.httpServer}/live/bench.m3u8`)).text();
     const segmentLine = proxied.split('\n').find((l) => l.startsWith('bench-104.ts'));
     if (!segmentLine) throw new Error(`the proxy did not answer the playlist: ${proxied.slice(0, 200)}`);

@@ -50,7 +50,9 @@ async function main(): Promise<void> {
       String(nginx.port),
     ]);
     await waitForTcp(relayPort);
-    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'ng', service: 's', pid: '1', rtmp: ['1935'], http: [String(nginx.port)] });
+    // Active probes connect to the origin's RTMP port: nginx's own port stands in for it, so the origin stays
+    // up (with a closed port it went down after two probes and every request took the down-origin path).
+    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'ng', service: 's', pid: '1', rtmp: [String(nginx.port)], http: [String(nginx.port)] });
     const proxied = await (await fetch(`${proxy.httpServer}/live/bench.m3u8`)).text();
     const segmentLine = proxied.split('\n').find((l) => l.startsWith('bench-104.ts'));
     if (!segmentLine) throw new Error(`the proxy did not answer the playlist: ${proxied.slice(0, 200)}`);
@@ -68,6 +70,8 @@ async function main(): Promise<void> {
     };
     const relayRun = await run('relay', relay.pid, `http://127.0.0.1:${relayPort}`, paths.relay);
     const proxyRun = await run('proxy', proxy.peer.pid, proxy.httpServer, paths.proxy);
+    // Origin state changes and warnings during the run (a probe failing would change the path taken).
+    for (const line of proxy.peer.output.split('\n')) if (/"level":"(warn|error)"|state changed|origin down/.test(line)) process.stdout.write(`proxy log: ${line.slice(0, 300)}\n`);
     await relay.stop(30_000);
     await proxy.peer.stop(30_000);
     await nginx.peer.stop();

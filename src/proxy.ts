@@ -81,6 +81,8 @@ export interface WorkerLink {
   view: WholeProxyView | undefined;
   /** Answers the API owner with this worker's own view. */
   serve(local: LocalAnswers): void;
+  /** Refreshes what the metrics read from the shared balancer (its record counts are otherwise a scrape late). */
+  beforeScrape: () => Promise<void>;
 }
 
 export type ListenerName = keyof Listeners | 'httpsApi' | 'httpsServer' | 'rtsp' | 'metrics';
@@ -146,6 +148,8 @@ export class OriginProxy {
       log: deps.log,
       relays: this.relays,
       share: deps.worker?.healthShare,
+      // Worker 0 alone probes origins (one prober per proxy, not per worker); the others read its verdicts.
+      probe: deps.role !== 'stream',
       ...(deps.now ? { now: deps.now } : {}),
     });
     this.router = new Router({
@@ -392,7 +396,10 @@ export class OriginProxy {
       view: localView({ relays: this.relays, httpPlayers, now: this.deps.now }),
       stats,
       clients: () => this.relays.listClients().length,
-      metrics: () => metrics.registry.getMetricsAsJSON(),
+      metrics: async () => {
+        await worker.beforeScrape().catch(() => undefined);
+        return metrics.registry.getMetricsAsJSON();
+      },
       // A sync under way may have read before the change this follows: the second one reads after it.
       sync: async () => {
         await this.health.sync().catch(() => undefined);

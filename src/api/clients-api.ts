@@ -95,6 +95,7 @@ export function clientsApiRoutes(deps: ClientsApiDeps): Route[] {
         GET: async (ctx) => {
           authorize(ctx);
           const { limit, offset } = page(ctx.url);
+          await source.settled?.();
           // Pins have no stable order across calls; the cursor is a position, good enough for a cluster view.
           const pins = await available(deps.balancer.pins(offset + limit + 1));
           const shown = pins.slice(offset, offset + limit + 1);
@@ -117,6 +118,7 @@ export function clientsApiRoutes(deps: ClientsApiDeps): Route[] {
           authorize(ctx);
           const key = streamParam(decodeSegment(ctx.rest, 'stream'));
           if (key === undefined) throw new HttpError(400, 'stream key missing: /api/v1/streams/<vhost/app/stream>');
+          await source.settled?.();
           const v = await view(ctx, [key]);
           const origin = await available(deps.balancer.lookup(key));
           const tally = v.tallies.get(key);

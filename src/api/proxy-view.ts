@@ -48,6 +48,11 @@ export interface ProxyView {
   kick(id: string): Promise<ClientJson | undefined>;
   /** Tallies and publishers of these streams (all streams when `keys` is absent). */
   streams(keys?: readonly string[]): Promise<StreamsView>;
+  /**
+   * Resolves once what the proxy's processes sent the shared balancer before now has reached it (worker
+   * processes: pins committed by another worker are then listed). Absent: nothing to wait for.
+   */
+  settled?(): Promise<void>;
 }
 
 export interface LocalViewDeps {

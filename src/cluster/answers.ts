@@ -26,6 +26,8 @@ export function answerer(local: LocalAnswers): (q: Query) => Promise<unknown> {
       }
       case 'metrics':
         return local.metrics();
+      case 'ping':
+        return null;
       case 'sync':
         return local.sync();
       case 'forget':

@@ -78,6 +78,10 @@ export function clusterView(gatherer: Pick<Gatherer, 'gather'>): WholeProxyView 
         `origin_proxy_workers{state="answered"} ${parts.length}\norigin_proxy_workers{state="missing"} ${missing}\n`;
       return { text: text.endsWith('\n') || text === '' ? text + tail : `${text}\n${tail}`, contentType };
     },
+    // A worker's pin commit travels on its channel ahead of its answer, so the primary has applied it.
+    settled: async () => {
+      await ask({ k: 'ping' });
+    },
     sync: async () => {
       await ask({ k: 'sync' });
     },

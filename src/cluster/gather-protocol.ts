@@ -36,6 +36,8 @@ export type Query =
   | { k: 'stats' }
   /** This worker's metrics as prom-client JSON (Registry.getMetricsAsJSON). */
   | { k: 'metrics' }
+  /** Nothing: answered after every message the worker sent before it (a barrier). */
+  | { k: 'ping' }
   /** Re-read the shared origin health now (after a drain or undrain). */
   | { k: 'sync' }
   /** An origin was removed through the API: forget it and close its relays now. */
@@ -70,6 +72,7 @@ export function parseQuery(raw: unknown): Query | undefined {
     case 'streams':
       if (q.keys === undefined) return { k: 'streams' };
       return Array.isArray(q.keys) && q.keys.length <= MAX_QUERY_KEYS && q.keys.every(text) ? { k: 'streams', keys: q.keys as string[] } : undefined;
+    case 'ping':
     case 'stats':
     case 'metrics':
     case 'sync':

@@ -343,6 +343,12 @@ export class IpcBalancer implements Balancer {
   }
 
   /** The last counts read from the primary (refreshed in the background on each call; undefined at first). */
+  /** Reads the record counts now (a scrape that must not show the previous scrape's). */
+  async loadRecordCounts(): Promise<void> {
+    if (this.closed) return;
+    this.counts = await this.call<RecordCounts>('recordCounts', []);
+  }
+
   recordCounts(): RecordCounts | undefined {
     if (!this.countsLoading && !this.closed) {
       this.countsLoading = true;

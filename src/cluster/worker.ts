@@ -44,6 +44,8 @@ export interface WorkerHooks {
   view: WholeProxyView | undefined;
   /** Answers the API owner's questions with this worker's own view. */
   serve(local: LocalAnswers): void;
+  /** Refreshes the balancer's record counts before a metrics answer. */
+  beforeScrape: () => Promise<void>;
   /** Tells the primary the listeners are up. */
   started(): void;
   /** Calls `fn` for each control command from the primary (and `stop` when the primary is gone). */
@@ -105,6 +107,9 @@ export function workerHooks(config: Config, baseLog: Logger): WorkerHooks {
     clientIdPrefix: clientIdPrefix(slot),
     onStreamLive: live ? (key, isLive) => live.note(key, isLive) : undefined,
     view: role === 'lead' ? clusterView(new Gatherer(channel)) : undefined,
+    beforeScrape: async () => {
+      await balancer?.loadRecordCounts();
+    },
     serve: (local) => {
       answerQueries(channel, answerer(local), log);
     },

@@ -16,6 +16,8 @@ export interface OriginHealthDeps {
   relays?: RelayControl;
   now?: () => number;
   dialer?: ProbeDialer;
+  /** False: this process runs no probes and learns verdicts from the share (worker processes other than worker 0). */
+  probe?: boolean;
   /** Where health is shared (worker processes: through the primary); default by balancer kind. */
   share?: HealthShare | undefined;
 }
@@ -43,7 +45,9 @@ export function createOriginHealth(deps: OriginHealthDeps): HealthMonitor {
       : new LocalHealthShare();
   return new HealthMonitor({
     balancer: deps.balancer,
-    intervalMs: interval,
+    intervalMs: deps.probe === false ? 0 : interval,
+    // Without probes of its own, it still reads the shared verdicts as often as a prober would.
+    ...(deps.probe === false && interval > 0 ? { syncMs: Math.max(50, Math.min(500, interval)) } : {}),
     fails: config.health.fails,
     originExpireMs: config.originExpireMs,
     dialer: deps.dialer ?? netProbeDialer,
