@@ -147,6 +147,8 @@ export async function runPrimary({ config, log: baseLog, exit }: PrimaryOptions)
       log.error({ worker: slot.index, pid: w.process.pid, code, signal }, 'worker exited');
       if (!wasStarted && code === EXIT_STARTUP_FAILURE) {
         stopAll(EXIT_STARTUP_FAILURE, 'a worker could not start');
+        // Workers still starting serve nobody yet: waiting for them to start only to drain them delays the exit.
+        for (const s of slots) if (!s.started) s.worker?.process.kill('SIGKILL');
         return;
       }
       const now = performance.now();

@@ -248,7 +248,8 @@ describe('gathers through the primary', () => {
     const pending: ((v: unknown) => void)[] = [];
     const { relay, gatherer } = cluster([fakeWorker(['w0-a']), () => new Promise((resolve) => pending.push(resolve))], { answerTimeoutMs: 60_000 });
     const asked = gatherer.gather({ k: 'count' });
-    await new Promise((r) => setTimeout(r, 20));
+    // Worker 1 holds the query (it never answers); then it exits.
+    while (pending.length === 0) await new Promise((r) => setImmediate(r));
     relay.workerGone(1);
     const answers: WorkerAnswer[] = await asked;
     assert.deepEqual(answers, [
