@@ -46,6 +46,9 @@ before(async () => {
       PROXY_EDGE_MAX_LAG: `${MAX_LAG_MS}ms`,
       PROXY_ORIGIN_EXPIRE: '1h',
       PROXY_LOG_LEVEL: 'info',
+      // One process: an upstream and its GOP cache are shared by the players of one process; with worker
+      // processes each worker opens its own (docs/BEHAVIOUR.md §8.5), and these counts are one process's.
+      PROXY_WORKERS: '1',
     },
   });
   await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'nginx', service: 's', pid: '1', rtmp: [String(nginx.rtmpPort)] });
@@ -362,7 +365,10 @@ describe('edge mode: one upstream per stream, shared by RTMP and HTTP-FLV player
 
 describe('edge mode with PROXY_EDGE_SHARE_AUTH=on', () => {
   test("players with different queries share the first player's upstream", async () => {
-    const shared = await startProxy({ env: { PROXY_EDGE: 'on', PROXY_EDGE_SHARE_AUTH: 'on', PROXY_ORIGIN_EXPIRE: '1h', PROXY_LOG_LEVEL: 'info' } });
+    // One process: upstreams are shared per process (see the suite above).
+    const shared = await startProxy({
+      env: { PROXY_EDGE: 'on', PROXY_EDGE_SHARE_AUTH: 'on', PROXY_ORIGIN_EXPIRE: '1h', PROXY_LOG_LEVEL: 'info', PROXY_WORKERS: '1' },
+    });
     try {
       await registerOrigin(shared.systemApi, { ip: '127.0.0.1', server: 'nginx', service: 's', pid: '1', rtmp: [String(nginx.rtmpPort)] });
       const pub = await publishToOrigin('edgeshare');

@@ -313,9 +313,9 @@ describe('scripted origins: pings, held response heads, players that stop readin
     return o;
   }
 
-  /** The origin connection that carries the play (the proxy's health probes connect too). */
+  /** The origin connection that carries the play (the proxy's health probes and abandoned fast legs connect too). */
   async function playSession(o: FakeRtmpOrigin): Promise<FakeOriginSession> {
-    const find = () => o.sessions.find((x) => x.commands.some((c) => c.name === 'play'));
+    const find = () => o.sessions.find((x) => x.started && x.commands.some((c) => c.name === 'play'));
     await eventually(async () => assert.ok(find()), 5000, 20);
     return find()!;
   }
