@@ -64,14 +64,20 @@ async function main(): Promise<void> {
       await httpLoad({ origin, concurrency: 16, durationMs: 1000, request: () => ({ path, method: 'GET' }) });
       const from = now();
       const r = await measureCpu(pid, () => httpLoad({ origin, concurrency: 16, durationMs: seconds * 1000, request: () => ({ path, method: 'GET' }) }));
-      const unit = kind === 'playlist' ? `${((r.cpu * 1e6) / r.result.requests).toFixed(1)} µs CPU/request` : `${(r.cpu / ((2 * r.result.bytes) / 1e9)).toFixed(3)} CPU-s/GB`;
-      process.stdout.write(`${name}: ${r.result.requests} requests, ${r.result.errors} errors, ${(r.result.bytes / 1e6).toFixed(0)} MB, cpu ${r.cpu.toFixed(2)} s, ${unit}\n`);
+      const unit =
+        kind === 'playlist'
+          ? `${((r.cpu * 1e6) / r.result.requests).toFixed(1)} µs CPU/request`
+          : `${(r.cpu / ((2 * r.result.bytes) / 1e9)).toFixed(3)} CPU-s/GB`;
+      process.stdout.write(
+        `${name}: ${r.result.requests} requests, ${r.result.errors} errors, ${(r.result.bytes / 1e6).toFixed(0)} MB, cpu ${r.cpu.toFixed(2)} s, ${unit}\n`,
+      );
       return { requests: r.result.requests, from, to: now() };
     };
     const relayRun = await run('relay', relay.pid, `http://127.0.0.1:${relayPort}`, paths.relay);
     const proxyRun = await run('proxy', proxy.peer.pid, proxy.httpServer, paths.proxy);
     // Origin state changes and warnings during the run (a probe failing would change the path taken).
-    for (const line of proxy.peer.output.split('\n')) if (/"level":"(warn|error)"|state changed|origin down/.test(line)) process.stdout.write(`proxy log: ${line.slice(0, 300)}\n`);
+    for (const line of proxy.peer.output.split('\n'))
+      if (/"level":"(warn|error)"|state changed|origin down/.test(line)) process.stdout.write(`proxy log: ${line.slice(0, 300)}\n`);
     await relay.stop(30_000);
     await proxy.peer.stop(30_000);
     await nginx.peer.stop();
@@ -81,9 +87,13 @@ async function main(): Promise<void> {
     ] as const) {
       const file = readdirSync(d).find((f) => f.endsWith('.cpuprofile'));
       if (!file) throw new Error(`no profile written by the ${name}`);
-      const summary = execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'profile-summary.mjs'), join(d, file), '--per', String(w.requests), '--top', '60', '--from', w.from, '--to', w.to], {
-        encoding: 'utf8',
-      });
+      const summary = execFileSync(
+        process.execPath,
+        [join(REPO_ROOT, 'scripts', 'profile-summary.mjs'), join(d, file), '--per', String(w.requests), '--top', '60', '--from', w.from, '--to', w.to],
+        {
+          encoding: 'utf8',
+        },
+      );
       writeFileSync(join(out, `${name}.txt`), summary);
       process.stdout.write(`\n== ${name} ==\n${summary}`);
     }
