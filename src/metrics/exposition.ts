@@ -23,7 +23,7 @@ interface MetricOf {
   values?: ValueOf[];
 }
 
-type Gettable = { name: string; get(): Promise<MetricOf> | MetricOf };
+type Gettable = { name: string; get(): Promise<MetricOf> | MetricOf; getForPromString?: () => Promise<MetricOf> };
 
 /** The page of one registry (its default labels are not applied: the proxy sets none). */
 export class Exposition {
@@ -40,7 +40,8 @@ export class Exposition {
   }
 
   private async metricText(m: Gettable): Promise<string> {
-    const metric = await m.get();
+    // As prom-client: a histogram's text form keeps each bucket's series labels apart (no per-sample merge).
+    const metric = await (m.getForPromString ? m.getForPromString() : m.get());
     const values = metric.values ?? [];
     const held = this.held.get(m);
     if (held && sameSamples(held.values, values)) return held.text;
