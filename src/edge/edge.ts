@@ -120,6 +120,8 @@ export class Edge {
       players: { rtmp: 0, flv: 0 },
       upstreamBytes: this.counters.bytesOfEndedHubs,
       cacheBytes: 0,
+      cacheBytesMax: 0,
+      cacheOverflows: 0,
       skips: this.counters.skipsOfEndedHubs,
       skipsByStream: {},
     };
@@ -128,7 +130,10 @@ export class Edge {
       if (hub.state === 'live') out.upstreams++;
       for (const p of hub.players) out.players[p.protocol]++;
       out.upstreamBytes += hub.upstreamBytes;
-      out.cacheBytes += hub.cache.stats().bytes;
+      const cache = hub.cache.stats();
+      out.cacheBytes += cache.bytes;
+      out.cacheBytesMax = Math.max(out.cacheBytesMax, cache.bytes);
+      out.cacheOverflows += cache.overflows;
       const skips = hub.skips;
       out.skips += skips;
       if (skips > 0) skipping.push([hub.streamKey, skips]);

@@ -62,13 +62,15 @@ export class GopCache {
   }
 
   /**
-   * What a new player gets first: metadata and sequence headers (stamped with the GOP's first timestamp, so
-   * its timeline starts there), then the current GOP. Without a GOP: the headers only.
+   * What a new player gets first: metadata at time 0 (FFmpeg takes a script tag at any other time for a
+   * subtitle track), sequence headers stamped with the GOP's first timestamp (so its timeline starts there),
+   * then the current GOP. Without a GOP: the headers only.
    */
   snapshot(): MediaPacket[] {
     const first = this.gop[0]?.timestamp;
     const out: MediaPacket[] = [];
-    for (const h of [this.metadata, this.videoHeader, this.audioHeader]) {
+    if (this.metadata) out.push(this.metadata.timestamp === 0 ? this.metadata : this.metadata.at(0));
+    for (const h of [this.videoHeader, this.audioHeader]) {
       if (h) out.push(first === undefined ? h : h.at(first));
     }
     for (const p of this.gop) out.push(p);

@@ -1,7 +1,7 @@
 // The proxy's Prometheus metrics: one Registry per proxy (never prom-client's global one), filled
 // at scrape time from state the proxy already keeps, served as `GET /metrics` on the system API and,
 // when PROXY_METRICS_LISTEN is set, on a listener of its own.
-import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Registry } from './prom-client.js';
 import type { EdgeStats } from '../edge/types.js';
 import { snapshotMetric } from './snapshot-metric.js';
 import { Exposition } from './exposition.js';
