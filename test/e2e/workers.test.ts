@@ -79,7 +79,11 @@ before(async () => {
   // idle_streams on: a player stays when its stream's publisher goes. The publishers run through the proxy too,
   // so killing a worker may end one; worker 0's players must then still be open (only the dead worker's relays end).
   nginx.push(await startNginxRtmp({ idleStreams: true }), await startNginxRtmp({ idleStreams: true }));
-  proxy = await startProxy({ env: { PROXY_WORKERS: '2', PROXY_LOG_LEVEL: 'info', PROXY_GRACE_QUIT_TIMEOUT: '3s', PROXY_FORCE_QUIT_TIMEOUT: '10s' } });
+  // One origin play connection per player, and players kept through a publisher's gap: per-client relays. Edge mode
+  // shares one upstream per worker (§11.1) and ends players at a gap (§11.6), so it stays off whatever the overlay.
+  proxy = await startProxy({
+    env: { PROXY_WORKERS: '2', PROXY_LOG_LEVEL: 'info', PROXY_GRACE_QUIT_TIMEOUT: '3s', PROXY_FORCE_QUIT_TIMEOUT: '10s', PROXY_EDGE: 'off' },
+  });
   nginx.forEach((n, i) => startHeartbeat({ systemApi: proxy.systemApi, rtmp: n.rtmpPort, http: n.httpPort, server: `nginx${i}` }));
   await waitForOrigins(proxy.systemApi, 2);
 });
