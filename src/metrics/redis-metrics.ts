@@ -1,7 +1,7 @@
 // Redis command latency and errors, measured in one place: every command an ioredis client sends
 // (the balancer's, the health share's, scripts, scans) passes its sendCommand, which is wrapped here
 // once. Command names label the series; they are a small set (what the proxy's code sends), capped.
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from './prom-client.js';
 import type { RedisClient } from '../balancer/redis-connection.js';
 import { snapshotMetric, tokenLabel } from './snapshot-metric.js';
 

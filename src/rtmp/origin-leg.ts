@@ -3,11 +3,13 @@
 // releaseStream / FCPublish / FCSubscribe it sent, createStream, and publish/play with the client's own
 // arguments (stream name with its query, publish type, play start/duration/reset). Waits only for the answers
 // every origin gives (connect, createStream, NetStream.Publish.Start / NetStream.Play.Start): nginx-rtmp never
-// answers releaseStream or FCPublish.
+// answers releaseStream or FCPublish. The fast leg sends publish/play on stream 1 without waiting for
+// createStream's answer; an origin that answers another id gets a fresh, careful connection (BEHAVIOUR.md §4.5).
 import type { Socket } from 'node:net';
 import { Amf0Object, amf0Number, type Amf0Value, type RtmpCommand } from './amf0.js';
 import { COMMAND_CSID, commandMessage, infoObject, infoText, isCommand, readCommand } from './commands.js';
 import type { ClientIntent } from './client.js';
+import type { CarefulOrigins } from './careful-origins.js';
 import { ClientHandshake } from './handshake.js';
 import { OUT_CHUNK_SIZE, RtmpLeg } from './leg.js';
 import { payloadLength, type RtmpMessage } from './messages.js';
@@ -15,6 +17,10 @@ import { dialFirst, OriginDialError } from '../net/origin-dial.js';
 
 /** Most media/data bytes an origin may send between publish/play and its start status (they are held). */
 const MAX_EARLY_BYTES = 8 * 1024 * 1024;
+/** The stream id the fast leg assumes: what nginx-rtmp, SRS and node-media-server answer a first createStream. */
+const ASSUMED_STREAM_ID = 1;
+/** Longest wait for an origin to close a fast leg that published on the wrong stream id, before the re-dial. */
+const RELEASE_WAIT_MS = 1000;
 
 /** Where to dial (one entry of a route's targets). */
 export interface OriginTarget {
@@ -56,6 +62,12 @@ export interface OriginLegOptions {
   report?: (target: OriginTarget, ok: boolean) => void;
   /** The time one target's dial may take (the origin's dial budget); 0 skips it. Default: dialMs. */
   timeFor?: (target: OriginTarget) => number;
+  /**
+   * Endpoints that need the careful leg (publish/play only after createStream's answer). With it, other
+   * endpoints get the fast leg and are remembered here when they answer another id; without it, every leg
+   * is careful.
+   */
+  careful?: CarefulOrigins;
 }
 
 /** A ready origin leg: the stream is publishing/playing on `streamId`. */
@@ -71,6 +83,17 @@ export interface OriginLeg {
   forward: RtmpMessage[];
   /** Whether the origin sent its own onFCPublish. */
   sentOnFCPublish: boolean;
+  /** The fast leg met an origin that answered createStream with this id: this leg is the careful re-dial. */
+  redialedAfterId?: number;
+}
+
+/** The origin answered createStream with another id than the one the fast leg already used. */
+class StreamIdMismatch extends Error {
+  override readonly name = 'StreamIdMismatch';
+
+  constructor(readonly answered: number) {
+    super(`origin answered createStream with stream id ${answered}`);
+  }
 }
 
 /** Connects to the first target that accepts within its dial time; throws OriginError when none does. */
@@ -100,6 +123,8 @@ class OriginInbox {
   private failure: Error | null = null;
   private wake: (() => void) | null = null;
   private flushQueued = false;
+  /** Given up: nothing more is written (the connection is being closed). */
+  private stopped = false;
   readonly leg: RtmpLeg;
 
   constructor(
@@ -147,7 +172,7 @@ class OriginInbox {
 
   private readonly flushQueuedBytes = (): void => {
     this.flushQueued = false;
-    this.leg.flush();
+    if (!this.stopped) this.leg.flush();
   };
 
   private readonly onEnd = (): void => this.fail(new OriginError('origin closed the connection', 'origin failed'));
@@ -198,6 +223,12 @@ class OriginInbox {
     return this.messages[this.head++]!;
   }
 
+  /** Gives up on the connection: stops listening and writes nothing more (the caller closes it). */
+  stop(): void {
+    this.stopped = true;
+    this.detach();
+  }
+
   /** Stops listening; returns the messages not taken yet. */
   detach(): RtmpMessage[] {
     this.socket.off('data', this.onData);
@@ -222,6 +253,21 @@ export function originConnectObject(intent: ClientIntent, app: string, target: O
 /** Dials the origin and replays the client's session up to NetStream.Publish.Start / NetStream.Play.Start. */
 export async function openOriginLeg(o: OriginLegOptions): Promise<OriginLeg> {
   const { socket, target } = await dialOrigin(o.targets, o.dialMs, o.signal, o.report, o.timeFor);
+  const fast = o.careful !== undefined && !o.careful.has(target);
+  try {
+    return await onConnection(socket, target, o, fast);
+  } catch (err) {
+    if (!(err instanceof StreamIdMismatch)) throw err;
+    // Never the same command twice on one connection: a fresh one, careful from now on for this endpoint.
+    o.careful!.remember(target);
+    const again = await dialOrigin([target], o.dialMs, o.signal, o.report, o.timeFor);
+    const ready = await onConnection(again.socket, again.target, o, false);
+    return { ...ready, redialedAfterId: err.answered };
+  }
+}
+
+/** Replays the client's session on a connected socket; on any failure the socket is closed. */
+async function onConnection(socket: Socket, target: OriginTarget, o: OriginLegOptions, fast: boolean): Promise<OriginLeg> {
   const inbox = new OriginInbox(socket, o.maxMessageSize);
   const onAbort = () => {
     inbox.fail(new OriginError('client left', 'client left'));
@@ -229,10 +275,11 @@ export async function openOriginLeg(o: OriginLegOptions): Promise<OriginLeg> {
   };
   o.signal.addEventListener('abort', onAbort);
   try {
-    const ready = await replay(inbox, o, target);
+    const ready = await replay(inbox, o, target, fast);
     return ready;
   } catch (err) {
-    inbox.detach();
+    inbox.stop();
+    if (err instanceof StreamIdMismatch && o.intent.request.kind === 'publish') await released(socket, Math.min(RELEASE_WAIT_MS, o.answerMs), o.signal);
     socket.destroy();
     throw err;
   } finally {
@@ -240,7 +287,30 @@ export async function openOriginLeg(o: OriginLegOptions): Promise<OriginLeg> {
   }
 }
 
-async function replay(inbox: OriginInbox, o: OriginLegOptions, target: OriginTarget): Promise<OriginLeg> {
+/**
+ * Ends the connection and waits (up to `ms`) for the origin to close its side: by then it has dropped a
+ * publish it may have taken on it, so the re-dial's publish of the same name is not refused as busy.
+ */
+function released(socket: Socket, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket.destroyed) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      socket.off('close', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    socket.on('close', done);
+    socket.on('error', () => undefined);
+    signal.addEventListener('abort', done);
+    // Reading on (and dropping it) lets the origin's FIN arrive.
+    socket.on('data', () => undefined);
+    socket.end();
+  });
+}
+
+async function replay(inbox: OriginInbox, o: OriginLegOptions, target: OriginTarget, fast: boolean): Promise<OriginLeg> {
   const { leg } = inbox;
   const { intent } = o;
   let tid = 1;
@@ -252,22 +322,27 @@ async function replay(inbox: OriginInbox, o: OriginLegOptions, target: OriginTar
   };
 
   await inbox.handshaken(o.answerMs);
-  // connect, the preamble and createStream go out together: origins handle commands in order, and one round
-  // trip less is most of what the proxy adds to a stream's start.
+  // connect, the preamble and createStream go out together (with C2): origins handle commands in order, and
+  // each round trip saved is most of what the proxy adds to a stream's start. The fast leg sends publish/play
+  // along too, on the stream id every common origin answers first.
   leg.setChunkSize(OUT_CHUNK_SIZE);
   const connectId = call('connect', originConnectObject(intent, o.app, target), intent.connect.args);
   for (const c of intent.preamble) call(c.name, c.commandObject, c.args);
   const createId = call('createStream', null, []);
+  const req = intent.request.command;
+  if (fast) call(req.name, req.commandObject, req.args, ASSUMED_STREAM_ID);
   leg.flush();
   const answers = await answersTo(inbox, { [connectId]: 'connect', [createId]: 'createStream' }, o.answerMs);
   const streamId = amf0Number(answers.get(createId)!.args[0]);
   if (streamId === undefined || !Number.isInteger(streamId) || streamId <= 0 || streamId > 0xffffffff) {
     throw new OriginError('origin answered createStream without a stream id', 'origin failed');
   }
+  if (fast && streamId !== ASSUMED_STREAM_ID) throw new StreamIdMismatch(streamId);
 
-  const req = intent.request.command;
-  call(req.name, req.commandObject, req.args, streamId);
-  leg.flush();
+  if (!fast) {
+    call(req.name, req.commandObject, req.args, streamId);
+    leg.flush();
+  }
   const wanted = intent.request.kind === 'publish' ? 'NetStream.Publish.Start' : 'NetStream.Play.Start';
   const forward: RtmpMessage[] = [];
   let forwardBytes = 0;

@@ -1,5 +1,6 @@
 // What an idle proxy loads: the packages only some configurations use (ioredis for the Redis balancer,
-// pino-pretty for text logs, send for static files, undici's entry with all its dispatchers and mocks) are not
+// pino-pretty for text logs, send for static files, undici's entry with all its dispatchers and mocks,
+// @opentelemetry/api that prom-client wants only for exemplars) are not
 // loaded by the default configuration — also after it has relayed an HTTP request — and are loaded, and work,
 // when the configuration asks for them. Read with test/fixtures/module-probe.ts inside the proxy process.
 import assert from 'node:assert/strict';
@@ -30,7 +31,9 @@ interface ProbedProxy {
 
 async function probedProxy(env: Record<string, string>): Promise<ProbedProxy> {
   const file = join(tmp.dir, `modules-${++seq}.json`);
-  const proxy = await startProxy({ env: { NODE_OPTIONS: `--import ${PROBE}`, MODULE_PROBE_FILE: file, ...env } });
+  // One process: the probe reports the modules of the process it runs in, and every process of a proxy with
+  // worker processes would write the same file (this is about what one process loads).
+  const proxy = await startProxy({ env: { NODE_OPTIONS: `--import ${PROBE}`, MODULE_PROBE_FILE: file, ...env, PROXY_WORKERS: '1' } });
   const read = (): ModuleSnapshot | undefined => {
     try {
       return JSON.parse(readFileSync(file, 'utf8')) as ModuleSnapshot;
@@ -103,6 +106,25 @@ describe('the default configuration', () => {
     const busy = await p.loaded();
     assert.ok(!busy.files.some((f) => UNDICI_ENTRY.test(f)), "undici's entry is not loaded by a relayed request");
     assert.equal(busy.packages.get('ioredis'), undefined);
+  });
+
+  test('prom-client without @opentelemetry/api: the process CPU counters are still scraped and count', async () => {
+    const text = async () => (await fetch(`${p.proxy.systemApi}/metrics`)).text();
+    const cpu = (page: string) => Number(/^process_cpu_seconds_total (\S+)$/m.exec(page)?.[1]);
+    const first = await text();
+    for (const name of ['process_cpu_user_seconds_total', 'process_cpu_system_seconds_total', 'process_cpu_seconds_total']) {
+      assert.match(first, new RegExp(`^# TYPE ${name} counter$`, 'm'));
+    }
+    // A burst of scrapes costs CPU: the counter moves (prom-client's own collect, not a stand-in).
+    let later = first;
+    await eventually(async () => {
+      for (let i = 0; i < 20; i++) later = await text();
+      assert.ok(cpu(later) > cpu(first), `${cpu(first)} → ${cpu(later)}`);
+    });
+    const loaded = await p.loaded();
+    assert.ok(loaded.packages.get('prom-client'), 'prom-client is loaded');
+    // The stand-in sits in the require cache under the package's entry path: one entry, not its 51 files.
+    assert.ok((loaded.packages.get('@opentelemetry/api') ?? 0) <= 1, `@opentelemetry/api: ${loaded.packages.get('@opentelemetry/api')} files`);
   });
 });
 

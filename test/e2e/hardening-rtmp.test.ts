@@ -178,7 +178,7 @@ describe('RTMP: commands before publish/play', () => {
   });
 
   test('only what the origin needs is replayed: one releaseStream and one FCPublish, no FCSubscribe, no _checkbw', async () => {
-    const before = origin.sessions.length;
+    const before = origin.sessions.filter((s) => s.started).length;
     const { client } = await RtmpTestClient.open(`${url}/x`);
     for (let i = 0; i < 5; i++) client.invoke('releaseStream', null, [`s${i}`]);
     for (let i = 0; i < 5; i++) client.invoke('FCPublish', null, ['replayed']);
@@ -186,7 +186,7 @@ describe('RTMP: commands before publish/play', () => {
     client.invoke('_checkbw', null, []);
     client.invoke('someUnknownCall', null, []);
     assert.equal((await client.start('publish', 'replayed', await client.createStream())).get('code'), 'NetStream.Publish.Start');
-    const session = await origin.session(before);
+    const session = await origin.started(before);
     const names = session.commands.map((c) => c.name);
     assert.deepEqual(
       names.filter((n) => n === 'releaseStream'),
@@ -205,7 +205,7 @@ describe('RTMP: commands before publish/play', () => {
     player.invoke('FCPublish', null, ['p']);
     player.invoke('FCSubscribe', null, ['p']);
     assert.equal((await player.start('play', 'replayed', await player.createStream())).get('code'), 'NetStream.Play.Start');
-    const playSession = await origin.session(before + 1);
+    const playSession = await origin.started(before + 1);
     const playNames = playSession.commands.map((c) => c.name);
     assert.ok(playNames.includes('FCSubscribe') && !playNames.includes('FCPublish'), playNames.join(','));
     player.close();

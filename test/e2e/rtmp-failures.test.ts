@@ -175,7 +175,7 @@ describe('RTMP failure paths', () => {
     await onlyOrigin([String(fo.port)]);
     const { client } = await RtmpTestClient.open(`${url}/x`);
     await client.start('publish', 'idle', await client.createStream());
-    const s = await fo.session(0);
+    const s = await fo.started(0);
     const waited = await client.closedWithin(5000);
     assert.ok(waited >= 1500, `closed after ${waited} ms (idle timeout 2 s)`);
     await s.until(() => s.closedAt !== undefined, 1000);

@@ -37,7 +37,10 @@ describe('RTMP proxy against a scripted origin', () => {
   let serial = 0;
 
   before(async () => {
-    proxy = await startProxy({ env: { PROXY_ORIGIN_ANSWER_TIMEOUT: '1500ms', PROXY_LOG_LEVEL: 'info' } });
+    // The per-client relay (§4): origin statuses passed through, scripted payloads that are not real media,
+    // backpressure onto the origin. Edge mode answers plays itself, waits for a keyframe and reads the origin at
+    // its own pace (§11.2, §11.4), so it stays off whatever the suite's overlay.
+    proxy = await startProxy({ env: { PROXY_ORIGIN_ANSWER_TIMEOUT: '1500ms', PROXY_LOG_LEVEL: 'info', PROXY_EDGE: 'off' } });
     url = `rtmp://127.0.0.1:${proxy.ports.rtmp}/live`;
   });
   after(async () => {
@@ -101,7 +104,7 @@ describe('RTMP proxy against a scripted origin', () => {
     assert.equal(statusMsg.streamId, 1, 'the origin answered on its stream 7; the client sees its own 1');
 
     // Origin side: C0 = 3, connect with the whole command object, the preamble, createStream, publish on 7.
-    const s = await fo.session(0);
+    const s = await fo.started(0);
     assert.equal(s.c0, 3);
     const names = s.commands.map((c) => c.name);
     assert.deepEqual(names, ['connect', 'releaseStream', 'FCPublish', 'createStream', 'publish']);
@@ -168,7 +171,7 @@ describe('RTMP proxy against a scripted origin', () => {
     const from = client.received.length;
     const status = await client.start('play', 'cam?token=t1', sid, [-1000, -1, true] as Amf0Value[]);
     assert.equal(status.get('code'), 'NetStream.Play.Start');
-    const s = await fo.session(0);
+    const s = await fo.started(0);
     assert.deepEqual(
       s.commands.map((c) => c.name),
       ['connect', 'FCSubscribe', 'createStream', 'play'],
@@ -221,7 +224,7 @@ describe('RTMP proxy against a scripted origin', () => {
     const { client } = await RtmpTestClient.open(`${url}/x`);
     const sid = await client.createStream();
     await client.start('play', 'acks', sid);
-    const s = await fo.session(0);
+    const s = await fo.started(0);
     // The origin pings: the proxy answers it; the client never sees the ping.
     s.send(userControlMessage({ kind: 'pingRequest', timestamp: 4242 }));
     await s.until(() => s.media.some((m) => m.type === MessageType.UserControl && decodeUserControl(m.payload).kind === 'pingResponse'));
@@ -250,7 +253,7 @@ describe('RTMP proxy against a scripted origin', () => {
     await client.waitCommand('_result', 2);
     const status = await client.start('publish', `tid${serial++}`, 1);
     assert.equal(status.get('code'), 'NetStream.Publish.Start');
-    const s = await fo.session(0);
+    const s = await fo.started(0);
     const obj = s.commands[0]!.commandObject as Amf0Object;
     assert.equal(obj.get('app'), 'live');
     assert.equal(obj.get('tcUrl'), url);
@@ -290,7 +293,7 @@ describe('RTMP proxy against a scripted origin', () => {
     const fo = await origin();
     const { client } = await RtmpTestClient.open(`${url}/x`);
     await client.start('publish', 'gone', await client.createStream());
-    const s = await fo.session(0);
+    const s = await fo.started(0);
     client.send(video(0, pattern(1000, 1)));
     await s.until(() => s.media.length > 0);
     const t0 = Date.now();
@@ -303,7 +306,7 @@ describe('RTMP proxy against a scripted origin', () => {
     const fo = await origin();
     const { client } = await RtmpTestClient.open(`${url}/x`);
     await client.start('play', 'dies', await client.createStream());
-    const s = await fo.session(0);
+    const s = await fo.started(0);
     s.send(video(0, pattern(1000, 1), 7));
     await client.waitFor((m) => m.type === MessageType.Video);
     s.socket.destroy();
@@ -314,7 +317,7 @@ describe('RTMP proxy against a scripted origin', () => {
     const fo = await origin();
     const { client } = await RtmpTestClient.open(`${url}/x`);
     await client.start('play', 'slow', await client.createStream());
-    const s = await fo.session(0);
+    const s = await fo.started(0);
     const rss0 = rssOf(proxy.peer.pid);
     client.socket.pause();
     // 300 MB offered by the origin; with a stalled player only the socket buffers fill up.
@@ -351,7 +354,8 @@ describe('RTMP: a player that stops reading is closed after the idle timeout', (
   let proxy: RunningProxy;
   let fo: FakeRtmpOrigin;
   before(async () => {
-    proxy = await startProxy({ env: { PROXY_IDLE_TIMEOUT: '2s', PROXY_LOG_LEVEL: 'info' } });
+    // Counted through the clients API, which lists per-client relays only (§11.7): edge off whatever the overlay.
+    proxy = await startProxy({ env: { PROXY_IDLE_TIMEOUT: '2s', PROXY_LOG_LEVEL: 'info', PROXY_EDGE: 'off' } });
     fo = await FakeRtmpOrigin.start();
     await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'stall', service: 's', pid: '1', rtmp: [String(fo.port)] });
   });
@@ -368,7 +372,7 @@ describe('RTMP: a player that stops reading is closed after the idle timeout', (
   test('bytes queued for it and none taken for the idle timeout: the proxy ends it, a reading player stays', async () => {
     const { client: stalled } = await RtmpTestClient.open(`rtmp://127.0.0.1:${proxy.ports.rtmp}/live/x`);
     await stalled.start('play', 'stall', await stalled.createStream());
-    const s = await fo.session(0);
+    const s = await fo.started(0);
     stalled.socket.pause();
     const chunk = pattern(500_000, 5);
     for (let i = 0; i < 400 && s.socket.writableLength < 16 * 1024 * 1024; i++) {
@@ -379,7 +383,7 @@ describe('RTMP: a player that stops reading is closed after the idle timeout', (
     // A second player of another stream reads what it gets and idles: not closed for it.
     const { client: reader } = await RtmpTestClient.open(`rtmp://127.0.0.1:${proxy.ports.rtmp}/live/x`);
     await reader.start('play', 'quiet', await reader.createStream());
-    const q = await fo.session(1);
+    const q = await fo.started(1);
     q.send(video(0, pattern(1000, 1), 7));
     await reader.waitFor((m) => m.type === MessageType.Video);
     await waitFor(async () => (await clientsOf('stall')).length === 0, { what: 'the stalled player to be closed', timeoutMs: 20_000, everyMs: 100 });

@@ -1,0 +1,29 @@
+// The one place the proxy takes prom-client's runtime values from. prom-client's entry loads its default
+// metrics, and the CPU counter among them requires @opentelemetry/api (51 files, ~0.4 MB of an idle proxy's
+// RSS) only to attach trace exemplars, which the proxy never enables. A stand-in answering "no active span"
+// is put where that require finds it, unless something loaded the real package first; every metric, name and
+// value stays prom-client's own. Other files import prom-client's runtime values from here.
+import { createRequire, Module } from 'node:module';
+import { dirname } from 'node:path';
+import type * as PromClient from 'prom-client';
+
+const load = createRequire(import.meta.url);
+
+/** What prom-client's CPU counter asks of @opentelemetry/api (only with exemplars on): no active span. */
+const NO_TRACING = { trace: { getSpan: (): undefined => undefined }, context: { active: (): undefined => undefined } };
+
+const otelPath = load.resolve('@opentelemetry/api', { paths: [dirname(load.resolve('prom-client'))] });
+if (load.cache[otelPath] === undefined) {
+  const stand = new Module(otelPath);
+  stand.filename = otelPath;
+  stand.loaded = true;
+  stand.exports = NO_TRACING;
+  load.cache[otelPath] = stand;
+}
+
+const prom = load('prom-client') as typeof PromClient;
+
+export const { Registry, Counter, Histogram, collectDefaultMetrics } = prom;
+export type Registry = PromClient.Registry;
+export type Counter<T extends string = string> = PromClient.Counter<T>;
+export type Histogram<T extends string = string> = PromClient.Histogram<T>;
