@@ -4,7 +4,8 @@
 // (2) HLS playlist and segment requests over 16 keep-alive loops from a static nginx origin (a fixed
 // playlist and a fixed ~650 kB segment, so the origin's cost is constant): direct, through a plain
 // node:http keep-alive relay, and through the proxy — req/s, CPU per playlist request, CPU per GB of segments.
-// BENCH_ROUNDS=n repeats each measurement n times (figures are medians); BENCH_REFERENCE_PROXY is an
+// BENCH_ROUNDS=n repeats each measurement n times (figures are medians); BENCH_HTTP_ONLY=flv|hls runs one
+// half; BENCH_REFERENCE_PROXY is an
 // optional reference proxy's command line ({port}: where it listens, {origin_host}/{origin_port}: the
 // origin it forwards to), measured like the relays; without it that row is skipped with a note.
 import { randomBytes } from 'node:crypto';
@@ -25,7 +26,7 @@ import type { BenchContext, BenchReport } from './run.js';
 
 const PLAYERS = 16;
 const HLS_CONCURRENCY = 16;
-const SEGMENT_BYTES = 650 * 1024;
+export const SEGMENT_BYTES = 650 * 1024;
 const BASELINE_DIST = join(FIXTURES_DIST, '..', '..', 'bench', 'baseline');
 
 function rounds(): number {
@@ -164,7 +165,7 @@ async function flvFanOut(ctx: BenchContext, dir: string): Promise<{ rows: string
 }
 
 /** nginx serving fixed files from `root` (no RTMP, no logging): an origin whose cost per request is constant. */
-async function startStaticNginx(root: string): Promise<{ peer: Peer; port: number }> {
+export async function startStaticNginx(root: string): Promise<{ peer: Peer; port: number }> {
   const port = await freePort();
   for (const sub of ['logs', 'tmp']) mkdirSync(join(root, sub), { recursive: true });
   const conf = `
@@ -183,7 +184,7 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s; sendfi
 }
 
 /** A live playlist of five 2 s segments, as an origin serves it (about 300 bytes). */
-function fixedPlaylist(): string {
+export function fixedPlaylist(): string {
   const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-MEDIA-SEQUENCE:100', '#EXT-X-TARGETDURATION:2'];
   for (let i = 100; i < 105; i++) lines.push('#EXTINF:2.000,', `bench-${i}.ts`);
   return `${lines.join('\n')}\n`;
@@ -203,14 +204,17 @@ async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: stri
   // As root nginx's worker runs as nobody and must reach the files.
   for (const d of [dir, join(dir, 'static'), www]) chmodSync(d, 0o755);
   const nginx = await startStaticNginx(join(dir, 'static'));
-  const proxy: RunningProxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info' } });
+  // The targets are for the request path itself: no edge cache (hls-cache.bench.ts measures the cache).
+  const proxy: RunningProxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info', PROXY_HLS_CACHE_MAX: '0' } });
   const relayPort = await freePort();
   const relay = startPeer('http relay', process.execPath, [join(BASELINE_DIST, 'http-relay.js'), String(relayPort), '127.0.0.1', String(nginx.port)]);
   let reference: { peer: Peer; port: number } | undefined;
   try {
     await waitForTcp(relayPort);
     reference = await startReference('127.0.0.1', nginx.port);
-    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'ng', service: 's', pid: '1', rtmp: ['1935'], http: [String(nginx.port)] });
+    // Active probes connect to the origin's RTMP port: nginx's own port stands in for it, so the origin stays
+    // up (with a closed port it went down after two probes and every request took the down-origin path).
+    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'ng', service: 's', pid: '1', rtmp: [String(nginx.port)], http: [String(nginx.port)] });
     const proxied = await (await fetch(`${proxy.httpServer}/live/bench.m3u8`)).text();
     const segmentLine = proxied.split('\n').find((l) => l.startsWith('bench-104.ts'));
     if (!segmentLine) throw new Error(`the proxy did not answer the playlist: ${proxied.slice(0, 200)}`);
@@ -309,8 +313,11 @@ async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: stri
 export async function httpBench(ctx: BenchContext): Promise<BenchReport> {
   const dir = tempDir('bench-http');
   try {
-    const flv = await flvFanOut(ctx, dir.dir);
-    const hls = await hlsRequests(ctx, dir.dir);
+    // BENCH_HTTP_ONLY=flv or =hls runs one half (for quick comparisons); the default runs both.
+    const only = process.env.BENCH_HTTP_ONLY ?? '';
+    const none = { rows: [], targets: [], notes: [] };
+    const flv = only === 'hls' ? none : await flvFanOut(ctx, dir.dir);
+    const hls = only === 'flv' ? none : await hlsRequests(ctx, dir.dir);
     return {
       headers: ['load', 'delivered / rate', 'cost', 'ratio (FLV: ÷ relay CPU; HLS: ÷ direct req/s)', 'notes'],
       rows: [...flv.rows, ...hls.rows],

@@ -62,7 +62,7 @@ async function serve(): Promise<void> {
     config,
     log,
     fileLimit,
-    ...(worker ? { role: worker.role, ...(worker.balancer ? { balancer: worker.balancer } : {}) } : {}),
+    ...(worker ? { role: worker.role, worker, ...(worker.balancer ? { balancer: worker.balancer } : {}) } : {}),
     onFatal: (err) => {
       log.fatal({ err: err.message }, 'listener failed; stopping');
       if (!shuttingDown) exit(1);

@@ -18,11 +18,14 @@ import { createLogger, type Logger } from './log.js';
 import { httpStreamProxy } from './http/stream-proxy.js';
 import { HttpStreamStats } from './http/stream-stats.js';
 import { HlsCache } from './http/hls-cache.js';
-import { clientsApiRoutes, localStreams } from './api/clients-api.js';
+import { clientsApiRoutes } from './api/clients-api.js';
+import { localStreams, localView, type LocalAnswers, type WholeProxyView } from './api/proxy-view.js';
+import { metricsRoute } from './api/metrics-route.js';
+import type { HealthShare } from './health/shared.js';
 import { StreamSummaries } from './api/stream-summary.js';
 import type { ServiceStats } from './net/service-stats.js';
 import { listenHttp } from './net/http-listener.js';
-import { RelayRegistry } from './routing/relays.js';
+import { RelayRegistry, type ClientProtocol } from './routing/relays.js';
 import { Router } from './routing/router.js';
 import type { ConnectionLimits } from './net/connection-guard.js';
 import { FdBudget, type FileLimit } from './net/fd-limit.js';
@@ -38,8 +41,8 @@ import { startSrtServer } from './srt/server.js';
 import { startWebrtcRelay } from './webrtc/relay.js';
 import { webrtcRoutes } from './webrtc/signalling.js';
 import { createOriginHealth, type HealthMonitor } from './health/index.js';
-import { reportingRegistrations } from './health/balancer-events.js';
-import { originDrainMethods } from './api/origin-drain-api.js';
+import { reportingRegistrations, type RegistrationEvents } from './health/balancer-events.js';
+import { originDrainMethods, type DrainControl } from './api/origin-drain-api.js';
 import { balancerReadiness, healthRoutes, type ReadinessState } from './api/health-api.js';
 import { EventLoopMonitor } from './api/event-loop.js';
 import { proxyMetrics } from './metrics/index.js';
@@ -62,6 +65,26 @@ export interface ProxyDeps {
    * client listeners (RTMP, HTTP(S) stream, RTSP); `lead` or absent runs them all.
    */
   role?: 'lead' | 'stream';
+  /** A worker's link to the others (PROXY_WORKERS > 1, src/cluster/). */
+  worker?: WorkerLink | undefined;
+}
+
+/** What a worker process gets from src/cluster/ (docs/BEHAVIOUR.md §8.5). */
+export interface WorkerLink {
+  /** The proxy's process id as clients see it: the supervisor's. */
+  proxyPid: number;
+  /** Starts every client id of this worker. */
+  clientIdPrefix: string;
+  /** Origin health shared with the other workers (memory balancer); undefined: by balancer kind. */
+  healthShare: HealthShare | undefined;
+  /** A stream got its first live relay here, or lost its last. */
+  onStreamLive: ((streamKey: string, live: boolean) => void) | undefined;
+  /** Worker 0 (the API owner): the whole proxy's view. */
+  view: WholeProxyView | undefined;
+  /** Answers the API owner with this worker's own view. */
+  serve(local: LocalAnswers): void;
+  /** Refreshes what the metrics read from the shared balancer (its record counts are otherwise a scrape late). */
+  beforeScrape: () => Promise<void>;
 }
 
 export type ListenerName = keyof Listeners | 'httpsApi' | 'httpsServer' | 'rtsp' | 'metrics';
@@ -115,7 +138,8 @@ export class OriginProxy {
   edge: Edge | undefined;
 
   constructor(private readonly deps: ProxyDeps) {
-    this.relays = new RelayRegistry(deps.now);
+    this.relays = new RelayRegistry(deps.now, deps.worker?.clientIdPrefix);
+    this.relays.onStreamLive = deps.worker?.onStreamLive;
     this.httpStats = new HttpStreamStats(deps.now);
     const cacheBytes = deps.config.hlsCacheMaxBytes;
     this.hlsCache = cacheBytes > 0 ? new HlsCache({ maxBytes: cacheBytes, ...(deps.now ? { now: deps.now } : {}) }) : undefined;
@@ -125,6 +149,9 @@ export class OriginProxy {
       balancer: this.balancer,
       log: deps.log,
       relays: this.relays,
+      share: deps.worker?.healthShare,
+      // Worker 0 alone probes origins (one prober per proxy, not per worker); the others read its verdicts.
+      probe: deps.role !== 'stream',
       ...(deps.now ? { now: deps.now } : {}),
     });
     this.router = new Router({
@@ -233,7 +260,7 @@ export class OriginProxy {
       const streamServer = () =>
         http(
           'httpServer',
-          [streamVersionsRoute()],
+          [streamVersionsRoute(this.deps.worker?.proxyPid)],
           httpStreamProxy({
             config,
             balancer: this.balancer,
@@ -248,9 +275,32 @@ export class OriginProxy {
       // Start order as the Go proxy: RTMP → WebRTC → HTTP API → SRT → System API → HTTP stream.
       const rtmp = await startRtmpServer(deps);
       started('rtmp', rtmp);
+      const httpPlayers = () => this.httpStats.playersByStream();
+      const metricsOf = () =>
+        proxyMetrics({
+          balancer: this.balancer,
+          router: this.router,
+          health: this.health,
+          services: () => [{ stats: () => this.protocolStats() }],
+          hlsCache: this.hlsCache,
+          now: deps.now,
+          edge: edgeMode ? () => edgeMode.stats() : undefined,
+        });
       if (this.deps.role === 'stream') {
-        if (config.rtsp) started('rtsp', await startRtspServer(deps, config.rtsp));
+        const rtsp: RtspService | undefined = config.rtsp ? await startRtspServer(deps, config.rtsp) : undefined;
+        if (rtsp) started('rtsp', rtsp);
         await streamServer();
+        const metrics = metricsOf();
+        this.serveWorker(
+          () => ({
+            protocols: this.protocolStats(),
+            detail: { rtmp: rtmp.detail(), ...(rtsp ? { rtsp: rtsp.detail() } : {}), ...(edgeMode ? { edge: edgeMode.stats() } : {}) },
+            routing: this.router.stats(),
+          }),
+          metrics,
+          httpPlayers,
+          (serverId) => this.health.onDeregistered(serverId),
+        );
         return;
       }
       const rtc = await startWebrtcRelay(deps);
@@ -271,11 +321,12 @@ export class OriginProxy {
         },
         routing: this.router.stats(),
       });
-      const httpPlayers = () => this.httpStats.playersByStream();
+      const whole = this.deps.worker?.view;
       if (this.balancer instanceof RedisBalancer) {
         this.summaries = new StreamSummaries({
           client: this.balancer.client,
-          local: () => localStreams({ relays: this.relays, httpPlayers }),
+          // Worker 0 publishes the whole proxy's streams (every worker's).
+          local: whole ? async () => (await whole.streams()).tallies : () => localStreams({ relays: this.relays, httpPlayers }),
           log: log.child({ component: 'stream-summary' }),
           ...(deps.now ? { now: deps.now } : {}),
         });
@@ -284,17 +335,12 @@ export class OriginProxy {
       const summaries = this.summaries;
       const probes = healthRoutes({ loopDelayMs: () => this.loop.delayMs(), readiness: () => this.readiness() });
       // Prometheus: read at scrape time; the system API's /metrics takes the admin token, PROXY_METRICS_LISTEN none.
-      const metrics = proxyMetrics({
-        balancer: this.balancer,
-        router: this.router,
-        health: this.health,
-        services: () => [{ stats: () => this.protocolStats() }],
-        hlsCache: this.hlsCache,
-        now: deps.now,
-        edge: edgeMode ? () => edgeMode.stats() : undefined,
-      });
+      const metrics = metricsOf();
+      // Worker 0 answers for every worker (their metrics summed); one process for itself.
+      const scrape = whole ? () => whole.metrics() : () => metrics.scrape();
+      this.serveWorker(stats, metrics, httpPlayers, () => undefined);
       if (config.metricsListen) {
-        const handler = createRouter([metrics.route(), ...probes.filter((r) => r.path === '/healthz')]);
+        const handler = createRouter([metricsRoute(scrape), ...probes.filter((r) => r.path === '/healthz')]);
         started('metrics', await listenHttp({ variable: 'PROXY_METRICS_LISTEN', listen: config.metricsListen, handler, log, onFatal }));
       }
       // Bound ports where the listener runs (a configured 0 is only known then), else the configured ones.
@@ -307,24 +353,26 @@ export class OriginProxy {
       });
       await http('systemApi', [
         ...probes,
-        metrics.route((ctx) => requireToken(config.registerToken, ctx)),
+        metricsRoute(scrape, (ctx) => requireToken(config.registerToken, ctx)),
         ...consoleRoutes({ ports: consolePorts, tokenRequired: config.registerToken !== undefined }),
         ...clientsApiRoutes({
           relays: this.relays,
           balancer: this.balancer,
           registerToken: config.registerToken,
           httpPlayers,
+          ...(whole ? { view: whole } : {}),
           ...(summaries ? { cluster: () => summaries.cluster() } : {}),
           ...(deps.now ? { now: deps.now } : {}),
         }),
         ...systemApiRoutes({
-          balancer: reportingRegistrations(this.balancer, this.health),
+          balancer: reportingRegistrations(this.balancer, whole ? this.toEveryWorker(whole) : this.health),
           registerToken: config.registerToken,
           maxOrigins: edge.maxOrigins,
           addressPolicy: { allow: edge.originAllowCidrs },
           describeOrigin: (v) => this.health.describe(v),
-          originMethods: originDrainMethods(this.health, config.registerToken),
-          stats,
+          originMethods: originDrainMethods(whole ? this.drainEverywhere(whole) : this.health, config.registerToken),
+          stats: whole ? () => whole.stats() : stats,
+          ...(this.deps.worker ? { pid: this.deps.worker.proxyPid } : {}),
           onRegister: (outcome) => metrics.noteRegister(outcome),
           ...(deps.now ? { now: deps.now } : {}),
         }),
@@ -336,6 +384,57 @@ export class OriginProxy {
       await this.stop(0);
       throw err;
     }
+  }
+
+  /** A worker answers the API owner with its own view (PROXY_WORKERS > 1). */
+  private serveWorker(
+    stats: () => Record<string, unknown>,
+    metrics: { registry: { getMetricsAsJSON(): Promise<unknown[]> } },
+    httpPlayers: () => Map<string, Partial<Record<ClientProtocol, number>>>,
+    forget: (serverId: string) => void,
+  ): void {
+    const worker = this.deps.worker;
+    if (!worker) return;
+    const local: LocalAnswers = {
+      view: localView({ relays: this.relays, httpPlayers, now: this.deps.now }),
+      stats,
+      clients: () => this.relays.listClients().length,
+      metrics: async () => {
+        await worker.beforeScrape().catch(() => undefined);
+        return metrics.registry.getMetricsAsJSON();
+      },
+      // A sync under way may have read before the change this follows: the second one reads after it.
+      sync: async () => {
+        await this.health.sync().catch(() => undefined);
+        await this.health.sync();
+      },
+      forget,
+    };
+    worker.serve(local);
+  }
+
+  /** Registration events of worker 0's API, also told to the other workers (a removal closes their relays now). */
+  private toEveryWorker(whole: WholeProxyView): RegistrationEvents {
+    return {
+      onRegistered: (origin, replaced) => this.health.onRegistered(origin, replaced),
+      onDeregistered: (serverId) => {
+        this.health.onDeregistered(serverId);
+        void whole.forget(serverId).catch((err: Error) => this.deps.log.warn({ err: err.message, server: serverId }, 'removal not told to every worker'));
+      },
+    };
+  }
+
+  /** Drain and undrain through worker 0's API: answered once every worker has read the change. */
+  private drainEverywhere(whole: WholeProxyView): DrainControl {
+    const everywhere = async (done: Promise<boolean>) => {
+      if (!(await done)) return false;
+      await whole.sync().catch((err: Error) => this.deps.log.warn({ err: err.message }, 'drain change not read by every worker yet'));
+      return true;
+    };
+    return {
+      drain: (serverId) => everywhere(this.health.drain(serverId)),
+      undrain: (serverId) => everywhere(this.health.undrain(serverId)),
+    };
   }
 
   /** The clients' counters of every listener, merged by protocol label (the HTTPS twin adds to the HTTP listener's). */

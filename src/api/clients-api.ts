@@ -7,9 +7,12 @@
 import type { Balancer, StreamPin } from '../balancer/balancer.js';
 import { HttpError, sendJson } from '../net/http-util.js';
 import type { Route, RouteContext } from '../net/router.js';
-import type { ClientProtocol, LiveClient, RelayRegistry } from '../routing/relays.js';
+import type { ClientProtocol, RelayRegistry } from '../routing/relays.js';
+import { localView, type Coverage, type ProxyView, type PublisherJson } from './proxy-view.js';
 import { available, page, requireToken, sendPage } from './system-api.js';
-import { addTally, type ClusterView, type StreamTally } from './stream-summary.js';
+import type { ClusterView, StreamTally } from './stream-summary.js';
+
+export { localStreams } from './proxy-view.js';
 
 export interface ClientsApiDeps {
   relays: RelayRegistry;
@@ -19,6 +22,8 @@ export interface ClientsApiDeps {
   httpPlayers?: () => Map<string, Partial<Record<ClientProtocol, number>>>;
   /** The cluster view (Redis mode); absent: `?cluster=1` is this proxy alone. */
   cluster?: () => Promise<ClusterView>;
+  /** Where clients and tallies are read (default: this process's relays; every worker's with PROXY_WORKERS > 1). */
+  view?: ProxyView;
   now?: () => number;
 }
 
@@ -26,59 +31,41 @@ export interface ClientsApiDeps {
 const MAX_STREAM_PARAM = 1024;
 
 export function clientsApiRoutes(deps: ClientsApiDeps): Route[] {
-  const now = deps.now ?? Date.now;
   const authorize = (ctx: RouteContext) => requireToken(deps.registerToken, ctx);
-  const clientJson = (c: LiveClient) => {
-    const b = c.client.bytes();
-    return {
-      id: c.id,
-      protocol: c.client.protocol,
-      role: c.client.role,
-      stream: c.relay.streamKey,
-      origin: c.relay.originId ?? null,
-      server: c.relay.originServerId,
-      client: c.client.address,
-      since: new Date(c.since).toISOString(),
-      bytes: { in: b.in, out: b.out },
-    };
-  };
-  const local = () => localStreams(deps);
-  const streamJson = (key: string, pin: Pick<StreamPin, 'originId' | 'serverId'> | undefined, tally: StreamTally | undefined, live?: LiveClient) => {
-    const publisher = live
-      ? {
-          protocol: live.client.protocol,
-          client: live.client.address,
-          since: new Date(live.since).toISOString(),
-          bitrate_kbps: bitrateKbps(live.client.bytes().in, now() - live.since),
-        }
-      : null;
-    return {
-      stream: key,
-      origin: pin?.originId ?? null,
-      server: pin?.serverId ?? null,
-      publisher,
-      publishers: tally?.publishers ?? 0,
-      players: tally?.players ?? {},
-      bytes: tally?.bytes ?? { in: 0, out: 0 },
-    };
-  };
-  const view = async (ctx: RouteContext): Promise<{ streams: Map<string, StreamTally>; proxies?: number }> => {
+  const source: ProxyView = deps.view ?? localView(deps);
+  const streamJson = (key: string, pin: Pick<StreamPin, 'originId' | 'serverId'> | undefined, tally: StreamTally | undefined, publisher?: PublisherJson) => ({
+    stream: key,
+    origin: pin?.originId ?? null,
+    server: pin?.serverId ?? null,
+    publisher: publisher ?? null,
+    publishers: tally?.publishers ?? 0,
+    players: tally?.players ?? {},
+    bytes: tally?.bytes ?? { in: 0, out: 0 },
+  });
+  /** Tallies and publishers of `keys`; with ?cluster=1 in Redis mode, tallies summed over every proxy. */
+  const view = async (
+    ctx: RouteContext,
+    keys: readonly string[],
+  ): Promise<{ tallies: Map<string, StreamTally>; publishers: Map<string, PublisherJson>; proxies?: number } & Coverage> => {
     const cluster = ctx.url.searchParams.get('cluster');
-    if (cluster === null || cluster === '0') return { streams: local() };
-    if (cluster !== '1') throw new HttpError(400, 'cluster must be 0 or 1');
-    if (!deps.cluster) return { streams: local(), proxies: 1 };
-    return available(deps.cluster());
+    if (cluster !== null && cluster !== '0' && cluster !== '1') throw new HttpError(400, 'cluster must be 0 or 1');
+    const here = await source.streams(keys);
+    if (cluster === null || cluster === '0') return here;
+    if (!deps.cluster) return { ...here, proxies: 1 };
+    const { streams, proxies } = await available(deps.cluster());
+    return { ...here, tallies: streams, proxies };
   };
+  const coverage = (c: Coverage) => (c.workers ? { workers: c.workers } : {});
   return [
     {
       path: '/api/v1/clients',
       methods: {
-        GET: (ctx) => {
+        GET: async (ctx) => {
           authorize(ctx);
           const { limit, offset } = page(ctx.url);
           const stream = streamParam(ctx.url.searchParams.get('stream'));
-          const all = deps.relays.listClients(stream);
-          sendPage(ctx.res, 'clients', all.slice(offset), limit, offset, clientJson, { total: all.length });
+          const got = await source.clients({ stream, offset, limit });
+          sendPage(ctx.res, 'clients', got.items, limit, offset, (c) => c, { total: got.total, ...coverage(got) }, got.total);
         },
       },
     },
@@ -86,18 +73,18 @@ export function clientsApiRoutes(deps: ClientsApiDeps): Route[] {
       path: '/api/v1/clients/',
       prefix: true,
       methods: {
-        GET: (ctx) => {
+        GET: async (ctx) => {
           authorize(ctx);
-          const c = deps.relays.client(decodeSegment(ctx.rest, 'client id'));
+          const c = await source.client(decodeSegment(ctx.rest, 'client id'));
           if (!c) throw new HttpError(404, 'no such client (it may have left)');
-          sendJson(ctx.res, 200, { code: 0, client: clientJson(c) });
+          sendJson(ctx.res, 200, { code: 0, client: c });
         },
-        DELETE: (ctx) => {
+        DELETE: async (ctx) => {
           authorize(ctx);
           const id = decodeSegment(ctx.rest, 'client id');
-          const c = deps.relays.client(id);
-          if (!c || !deps.relays.kick(id)) throw new HttpError(404, 'no such client (it may have left)');
-          ctx.log.info({ client: id, protocol: c.client.protocol, stream: c.relay.streamKey, address: c.client.address }, 'client kicked by API');
+          const c = await source.kick(id);
+          if (!c) throw new HttpError(404, 'no such client (it may have left)');
+          ctx.log.info({ client: id, protocol: c.protocol, stream: c.stream, address: c.client }, 'client kicked by API');
           sendJson(ctx.res, 200, { code: 0 });
         },
       },
@@ -108,19 +95,18 @@ export function clientsApiRoutes(deps: ClientsApiDeps): Route[] {
         GET: async (ctx) => {
           authorize(ctx);
           const { limit, offset } = page(ctx.url);
-          const { streams, proxies } = await view(ctx);
-          const publishers = publishersByStream(deps.relays);
+          await source.settled?.();
           // Pins have no stable order across calls; the cursor is a position, good enough for a cluster view.
           const pins = await available(deps.balancer.pins(offset + limit + 1));
-          sendPage(
-            ctx.res,
-            'streams',
-            pins.slice(offset),
-            limit,
-            offset,
-            (p) => streamJson(p.streamKey, p, streams.get(p.streamKey), publishers.get(p.streamKey)),
-            proxies === undefined ? {} : { proxies },
+          const shown = pins.slice(offset, offset + limit + 1);
+          const v = await view(
+            ctx,
+            shown.map((p) => p.streamKey),
           );
+          sendPage(ctx.res, 'streams', shown, limit, offset, (p) => streamJson(p.streamKey, p, v.tallies.get(p.streamKey), v.publishers.get(p.streamKey)), {
+            ...(v.proxies === undefined ? {} : { proxies: v.proxies }),
+            ...coverage(v),
+          });
         },
       },
     },
@@ -132,41 +118,18 @@ export function clientsApiRoutes(deps: ClientsApiDeps): Route[] {
           authorize(ctx);
           const key = streamParam(decodeSegment(ctx.rest, 'stream'));
           if (key === undefined) throw new HttpError(400, 'stream key missing: /api/v1/streams/<vhost/app/stream>');
-          const { streams, proxies } = await view(ctx);
+          await source.settled?.();
+          const v = await view(ctx, [key]);
           const origin = await available(deps.balancer.lookup(key));
-          const tally = streams.get(key);
+          const tally = v.tallies.get(key);
           if (!origin && !tally) throw new HttpError(404, `no stream ${key}`);
           const pin = origin ? { originId: origin.id, serverId: origin.serverId } : undefined;
-          const stream = streamJson(key, pin, tally, publishersByStream(deps.relays).get(key));
-          sendJson(ctx.res, 200, { code: 0, stream, ...(proxies === undefined ? {} : { proxies }) });
+          const stream = streamJson(key, pin, tally, v.publishers.get(key));
+          sendJson(ctx.res, 200, { code: 0, stream, ...(v.proxies === undefined ? {} : { proxies: v.proxies }), ...coverage(v) });
         },
       },
     },
   ];
-}
-
-/** This proxy's streams: relayed clients, plus the HLS/DASH players the stream listener counts. */
-export function localStreams(deps: Pick<ClientsApiDeps, 'relays' | 'httpPlayers'>): Map<string, StreamTally> {
-  const out = new Map<string, StreamTally>();
-  for (const [key, s] of deps.relays.streams()) {
-    out.set(key, { publishers: s.publisher ? countPublishers(deps.relays, key) : 0, players: { ...s.players }, bytes: { ...s.bytes } });
-  }
-  for (const [key, players] of deps.httpPlayers?.() ?? []) addTally(out, key, { publishers: 0, players, bytes: { in: 0, out: 0 } });
-  return out;
-}
-
-function countPublishers(relays: RelayRegistry, key: string): number {
-  return relays.listClients(key).filter((c) => c.client.role === 'publish').length;
-}
-
-function publishersByStream(relays: RelayRegistry): Map<string, LiveClient> {
-  const out = new Map<string, LiveClient>();
-  for (const [key, s] of relays.streams()) if (s.publisher) out.set(key, s.publisher);
-  return out;
-}
-
-function bitrateKbps(bytes: number, ms: number): number {
-  return ms <= 0 ? 0 : Math.round((bytes * 8) / ms);
 }
 
 function decodeSegment(raw: string, what: string): string {

@@ -36,8 +36,8 @@ export interface ClusterView {
 
 export interface StreamSummaryOptions {
   client: RedisClient;
-  /** This proxy's streams now. */
-  local: () => Map<string, StreamTally>;
+  /** This proxy's streams now (with worker processes: gathered from every worker). */
+  local: () => Map<string, StreamTally> | Promise<Map<string, StreamTally>>;
   log: Logger;
   now?: () => number;
   proxyId?: string;
@@ -70,17 +70,17 @@ export class StreamSummaries {
   }
 
   async publish(): Promise<void> {
-    const text = encodeSummary(this.opts.local(), this.now());
+    const text = encodeSummary(await this.opts.local(), this.now());
     await Promise.all([this.opts.client.hset(SUMMARY_KEY, this.proxyId, text), this.opts.client.pexpire(SUMMARY_KEY, SUMMARY_FRESH_MS)]);
     this.warned = false;
   }
 
   /** The sum over every live proxy: this one from memory (current), the others from their summaries. */
   async cluster(): Promise<ClusterView> {
-    const all = await this.opts.client.hgetall(SUMMARY_KEY);
+    const [all, local] = await Promise.all([this.opts.client.hgetall(SUMMARY_KEY), this.opts.local()]);
     const now = this.now();
     const streams = new Map<string, StreamTally>();
-    for (const [key, t] of this.opts.local()) addTally(streams, key, t);
+    for (const [key, t] of local) addTally(streams, key, t);
     let proxies = 1;
     const stale: string[] = [];
     let seen = 0;

@@ -28,8 +28,10 @@ export interface SystemApiDeps {
   originMethods?: Methods;
   /** Called once per register call with how it ended (metrics). */
   onRegister?: (outcome: RegisterOutcome) => void;
+  /** The proxy's process id in register answers (with worker processes, the supervisor's); default this process's. */
+  pid?: number;
   /** Counters of the UDP relays (WebRTC, SRT) for `GET /api/v1/stats`. */
-  stats?: () => Record<string, unknown>;
+  stats?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 /** How a register call ended: `ok`, a refusal, or `unavailable` (shared state out of reach, 503). */
@@ -80,7 +82,7 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
           // First registration, restart and state changes are logged by the health monitor, once per transition.
           await available(deps.balancer.register(origin));
           ctx.log.debug({ origin: origin.id, ip: origin.ip }, 'heartbeat');
-          sendJson(ctx.res, 200, { code: 0, pid: String(process.pid) });
+          sendJson(ctx.res, 200, { code: 0, pid: String(deps.pid ?? process.pid) });
         }),
       },
     },
@@ -121,9 +123,9 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
     {
       path: '/api/v1/stats',
       methods: {
-        GET: (ctx) => {
+        GET: async (ctx) => {
           authorize(ctx);
-          sendJson(ctx.res, 200, { code: 0, ...(deps.stats?.() ?? {}) });
+          sendJson(ctx.res, 200, { code: 0, ...((await deps.stats?.()) ?? {}) });
         },
       },
     },
@@ -239,6 +241,8 @@ export function sendPage<T>(
   offset: number,
   toJson: (item: T) => unknown,
   extra: Record<string, unknown> = {},
+  /** Items from position 0 when `rest` is only a window of them (the rest were not read). */
+  total?: number,
 ): void {
   const items: string[] = [];
   let bytes = 0;
@@ -248,7 +252,8 @@ export function sendPage<T>(
     bytes += json.length;
     items.push(json);
   }
-  const next = items.length < rest.length ? `,"next":${JSON.stringify(String(offset + items.length))}` : '';
+  const more = items.length < rest.length || (total !== undefined && offset + items.length < total);
+  const next = more ? `,"next":${JSON.stringify(String(offset + items.length))}` : '';
   const tail = Object.entries(extra)
     .map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`)
     .join('');

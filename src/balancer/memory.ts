@@ -212,9 +212,13 @@ export class MemoryBalancer implements Balancer {
     this.dropPending(streamKey, origin);
     const pin = this.pins_.get(streamKey);
     if (pin && pin.originId === origin.id) {
-      pin.touchedAt = this.now();
-      this.pins_.delete(streamKey);
-      this.pins_.set(streamKey, pin);
+      // Refresh LRU position at most once a second, as a pick does.
+      const now = this.now();
+      if (now - pin.touchedAt > 1000) {
+        pin.touchedAt = now;
+        this.pins_.delete(streamKey);
+        this.pins_.set(streamKey, pin);
+      }
       return;
     }
     this.setPin(streamKey, origin, this.now());

@@ -12,6 +12,12 @@ export interface TtlMapBytes<K, V> {
 export class TtlMap<K, V> {
   private readonly entries = new Map<K, { value: V; expiresAt: number; bytes: number }>();
   private bytes_ = 0;
+  /**
+   * The key known to be last in `entries` (undefined: not known). Refreshing it needs no move: it already
+   * expires last. A stream's players ask for the same records over and over, and a Map delete+set per
+   * request was the largest single cost of a playlist request in the proxy's own code.
+   */
+  private lastKey: K | undefined;
 
   constructor(
     private readonly ttlMs: number,
@@ -34,13 +40,16 @@ export class TtlMap<K, V> {
     const e = this.entries.get(key);
     if (!e) return undefined;
     const now = this.now();
-    this.entries.delete(key);
     if (e.expiresAt <= now) {
-      this.bytes_ -= e.bytes;
+      this.delete(key);
       return undefined;
     }
     e.expiresAt = now + this.ttlMs;
-    this.entries.set(key, e);
+    if (key !== this.lastKey) {
+      this.entries.delete(key);
+      this.entries.set(key, e);
+      this.lastKey = key;
+    }
     return e.value;
   }
 
@@ -54,6 +63,7 @@ export class TtlMap<K, V> {
     this.delete(key);
     const bytes = this.budget ? this.budget.sizeOf(key, value) : 0;
     this.entries.set(key, { value, expiresAt: this.now() + this.ttlMs, bytes });
+    this.lastKey = key;
     this.bytes_ += bytes;
     while (this.entries.size > this.maxSize || (this.budget && this.bytes_ > this.budget.maxBytes && this.entries.size > 1)) {
       this.delete(this.entries.keys().next().value as K);
@@ -64,6 +74,7 @@ export class TtlMap<K, V> {
     const e = this.entries.get(key);
     if (!e) return false;
     this.bytes_ -= e.bytes;
+    if (key === this.lastKey) this.lastKey = undefined;
     return this.entries.delete(key);
   }
 
@@ -79,8 +90,7 @@ export class TtlMap<K, V> {
     let n = 0;
     for (const [k, e] of this.entries) {
       if (e.expiresAt > now) break;
-      this.entries.delete(k);
-      this.bytes_ -= e.bytes;
+      this.delete(k);
       n++;
     }
     return n;

@@ -4,6 +4,7 @@
 import type { Balancer } from '../balancer/balancer.js';
 import type { Origin } from '../balancer/origin.js';
 import type { Logger } from '../log.js';
+import { HealthStore, loadFromWire, verdictFromWire } from './health-store.js';
 import { encodeError, parseRequestBatch, pickRequestFromWire, RESPONSE_TAG, type WireRequest, type WireResponse } from './ipc-protocol.js';
 
 /** Most distinct shared secrets kept (names are fixed in the code; the cap only bounds a misbehaving worker). */
@@ -17,13 +18,15 @@ export class BalancerServer {
   constructor(
     private readonly balancer: Balancer,
     private readonly log: Logger,
+    /** The workers' shared origin health (drain marks, verdicts, loads, relay counts). */
+    private readonly health?: HealthStore,
   ) {}
 
   /**
    * Handles one message from a worker: when it is a request batch, answers it with one response batch
    * through `reply` once every request settled. Returns false for messages of other kinds.
    */
-  handle(message: unknown, reply: (message: unknown) => void): boolean {
+  handle(message: unknown, reply: (message: unknown) => void, from = 0): boolean {
     const batch = parseRequestBatch(message);
     if (!batch) return false;
     if (batch.dropped > 0) {
@@ -31,7 +34,7 @@ export class BalancerServer {
       this.log.warn({ dropped: batch.dropped }, 'malformed balancer requests from a worker dropped');
     }
     if (batch.valid.length === 0) return true;
-    void Promise.all(batch.valid.map((r) => this.answer(r))).then((b) => {
+    void Promise.all(batch.valid.map((r) => this.answer(r, from))).then((b) => {
       try {
         reply({ t: RESPONSE_TAG, b });
       } catch (err) {
@@ -41,16 +44,16 @@ export class BalancerServer {
     return true;
   }
 
-  private async answer(r: WireRequest): Promise<WireResponse> {
+  private async answer(r: WireRequest, from: number): Promise<WireResponse> {
     try {
-      const v = await this.call(r);
+      const v = await this.call(r, from);
       return v === undefined ? { id: r.id, ok: true } : { id: r.id, ok: true, v };
     } catch (err) {
       return { id: r.id, ok: false, e: encodeError(err) };
     }
   }
 
-  private call(r: WireRequest): Promise<unknown> {
+  private call(r: WireRequest, from: number): Promise<unknown> {
     const b = this.balancer;
     const a = r.a;
     const str = (i: number) => {
@@ -106,6 +109,43 @@ export class BalancerServer {
         return Promise.resolve(this.sharedSecret(str(0), str(1)));
       case 'recordCounts':
         return Promise.resolve(b.recordCounts?.());
+      default:
+        return Promise.resolve(this.callHealth(r, from, str));
+    }
+  }
+
+  private callHealth(r: WireRequest, from: number, str: (i: number) => string): unknown {
+    const h = this.health;
+    if (!h) throw new Error('no shared health here');
+    const a = r.a;
+    switch (r.m) {
+      case 'healthDown': {
+        const v = verdictFromWire(a[1]);
+        if (!v) throw new Error('healthDown: not a verdict');
+        return h.publishDown(str(0), v);
+      }
+      case 'healthUp':
+        return h.publishUp(str(0), str(1));
+      case 'healthDrain': {
+        const since = a[1];
+        if (since !== undefined && since !== null && (typeof since !== 'number' || !Number.isFinite(since)))
+          throw new Error('healthDrain: since must be a time');
+        return h.setDrain(str(0), typeof since === 'number' ? since : undefined);
+      }
+      case 'healthLoad': {
+        const load = loadFromWire(a[1]);
+        if (!load) throw new Error('healthLoad: not a load');
+        return h.publishLoad(str(0), load);
+      }
+      case 'healthRelays':
+        return h.publishRelays(from, entries(a[0]));
+      case 'healthRead': {
+        const ids = a[0];
+        if (!Array.isArray(ids) || !ids.every((x) => typeof x === 'string')) throw new Error('healthRead: server ids must be strings');
+        return h.read(ids as string[]);
+      }
+      default:
+        throw new Error(`unknown method ${r.m}`);
     }
   }
 
@@ -116,4 +156,12 @@ export class BalancerServer {
     this.secrets.set(name, fresh);
     return fresh;
   }
+}
+
+/** `[server id, count]` pairs sent by a worker (malformed pairs left out). */
+function entries(v: unknown): [string, number][] {
+  if (!Array.isArray(v)) return [];
+  return v.filter(
+    (e): e is [string, number] => Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'number' && Number.isSafeInteger(e[1]) && e[1] >= 0,
+  );
 }

@@ -115,6 +115,11 @@ export class IpcBalancer implements Balancer {
     return this.pending.size;
   }
 
+  /** A request of another kind on the same channel (the shared origin health, ipc-health-share.ts). */
+  request<T>(method: BalancerMethod, args: unknown[]): Promise<T> {
+    return this.call(method, args);
+  }
+
   private call<T>(method: BalancerMethod, args: unknown[]): Promise<T> {
     if (this.closed) return Promise.reject(new BalancerUnavailableError(method, 'balancer closed'));
     if (this.pending.size >= this.maxPending) {
@@ -338,6 +343,12 @@ export class IpcBalancer implements Balancer {
   }
 
   /** The last counts read from the primary (refreshed in the background on each call; undefined at first). */
+  /** Reads the record counts now (a scrape that must not show the previous scrape's). */
+  async loadRecordCounts(): Promise<void> {
+    if (this.closed) return;
+    this.counts = await this.call<RecordCounts>('recordCounts', []);
+  }
+
   recordCounts(): RecordCounts | undefined {
     if (!this.countsLoading && !this.closed) {
       this.countsLoading = true;

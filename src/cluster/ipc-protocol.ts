@@ -33,6 +33,13 @@ export const BALANCER_METHODS = [
   'deleteRtcSession',
   'sharedSecret',
   'recordCounts',
+  // The shared origin health (health-store.ts), not the balancer's: same channel, same batching.
+  'healthDown',
+  'healthUp',
+  'healthDrain',
+  'healthLoad',
+  'healthRelays',
+  'healthRead',
 ] as const;
 export type BalancerMethod = (typeof BALANCER_METHODS)[number];
 const METHOD_SET: ReadonlySet<string> = new Set(BALANCER_METHODS);

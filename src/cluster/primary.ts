@@ -9,6 +9,9 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { SIGNATURE } from '../version.js';
 import { BalancerServer } from './balancer-server.js';
+import { GatherRelay } from './gather-relay.js';
+import { HealthStore } from './health-store.js';
+import { LiveStreams } from './live-streams.js';
 import { CONTROL_TAG, SLOT_VARIABLE, STARTED_TAG, type ControlCommand } from './worker.js';
 
 /** Restarts of one slot allowed within RESTART_WINDOW_MS before the primary gives up and stops. */
@@ -40,13 +43,39 @@ export function restartDelayMs(recent: number): number {
 
 export async function runPrimary({ config, log: baseLog, exit }: PrimaryOptions): Promise<void> {
   const log = baseLog.child({ role: 'primary' });
+  // A stream with a live relay in any worker keeps its pin under the pin cap.
+  const live = new LiveStreams();
   const balancer: Balancer | undefined =
     config.loadBalancer === 'memory'
-      ? new MemoryBalancer({ originExpireMs: config.originExpireMs, sessionTtlMs: config.sessionTtlMs, maxStreamPins: config.maxStreamPins })
+      ? new MemoryBalancer({
+          originExpireMs: config.originExpireMs,
+          sessionTtlMs: config.sessionTtlMs,
+          maxStreamPins: config.maxStreamPins,
+          isLive: (streamKey) => live.isLive(streamKey),
+        })
       : undefined;
   await balancer?.start();
-  const server = balancer ? new BalancerServer(balancer, log.child({ component: 'balancer-server' })) : undefined;
+  // Drain marks, verdicts, loads and relay counts the workers share (Redis mode: shared in Redis instead).
+  const health = balancer
+    ? new HealthStore({ verdictTtlMs: Math.max(2000, 2 * config.health.intervalMs + 1000), loadTtlMs: config.originExpireMs })
+    : undefined;
+  const server = balancer ? new BalancerServer(balancer, log.child({ component: 'balancer-server' }), health) : undefined;
   const slots: Slot[] = Array.from({ length: config.workers }, (_, index) => ({ index, worker: undefined, started: false, crashes: [], timer: undefined }));
+  const relay = new GatherRelay({
+    started: () => slots.filter((s) => s.started && s.worker?.isConnected()).map((s) => s.index),
+    send: (slot, message) => {
+      const w = slots[slot]?.worker;
+      if (!w || !w.isConnected()) return false;
+      try {
+        // false only means queued behind a full pipe: it is still delivered.
+        w.send(message as Parameters<Worker['send']>[0]);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    log: log.child({ component: 'gather' }),
+  });
   let stopping = false;
   let announced = false;
   let exitCode = 0;
@@ -91,7 +120,8 @@ export async function runPrimary({ config, log: baseLog, exit }: PrimaryOptions)
     const w = cluster.fork({ [SLOT_VARIABLE]: String(slot.index) });
     slot.worker = w;
     w.on('message', (m: unknown) => {
-      if (server?.handle(m, (reply) => send(w, reply))) return;
+      if (server?.handle(m, (reply) => send(w, reply), slot.index)) return;
+      if (live.handle(slot.index, m) || relay.handle(slot.index, m)) return;
       if (typeof m === 'object' && m !== null && (m as { t?: unknown }).t === STARTED_TAG) {
         slot.started = true;
         log.info({ worker: slot.index, pid: w.process.pid }, 'worker started');
@@ -104,6 +134,9 @@ export async function runPrimary({ config, log: baseLog, exit }: PrimaryOptions)
     w.on('error', (err) => log.warn({ worker: slot.index, err: err.message }, 'worker channel error'));
     w.on('exit', (code, signal) => {
       if (slot.worker === w) slot.worker = undefined;
+      relay.workerGone(slot.index);
+      health?.workerGone(slot.index);
+      live.workerGone(slot.index);
       const wasStarted = slot.started;
       slot.started = false;
       if (stopping) {
@@ -114,6 +147,8 @@ export async function runPrimary({ config, log: baseLog, exit }: PrimaryOptions)
       log.error({ worker: slot.index, pid: w.process.pid, code, signal }, 'worker exited');
       if (!wasStarted && code === EXIT_STARTUP_FAILURE) {
         stopAll(EXIT_STARTUP_FAILURE, 'a worker could not start');
+        // Workers still starting serve nobody yet: waiting for them to start only to drain them delays the exit.
+        for (const s of slots) if (!s.started) s.worker?.process.kill('SIGKILL');
         return;
       }
       const now = performance.now();

@@ -4,10 +4,17 @@
 // including the UDP ones and the HTTP APIs that own per-session or per-proxy state; the other workers
 // (`stream`) run only the TCP client listeners every worker shares (RTMP, HTTP(S) stream, RTSP).
 import cluster from 'node:cluster';
+import type { LocalAnswers, WholeProxyView } from '../api/proxy-view.js';
 import type { Config } from '../config.js';
+import type { HealthShare } from '../health/shared.js';
 import type { Logger } from '../log.js';
+import { answerer } from './answers.js';
+import { clientIdPrefix, clusterView } from './cluster-view.js';
+import { answerQueries, Gatherer } from './gatherer.js';
 import { IpcBalancer } from './ipc-balancer.js';
+import { IpcHealthShare } from './ipc-health-share.js';
 import type { Channel } from './ipc-protocol.js';
+import { LiveStreamReporter } from './live-streams.js';
 
 export type WorkerRole = 'lead' | 'stream';
 /** Settled balancer answers (a pinned stream's origin, HLS sessions) a worker reuses this long (ms) before asking again. */
@@ -27,6 +34,20 @@ export interface WorkerHooks {
   /** The shared memory balancer over IPC; undefined with Redis (each worker connects itself). */
   balancer: IpcBalancer | undefined;
   log: Logger;
+  /** The origin health shared with the other workers through the primary (memory balancer); Redis: undefined. */
+  healthShare: HealthShare | undefined;
+  /** The supervisor's process id (what the APIs report as the proxy's pid). */
+  proxyPid: number;
+  /** Starts this worker's client ids (unique across workers; names the worker). */
+  clientIdPrefix: string;
+  /** Tells the primary a stream got its first live relay here or lost its last (memory balancer: the pin cap). */
+  onStreamLive: ((streamKey: string, live: boolean) => void) | undefined;
+  /** Worker 0: the whole proxy's clients, streams, stats and metrics (every worker's, summed). */
+  view: WholeProxyView | undefined;
+  /** Answers the API owner's questions with this worker's own view. */
+  serve(local: LocalAnswers): void;
+  /** Refreshes the balancer's record counts before a metrics answer. */
+  beforeScrape: () => Promise<void>;
   /** Tells the primary the listeners are up. */
   started(): void;
   /** Calls `fn` for each control command from the primary (and `stop` when the primary is gone). */
@@ -60,6 +81,7 @@ export function workerHooks(config: Config, baseLog: Logger): WorkerHooks {
     config.loadBalancer === 'memory'
       ? new IpcBalancer({ channel, readCacheMs: READ_CACHE_MS, onDropped: (n) => log.warn({ dropped: n }, 'malformed balancer answers dropped') })
       : undefined;
+  const live = balancer ? new LiveStreamReporter(channel) : undefined;
   const listeners: ((command: ControlCommand) => void)[] = [];
   // Commands that arrive before main.ts subscribed (while the worker still starts) wait for it.
   const early: ControlCommand[] = [];
@@ -83,6 +105,17 @@ export function workerHooks(config: Config, baseLog: Logger): WorkerHooks {
     role,
     balancer,
     log,
+    healthShare: balancer ? new IpcHealthShare(balancer) : undefined,
+    clientIdPrefix: clientIdPrefix(slot),
+    proxyPid: process.ppid,
+    onStreamLive: live ? (key, isLive) => live.note(key, isLive) : undefined,
+    view: role === 'lead' ? clusterView(new Gatherer(channel)) : undefined,
+    beforeScrape: async () => {
+      await balancer?.loadRecordCounts();
+    },
+    serve: (local) => {
+      answerQueries(channel, answerer(local), log);
+    },
     started: () => {
       try {
         channel.send({ t: STARTED_TAG });

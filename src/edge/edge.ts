@@ -120,6 +120,9 @@ export class Edge {
       players: { rtmp: 0, flv: 0 },
       upstreamBytes: this.counters.bytesOfEndedHubs,
       cacheBytes: 0,
+      largestCacheBytes: 0,
+      largestCachePeak: 0,
+      cacheOverflows: 0,
       skips: this.counters.skipsOfEndedHubs,
       skipsByStream: {},
     };
@@ -128,7 +131,11 @@ export class Edge {
       if (hub.state === 'live') out.upstreams++;
       for (const p of hub.players) out.players[p.protocol]++;
       out.upstreamBytes += hub.upstreamBytes;
-      out.cacheBytes += hub.cache.stats().bytes;
+      const cache = hub.cache.stats();
+      out.cacheBytes += cache.bytes;
+      out.largestCacheBytes = Math.max(out.largestCacheBytes, cache.bytes);
+      out.largestCachePeak = Math.max(out.largestCachePeak, cache.peak);
+      out.cacheOverflows += cache.overflows;
       const skips = hub.skips;
       out.skips += skips;
       if (skips > 0) skipping.push([hub.streamKey, skips]);

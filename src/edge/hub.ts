@@ -209,8 +209,9 @@ export class Hub {
     for (const p of players) p.end(reason);
   }
 
-  /** Closes players that took nothing of what waits for them for `idleMs`. */
+  /** Closes players that took nothing of what waits for them for `idleMs`; watches a silent origin (pings). */
   sweep(now: number, idleMs: number): void {
+    this.upstream?.watch(now, idleMs / 2);
     for (const p of this.players) {
       if (p.stalled(now, idleMs)) {
         this.o.log.info({ stream: this.o.key.key, protocol: p.protocol, idleMs }, 'edge player stopped reading, closing');

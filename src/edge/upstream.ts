@@ -1,7 +1,10 @@
 // One play session to the origin for an edge stream, opened with the RTMP origin leg (the same replay of
 // connect / createStream / play the relay uses). Its messages become shared media packets; the origin's
 // end-of-stream signs (UnpublishNotify, Play.Stop, StreamEOF) and its connection closing end the stream.
-// It is read as fast as the origin sends: no player ever slows it.
+// It is read as fast as the origin sends: no player ever slows it. A silent origin is watched as the per-client
+// relay watches one (src/rtmp/relay.ts): pinged after half the idle timeout of silence; one that answered a ping
+// on this connection and then gives no sign of life for another half is dead, and the stream ends. One that never
+// answers pings (node-media-server) is left to TCP keepalive: pinging it further would hold keepalive off.
 import type { Logger } from '../log.js';
 import { keepAlive } from '../net/keepalive.js';
 import { infoObject, infoText, isCommand, peekCommandName, readCommand } from '../rtmp/commands.js';
@@ -20,6 +23,9 @@ export interface UpstreamHandlers {
 
 export class Upstream {
   private ended = false;
+  /** Origin liveness: bytes read at the last check and when they last grew; the outstanding ping. */
+  private heard = { read: 0, at: Date.now() };
+  private ping = { at: 0, pongsBefore: 0, answered: false, off: false };
 
   constructor(
     private readonly leg: RtmpLeg,
@@ -87,6 +93,39 @@ export class Upstream {
     this.leg.socket.off('data', this.onData);
     this.leg.socket.destroy();
     this.on.end(reason, err);
+  }
+
+  /** Called about once a second: pings a silent origin; ends the stream when one that answered pings stopped. */
+  watch(now: number, halfMs: number): void {
+    if (this.ended) return;
+    const leg = this.leg;
+    const read = leg.socket.bytesRead;
+    if (read !== this.heard.read) this.heard = { read, at: now };
+    const ping = this.ping;
+    if (ping.at !== 0) {
+      if (leg.pongs > ping.pongsBefore) {
+        ping.answered = true;
+        ping.at = 0;
+      } else if (this.heard.at > ping.at) {
+        // Other traffic answered for it.
+        ping.at = 0;
+      } else if (now - ping.at >= halfMs) {
+        ping.at = 0;
+        if (ping.answered) {
+          this.log.info({ silentMs: now - this.heard.at }, 'edge origin stopped answering pings, closing');
+          this.stop('origin closed');
+          return;
+        }
+        ping.off = true;
+        this.log.debug('edge origin does not answer pings: TCP keepalive watches it');
+      }
+    }
+    if (ping.at === 0 && !ping.off && now - this.heard.at >= halfMs) {
+      ping.at = now;
+      ping.pongsBefore = leg.pongs;
+      leg.ping(now);
+      leg.flush();
+    }
   }
 
   /** Closes the session (last player gone, origin down, shutdown). */

@@ -16,6 +16,10 @@ export interface OriginHealthDeps {
   relays?: RelayControl;
   now?: () => number;
   dialer?: ProbeDialer;
+  /** False: this process runs no probes and learns verdicts from the share (worker processes other than worker 0). */
+  probe?: boolean;
+  /** Where health is shared (worker processes: through the primary); default by balancer kind. */
+  share?: HealthShare | undefined;
 }
 
 /** The Redis connection of a Redis balancer (health keys live next to the balancer's). */
@@ -29,17 +33,21 @@ export function createOriginHealth(deps: OriginHealthDeps): HealthMonitor {
   const { config } = deps;
   const client = redisClientOf(deps.balancer);
   const interval = config.health.intervalMs;
-  const share: HealthShare = client
-    ? new RedisHealthShare({
-        client,
-        verdictTtlMs: Math.max(2000, 2 * interval + 1000),
-        loadTtlMs: config.originExpireMs,
-        ...(deps.now ? { now: deps.now } : {}),
-      })
-    : new LocalHealthShare();
+  const share: HealthShare = deps.share
+    ? deps.share
+    : client
+      ? new RedisHealthShare({
+          client,
+          verdictTtlMs: Math.max(2000, 2 * interval + 1000),
+          loadTtlMs: config.originExpireMs,
+          ...(deps.now ? { now: deps.now } : {}),
+        })
+      : new LocalHealthShare();
   return new HealthMonitor({
     balancer: deps.balancer,
-    intervalMs: interval,
+    intervalMs: deps.probe === false ? 0 : interval,
+    // Without probes of its own, it still reads the shared verdicts as often as a prober would.
+    ...(deps.probe === false && interval > 0 ? { syncMs: Math.max(50, Math.min(500, interval)) } : {}),
     fails: config.health.fails,
     originExpireMs: config.originExpireMs,
     dialer: deps.dialer ?? netProbeDialer,

@@ -39,6 +39,8 @@ export interface HlsCacheOptions {
   maxBytes: number;
   /** Answers kept at most (small playlists must not make the map itself the cost). */
   maxEntries?: number;
+  /** Distinct answers being fetched to share at most; further requests fetch on their own, unshared. */
+  maxFilling?: number;
   now?: () => number;
 }
 
@@ -47,6 +49,8 @@ export interface HlsCacheStats {
   bytes: number;
   /** Bytes reserved by fetches reading a body to fill the cache. */
   filling: number;
+  /** Shared origin fetches under way (distinct answers others may wait for). */
+  fetches: number;
   /** Requests now waiting for an origin fetch another request started. */
   waiting: number;
   hits: number;
@@ -56,6 +60,8 @@ export interface HlsCacheStats {
 }
 
 export const DEFAULT_MAX_ENTRIES = 50_000;
+/** Each shared fetch is a client request in flight, so connection caps bound them too; this keeps the map small whatever those caps are. */
+export const DEFAULT_MAX_FILLING = 10_000;
 /** Bytes counted per entry besides its body (key, headers, bookkeeping), so empty answers still cost. */
 export const ENTRY_OVERHEAD_BYTES = 512;
 
@@ -66,11 +72,13 @@ export class HlsCache {
   private reserved = 0;
   private waiting = 0;
   private readonly maxEntries: number;
+  private readonly maxFilling: number;
   private readonly now: () => number;
   private readonly counts = { hits: 0, coalesced: 0, misses: 0, evictions: 0 };
 
   constructor(private readonly options: HlsCacheOptions) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    this.maxFilling = options.maxFilling ?? DEFAULT_MAX_FILLING;
     this.now = options.now ?? Date.now;
   }
 
@@ -105,6 +113,12 @@ export class HlsCache {
     }
     this.counts.misses++;
     const fetching = fill();
+    if (this.filling.size >= this.maxFilling) {
+      // A flood of distinct URLs: fetch for this request alone (still kept when complete: the store is bounded).
+      const answer = await fetching;
+      if (answer) this.store(key, answer);
+      return answer && { answer, source: 'miss' };
+    }
     this.filling.set(key, fetching);
     try {
       const answer = await fetching;
@@ -140,7 +154,14 @@ export class HlsCache {
   }
 
   stats(): HlsCacheStats {
-    return { entries: this.entries.size, bytes: this.bytes, filling: this.reserved, waiting: this.waiting, ...this.counts };
+    return {
+      entries: this.entries.size,
+      bytes: this.bytes,
+      filling: this.reserved,
+      fetches: this.filling.size,
+      waiting: this.waiting,
+      ...this.counts,
+    };
   }
 
   private fresh(key: string): CachedAnswer | undefined {

@@ -136,19 +136,24 @@ export class OriginAnswer {
  * request (on the request's normal 'close') cost a DOMException each time; a client that leaves is
  * handled by abort() from the relay.
  */
-export async function requestOrigin(o: OriginRequest): Promise<OriginAnswer> {
-  const answer = new OriginAnswer();
-  o.agent.dispatch(
-    {
-      origin: originBaseUrl(o.target.host, o.target.port),
-      path: o.path,
-      method: o.req.method === 'HEAD' ? 'HEAD' : 'GET',
-      headers: forwardRequestHeaderList(o.req, hostPort(o.target.host, o.target.port), o.headers, o.dropHeaders),
-      headersTimeout: o.headersTimeoutMs,
-    },
-    answer as unknown as Dispatcher.DispatchHandler,
-  );
-  return answer.started;
+export function requestOrigin(o: OriginRequest): Promise<OriginAnswer> {
+  // Not an async function (one promise fewer per request); a throw still becomes a rejection.
+  try {
+    const answer = new OriginAnswer();
+    o.agent.dispatch(
+      {
+        origin: originBaseUrl(o.target.host, o.target.port),
+        path: o.path,
+        method: o.req.method === 'HEAD' ? 'HEAD' : 'GET',
+        headers: forwardRequestHeaderList(o.req, hostPort(o.target.host, o.target.port), o.headers, o.dropHeaders),
+        headersTimeout: o.headersTimeoutMs,
+      },
+      answer as unknown as Dispatcher.DispatchHandler,
+    );
+    return answer.started;
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
 }
 
 /**

@@ -320,7 +320,8 @@ async function fetchManifest(deps: CountedDeps, ctx: RouteContext, streamKey: st
   });
   if (bytes === undefined) throw new HttpError(502, 'origin sent an oversized playlist');
   const headers = clientHeaderList(upstream.rawHeaders, false, kind === 'playlist' ? 'm3u8' : 'mpd');
-  const keep = upstream.statusCode === 200 && !forbidsSharedCache(headers);
+  // Without a cache nothing is kept: no freshness to work out.
+  const keep = deps.cache !== undefined && upstream.statusCode === 200 && !forbidsSharedCache(headers);
   const text = keep ? bytes.toString('utf8') : '';
   return {
     status: upstream.statusCode,

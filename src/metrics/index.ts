@@ -4,6 +4,7 @@
 import { collectDefaultMetrics, Counter, Registry } from './prom-client.js';
 import type { EdgeStats } from '../edge/types.js';
 import { snapshotMetric } from './snapshot-metric.js';
+import { Exposition } from './exposition.js';
 import type { RegisterOutcome } from '../api/system-api.js';
 import type { Balancer } from '../balancer/balancer.js';
 import type { RedisClient } from '../balancer/redis-connection.js';
@@ -46,6 +47,7 @@ export interface MetricsDeps extends RoutingSources {
 
 export class ProxyMetrics {
   readonly registry = new Registry();
+  private readonly page = new Exposition(this.registry);
   private readonly registers: Counter<'result'>;
 
   constructor(deps: MetricsDeps) {
@@ -73,7 +75,7 @@ export class ProxyMetrics {
 
   /** The exposition text and its content type. */
   async scrape(): Promise<{ text: string; contentType: string }> {
-    return { text: await this.registry.metrics(), contentType: this.registry.contentType };
+    return { text: await this.page.text(), contentType: this.registry.contentType };
   }
 
   /** `GET /metrics`; `authorize` throws (401) when a token is required and missing. */

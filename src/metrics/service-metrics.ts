@@ -87,21 +87,23 @@ export function registerServiceMetrics(registry: Registry, services: () => Itera
     type: 'counter',
     read: each((protocol, parts) => byReason(protocol, parts, (s) => s.dropped)),
   });
+  // A protocol's 15 histogram samples change only when a client starts: reused while its count and sum
+  // stand still (then the family's text is reused too).
+  const setupSamples = new Map<string, { count: number; sum: number; samples: Sample[] }>();
   snapshotMetric(registry, {
     name: 'origin_proxy_client_setup_seconds',
     help: "Time from a client's arrival to its relay starting, by protocol",
     type: 'histogram',
     read: each((protocol, parts) => {
+      const count = sum(parts, (s) => s.setup.count);
+      const total = sum(parts, (s) => s.setup.sum);
+      const held = setupSamples.get(protocol);
+      if (held && held.count === count && held.sum === total) return held.samples;
       const cumulative = new Array<number>(SETUP_BUCKETS_S.length + 1).fill(0);
       for (const p of parts) p.setup.cumulative().forEach((c, i) => (cumulative[i]! += c));
-      return histogramSamples(
-        'origin_proxy_client_setup_seconds',
-        { protocol },
-        SETUP_BUCKETS_S,
-        cumulative,
-        sum(parts, (s) => s.setup.sum),
-        sum(parts, (s) => s.setup.count),
-      );
+      const samples = histogramSamples('origin_proxy_client_setup_seconds', { protocol }, SETUP_BUCKETS_S, cumulative, total, count);
+      setupSamples.set(protocol, { count, sum: total, samples });
+      return samples;
     }),
   });
 }

@@ -4,7 +4,7 @@
 // for. Refusals are counted by reason and logged at info, rate-limited per reason.
 import type { Logger } from '../log.js';
 import { LogBudget } from './drop-counter.js';
-import { emptyProtocolStats, SetupHistogram, type ClientRole, type ProtocolStats } from './service-stats.js';
+import { SetupHistogram, type ClientRole, type ProtocolStats } from './service-stats.js';
 
 /** Bytes received from and sent to one client. */
 export interface ClientBytes {
@@ -67,20 +67,20 @@ export class ClientCounters {
   }
 
   snapshot(dropped: Record<string, number> = {}, extraActive?: { publish?: number; play?: number }): ProtocolStats {
-    const stats = emptyProtocolStats();
-    stats.active.pending = this.pending;
-    stats.active.publish = this.liveByRole.publish;
-    stats.active.play = this.liveByRole.play;
+    // Built in one literal (read on every scrape): no throw-away histogram or nested copies.
     const live = this.liveBytes();
-    stats.bytes.in = this.closedBytes.in + this.extraBytes.in + live.in;
-    stats.bytes.out = this.closedBytes.out + this.extraBytes.out + live.out;
-    stats.active.publish += extraActive?.publish ?? 0;
-    stats.active.play += extraActive?.play ?? 0;
-    stats.total = { ...this.total };
-    stats.refused = Object.fromEntries(this.refused);
-    stats.dropped = { ...dropped };
-    stats.setup = this.setup;
-    return stats;
+    return {
+      active: {
+        publish: this.liveByRole.publish + (extraActive?.publish ?? 0),
+        play: this.liveByRole.play + (extraActive?.play ?? 0),
+        pending: this.pending,
+      },
+      total: { publish: this.total.publish, play: this.total.play },
+      bytes: { in: this.closedBytes.in + this.extraBytes.in + live.in, out: this.closedBytes.out + this.extraBytes.out + live.out },
+      refused: Object.fromEntries(this.refused),
+      dropped: { ...dropped },
+      setup: this.setup,
+    };
   }
 
   /**

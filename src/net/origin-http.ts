@@ -82,7 +82,9 @@ export function forwardRequestHeaderList(
   drop: readonly string[] = [],
 ): string[] {
   const headers = req.headers;
-  const listed = headers.connection ? connectionListed(headers) : undefined;
+  const c = headers.connection;
+  // `keep-alive` and `close` (nearly every client's) list only hop-by-hop headers: nothing more to drop.
+  const listed = c && !ONLY_HOP_BY_HOP.test(c) ? connectionListed(headers) : undefined;
   const host = headers.host;
   const out: string[] = [];
   for (const name in headers) {
@@ -120,13 +122,36 @@ export function forwardResponseHeaderList(raw: readonly Buffer[], opts: { keepLe
   }
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1').toLowerCase();
-    if (listed?.has(name) || !TOKEN.test(name)) continue;
+    if (listed?.has(name) || (!COMMON_NAMES.has(name) && !TOKEN.test(name))) continue;
     if (HOP_BY_HOP.has(name) && !(opts.keepLength && name === 'content-length')) continue;
     const value = raw[i + 1]!.toString('latin1');
     if (!hasInvalidValueCharacter(value)) out.push(name, value);
   }
   return out;
 }
+
+/** A Connection value that names no header beyond the hop-by-hop ones. */
+const ONLY_HOP_BY_HOP = /^\s*(keep-alive|close)\s*$/i;
+
+/**
+ * Names origins send on nearly every answer, known to be tokens: the name check is skipped for them.
+ * Which of them pass is still decided by HOP_BY_HOP.
+ */
+const COMMON_NAMES = new Set([
+  'server',
+  'date',
+  'content-type',
+  'content-length',
+  'last-modified',
+  'connection',
+  'keep-alive',
+  'etag',
+  'accept-ranges',
+  'cache-control',
+  'access-control-allow-origin',
+  'expires',
+  'vary',
+]);
 
 /** A header field name (RFC 9110 token). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

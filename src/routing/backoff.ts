@@ -30,6 +30,8 @@ export class EndpointBackoff {
 
   /** Whether the endpoint is in its backoff now. */
   isDown(target: DialTarget): boolean {
+    // Checked for every endpoint of every route: no key is built while nothing is in backoff.
+    if (this.failed.size === 0) return false;
     const f = this.failed.get(keyOf(target));
     return f !== undefined && this.opts.now() < f.until;
   }

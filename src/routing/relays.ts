@@ -64,7 +64,17 @@ export class RelayRegistry {
   private readonly clientOf = new Map<RelayInfo, LiveClient>();
   private seq = 0;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  /** Called when a stream gets its first live relay here (true) or loses its last (false). */
+  onStreamLive: ((streamKey: string, live: boolean) => void) | undefined;
+
+  /**
+   * `idPrefix` starts every client id (worker processes: `w<slot>-`, so ids are unique across workers and
+   * name the worker that holds the client).
+   */
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly idPrefix = '',
+  ) {}
 
   /** Registers a live relay; call `release()` on the handle when it ends. */
   register(relay: RelayInfo): RelayHandle {
@@ -72,7 +82,9 @@ export class RelayRegistry {
     let set = this.byOrigin.get(relay.originServerId);
     if (!set) this.byOrigin.set(relay.originServerId, (set = new Set()));
     set.add(relay);
-    this.byStream.set(relay.streamKey, (this.byStream.get(relay.streamKey) ?? 0) + 1);
+    const before = this.byStream.get(relay.streamKey) ?? 0;
+    this.byStream.set(relay.streamKey, before + 1);
+    if (before === 0) this.onStreamLive?.(relay.streamKey, true);
     this.originByStream.set(relay.streamKey, relay.originServerId);
     let released = false;
     return {
@@ -173,7 +185,7 @@ export class RelayRegistry {
   }
 
   private addClient(relay: RelayInfo, client: RelayClient): void {
-    let id = client.cid !== undefined && /^[\w.-]{1,32}$/.test(client.cid) ? client.cid : `c${(++this.seq).toString(36)}`;
+    let id = this.idPrefix + (client.cid !== undefined && /^[\w.-]{1,32}$/.test(client.cid) ? client.cid : `c${(++this.seq).toString(36)}`);
     if (this.clients.has(id)) id = `${id}-${(++this.seq).toString(36)}`;
     const entry: LiveClient = { id, relay, client, since: client.since ?? this.now() };
     this.clients.set(id, entry);
@@ -193,6 +205,7 @@ export class RelayRegistry {
     if (n <= 0) {
       this.byStream.delete(relay.streamKey);
       this.originByStream.delete(relay.streamKey);
+      this.onStreamLive?.(relay.streamKey, false);
     } else this.byStream.set(relay.streamKey, n);
   }
 }

@@ -6,7 +6,7 @@ import { BalancerUnavailableError, NoOriginError, type Balancer, type PickResult
 import { dialTargets, type Origin, type Service } from '../balancer/origin.js';
 import type { Transport } from '../balancer/endpoint.js';
 import type { Logger } from '../log.js';
-import { OriginAddressError, vetOriginHost, type OriginAddressPolicy } from '../net/address-policy.js';
+import { ipBytes, OriginAddressError, vetOriginHost, type OriginAddressPolicy } from '../net/address-policy.js';
 import { EndpointBackoff } from './backoff.js';
 import { EVERY_ORIGIN_UP, type HealthState, type OriginHealth } from './health.js';
 import { isAlive, NoServiceError, serves } from './policy.js';
@@ -56,6 +56,8 @@ const DIAL: Readonly<Record<RouteService, { service: Service; transport?: Transp
 
 /** Origins whose dial failures are counted at once (more than PROXY_MAX_ORIGINS allows by default). */
 const MAX_FAILURE_ORIGINS = 10_000;
+/** Address-policy verdicts of IP literals kept at once (they depend on the policy alone); the memo starts over beyond. */
+const MAX_IP_VERDICTS = 1024;
 
 const NO_RELAY: RelayHandle = { release: () => undefined };
 
@@ -70,6 +72,13 @@ export class Router implements StreamRouter {
   private readonly dials: DialCounts = { ok: 0, failed: 0, skipped: 0, refused: 0 };
   /** Failed dials per origin server id (metrics); pruned to registered origins when read, capped. */
   private readonly failuresByOrigin = new Map<string, number>();
+  /** The health each protocol's routes see (one object per protocol, not one per route). */
+  private readonly healthByService = new Map<RouteService, OriginHealth>();
+  /**
+   * Verdicts of the address policy on IP literals: pure functions of the policy, so computed once. Host
+   * names are never kept here: they are resolved again at every route.
+   */
+  private readonly ipVerdicts = new Map<string, string | OriginAddressError>();
 
   constructor(private readonly opts: RouterOptions) {
     this.balancer = opts.balancer;
@@ -91,7 +100,7 @@ export class Router implements StreamRouter {
     } catch (err) {
       throw refusalOf(err);
     }
-    claim = await this.keepRelayedOrigin(streamKey, claim, needs);
+    if (claim.created) claim = await this.keepRelayedOrigin(streamKey, claim, needs);
     const route = new StreamRoute(this, streamKey, service, claim, live);
     try {
       await route.prepare();
@@ -99,7 +108,8 @@ export class Router implements StreamRouter {
       route.release();
       throw refusalOf(err);
     }
-    this.log.debug({ stream: streamKey, service, intent, origin: claim.origin.id, targets: route.targets.length }, 'routed');
+    if (this.log.isLevelEnabled('debug'))
+      this.log.debug({ stream: streamKey, service, intent, origin: claim.origin.id, targets: route.targets.length }, 'routed');
     return route;
   }
 
@@ -156,18 +166,19 @@ export class Router implements StreamRouter {
     const health = this.healthFor(service);
     const now = this.now();
     const views = await this.balancer.origins();
-    const rank = (o: Origin): number => {
+    const ranked: { o: Origin; rank: number; load: number; tie: number }[] = [];
+    for (const { origin: o } of views) {
+      if (o.serverId === exclude.serverId || !serves(o, needs)) continue;
       const state = health.state(o, now);
+      if (state === 'draining' || state === 'down') continue;
       const alive = isAlive(o, { now, originExpireMs: this.opts.originExpireMs });
-      return alive && state === 'up' ? 0 : alive && state === 'suspect' ? 1 : 2;
-    };
-    const candidates = views
-      .map((v) => v.origin)
-      .filter((o) => o.serverId !== exclude.serverId && serves(o, needs) && health.state(o, now) !== 'draining' && health.state(o, now) !== 'down')
-      .map((o) => ({ o, rank: rank(o), load: health.loadOf(o), tie: Math.random() }))
-      .sort((a, b) => a.rank - b.rank || a.load - b.load || a.tie - b.tie)
-      .slice(0, this.maxFailover);
-    this.log.debug({ stream: streamKey, failover: candidates.map((c) => c.o.id) }, 'failover origins');
+      const rank = alive && state === 'up' ? 0 : alive && state === 'suspect' ? 1 : 2;
+      ranked.push({ o, rank, load: health.loadOf(o), tie: Math.random() });
+    }
+    // Most streams have no other origin to fail over to: nothing to sort or log.
+    if (ranked.length === 0) return [];
+    const candidates = ranked.sort((a, b) => a.rank - b.rank || a.load - b.load || a.tie - b.tie).slice(0, this.maxFailover);
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ stream: streamKey, failover: candidates.map((c) => c.o.id) }, 'failover origins');
     return candidates.flatMap((c) => this.targetsOf(c.o, service));
   }
 
@@ -199,22 +210,35 @@ export class Router implements StreamRouter {
   async vetTargets(targets: RouteTarget[]): Promise<{ passed: RouteTarget[]; refused: string[] }> {
     const policy = this.opts.addressPolicy;
     if (!policy || targets.length === 0) return { passed: targets, refused: [] };
-    const verdicts = new Map<string, Promise<string | OriginAddressError>>();
-    const verdictOf = (host: string) => {
-      let v = verdicts.get(host);
+    let verdicts: Map<string, Promise<string | OriginAddressError>> | undefined;
+    const verdictOf = (host: string): string | OriginAddressError | Promise<string | OriginAddressError> => {
+      const known = this.ipVerdicts.get(host);
+      if (known !== undefined) return known;
+      let v = verdicts?.get(host);
       if (!v) {
         v = vetOriginHost(host, policy).catch((err: unknown) => {
           if (err instanceof OriginAddressError) return err;
           throw err;
         });
-        verdicts.set(host, v);
+        (verdicts ??= new Map()).set(host, v);
+        if (ipBytes(host)) {
+          void v.then(
+            (verdict) => {
+              if (this.ipVerdicts.size >= MAX_IP_VERDICTS) this.ipVerdicts.clear();
+              this.ipVerdicts.set(host, verdict);
+            },
+            () => undefined,
+          );
+        }
       }
       return v;
     };
     const passed: RouteTarget[] = [];
     const refused: string[] = [];
     for (const t of targets) {
-      const v = await verdictOf(t.host);
+      const known = verdictOf(t.host);
+      // A known verdict is used without waiting (no microtask per target).
+      const v = known instanceof Promise ? await known : known;
       if (typeof v === 'string') {
         passed.push(v === t.host ? t : { ...t, host: v, registeredHost: t.host });
         continue;
@@ -266,6 +290,12 @@ export class Router implements StreamRouter {
    * its pin, so one refused dial does not move a stream that is playing).
    */
   private healthFor(service: RouteService): OriginHealth {
+    let health = this.healthByService.get(service);
+    if (!health) this.healthByService.set(service, (health = this.makeHealthFor(service)));
+    return health;
+  }
+
+  private makeHealthFor(service: RouteService): OriginHealth {
     const base = this.health;
     const d = DIAL[service];
     const backoff = this.backoff;
@@ -404,7 +434,11 @@ export async function dialInOrder<T>(
  */
 export function originTargets(origin: Origin, service: RouteService): RouteTarget[] {
   const d = DIAL[service];
-  return dialTargets(origin, d.service, d.transport).map((t) => ({ ...t, origin }));
+  const list = dialTargets(origin, d.service, d.transport);
+  const out: RouteTarget[] = new Array<RouteTarget>(list.length);
+  // Built field by field: an object spread per endpoint per route was measurable.
+  for (let i = 0; i < list.length; i++) out[i] = { host: list[i]!.host, port: list[i]!.port, transport: list[i]!.transport, origin };
+  return out;
 }
 
 /** The origin's WebRTC media address (its first UDP `rtc` endpoint), where the UDP relay sends. */

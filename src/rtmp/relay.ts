@@ -4,7 +4,7 @@
 // socket does — so a client that sends but never reads cannot make the proxy queue its own answers (pings,
 // acknowledgements) without bound.
 //
-// When a relay ends for want of traffic (checked once a second by the server's sweep, `check()`):
+// When a relay ends for want of traffic (checked every 1–5 s by the server's sweep, `check()`: sweepPeriodMs):
 // - a publisher that sends nothing for the idle timeout is dropped;
 // - a player may wait silently as long as its origin connection is healthy: before the stream is published,
 //   or through a gap while its encoder reconnects (origins keep such players and start sending when the

@@ -77,7 +77,9 @@ before(async () => {
   [flv, ts] = await Promise.all([makeTestFlv(media.dir, 30), makeTestTs(media.dir, 30)]);
   nms = await startNodeMediaServer();
   srtOrigin = await startSrtListener(`udp://127.0.0.1:${await freePort()}`);
-  proxy = await startProxy({ env: { PROXY_REGISTER_TOKEN: TOKEN, PROXY_HEALTH_INTERVAL: '0' } });
+  // The clients API lists each player's own origin relay (per-client relay, §5.3). In edge mode players share
+  // one upstream and are not listed one by one (§11.7), so these tests run with it off whatever the suite's overlay.
+  proxy = await startProxy({ env: { PROXY_REGISTER_TOKEN: TOKEN, PROXY_HEALTH_INTERVAL: '0', PROXY_EDGE: 'off' } });
   await register({ ip: '127.0.0.1', server: 'nms', service: 'svc-nms', pid: '1', rtmp: [String(nms.rtmpPort)], http: [String(nms.httpPort)] });
 });
 

@@ -15,6 +15,7 @@ import { tempDir } from '../fixtures/paths.js';
 import { run, stopAllPeers, type Peer } from '../fixtures/process.js';
 import { registerOrigin, startProxy, type RunningProxy } from '../fixtures/proxy.js';
 import { RtmpTestClient } from '../fixtures/rtmp-client.js';
+import { FakeRtmpOrigin, type FakeOriginSession } from '../fixtures/rtmp-fake-origin.js';
 
 const LINGER_MS = 1000;
 const MAX_LAG_MS = 2000;
@@ -45,6 +46,9 @@ before(async () => {
       PROXY_EDGE_MAX_LAG: `${MAX_LAG_MS}ms`,
       PROXY_ORIGIN_EXPIRE: '1h',
       PROXY_LOG_LEVEL: 'info',
+      // One process: an upstream and its GOP cache are shared by the players of one process; with worker
+      // processes each worker opens its own (docs/BEHAVIOUR.md §8.5), and these counts are one process's.
+      PROXY_WORKERS: '1',
     },
   });
   await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'nginx', service: 's', pid: '1', rtmp: [String(nginx.rtmpPort)] });
@@ -196,6 +200,9 @@ describe('edge mode: one upstream per stream, shared by RTMP and HTTP-FLV player
     assert.equal(await originPlayers('edge1'), 1);
     const s = await edgeStats();
     assert.equal(s.upstreams, 1);
+    // One stream: its cache is the largest and the whole (8 MiB default bound, 2 s GOPs at 500 kb/s: no overflow).
+    assert.ok(s.largestCacheBytes > 0 && s.largestCacheBytes === s.cacheBytes, JSON.stringify(s));
+    assert.equal(s.cacheOverflows, 0);
     // The origin's relay count sees the upstream once, not once per player.
     const page = await (await fetch(`${proxy.systemApi}/metrics`)).text();
     assert.match(page, /^origin_proxy_origin_relays\{server="nginx"\} 1$/m);
@@ -227,6 +234,16 @@ describe('edge mode: one upstream per stream, shared by RTMP and HTTP-FLV player
     // The whole start (connect, play, first keyframe) is well under a GOP (2 s) from the cache.
     assert.ok(rtmpMs < 100, `RTMP: first keyframe after ${rtmpMs.toFixed(1)} ms`);
     assert.ok(flvMs < 100, `HTTP-FLV: first keyframe after ${flvMs.toFixed(1)} ms`);
+    // What FFmpeg makes of a start from the cache: one audio and one video track, nothing else (cached
+    // metadata stamped at the GOP's time was a subtitle track to it).
+    for (const url of [`rtmp://127.0.0.1:${proxy.ports.rtmp}/live/edge1`, `${proxy.httpServer}/live/edge1.flv`]) {
+      const r = await run(
+        'ffprobe',
+        ['-v', 'error', '-rw_timeout', '15000000', '-show_entries', 'stream=codec_name,codec_type', '-of', 'csv=p=0', url],
+        20_000,
+      );
+      assert.deepEqual(r.stdout.trim().split('\n').sort(), ['aac,audio', 'h264,video'], `${url}: ${r.stderr.slice(-300)}`);
+    }
   });
 
   test('a stalled player does not slow the others and is skipped to a keyframe', async () => {
@@ -348,7 +365,10 @@ describe('edge mode: one upstream per stream, shared by RTMP and HTTP-FLV player
 
 describe('edge mode with PROXY_EDGE_SHARE_AUTH=on', () => {
   test("players with different queries share the first player's upstream", async () => {
-    const shared = await startProxy({ env: { PROXY_EDGE: 'on', PROXY_EDGE_SHARE_AUTH: 'on', PROXY_ORIGIN_EXPIRE: '1h', PROXY_LOG_LEVEL: 'info' } });
+    // One process: upstreams are shared per process (see the suite above).
+    const shared = await startProxy({
+      env: { PROXY_EDGE: 'on', PROXY_EDGE_SHARE_AUTH: 'on', PROXY_ORIGIN_EXPIRE: '1h', PROXY_LOG_LEVEL: 'info', PROXY_WORKERS: '1' },
+    });
     try {
       await registerOrigin(shared.systemApi, { ip: '127.0.0.1', server: 'nginx', service: 's', pid: '1', rtmp: [String(nginx.rtmpPort)] });
       const pub = await publishToOrigin('edgeshare');
@@ -370,5 +390,55 @@ describe('edge mode with PROXY_EDGE_SHARE_AUTH=on', () => {
     } finally {
       await shared.stop();
     }
+  });
+});
+
+describe('edge mode: a silent origin is watched with pings (scripted origin)', () => {
+  const IDLE_MS = 2000;
+  let watched: RunningProxy;
+  const origins: FakeRtmpOrigin[] = [];
+  before(async () => {
+    watched = await startProxy({
+      env: { PROXY_EDGE: 'on', PROXY_EDGE_LINGER: '500ms', PROXY_IDLE_TIMEOUT: `${IDLE_MS}ms`, PROXY_ORIGIN_EXPIRE: '1h', PROXY_LOG_LEVEL: 'info' },
+    });
+  });
+  after(async () => {
+    await watched.stop();
+    for (const o of origins) await o.close();
+  });
+
+  /** A scripted origin as the only one registered, and an RTMP player of `name` through the proxy with its play session. */
+  async function playOn(answerPings: boolean, name: string) {
+    const o = await FakeRtmpOrigin.start({ answerPings });
+    origins.push(o);
+    for (const old of origins.slice(0, -1)) await fetch(`${watched.systemApi}/api/v1/origins/fo${origins.indexOf(old)}`, { method: 'DELETE' });
+    await registerOrigin(watched.systemApi, { ip: '127.0.0.1', server: `fo${origins.length - 1}`, service: 's', pid: '1', rtmp: [String(o.port)] });
+    const { client } = await RtmpTestClient.open(`rtmp://127.0.0.1:${watched.ports.rtmp}/live/${name}`);
+    const info = await client.start('play', name, await client.createStream());
+    assert.equal(info.get('code'), 'NetStream.Play.Start');
+    const find = () => o.sessions.find((x) => x.commands.some((c) => c.name === 'play'));
+    await eventually(async () => assert.ok(find()), 5000, 20);
+    return { client, session: find()! };
+  }
+  const pingsTo = (s: FakeOriginSession) => s.media.filter((m) => m.type === MessageType.UserControl && m.payload.readUInt16BE(0) === 6).length;
+
+  test('an origin that answered pings and then stops answering ends the stream; its players are ended', async () => {
+    const { client, session } = await playOn(true, 'pinged');
+    await session.until(() => pingsTo(session) >= 2, 10_000);
+    assert.equal(client.closed, false);
+    session.answerPings = false;
+    await client.closedWithin(3 * IDLE_MS);
+    await session.until(() => session.closedAt !== undefined, 1000);
+  });
+
+  test('an origin that never answers pings keeps its players, and is pinged only once', async () => {
+    const { client, session } = await playOn(false, 'unpinged');
+    await session.until(() => pingsTo(session) >= 1, 5000);
+    // Time is what is under test: three idle timeouts without a second ping or a close.
+    await new Promise((r) => setTimeout(r, 3 * IDLE_MS));
+    assert.equal(client.closed, false);
+    assert.equal(pingsTo(session), 1);
+    client.close();
+    await session.until(() => session.closedAt !== undefined, 3 * IDLE_MS);
   });
 });

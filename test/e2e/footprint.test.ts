@@ -31,7 +31,9 @@ interface ProbedProxy {
 
 async function probedProxy(env: Record<string, string>): Promise<ProbedProxy> {
   const file = join(tmp.dir, `modules-${++seq}.json`);
-  const proxy = await startProxy({ env: { NODE_OPTIONS: `--import ${PROBE}`, MODULE_PROBE_FILE: file, ...env } });
+  // One process: the probe reports the modules of the process it runs in, and every process of a proxy with
+  // worker processes would write the same file (this is about what one process loads).
+  const proxy = await startProxy({ env: { NODE_OPTIONS: `--import ${PROBE}`, MODULE_PROBE_FILE: file, ...env, PROXY_WORKERS: '1' } });
   const read = (): ModuleSnapshot | undefined => {
     try {
       return JSON.parse(readFileSync(file, 'utf8')) as ModuleSnapshot;

@@ -53,7 +53,8 @@ function probe(port: number, kind: 'rtmp' | 'http', localAddress = '127.0.0.1'):
 
 describe('connection caps', () => {
   test('PROXY_MAX_CONNECTIONS_PER_IP: one address is capped on RTMP and HTTP; another address is not', async () => {
-    const proxy = await startProxy({ env: { PROXY_MAX_CONNECTIONS_PER_IP: '5' } });
+    // One process: the caps are counted per worker process (docs/BEHAVIOUR.md §8.5), so the exact cap is a single process's.
+    const proxy = await startProxy({ env: { PROXY_MAX_CONNECTIONS_PER_IP: '5', PROXY_WORKERS: '1' } });
     const held: Socket[] = [];
     try {
       for (const [kind, port] of [
@@ -90,7 +91,8 @@ describe('connection caps', () => {
   });
 
   test('PROXY_MAX_CONNECTIONS: the total is capped across addresses', async () => {
-    const proxy = await startProxy({ env: { PROXY_MAX_CONNECTIONS: '4' } });
+    // One process: the caps are counted per worker process (docs/BEHAVIOUR.md §8.5).
+    const proxy = await startProxy({ env: { PROXY_MAX_CONNECTIONS: '4', PROXY_WORKERS: '1' } });
     const held: Socket[] = [];
     try {
       for (const addr of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']) {
@@ -189,7 +191,8 @@ describe('file descriptors', () => {
 describe('heap guard', () => {
   test('above PROXY_MAX_HEAP_RATIO: HTTP stream and WHIP requests get 503 JSON, RTMP is closed, heartbeats still work; logged once', async () => {
     // A small heap and the lowest ratio: the guard is over its threshold from the start.
-    const proxy = await startProxy({ env: { PROXY_MAX_HEAP_RATIO: '0.1', NODE_OPTIONS: '--max-old-space-size=32' } });
+    // One process: each worker has its own heap and guard, and logs its own episode (docs/BEHAVIOUR.md §8.5).
+    const proxy = await startProxy({ env: { PROXY_MAX_HEAP_RATIO: '0.1', NODE_OPTIONS: '--max-old-space-size=32', PROXY_WORKERS: '1' } });
     try {
       for (let i = 0; i < 3; i++) {
         for (const url of [`${proxy.httpServer}/live/s.flv`, `${proxy.httpServer}/live/s.m3u8`, `${proxy.httpApi}/rtc/v1/whip/?app=live&stream=s`]) {

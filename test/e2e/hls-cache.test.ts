@@ -78,7 +78,9 @@ describe('HLS edge cache with an nginx-rtmp origin', () => {
   let pub: Peer;
   before(async () => {
     origin = await startNginxRtmp();
-    const env = { PROXY_ORIGIN_EXPIRE: '600s' };
+    // One process: the cache is one per process; with worker processes each worker fetches a segment once
+    // (docs/BEHAVIOUR.md §8.5), and these counts are one process's.
+    const env = { PROXY_ORIGIN_EXPIRE: '600s', PROXY_WORKERS: '1' };
     cached = await startProxy({ env });
     uncached = await startProxy({ env: { ...env, PROXY_HLS_CACHE_MAX: '0' } });
     for (const p of [cached, uncached]) await registerOrigin(p.systemApi, nginxOriginBody(origin));
@@ -203,7 +205,8 @@ describe('LL-HLS blocking reloads through the cache', () => {
     });
     const port = await freePort();
     await new Promise<void>((r) => origin.listen(port, '127.0.0.1', r));
-    proxy = await startProxy({ env: { PROXY_ORIGIN_EXPIRE: '600s', PROXY_HEALTH_INTERVAL: '0' } });
+    // One process: waiting requests are coalesced per process's cache (see the suite above).
+    proxy = await startProxy({ env: { PROXY_ORIGIN_EXPIRE: '600s', PROXY_HEALTH_INTERVAL: '0', PROXY_WORKERS: '1' } });
     // No probes (PROXY_HEALTH_INTERVAL=0): the RTMP endpoint a register needs is never dialled.
     await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'll', service: 'svc', pid: '1', rtmp: [String(await freePort())], http: [String(port)] });
   });

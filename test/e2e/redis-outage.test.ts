@@ -45,7 +45,10 @@ async function killRedis(redis: RedisServer): Promise<void> {
 }
 
 describe('Redis killed during playback, then restarted', () => {
-  const opts = { password: PASSWORD, db: 3 };
+  // Every request here is routed on its own (per-client relays, §5.3). In edge mode a later player of a live stream
+  // joins its upstream without routing (§11.1) and would play through the outage, so edge stays off whatever the
+  // suite's overlay.
+  const opts = { password: PASSWORD, db: 3, env: { PROXY_EDGE: 'off' } };
   let redis: RedisServer;
   let a: RunningProxy;
   let b: RunningProxy;
@@ -58,7 +61,7 @@ describe('Redis killed during playback, then restarted', () => {
     [a, b, cached] = await Promise.all([
       startProxy({ env: redisEnv(redis, opts) }),
       startProxy({ env: redisEnv(redis, opts) }),
-      startProxy({ env: redisEnv(redis, { ...opts, env: { PROXY_REDIS_FALLBACK: 'cache', PROXY_REDIS_FALLBACK_TTL: '60s' } }) }),
+      startProxy({ env: redisEnv(redis, { ...opts, env: { ...opts.env, PROXY_REDIS_FALLBACK: 'cache', PROXY_REDIS_FALLBACK_TTL: '60s' } }) }),
     ]);
     nms = await startNodeMediaServer();
     startHeartbeat({ systemApi: a.systemApi, rtmp: nms.rtmpPort, http: nms.httpPort, server: 'nms', interval: '1s' });

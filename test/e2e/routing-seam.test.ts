@@ -169,7 +169,9 @@ describe('a live stream is routed by its own name', () => {
 
   test('HTTP-FLV and HTTP-TS: name pairs on different origins; a .ts is a segment only of a stream with an HLS session', async () => {
     const [h1, h2] = await Promise.all([namedHttpOrigin('h1'), namedHttpOrigin('h2')]);
-    const proxy = await startProxy();
+    // Scripted HTTP origins with no RTMP: the FLV requests are the per-client HTTP relay (§5.3); edge mode reads an
+    // origin over RTMP even for FLV players (§11.1), so it stays off here whatever the suite's overlay.
+    const proxy = await startProxy({ env: { PROXY_EDGE: 'off' } });
     const get = async (path: string) => {
       const res = await fetch(`${proxy.httpServer}${path}`);
       return { status: res.status, text: await res.text() };

@@ -37,7 +37,10 @@ describe('RTMP proxy against a scripted origin', () => {
   let serial = 0;
 
   before(async () => {
-    proxy = await startProxy({ env: { PROXY_ORIGIN_ANSWER_TIMEOUT: '1500ms', PROXY_LOG_LEVEL: 'info' } });
+    // The per-client relay (§4): origin statuses passed through, scripted payloads that are not real media,
+    // backpressure onto the origin. Edge mode answers plays itself, waits for a keyframe and reads the origin at
+    // its own pace (§11.2, §11.4), so it stays off whatever the suite's overlay.
+    proxy = await startProxy({ env: { PROXY_ORIGIN_ANSWER_TIMEOUT: '1500ms', PROXY_LOG_LEVEL: 'info', PROXY_EDGE: 'off' } });
     url = `rtmp://127.0.0.1:${proxy.ports.rtmp}/live`;
   });
   after(async () => {
@@ -351,7 +354,8 @@ describe('RTMP: a player that stops reading is closed after the idle timeout', (
   let proxy: RunningProxy;
   let fo: FakeRtmpOrigin;
   before(async () => {
-    proxy = await startProxy({ env: { PROXY_IDLE_TIMEOUT: '2s', PROXY_LOG_LEVEL: 'info' } });
+    // Counted through the clients API, which lists per-client relays only (§11.7): edge off whatever the overlay.
+    proxy = await startProxy({ env: { PROXY_IDLE_TIMEOUT: '2s', PROXY_LOG_LEVEL: 'info', PROXY_EDGE: 'off' } });
     fo = await FakeRtmpOrigin.start();
     await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'stall', service: 's', pid: '1', rtmp: [String(fo.port)] });
   });

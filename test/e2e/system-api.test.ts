@@ -197,7 +197,9 @@ describe('register token (PROXY_REGISTER_TOKEN)', () => {
 
 describe('default backend (BEHAVIOUR.md §3.8, scenario 28)', () => {
   test('registered at startup without http, and kept alive by its refresh tick', async () => {
-    const proxy = await startProxy({ env: { PROXY_DEFAULT_BACKEND_ENABLED: 'on', PROXY_ORIGIN_EXPIRE: '600ms' } });
+    // Scenario 28 is the per-client HTTP relay's refusal (no HTTP endpoint); edge mode would play the FLV over the
+    // backend's RTMP (§11.1), so it stays off whatever the suite's overlay.
+    const proxy = await startProxy({ env: { PROXY_DEFAULT_BACKEND_ENABLED: 'on', PROXY_ORIGIN_EXPIRE: '600ms', PROXY_EDGE: 'off' } });
     try {
       const [o] = await origins(proxy);
       assert.ok(o);

@@ -11,7 +11,7 @@ import { eventually, makeTestFlv, probeCodecs, publish } from '../fixtures/media
 import { startNginxRtmp, type NginxOrigin } from '../fixtures/nginx-rtmp.js';
 import { tempDir } from '../fixtures/paths.js';
 import { stopAllPeers } from '../fixtures/process.js';
-import { startProxy, waitForOrigins, type RunningProxy } from '../fixtures/proxy.js';
+import { startProxy, waitForOrigins, type ProxyStats, type RunningProxy } from '../fixtures/proxy.js';
 import { RtmpTestClient } from '../fixtures/rtmp-client.js';
 
 const media = tempDir('workers-media');
@@ -60,6 +60,18 @@ async function nginxClients(origin: NginxOrigin, name: string): Promise<number> 
   return block ? Number(/<nclients>(\d+)<\/nclients>/.exec(block)?.[1] ?? 0) : 0;
 }
 
+interface ClientJson {
+  id: string;
+  role: string;
+  stream: string;
+}
+
+async function api<T>(path: string): Promise<T> {
+  const res = await fetch(`${proxy.systemApi}${path}`);
+  assert.equal(res.status, 200, path);
+  return (await res.json()) as T;
+}
+
 const rtmpUrl = (key: string) => `rtmp://127.0.0.1:${proxy.ports.rtmp}/live/${key}`;
 
 before(async () => {
@@ -67,7 +79,11 @@ before(async () => {
   // idle_streams on: a player stays when its stream's publisher goes. The publishers run through the proxy too,
   // so killing a worker may end one; worker 0's players must then still be open (only the dead worker's relays end).
   nginx.push(await startNginxRtmp({ idleStreams: true }), await startNginxRtmp({ idleStreams: true }));
-  proxy = await startProxy({ env: { PROXY_WORKERS: '2', PROXY_LOG_LEVEL: 'info', PROXY_GRACE_QUIT_TIMEOUT: '3s', PROXY_FORCE_QUIT_TIMEOUT: '10s' } });
+  // One origin play connection per player, and players kept through a publisher's gap: per-client relays. Edge mode
+  // shares one upstream per worker (§11.1) and ends players at a gap (§11.6), so it stays off whatever the overlay.
+  proxy = await startProxy({
+    env: { PROXY_WORKERS: '2', PROXY_LOG_LEVEL: 'info', PROXY_GRACE_QUIT_TIMEOUT: '3s', PROXY_FORCE_QUIT_TIMEOUT: '10s', PROXY_EDGE: 'off' },
+  });
   nginx.forEach((n, i) => startHeartbeat({ systemApi: proxy.systemApi, rtmp: n.rtmpPort, http: n.httpPort, server: `nginx${i}` }));
   await waitForOrigins(proxy.systemApi, 2);
 });
@@ -91,9 +107,8 @@ describe('PROXY_WORKERS=2 (BEHAVIOUR.md §8.5)', () => {
     const before = (await proxy.stats()).protocols.rtmp!.total.play;
     const plays = 4;
     for (let i = 0; i < plays; i++) assert.deepEqual(await probeCodecs(rtmpUrl('w1')), ['aac', 'h264']);
-    // The system API is worker 0's: it counts only the plays worker 0 relayed. Round-robin gave the other some.
-    const lead = (await proxy.stats()).protocols.rtmp!.total.play - before;
-    assert.ok(lead < plays, `worker 0 relayed all ${plays} plays: the other worker served none`);
+    // Worker 0's system API counts the plays of every worker (round-robin gave each some).
+    assert.equal((await proxy.stats()).protocols.rtmp!.total.play - before, plays);
     await eventually(async () => assert.equal((await fetch(`${proxy.httpServer}/live/w1.m3u8`)).status, 200), 30_000, 500);
     assert.deepEqual(await probeCodecs(`${proxy.httpServer}/live/w1.m3u8`, 20_000), ['aac', 'h264']);
   });
@@ -119,8 +134,109 @@ describe('PROXY_WORKERS=2 (BEHAVIOUR.md §8.5)', () => {
     players.push(...opened);
     await eventually(async () => assert.equal(await nginxClients(nginx[pinned]!, 'same'), base + 8), 10_000, 200);
     assert.equal(await nginxClients(nginx[1 - pinned]!, 'same'), 0);
-    const lead = (await proxy.stats()).protocols.rtmp!.total.play - leadBefore;
-    assert.ok(lead > 0 && lead < 8, `worker 0 relayed ${lead} of 8 players: both workers must have taken some`);
+    assert.equal((await proxy.stats()).protocols.rtmp!.total.play - leadBefore, 8);
+  });
+
+  test('the system API lists, counts and kicks the clients of every worker', async () => {
+    const key = '__defaultVhost__/live/same';
+    // The 8 players of the test above: both workers hold some, each id names its worker.
+    const list = await eventually(async () => {
+      const r = await api<{ clients: ClientJson[]; total: number; workers: { count: number; missing: number[] } }>(
+        `/api/v1/clients?stream=${encodeURIComponent(key)}&limit=1000`,
+      );
+      assert.equal(r.clients.filter((c) => c.role === 'play').length, 8, JSON.stringify(r));
+      return r;
+    }, 10_000);
+    assert.deepEqual(list.workers, { count: 2, missing: [] });
+    assert.equal(list.total, list.clients.length);
+    const slots = list.clients.map((c) => /^w(\d)-/.exec(c.id)?.[1]);
+    assert.ok(slots.includes('0') && slots.includes('1'), `ids ${list.clients.map((c) => c.id).join(' ')}: both workers hold some`);
+    // Pages laid end to end are the whole list, each client once.
+    const paged: string[] = [];
+    let cursor: string | undefined = '0';
+    while (cursor !== undefined) {
+      const r: { clients: ClientJson[]; next?: string } = await api(`/api/v1/clients?stream=${encodeURIComponent(key)}&limit=3&cursor=${cursor}`);
+      paged.push(...r.clients.map((c) => c.id));
+      cursor = r.next;
+    }
+    assert.deepEqual(
+      paged,
+      list.clients.map((c) => c.id),
+    );
+
+    // Stats and metrics sum the workers; each worker's own share is listed.
+    const stats = await api<ProxyStats & { workers: { count: number; missing: number[]; each: { worker: number; pid: number; clients: number }[] } }>(
+      '/api/v1/stats',
+    );
+    assert.ok(stats.protocols.rtmp!.active.play >= 8, JSON.stringify(stats.protocols.rtmp));
+    assert.deepEqual(stats.workers.missing, []);
+    assert.deepEqual(
+      stats.workers.each.map((w) => w.worker),
+      [0, 1],
+    );
+    assert.ok(
+      stats.workers.each.every((w) => w.clients > 0),
+      JSON.stringify(stats.workers),
+    );
+    assert.equal(
+      stats.workers.each.reduce((n, w) => n + w.clients, 0),
+      (await api<{ total: number }>('/api/v1/clients?limit=1')).total,
+    );
+    const text = await (await fetch(`${proxy.systemApi}/metrics`)).text();
+    const active = Number(/^origin_proxy_clients_active\{protocol="rtmp",role="play"\} (\d+)$/m.exec(text)?.[1]);
+    assert.ok(active >= 8, `metrics: ${active} RTMP players`);
+    assert.match(text, /^origin_proxy_workers\{state="missing"\} 0$/m);
+    // The origins are counted once, not once per worker.
+    assert.match(text, /^origin_proxy_origins\{state="up"\} 2$/m);
+
+    // Kick a player held by worker 1: its connection ends, the others stay.
+    const victim = list.clients.find((c) => c.role === 'play' && c.id.startsWith('w1-'))!;
+    const one = await fetch(`${proxy.systemApi}/api/v1/clients/${encodeURIComponent(victim.id)}`);
+    assert.equal(one.status, 200);
+    assert.equal(((await one.json()) as { client: ClientJson }).client.id, victim.id);
+    const kicked = await fetch(`${proxy.systemApi}/api/v1/clients/${encodeURIComponent(victim.id)}`, { method: 'DELETE' });
+    assert.equal(kicked.status, 200);
+    await eventually(async () => assert.equal(players.filter((p) => p.closed).length, 1), 10_000, 50);
+    players.splice(
+      players.findIndex((p) => p.closed),
+      1,
+    );
+    const again = await fetch(`${proxy.systemApi}/api/v1/clients/${encodeURIComponent(victim.id)}`, { method: 'DELETE' });
+    assert.equal(again.status, 404);
+    await again.arrayBuffer();
+    await eventually(async () => {
+      const r = await api<{ clients: ClientJson[] }>(`/api/v1/clients?stream=${encodeURIComponent(key)}&limit=1000`);
+      assert.equal(r.clients.filter((c) => c.role === 'play').length, 7);
+    }, 10_000);
+    const stream = await api<{ stream: { players: Record<string, number>; publisher: { protocol: string } | null } }>(
+      `/api/v1/streams/${encodeURIComponent(key)}`,
+    );
+    assert.deepEqual(stream.stream.players, { rtmp: 7 });
+  });
+
+  test('a drain through the API reaches every worker: no worker places a new stream on the drained origin', async () => {
+    const drained = await fetch(`${proxy.systemApi}/api/v1/origins/nginx0/drain`, { method: 'POST' });
+    assert.equal(drained.status, 200);
+    await drained.arrayBuffer();
+    // New streams right after the answer, over several connections (round-robin: both workers).
+    const names = Array.from({ length: 6 }, (_, i) => `drain${i}`);
+    const opened = await Promise.all(
+      names.map(async (name) => {
+        const { client } = await RtmpTestClient.open(rtmpUrl(name));
+        const id = await client.createStream();
+        await client.start('play', name, id);
+        return client;
+      }),
+    );
+    const ids = await api<{ clients: ClientJson[] }>('/api/v1/clients?limit=1000');
+    const holders = new Set(ids.clients.filter((c) => c.stream.includes('/drain')).map((c) => c.id.slice(0, 3)));
+    assert.equal(holders.size, 2, 'both workers placed some of the new streams');
+    const pins = await api<{ streams: { stream: string; server: string }[] }>('/api/v1/streams?limit=1000');
+    for (const name of names) assert.equal(pins.streams.find((p) => p.stream.endsWith(`/${name}`))?.server, 'nginx1', name);
+    for (const c of opened) c.socket.destroy();
+    const undrained = await fetch(`${proxy.systemApi}/api/v1/origins/nginx0/undrain`, { method: 'POST' });
+    assert.equal(undrained.status, 200);
+    await undrained.arrayBuffer();
   });
 
   test('a killed worker is replaced; its relays end, the other worker keeps serving', async () => {

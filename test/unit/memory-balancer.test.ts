@@ -89,4 +89,35 @@ describe('TtlMap', () => {
     assert.equal(m.size, 3);
     assert.equal(m.get('a'), undefined, 'least recently used evicted');
   });
+
+  test('the most recently used entry is refreshed in place: TTL, sweep order and eviction stay exact', () => {
+    const clock = { t: 0 };
+    const m = new TtlMap<string, number>(100, 2, () => clock.t);
+    m.set('a', 1);
+    m.set('b', 2); // b is last
+    clock.t = 60;
+    assert.equal(m.get('b'), 2); // refreshed in place to 160
+    assert.equal(m.get('b'), 2);
+    clock.t = 99;
+    assert.equal(m.get('b'), 2); // 199
+    clock.t = 100;
+    assert.equal(m.sweep(), 1, 'a expired at 100; b, still last, was not in its way');
+    assert.equal(m.get('a'), undefined);
+    clock.t = 198;
+    assert.equal(m.get('b'), 2, 'b lives up to its last refresh + TTL');
+    m.set('c', 3); // c last, b before it
+    assert.equal(m.get('b'), 2); // b moves behind c
+    m.set('d', 4); // over the cap: c is the least recently used
+    assert.equal(m.get('c'), undefined, 'c evicted, not b');
+    assert.equal(m.get('b'), 2);
+    // Deleting the last entry forgets it as last; the next refresh moves its entry again.
+    assert.equal(m.delete('b'), true);
+    clock.t = 250;
+    assert.equal(m.get('d'), 4); // 350, moved to the end
+    clock.t = 299;
+    assert.equal(m.sweep(), 0);
+    clock.t = 350;
+    assert.equal(m.sweep(), 1);
+    assert.equal(m.size, 0);
+  });
 });

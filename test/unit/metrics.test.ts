@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { registerOutcome } from '../../src/api/system-api.js';
 import { MemoryBalancer } from '../../src/balancer/memory.js';
 import { parseRegistration } from '../../src/balancer/origin.js';
 import { createLogger } from '../../src/log.js';
 import { COSTLY_DEFAULT_METRICS, proxyMetrics, ProxyMetrics } from '../../src/metrics/index.js';
 import { MAX_REASONS, registerServiceMetrics, type StatsSource } from '../../src/metrics/service-metrics.js';
-import { histogramSamples, snapshotMetric } from '../../src/metrics/snapshot-metric.js';
+import { Exposition } from '../../src/metrics/exposition.js';
+import { histogramSamples, snapshotMetric, type Sample } from '../../src/metrics/snapshot-metric.js';
 import { HttpError } from '../../src/net/http-util.js';
 import { OriginAddressError } from '../../src/net/address-policy.js';
 import { emptyProtocolStats, SETUP_BUCKETS_S, type ServiceStats } from '../../src/net/service-stats.js';
@@ -133,6 +134,53 @@ describe('metrics: exposition helpers', () => {
     assert.equal(valueOf(page, 't_hist_bucket', { le: '2' }), 3);
     assert.equal(valueOf(page, 't_hist_bucket', { le: '+Inf' }), 4);
     assert.equal(valueOf(page, 't_hist_count'), 4);
+  });
+
+  test("the proxy's own page formatting is byte for byte prom-client's, and a reused family text follows its values", async () => {
+    const registry = new Registry();
+    let value = 1;
+    let labels: Record<string, string | number> = { a: 'plain', b: 'q"uo\\te\nline' };
+    snapshotMetric(registry, { name: 't_gauge', help: 'help with \\ and\nnewline', type: 'gauge', read: () => [{ labels, value }, { value: NaN }] });
+    snapshotMetric(registry, {
+      name: 't_inf',
+      help: 'h',
+      type: 'counter',
+      read: (): Sample[] => [
+        { labels: {}, value: Infinity },
+        { labels: { x: 1 }, value: -Infinity },
+      ],
+    });
+    snapshotMetric(registry, { name: 't_empty', help: 'h', type: 'gauge', read: () => [] });
+    snapshotMetric(registry, {
+      name: 't_hist',
+      help: 'h',
+      type: 'histogram',
+      read: () => histogramSamples('t_hist', { k: 'v' }, [0.5, 2], [1, 3, 4], 9.25, 4),
+    });
+    // A prom-client metric of its own kind in the same registry goes through prom-client.
+    // prom-client's own metrics (process metrics, the register counter) are formatted the same way.
+    const counter = new Counter({ name: 't_native_total', help: 'n', labelNames: ['l'], registers: [registry] });
+    counter.inc({ l: 'x' }, 3);
+    const histogram = new Histogram({ name: 't_native_seconds', help: 'n', labelNames: ['kind'], buckets: [0.1, 1], registers: [registry] });
+    histogram.observe({ kind: 'minor' }, 0.05);
+    new Gauge({ name: 't_native_gauge', help: 'n', registers: [registry] }).set(1.5);
+    const exposition = new Exposition(registry);
+    const same = async () => assert.equal(await exposition.text(), await registry.metrics());
+    await same();
+    // Unchanged samples are answered from the held text; any change (value, label value, label set) is seen.
+    await same();
+    value = 2;
+    await same();
+    labels = { a: 'plain', b: 'other' };
+    await same();
+    labels = { a: 'plain' };
+    await same();
+    labels = { a: 'plain', c: 'new' };
+    await same();
+    counter.inc({ l: 'y' });
+    histogram.observe({ kind: 'major' }, 3);
+    await same();
+    assert.match(await exposition.text(), /^t_gauge\{a="plain",c="new"\} 2$/m);
   });
 
   test('register outcomes come from the error the handler threw', () => {

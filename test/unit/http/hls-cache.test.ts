@@ -113,6 +113,24 @@ test('count bound: many tiny answers (an attack of distinct URLs) never exceed m
   assert.equal(cache.stats().evictions, 9_900);
 });
 
+test('shared fetches are bounded in count: past maxFilling a request fetches alone and leaves no map entry', async () => {
+  const cache = new HlsCache({ maxBytes: 1 << 20, maxFilling: 2 });
+  const fills = Array.from({ length: 3 }, () => deferredFill());
+  const first = [cache.get('a', fills[0]!.run), cache.get('b', fills[1]!.run), cache.get('c', fills[2]!.run)];
+  assert.equal(cache.stats().fetches, 2, 'the third distinct key is not registered for sharing');
+  // A second request for the unshared key starts its own fetch instead of waiting.
+  const again = deferredFill();
+  const second = cache.get('c', again.run);
+  assert.equal(again.calls, 1);
+  assert.equal(cache.stats().waiting, 0);
+  // One for a shared key still waits for the fetch under way.
+  const waiter = cache.get('a', deferredFill().run);
+  assert.equal(cache.stats().waiting, 1);
+  for (const f of [...fills, again]) f.resolve(answer('x', Date.now()));
+  await Promise.all([...first, second, waiter]);
+  assert.deepEqual([cache.stats().fetches, cache.stats().waiting, cache.stats().entries], [0, 0, 3]);
+});
+
 test('reservations bound the bodies being read: past the budget the caller must stream instead', () => {
   const cache = new HlsCache({ maxBytes: 4000 });
   assert.equal(cache.maxAnswerBytes, 1000);

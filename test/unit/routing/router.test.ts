@@ -363,6 +363,23 @@ describe('Router: origin addresses checked again at dial time', () => {
     }
   });
 
+  test('verdicts on IP literals are kept, host names are resolved again at every route', async () => {
+    const answers = new Map([['origin.example', ['127.0.0.7']]]);
+    const { router, register, lookups } = withPolicy(answers);
+    await register('named', 'origin.example', '1935');
+    for (const s of ['a', 'b', 'c']) (await router.route(`live/${s}`, 'rtmp', 'play')).release();
+    assert.deepEqual(lookups, ['origin.example', 'origin.example', 'origin.example']);
+    await register('named', '224.0.0.1', '1935'); // the same origin, now at a refused literal
+    for (const s of ['d', 'e']) await assert.rejects(router.route(`live/${s}`, 'rtmp', 'play'), refusal('unreachable'));
+    assert.equal(router.stats().dials.refused, 2, 'a kept refusal is still counted each time');
+    await register('named', '127.0.0.8', '1935');
+    const route = await router.route('live/f', 'rtmp', 'play');
+    assert.deepEqual(
+      route.targets.map((t) => `${t.host}:${t.port}`),
+      ['127.0.0.8:1935'],
+    );
+  });
+
   test('PROXY_ORIGIN_ALLOW_CIDRS applies at dial time too: an origin outside the list (e.g. written to Redis by another proxy) is not dialled', async () => {
     const { router, register } = withPolicy(new Map(), '127.0.0.2/32');
     await register('outside', '127.0.0.1', '1935');

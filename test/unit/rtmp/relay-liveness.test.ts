@@ -9,6 +9,7 @@ import { RtmpLeg } from '../../../src/rtmp/leg.js';
 import { MessageType, userControlMessage, type RtmpMessage } from '../../../src/rtmp/messages.js';
 import { decodeUserControl } from '../../fixtures/rtmp-codec.js';
 import { Relay, type RelayEnd } from '../../../src/rtmp/relay.js';
+import { sweepPeriodMs } from '../../../src/rtmp/server.js';
 
 const IDLE_MS = 2000;
 const sockets: Socket[] = [];
@@ -138,3 +139,13 @@ async function sentPing(origin: Peer, count: number): Promise<boolean> {
   await new Promise((r) => setTimeout(r, 20));
   return origin.pings() > count;
 }
+
+describe('RTMP idle sweep period', () => {
+  test('a twentieth of the idle timeout, between 1 s and 5 s, never longer than the timeout', () => {
+    assert.equal(sweepPeriodMs(30_000), 1500);
+    assert.equal(sweepPeriodMs(600_000), 5000);
+    assert.equal(sweepPeriodMs(3_600_000), 5000);
+    assert.equal(sweepPeriodMs(IDLE_MS), 1000);
+    assert.equal(sweepPeriodMs(400), 400);
+  });
+});
