@@ -151,6 +151,21 @@ describe('RTMP fast origin leg (proxy process, scripted origins)', () => {
     assert.equal(fo.sessions.length, 2);
     client.close();
   });
+
+  test('an origin that never lets go of the abandoned publish: the proxy waits at most 1 s, then the origin answers the re-dial', async () => {
+    const fo = await origin({ streamId: 7, exclusivePublish: true, slowReleaseMs: 20_000 });
+    const { client } = await RtmpTestClient.open(`${url}/x`);
+    const sid = await client.createStream();
+    const t0 = Date.now();
+    const status = await client.start('publish', 'stuck', sid);
+    const waited = Date.now() - t0;
+    // The re-dial's publish meets the name still held: the origin's own refusal reaches the client.
+    assert.equal(status.get('code'), 'NetStream.Publish.BadName');
+    assert.ok(waited >= 1000, `re-dialed after ${waited} ms: the proxy waited for the origin's close`);
+    assert.ok(waited < 5000, `answered after ${waited} ms`);
+    assert.equal(fo.sessions.length, 2);
+    await client.closedWithin(3000);
+  });
 });
 
 describe('RTMP careful-origin memory under a flood of distinct origins (listener in-process)', () => {
