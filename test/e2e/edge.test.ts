@@ -216,24 +216,47 @@ describe('edge mode: one upstream per stream, shared by RTMP and HTTP-FLV player
     }
   });
 
-  test('a late player starts with a cached keyframe within 100 ms (RTMP and HTTP-FLV)', async () => {
-    const t0 = performance.now();
-    const c = await rtmpPlayer('edge1');
-    const { message } = await c.waitFor(isVideoFrame, 0, 5000);
-    const rtmpMs = performance.now() - t0;
-    assert.ok(isKeyframe(message), 'first RTMP video frame is a keyframe');
-    const header = c.received.findIndex((m) => m.type === MessageType.Video && m.payload[1] === 0);
-    assert.ok(header !== -1 && header < c.received.indexOf(message), 'sequence header first');
-    c.close();
-    const f = new FlvReader(`${proxy.httpServer}/live/edge1.flv`);
-    await eventually(async () => assert.ok(f.videoFrames() >= 1), 5000, 5);
-    const first = f.packets.find(({ p }) => p.video && !p.header)!;
-    f.close();
-    assert.ok(first.p.keyframe, 'first FLV video frame is a keyframe');
-    const flvMs = first.at - f.sentAt;
-    // The whole start (connect, play, first keyframe) is well under a GOP (2 s) from the cache.
-    assert.ok(rtmpMs < 100, `RTMP: first keyframe after ${rtmpMs.toFixed(1)} ms`);
-    assert.ok(flvMs < 100, `HTTP-FLV: first keyframe after ${flvMs.toFixed(1)} ms`);
+  test('a late player starts with a keyframe the proxy already held (RTMP and HTTP-FLV)', async () => {
+    // From the GOP cache, a late player's first keyframe is one the proxy had before the player asked; without
+    // it, the player waits for the origin's next keyframe (the bench times both). A keyframe arriving between
+    // the snapshot and the play proves nothing either way: that attempt is repeated.
+    const watcher = rtmp[1]!;
+    const newestHeld = () => watcher.received.reduce((t, m) => (isVideoFrame(m) ? Math.max(t, m.timestamp) : t), -1);
+    const fromCache = async (start: (held: number) => Promise<boolean | undefined>) => {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const held = newestHeld();
+        const verdict = await start(held);
+        if (verdict !== undefined) return verdict;
+      }
+      return false;
+    };
+    const rtmpFromCache = await fromCache(async (held) => {
+      const c = await rtmpPlayer('edge1');
+      try {
+        const { message } = await c.waitFor(isVideoFrame, 0, 5000);
+        assert.ok(isKeyframe(message), 'first RTMP video frame is a keyframe');
+        const header = c.received.findIndex((m) => m.type === MessageType.Video && m.payload[1] === 0);
+        assert.ok(header !== -1 && header < c.received.indexOf(message), 'sequence header first');
+        if (message.timestamp <= held) return true;
+        return watcher.received.some((m) => isKeyframe(m) && m.timestamp === message.timestamp) ? undefined : false;
+      } finally {
+        c.close();
+      }
+    });
+    assert.ok(rtmpFromCache, 'RTMP: the first keyframe came from the cache');
+    const flvFromCache = await fromCache(async (held) => {
+      const f = new FlvReader(`${proxy.httpServer}/live/edge1.flv`);
+      try {
+        await eventually(async () => assert.ok(f.videoFrames() >= 1), 5000, 5);
+        const first = f.packets.find(({ p }) => p.video && !p.header)!;
+        assert.ok(first.p.keyframe, 'first FLV video frame is a keyframe');
+        if (first.p.timestamp <= held) return true;
+        return watcher.received.some((m) => isKeyframe(m) && m.timestamp === first.p.timestamp) ? undefined : false;
+      } finally {
+        f.close();
+      }
+    });
+    assert.ok(flvFromCache, 'HTTP-FLV: the first keyframe came from the cache');
     // What FFmpeg makes of a start from the cache: one audio and one video track, nothing else (cached
     // metadata stamped at the GOP's time was a subtitle track to it).
     for (const url of [`rtmp://127.0.0.1:${proxy.ports.rtmp}/live/edge1`, `${proxy.httpServer}/live/edge1.flv`]) {
@@ -250,19 +273,21 @@ describe('edge mode: one upstream per stream, shared by RTMP and HTTP-FLV player
     const pubFat = await publishToOrigin('edgefat', fat);
     const watcher = await rtmpPlayer('edgefat');
     const stalled = await rtmpPlayer('edgefat');
+    // The reference pace: a player of the origin itself, beside the proxy.
+    const { client: direct } = await RtmpTestClient.open(`rtmp://127.0.0.1:${nginx.rtmpPort}/live/edgefat`);
+    await direct.start('play', 'edgefat', await direct.createStream());
     await videoFrames(stalled, 1);
     stalled.socket.pause();
-    const from = watcher.received.length;
-    const wall0 = performance.now();
     // Only the stalled player of this stream falls behind (the watcher reads); counted from the stall on.
     const skipsOf = async () => (await edgeStats()).skipsByStream['__defaultVhost__/live/edgefat'] ?? 0;
     const skips0 = await skipsOf();
     await eventually(async () => assert.ok((await skipsOf()) > skips0), 30_000, 200);
-    // The others kept real time while it stalled.
-    const wall = performance.now() - wall0;
-    const got = watcher.received.slice(from).filter(isVideoFrame);
-    const mediaMs = got[got.length - 1]!.timestamp - got[0]!.timestamp;
-    assert.ok(mediaMs >= wall - 1500, `others got ${mediaMs} ms of media in ${wall.toFixed(0)} ms`);
+    // The others kept the origin's pace while it stalled: the watcher is as far into the stream as a player
+    // of the origin itself (within a GOP: nginx starts a player at its newest keyframe).
+    const newest = (c: RtmpTestClient) => c.received.reduce((t, m) => (isVideoFrame(m) ? Math.max(t, m.timestamp) : t), -1);
+    const directNewest = newest(direct);
+    await eventually(async () => assert.ok(newest(watcher) >= directNewest, `watcher ${newest(watcher)} ms, origin's player ${directNewest} ms`), 5000, 20);
+    direct.close();
     stalled.socket.resume();
     // What the kernel's buffers held comes first, then the jump.
     let last = -1;
@@ -310,13 +335,12 @@ describe('edge mode: one upstream per stream, shared by RTMP and HTTP-FLV player
     assert.ok(lingered >= LINGER_MS - 100, `upstream closed ${lingered.toFixed(0)} ms after its last player left`);
   });
 
-  test('the publisher stopping ends every player within 1 s', async () => {
+  test("the publisher stopping ends every player (on the origin's notice, not a timeout)", async () => {
     const live = flvs.filter((f) => !f.closed);
     await pub.stop();
-    const t0 = performance.now();
-    await Promise.all([...rtmp.map((c) => c.closedWithin(1000)), ...live.map((f) => f.closedWithin(1000))]);
-    const ms = performance.now() - t0;
-    assert.ok(ms < 1000, `${ms.toFixed(0)} ms`);
+    // Nothing else could end them this soon: the idle timeout is 30 s and the upstream stays open while
+    // players remain. How fast the end comes is the notice's round trip, not a timer of the proxy.
+    await Promise.all([...rtmp.map((c) => c.closedWithin(10_000)), ...live.map((f) => f.closedWithin(10_000))]);
     const codes = rtmp[0]!.commands().map((c) => String((c.args[0] as Amf0Object | undefined)?.get?.('code') ?? ''));
     assert.ok(codes.includes('NetStream.Play.UnpublishNotify'), codes.join(','));
     assert.ok(
