@@ -312,13 +312,14 @@ async function edgeMemoryBench(ctx: BenchContext): Promise<BenchReport> {
     peers.push(pubSmall, pubBig);
     await pubSmall.waitForOutput(/^ready$/m, 120_000);
     await pubBig.waitForOutput(/^ready$/m, 120_000);
-    const samples: { cacheBytes: number; cacheBytesMax: number; rss: number }[] = [];
+    const samples: { cacheBytes: number; largestCacheBytes: number; rss: number }[] = [];
     let sampler: NodeJS.Timeout | undefined;
+    let sampling = true;
     let overflows0 = 0;
     let stats1: EdgeStats | undefined;
     const sample = async () => {
       const e = await edgeStats(proxy);
-      if (e) samples.push({ cacheBytes: e.cacheBytes, cacheBytesMax: e.cacheBytesMax, rss: rssBytes(pid) });
+      if (e) samples.push({ cacheBytes: e.cacheBytes, largestCacheBytes: e.largestCacheBytes, rss: rssBytes(pid) });
       return e;
     };
     const load = await runLoad(
@@ -335,19 +336,25 @@ async function edgeMemoryBench(ctx: BenchContext): Promise<BenchReport> {
       },
       async () => {
         overflows0 = (await sample())?.cacheOverflows ?? 0;
+        // A sample still in flight when the window ends must not schedule another.
         const tick = () => {
-          sampler = setTimeout(() => void sample().then(tick, tick), 250);
+          if (sampling) sampler = setTimeout(() => void sample().then(tick, tick), 250);
         };
         tick();
       },
       async () => {
+        sampling = false;
         clearTimeout(sampler);
         stats1 = await sample();
       },
     );
     const max = (f: (x: (typeof samples)[number]) => number) => Math.max(...samples.map(f));
     const cacheTotalMax = max((x) => x.cacheBytes);
-    const cacheStreamMax = max((x) => x.cacheBytesMax);
+    // Exact: the most any stream's cache held at once since it started (every stream is still live here).
+    const cacheStreamMax = Math.max(
+      stats1?.largestCachePeak ?? Infinity,
+      max((x) => x.largestCacheBytes),
+    );
     const rssMax = max((x) => x.rss);
     const rssLoaded = samples[samples.length - 1]!.rss;
     const players = names.length * 2 * perStream;
@@ -365,7 +372,7 @@ async function edgeMemoryBench(ctx: BenchContext): Promise<BenchReport> {
       shares.length > 0 ? `${fmt(Math.min(...shares) * 100, 1)} % (median ${fmt(median(shares) * 100, 1)} %)` : '—',
     ]);
     notes.push(
-      `Edge on, PROXY_GOP_CACHE_MAX=1MiB; ${sampled} samples of GET /api/v1/stats (detail.edge.cacheBytes, cacheBytesMax) and /proc VmRSS every 250 ms over a ${windowMs / 1000} s window after a ${warmupMs / 1000} s warm-up; GOP overflows counted in the window (the 10 s GOPs, ~1.9 MB, outgrow the bound: dropped whole, nothing cached until the next keyframe).`,
+      `Edge on, PROXY_GOP_CACHE_MAX=1MiB; largest stream cache = detail.edge.largestCachePeak of GET /api/v1/stats at the window's end (the most any stream's cache held at once since it started: exact, not sampled); all caches = the largest of ${sampled} samples of detail.edge.cacheBytes, with /proc VmRSS, taken back to back (every 250 ms at most) over a ${windowMs / 1000} s window after a ${warmupMs / 1000} s warm-up; GOP overflows counted in the window (the 10 s GOPs, ~1.9 MB, outgrow the bound: dropped whole, nothing cached until the next keyframe).`,
       `RSS: the proxy just started and registered (no stream) → with ${names.length} upstreams and ${players} players (last sample; max over the window in brackets). Per player: ${fmt((rssLoaded - rssIdle) / players / 1024, 1)} KiB of RSS growth (caches, socket buffers in user space, player queues; the kernel's socket buffers are not in RSS).`,
       "Media received: per stream, as in the main case (whole messages over the window's media-time range ÷ every distinct message any of the stream's players got); lowest and median of all players.",
       'Publishers: test/fixtures/rtmp-load.ts publish-many, two Node processes sending prepared RTMP bytes in real time (streams staggered so keyframes do not coincide).',
@@ -390,7 +397,7 @@ async function edgeMemoryBench(ctx: BenchContext): Promise<BenchReport> {
       'setup',
       'receiving',
       'all caches (max sampled)',
-      'largest stream cache (max sampled)',
+      'largest stream cache (peak)',
       'GOP overflows in window',
       'proxy RSS MiB idle → loaded',
       'media received (lowest)',

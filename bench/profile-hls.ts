@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES_DIST, REPO_ROOT, tempDir } from '../test/fixtures/paths.js';
 import { freePort } from '../test/fixtures/ports.js';
@@ -21,7 +22,8 @@ async function main(): Promise<void> {
   const kind = process.argv[2];
   if (kind !== 'playlist' && kind !== 'segment') throw new Error('usage: profile-hls.js playlist|segment [seconds] [outDir]');
   const seconds = Number(process.argv[3] ?? '8');
-  const out = process.argv[4] ?? join(REPO_ROOT, 'profiles', `${kind}-${Date.now()}`);
+  const out = process.argv[4] ?? join(tmpdir(), `origin-proxy-profile-${kind}-${Date.now()}`);
+  process.stdout.write(`profiles and summaries in ${out}\n`);
   const dir = tempDir('profile-hls');
   try {
     const www = join(dir.dir, 'static', 'www');
@@ -37,7 +39,7 @@ async function main(): Promise<void> {
     mkdirSync(relayDir, { recursive: true });
     const proxy = await startProxy({
       env: { PROXY_LOG_LEVEL: 'info', PROXY_HLS_CACHE_MAX: '0' },
-      nodeArgs: ['--cpu-prof', '--cpu-prof-dir', proxyDir],
+      nodeArgs: ['--cpu-prof', '--cpu-prof-dir', proxyDir, ...(process.env.PROFILE_NODE_ARGS ?? '').split(' ').filter(Boolean)],
     });
     const relayPort = await freePort();
     const relay = startPeer('http relay', process.execPath, [
@@ -64,14 +66,27 @@ async function main(): Promise<void> {
       await httpLoad({ origin, concurrency: 16, durationMs: 1000, request: () => ({ path, method: 'GET' }) });
       const from = now();
       const r = await measureCpu(pid, () => httpLoad({ origin, concurrency: 16, durationMs: seconds * 1000, request: () => ({ path, method: 'GET' }) }));
-      const unit = kind === 'playlist' ? `${((r.cpu * 1e6) / r.result.requests).toFixed(1)} µs CPU/request` : `${(r.cpu / ((2 * r.result.bytes) / 1e9)).toFixed(3)} CPU-s/GB`;
-      process.stdout.write(`${name}: ${r.result.requests} requests, ${r.result.errors} errors, ${(r.result.bytes / 1e6).toFixed(0)} MB, cpu ${r.cpu.toFixed(2)} s, ${unit}\n`);
+      const unit =
+        kind === 'playlist'
+          ? `${((r.cpu * 1e6) / r.result.requests).toFixed(1)} µs CPU/request`
+          : `${(r.cpu / ((2 * r.result.bytes) / 1e9)).toFixed(3)} CPU-s/GB`;
+      process.stdout.write(
+        `${name}: ${r.result.requests} requests, ${r.result.errors} errors, ${(r.result.bytes / 1e6).toFixed(0)} MB, cpu ${r.cpu.toFixed(2)} s, ${unit}\n`,
+      );
       return { requests: r.result.requests, from, to: now() };
     };
+    // PROFILE_PRELOAD=<seconds>: that much playlist load on both first (as the http benchmark runs playlists before segments).
+    const preload = Number(process.env.PROFILE_PRELOAD ?? '0') * 1000;
+    if (preload > 0) {
+      for (const origin of [`http://127.0.0.1:${relayPort}`, proxy.httpServer])
+        await httpLoad({ origin, concurrency: 16, durationMs: preload, request: () => ({ path: '/live/bench.m3u8', method: 'GET' }) });
+    }
     const relayRun = await run('relay', relay.pid, `http://127.0.0.1:${relayPort}`, paths.relay);
     const proxyRun = await run('proxy', proxy.peer.pid, proxy.httpServer, paths.proxy);
+    if (process.env.PROFILE_DUMP) writeFileSync(process.env.PROFILE_DUMP, proxy.peer.output);
     // Origin state changes and warnings during the run (a probe failing would change the path taken).
-    for (const line of proxy.peer.output.split('\n')) if (/"level":"(warn|error)"|state changed|origin down/.test(line)) process.stdout.write(`proxy log: ${line.slice(0, 300)}\n`);
+    for (const line of proxy.peer.output.split('\n'))
+      if (/"level":"(warn|error)"|state changed|origin down/.test(line)) process.stdout.write(`proxy log: ${line.slice(0, 300)}\n`);
     await relay.stop(30_000);
     await proxy.peer.stop(30_000);
     await nginx.peer.stop();
@@ -81,9 +96,13 @@ async function main(): Promise<void> {
     ] as const) {
       const file = readdirSync(d).find((f) => f.endsWith('.cpuprofile'));
       if (!file) throw new Error(`no profile written by the ${name}`);
-      const summary = execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'profile-summary.mjs'), join(d, file), '--per', String(w.requests), '--top', '60', '--from', w.from, '--to', w.to], {
-        encoding: 'utf8',
-      });
+      const summary = execFileSync(
+        process.execPath,
+        [join(REPO_ROOT, 'scripts', 'profile-summary.mjs'), join(d, file), '--per', String(w.requests), '--top', '60', '--from', w.from, '--to', w.to],
+        {
+          encoding: 'utf8',
+        },
+      );
       writeFileSync(join(out, `${name}.txt`), summary);
       process.stdout.write(`\n== ${name} ==\n${summary}`);
     }

@@ -101,7 +101,9 @@ const line = (us, label) => {
 };
 const out = [];
 out.push(`${file}`);
-out.push(`busy ${(total / 1000).toFixed(0)} ms of ${(wall / 1000).toFixed(0)} ms wall (idle ${(idle / 1000).toFixed(0)} ms)${per > 0 ? `; ${(total / per).toFixed(2)} µs busy per unit (${per} units)` : ''}`);
+out.push(
+  `busy ${(total / 1000).toFixed(0)} ms of ${(wall / 1000).toFixed(0)} ms wall (idle ${(idle / 1000).toFixed(0)} ms)${per > 0 ? `; ${(total / per).toFixed(2)} µs busy per unit (${per} units)` : ''}`,
+);
 out.push('', `Self time by module (top ${top}):`);
 for (const [k, v] of [...mods].sort((a, b) => b[1] - a[1]).slice(0, top)) out.push(line(v, k));
 out.push('', `Self time by function (top ${top}):`);

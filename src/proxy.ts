@@ -71,6 +71,8 @@ export interface ProxyDeps {
 
 /** What a worker process gets from src/cluster/ (docs/BEHAVIOUR.md §8.5). */
 export interface WorkerLink {
+  /** The proxy's process id as clients see it: the supervisor's. */
+  proxyPid: number;
   /** Starts every client id of this worker. */
   clientIdPrefix: string;
   /** Origin health shared with the other workers (memory balancer); undefined: by balancer kind. */
@@ -258,7 +260,7 @@ export class OriginProxy {
       const streamServer = () =>
         http(
           'httpServer',
-          [streamVersionsRoute()],
+          [streamVersionsRoute(this.deps.worker?.proxyPid)],
           httpStreamProxy({
             config,
             balancer: this.balancer,
@@ -370,6 +372,7 @@ export class OriginProxy {
           describeOrigin: (v) => this.health.describe(v),
           originMethods: originDrainMethods(whole ? this.drainEverywhere(whole) : this.health, config.registerToken),
           stats: whole ? () => whole.stats() : stats,
+          ...(this.deps.worker ? { pid: this.deps.worker.proxyPid } : {}),
           onRegister: (outcome) => metrics.noteRegister(outcome),
           ...(deps.now ? { now: deps.now } : {}),
         }),

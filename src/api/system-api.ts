@@ -28,6 +28,8 @@ export interface SystemApiDeps {
   originMethods?: Methods;
   /** Called once per register call with how it ended (metrics). */
   onRegister?: (outcome: RegisterOutcome) => void;
+  /** The proxy's process id in register answers (with worker processes, the supervisor's); default this process's. */
+  pid?: number;
   /** Counters of the UDP relays (WebRTC, SRT) for `GET /api/v1/stats`. */
   stats?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
 }
@@ -80,7 +82,7 @@ export function systemApiRoutes(deps: SystemApiDeps): Route[] {
           // First registration, restart and state changes are logged by the health monitor, once per transition.
           await available(deps.balancer.register(origin));
           ctx.log.debug({ origin: origin.id, ip: origin.ip }, 'heartbeat');
-          sendJson(ctx.res, 200, { code: 0, pid: String(process.pid) });
+          sendJson(ctx.res, 200, { code: 0, pid: String(deps.pid ?? process.pid) });
         }),
       },
     },

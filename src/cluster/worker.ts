@@ -36,6 +36,8 @@ export interface WorkerHooks {
   log: Logger;
   /** The origin health shared with the other workers through the primary (memory balancer); Redis: undefined. */
   healthShare: HealthShare | undefined;
+  /** The supervisor's process id (what the APIs report as the proxy's pid). */
+  proxyPid: number;
   /** Starts this worker's client ids (unique across workers; names the worker). */
   clientIdPrefix: string;
   /** Tells the primary a stream got its first live relay here or lost its last (memory balancer: the pin cap). */
@@ -105,6 +107,7 @@ export function workerHooks(config: Config, baseLog: Logger): WorkerHooks {
     log,
     healthShare: balancer ? new IpcHealthShare(balancer) : undefined,
     clientIdPrefix: clientIdPrefix(slot),
+    proxyPid: process.ppid,
     onStreamLive: live ? (key, isLive) => live.note(key, isLive) : undefined,
     view: role === 'lead' ? clusterView(new Gatherer(channel)) : undefined,
     beforeScrape: async () => {

@@ -120,7 +120,8 @@ export class Edge {
       players: { rtmp: 0, flv: 0 },
       upstreamBytes: this.counters.bytesOfEndedHubs,
       cacheBytes: 0,
-      cacheBytesMax: 0,
+      largestCacheBytes: 0,
+      largestCachePeak: 0,
       cacheOverflows: 0,
       skips: this.counters.skipsOfEndedHubs,
       skipsByStream: {},
@@ -132,7 +133,8 @@ export class Edge {
       out.upstreamBytes += hub.upstreamBytes;
       const cache = hub.cache.stats();
       out.cacheBytes += cache.bytes;
-      out.cacheBytesMax = Math.max(out.cacheBytesMax, cache.bytes);
+      out.largestCacheBytes = Math.max(out.largestCacheBytes, cache.bytes);
+      out.largestCachePeak = Math.max(out.largestCachePeak, cache.peak);
       out.cacheOverflows += cache.overflows;
       const skips = hub.skips;
       out.skips += skips;

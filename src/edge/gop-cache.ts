@@ -11,6 +11,8 @@ export interface GopCacheStats {
   packets: number;
   /** GOPs dropped for going past the bound. */
   overflows: number;
+  /** The most bytes held at once (after each packet was taken in or dropped). */
+  peak: number;
 }
 
 export class GopCache {
@@ -22,6 +24,7 @@ export class GopCache {
   /** Whether the current GOP is being kept (false after an overflow until the next keyframe). */
   private keeping = false;
   private overflows = 0;
+  private peak = 0;
   /** Whether the stream carried video so far (audio-only streams need no keyframe to start). */
   hasVideo = false;
 
@@ -48,12 +51,13 @@ export class GopCache {
     if (!this.keeping) return;
     this.gop.push(p);
     this.gopBytes += p.bytes;
-    if (this.headerBytes() + this.gopBytes > this.maxBytes) {
+    const held = this.headerBytes() + this.gopBytes;
+    if (held > this.maxBytes) {
       this.gop = [];
       this.gopBytes = 0;
       this.keeping = false;
       this.overflows++;
-    }
+    } else if (held > this.peak) this.peak = held;
   }
 
   /** Whether a late player can start at a keyframe from the cache. */
@@ -78,7 +82,8 @@ export class GopCache {
   }
 
   stats(): GopCacheStats {
-    return { bytes: this.headerBytes() + this.gopBytes, packets: this.gop.length, overflows: this.overflows };
+    const bytes = this.headerBytes() + this.gopBytes;
+    return { bytes, packets: this.gop.length, overflows: this.overflows, peak: Math.max(this.peak, bytes) };
   }
 
   private headerBytes(): number {

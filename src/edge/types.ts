@@ -20,8 +20,10 @@ export interface EdgeStats {
   upstreamBytes: number;
   /** Bytes held by the GOP caches. */
   cacheBytes: number;
-  /** Bytes held by the largest stream's GOP cache (each stays within PROXY_GOP_CACHE_MAX). */
-  cacheBytesMax: number;
+  /** Bytes held by the largest stream's GOP cache (each stays within PROXY_GOP_CACHE_MAX; `largest…`: workers' largest, not summed). */
+  largestCacheBytes: number;
+  /** The most bytes any live stream's cache held at once (the bound's proof: never above PROXY_GOP_CACHE_MAX). */
+  largestCachePeak: number;
   /** GOPs the live streams' caches dropped for outgrowing PROXY_GOP_CACHE_MAX. */
   cacheOverflows: number;
   /** Player skips to a keyframe (lag) so far. */

@@ -4,9 +4,10 @@ import { sendJson } from '../net/http-util.js';
 import type { Route } from '../net/router.js';
 import { versionParts } from '../version.js';
 
-export function streamVersionsRoute(): Route {
+/** `pid`: the proxy's process id (with worker processes, the supervisor's). */
+export function streamVersionsRoute(pid = process.pid): Route {
   return {
     path: '/api/v1/versions',
-    methods: { GET: ({ res }) => sendJson(res, 200, { code: 0, pid: String(process.pid), data: versionParts() }) },
+    methods: { GET: ({ res }) => sendJson(res, 200, { code: 0, pid: String(pid), data: versionParts() }) },
   };
 }

@@ -201,7 +201,7 @@ describe('edge mode: one upstream per stream, shared by RTMP and HTTP-FLV player
     const s = await edgeStats();
     assert.equal(s.upstreams, 1);
     // One stream: its cache is the largest and the whole (8 MiB default bound, 2 s GOPs at 500 kb/s: no overflow).
-    assert.ok(s.cacheBytesMax > 0 && s.cacheBytesMax === s.cacheBytes, JSON.stringify(s));
+    assert.ok(s.largestCacheBytes > 0 && s.largestCacheBytes === s.cacheBytes, JSON.stringify(s));
     assert.equal(s.cacheOverflows, 0);
     // The origin's relay count sees the upstream once, not once per player.
     const page = await (await fetch(`${proxy.systemApi}/metrics`)).text();

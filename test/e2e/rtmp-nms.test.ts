@@ -57,6 +57,9 @@ describe('RTMP through the proxy to node-media-server', () => {
     assert.ok(existsSync(out) && readFileSync(out).length > 50_000, 'rtmpdump wrote the stream');
     const r = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', out]);
     assert.deepEqual(r.stdout.trim().split('\n').sort(), ['aac', 'h264']);
+    // node-media-server answers createStream with 1: publish and plays kept the fast origin leg (BEHAVIOUR.md §4.5).
+    assert.match(proxy.peer.output, /"originStreamId":1\b/);
+    assert.doesNotMatch(proxy.peer.output, /re-dialed with the careful leg/);
     await pub.stop();
   });
 });

@@ -157,6 +157,10 @@ describe('RTMP through the proxy to nginx-rtmp origins', () => {
         client.close();
       }),
     );
+    // nginx-rtmp answers createStream with 1: every publish and play kept the fast origin leg (BEHAVIOUR.md §4.5).
+    assert.doesNotMatch(proxy.peer.output, /re-dialed with the careful leg/);
+    assert.ok(!/"originStreamId":(?!1\b)\d+/.test(proxy.peer.output), 'every relay is on the origin stream id 1');
+    assert.match(proxy.peer.output, /"originStreamId":1\b/);
     for (const p of publishers.splice(1)) await p.stop();
   });
 

@@ -5,7 +5,7 @@
 // PROXY_ORIGIN_ANSWER_TIMEOUT at 2 s, and players wait three times that: long enough to prove neither timeout
 // cuts them, short enough for a test.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, get, type ClientRequest, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -108,7 +108,19 @@ class FlvPlayer {
 /** The proxy's established TCP connections matching an `ss` filter, with their timers (keepalive shows as one). */
 async function proxySockets(filter: string): Promise<string[]> {
   const r = await run('ss', ['-tnopH', 'state', 'established', filter]);
-  return r.stdout.split('\n').filter((l) => l.includes(`pid=${proxy.peer.pid},`));
+  // The proxy's processes: with PROXY_WORKERS > 1 its worker processes hold the sockets.
+  const pids = [proxy.peer.pid, ...childrenOf(proxy.peer.pid)];
+  return r.stdout.split('\n').filter((l) => pids.some((pid) => l.includes(`pid=${pid},`)));
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
 }
 
 /** nginx's worker and cache manager processes. */

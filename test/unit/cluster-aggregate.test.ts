@@ -15,6 +15,8 @@ import { HealthStore } from '../../src/cluster/health-store.js';
 import type { Channel } from '../../src/cluster/ipc-protocol.js';
 import { LiveStreams } from '../../src/cluster/live-streams.js';
 import { snapshotMetric } from '../../src/metrics/snapshot-metric.js';
+import { MemoryBalancer } from '../../src/balancer/memory.js';
+import { parseRegistration } from '../../src/balancer/origin.js';
 import { createLogger } from '../../src/log.js';
 import { HttpError } from '../../src/net/http-util.js';
 
@@ -323,5 +325,18 @@ describe('state the primary keeps for the workers', () => {
     assert.equal(live.handle(0, { t: 'other' }), false);
     live.handle(0, { t: 'origin-proxy:live', on: [5, null, 'x'.repeat(5000)], off: 'nope' });
     assert.equal(live.isLive('b'), true);
+  });
+
+  test('the pin cap keeps the pin of a stream live in any worker', async () => {
+    const live = new LiveStreams();
+    const b = new MemoryBalancer({ originExpireMs: 30_000, sessionTtlMs: 60_000, maxStreamPins: 2, isLive: (k) => live.isLive(k) });
+    await b.register(parseRegistration({ ip: '127.0.0.1', server: 'o', service: 's', pid: '1', rtmp: ['1935'] }, Date.now()));
+    await b.pick('a');
+    live.handle(1, { t: 'origin-proxy:live', on: ['a'], off: [] }); // worker 1 relays stream a
+    await b.pick('b');
+    await b.pick('c'); // over the cap: the oldest pin not live goes
+    const kept = (await b.pins(10)).map((p) => p.streamKey).sort();
+    assert.deepEqual(kept, ['a', 'c']);
+    await b.close();
   });
 });

@@ -69,6 +69,8 @@ describe('GOP cache', () => {
     }
     assert.equal(c.ready, false);
     assert.equal(c.stats().overflows, 1);
+    // The most it ever held: within the bound, and more than one frame's worth (it did fill up).
+    assert.ok(c.stats().peak <= max && c.stats().peak > 50_000, String(c.stats().peak));
     assert.deepEqual(
       c.snapshot().map((p) => p.header),
       [true],
