@@ -48,19 +48,30 @@ export class Exposition {
     const name = escapeText(metric.name);
     let text = `# HELP ${name} ${escapeText(metric.help)}\n# TYPE ${name} ${metric.type}`;
     for (const v of values) text += `\n${v.metricName ?? name}${labelText(v.labels, v.sharedLabels)} ${valueText(v.value)}`;
-    this.held.set(m, { values, text });
+    // A copy: prom-client updates a counter's sample object in place, so the live one cannot be compared later.
+    this.held.set(m, { values: values.map(copySample), text });
     return text;
   }
 }
 
-/** Whether two sample lists would be formatted the same (compared field by field, nothing allocated). */
+function copySample(v: ValueOf): ValueOf {
+  return {
+    metricName: v.metricName,
+    value: v.value,
+    labels: v.labels && { ...v.labels },
+    sharedLabels: v.sharedLabels && { ...v.sharedLabels },
+  };
+}
+
+/**
+ * Whether the held copy `a` and the current samples `b` would be formatted the same (compared field by field,
+ * nothing allocated; never by identity: prom-client mutates its sample objects in place).
+ */
 function sameSamples(a: readonly ValueOf[], b: readonly ValueOf[]): boolean {
-  if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;
     const y = b[i]!;
-    if (x === y) continue;
     if (x.metricName !== y.metricName || !Object.is(x.value, y.value) || !sameLabels(x.labels, y.labels) || !sameLabels(x.sharedLabels, y.sharedLabels))
       return false;
   }

@@ -180,6 +180,13 @@ describe('metrics: exposition helpers', () => {
     counter.inc({ l: 'y' });
     histogram.observe({ kind: 'major' }, 3);
     await same();
+    // prom-client changes an existing series' sample object in place: the held text must not follow it by identity.
+    counter.inc({ l: 'x' }, 2);
+    await same();
+    assert.match(await exposition.text(), /^t_native_total\{l="x"\} 5$/m);
+    histogram.observe({ kind: 'minor' }, 0.5);
+    await same();
+    assert.match(await exposition.text(), /^t_native_seconds_count\{kind="minor"\} 2$/m);
     assert.match(await exposition.text(), /^t_gauge\{a="plain",c="new"\} 2$/m);
   });
 
