@@ -6,7 +6,7 @@
 //   clients: listed worker by worker (slot order), oldest first within a worker
 //   metrics: prom-client's cluster aggregation (each metric's own aggregator; ours sum), except the
 //            shared-state gauges below, which every worker reads from the one balancer: worker 0's
-import { AggregatorRegistry } from 'prom-client';
+import { AggregatorRegistry } from '../metrics/prom-client.js';
 import type { PublisherJson } from '../api/proxy-view.js';
 import { addTally, type StreamTally } from '../api/stream-summary.js';
 

@@ -23,7 +23,7 @@ if (load.cache[otelPath] === undefined) {
 
 const prom = load('prom-client') as typeof PromClient;
 
-export const { Registry, Counter, Histogram, collectDefaultMetrics } = prom;
+export const { Registry, Counter, Histogram, collectDefaultMetrics, AggregatorRegistry } = prom;
 export type Registry = PromClient.Registry;
 export type Counter<T extends string = string> = PromClient.Counter<T>;
 export type Histogram<T extends string = string> = PromClient.Histogram<T>;
