@@ -31,8 +31,7 @@ import type { ConnectionLimits } from './net/connection-guard.js';
 import { FdBudget, type FileLimit } from './net/fd-limit.js';
 import { HeapGuard } from './net/heap-guard.js';
 import { TlsCredentials } from './net/tls.js';
-import { createOriginAgent } from './net/origin-http.js';
-import type { Agent } from 'undici';
+import { OriginAgent } from './net/origin-http.js';
 import type { ProtocolDeps, ProxyService } from './net/service.js';
 import { startRtmpServer } from './rtmp/server.js';
 import { Edge } from './edge/edge.js';
@@ -115,7 +114,7 @@ export class OriginProxy {
   private readonly listeners = new Map<ListenerName, ProxyService>();
   private defaultBackend: DefaultBackendHandle | undefined;
   /** Keep-alive connections to origins' HTTP endpoints (HTTP streaming, WHIP/WHEP). */
-  readonly originAgent: Agent;
+  readonly originAgent: OriginAgent;
   /** Origin states (probes, heartbeats, drain) and load: what routing asks before picking. */
   readonly health: HealthMonitor;
   /** Live relays per origin and stream (load scores, pins that must stay, closing a down origin's relays), and the live clients. */
@@ -164,7 +163,7 @@ export class OriginProxy {
       ...(deps.now ? { now: deps.now } : {}),
     });
     this.heapGuard = new HeapGuard({ ratio: deps.config.edge.maxHeapRatio, log: deps.log, ...(deps.heap ? { heap: deps.heap } : {}) });
-    this.originAgent = createOriginAgent({ dialMs: deps.config.timeouts.dialMs, headersMs: deps.config.timeouts.originAnswerMs });
+    this.originAgent = new OriginAgent({ dialMs: deps.config.timeouts.dialMs, headersMs: deps.config.timeouts.originAnswerMs });
   }
 
   /** Starts the balancer, then every listener; on any failure, closes what was started and rethrows. */

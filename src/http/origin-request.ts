@@ -12,7 +12,8 @@ import { hostPort } from '../balancer/endpoint.js';
 export { CORS_HEADERS };
 
 export interface OriginRequest {
-  agent: Agent;
+  /** The origin pool, created at its first use. */
+  agent: { get(): Agent };
   target: DialTarget;
   /** Path and query as sent to the origin. */
   path: string;
@@ -140,7 +141,7 @@ export function requestOrigin(o: OriginRequest): Promise<OriginAnswer> {
   // Not an async function (one promise fewer per request); a throw still becomes a rejection.
   try {
     const answer = new OriginAnswer();
-    o.agent.dispatch(
+    o.agent.get().dispatch(
       {
         origin: originBaseUrl(o.target.host, o.target.port),
         path: o.path,

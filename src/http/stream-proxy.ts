@@ -28,7 +28,8 @@ export interface HttpStreamDeps {
   config: Config;
   balancer: Balancer;
   router: StreamRouter;
-  agent: Agent;
+  /** The origin pool, created at its first use. */
+  agent: { get(): Agent };
   /** The edge cache of playlists, manifests and segments (PROXY_HLS_CACHE_MAX); absent = every request goes to the origin. */
   cache?: HlsCache | undefined;
   /** The listener's client counters (HTTP-FLV/TS clients, HLS/DASH sessions, refusals). */

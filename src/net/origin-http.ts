@@ -3,7 +3,7 @@
 // origin headers come back, and the X-Forwarded-* headers. Connections are pooled with keep-alive,
 // with a connect timeout (PROXY_DIAL_TIMEOUT) and a response-headers timeout.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { Agent, type Dispatcher } from './undici.js';
+import { loadAgent, type Agent, type Dispatcher } from './undici.js';
 import { hostPort } from '../balancer/endpoint.js';
 import { normaliseVhost, DEFAULT_VHOST } from '../stream-key.js';
 
@@ -31,8 +31,29 @@ export interface OriginHttpOptions {
   connectionsPerOrigin?: number;
 }
 
+/**
+ * The keep-alive connection pool for all origins, created at the first HTTP request to an origin (HLS,
+ * DASH, HTTP-FLV/TS, WebRTC signalling): until then undici is not loaded (see src/net/undici.ts).
+ */
+export class OriginAgent {
+  private agent: Agent | undefined;
+
+  constructor(private readonly opts: OriginHttpOptions) {}
+
+  /** The pool (created now if this is the first request). */
+  get(): Agent {
+    return (this.agent ??= createOriginAgent(this.opts));
+  }
+
+  /** Closes every pooled connection; nothing to do when no request was ever made. */
+  async destroy(): Promise<void> {
+    await this.agent?.destroy();
+  }
+}
+
 /** A keep-alive connection pool for all origins. */
 export function createOriginAgent(opts: OriginHttpOptions): Agent {
+  const Agent = loadAgent();
   return new Agent({
     connect: { timeout: opts.dialMs },
     headersTimeout: opts.headersMs,

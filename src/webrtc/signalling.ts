@@ -38,7 +38,8 @@ import { RESOURCE_PREFIX, originPath, proxyResourceLocation, resourceMacInput, t
 /** What the signalling routes need: the shared deps, the relay (its port, capacity, teardown) and the origin HTTP pool. */
 export interface WebrtcSignallingDeps extends ProtocolDeps {
   relay: WebrtcRelay;
-  agent: Dispatcher;
+  /** The origin pool, created at its first use. */
+  agent: { get(): Dispatcher };
 }
 
 /** Largest offer, PATCH fragment or JSON API body accepted from a client. */
@@ -401,7 +402,7 @@ class Signalling {
       // The pool's connect timeout is dialMs; an origin whose time is spent has its other endpoints skipped.
       if (timeFor && timeFor(target) <= 0) continue;
       try {
-        const r = await this.deps.agent.request({
+        const r = await this.deps.agent.get().request({
           origin: originBaseUrl(target.host, target.port),
           path: pathAndQuery,
           method: method as Dispatcher.HttpMethod,
