@@ -418,7 +418,8 @@ export class OriginProxy {
       onRegistered: (origin, replaced) => this.health.onRegistered(origin, replaced),
       onDeregistered: (serverId) => {
         this.health.onDeregistered(serverId);
-        void whole.forget(serverId).catch((err: Error) => this.deps.log.warn({ err: err.message, server: serverId }, 'removal not told to every worker'));
+        // The removal is answered once every worker forgot the origin (no cached pin sends a stream there after).
+        return whole.forget(serverId).catch((err: Error) => this.deps.log.warn({ err: err.message, server: serverId }, 'removal not told to every worker'));
       },
     };
   }

@@ -233,6 +233,15 @@ export class IpcBalancer implements Balancer {
     this.pinCache.clear();
   }
 
+  /**
+   * An origin was removed through worker 0's API: what this worker read before must not send a stream there
+   * (a cached pin would re-commit it to the removed origin in the primary).
+   */
+  originRemoved(): void {
+    this.originsCache = undefined;
+    this.forgetPins();
+  }
+
   async register(origin: Origin): Promise<RegisterResult> {
     const r = await this.call<{ replaced?: Origin }>('register', [origin]);
     this.originsCache = undefined;

@@ -114,7 +114,11 @@ export function workerHooks(config: Config, baseLog: Logger): WorkerHooks {
       await balancer?.loadRecordCounts();
     },
     serve: (local) => {
-      answerQueries(channel, answerer(local), log);
+      const forget = (server: string) => {
+        balancer?.originRemoved();
+        local.forget(server);
+      };
+      answerQueries(channel, answerer({ ...local, forget }), log);
     },
     started: () => {
       try {

@@ -5,7 +5,8 @@ import type { Origin } from '../balancer/origin.js';
 
 export interface RegistrationEvents {
   onRegistered(origin: Origin, replaced: Origin | undefined): void;
-  onDeregistered(serverId: string): void;
+  /** A promise makes the removal answer wait for it (every worker told, PROXY_WORKERS > 1). */
+  onDeregistered(serverId: string): void | Promise<void>;
 }
 
 export function reportingRegistrations(balancer: Balancer, events: RegistrationEvents): Balancer {
@@ -21,7 +22,7 @@ export function reportingRegistrations(balancer: Balancer, events: RegistrationE
       if (prop === 'deregister') {
         return async (serverId: string) => {
           const removed = await target.deregister(serverId);
-          if (removed) events.onDeregistered(serverId);
+          if (removed) await events.onDeregistered(serverId);
           return removed;
         };
       }

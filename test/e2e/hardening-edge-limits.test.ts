@@ -190,9 +190,13 @@ describe('file descriptors', () => {
 
 describe('heap guard', () => {
   test('above PROXY_MAX_HEAP_RATIO: HTTP stream and WHIP requests get 503 JSON, RTMP is closed, heartbeats still work; logged once', async () => {
-    // A small heap and the lowest ratio: the guard is over its threshold from the start.
+    // A small heap and the lowest ratio: the guard is over its threshold from the start. The young generation
+    // counts in the heap's limit too (32 MB old space alone gives an 84 MB limit, a threshold of 8.4 MB that an
+    // idle proxy's heap can dip under); with a 1 MB semi-space the limit is ~37 MB and the threshold ~3.7 MB.
     // One process: each worker has its own heap and guard, and logs its own episode (docs/BEHAVIOUR.md §8.5).
-    const proxy = await startProxy({ env: { PROXY_MAX_HEAP_RATIO: '0.1', NODE_OPTIONS: '--max-old-space-size=32', PROXY_WORKERS: '1' } });
+    const proxy = await startProxy({
+      env: { PROXY_MAX_HEAP_RATIO: '0.1', NODE_OPTIONS: '--max-old-space-size=32 --max-semi-space-size=1', PROXY_WORKERS: '1' },
+    });
     try {
       for (let i = 0; i < 3; i++) {
         for (const url of [`${proxy.httpServer}/live/s.flv`, `${proxy.httpServer}/live/s.m3u8`, `${proxy.httpApi}/rtc/v1/whip/?app=live&stream=s`]) {
