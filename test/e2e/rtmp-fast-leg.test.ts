@@ -38,7 +38,9 @@ describe('RTMP fast origin leg (proxy process, scripted origins)', () => {
   const origins: FakeRtmpOrigin[] = [];
 
   before(async () => {
-    proxy = await startProxy({ env: { PROXY_ORIGIN_ANSWER_TIMEOUT: '1500ms', PROXY_LOG_LEVEL: 'info' } });
+    // One process: the careful-origin memory belongs to an RTMP listener, so each worker learns an origin on its own
+    // (docs/BEHAVIOUR.md §4.5, §8.5) and the counts of fast and careful legs below are per process.
+    proxy = await startProxy({ env: { PROXY_ORIGIN_ANSWER_TIMEOUT: '1500ms', PROXY_LOG_LEVEL: 'info', PROXY_WORKERS: '1' } });
     url = `rtmp://127.0.0.1:${proxy.ports.rtmp}/live`;
   });
   after(async () => {
