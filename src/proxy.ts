@@ -84,6 +84,8 @@ export interface WorkerLink {
   serve(local: LocalAnswers): void;
   /** Refreshes what the metrics read from the shared balancer (its record counts are otherwise a scrape late). */
   beforeScrape: () => Promise<void>;
+  /** Resolves once every other worker has exited (worker 0 closes the system API only then). */
+  othersStopped?: () => Promise<void>;
 }
 
 export type ListenerName = keyof Listeners | 'httpsApi' | 'httpsServer' | 'rtsp' | 'metrics';
@@ -502,6 +504,8 @@ export class OriginProxy {
         .reverse();
       await Promise.all(clients.map((l) => l.close(graceMs)));
       this.edge?.close();
+      // Worker 0 keeps the system API (/readyz 503, stats, clients) until the other workers have drained too.
+      if (this.deps.role !== 'stream') await this.deps.worker?.othersStopped?.();
       await this.listeners.get('systemApi')?.close(Math.max(0, deadline - performance.now()));
       this.loop.stop();
       await this.summaries?.stop();

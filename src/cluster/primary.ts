@@ -12,7 +12,7 @@ import { BalancerServer } from './balancer-server.js';
 import { GatherRelay } from './gather-relay.js';
 import { HealthStore } from './health-store.js';
 import { LiveStreams } from './live-streams.js';
-import { CONTROL_TAG, SLOT_VARIABLE, STARTED_TAG, type ControlCommand } from './worker.js';
+import { CONTROL_TAG, OTHERS_DONE, SLOT_VARIABLE, STARTED_TAG, type ControlCommand } from './worker.js';
 
 /** Restarts of one slot allowed within RESTART_WINDOW_MS before the primary gives up and stops. */
 export const MAX_RESTARTS = 5;
@@ -93,7 +93,11 @@ export async function runPrimary({ config, log: baseLog, exit }: PrimaryOptions)
     for (const s of slots) send(s.worker, { t: CONTROL_TAG, c });
   };
   const finishIfDone = () => {
-    if (!stopping || slots.some((s) => s.worker !== undefined)) return;
+    if (!stopping) return;
+    // Worker 0 holds the system API (/readyz 503 while draining): it goes last, once the others have drained.
+    const lead = slots[0]?.worker;
+    if (lead && slots.every((s) => s.index === 0 || s.worker === undefined)) send(lead, { t: CONTROL_TAG, c: OTHERS_DONE });
+    if (slots.some((s) => s.worker !== undefined)) return;
     void balancer?.close();
     log.info({ code: exitCode }, `${SIGNATURE} done`);
     exit(exitCode);

@@ -25,6 +25,8 @@ export const SLOT_VARIABLE = 'ORIGIN_PROXY_WORKER_SLOT';
 /** Control messages primary → worker. */
 export const CONTROL_TAG = 'origin-proxy:control';
 export type ControlCommand = 'stop' | 'force' | 'hup';
+/** Primary → worker 0 while stopping: every other worker has exited (worker 0's APIs may go now). */
+export const OTHERS_DONE = 'others-done';
 /** Worker → primary once its listeners are up. */
 export const STARTED_TAG = 'origin-proxy:started';
 
@@ -52,6 +54,11 @@ export interface WorkerHooks {
   started(): void;
   /** Calls `fn` for each control command from the primary (and `stop` when the primary is gone). */
   onControl(fn: (command: ControlCommand) => void): void;
+  /**
+   * Resolves once every other worker has exited (or the primary is gone): worker 0 keeps the system API
+   * (`/readyz` 503, stats) up while the others still drain.
+   */
+  othersStopped(): Promise<void>;
 }
 
 export function isWorker(): boolean {
@@ -82,6 +89,8 @@ export function workerHooks(config: Config, baseLog: Logger): WorkerHooks {
       ? new IpcBalancer({ channel, readCacheMs: READ_CACHE_MS, onDropped: (n) => log.warn({ dropped: n }, 'malformed balancer answers dropped') })
       : undefined;
   const live = balancer ? new LiveStreamReporter(channel) : undefined;
+  let othersDone = () => undefined as void;
+  const others = new Promise<void>((resolve) => (othersDone = resolve));
   const listeners: ((command: ControlCommand) => void)[] = [];
   // Commands that arrive before main.ts subscribed (while the worker still starts) wait for it.
   const early: ControlCommand[] = [];
@@ -93,10 +102,12 @@ export function workerHooks(config: Config, baseLog: Logger): WorkerHooks {
     const msg = m as { t?: unknown; c?: unknown } | null;
     if (typeof msg !== 'object' || msg === null || msg.t !== CONTROL_TAG) return;
     if (msg.c === 'stop' || msg.c === 'force' || msg.c === 'hup') dispatch(msg.c);
+    else if (msg.c === OTHERS_DONE) othersDone();
   });
   // The primary is gone (killed): nothing would ever stop this worker, and the balancer cannot answer.
   process.on('disconnect', () => {
     balancer?.failAll('the primary process is gone');
+    othersDone();
     log.error('primary process gone: stopping');
     dispatch('stop');
   });
@@ -127,6 +138,7 @@ export function workerHooks(config: Config, baseLog: Logger): WorkerHooks {
         // primary gone: the disconnect handler stops this worker
       }
     },
+    othersStopped: () => others,
     onControl: (fn) => {
       listeners.push(fn);
       for (const c of early.splice(0)) fn(c);
