@@ -55,7 +55,9 @@ export async function startFuzzEnv(options: EnvOptions = {}): Promise<FuzzEnv> {
   const proxy = await startProxy({
     env: {
       PROXY_LOG_LEVEL: 'info',
-      NODE_OPTIONS: `--import ${pathToFileURL(join(FIXTURES_DIST, 'memory-probe.js')).href}`,
+      // As shipped (npm start, the image): a 1 MB semi-space, so RSS growth reads the proxy's memory rather than
+      // V8's young generation growing to its default 48 MB under the fuzzer's allocation rate.
+      NODE_OPTIONS: `--max-semi-space-size=1 --import ${pathToFileURL(join(FIXTURES_DIST, 'memory-probe.js')).href}`,
       MEMORY_PROBE_FILE: probeFile,
       ...options.proxyEnv,
     },
