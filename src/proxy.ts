@@ -130,6 +130,8 @@ export class OriginProxy {
   /** The routing seam every protocol asks for a stream's origin. */
   readonly router: Router;
   private stopping: Promise<void> | undefined;
+  /** start() finished: every listener is up (a failed start's clean-up is no drain). */
+  private fullyStarted = false;
   /** Refuses new work while the heap is above PROXY_MAX_HEAP_RATIO. */
   readonly heapGuard: HeapGuard;
   private tls: TlsCredentials | undefined;
@@ -381,6 +383,7 @@ export class OriginProxy {
       const exposed = systemApiExposure(config);
       if (exposed) log.warn({ listener: 'PROXY_SYSTEM_API', address: config.listeners.systemApi.host ?? '(all interfaces)' }, exposed);
       await streamServer();
+      this.fullyStarted = true;
     } catch (err) {
       await this.stop(0);
       throw err;
@@ -504,8 +507,9 @@ export class OriginProxy {
         .reverse();
       await Promise.all(clients.map((l) => l.close(graceMs)));
       this.edge?.close();
-      // Worker 0 keeps the system API (/readyz 503, stats, clients) until the other workers have drained too.
-      if (this.deps.role !== 'stream') await this.deps.worker?.othersStopped?.();
+      // Worker 0 keeps the system API (/readyz 503, stats, clients) until the other workers have drained too. Not
+      // after a failed start: the supervisor stops the others only once this worker has exited (255).
+      if (this.deps.role !== 'stream' && this.fullyStarted) await this.deps.worker?.othersStopped?.();
       await this.listeners.get('systemApi')?.close(Math.max(0, deadline - performance.now()));
       this.loop.stop();
       await this.summaries?.stop();
