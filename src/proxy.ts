@@ -197,7 +197,8 @@ export class OriginProxy {
       const httpLimits: ConnectionLimits = { ...connectionLimits, overloaded: undefined };
       if (edge.tlsCert && edge.tlsKey) {
         this.tls = new TlsCredentials({ certPath: edge.tlsCert, keyPath: edge.tlsKey }, log);
-        this.tls.watch();
+        // A worker serves the pair its supervisor reads and hands out (useTls); one process watches the files itself.
+        if (!this.deps.worker) this.tls.watch();
       }
       if (config.edgeMode.enabled) this.edge = new Edge({ config, router: this.router, log });
       const edgeMode = this.edge;
@@ -467,6 +468,11 @@ export class OriginProxy {
   /** Re-reads the TLS certificate and key (SIGHUP); false when there is no TLS or the new pair is unusable. */
   reloadTls(why = 'SIGHUP'): boolean {
     return this.tls?.reload(why) ?? false;
+  }
+
+  /** Serves the certificate the supervisor read and checked (PROXY_WORKERS > 1). */
+  useTls(pair: { cert: string; key: string }, why: string): void {
+    this.tls?.use(pair, why);
   }
 
   /** What `/readyz` reports: unbound listeners, the balancer's usability, and whether a shutdown began. */
