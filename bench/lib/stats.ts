@@ -31,3 +31,63 @@ export function targetsLine(targets: Target[]): string {
   const verdict = (ok: boolean | undefined) => (ok === undefined ? 'not measured' : ok ? 'met' : 'NOT met');
   return `Targets: ${targets.map((t) => `${t.target}: ${t.measured} — ${verdict(t.ok)}`).join('; ')}.`;
 }
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  if (n === 0) return NaN;
+  return n % 2 === 1 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+}
+
+/** P(X ≤ j) for X ~ Binomial(n, ½). */
+function binomialHalfCdf(n: number, j: number): number {
+  let term = 2 ** -n; // C(n, 0) / 2^n
+  let sum = 0;
+  for (let i = 0; i <= j; i++) {
+    sum += term;
+    term = (term * (n - i)) / (i + 1);
+  }
+  return sum;
+}
+
+/**
+ * A distribution-free confidence interval of the median of `xs` (the sign test's): the k-th smallest and the
+ * k-th largest value, k the largest with P(Binomial(n, ½) < k) ≤ (1 − confidence) / 2. It assumes only that the
+ * values are independent draws; `coverage` is the interval's exact confidence (≥ the one asked for), or the
+ * most n values allow when too few.
+ */
+export function medianInterval(xs: readonly number[], confidence = 0.95): { lo: number; hi: number; coverage: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  if (n === 0) return { lo: NaN, hi: NaN, coverage: 0 };
+  let k = 1;
+  while (k + 1 <= Math.ceil(n / 2) && binomialHalfCdf(n, k) <= (1 - confidence) / 2) k++;
+  return { lo: s[k - 1]!, hi: s[n - k]!, coverage: 1 - 2 * binomialHalfCdf(n, k - 1) };
+}
+
+/**
+ * A percentile-bootstrap confidence interval of the mean of `xs` (resampled with a seeded generator, so the same
+ * values give the same interval).
+ */
+export function bootstrapMeanInterval(xs: readonly number[], confidence = 0.95, resamples = 10_000, seed = 13): { lo: number; hi: number } {
+  const n = xs.length;
+  if (n === 0) return { lo: NaN, hi: NaN };
+  let state = seed >>> 0;
+  const random = () => {
+    // mulberry32
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const means = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += xs[Math.floor(random() * n)]!;
+    means[r] = sum / n;
+  }
+  means.sort();
+  const tail = (1 - confidence) / 2;
+  return { lo: means[Math.floor(tail * resamples)]!, hi: means[Math.min(resamples - 1, Math.ceil((1 - tail) * resamples) - 1)]! };
+}
