@@ -106,7 +106,9 @@ export async function metricsBench(ctx: BenchContext): Promise<BenchReport> {
   const tmp = tempDir('metrics-bench');
   const peers: Peer[] = [];
   const began = performance.now();
-  const loadAtStart = loadavg().map((x) => x.toFixed(1)).join(' ');
+  const loadAtStart = loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
   try {
     const flv = await makeNoisyFlv(tmp.dir, { noise: 12, rate: '4M', cbr: false }); // the rtmp bench's media
     const nginx = await startBenchNginx(tmp.dir, 60000);
@@ -148,7 +150,7 @@ export async function metricsBench(ctx: BenchContext): Promise<BenchReport> {
       startPeer(`play steady${i}`, process.execPath, [LOAD, 'play', `${base}/steady${i}`, String(RELAY_PLAYERS), String(relayTotal)]),
     );
     peers.push(...plays);
-    await Promise.all(plays.map((p) => p.waitForOutput(/ready/, 30_000)));
+    await Promise.all(plays.map((p) => p.waitForOutput(/ready/, 90_000)));
     await window(pid, url, 4, true, 1); // settle: the players' first GOP burst, the scrape path with relays
     const relayPairs = await alternated(pid, url, relayPairsN, relaySeconds, 1);
     await Promise.all(plays.map((p) => finished(p, 60_000)));
@@ -168,7 +170,7 @@ export async function metricsBench(ctx: BenchContext): Promise<BenchReport> {
     // What the scrape's own cost alone predicts: CPU per scrape (0) over the relay's CPU per second.
     const predicted = median(perScrape) / 1000 / relayCpuShare;
     // The relay rate below which one scrape a second is more than the target's share of the relay's CPU.
-    const breakEvenMBs = median(perScrape) / 1000 / (RELAY_TARGET * median(gbOff)) * 1e3;
+    const breakEvenMBs = (median(perScrape) / 1000 / (RELAY_TARGET * median(gbOff))) * 1e3;
     const relayVerdict = verdict(ratioI, RELAY_TARGET);
     const relayScrape = summarize(relayPairs.flatMap(([, on]) => on.scrapeMs));
 
@@ -237,8 +239,16 @@ export async function metricsBench(ctx: BenchContext): Promise<BenchReport> {
         `Metrics off: the proxy has no switch that turns metrics off (the registry, prom-client's GC observer and event-loop delay monitor are always there); "not scraped" is the comparison. Nothing on the relay's per-message path reads or writes a metric: client bytes are the sockets' own counters, read at scrape time.`,
         `Scrape answer time p50/p99/max: no clients ${fmt(idleScrape.p50, 1)}/${fmt(idleScrape.p99, 1)}/${fmt(idleScrape.max, 1)} ms (page ${fmt(idlePage / 1024, 1)} KiB); during the relay ${fmt(relayScrape.p50, 1)}/${fmt(relayScrape.p99, 1)}/${fmt(relayScrape.max, 1)} ms; with ${fmt(players)} players ${fmt(playersScrape.p50, 1)}/${fmt(playersScrape.p99, 1)}/${fmt(playersScrape.max, 1)} ms (page ${fmt(playersPage / 1024, 1)} KiB). Proxy RSS grew ${fmt(rssPlayers / 2 ** 20, 0)} MiB for the players.`,
         `${fmt(players)} players, not 10,000: each relayed player holds two sockets in the proxy and the machine's RLIMIT_NOFILE is 20,000 per process. CPU: the scheduler's run time of every proxy thread (ns); bytes: the proxy's socket reads + writes ÷ 2.`,
-        `Per window — (0) CPU ms per scrape: ${list(perScrape)}. (1) CPU s scraped: ${list(playerPairs.map(([, on]) => on.cpu), 3)}; not: ${list(playerPairs.map(([off]) => off.cpu), 3)}. (2) s/GB scraped: ${list(gbOn, 3)}; not: ${list(gbOff, 3)}; paired %: ${ratios.map((r) => (r * 100).toFixed(1)).join(', ')}.`,
-        `Run time ${fmt((performance.now() - began) / 1000, 0)} s; load average (1, 5, 15 min) ${loadAtStart} at the start, ${loadavg().map((x) => x.toFixed(1)).join(' ')} at the end.`,
+        `Per window — (0) CPU ms per scrape: ${list(perScrape)}. (1) CPU s scraped: ${list(
+          playerPairs.map(([, on]) => on.cpu),
+          3,
+        )}; not: ${list(
+          playerPairs.map(([off]) => off.cpu),
+          3,
+        )}. (2) s/GB scraped: ${list(gbOn, 3)}; not: ${list(gbOff, 3)}; paired %: ${ratios.map((r) => (r * 100).toFixed(1)).join(', ')}.`,
+        `Run time ${fmt((performance.now() - began) / 1000, 0)} s; load average (1, 5, 15 min) ${loadAtStart} at the start, ${loadavg()
+          .map((x) => x.toFixed(1))
+          .join(' ')} at the end.`,
       ],
     };
   } finally {
