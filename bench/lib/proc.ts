@@ -47,9 +47,9 @@ export function mainThreadCpuSeconds(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e9;
 }
 
-/** Bytes `pid` has read and written through system calls so far (socket reads and writes included). */
-export function ioBytes(pid: number): number {
+/** Bytes `pid` has read and written through system calls so far (socket reads and writes included), and the calls. */
+export function ioCounts(pid: number): { bytes: number; calls: number } {
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');
   const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? NaN);
-  return field('rchar') + field('wchar');
+  return { bytes: field('rchar') + field('wchar'), calls: field('syscr') + field('syscw') };
 }

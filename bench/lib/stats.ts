@@ -91,3 +91,52 @@ export function bootstrapMeanInterval(xs: readonly number[], confidence = 0.95, 
   const tail = (1 - confidence) / 2;
   return { lo: means[Math.floor(tail * resamples)]!, hi: means[Math.min(resamples - 1, Math.ceil((1 - tail) * resamples) - 1)]! };
 }
+
+/** Two-sided 97.5 % quantile of Student's t with `df` degrees of freedom (for 95 % intervals; ≥ 1 df). */
+export function t975(df: number): number {
+  const table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086];
+  if (df <= table.length) return table[Math.max(1, df) - 1]!;
+  if (df <= 30) return 2.086 - ((df - 20) * (2.086 - 2.042)) / 10;
+  if (df <= 60) return 2.042 - ((df - 30) * (2.042 - 2.0)) / 30;
+  return 1.98;
+}
+
+/**
+ * Ordinary least squares of `y` on the columns of `x` (each row one observation; put a 1 in a column for an
+ * intercept): the coefficients and their standard errors.
+ */
+export function leastSquares(x: readonly number[][], y: readonly number[]): { beta: number[]; se: number[]; df: number } {
+  const n = y.length;
+  const k = x[0]!.length;
+  // Columns scaled to unit size first: bytes and CPU seconds differ by nine orders of magnitude.
+  const scale = Array.from({ length: k }, (_, j) => Math.max(...x.map((r) => Math.abs(r[j]!))) || 1);
+  const xs = x.map((r) => r.map((v, j) => v / scale[j]!));
+  const xtx = Array.from({ length: k }, (_, a) => Array.from({ length: k }, (_, b) => xs.reduce((s, r) => s + r[a]! * r[b]!, 0)));
+  const inv = invert(xtx);
+  const xty = Array.from({ length: k }, (_, a) => xs.reduce((s, r, i) => s + r[a]! * y[i]!, 0));
+  const beta = inv.map((row) => row.reduce((s, v, j) => s + v * xty[j]!, 0));
+  const rss = xs.reduce((s, r, i) => s + (y[i]! - r.reduce((t, v, j) => t + v * beta[j]!, 0)) ** 2, 0);
+  const df = n - k;
+  const s2 = rss / df;
+  return { beta: beta.map((b, j) => b / scale[j]!), se: inv.map((row, j) => Math.sqrt(s2 * row[j]!) / scale[j]!), df };
+}
+
+/** Gauss–Jordan inverse of a small symmetric positive-definite matrix. */
+function invert(m: number[][]): number[][] {
+  const k = m.length;
+  const a = m.map((row, i) => [...row, ...Array.from({ length: k }, (_, j) => (i === j ? 1 : 0))]);
+  for (let c = 0; c < k; c++) {
+    let p = c;
+    for (let r = c + 1; r < k; r++) if (Math.abs(a[r]![c]!) > Math.abs(a[p]![c]!)) p = r;
+    [a[c], a[p]] = [a[p]!, a[c]!];
+    const d = a[c]![c]!;
+    if (d === 0) throw new Error('leastSquares: the columns are linearly dependent');
+    for (let j = 0; j < 2 * k; j++) a[c]![j]! /= d;
+    for (let r = 0; r < k; r++) {
+      if (r === c) continue;
+      const f = a[r]![c]!;
+      for (let j = 0; j < 2 * k; j++) a[r]![j]! -= f * a[c]![j]!;
+    }
+  }
+  return a.map((row) => row.slice(k));
+}
