@@ -62,7 +62,7 @@ export async function registered(systemApi: string): Promise<void> {
 }
 
 /** The last JSON line a load process printed. */
-export function result<T>(peer: Peer): T {
+function result<T>(peer: Peer): T {
   const lines = peer.output
     .trim()
     .split('\n')
@@ -71,7 +71,7 @@ export function result<T>(peer: Peer): T {
   return JSON.parse(lines[lines.length - 1]!) as T;
 }
 
-export async function finished(peer: Peer, timeoutMs: number): Promise<void> {
+async function finished(peer: Peer, timeoutMs: number): Promise<void> {
   const t = setTimeout(() => void peer.stop(), timeoutMs);
   const { code } = await peer.exited;
   clearTimeout(t);
