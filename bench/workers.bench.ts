@@ -16,7 +16,8 @@
 // connections, default 32), BENCH_WORKERS_PUBLISHERS (RTMP publishers, default 4), BENCH_WORKERS_ONLY
 // (`http` or `rtmp`: one half). The whole run takes about 2–3 minutes.
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES_DIST, tempDir } from '../test/fixtures/paths.js';
@@ -258,7 +259,57 @@ function lastJson<T>(peer: Peer): T {
   return JSON.parse(lines[lines.length - 1]!) as T;
 }
 
-async function rtmpRows(dir: string, seconds: number, publishers: number): Promise<Row[]> {
+/** Long-lived connections opened at once in the spread check. */
+const SPREAD_CONNECTIONS = 200;
+
+function socketCount(pid: number): number {
+  let n = 0;
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+      } catch {
+        // closed meanwhile
+      }
+    }
+  } catch {
+    // gone
+  }
+  return n;
+}
+
+/**
+ * How a burst of long-lived connections spreads over the workers: `count` RTMP connections opened at once
+ * (each answered by the proxy's handshake, then held), counted as new sockets in each worker.
+ */
+async function spread(proxyPid: number, port: number, count: number): Promise<string> {
+  const workers = tree(proxyPid)
+    .slice(1)
+    .sort((a, b) => slotOf(a).localeCompare(slotOf(b)));
+  const before = workers.map(socketCount);
+  const sockets: Socket[] = [];
+  try {
+    await Promise.all(
+      Array.from(
+        { length: count },
+        () =>
+          new Promise<void>((resolve) => {
+            const s = connect({ port, host: '127.0.0.1' });
+            sockets.push(s);
+            s.on('connect', () => s.write(Buffer.concat([Buffer.from([3]), Buffer.alloc(1536)])));
+            s.once('data', () => resolve());
+            s.on('error', () => resolve());
+            s.on('close', () => resolve());
+          }),
+      ),
+    );
+    return workers.map((w, i) => `${slotOf(w)} ${socketCount(w) - before[i]!}`).join(' / ');
+  } finally {
+    for (const s of sockets) s.destroy();
+  }
+}
+
+async function rtmpRows(dir: string, seconds: number, publishers: number, spreads: string[]): Promise<Row[]> {
   const flv = await makeNoisyFlv(dir, { noise: 12, rate: '4M', cbr: false });
   const nginx = await startBenchNginx(dir, 60000);
   const load = `RTMP, ${publishers} publishers at unlimited rate (no players)`;
@@ -297,6 +348,7 @@ async function rtmpRows(dir: string, seconds: number, publishers: number): Promi
         };
         await run('warm', 1);
         const r = await run('sat', seconds);
+        if (policy !== POLICIES[0]) spreads.push(`${policy.short}: ${await spread(proxy.peer.pid, proxy.ports.rtmp, SPREAD_CONNECTIONS)}`);
         rows.push({ load, policy, rate: r.bytesPerSecond / 1e6, unit: 'MB/s', errors: 0, proxy: r.m.proxy, loadCpu: r.loadCpu, originCpu: r.m.origin });
         process.stdout.write(`  ${load}, ${policy.short}: ${fmt(r.bytesPerSecond / 1e6)} MB/s\n`);
       } finally {
@@ -321,6 +373,7 @@ export async function workersBench(ctx: BenchContext): Promise<BenchReport> {
     .join(' ');
   const notes: string[] = [];
   const rows: Row[] = [];
+  const spreads: string[] = [];
   try {
     if (only !== 'rtmp') {
       if (await hasWrk()) rows.push(...(await httpRows(ctx, tmp.dir, seconds, connections)));
@@ -329,7 +382,7 @@ export async function workersBench(ctx: BenchContext): Promise<BenchReport> {
           'HTTP rows SKIPPED: `wrk` not found (Debian package `wrk`); the in-process load generator cost as much CPU as the proxy, so it is not used.',
         );
     }
-    if (only !== 'http') rows.push(...(await rtmpRows(tmp.dir, seconds, publishers)));
+    if (only !== 'http') rows.push(...(await rtmpRows(tmp.dir, seconds, publishers, spreads)));
   } finally {
     tmp.remove();
   }
@@ -371,6 +424,11 @@ export async function workersBench(ctx: BenchContext): Promise<BenchReport> {
       `Load average (1, 5, 15 min): ${loadStart} at the start, ${loadEnd} at the end; ${seconds} s per measurement after a 1 s warm-up, each case on a fresh proxy.`,
       `HTTP: origin a static nginx (1 worker, access log off) serving a fixed ${fixedPlaylist().length}-byte playlist; load generator wrk -t1 -c${connections} in its own process (\`-H "Connection: close"\` for new connections; its CPU read from its parent shell's cutime/cstime).`,
       `RTMP: ${publishers} publisher processes (test/fixtures/rtmp-load.ts, unlimited rate, a ~4 Mbps FLV sent as fast as the socket takes it) through the proxy to one nginx-rtmp worker (chunk size 60000), no players; the rate is the bytes every publisher got written, summed.`,
+      ...(spreads.length
+        ? [
+            `Spread of long-lived connections: ${SPREAD_CONNECTIONS} RTMP connections opened at once and held (after the RTMP run, same proxy), new sockets per worker: ${spreads.join('; ')}.`,
+          ]
+        : []),
       'Proxy CPU per process: the primary (round-robin: it accepts every connection and passes it on) then each worker; "proxy" with one worker. Origin CPU: nginx master + worker.',
     ],
   };
