@@ -27,7 +27,7 @@ import type { ServiceStats } from './net/service-stats.js';
 import { listenHttp } from './net/http-listener.js';
 import { RelayRegistry, type ClientProtocol } from './routing/relays.js';
 import { Router } from './routing/router.js';
-import type { ConnectionLimits } from './net/connection-guard.js';
+import { workerLimits, type ConnectionLimits } from './net/connection-guard.js';
 import { FdBudget, type FileLimit } from './net/fd-limit.js';
 import { HeapGuard } from './net/heap-guard.js';
 import { TlsCredentials } from './net/tls.js';
@@ -70,6 +70,8 @@ export interface ProxyDeps {
 
 /** What a worker process gets from src/cluster/ (docs/BEHAVIOUR.md §8.5). */
 export interface WorkerLink {
+  /** This worker's slot (0 = the lead), for its share of the connection caps. */
+  slot: number;
   /** The proxy's process id as clients see it: the supervisor's. */
   proxyPid: number;
   /** Starts every client id of this worker. */
@@ -186,12 +188,17 @@ export class OriginProxy {
       const edge = config.edge;
       const overloaded = () => this.heapGuard.overloaded();
       const fileLimit = this.deps.fileLimit;
-      const connectionLimits: ConnectionLimits = {
-        maxConnections: edge.maxConnections,
-        maxConnectionsPerIp: edge.maxConnectionsPerIp,
-        overloaded,
-        fds: fileLimit && Number.isFinite(fileLimit.soft) ? new FdBudget({ limit: fileLimit.soft, reserve: edge.fdReserve }) : undefined,
-      };
+      // Worker processes: each admits its share, so the caps hold for the whole proxy (BEHAVIOUR.md §8.5).
+      const connectionLimits: ConnectionLimits = workerLimits(
+        {
+          maxConnections: edge.maxConnections,
+          maxConnectionsPerIp: edge.maxConnectionsPerIp,
+          overloaded,
+          fds: fileLimit && Number.isFinite(fileLimit.soft) ? new FdBudget({ limit: fileLimit.soft, reserve: edge.fdReserve }) : undefined,
+        },
+        this.deps.worker ? config.workers : 1,
+        this.deps.worker?.slot ?? 0,
+      );
       const httpLimits: ConnectionLimits = { ...connectionLimits, overloaded: undefined };
       if (edge.tlsCert && edge.tlsKey) {
         this.tls = new TlsCredentials({ certPath: edge.tlsCert, keyPath: edge.tlsKey }, log);
