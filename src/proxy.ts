@@ -132,6 +132,8 @@ export class OriginProxy {
   /** The routing seam every protocol asks for a stream's origin. */
   readonly router: Router;
   private stopping: Promise<void> | undefined;
+  /** start() finished: every listener is up (a failed start's clean-up is no drain). */
+  private fullyStarted = false;
   /** Refuses new work while the heap is above PROXY_MAX_HEAP_RATIO. */
   readonly heapGuard: HeapGuard;
   private tls: TlsCredentials | undefined;
@@ -202,7 +204,8 @@ export class OriginProxy {
       const httpLimits: ConnectionLimits = { ...connectionLimits, overloaded: undefined };
       if (edge.tlsCert && edge.tlsKey) {
         this.tls = new TlsCredentials({ certPath: edge.tlsCert, keyPath: edge.tlsKey }, log);
-        this.tls.watch();
+        // A worker serves the pair its supervisor reads and hands out (useTls); one process watches the files itself.
+        if (!this.deps.worker) this.tls.watch();
       }
       if (config.edgeMode.enabled) this.edge = new Edge({ config, router: this.router, log });
       const edgeMode = this.edge;
@@ -388,6 +391,7 @@ export class OriginProxy {
       const exposed = systemApiExposure(config);
       if (exposed) log.warn({ listener: 'PROXY_SYSTEM_API', address: config.listeners.systemApi.host ?? '(all interfaces)' }, exposed);
       await streamServer();
+      this.fullyStarted = true;
     } catch (err) {
       await this.stop(0);
       throw err;
@@ -473,6 +477,11 @@ export class OriginProxy {
     return this.tls?.reload(why) ?? false;
   }
 
+  /** Serves the certificate the supervisor read and checked (PROXY_WORKERS > 1). */
+  useTls(pair: { cert: string; key: string }, why: string): void {
+    this.tls?.use(pair, why);
+  }
+
   /** What `/readyz` reports: unbound listeners, the balancer's usability, and whether a shutdown began. */
   readiness(): ReadinessState {
     const edge = this.deps.config.edge;
@@ -511,8 +520,9 @@ export class OriginProxy {
         .reverse();
       await Promise.all(clients.map((l) => l.close(graceMs)));
       this.edge?.close();
-      // Worker 0 keeps the system API (/readyz 503, stats, clients) until the other workers have drained too.
-      if (this.deps.role !== 'stream') await this.deps.worker?.othersStopped?.();
+      // Worker 0 keeps the system API (/readyz 503, stats, clients) until the other workers have drained too. Not
+      // after a failed start: the supervisor stops the others only once this worker has exited (255).
+      if (this.deps.role !== 'stream' && this.fullyStarted) await this.deps.worker?.othersStopped?.();
       await this.listeners.get('systemApi')?.close(Math.max(0, deadline - performance.now()));
       this.loop.stop();
       await this.summaries?.stop();

@@ -126,13 +126,17 @@ test('the console lists an nginx-rtmp origin and a stream published through the 
     assert.match(origin, /rtmp \d+/);
     await rowWith(page, 'streams', ['__defaultVhost__/live/console', 'ng']);
     // Charts from the proxy's own /metrics: the client bytes and the live clients (the RTMP publisher).
-    await page.waitForFunction(
-      `(() => {
-        const captions = [...document.querySelectorAll('#charts figure figcaption')].map((c) => c.textContent);
-        return captions.includes('Bytes per second') && captions.includes('Connections');
-      })()`,
-      undefined,
-      { timeout: 30_000 },
+    // Polled with page.evaluate (CDP evaluation is exempt from the page's CSP): page.waitForFunction re-evaluates a
+    // string with eval() on later frames, which the console's CSP (no 'unsafe-eval') refuses whenever the charts
+    // are not there at the first look.
+    const chartCaptions = `[...document.querySelectorAll('#charts figure figcaption')].map((c) => c.textContent)`;
+    await eventually(
+      async () => {
+        const captions = (await page.evaluate(chartCaptions)) as string[];
+        assert.ok(captions.includes('Bytes per second') && captions.includes('Connections'), `chart captions ${JSON.stringify(captions)}`);
+      },
+      30_000,
+      250,
     );
     assert.match(String(await page.evaluate(`document.getElementById('charts').textContent`)), /origin_proxy_clients_active/);
     assert.equal(await page.evaluate(`document.getElementById('metrics-note').hidden`), true, 'no "metrics unavailable" note');
