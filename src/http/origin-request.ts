@@ -8,13 +8,7 @@ import type { DialTarget } from '../balancer/origin.js';
 import type { Logger } from '../log.js';
 import { forwardRequestHeaderList, forwardResponseHeaderList, forwardResponseHeaders } from '../net/origin-http.js';
 import { hostPort } from '../balancer/endpoint.js';
-import {
-  OriginConnectTimeout,
-  OriginHeadersTimeout,
-  type OriginClient,
-  type OriginControl,
-  type OriginHandler,
-} from '../net/origin-client.js';
+import { OriginConnectTimeout, OriginHeadersTimeout, type OriginClient, type OriginControl, type OriginHandler } from '../net/origin-client.js';
 import { ResponseParseError } from '../net/http1-response.js';
 
 export { CORS_HEADERS };
@@ -200,15 +194,7 @@ function isDialCause(err: unknown): boolean {
   return err instanceof OriginConnectTimeout || DIAL_ERROR_CODES.has((err as NodeJS.ErrnoException | undefined)?.code ?? '');
 }
 
-const DIAL_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EADDRNOTAVAIL',
-]);
+const DIAL_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
 
 /** Maps a transport failure to a client-facing error that names no internal address. */
 export function originFailure(err: unknown): HttpError {

@@ -140,7 +140,9 @@ describe('origin client', () => {
     assert.equal(r.status, 204);
     assert.equal(heads[0], 'HEAD /live/a-1.ts?spbhid=abc1234&x=1 HTTP/1.1\r\nhost: h\r\nrange: bytes=0-1');
     assert.throws(() => c.request({ host: '127.0.0.1', port: o.port, method: 'GET', path: '/a b', headers: [], headersTimeoutMs: 0 }, {} as never));
-    assert.throws(() => c.request({ host: '127.0.0.1', port: o.port, method: 'GET', path: '/a', headers: ['x', 'a\r\nb: c'], headersTimeoutMs: 0 }, {} as never));
+    assert.throws(() =>
+      c.request({ host: '127.0.0.1', port: o.port, method: 'GET', path: '/a', headers: ['x', 'a\r\nb: c'], headersTimeoutMs: 0 }, {} as never),
+    );
   });
 
   test('connection limit per origin: requests beyond it wait their turn, none is lost', async () => {
@@ -211,7 +213,9 @@ describe('origin client', () => {
   });
 
   test('a malformed answer fails the request and its connection is never reused', async () => {
-    const o = await origin((s, _h, n) => s.write(n === 1 ? 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello' : 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'));
+    const o = await origin((s, _h, n) =>
+      s.write(n === 1 ? 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello' : 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'),
+    );
     const c = client();
     const bad = get(c, o.port);
     await bad.done;
