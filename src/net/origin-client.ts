@@ -8,6 +8,7 @@
 // in order), idle ones closed after `keepAliveMs`, one request at a time per connection (no pipelining).
 // A request that finds a reused connection closed before any byte of its answer is sent once more on a
 // new connection (GET and HEAD are idempotent; the origin may have closed it just as it was picked).
+// docs/BEHAVIOUR.md 5.9 says what clients see.
 import { connect, type Socket } from 'node:net';
 import { fairTimeout, type FairTimeout } from './fair-timeout.js';
 import { ResponseParser, type ResponseEvents } from './http1-response.js';
@@ -79,8 +80,16 @@ export interface OriginClientOptions {
   keepAliveMs?: number;
 }
 
-const INVALID_PATH = /[\x00-\x20\x7f]/;
 const INVALID_VALUE = /[\r\n\0]/;
+
+/** A request target needs no escaping: printable ASCII only, no space (a URL's pathname and search always are). */
+function invalidPath(path: string): boolean {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return true;
+  }
+  return false;
+}
 
 export class OriginClient {
   private readonly pools = new Map<string, Pool>();
@@ -126,7 +135,7 @@ export class OriginClient {
 }
 
 function serializeRequest(spec: OriginRequestSpec): string {
-  if (INVALID_PATH.test(spec.path) || !spec.path.startsWith('/')) throw new TypeError('invalid request path');
+  if (invalidPath(spec.path) || !spec.path.startsWith('/')) throw new TypeError('invalid request path');
   let head = `${spec.method} ${spec.path} HTTP/1.1\r\n`;
   const h = spec.headers;
   for (let i = 0; i + 1 < h.length; i += 2) {
@@ -141,6 +150,8 @@ function serializeRequest(spec: OriginRequestSpec): string {
 class Pool {
   readonly idle: Connection[] = [];
   readonly queue: Exchange[] = [];
+  /** Every connection open or being dialled (closed all at once by destroy()). */
+  readonly all = new Set<Connection>();
   /** Connections open or being dialled. */
   count = 0;
 
@@ -172,6 +183,7 @@ class Pool {
     this.count++;
     exchange.state = 'connecting';
     const conn = new Connection(this, exchange);
+    this.all.add(conn);
     exchange.conn = conn;
   }
 
@@ -189,6 +201,7 @@ class Pool {
   /** `conn` is gone: a waiting request may dial in its place. */
   closed(conn: Connection): void {
     this.count--;
+    this.all.delete(conn);
     const i = this.idle.indexOf(conn);
     if (i !== -1) this.idle.splice(i, 1);
     const next = this.queue.shift();
@@ -204,7 +217,7 @@ class Pool {
 
   destroy(): void {
     for (const ex of this.queue.splice(0)) ex.abort(new OriginConnectionLost('origin client closed'));
-    for (const conn of [...this.idle]) conn.close();
+    for (const conn of [...this.all]) conn.abandon(new OriginConnectionLost('origin client closed'));
     this.client.forget(this);
   }
 }
@@ -499,6 +512,14 @@ class Connection {
       }
     }
     ex.fail(new OriginConnectionLost(err ? `origin connection failed (${err.code ?? err.message})` : 'origin closed the connection'));
+  }
+
+  /** Closes the connection, failing whatever it carries or is being dialled for. */
+  abandon(err: Error): void {
+    const ex = this.exchange ?? this.dialFor;
+    this.dialFor = undefined;
+    this.close();
+    ex?.fail(err);
   }
 
   /** Closes the socket (once) and leaves the pool. */

@@ -240,6 +240,22 @@ describe('origin client', () => {
     await waitFor(() => o.open.size === 0 && c.connections('127.0.0.1', o.port).open === 0, { what: 'the idle connection closed' });
   });
 
+  test('destroy closes every connection, busy or idle, and fails the requests under way', async () => {
+    const o = await origin((s, _h, n) => (n === 1 ? okTiny(s) : undefined));
+    const c = client();
+    await get(c, o.port).done;
+    const other = await origin(() => undefined);
+    const held = get(c, other.port);
+    await waitFor(() => other.requests === 1, { what: 'the held request reached its origin' });
+    c.destroy();
+    await held.done;
+    assert.match(String(held.err), /origin client closed/);
+    await waitFor(() => o.open.size === 0 && other.open.size === 0, { what: 'both origins see their connections closed' });
+    const late = get(c, o.port);
+    await late.done;
+    assert.match(String(late.err), /origin client closed/);
+  });
+
   test('backpressure: a handler that pauses stops the origin read; resume brings the rest, byte-exact', async () => {
     const big = randomBytes(8 * 1024 * 1024);
     let originBlocked = false;
