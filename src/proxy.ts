@@ -32,6 +32,7 @@ import { FdBudget, type FileLimit } from './net/fd-limit.js';
 import { HeapGuard } from './net/heap-guard.js';
 import { TlsCredentials } from './net/tls.js';
 import { OriginAgent } from './net/origin-http.js';
+import { OriginClient } from './net/origin-client.js';
 import type { ProtocolDeps, ProxyService } from './net/service.js';
 import { startRtmpServer } from './rtmp/server.js';
 import { Edge } from './edge/edge.js';
@@ -117,8 +118,10 @@ export class OriginProxy {
   readonly balancer: Balancer;
   private readonly listeners = new Map<ListenerName, ProxyService>();
   private defaultBackend: DefaultBackendHandle | undefined;
-  /** Keep-alive connections to origins' HTTP endpoints (HTTP streaming, WHIP/WHEP). */
+  /** Keep-alive connections to origins' HTTP endpoints for WHIP/WHEP and the WebRTC API (undici, loaded at first use). */
   readonly originAgent: OriginAgent;
+  /** Keep-alive connections to origins' HTTP endpoints for HLS/DASH playlists, manifests and segments. */
+  readonly originClient: OriginClient;
   /** Origin states (probes, heartbeats, drain) and load: what routing asks before picking. */
   readonly health: HealthMonitor;
   /** Live relays per origin and stream (load scores, pins that must stay, closing a down origin's relays), and the live clients. */
@@ -170,6 +173,7 @@ export class OriginProxy {
     });
     this.heapGuard = new HeapGuard({ ratio: deps.config.edge.maxHeapRatio, log: deps.log, ...(deps.heap ? { heap: deps.heap } : {}) });
     this.originAgent = new OriginAgent({ dialMs: deps.config.timeouts.dialMs, headersMs: deps.config.timeouts.originAnswerMs });
+    this.originClient = new OriginClient({ dialMs: deps.config.timeouts.dialMs });
   }
 
   /** Starts the balancer, then every listener; on any failure, closes what was started and rethrows. */
@@ -276,7 +280,7 @@ export class OriginProxy {
             config,
             balancer: this.balancer,
             router: this.router,
-            agent: this.originAgent,
+            origins: this.originClient,
             cache: this.hlsCache,
             stats: this.httpStats,
             ...(deps.now ? { now: deps.now } : {}),
@@ -527,6 +531,7 @@ export class OriginProxy {
       this.loop.stop();
       await this.summaries?.stop();
       await this.originAgent.destroy();
+      this.originClient.destroy();
       await this.health.stop();
       await this.balancer.close();
     })();
