@@ -27,11 +27,12 @@ import type { ServiceStats } from './net/service-stats.js';
 import { listenHttp } from './net/http-listener.js';
 import { RelayRegistry, type ClientProtocol } from './routing/relays.js';
 import { Router } from './routing/router.js';
-import type { ConnectionLimits } from './net/connection-guard.js';
+import { workerLimits, type ConnectionLimits } from './net/connection-guard.js';
 import { FdBudget, type FileLimit } from './net/fd-limit.js';
 import { HeapGuard } from './net/heap-guard.js';
 import { TlsCredentials } from './net/tls.js';
 import { OriginAgent } from './net/origin-http.js';
+import { OriginClient } from './net/origin-client.js';
 import type { ProtocolDeps, ProxyService } from './net/service.js';
 import { startRtmpServer } from './rtmp/server.js';
 import { Edge } from './edge/edge.js';
@@ -70,6 +71,8 @@ export interface ProxyDeps {
 
 /** What a worker process gets from src/cluster/ (docs/BEHAVIOUR.md §8.5). */
 export interface WorkerLink {
+  /** This worker's slot (0 = the lead), for its share of the connection caps. */
+  slot: number;
   /** The proxy's process id as clients see it: the supervisor's. */
   proxyPid: number;
   /** Starts every client id of this worker. */
@@ -115,8 +118,10 @@ export class OriginProxy {
   readonly balancer: Balancer;
   private readonly listeners = new Map<ListenerName, ProxyService>();
   private defaultBackend: DefaultBackendHandle | undefined;
-  /** Keep-alive connections to origins' HTTP endpoints (HTTP streaming, WHIP/WHEP). */
+  /** Keep-alive connections to origins' HTTP endpoints for WHIP/WHEP and the WebRTC API (undici, loaded at first use). */
   readonly originAgent: OriginAgent;
+  /** Keep-alive connections to origins' HTTP endpoints for HLS/DASH playlists, manifests and segments. */
+  readonly originClient: OriginClient;
   /** Origin states (probes, heartbeats, drain) and load: what routing asks before picking. */
   readonly health: HealthMonitor;
   /** Live relays per origin and stream (load scores, pins that must stay, closing a down origin's relays), and the live clients. */
@@ -168,6 +173,7 @@ export class OriginProxy {
     });
     this.heapGuard = new HeapGuard({ ratio: deps.config.edge.maxHeapRatio, log: deps.log, ...(deps.heap ? { heap: deps.heap } : {}) });
     this.originAgent = new OriginAgent({ dialMs: deps.config.timeouts.dialMs, headersMs: deps.config.timeouts.originAnswerMs });
+    this.originClient = new OriginClient({ dialMs: deps.config.timeouts.dialMs });
   }
 
   /** Starts the balancer, then every listener; on any failure, closes what was started and rethrows. */
@@ -188,12 +194,17 @@ export class OriginProxy {
       const edge = config.edge;
       const overloaded = () => this.heapGuard.overloaded();
       const fileLimit = this.deps.fileLimit;
-      const connectionLimits: ConnectionLimits = {
-        maxConnections: edge.maxConnections,
-        maxConnectionsPerIp: edge.maxConnectionsPerIp,
-        overloaded,
-        fds: fileLimit && Number.isFinite(fileLimit.soft) ? new FdBudget({ limit: fileLimit.soft, reserve: edge.fdReserve }) : undefined,
-      };
+      // Worker processes: each admits its share, so the caps hold for the whole proxy (BEHAVIOUR.md §8.5).
+      const connectionLimits: ConnectionLimits = workerLimits(
+        {
+          maxConnections: edge.maxConnections,
+          maxConnectionsPerIp: edge.maxConnectionsPerIp,
+          overloaded,
+          fds: fileLimit && Number.isFinite(fileLimit.soft) ? new FdBudget({ limit: fileLimit.soft, reserve: edge.fdReserve }) : undefined,
+        },
+        this.deps.worker ? config.workers : 1,
+        this.deps.worker?.slot ?? 0,
+      );
       const httpLimits: ConnectionLimits = { ...connectionLimits, overloaded: undefined };
       if (edge.tlsCert && edge.tlsKey) {
         this.tls = new TlsCredentials({ certPath: edge.tlsCert, keyPath: edge.tlsKey }, log);
@@ -269,7 +280,7 @@ export class OriginProxy {
             config,
             balancer: this.balancer,
             router: this.router,
-            agent: this.originAgent,
+            origins: this.originClient,
             cache: this.hlsCache,
             stats: this.httpStats,
             ...(deps.now ? { now: deps.now } : {}),
@@ -520,6 +531,7 @@ export class OriginProxy {
       this.loop.stop();
       await this.summaries?.stop();
       await this.originAgent.destroy();
+      this.originClient.destroy();
       await this.health.stop();
       await this.balancer.close();
     })();

@@ -2,18 +2,20 @@
 // segments) or buffered for rewriting (playlists, manifests). Origin statuses and end-to-end headers
 // pass through; failures become 502/504 JSON without internal addresses.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errors, type Agent, type Dispatcher } from '../net/undici.js';
+import type { Dispatcher } from '../net/undici.js';
 import { CORS_HEADERS, HttpError } from '../net/http-util.js';
 import type { DialTarget } from '../balancer/origin.js';
 import type { Logger } from '../log.js';
-import { forwardRequestHeaderList, forwardResponseHeaderList, forwardResponseHeaders, originBaseUrl } from '../net/origin-http.js';
+import { forwardRequestHeaderList, forwardResponseHeaderList, forwardResponseHeaders } from '../net/origin-http.js';
 import { hostPort } from '../balancer/endpoint.js';
+import { OriginConnectTimeout, OriginHeadersTimeout, type OriginClient, type OriginControl, type OriginHandler } from '../net/origin-client.js';
+import { ResponseParseError } from '../net/http1-response.js';
 
 export { CORS_HEADERS };
 
 export interface OriginRequest {
-  /** The origin pool, created at its first use. */
-  agent: { get(): Agent };
+  /** The proxy's HTTP/1.1 client to origins (keep-alive pools per endpoint). */
+  client: OriginClient;
   target: DialTarget;
   /** Path and query as sent to the origin. */
   path: string;
@@ -27,16 +29,15 @@ export interface OriginRequest {
 }
 
 /**
- * An origin's answer, read through undici's dispatch API (no body stream object, no header object: the
- * raw header buffers become the client's header list directly). The body's chunks go to the sink set
- * with `read`; chunks that arrive before it are kept (undici hands out chunks it never reuses).
+ * An origin's answer, read through the proxy's origin client (src/net/origin-client.ts). The body's
+ * chunks go to the sink set with `read`; each is valid only during the sink's call unless the sink
+ * calls handOff() (a queued write keeps it). Chunks that arrive before the sink are kept.
  */
-export class OriginAnswer {
+export class OriginAnswer implements OriginHandler {
   statusCode = 0;
-  /** The origin's raw response headers (`[name, value, …]` buffers). */
-  rawHeaders: Buffer[] = [];
-  private abortFn: ((err: Error) => void) | undefined;
-  private resumeFn: (() => void) | undefined;
+  /** The origin's response headers as sent (`[name, value, …]`). */
+  rawHeaders: string[] = [];
+  private control: OriginControl | undefined;
   private early: Buffer[] = [];
   private sink: ((chunk: Buffer) => boolean) | undefined;
   private finish: ((err?: Error) => void) | undefined;
@@ -48,6 +49,11 @@ export class OriginAnswer {
 
   constructor() {
     this.started = new Promise((resolve, reject) => (this.head = { resolve, reject }));
+  }
+
+  /** The request under way (set by requestOrigin). */
+  attach(control: OriginControl): void {
+    this.control = control;
   }
 
   /**
@@ -70,40 +76,43 @@ export class OriginAnswer {
 
   resume(): void {
     this.pausedEarly = false;
-    this.resumeFn?.();
+    this.control?.resume();
+  }
+
+  /** The chunk being handled stays referenced after the sink returns (e.g. a write queued it). */
+  handOff(): void {
+    this.control?.handOff();
   }
 
   /** Drops the answer (the client left, or the body is not wanted): frees the origin connection. */
   abort(): void {
     if (this.outcome) return;
-    this.abortFn?.(new Error('answer abandoned'));
+    this.control?.abort(new Error('answer abandoned'));
   }
 
-  // undici's dispatch handler (the callbacks its connections call directly, without a wrapper).
-  onConnect(abort: (err: Error) => void): void {
-    this.abortFn = abort;
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  // The origin client's handler.
+  onHead(statusCode: number, headers: string[], control: OriginControl): void {
+    this.control = control;
     if (!isFinalStatus(statusCode)) {
       this.head?.reject(nonStandardStatus(statusCode));
       this.head = undefined;
-      // Nobody reads this answer: drop it (and its connection) once undici is out of this callback.
+      // Nobody reads this answer: drop it (and its connection).
       this.sink = () => true;
       this.finish = () => undefined;
-      queueMicrotask(() => this.abort());
-      return true;
+      this.outcome = {};
+      control.abort();
+      return;
     }
     this.statusCode = statusCode;
-    this.rawHeaders = rawHeaders;
-    this.resumeFn = resume;
+    this.rawHeaders = headers;
     this.head?.resolve(this);
     this.head = undefined;
-    return true;
   }
 
   onData(chunk: Buffer): boolean {
     if (this.sink) return this.sink(chunk);
+    // Kept past this call: the read buffer is handed off to it.
+    this.control?.handOff();
     this.early.push(chunk);
     // Bounded: past one high-water mark of unclaimed bytes the origin waits for the reader.
     if (this.early.length < 16) return true;
@@ -111,45 +120,42 @@ export class OriginAnswer {
     return false;
   }
 
-  onComplete(): void {
-    this.end();
-  }
-
-  onError(err: Error): void {
-    if (this.head) {
-      this.head.reject(originFailure(err));
-      this.head = undefined;
-      this.outcome = { err };
-      return;
-    }
-    this.end(err);
-  }
-
-  private end(err?: Error): void {
+  onEnd(err?: Error): void {
     if (this.outcome) return;
     this.outcome = err ? { err } : {};
     this.finish?.(err);
   }
+
+  onFail(err: Error): void {
+    if (this.head) {
+      this.head.reject(originFailure(err));
+      this.head = undefined;
+    }
+    this.onEnd(err);
+  }
 }
 
 /**
- * One GET (or HEAD) to the origin: resolves at the response head. No AbortController: aborting one per
- * request (on the request's normal 'close') cost a DOMException each time; a client that leaves is
- * handled by abort() from the relay.
+ * One GET (or HEAD) to the origin: resolves at the response head. A client that leaves is handled by
+ * abort() from the relay.
  */
 export function requestOrigin(o: OriginRequest): Promise<OriginAnswer> {
   // Not an async function (one promise fewer per request); a throw still becomes a rejection.
   try {
     const answer = new OriginAnswer();
-    o.agent.get().dispatch(
-      {
-        origin: originBaseUrl(o.target.host, o.target.port),
-        path: o.path,
-        method: o.req.method === 'HEAD' ? 'HEAD' : 'GET',
-        headers: forwardRequestHeaderList(o.req, hostPort(o.target.host, o.target.port), o.headers, o.dropHeaders),
-        headersTimeout: o.headersTimeoutMs,
-      },
-      answer as unknown as Dispatcher.DispatchHandler,
+    const host = hostPort(o.target.host, o.target.port);
+    answer.attach(
+      o.client.request(
+        {
+          host: o.target.host,
+          port: o.target.port,
+          method: o.req.method === 'HEAD' ? 'HEAD' : 'GET',
+          path: o.path,
+          headers: forwardRequestHeaderList(o.req, host, o.headers, o.dropHeaders),
+          headersTimeoutMs: o.headersTimeoutMs,
+        },
+        answer,
+      ),
     );
     return answer.started;
   } catch (err) {
@@ -185,25 +191,17 @@ export function isOriginDialFailure(err: unknown): boolean {
 }
 
 function isDialCause(err: unknown): boolean {
-  return err instanceof errors.ConnectTimeoutError || DIAL_ERROR_CODES.has((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+  return err instanceof OriginConnectTimeout || DIAL_ERROR_CODES.has((err as NodeJS.ErrnoException | undefined)?.code ?? '');
 }
 
-const DIAL_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EADDRNOTAVAIL',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
+const DIAL_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
 
 /** Maps a transport failure to a client-facing error that names no internal address. */
 export function originFailure(err: unknown): HttpError {
-  if (err instanceof errors.ConnectTimeoutError) return new HttpError(504, 'origin did not answer in time', 504, { cause: err });
-  if (err instanceof errors.HeadersTimeoutError) return new HttpError(504, 'origin did not answer in time');
+  if (err instanceof OriginConnectTimeout) return new HttpError(504, 'origin did not answer in time', 504, { cause: err });
+  if (err instanceof OriginHeadersTimeout) return new HttpError(504, 'origin did not answer in time');
   if (err instanceof HttpError) return err;
+  if (err instanceof ResponseParseError) return new HttpError(502, 'origin sent an invalid answer', 502, { cause: err });
   if (isDialCause(err)) return new HttpError(502, 'origin unreachable', 502, { cause: err });
   return new HttpError(502, 'origin unreachable');
 }
@@ -239,7 +237,7 @@ export function clientHeaders(origin: Dispatcher.ResponseData['headers'], keepLe
  * Response headers for the client as a flat list (see clientHeaders), from the origin's raw headers;
  * `drop` names headers to leave out (lower-case).
  */
-export function clientHeaderList(raw: readonly Buffer[], keepLength: boolean, extension = '', drop: readonly string[] = []): string[] {
+export function clientHeaderList(raw: readonly string[], keepLength: boolean, extension = '', drop: readonly string[] = []): string[] {
   const out = forwardResponseHeaderList(raw, { keepLength });
   let cors = false;
   let typed = false;
@@ -294,7 +292,13 @@ export function streamResponse(upstream: OriginAnswer, res: ServerResponse, log:
     const onDrain = () => upstream.resume();
     res.once('close', onClose).on('drain', onDrain);
     upstream.read(
-      (chunk) => head || res.write(chunk),
+      (chunk) => {
+        if (head) return true;
+        const ok = res.write(chunk);
+        // Not all of it reached the kernel: the queued rest still points into the origin's read buffer.
+        if (res.writableLength > 0) upstream.handOff();
+        return ok;
+      },
       (err) => {
         if (err) {
           // Origin gone mid-body: the client cannot be told any more, only cut.

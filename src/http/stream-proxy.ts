@@ -1,7 +1,6 @@
 // The HTTP stream listener's proxy (PROXY_HTTP_SERVER): identify the stream from the request,
 // route it through the balancer, and relay the origin's answer — streamed for live streams and
 // segments, rewritten with the session parameter for HLS playlists and DASH manifests.
-import type { Agent } from 'undici';
 import { HttpError } from '../net/http-util.js';
 import type { Fallback, RouteContext } from '../net/router.js';
 import type { Balancer, HlsSession } from '../balancer/balancer.js';
@@ -23,13 +22,14 @@ import { SESSION_PARAM } from './session-param.js';
 import { serveStatic } from './static-files.js';
 import { HttpStreamStats, type HttpProtocol } from './stream-stats.js';
 import { clientAddress, httpRefusalReason } from '../net/client-stats.js';
+import type { OriginClient } from '../net/origin-client.js';
 
 export interface HttpStreamDeps {
   config: Config;
   balancer: Balancer;
   router: StreamRouter;
-  /** The origin pool, created at its first use. */
-  agent: { get(): Agent };
+  /** The HTTP/1.1 client to origins (keep-alive pools per endpoint). */
+  origins: OriginClient;
   /** The edge cache of playlists, manifests and segments (PROXY_HLS_CACHE_MAX); absent = every request goes to the origin. */
   cache?: HlsCache | undefined;
   /** The listener's client counters (HTTP-FLV/TS clients, HLS/DASH sessions, refusals). */
@@ -303,7 +303,7 @@ async function fetchManifest(deps: CountedDeps, ctx: RouteContext, streamKey: st
     route,
     (target) =>
       requestOrigin({
-        agent: deps.agent,
+        client: deps.origins,
         target,
         path: ctx.url.pathname + ctx.url.search,
         req: ctx.req,
@@ -352,7 +352,7 @@ async function relay(deps: HttpStreamDeps, ctx: RouteContext, route: Route): Pro
 /** The client's request for a segment or file, as sent to one origin target. */
 function segmentRequest(deps: HttpStreamDeps, ctx: RouteContext, target: RouteTarget): Promise<OriginAnswer> {
   return requestOrigin({
-    agent: deps.agent,
+    client: deps.origins,
     target,
     path: ctx.url.pathname + ctx.url.search,
     req: ctx.req,
@@ -420,7 +420,8 @@ function readLimited(answer: OriginAnswer, limit: number): Promise<Buffer | unde
           resolve(undefined);
           return false;
         }
-        chunks.push(chunk);
+        // The chunk is a view of the origin connection's reused read buffer: kept as a copy.
+        chunks.push(Buffer.from(chunk));
         return true;
       },
       (err) => {

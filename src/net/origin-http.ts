@@ -129,26 +129,30 @@ export function forwardRequestHeaderList(
 }
 
 /**
- * The same response headers as forwardResponseHeaders, from undici's raw `[name, value, …]` buffers to a
- * flat `[name, value, …]` list with lower-case names (what writeHead takes): no header object built.
+ * The same response headers as forwardResponseHeaders, from raw `[name, value, …]` (as the origin sent them:
+ * strings from the origin client, or undici's buffers) to a flat `[name, value, …]` list with lower-case names (what writeHead takes): no header object built.
  */
-export function forwardResponseHeaderList(raw: readonly Buffer[], opts: { keepLength: boolean }): string[] {
+export function forwardResponseHeaderList(raw: readonly (string | Buffer)[], opts: { keepLength: boolean }): string[] {
   const out: string[] = [];
   let listed: Set<string> | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (raw[i]!.length === 10 && raw[i]!.toString('latin1').toLowerCase() === 'connection') {
+    if (raw[i]!.length === 10 && latin1(raw[i]!).toLowerCase() === 'connection') {
       listed ??= new Set();
-      for (const t of raw[i + 1]!.toString('latin1').split(',')) if (t.trim()) listed.add(t.trim().toLowerCase());
+      for (const t of latin1(raw[i + 1]!).split(',')) if (t.trim()) listed.add(t.trim().toLowerCase());
     }
   }
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1').toLowerCase();
+    const name = latin1(raw[i]!).toLowerCase();
     if (listed?.has(name) || (!COMMON_NAMES.has(name) && !TOKEN.test(name))) continue;
     if (HOP_BY_HOP.has(name) && !(opts.keepLength && name === 'content-length')) continue;
-    const value = raw[i + 1]!.toString('latin1');
+    const value = latin1(raw[i + 1]!);
     if (!hasInvalidValueCharacter(value)) out.push(name, value);
   }
   return out;
+}
+
+function latin1(v: string | Buffer): string {
+  return typeof v === 'string' ? v : v.toString('latin1');
 }
 
 /** A Connection value that names no header beyond the hop-by-hop ones. */

@@ -2,7 +2,8 @@
 // pino-pretty for text logs, send for static files, undici's entry with all its dispatchers and mocks,
 // @opentelemetry/api that prom-client wants only for exemplars) are not
 // loaded by the default configuration — also after it has relayed an HTTP request — and are loaded, and work,
-// when the configuration asks for them; undici's Agent waits for the first HTTP origin request. Read with test/fixtures/module-probe.ts inside the proxy process.
+// when the configuration asks for them; undici's Agent waits for the first WebRTC request to an origin (HLS/DASH go through
+// the proxy's own origin client, src/net/origin-client.ts, and never load it). Read with test/fixtures/module-probe.ts inside the proxy process.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -81,9 +82,9 @@ describe('the default configuration', () => {
     await originRtmp?.close();
   });
 
-  test('loads neither ioredis, pino-pretty, send nor undici’s entry, and undici’s Agent only once an HTTP request is relayed', async () => {
+  test('loads neither ioredis, pino-pretty, send nor undici (entry or Agent), also after an HLS playlist was relayed', async () => {
     const idle = await p.loaded();
-    // The probe sees the proxy's packages: pino is there; undici's Agent only once an origin is asked over HTTP.
+    // The probe sees the proxy's packages: pino is there; undici's Agent is for WebRTC signalling only.
     assert.ok(idle.packages.get('pino'), 'pino is loaded');
     assert.ok(!idle.files.some((f) => UNDICI_AGENT.test(f)), "undici's Agent is not loaded before an HTTP origin request");
     for (const absent of ['ioredis', 'pino-pretty', 'send']) assert.equal(idle.packages.get(absent), undefined, `${absent} is not loaded`);
@@ -101,10 +102,7 @@ describe('the default configuration', () => {
     assert.equal(res.status, 200);
     assert.match(await res.text(), /seg-1\.ts\?spbhid=/);
     const busy = await p.loaded();
-    assert.ok(
-      busy.files.some((f) => UNDICI_AGENT.test(f)),
-      "undici's Agent is loaded by the first HTTP origin request",
-    );
+    assert.ok(!busy.files.some((f) => UNDICI_AGENT.test(f)), "undici's Agent is not loaded by a relayed HLS playlist");
     assert.ok(!busy.files.some((f) => UNDICI_ENTRY.test(f)), "undici's entry is not loaded by a relayed request");
     assert.equal(busy.packages.get('ioredis'), undefined);
   });

@@ -54,7 +54,7 @@ function probe(port: number, kind: 'rtmp' | 'http', localAddress = '127.0.0.1'):
 
 describe('connection caps', () => {
   test('PROXY_MAX_CONNECTIONS_PER_IP: one address is capped on RTMP and HTTP; another address is not', async () => {
-    // One process: the caps are counted per worker process (docs/BEHAVIOUR.md §8.5), so the exact cap is a single process's.
+    // One process (with workers each admits its share of the caps: test/e2e/workers-caps.test.ts, docs/BEHAVIOUR.md §8.5).
     const proxy = await startProxy({ env: { PROXY_MAX_CONNECTIONS_PER_IP: '5', PROXY_WORKERS: '1' } });
     const held: Socket[] = [];
     try {
@@ -92,7 +92,7 @@ describe('connection caps', () => {
   });
 
   test('PROXY_MAX_CONNECTIONS: the total is capped across addresses', async () => {
-    // One process: the caps are counted per worker process (docs/BEHAVIOUR.md §8.5).
+    // One process (with workers each admits its share of the caps: test/e2e/workers-caps.test.ts, docs/BEHAVIOUR.md §8.5).
     const proxy = await startProxy({ env: { PROXY_MAX_CONNECTIONS: '4', PROXY_WORKERS: '1' } });
     const held: Socket[] = [];
     try {

@@ -1,0 +1,264 @@
+// An HTTP/1.1 response parser for the proxy's own origin client (src/net/origin-client.ts): pure, no I/O.
+// Bytes are pushed as they arrive; the head is reported once whole, body bytes are reported as slices of
+// the pushed buffers (no copy), and the end of the message once its framing says so. Every length is
+// checked: the head's size and header count, Content-Length values (one length, decimal), chunk sizes
+// (hex, bounded), the CRLF after each chunk, trailers' size. One message per connection turn: the client
+// never pipelines, so bytes after the end of a message make the connection unusable (`extra`).
+
+/** The origin's bytes are not an HTTP/1.1 answer the proxy can relay (the message says why; no addresses). */
+export class ResponseParseError extends Error {
+  override readonly name = 'ResponseParseError';
+}
+
+export interface ResponseEvents {
+  /**
+   * The final response head: status 200–999 (1xx interim answers other than 101 are skipped), header
+   * names and values as sent, as a flat `[name, value, …]` list. With Transfer-Encoding, Content-Length
+   * is left out (the body is de-chunked; its length is not known).
+   */
+  onHead(status: number, headers: string[]): void;
+  /** Body bytes: a slice of the pushed buffer, valid only during this call. */
+  onBody(chunk: Buffer): void;
+  /** The message is complete. */
+  onEnd(): void;
+}
+
+export const MAX_HEAD_BYTES = 64 * 1024;
+export const MAX_HEADERS = 100;
+/** A chunk-size line with its extensions, or one trailer line. */
+const MAX_LINE_BYTES = 4096;
+const MAX_TRAILER_BYTES = 16 * 1024;
+/** Chunk sizes up to 2^52 - 1 (13 hex digits): always an exact number. */
+const MAX_CHUNK_SIZE_DIGITS = 13;
+
+type State = 'head' | 'length' | 'close' | 'size' | 'data' | 'data-cr' | 'data-lf' | 'trailer' | 'done';
+
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const DECIMAL = /^\d{1,15}$/;
+const CHUNK_SIZE = /^([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?$/;
+
+export class ResponseParser {
+  private state: State = 'head';
+  /** Head bytes (or a chunk-size/trailer line) split across pushes, copied out of the caller's buffers. */
+  private pending: Buffer | undefined;
+  private remaining = 0;
+  private trailerBytes = 0;
+  /** The connection may carry another request after this message. */
+  keepAlive = true;
+  /** Bytes arrived after the end of the message (never expected: the client does not pipeline). */
+  extra = false;
+
+  /** `noBody`: the request was HEAD (the answer's framing headers describe a body that is not sent). */
+  constructor(
+    private readonly events: ResponseEvents,
+    private readonly noBody: boolean,
+  ) {}
+
+  get done(): boolean {
+    return this.state === 'done';
+  }
+
+  /** The head has been reported. */
+  get started(): boolean {
+    return this.state !== 'head';
+  }
+
+  /** Parses `data`; throws ResponseParseError on a malformed answer (the connection is then unusable). */
+  push(data: Buffer): void {
+    let at = 0;
+    while (at < data.length) {
+      switch (this.state) {
+        case 'head':
+          at = this.head(data, at);
+          break;
+        case 'length': {
+          const n = Math.min(this.remaining, data.length - at);
+          this.remaining -= n;
+          const slice = data.subarray(at, at + n);
+          at += n;
+          if (this.remaining === 0) this.state = 'done';
+          this.events.onBody(slice);
+          if (this.state === 'done') this.events.onEnd();
+          break;
+        }
+        case 'close':
+          this.events.onBody(at === 0 ? data : data.subarray(at));
+          return;
+        case 'size':
+        case 'trailer':
+          at = this.line(data, at);
+          break;
+        case 'data': {
+          const n = Math.min(this.remaining, data.length - at);
+          this.remaining -= n;
+          const slice = data.subarray(at, at + n);
+          at += n;
+          if (this.remaining === 0) this.state = 'data-cr';
+          this.events.onBody(slice);
+          break;
+        }
+        case 'data-cr':
+          if (data[at++] !== 0x0d) throw new ResponseParseError('origin sent a chunk longer than its size');
+          this.state = 'data-lf';
+          break;
+        case 'data-lf':
+          if (data[at++] !== 0x0a) throw new ResponseParseError('origin sent a chunk longer than its size');
+          this.state = 'size';
+          break;
+        case 'done':
+          this.extra = true;
+          this.keepAlive = false;
+          return;
+      }
+    }
+  }
+
+  /**
+   * The connection ended (EOF): completes a close-delimited body; throws ResponseParseError when the
+   * message was not complete.
+   */
+  finish(): void {
+    if (this.state === 'done') return;
+    if (this.state === 'close') {
+      this.state = 'done';
+      this.events.onEnd();
+      return;
+    }
+    throw new ResponseParseError(this.state === 'head' ? 'origin closed before answering' : 'origin ended its answer early');
+  }
+
+  /** Collects the head; returns the offset after it (or data.length while it is incomplete). */
+  private head(data: Buffer, at: number): number {
+    let buf: Buffer;
+    let from: number;
+    if (this.pending) {
+      buf = Buffer.concat([this.pending, data.subarray(at)]);
+      from = 0;
+    } else {
+      buf = data;
+      from = at;
+    }
+    // The blank line may straddle two pushes: search from a little before the new bytes.
+    const searchFrom = this.pending ? Math.max(0, this.pending.length - 3) : from;
+    const end = buf.indexOf('\r\n\r\n', searchFrom, 'latin1');
+    if (end === -1) {
+      if (buf.length - from > MAX_HEAD_BYTES) throw new ResponseParseError('origin sent an oversized response head');
+      this.pending = Buffer.from(buf.subarray(from));
+      return data.length;
+    }
+    if (end - from > MAX_HEAD_BYTES) throw new ResponseParseError('origin sent an oversized response head');
+    const consumedOfBuf = end + 4;
+    const next = this.pending ? at + (consumedOfBuf - this.pending.length) : consumedOfBuf;
+    this.pending = undefined;
+    this.parseHead(buf.toString('latin1', from, end));
+    return next;
+  }
+
+  private parseHead(text: string): void {
+    const lines = text.split('\r\n');
+    const m = STATUS_LINE.exec(lines[0]!);
+    if (!m) throw new ResponseParseError('origin sent an invalid status line');
+    const http10 = m[1] === '0';
+    const status = Number(m[2]);
+    if (lines.length - 1 > MAX_HEADERS) throw new ResponseParseError('origin sent too many headers');
+    const headers: string[] = [];
+    let length: string | undefined;
+    let coding: string | undefined;
+    let connection = '';
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      const colon = line.indexOf(':');
+      if (colon <= 0) throw new ResponseParseError('origin sent an invalid header line');
+      const name = line.slice(0, colon);
+      // No whitespace before the colon, no folded lines (RFC 9112 §5.1, §5.2), no stray CR/LF.
+      if (!TOKEN.test(name)) throw new ResponseParseError('origin sent an invalid header name');
+      const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+      if (value.includes('\r') || value.includes('\n')) throw new ResponseParseError('origin sent an invalid header value');
+      headers.push(name, value);
+      if (name.length === 14 && name.toLowerCase() === 'content-length') {
+        for (const v of value.split(',')) {
+          const t = v.trim();
+          if (!DECIMAL.test(t) || (length !== undefined && length !== t)) throw new ResponseParseError('origin sent conflicting Content-Length values');
+          length = t;
+        }
+      } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+        coding = coding === undefined ? value : `${coding}, ${value}`;
+      } else if (name.length === 10 && name.toLowerCase() === 'connection') {
+        connection += `,${value.toLowerCase()}`;
+      }
+    }
+    if (status < 200) {
+      // 101 would switch protocols: never asked for. Other 1xx are interim: the final answer follows.
+      if (status === 101) throw new ResponseParseError('origin switched protocols');
+      return;
+    }
+    const tokens = connection.split(',').map((t) => t.trim());
+    this.keepAlive = http10 ? tokens.includes('keep-alive') : !tokens.includes('close');
+    if (coding !== undefined) {
+      // Only `chunked` is a transfer coding the proxy can remove; anything else (gzip, …) would reach the
+      // client as bytes it cannot decode.
+      if (coding.trim().toLowerCase() !== 'chunked' || http10) throw new ResponseParseError('origin sent an unsupported Transfer-Encoding');
+      if (length !== undefined) {
+        // Both framings: chunked wins (RFC 9112 §6.3); the length is not passed on and the connection not reused.
+        this.keepAlive = false;
+        for (let i = headers.length - 2; i >= 0; i -= 2) if (headers[i]!.toLowerCase() === 'content-length') headers.splice(i, 2);
+      }
+    }
+    if (this.noBody || status === 204 || status === 304) this.state = 'done';
+    else if (coding !== undefined) this.state = 'size';
+    else if (length !== undefined) {
+      this.remaining = Number(length);
+      this.state = this.remaining === 0 ? 'done' : 'length';
+    } else {
+      // Neither: the body runs to the end of the connection.
+      this.keepAlive = false;
+      this.state = 'close';
+    }
+    this.events.onHead(status, headers);
+    if (this.state === 'done') this.events.onEnd();
+  }
+
+  /** A chunk-size line or a trailer line (CRLF-terminated, bounded); returns the offset after what it used. */
+  private line(data: Buffer, at: number): number {
+    const lf = data.indexOf(0x0a, at);
+    if (lf === -1) {
+      const part = data.subarray(at);
+      this.pending = this.pending ? Buffer.concat([this.pending, part]) : Buffer.from(part);
+      if (this.pending.length > MAX_LINE_BYTES) throw new ResponseParseError('origin sent an oversized chunk line');
+      return data.length;
+    }
+    let line: string;
+    if (this.pending) {
+      const whole = Buffer.concat([this.pending, data.subarray(at, lf + 1)]);
+      this.pending = undefined;
+      line = whole.toString('latin1');
+    } else {
+      line = data.toString('latin1', at, lf + 1);
+    }
+    if (line.length > MAX_LINE_BYTES) throw new ResponseParseError('origin sent an oversized chunk line');
+    if (line.length < 2 || line.charCodeAt(line.length - 2) !== 0x0d) throw new ResponseParseError('origin sent a malformed chunk line');
+    const text = line.slice(0, -2);
+    if (this.state === 'size') {
+      const m = CHUNK_SIZE.exec(text);
+      if (!m || m[1]!.length > MAX_CHUNK_SIZE_DIGITS) throw new ResponseParseError('origin sent an invalid chunk size');
+      const size = parseInt(m[1]!, 16);
+      if (size === 0) {
+        this.state = 'trailer';
+      } else {
+        this.remaining = size;
+        this.state = 'data';
+      }
+    } else {
+      this.trailerBytes += line.length;
+      if (this.trailerBytes > MAX_TRAILER_BYTES) throw new ResponseParseError('origin sent oversized trailers');
+      if (text.length === 0) {
+        this.state = 'done';
+        this.events.onEnd();
+      } else if (text.indexOf(':') <= 0 || text.includes('\r')) {
+        throw new ResponseParseError('origin sent an invalid trailer');
+      }
+    }
+    return lf + 1;
+  }
+}

@@ -1,0 +1,535 @@
+// The proxy's own HTTP/1.1 client for GET/HEAD to origins (HLS/DASH playlists, manifests and segments).
+// Why not undici: its llhttp runs in WebAssembly, so every socket read is copied into wasm memory, and
+// each read is a fresh 64 KiB buffer; for 650 kB segments that copying and garbage was most of the
+// proxy's cost over a plain relay (bench/RESULTS.md, "http"). Here each origin socket reads into one
+// reused buffer (net's `onread`, src/net/read-buffer.ts); body bytes go to the caller as slices of it,
+// and the caller says when a slice must outlive the call (handOff: the next read gets a fresh buffer).
+// Keep-alive pool per origin endpoint: at most `connectionsPerOrigin` connections (requests beyond wait
+// in order), idle ones closed after `keepAliveMs`, one request at a time per connection (no pipelining).
+// A request that finds a reused connection closed before any byte of its answer is sent once more on a
+// new connection (GET and HEAD are idempotent; the origin may have closed it just as it was picked).
+// docs/BEHAVIOUR.md 5.9 says what clients see.
+import { connect, type Socket } from 'node:net';
+import { fairTimeout, type FairTimeout } from './fair-timeout.js';
+import { ResponseParser, type ResponseEvents } from './http1-response.js';
+import { keepAlive } from './keepalive.js';
+import { ReadBuffer } from './read-buffer.js';
+import { hostPort } from '../balancer/endpoint.js';
+
+/** The origin did not accept a connection within the dial time. */
+export class OriginConnectTimeout extends Error {
+  override readonly name = 'OriginConnectTimeout';
+  readonly code = 'ORIGIN_CONNECT_TIMEOUT';
+}
+
+/** The origin's response head did not come within the request's headers time. */
+export class OriginHeadersTimeout extends Error {
+  override readonly name = 'OriginHeadersTimeout';
+  readonly code = 'ORIGIN_HEADERS_TIMEOUT';
+}
+
+/** An established connection failed or closed mid-answer (not a dial failure: no failover). */
+export class OriginConnectionLost extends Error {
+  override readonly name = 'OriginConnectionLost';
+  readonly code = 'ORIGIN_CONNECTION_LOST';
+}
+
+/** The request was abandoned by its caller. */
+export class OriginRequestAborted extends Error {
+  override readonly name = 'OriginRequestAborted';
+}
+
+/** What the caller can do with a request under way. */
+export interface OriginControl {
+  /** Drops the request (and its connection unless it is idle again): the handler hears `err` once. */
+  abort(err?: Error): void;
+  /** Reading was paused (onData returned false): read on. */
+  resume(): void;
+  /** The body slice being handled stays referenced after onData returns (a queued write holds it). */
+  handOff(): void;
+}
+
+export interface OriginHandler {
+  /** The final response head (status 200–999; names and values as sent). */
+  onHead(status: number, headers: string[], control: OriginControl): void;
+  /** A body slice, valid only during this call unless handOff() is called; false pauses the origin. */
+  onData(chunk: Buffer): boolean;
+  /** The body ended: complete, or cut short with `err`. */
+  onEnd(err?: Error): void;
+  /** No response head: dial failure (errno code or OriginConnectTimeout), timeout, abort, malformed answer. */
+  onFail(err: Error): void;
+}
+
+export interface OriginRequestSpec {
+  host: string;
+  port: number;
+  method: 'GET' | 'HEAD';
+  /** Path and query (no CR, LF, space or control characters). */
+  path: string;
+  /** Flat `[name, value, …]` list; Host included. */
+  headers: readonly string[];
+  /** Time from sending to the response head; 0 = no limit (LL-HLS blocking reloads). */
+  headersTimeoutMs: number;
+}
+
+export interface OriginClientOptions {
+  dialMs: number;
+  /** Connections per origin endpoint (busy, idle and being dialled). Default 256. */
+  connectionsPerOrigin?: number;
+  /** An idle connection is closed after this long. Default 4 s. */
+  keepAliveMs?: number;
+}
+
+const INVALID_VALUE = /[\r\n\0]/;
+
+/** A request target needs no escaping: printable ASCII only, no space (a URL's pathname and search always are). */
+function invalidPath(path: string): boolean {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return true;
+  }
+  return false;
+}
+
+export class OriginClient {
+  private readonly pools = new Map<string, Pool>();
+  readonly dialMs: number;
+  readonly maxConnections: number;
+  readonly keepAliveMs: number;
+  private destroyed = false;
+
+  constructor(opts: OriginClientOptions) {
+    this.dialMs = opts.dialMs;
+    this.maxConnections = opts.connectionsPerOrigin ?? 256;
+    this.keepAliveMs = opts.keepAliveMs ?? 4_000;
+  }
+
+  /** Starts a request; the handler hears its outcome (never synchronously). */
+  request(spec: OriginRequestSpec, handler: OriginHandler): OriginControl {
+    const head = serializeRequest(spec);
+    const key = hostPort(spec.host, spec.port);
+    let pool = this.pools.get(key);
+    if (!pool) this.pools.set(key, (pool = new Pool(this, spec.host, spec.port, key)));
+    const exchange = new Exchange(pool, head, spec.method === 'HEAD', spec.headersTimeoutMs, handler);
+    if (this.destroyed) queueMicrotask(() => exchange.abort(new OriginConnectionLost('origin client closed')));
+    else pool.acquire(exchange, false);
+    return exchange;
+  }
+
+  /** Connections per origin endpoint now (for tests and stats): busy, idle, being dialled; requests waiting. */
+  connections(host: string, port: number): { open: number; idle: number; waiting: number } {
+    const pool = this.pools.get(hostPort(host, port));
+    return { open: pool?.count ?? 0, idle: pool?.idle.length ?? 0, waiting: pool?.queue.length ?? 0 };
+  }
+
+  /** Closes every connection; requests under way or waiting fail. */
+  destroy(): void {
+    this.destroyed = true;
+    for (const pool of [...this.pools.values()]) pool.destroy();
+  }
+
+  /** A pool with nothing open and nothing waiting is forgotten. */
+  forget(pool: Pool): void {
+    if (pool.count === 0 && pool.queue.length === 0 && this.pools.get(pool.key) === pool) this.pools.delete(pool.key);
+  }
+}
+
+function serializeRequest(spec: OriginRequestSpec): string {
+  if (invalidPath(spec.path) || !spec.path.startsWith('/')) throw new TypeError('invalid request path');
+  let head = `${spec.method} ${spec.path} HTTP/1.1\r\n`;
+  const h = spec.headers;
+  for (let i = 0; i + 1 < h.length; i += 2) {
+    // Values come from a parsed client request or from the proxy: a CR/LF here would be a bug, never sent.
+    if (INVALID_VALUE.test(h[i + 1]!)) throw new TypeError(`invalid value for header ${h[i]}`);
+    head += `${h[i]}: ${h[i + 1]}\r\n`;
+  }
+  return `${head}\r\n`;
+}
+
+/** One origin endpoint's connections and the requests waiting for one. */
+class Pool {
+  readonly idle: Connection[] = [];
+  readonly queue: Exchange[] = [];
+  /** Every connection open or being dialled (closed all at once by destroy()). */
+  readonly all = new Set<Connection>();
+  /** Connections open or being dialled. */
+  count = 0;
+
+  constructor(
+    readonly client: OriginClient,
+    readonly host: string,
+    readonly port: number,
+    readonly key: string,
+  ) {}
+
+  /** A connection for `exchange`: an idle one (unless `fresh`), a new one within the limit, or a place in the queue. */
+  acquire(exchange: Exchange, fresh: boolean): void {
+    if (!fresh) {
+      const conn = this.idle.pop();
+      if (conn) {
+        conn.start(exchange);
+        return;
+      }
+    }
+    if (this.count < this.client.maxConnections) {
+      this.dial(exchange);
+      return;
+    }
+    exchange.state = 'queued';
+    this.queue.push(exchange);
+  }
+
+  private dial(exchange: Exchange): void {
+    this.count++;
+    exchange.state = 'connecting';
+    const conn = new Connection(this, exchange);
+    this.all.add(conn);
+    exchange.conn = conn;
+  }
+
+  /** `conn` is free: the next waiting request gets it, else it waits idle. */
+  release(conn: Connection): void {
+    const next = this.queue.shift();
+    if (next) {
+      conn.start(next);
+      return;
+    }
+    this.idle.push(conn);
+    conn.idleFrom(Date.now());
+  }
+
+  /** `conn` is gone: a waiting request may dial in its place. */
+  closed(conn: Connection): void {
+    this.count--;
+    this.all.delete(conn);
+    const i = this.idle.indexOf(conn);
+    if (i !== -1) this.idle.splice(i, 1);
+    const next = this.queue.shift();
+    if (next) this.dial(next);
+    else this.client.forget(this);
+  }
+
+  unqueue(exchange: Exchange): void {
+    const i = this.queue.indexOf(exchange);
+    if (i !== -1) this.queue.splice(i, 1);
+    this.client.forget(this);
+  }
+
+  destroy(): void {
+    for (const ex of this.queue.splice(0)) ex.abort(new OriginConnectionLost('origin client closed'));
+    for (const conn of [...this.all]) conn.abandon(new OriginConnectionLost('origin client closed'));
+    this.client.forget(this);
+  }
+}
+
+type ExchangeState = 'queued' | 'connecting' | 'sent' | 'body' | 'done';
+
+/** One request and its answer. */
+class Exchange implements ResponseEvents, OriginControl {
+  state: ExchangeState = 'queued';
+  conn: Connection | undefined;
+  parser: ResponseParser;
+  /** Bytes of the answer arrived (a connection lost after that is never retried). */
+  answered = false;
+  retried = false;
+  complete = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly pool: Pool,
+    readonly head: string,
+    readonly isHead: boolean,
+    readonly headersMs: number,
+    readonly handler: OriginHandler,
+  ) {
+    this.parser = new ResponseParser(this, isHead);
+  }
+
+  /** Written to a connection (the headers time runs from the first send). */
+  sent(): void {
+    this.state = 'sent';
+    if (this.headersMs > 0 && !this.timer) {
+      this.timer = setTimeout(() => {
+        if (this.state === 'sent') this.abort(new OriginHeadersTimeout(`no response head within ${this.headersMs} ms`));
+      }, this.headersMs);
+    }
+  }
+
+  onHead(status: number, headers: string[]): void {
+    if (this.state !== 'sent') return;
+    this.clearTimer();
+    this.state = 'body';
+    this.handler.onHead(status, headers, this);
+  }
+
+  onBody(chunk: Buffer): void {
+    if (this.state !== 'body' || chunk.length === 0) return;
+    if (!this.handler.onData(chunk)) this.conn?.pause();
+  }
+
+  onEnd(): void {
+    // Settled by the connection once the read that completed it is handled (see Connection.onRead).
+    this.complete = true;
+  }
+
+  /** The answer is whole: the caller hears it after the connection was released. */
+  finished(): void {
+    if (this.state !== 'body') return;
+    this.state = 'done';
+    this.conn = undefined;
+    this.handler.onEnd();
+  }
+
+  /** The exchange failed (`err` goes to the handler once); `conn` is closed by the caller when it was involved. */
+  fail(err: Error): void {
+    const state = this.state;
+    if (state === 'done') return;
+    this.state = 'done';
+    this.clearTimer();
+    this.conn = undefined;
+    if (state === 'body') this.handler.onEnd(err);
+    else this.handler.onFail(err);
+  }
+
+  abort(err: Error = new OriginRequestAborted('request abandoned')): void {
+    switch (this.state) {
+      case 'done':
+        return;
+      case 'queued':
+        this.pool.unqueue(this);
+        this.fail(err);
+        return;
+      case 'connecting':
+        // The connection being dialled serves the next request (or waits idle) once it connects.
+        this.conn!.orphan();
+        this.fail(err);
+        return;
+      default: {
+        const conn = this.conn;
+        this.fail(err);
+        conn?.close();
+      }
+    }
+  }
+
+  resume(): void {
+    this.conn?.resume();
+  }
+
+  handOff(): void {
+    this.conn?.handOff();
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** One keep-alive connection to an origin endpoint. */
+class Connection {
+  readonly socket: Socket;
+  private readonly reads = new ReadBuffer();
+  private exchange: Exchange | undefined;
+  /** The exchange this connection is being dialled for (undefined once it was abandoned). */
+  private dialFor: Exchange | undefined;
+  private dialTimer: FairTimeout | undefined;
+  private connected = false;
+  private closed = false;
+  private handedOff = false;
+  /** The handler asked for no more body for now. */
+  private paused = false;
+  /** Reading is stopped (a read callback returned false). */
+  private stopped = false;
+  private served = 0;
+  private idleSince = 0;
+  private readonly idleTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly pool: Pool,
+    exchange: Exchange,
+  ) {
+    this.dialFor = exchange;
+    this.socket = connect({ host: pool.host, port: pool.port, noDelay: true, onread: { buffer: this.reads.next, callback: this.onRead } });
+    this.socket.on('error', this.onError).on('end', this.onEnd).on('close', this.onClose);
+    this.socket.once('connect', this.onConnect);
+    // Fair: a stall of the proxy itself does not fail an origin that accepted meanwhile.
+    this.dialTimer = fairTimeout(() => this.dialFailed(new OriginConnectTimeout(`no connection within ${pool.client.dialMs} ms`)), pool.client.dialMs);
+    this.idleTimer = setTimeout(this.onIdleTimer, pool.client.keepAliveMs);
+    this.idleTimer.unref();
+  }
+
+  private readonly onConnect = (): void => {
+    this.dialTimer?.clear();
+    this.dialTimer = undefined;
+    this.connected = true;
+    // LL-HLS blocking reloads may keep a connection silent for a minute: the kernel watches the peer.
+    keepAlive(this.socket);
+    const ex = this.dialFor;
+    this.dialFor = undefined;
+    if (ex) this.start(ex);
+    else this.pool.release(this);
+  };
+
+  /** The request this connection was dialled for was abandoned. */
+  orphan(): void {
+    this.dialFor = undefined;
+  }
+
+  private dialFailed(err: Error): void {
+    if (this.connected || this.closed) return;
+    const ex = this.dialFor;
+    this.dialFor = undefined;
+    this.close();
+    ex?.fail(err);
+  }
+
+  start(ex: Exchange): void {
+    this.exchange = ex;
+    ex.conn = this;
+    this.paused = false;
+    ex.sent();
+    this.served++;
+    this.socket.write(ex.head, 'latin1');
+    // An idle connection keeps reading (to see the origin close it); one left paused is read again.
+    if (this.stopped) {
+      this.stopped = false;
+      this.socket.resume();
+    }
+  }
+
+  idleFrom(now: number): void {
+    this.idleSince = now;
+    this.idleTimer.refresh();
+  }
+
+  private readonly onIdleTimer = (): void => {
+    if (this.exchange || this.closed || !this.connected) return;
+    const left = this.pool.client.keepAliveMs - (Date.now() - this.idleSince);
+    if (left <= 0) this.close();
+    else this.idleTimer.refresh();
+  };
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused || this.closed) return;
+    this.paused = false;
+    if (this.stopped) {
+      this.stopped = false;
+      this.socket.resume();
+    }
+  }
+
+  handOff(): void {
+    this.handedOff = true;
+  }
+
+  private readonly onRead = (n: number, buf: Uint8Array): boolean => {
+    const go = this.read(n, buf as Buffer);
+    if (!go) this.stopped = true;
+    return go;
+  };
+
+  /** One socket read; false stops reading. */
+  private read(n: number, buf: Buffer): boolean {
+    const ex = this.exchange;
+    if (!ex) {
+      // Nothing was asked: an origin talking on an idle connection cannot be trusted with the next request.
+      this.close();
+      return false;
+    }
+    ex.answered = true;
+    this.handedOff = false;
+    try {
+      ex.parser.push(buf.subarray(0, n));
+    } catch (err) {
+      this.reads.settle(n, true);
+      ex.fail(err as Error);
+      this.close();
+      return false;
+    }
+    this.reads.settle(n, this.handedOff);
+    if (this.closed) return false;
+    if (this.exchange !== ex) return !this.paused;
+    if (ex.complete) {
+      this.exchange = undefined;
+      if (ex.parser.keepAlive && !ex.parser.extra) this.pool.release(this);
+      else this.close();
+      ex.finished();
+      // Idle or serving the next request: reading goes on (an idle connection must see the origin close it).
+      this.paused = false;
+      return !this.closed;
+    }
+    return !this.paused;
+  }
+
+  private readonly onEnd = (): void => this.lost();
+
+  private readonly onError = (err: NodeJS.ErrnoException): void => this.lost(err);
+
+  private readonly onClose = (): void => this.lost();
+
+  /** The socket ended, failed or closed. */
+  private lost(err?: NodeJS.ErrnoException): void {
+    if (!this.connected && this.dialFor) {
+      // A dial failure: its errno code (ECONNREFUSED, …) lets the caller try the next endpoint.
+      const ex = this.dialFor;
+      this.dialFor = undefined;
+      this.close();
+      ex.fail(err ?? new OriginConnectionLost('origin closed the connection while connecting'));
+      return;
+    }
+    const ex = this.exchange;
+    this.exchange = undefined;
+    this.close();
+    if (!ex) return;
+    if (!ex.answered && this.served > 1 && !ex.retried && ex.state === 'sent') {
+      // A reused connection the origin had closed (keep-alive race): once more on a new connection.
+      ex.retried = true;
+      ex.conn = undefined;
+      this.pool.acquire(ex, true);
+      return;
+    }
+    if (ex.state === 'body' && !err) {
+      try {
+        ex.parser.finish();
+      } catch (e) {
+        ex.fail(e as Error);
+        return;
+      }
+      if (ex.complete) ex.finished();
+      return;
+    }
+    if (ex.state === 'sent' && !err) {
+      try {
+        ex.parser.finish();
+      } catch (e) {
+        ex.fail(e as Error);
+        return;
+      }
+    }
+    ex.fail(new OriginConnectionLost(err ? `origin connection failed (${err.code ?? err.message})` : 'origin closed the connection'));
+  }
+
+  /** Closes the connection, failing whatever it carries or is being dialled for. */
+  abandon(err: Error): void {
+    const ex = this.exchange ?? this.dialFor;
+    this.dialFor = undefined;
+    this.close();
+    ex?.fail(err);
+  }
+
+  /** Closes the socket (once) and leaves the pool. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.exchange = undefined;
+    this.dialTimer?.clear();
+    clearTimeout(this.idleTimer);
+    this.socket.destroy();
+    this.pool.closed(this);
+  }
+}
