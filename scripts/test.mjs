@@ -71,19 +71,19 @@ function runTier(tier, files, env) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
     let tail = '';
+    // The runner's summary counts, read as they pass: a long failure list after them outgrows the tail.
+    const seen = new Map();
     child.stdout.on('data', (d) => {
       process.stdout.write(d);
       tail = (tail + d.toString('utf8')).slice(-8192);
+      for (const m of tail.replace(/\x1b\[[0-9;]*m/g, '').matchAll(/^ℹ (tests|pass|fail|cancelled|skipped|todo) (\d+)\r?\n/gm)) seen.set(m[1], Number(m[2]));
     });
     const forward = (sig) => child.kill(sig);
     process.on('SIGINT', forward).on('SIGTERM', forward);
     child.on('close', (code, signal) => {
       process.off('SIGINT', forward).off('SIGTERM', forward);
       const plain = tail.replace(/\x1b\[[0-9;]*m/g, '');
-      const count = (name) => {
-        const all = [...plain.matchAll(new RegExp(`^ℹ ${name} (\\d+)$`, 'gm'))];
-        return all.length ? Number(all[all.length - 1][1]) : undefined;
-      };
+      const count = (name) => seen.get(name);
       const passed = count('pass');
       const failed = count('fail');
       // The runner's own list of failures, repeated at the very end so a log's last lines show them.
