@@ -253,6 +253,9 @@ export class HealthMonitor implements OriginHealth {
     this.vanished.delete(serverId);
     this.localDrains.delete(serverId);
     void this.opts.share.setDrain(serverId, undefined).catch(() => undefined);
+    // A down verdict about the removed record must not judge a record registered again under the same ids (a
+    // shared store keeps it for its TTL: the supervisor's with worker processes, Redis).
+    if (last) void this.opts.share.publishUp(serverId, last.originId).catch(() => undefined);
     this.views = this.views.filter((v) => v.origin.serverId !== serverId);
     this.closeRelays(serverId, last?.originId, 'removed');
     this.refreshTargets();
