@@ -319,7 +319,9 @@ test('an origin whose heartbeats stopped is listed as down, with the reason', { 
 
 test('the console shows the publisher, players and clients of a live stream, and kicks a client', { timeout: 120_000 }, async () => {
   const nms = await startNodeMediaServer();
-  const proxy = await startProxy();
+  // The player is listed and kicked one by one: a per-client relay. Edge players are counted but not listed or
+  // kickable (docs/BEHAVIOUR.md §11.7), so edge mode stays off whatever the suite's overlay.
+  const proxy = await startProxy({ env: { PROXY_EDGE: 'off' } });
   try {
     await registerOrigin(proxy.systemApi, {
       ip: '127.0.0.1',
