@@ -13,6 +13,9 @@ import { ResponseParseError } from '../net/http1-response.js';
 
 export { CORS_HEADERS };
 
+/** Body bytes that arrive before their reader are copied below this size (cheaper than a fresh read buffer). */
+const EARLY_COPY_BELOW = 16 * 1024;
+
 export interface OriginRequest {
   /** The proxy's HTTP/1.1 client to origins (keep-alive pools per endpoint). */
   client: OriginClient;
@@ -111,9 +114,14 @@ export class OriginAnswer implements OriginHandler {
 
   onData(chunk: Buffer): boolean {
     if (this.sink) return this.sink(chunk);
-    // Kept past this call: the read buffer is handed off to it.
-    this.control?.handOff();
-    this.early.push(chunk);
+    // Kept past this call: a small chunk (a playlist, the start of a segment) is copied, a large one keeps the
+    // read buffer (handed off: the next read gets a fresh one).
+    if (chunk.length < EARLY_COPY_BELOW) {
+      this.early.push(Buffer.from(chunk));
+    } else {
+      this.control?.handOff();
+      this.early.push(chunk);
+    }
     // Bounded: past one high-water mark of unclaimed bytes the origin waits for the reader.
     if (this.early.length < 16) return true;
     this.pausedEarly = true;

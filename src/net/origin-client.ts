@@ -10,6 +10,7 @@
 // new connection (GET and HEAD are idempotent; the origin may have closed it just as it was picked).
 // docs/BEHAVIOUR.md 5.9 says what clients see.
 import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { fairTimeout, type FairTimeout } from './fair-timeout.js';
 import { ResponseParser, type ResponseEvents } from './http1-response.js';
 import { keepAlive } from './keepalive.js';
@@ -233,7 +234,6 @@ class Exchange implements ResponseEvents, OriginControl {
   answered = false;
   retried = false;
   complete = false;
-  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly pool: Pool,
@@ -245,19 +245,24 @@ class Exchange implements ResponseEvents, OriginControl {
     this.parser = new ResponseParser(this, isHead);
   }
 
-  /** Written to a connection (the headers time runs from the first send). */
+  /** When the response head is due (ms, performance.now()); 0 = no limit. Set at the first send. */
+  headDue = 0;
+
+  /** Written to a connection (the headers time runs from the first send, a retry included). */
   sent(): void {
     this.state = 'sent';
-    if (this.headersMs > 0 && !this.timer) {
-      this.timer = setTimeout(() => {
-        if (this.state === 'sent') this.abort(new OriginHeadersTimeout(`no response head within ${this.headersMs} ms`));
-      }, this.headersMs);
-    }
+    if (this.headersMs > 0 && this.headDue === 0) this.headDue = performance.now() + this.headersMs;
+  }
+
+  /** The connection's head timer fired: past the due time without a head, the request fails. */
+  checkHead(now: number): boolean {
+    if (this.state !== 'sent' || this.headDue === 0 || now < this.headDue) return false;
+    this.abort(new OriginHeadersTimeout(`no response head within ${this.headersMs} ms`));
+    return true;
   }
 
   onHead(status: number, headers: string[]): void {
     if (this.state !== 'sent') return;
-    this.clearTimer();
     this.state = 'body';
     this.handler.onHead(status, headers, this);
   }
@@ -285,7 +290,6 @@ class Exchange implements ResponseEvents, OriginControl {
     const state = this.state;
     if (state === 'done') return;
     this.state = 'done';
-    this.clearTimer();
     this.conn = undefined;
     if (state === 'body') this.handler.onEnd(err);
     else this.handler.onFail(err);
@@ -319,11 +323,6 @@ class Exchange implements ResponseEvents, OriginControl {
   handOff(): void {
     this.conn?.handOff();
   }
-
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-  }
 }
 
 /** One keep-alive connection to an origin endpoint. */
@@ -343,6 +342,8 @@ class Connection {
   private stopped = false;
   private served = 0;
   private idleSince = 0;
+  private headTimer: NodeJS.Timeout | undefined;
+  private headTimerMs = 0;
   private readonly idleTimer: NodeJS.Timeout;
 
   constructor(
@@ -389,6 +390,7 @@ class Connection {
     ex.conn = this;
     this.paused = false;
     ex.sent();
+    this.armHeadTimer(ex);
     this.served++;
     this.socket.write(ex.head, 'latin1');
     // An idle connection keeps reading (to see the origin close it); one left paused is read again.
@@ -397,6 +399,32 @@ class Connection {
       this.socket.resume();
     }
   }
+
+  /**
+   * One timer per connection, re-armed (refresh) for each request rather than created: it fires when the
+   * current request's head is due, and does nothing if the head came (or the request ended) meanwhile.
+   */
+  private armHeadTimer(ex: Exchange): void {
+    if (ex.headDue === 0) return;
+    const left = ex.headDue - performance.now();
+    // A request's whole time is left (not a retry or a re-check): the timer made for that duration is reused.
+    const whole = left >= ex.headersMs - 1;
+    if (this.headTimer && whole && this.headTimerMs === ex.headersMs) {
+      this.headTimer.refresh();
+      return;
+    }
+    if (this.headTimer) clearTimeout(this.headTimer);
+    this.headTimerMs = whole ? ex.headersMs : -1;
+    this.headTimer = setTimeout(this.onHeadTimer, whole ? ex.headersMs : Math.max(1, Math.ceil(left)));
+    this.headTimer.unref();
+  }
+
+  private readonly onHeadTimer = (): void => {
+    const ex = this.exchange;
+    if (!ex || ex.checkHead(performance.now())) return;
+    // Fired early for this request (armed for an earlier one with less time left): wait for its own due time.
+    if (ex.state === 'sent' && ex.headDue > 0) this.armHeadTimer(ex);
+  };
 
   idleFrom(now: number): void {
     this.idleSince = now;
@@ -529,6 +557,7 @@ class Connection {
     this.exchange = undefined;
     this.dialTimer?.clear();
     clearTimeout(this.idleTimer);
+    if (this.headTimer) clearTimeout(this.headTimer);
     this.socket.destroy();
     this.pool.closed(this);
   }
