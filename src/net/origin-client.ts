@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { fairTimeout, type FairTimeout } from './fair-timeout.js';
 import { ResponseParser, type ResponseEvents } from './http1-response.js';
 import { keepAlive } from './keepalive.js';
-import { ReadBuffer } from './read-buffer.js';
+import { READ_BUFFER_MAX, READ_BUFFER_MIN } from './read-buffer.js';
 import { hostPort } from '../balancer/endpoint.js';
 
 /** The origin did not accept a connection within the dial time. */
@@ -48,6 +48,11 @@ export interface OriginControl {
   resume(): void;
   /** The body slice being handled stays referenced after onData returns (a queued write holds it). */
   handOff(): void;
+  /**
+   * Nothing references the slices handed off so far any more (the writes that held them are done): their
+   * memory may take the next reads. Call it only when that is certain (the writer's queue is empty).
+   */
+  recycle(): void;
 }
 
 export interface OriginHandler {
@@ -323,12 +328,55 @@ class Exchange implements ResponseEvents, OriginControl {
   handOff(): void {
     this.conn?.handOff();
   }
+
+  recycle(): void {
+    this.conn?.recycle();
+  }
 }
+
+/**
+ * The memory a connection reads into: one buffer reused from read to read (as src/net/read-buffer.ts), and when
+ * a read was handed off (a queued write holds it) the next read takes a spare buffer, not a fresh one: the
+ * handed-off buffers come back as spares once the caller says their writes are done (recycle). A slow player
+ * then costs no allocation (and no garbage) per read. At most SPARES buffers are kept per connection.
+ */
+class LendingReadBuffer {
+  private buf: Buffer = Buffer.allocUnsafe(READ_BUFFER_MIN);
+  private readonly lent: Buffer[] = [];
+  private readonly spare: Buffer[] = [];
+
+  readonly next = (): Buffer => this.buf;
+
+  settle(n: number, retained: boolean): void {
+    if (retained) {
+      // Only full-size buffers are worth keeping for reuse.
+      if (this.buf.length === READ_BUFFER_MAX && this.lent.length < SPARES) this.lent.push(this.buf);
+      this.buf = this.spare.pop() ?? Buffer.allocUnsafe(n >= this.buf.length ? READ_BUFFER_MAX : this.buf.length);
+    } else if (n >= this.buf.length && this.buf.length < READ_BUFFER_MAX) {
+      this.buf = Buffer.allocUnsafe(READ_BUFFER_MAX);
+    }
+  }
+
+  recycle(): void {
+    while (this.lent.length > 0 && this.spare.length < SPARES) this.spare.push(this.lent.pop()!);
+    this.lent.length = 0;
+  }
+
+  /**
+   * A new request: buffers lent for the previous one may still be held by its client's queued writes, which
+   * this request's caller knows nothing of: they are never recycled (the garbage collector takes them).
+   */
+  forgetLent(): void {
+    this.lent.length = 0;
+  }
+}
+
+const SPARES = 2;
 
 /** One keep-alive connection to an origin endpoint. */
 class Connection {
   readonly socket: Socket;
-  private readonly reads = new ReadBuffer();
+  private readonly reads = new LendingReadBuffer();
   private exchange: Exchange | undefined;
   /** The exchange this connection is being dialled for (undefined once it was abandoned). */
   private dialFor: Exchange | undefined;
@@ -386,6 +434,7 @@ class Connection {
   }
 
   start(ex: Exchange): void {
+    this.reads.forgetLent();
     this.exchange = ex;
     ex.conn = this;
     this.paused = false;
@@ -453,6 +502,10 @@ class Connection {
 
   handOff(): void {
     this.handedOff = true;
+  }
+
+  recycle(): void {
+    this.reads.recycle();
   }
 
   private readonly onRead = (n: number, buf: Uint8Array): boolean => {
