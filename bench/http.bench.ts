@@ -300,6 +300,7 @@ async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: stri
       notes: [
         `HLS: origin a static nginx (1 worker, access log off) serving a fixed ${fixedPlaylist().length}-byte playlist and a fixed ${SEGMENT_BYTES / 1024} kB segment; the proxy's playlist answer is rewritten with the session parameter, segment requests carry it. No edge cache.`,
         'HLS: 16 keep-alive loops (one undici Pool in the bench process), every body read to its end; CPU is the relaying process only; segment CPU per GB counts in+out. Origin, relay/proxy and load generator share the 2 cores, so req/s ÷ direct is bounded by the load generator and the relay process competing for them.',
+        'HLS: the proxy reaches the origin through its own HTTP/1.1 client (src/net/origin-client.ts). On a loaded machine compare two builds with bench/hls-ab.ts (both proxies and the relay side by side, 1 s windows rotated), not with separate runs.',
       ],
     };
   } finally {

@@ -84,6 +84,11 @@ export class OriginAnswer implements OriginHandler {
     this.control?.handOff();
   }
 
+  /** Every chunk handed off so far is no longer referenced (the sink's writes are all done). */
+  recycle(): void {
+    this.control?.recycle();
+  }
+
   /** Drops the answer (the client left, or the body is not wanted): frees the origin connection. */
   abort(): void {
     if (this.outcome) return;
@@ -111,9 +116,9 @@ export class OriginAnswer implements OriginHandler {
 
   onData(chunk: Buffer): boolean {
     if (this.sink) return this.sink(chunk);
-    // Kept past this call: the read buffer is handed off to it.
-    this.control?.handOff();
-    this.early.push(chunk);
+    // Kept past this call: copied (the read buffer is reused, and its handed-off memory is recycled only for
+    // writes the sink itself queued).
+    this.early.push(Buffer.from(chunk));
     // Bounded: past one high-water mark of unclaimed bytes the origin waits for the reader.
     if (this.early.length < 16) return true;
     this.pausedEarly = true;
@@ -294,6 +299,8 @@ export function streamResponse(upstream: OriginAnswer, res: ServerResponse, log:
     upstream.read(
       (chunk) => {
         if (head) return true;
+        // Nothing queued: every chunk handed off before has been written, its memory can take new reads.
+        if (res.writableLength === 0) upstream.recycle();
         const ok = res.write(chunk);
         // Not all of it reached the kernel: the queued rest still points into the origin's read buffer.
         if (res.writableLength > 0) upstream.handOff();

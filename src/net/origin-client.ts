@@ -10,10 +10,11 @@
 // new connection (GET and HEAD are idempotent; the origin may have closed it just as it was picked).
 // docs/BEHAVIOUR.md 5.9 says what clients see.
 import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { fairTimeout, type FairTimeout } from './fair-timeout.js';
 import { ResponseParser, type ResponseEvents } from './http1-response.js';
 import { keepAlive } from './keepalive.js';
-import { ReadBuffer } from './read-buffer.js';
+import { READ_BUFFER_MAX, READ_BUFFER_MIN } from './read-buffer.js';
 import { hostPort } from '../balancer/endpoint.js';
 
 /** The origin did not accept a connection within the dial time. */
@@ -47,6 +48,11 @@ export interface OriginControl {
   resume(): void;
   /** The body slice being handled stays referenced after onData returns (a queued write holds it). */
   handOff(): void;
+  /**
+   * Nothing references the slices handed off so far any more (the writes that held them are done): their
+   * memory may take the next reads. Call it only when that is certain (the writer's queue is empty).
+   */
+  recycle(): void;
 }
 
 export interface OriginHandler {
@@ -233,7 +239,6 @@ class Exchange implements ResponseEvents, OriginControl {
   answered = false;
   retried = false;
   complete = false;
-  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly pool: Pool,
@@ -245,19 +250,24 @@ class Exchange implements ResponseEvents, OriginControl {
     this.parser = new ResponseParser(this, isHead);
   }
 
-  /** Written to a connection (the headers time runs from the first send). */
+  /** When the response head is due (ms, performance.now()); 0 = no limit. Set at the first send. */
+  headDue = 0;
+
+  /** Written to a connection (the headers time runs from the first send, a retry included). */
   sent(): void {
     this.state = 'sent';
-    if (this.headersMs > 0 && !this.timer) {
-      this.timer = setTimeout(() => {
-        if (this.state === 'sent') this.abort(new OriginHeadersTimeout(`no response head within ${this.headersMs} ms`));
-      }, this.headersMs);
-    }
+    if (this.headersMs > 0 && this.headDue === 0) this.headDue = performance.now() + this.headersMs;
+  }
+
+  /** The connection's head timer fired: past the due time without a head, the request fails. */
+  checkHead(now: number): boolean {
+    if (this.state !== 'sent' || this.headDue === 0 || now < this.headDue) return false;
+    this.abort(new OriginHeadersTimeout(`no response head within ${this.headersMs} ms`));
+    return true;
   }
 
   onHead(status: number, headers: string[]): void {
     if (this.state !== 'sent') return;
-    this.clearTimer();
     this.state = 'body';
     this.handler.onHead(status, headers, this);
   }
@@ -285,7 +295,6 @@ class Exchange implements ResponseEvents, OriginControl {
     const state = this.state;
     if (state === 'done') return;
     this.state = 'done';
-    this.clearTimer();
     this.conn = undefined;
     if (state === 'body') this.handler.onEnd(err);
     else this.handler.onFail(err);
@@ -320,16 +329,54 @@ class Exchange implements ResponseEvents, OriginControl {
     this.conn?.handOff();
   }
 
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+  recycle(): void {
+    this.conn?.recycle();
   }
 }
+
+/**
+ * The memory a connection reads into: one buffer reused from read to read (as src/net/read-buffer.ts), and when
+ * a read was handed off (a queued write holds it) the next read takes a spare buffer, not a fresh one: the
+ * handed-off buffers come back as spares once the caller says their writes are done (recycle). A slow player
+ * then costs no allocation (and no garbage) per read. At most SPARES buffers are kept per connection.
+ */
+class LendingReadBuffer {
+  private buf: Buffer = Buffer.allocUnsafe(READ_BUFFER_MIN);
+  private readonly lent: Buffer[] = [];
+  private readonly spare: Buffer[] = [];
+
+  readonly next = (): Buffer => this.buf;
+
+  settle(n: number, retained: boolean): void {
+    if (retained) {
+      // Only full-size buffers are worth keeping for reuse.
+      if (this.buf.length === READ_BUFFER_MAX && this.lent.length < SPARES) this.lent.push(this.buf);
+      this.buf = this.spare.pop() ?? Buffer.allocUnsafe(n >= this.buf.length ? READ_BUFFER_MAX : this.buf.length);
+    } else if (n >= this.buf.length && this.buf.length < READ_BUFFER_MAX) {
+      this.buf = Buffer.allocUnsafe(READ_BUFFER_MAX);
+    }
+  }
+
+  recycle(): void {
+    while (this.lent.length > 0 && this.spare.length < SPARES) this.spare.push(this.lent.pop()!);
+    this.lent.length = 0;
+  }
+
+  /**
+   * A new request: buffers lent for the previous one may still be held by its client's queued writes, which
+   * this request's caller knows nothing of: they are never recycled (the garbage collector takes them).
+   */
+  forgetLent(): void {
+    this.lent.length = 0;
+  }
+}
+
+const SPARES = 2;
 
 /** One keep-alive connection to an origin endpoint. */
 class Connection {
   readonly socket: Socket;
-  private readonly reads = new ReadBuffer();
+  private readonly reads = new LendingReadBuffer();
   private exchange: Exchange | undefined;
   /** The exchange this connection is being dialled for (undefined once it was abandoned). */
   private dialFor: Exchange | undefined;
@@ -343,6 +390,8 @@ class Connection {
   private stopped = false;
   private served = 0;
   private idleSince = 0;
+  private headTimer: NodeJS.Timeout | undefined;
+  private headTimerMs = 0;
   private readonly idleTimer: NodeJS.Timeout;
 
   constructor(
@@ -385,10 +434,12 @@ class Connection {
   }
 
   start(ex: Exchange): void {
+    this.reads.forgetLent();
     this.exchange = ex;
     ex.conn = this;
     this.paused = false;
     ex.sent();
+    this.armHeadTimer(ex);
     this.served++;
     this.socket.write(ex.head, 'latin1');
     // An idle connection keeps reading (to see the origin close it); one left paused is read again.
@@ -397,6 +448,32 @@ class Connection {
       this.socket.resume();
     }
   }
+
+  /**
+   * One timer per connection, re-armed (refresh) for each request rather than created: it fires when the
+   * current request's head is due, and does nothing if the head came (or the request ended) meanwhile.
+   */
+  private armHeadTimer(ex: Exchange): void {
+    if (ex.headDue === 0) return;
+    const left = ex.headDue - performance.now();
+    // A request's whole time is left (not a retry or a re-check): the timer made for that duration is reused.
+    const whole = left >= ex.headersMs - 1;
+    if (this.headTimer && whole && this.headTimerMs === ex.headersMs) {
+      this.headTimer.refresh();
+      return;
+    }
+    if (this.headTimer) clearTimeout(this.headTimer);
+    this.headTimerMs = whole ? ex.headersMs : -1;
+    this.headTimer = setTimeout(this.onHeadTimer, whole ? ex.headersMs : Math.max(1, Math.ceil(left)));
+    this.headTimer.unref();
+  }
+
+  private readonly onHeadTimer = (): void => {
+    const ex = this.exchange;
+    if (!ex || ex.checkHead(performance.now())) return;
+    // Fired early for this request (armed for an earlier one with less time left): wait for its own due time.
+    if (ex.state === 'sent' && ex.headDue > 0) this.armHeadTimer(ex);
+  };
 
   idleFrom(now: number): void {
     this.idleSince = now;
@@ -425,6 +502,10 @@ class Connection {
 
   handOff(): void {
     this.handedOff = true;
+  }
+
+  recycle(): void {
+    this.reads.recycle();
   }
 
   private readonly onRead = (n: number, buf: Uint8Array): boolean => {
@@ -529,6 +610,7 @@ class Connection {
     this.exchange = undefined;
     this.dialTimer?.clear();
     clearTimeout(this.idleTimer);
+    if (this.headTimer) clearTimeout(this.headTimer);
     this.socket.destroy();
     this.pool.closed(this);
   }
