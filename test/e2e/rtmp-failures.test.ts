@@ -172,14 +172,18 @@ describe('RTMP failure paths', () => {
 
   test('a relay with no traffic either way is closed after the idle timeout', async () => {
     const fo = await FakeRtmpOrigin.start();
-    await onlyOrigin([String(fo.port)]);
-    const { client } = await RtmpTestClient.open(`${url}/x`);
-    await client.start('publish', 'idle', await client.createStream());
-    const s = await fo.started(0);
-    const waited = await client.closedWithin(5000);
-    assert.ok(waited >= 1500, `closed after ${waited} ms (idle timeout 2 s)`);
-    await s.until(() => s.closedAt !== undefined, 1000);
-    await fo.close();
+    // Closed on failure too: a listening fake origin keeps the test file from exiting (it then times out whole).
+    try {
+      await onlyOrigin([String(fo.port)]);
+      const { client } = await RtmpTestClient.open(`${url}/x`);
+      await client.start('publish', 'idle', await client.createStream());
+      const s = await fo.started(0);
+      const waited = await client.closedWithin(5000);
+      assert.ok(waited >= 1500, `closed after ${waited} ms (idle timeout 2 s)`);
+      await s.until(() => s.closedAt !== undefined, 1000);
+    } finally {
+      await fo.close();
+    }
   });
 });
 
