@@ -30,13 +30,13 @@ export class OriginHeadersTimeout extends Error {
 }
 
 /** An established connection failed or closed mid-answer (not a dial failure: no failover). */
-export class OriginConnectionLost extends Error {
+class OriginConnectionLost extends Error {
   override readonly name = 'OriginConnectionLost';
   readonly code = 'ORIGIN_CONNECTION_LOST';
 }
 
 /** The request was abandoned by its caller. */
-export class OriginRequestAborted extends Error {
+class OriginRequestAborted extends Error {
   override readonly name = 'OriginRequestAborted';
 }
 
