@@ -98,11 +98,13 @@ async function serve(): Promise<void> {
   const onHup = () => {
     if (!proxy.reloadTls('SIGHUP')) log.info('SIGHUP: no TLS certificate reloaded');
   };
-  process.on('SIGHUP', onHup);
+  // A worker serves the pair its primary reads on SIGHUP and file changes (a terminal's SIGHUP reaches the group too).
+  process.on('SIGHUP', worker ? () => undefined : onHup);
+  worker?.onTlsPair((pair, why) => proxy.useTls(pair, why));
   // A worker asked to stop while it still starts stops once it has started (a drain cannot race the start).
   let workerStarted = false;
   let stopWhenStarted = false;
-  worker?.onControl((c) => (c === 'force' ? exit(1) : c === 'hup' ? onHup() : workerStarted ? onSignal('SIGTERM') : (stopWhenStarted = true)));
+  worker?.onControl((c) => (c === 'force' ? exit(1) : workerStarted ? onSignal('SIGTERM') : (stopWhenStarted = true)));
 
   try {
     await proxy.start();

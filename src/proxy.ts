@@ -27,7 +27,7 @@ import type { ServiceStats } from './net/service-stats.js';
 import { listenHttp } from './net/http-listener.js';
 import { RelayRegistry, type ClientProtocol } from './routing/relays.js';
 import { Router } from './routing/router.js';
-import type { ConnectionLimits } from './net/connection-guard.js';
+import { workerLimits, type ConnectionLimits } from './net/connection-guard.js';
 import { FdBudget, type FileLimit } from './net/fd-limit.js';
 import { HeapGuard } from './net/heap-guard.js';
 import { TlsCredentials } from './net/tls.js';
@@ -71,6 +71,8 @@ export interface ProxyDeps {
 
 /** What a worker process gets from src/cluster/ (docs/BEHAVIOUR.md §8.5). */
 export interface WorkerLink {
+  /** This worker's slot (0 = the lead), for its share of the connection caps. */
+  slot: number;
   /** The proxy's process id as clients see it: the supervisor's. */
   proxyPid: number;
   /** Starts every client id of this worker. */
@@ -133,6 +135,8 @@ export class OriginProxy {
   /** The routing seam every protocol asks for a stream's origin. */
   readonly router: Router;
   private stopping: Promise<void> | undefined;
+  /** start() finished: every listener is up (a failed start's clean-up is no drain). */
+  private fullyStarted = false;
   /** Refuses new work while the heap is above PROXY_MAX_HEAP_RATIO. */
   readonly heapGuard: HeapGuard;
   private tls: TlsCredentials | undefined;
@@ -190,16 +194,22 @@ export class OriginProxy {
       const edge = config.edge;
       const overloaded = () => this.heapGuard.overloaded();
       const fileLimit = this.deps.fileLimit;
-      const connectionLimits: ConnectionLimits = {
-        maxConnections: edge.maxConnections,
-        maxConnectionsPerIp: edge.maxConnectionsPerIp,
-        overloaded,
-        fds: fileLimit && Number.isFinite(fileLimit.soft) ? new FdBudget({ limit: fileLimit.soft, reserve: edge.fdReserve }) : undefined,
-      };
+      // Worker processes: each admits its share, so the caps hold for the whole proxy (BEHAVIOUR.md §8.5).
+      const connectionLimits: ConnectionLimits = workerLimits(
+        {
+          maxConnections: edge.maxConnections,
+          maxConnectionsPerIp: edge.maxConnectionsPerIp,
+          overloaded,
+          fds: fileLimit && Number.isFinite(fileLimit.soft) ? new FdBudget({ limit: fileLimit.soft, reserve: edge.fdReserve }) : undefined,
+        },
+        this.deps.worker ? config.workers : 1,
+        this.deps.worker?.slot ?? 0,
+      );
       const httpLimits: ConnectionLimits = { ...connectionLimits, overloaded: undefined };
       if (edge.tlsCert && edge.tlsKey) {
         this.tls = new TlsCredentials({ certPath: edge.tlsCert, keyPath: edge.tlsKey }, log);
-        this.tls.watch();
+        // A worker serves the pair its supervisor reads and hands out (useTls); one process watches the files itself.
+        if (!this.deps.worker) this.tls.watch();
       }
       if (config.edgeMode.enabled) this.edge = new Edge({ config, router: this.router, log });
       const edgeMode = this.edge;
@@ -385,6 +395,7 @@ export class OriginProxy {
       const exposed = systemApiExposure(config);
       if (exposed) log.warn({ listener: 'PROXY_SYSTEM_API', address: config.listeners.systemApi.host ?? '(all interfaces)' }, exposed);
       await streamServer();
+      this.fullyStarted = true;
     } catch (err) {
       await this.stop(0);
       throw err;
@@ -470,6 +481,11 @@ export class OriginProxy {
     return this.tls?.reload(why) ?? false;
   }
 
+  /** Serves the certificate the supervisor read and checked (PROXY_WORKERS > 1). */
+  useTls(pair: { cert: string; key: string }, why: string): void {
+    this.tls?.use(pair, why);
+  }
+
   /** What `/readyz` reports: unbound listeners, the balancer's usability, and whether a shutdown began. */
   readiness(): ReadinessState {
     const edge = this.deps.config.edge;
@@ -508,8 +524,9 @@ export class OriginProxy {
         .reverse();
       await Promise.all(clients.map((l) => l.close(graceMs)));
       this.edge?.close();
-      // Worker 0 keeps the system API (/readyz 503, stats, clients) until the other workers have drained too.
-      if (this.deps.role !== 'stream') await this.deps.worker?.othersStopped?.();
+      // Worker 0 keeps the system API (/readyz 503, stats, clients) until the other workers have drained too. Not
+      // after a failed start: the supervisor stops the others only once this worker has exited (255).
+      if (this.deps.role !== 'stream' && this.fullyStarted) await this.deps.worker?.othersStopped?.();
       await this.listeners.get('systemApi')?.close(Math.max(0, deadline - performance.now()));
       this.loop.stop();
       await this.summaries?.stop();

@@ -142,7 +142,9 @@ export class BalancerServer {
       case 'healthRead': {
         const ids = a[0];
         if (!Array.isArray(ids) || !ids.every((x) => typeof x === 'string')) throw new Error('healthRead: server ids must be strings');
-        return h.read(ids as string[]);
+        // Marks are kept for the origins this balancer knows, not the asking worker's list: that list may be up
+        // to its cache time old, and pruning with it dropped the drain of an origin registered since.
+        return this.balancer.origins().then((views) => h.read(views.map((v) => v.origin.serverId)));
       }
       default:
         throw new Error(`unknown method ${r.m}`);

@@ -25,7 +25,11 @@ export interface IpcBalancerOptions {
   maxPending?: number;
   /** The clock health states are judged at (the health monitor's). */
   now?: () => number;
-  /** How long the origin list used to build health tables is reused (ms of real time). */
+  /**
+   * How long the origin list is reused (ms of real time): for health tables and for `origins()` itself (the
+   * router reads it on every route for failover targets; asking the primary each time cost a round trip per
+   * request). A registration or removal through this worker, or a removal through worker 0, refreshes it.
+   */
   originsCacheMs?: number;
   /** Malformed or unmatched answers (counted, then dropped). */
   onDropped?: (count: number) => void;
@@ -64,9 +68,9 @@ export class IpcBalancer implements Balancer {
   private flushScheduled = false;
   private unsubscribe: (() => void) | undefined;
   private closed = false;
-  /** Origins last read from the primary, for health tables (refreshed after `originsCacheMs` or a registration here). */
-  private originsCache: { at: number; origins: Origin[] } | undefined;
-  private originsLoading: Promise<Origin[]> | undefined;
+  /** Origins last read from the primary (refreshed after `originsCacheMs`, a registration here or a removal). */
+  private originsCache: { at: number; views: OriginView[]; origins: Origin[] } | undefined;
+  private originsLoading: Promise<OriginView[]> | undefined;
   private counts: RecordCounts | undefined;
   private countsLoading = false;
   private readonly secrets = new Map<string, Promise<string>>();
@@ -194,15 +198,11 @@ export class IpcBalancer implements Balancer {
     return wire;
   }
 
-  private knownOrigins(): Promise<Origin[]> {
+  private async knownOrigins(): Promise<Origin[]> {
     const c = this.originsCache;
-    if (c && performance.now() - c.at < this.originsCacheMs) return Promise.resolve(c.origins);
-    this.originsLoading ??= this.origins()
-      .then((views) => views.map((v) => v.origin))
-      .finally(() => {
-        this.originsLoading = undefined;
-      });
-    return this.originsLoading;
+    if (c && performance.now() - c.at < this.originsCacheMs) return c.origins;
+    await this.origins();
+    return this.originsCache?.origins ?? [];
   }
 
   private fresh<T>(map: Map<string, Cached<T>>, key: string): T | undefined {
@@ -229,6 +229,11 @@ export class IpcBalancer implements Balancer {
     return origin;
   }
 
+  private forgetOrigins(): void {
+    this.originsCache = undefined;
+    this.originsLoading = undefined;
+  }
+
   private forgetPins(): void {
     this.pinCache.clear();
   }
@@ -238,28 +243,40 @@ export class IpcBalancer implements Balancer {
    * (a cached pin would re-commit it to the removed origin in the primary).
    */
   originRemoved(): void {
-    this.originsCache = undefined;
+    this.forgetOrigins();
     this.forgetPins();
   }
 
   async register(origin: Origin): Promise<RegisterResult> {
     const r = await this.call<{ replaced?: Origin }>('register', [origin]);
-    this.originsCache = undefined;
+    this.forgetOrigins();
     if (r?.replaced) this.forgetPins();
     return { replaced: r?.replaced };
   }
 
   async deregister(serverId: string): Promise<boolean> {
     const r = await this.call<boolean>('deregister', [serverId]);
-    this.originsCache = undefined;
+    this.forgetOrigins();
     this.forgetPins();
     return r;
   }
 
-  async origins(): Promise<OriginView[]> {
-    const views = await this.call<OriginView[]>('origins', []);
-    this.originsCache = { at: performance.now(), origins: views.map((v) => v.origin) };
-    return views;
+  /** The origin list, read from the primary at most every `originsCacheMs` (one read in flight at a time). */
+  origins(): Promise<OriginView[]> {
+    const c = this.originsCache;
+    if (c && performance.now() - c.at < this.originsCacheMs) return Promise.resolve(c.views);
+    if (this.originsLoading) return this.originsLoading;
+    const loading = this.call<OriginView[]>('origins', []).then((views) => {
+      // A registration or removal while this read was in flight made it stale: do not keep it.
+      if (this.originsLoading === loading) this.originsCache = { at: performance.now(), views, origins: views.map((v) => v.origin) };
+      return views;
+    });
+    this.originsLoading = loading;
+    const clear = () => {
+      if (this.originsLoading === loading) this.originsLoading = undefined;
+    };
+    loading.then(clear, clear);
+    return loading;
   }
 
   async pick(streamKey: string, request?: PickRequest): Promise<Origin> {

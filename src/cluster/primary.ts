@@ -12,6 +12,7 @@ import { BalancerServer } from './balancer-server.js';
 import { GatherRelay } from './gather-relay.js';
 import { HealthStore } from './health-store.js';
 import { LiveStreams } from './live-streams.js';
+import { supervisorTls, tlsPairMessage } from './tls-share.js';
 import { CONTROL_TAG, OTHERS_DONE, SLOT_VARIABLE, STARTED_TAG, type ControlCommand } from './worker.js';
 
 /** Restarts of one slot allowed within RESTART_WINDOW_MS before the primary gives up and stops. */
@@ -92,6 +93,10 @@ export async function runPrimary({ config, log: baseLog, exit }: PrimaryOptions)
   const control = (c: ControlCommand) => {
     for (const s of slots) send(s.worker, { t: CONTROL_TAG, c });
   };
+  // The HTTPS certificate: read and checked here, handed to every started worker (all serve the same pair).
+  const tls = supervisorTls(config, log, (message) => {
+    for (const s of slots) if (s.started) send(s.worker, message);
+  });
   const finishIfDone = () => {
     if (!stopping) return;
     // Worker 0 holds the system API (/readyz 503 while draining): it goes last, once the others have drained.
@@ -108,6 +113,7 @@ export async function runPrimary({ config, log: baseLog, exit }: PrimaryOptions)
     exitCode = code;
     log.info({ why, graceMs: config.graceQuitMs, forceMs: config.forceQuitMs }, 'stopping workers');
     for (const s of slots) clearTimeout(s.timer);
+    tls?.close();
     control('stop');
     // Workers keep their own force timer; this one catches a worker that hangs past it.
     setTimeout(() => {
@@ -129,6 +135,8 @@ export async function runPrimary({ config, log: baseLog, exit }: PrimaryOptions)
       if (typeof m === 'object' && m !== null && (m as { t?: unknown }).t === STARTED_TAG) {
         slot.started = true;
         log.info({ worker: slot.index, pid: w.process.pid }, 'worker started');
+        // It read the files at its start: the pair in force here is the one every worker serves.
+        if (tls) send(w, tlsPairMessage(tls.options, 'worker started'));
         if (!announced && slots.every((s) => s.started)) {
           announced = true;
           log.info({ workers: slots.map((s) => s.worker?.process.pid) }, `${SIGNATURE} started`);
@@ -182,7 +190,10 @@ export async function runPrimary({ config, log: baseLog, exit }: PrimaryOptions)
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', () => control('hup'));
+  process.on('SIGHUP', () => {
+    if (!tls) log.info('SIGHUP: no TLS certificate reloaded');
+    else tls.reload('SIGHUP');
+  });
 
   log.info({ workers: config.workers, schedulingPolicy: cluster.schedulingPolicy === cluster.SCHED_RR ? 'rr' : 'none' }, 'starting workers');
   for (const s of slots) fork(s);

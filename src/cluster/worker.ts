@@ -15,6 +15,7 @@ import { IpcBalancer } from './ipc-balancer.js';
 import { IpcHealthShare } from './ipc-health-share.js';
 import type { Channel } from './ipc-protocol.js';
 import { LiveStreamReporter } from './live-streams.js';
+import { parseTlsPairMessage } from './tls-share.js';
 
 export type WorkerRole = 'lead' | 'stream';
 /** Settled balancer answers (a pinned stream's origin, HLS sessions) a worker reuses this long (ms) before asking again. */
@@ -24,7 +25,7 @@ export const SLOT_VARIABLE = 'ORIGIN_PROXY_WORKER_SLOT';
 
 /** Control messages primary → worker. */
 export const CONTROL_TAG = 'origin-proxy:control';
-export type ControlCommand = 'stop' | 'force' | 'hup';
+export type ControlCommand = 'stop' | 'force';
 /** Primary → worker 0 while stopping: every other worker has exited (worker 0's APIs may go now). */
 export const OTHERS_DONE = 'others-done';
 /** Worker → primary once its listeners are up. */
@@ -54,6 +55,8 @@ export interface WorkerHooks {
   started(): void;
   /** Calls `fn` for each control command from the primary (and `stop` when the primary is gone). */
   onControl(fn: (command: ControlCommand) => void): void;
+  /** Calls `fn` with each TLS pair the primary read and checked (sent once this worker started, then on changes). */
+  onTlsPair(fn: (pair: { cert: string; key: string }, why: string) => void): void;
   /**
    * Resolves once every other worker has exited (or the primary is gone): worker 0 keeps the system API
    * (`/readyz` 503, stats) up while the others still drain.
@@ -101,7 +104,7 @@ export function workerHooks(config: Config, baseLog: Logger): WorkerHooks {
   channel.onMessage((m) => {
     const msg = m as { t?: unknown; c?: unknown } | null;
     if (typeof msg !== 'object' || msg === null || msg.t !== CONTROL_TAG) return;
-    if (msg.c === 'stop' || msg.c === 'force' || msg.c === 'hup') dispatch(msg.c);
+    if (msg.c === 'stop' || msg.c === 'force') dispatch(msg.c);
     else if (msg.c === OTHERS_DONE) othersDone();
   });
   // The primary is gone (killed): nothing would ever stop this worker, and the balancer cannot answer.
@@ -142,6 +145,12 @@ export function workerHooks(config: Config, baseLog: Logger): WorkerHooks {
     onControl: (fn) => {
       listeners.push(fn);
       for (const c of early.splice(0)) fn(c);
+    },
+    onTlsPair: (fn) => {
+      channel.onMessage((m) => {
+        const pair = parseTlsPairMessage(m);
+        if (pair) fn(pair, pair.why);
+      });
     },
   };
 }

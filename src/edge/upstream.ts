@@ -2,14 +2,13 @@
 // connect / createStream / play the relay uses). Its messages become shared media packets; the origin's
 // end-of-stream signs (UnpublishNotify, Play.Stop, StreamEOF) and its connection closing end the stream.
 // It is read as fast as the origin sends: no player ever slows it. A silent origin is watched as the per-client
-// relay watches one (src/rtmp/relay.ts): pinged after half the idle timeout of silence; one that answered a ping
-// on this connection and then gives no sign of life for another half is dead, and the stream ends. One that never
-// answers pings (node-media-server) is left to TCP keepalive: pinging it further would hold keepalive off.
+// relay watches one (src/rtmp/origin-watch.ts): one that answered pings and stopped ends the stream.
 import type { Logger } from '../log.js';
 import { keepAlive } from '../net/keepalive.js';
 import { infoObject, infoText, isCommand, peekCommandName, readCommand } from '../rtmp/commands.js';
 import type { RtmpLeg } from '../rtmp/leg.js';
 import { MessageType, UserControlEventType, type RtmpMessage } from '../rtmp/messages.js';
+import { OriginWatch } from '../rtmp/origin-watch.js';
 import { MediaPacket } from './media.js';
 import type { StreamEnd } from './types.js';
 
@@ -23,15 +22,16 @@ export interface UpstreamHandlers {
 
 export class Upstream {
   private ended = false;
-  /** Origin liveness: bytes read at the last check and when they last grew; the outstanding ping. */
-  private heard = { read: 0, at: Date.now() };
-  private ping = { at: 0, pongsBefore: 0, answered: false, off: false };
+  /** Origin liveness (pings); what the leg read before the first check counts as heard then. */
+  private readonly originWatch: OriginWatch;
 
   constructor(
     private readonly leg: RtmpLeg,
     private readonly log: Logger,
     private readonly on: UpstreamHandlers,
-  ) {}
+  ) {
+    this.originWatch = new OriginWatch(leg, Date.now(), 0);
+  }
 
   /** Starts reading; `forward` is what the origin sent along with its Play.Start. */
   start(forward: RtmpMessage[]): void {
@@ -95,36 +95,22 @@ export class Upstream {
     this.on.end(reason, err);
   }
 
-  /** Called about once a second: pings a silent origin; ends the stream when one that answered pings stopped. */
+  /** Called by the hub's sweep: pings a silent origin; ends the stream when one that answered pings stopped. */
   watch(now: number, halfMs: number): void {
     if (this.ended) return;
-    const leg = this.leg;
-    const read = leg.socket.bytesRead;
-    if (read !== this.heard.read) this.heard = { read, at: now };
-    const ping = this.ping;
-    if (ping.at !== 0) {
-      if (leg.pongs > ping.pongsBefore) {
-        ping.answered = true;
-        ping.at = 0;
-      } else if (this.heard.at > ping.at) {
-        // Other traffic answered for it.
-        ping.at = 0;
-      } else if (now - ping.at >= halfMs) {
-        ping.at = 0;
-        if (ping.answered) {
-          this.log.info({ silentMs: now - this.heard.at }, 'edge origin stopped answering pings, closing');
-          this.stop('origin closed');
-          return;
-        }
-        ping.off = true;
+    switch (this.originWatch.check(now, halfMs)) {
+      case 'dead':
+        this.log.info({ silentMs: this.originWatch.silentMs(now) }, 'edge origin stopped answering pings, closing');
+        this.stop('origin closed');
+        return;
+      case 'pings off':
         this.log.debug('edge origin does not answer pings: TCP keepalive watches it');
-      }
-    }
-    if (ping.at === 0 && !ping.off && now - this.heard.at >= halfMs) {
-      ping.at = now;
-      ping.pongsBefore = leg.pongs;
-      leg.ping(now);
-      leg.flush();
+        return;
+      case 'pinged':
+        this.leg.flush();
+        return;
+      case 'ok':
+        return;
     }
   }
 

@@ -57,6 +57,8 @@ export class TlsCredentials {
   constructor(
     private readonly files: TlsFiles,
     private readonly log: Logger,
+    /** Told of every pair a reload accepted (the supervisor hands it to its workers). */
+    private readonly onReloaded?: (options: SecureContextOptions, why: string) => void,
   ) {
     this.current = loadTlsFiles(files);
   }
@@ -83,6 +85,25 @@ export class TlsCredentials {
     for (const s of this.servers) s.setSecureContext(next);
     const cert = new X509Certificate(next.cert as Buffer);
     this.log.info({ why, subject: cert.subject, validTo: cert.validTo, fingerprint: cert.fingerprint256 }, 'TLS certificate reloaded');
+    this.onReloaded?.(next, why);
+    return true;
+  }
+
+  /**
+   * Serves a pair another process read and checked (a worker, given the supervisor's pair): its files are not read
+   * here. False (current pair kept) when the pair is unusable.
+   */
+  use(pair: { cert: string; key: string }, why: string): boolean {
+    const next: SecureContextOptions = { cert: pair.cert, key: pair.key };
+    try {
+      createSecureContext(next);
+    } catch (err) {
+      this.log.error({ why, err: (err as Error).message }, 'TLS certificate from the supervisor unusable; keeping the current one');
+      return false;
+    }
+    this.current = next;
+    for (const s of this.servers) s.setSecureContext(next);
+    this.log.debug({ why }, 'TLS certificate in use');
     return true;
   }
 

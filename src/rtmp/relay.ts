@@ -9,11 +9,9 @@
 // - a player may wait silently as long as its origin connection is healthy: before the stream is published,
 //   or through a gap while its encoder reconnects (origins keep such players and start sending when the
 //   stream comes). Its origin connection is healthy while TCP holds (keepalive on both legs) and, for an
-//   origin that answers RTMP pings, while it answers them: the proxy pings an origin that has been silent
-//   for half the idle timeout, and an origin that answered a ping on this connection before and now gives no
-//   sign of life for another half is dead. An origin that never answers pings (node-media-server ignores
-//   them) is left to TCP: pinging it further would only hold TCP keepalive off (no probes while written
-//   data is unacknowledged). A player that stops reading while media waits for it is dropped after the
+//   origin that answers RTMP pings, while it answers them (origin-watch.ts: pinged after half the idle
+//   timeout of silence, dead when it answered pings before and then stays silent another half; one that
+//   never answers is left to TCP). A player that stops reading while media waits for it is dropped after the
 //   idle timeout.
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
@@ -22,6 +20,7 @@ import { amf0Number } from './amf0.js';
 import { commandMessage, peekCommandName, readCommand } from './commands.js';
 import type { RtmpLeg } from './leg.js';
 import { MessageType, UserControlEventType, type RtmpMessage } from './messages.js';
+import { OriginWatch } from './origin-watch.js';
 
 /** Bytes queued on one socket above which the other side is no longer read. */
 export const RELAY_HIGH_WATER = 64 * 1024;
@@ -75,15 +74,6 @@ interface Liveness {
   /** Bytes the client's socket had taken at the last change, and when (players). */
   clientTaken: number;
   clientTakenAt: number;
-  /** Bytes read from the origin at the last change, and when. */
-  originRead: number;
-  originHeardAt: number;
-  /** When our outstanding ping went out (0: none), and the origin's pong count then. */
-  pingAt: number;
-  pongsBefore: number;
-  /** The origin answered a ping on this connection / never answered one (pings are off then). */
-  answersPings: boolean;
-  pingsOff: boolean;
 }
 
 export class Relay {
@@ -93,6 +83,8 @@ export class Relay {
   private readonly clientId: number;
   private readonly originId: number;
   private readonly live: Liveness;
+  /** A player's silent origin (pings). */
+  private readonly originWatch: OriginWatch;
 
   constructor(private readonly o: RelayOptions) {
     this.client = o.client;
@@ -109,13 +101,8 @@ export class Relay {
       activeAt: now,
       clientTaken: 0,
       clientTakenAt: now,
-      originRead: s.bytesRead,
-      originHeardAt: now,
-      pingAt: 0,
-      pongsBefore: 0,
-      answersPings: false,
-      pingsOff: false,
     };
+    this.originWatch = new OriginWatch(this.origin, now);
     c.on('data', this.onClientData);
     s.on('data', this.onOriginData);
     c.on('end', () => this.end('client closed'));
@@ -287,36 +274,19 @@ export class Relay {
 
   /** Pings an origin silent for `halfMs`; one that answered pings before and then stays silent for another `halfMs` is dead. */
   private watchOrigin(now: number, halfMs: number): void {
-    const live = this.live;
-    const leg = this.origin;
-    const read = leg.socket.bytesRead;
-    if (read !== live.originRead) {
-      live.originRead = read;
-      live.originHeardAt = now;
-    }
-    if (live.pingAt !== 0) {
-      if (leg.pongs > live.pongsBefore) {
-        live.answersPings = true;
-        live.pingAt = 0;
-      } else if (live.originHeardAt > live.pingAt) {
-        // Other traffic answered for it.
-        live.pingAt = 0;
-      } else if (now - live.pingAt >= halfMs) {
-        live.pingAt = 0;
-        if (live.answersPings) {
-          this.o.log?.info({ silentMs: now - live.originHeardAt }, 'origin stopped answering pings, closing');
-          this.end('origin stopped answering pings');
-          return;
-        }
-        live.pingsOff = true;
+    switch (this.originWatch.check(now, halfMs)) {
+      case 'dead':
+        this.o.log?.info({ silentMs: this.originWatch.silentMs(now) }, 'origin stopped answering pings, closing');
+        this.end('origin stopped answering pings');
+        return;
+      case 'pings off':
         this.o.log?.debug('origin does not answer pings: TCP keepalive watches it');
-      }
-    }
-    if (live.pingAt === 0 && !live.pingsOff && now - live.originHeardAt >= halfMs) {
-      live.pingAt = now;
-      live.pongsBefore = leg.pongs;
-      leg.ping(now);
-      this.flushBoth();
+        return;
+      case 'pinged':
+        this.flushBoth();
+        return;
+      case 'ok':
+        return;
     }
   }
 }

@@ -37,7 +37,9 @@ async function view(proxy: RunningProxy, query = '?cluster=1'): Promise<StreamVi
 before(async () => {
   const flv = await makeTestFlv(media.dir, 30);
   redis = await startRedis();
-  [a, b] = await startRedisProxies(redis, 2, { db: 3 });
+  // A stream's players are the clients each proxy relays (listed per client). Edge players are counted but not
+  // listed (docs/BEHAVIOUR.md §11.7): the stream would show no player, so edge stays off whatever the overlay.
+  [a, b] = await startRedisProxies(redis, 2, { db: 3, env: { PROXY_EDGE: 'off' } });
   admin = redisAdmin(redis, { db: 3 });
   nms = await startNodeMediaServer();
   await registerOrigin(a.systemApi, { ip: '127.0.0.1', server: 'nms', service: 'svc', pid: '1', rtmp: [String(nms.rtmpPort)], http: [String(nms.httpPort)] });

@@ -126,13 +126,17 @@ test('the console lists an nginx-rtmp origin and a stream published through the 
     assert.match(origin, /rtmp \d+/);
     await rowWith(page, 'streams', ['__defaultVhost__/live/console', 'ng']);
     // Charts from the proxy's own /metrics: the client bytes and the live clients (the RTMP publisher).
-    await page.waitForFunction(
-      `(() => {
-        const captions = [...document.querySelectorAll('#charts figure figcaption')].map((c) => c.textContent);
-        return captions.includes('Bytes per second') && captions.includes('Connections');
-      })()`,
-      undefined,
-      { timeout: 30_000 },
+    // Polled with page.evaluate (CDP evaluation is exempt from the page's CSP): page.waitForFunction re-evaluates a
+    // string with eval() on later frames, which the console's CSP (no 'unsafe-eval') refuses whenever the charts
+    // are not there at the first look.
+    const chartCaptions = `[...document.querySelectorAll('#charts figure figcaption')].map((c) => c.textContent)`;
+    await eventually(
+      async () => {
+        const captions = (await page.evaluate(chartCaptions)) as string[];
+        assert.ok(captions.includes('Bytes per second') && captions.includes('Connections'), `chart captions ${JSON.stringify(captions)}`);
+      },
+      30_000,
+      250,
     );
     assert.match(String(await page.evaluate(`document.getElementById('charts').textContent`)), /origin_proxy_clients_active/);
     assert.equal(await page.evaluate(`document.getElementById('metrics-note').hidden`), true, 'no "metrics unavailable" note');
@@ -315,7 +319,9 @@ test('an origin whose heartbeats stopped is listed as down, with the reason', { 
 
 test('the console shows the publisher, players and clients of a live stream, and kicks a client', { timeout: 120_000 }, async () => {
   const nms = await startNodeMediaServer();
-  const proxy = await startProxy();
+  // The player is listed and kicked one by one: a per-client relay. Edge players are counted but not listed or
+  // kickable (docs/BEHAVIOUR.md §11.7), so edge mode stays off whatever the suite's overlay.
+  const proxy = await startProxy({ env: { PROXY_EDGE: 'off' } });
   try {
     await registerOrigin(proxy.systemApi, {
       ip: '127.0.0.1',

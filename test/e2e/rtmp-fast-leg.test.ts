@@ -39,8 +39,10 @@ describe('RTMP fast origin leg (proxy process, scripted origins)', () => {
 
   before(async () => {
     // One process: the careful-origin memory belongs to an RTMP listener, so each worker learns an origin on its own
-    // (docs/BEHAVIOUR.md §4.5, §8.5) and the counts of fast and careful legs below are per process.
-    proxy = await startProxy({ env: { PROXY_ORIGIN_ANSWER_TIMEOUT: '1500ms', PROXY_LOG_LEVEL: 'info', PROXY_WORKERS: '1' } });
+    // (docs/BEHAVIOUR.md §4.5, §8.5) and the counts of fast and careful legs below are per process. The client sees the
+    // origin leg's own answers and media as the origin sent them (a per-client relay): edge mode answers plays itself
+    // and starts a player at a keyframe (§11.2), so it stays off whatever the suite's overlay.
+    proxy = await startProxy({ env: { PROXY_ORIGIN_ANSWER_TIMEOUT: '1500ms', PROXY_LOG_LEVEL: 'info', PROXY_WORKERS: '1', PROXY_EDGE: 'off' } });
     url = `rtmp://127.0.0.1:${proxy.ports.rtmp}/live`;
   });
   after(async () => {

@@ -78,9 +78,19 @@ describe('RTSP limits against a scripted origin', () => {
       );
       // The high-water mark plus what one read of the origin can bring (a chunk of at most 64 KiB).
       assert.ok(stats.largestClientBacklog <= 64 * 1024 + 65_536, `backlog ${stats.largestClientBacklog}`);
-      const flooded = origin.flooded;
-      // The origin is stalled too (its writes wait for 'drain'), not buffered without end by the proxy.
-      await waitFor(async () => (await rtspStats(proxy)).originsPaused === 1 && origin.flooded === flooded, { what: 'the flood stalled' });
+      // The origin is stalled too (its writes wait for 'drain'), not buffered without end by the proxy. The
+      // kernel buffers between them still fill after the proxy pauses, so the stall is proven by two polls
+      // that both see the origin waiting with the same byte count (a 'drain' between them would write more).
+      let seen = -1;
+      const flooded = await waitFor(
+        async () => {
+          const now = origin.floodWaiting && (await rtspStats(proxy)).originsPaused === 1 ? origin.flooded : -1;
+          const held = now !== -1 && now === seen && origin.floodWaiting;
+          seen = now;
+          return held ? now : undefined;
+        },
+        { what: 'the flood stalled' },
+      );
       c.socket.resume();
       await waitFor(() => origin.flooded > flooded + 1_000_000, { what: 'the flood resumed once the player read again', timeoutMs: 20_000 });
       c.destroy();

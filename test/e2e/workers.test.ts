@@ -5,11 +5,13 @@
 // relays ending, the other's going on), and that SIGTERM to the primary drains everything.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startHeartbeat } from '../fixtures/heartbeat.js';
 import { eventually, makeTestFlv, probeCodecs, publish } from '../fixtures/media.js';
 import { startNginxRtmp, type NginxOrigin } from '../fixtures/nginx-rtmp.js';
 import { tempDir } from '../fixtures/paths.js';
+import { freePort } from '../fixtures/ports.js';
 import { stopAllPeers } from '../fixtures/process.js';
 import { startProxy, waitForOrigins, type ProxyStats, type RunningProxy } from '../fixtures/proxy.js';
 import { RtmpTestClient } from '../fixtures/rtmp-client.js';
@@ -283,4 +285,29 @@ describe('PROXY_WORKERS=2 (BEHAVIOUR.md §8.5)', () => {
     );
     await eventually(async () => assert.ok(players.every((p) => p.closed)), 5000, 50);
   });
+});
+
+describe('PROXY_WORKERS=2: a worker that cannot start (BEHAVIOUR.md §8.5 item 7)', () => {
+  test(
+    'worker 0 failing on a listener only it runs (PROXY_METRICS_LISTEN in use) stops the proxy with 255; nothing is left listening',
+    { timeout: 60_000 },
+    async () => {
+      // Worker 0 opens the metrics listener after its client listeners: its failed start must not wait for the
+      // other workers to drain (they are only stopped once worker 0 has exited), or the proxy never exits.
+      const blocker = createServer();
+      const port = await freePort();
+      await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', r));
+      try {
+        const p = await startProxy({ env: { PROXY_WORKERS: '2', PROXY_METRICS_LISTEN: `127.0.0.1:${port}` }, waitReady: false });
+        const { code } = await p.peer.exited;
+        assert.equal(code, 255);
+        assert.match(p.peer.output, /PROXY_METRICS_LISTEN="127\.0\.0\.1:\d+": cannot listen: EADDRINUSE/);
+        assert.match(p.peer.output, /"worker":0,[^\n]*"code":255[^\n]*worker exited/);
+        // Worker 1's HTTP stream listener (up or coming up when worker 0 failed) is gone too.
+        await assert.rejects(fetch(`${p.httpServer}/live/none.flv`));
+      } finally {
+        blocker.close();
+      }
+    },
+  );
 });

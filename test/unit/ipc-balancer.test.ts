@@ -147,8 +147,10 @@ describe('IpcBalancer protocol', () => {
   test('waiting requests are capped: beyond the cap a call fails at once', async () => {
     const ch = silentChannel();
     const b = new IpcBalancer({ channel: ch, timeoutMs: 60_000, maxPending: 3 });
-    const waiting = [b.origins(), b.origins(), b.origins()];
+    // Three distinct requests (concurrent origins() reads would share one).
+    const waiting = [b.lookup('a'), b.lookup('b'), b.lookup('c')];
     for (const w of waiting) w.catch(() => undefined);
+    await new Promise((resolve) => setImmediate(resolve)); // a lookup asks after building its request
     await assert.rejects(b.origins(), (err: unknown) => err instanceof BalancerUnavailableError && /3 requests already wait/.test(err.message));
     assert.equal(b.pendingCount, 3);
     b.failAll('test over');
@@ -251,6 +253,28 @@ describe('IpcBalancer protocol', () => {
     down = true;
     await b.claim('k', { health });
     assert.ok(pair.worker.sent.length > afterNeeds, 'a pin on an origin this worker calls down is asked again');
+    await b.close();
+    await memory.close();
+  });
+
+  test('the origin list is read once per originsCacheMs, shared by concurrent readers, and read again after a registration here', async () => {
+    const memory = new MemoryBalancer({ originExpireMs: EXPIRE, sessionTtlMs: TTL, maxStreamPins: 100 });
+    const pair = channelPair();
+    const server = new BalancerServer(memory, silent);
+    pair.primary.onMessage((m) => server.handle(m, (r) => pair.primary.send(r)));
+    const b = new IpcBalancer({ channel: pair.worker, originsCacheMs: 60_000 });
+    await b.register(parseRegistration({ ip: '127.0.0.1', server: 'a', service: 's', pid: '1', rtmp: ['1935'] }, Date.now()));
+    const sent = pair.worker.sent.length;
+    const [x, y] = await Promise.all([b.origins(), b.origins()]);
+    assert.deepEqual(x, y);
+    await b.origins();
+    assert.equal(pair.worker.sent.length, sent + 1, 'one read for three callers');
+    await b.register(parseRegistration({ ip: '127.0.0.1', server: 'b', service: 's', pid: '1', rtmp: ['1936'] }, Date.now()));
+    assert.deepEqual((await b.origins()).map((v) => v.origin.serverId).sort(), ['a', 'b'], 'a registration here is seen at once');
+    b.originRemoved();
+    const before = pair.worker.sent.length;
+    await b.origins();
+    assert.equal(pair.worker.sent.length, before + 1, 'a removal elsewhere drops the cached list');
     await b.close();
     await memory.close();
   });

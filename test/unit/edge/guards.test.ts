@@ -9,7 +9,7 @@ import { MemoryBalancer } from '../../../src/balancer/memory.js';
 import { MAX_HLS_URL } from '../../../src/balancer/hls-record.js';
 import { TtlMap } from '../../../src/balancer/ttl-map.js';
 import { createLogger } from '../../../src/log.js';
-import { ConnectionGuard } from '../../../src/net/connection-guard.js';
+import { ConnectionGuard, workerLimits, workerShare } from '../../../src/net/connection-guard.js';
 import { FdBudget, parseFileLimit } from '../../../src/net/fd-limit.js';
 import { HeapGuard } from '../../../src/net/heap-guard.js';
 import { forwardResponseHeaders } from '../../../src/net/origin-http.js';
@@ -102,6 +102,36 @@ describe('connection admission', () => {
     const g2 = new ConnectionGuard('PROXY_HTTP_SERVER', { maxConnections: 2, maxConnectionsPerIp: 10, overloaded: () => over }, capture().log);
     over = true;
     assert.match(g2.admit(sock('10.0.0.1')) ?? '', /PROXY_MAX_HEAP_RATIO/);
+  });
+  test('worker shares add up to the configured cap (at least 1 each); one process keeps the cap', () => {
+    for (const [cap, workers] of [
+      [100000, 2],
+      [5, 2],
+      [7, 3],
+      [4, 4],
+      [1000, 7],
+    ] as const) {
+      const shares = Array.from({ length: workers }, (_, slot) => workerShare(cap, workers, slot));
+      assert.equal(
+        shares.reduce((a, b) => a + b, 0),
+        cap,
+        `${cap} over ${workers}: ${shares.join(' + ')}`,
+      );
+      assert.ok(Math.max(...shares) - Math.min(...shares) <= 1);
+    }
+    assert.deepEqual(
+      [0, 1, 2].map((slot) => workerShare(2, 3, slot)),
+      [1, 1, 1],
+      'never 0: a worker with no share would refuse everyone',
+    );
+    assert.equal(workerShare(5, 1, 0), 5);
+    const base = { maxConnections: 5, maxConnectionsPerIp: 3 };
+    assert.equal(workerLimits(base, 1, 0), base);
+    const w1 = workerLimits(base, 2, 1);
+    assert.deepEqual([w1.maxConnections, w1.maxConnectionsPerIp], [2, 1]);
+    const g = new ConnectionGuard('PROXY_RTMP_SERVER', w1, capture().log);
+    assert.equal(g.admit(sock('10.0.0.1')), undefined);
+    assert.match(g.admit(sock('10.0.0.1')) ?? '', /PROXY_MAX_CONNECTIONS_PER_IP \(3; this worker's share 1 of 2 workers\)/);
   });
 });
 
