@@ -13,6 +13,9 @@ import { ResponseParseError } from '../net/http1-response.js';
 
 export { CORS_HEADERS };
 
+/** Body bytes that arrive before their reader are copied below this size (cheaper than giving up a read buffer). */
+const EARLY_COPY_BELOW = 4 * 1024;
+
 export interface OriginRequest {
   /** The proxy's HTTP/1.1 client to origins (keep-alive pools per endpoint). */
   client: OriginClient;
@@ -79,9 +82,9 @@ export class OriginAnswer implements OriginHandler {
     this.control?.resume();
   }
 
-  /** The chunk being handled stays referenced after the sink returns (e.g. a write queued it). */
+  /** The chunk being handled stays referenced after the sink returns, only by a write it queued. */
   handOff(): void {
-    this.control?.handOff();
+    this.control?.handOff(true);
   }
 
   /** Every chunk handed off so far is no longer referenced (the sink's writes are all done). */
@@ -116,9 +119,14 @@ export class OriginAnswer implements OriginHandler {
 
   onData(chunk: Buffer): boolean {
     if (this.sink) return this.sink(chunk);
-    // Kept past this call: copied (the read buffer is reused, and its handed-off memory is recycled only for
-    // writes the sink itself queued).
-    this.early.push(Buffer.from(chunk));
+    // Kept past this call: the read buffer is handed off for good (never recycled: these bytes outlive any
+    // write the sink will queue), or a small chunk copied.
+    if (chunk.length < EARLY_COPY_BELOW) {
+      this.early.push(Buffer.from(chunk));
+    } else {
+      this.control?.handOff(false);
+      this.early.push(chunk);
+    }
     // Bounded: past one high-water mark of unclaimed bytes the origin waits for the reader.
     if (this.early.length < 16) return true;
     this.pausedEarly = true;

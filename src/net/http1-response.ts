@@ -23,8 +23,8 @@ export interface ResponseEvents {
   onEnd(): void;
 }
 
-export const MAX_HEAD_BYTES = 64 * 1024;
-export const MAX_HEADERS = 100;
+const MAX_HEAD_BYTES = 64 * 1024;
+const MAX_HEADERS = 100;
 /** A chunk-size line with its extensions, or one trailer line. */
 const MAX_LINE_BYTES = 4096;
 const MAX_TRAILER_BYTES = 16 * 1024;

@@ -30,13 +30,13 @@ export class OriginHeadersTimeout extends Error {
 }
 
 /** An established connection failed or closed mid-answer (not a dial failure: no failover). */
-export class OriginConnectionLost extends Error {
+class OriginConnectionLost extends Error {
   override readonly name = 'OriginConnectionLost';
   readonly code = 'ORIGIN_CONNECTION_LOST';
 }
 
 /** The request was abandoned by its caller. */
-export class OriginRequestAborted extends Error {
+class OriginRequestAborted extends Error {
   override readonly name = 'OriginRequestAborted';
 }
 
@@ -46,8 +46,11 @@ export interface OriginControl {
   abort(err?: Error): void;
   /** Reading was paused (onData returned false): read on. */
   resume(): void;
-  /** The body slice being handled stays referenced after onData returns (a queued write holds it). */
-  handOff(): void;
+  /**
+   * The body slice being handled stays referenced after onData returns (a queued write holds it). With
+   * `recyclable` false its buffer is never taken back by recycle() (the caller keeps the slice beyond its writes).
+   */
+  handOff(recyclable?: boolean): void;
   /**
    * Nothing references the slices handed off so far any more (the writes that held them are done): their
    * memory may take the next reads. Call it only when that is certain (the writer's queue is empty).
@@ -325,8 +328,8 @@ class Exchange implements ResponseEvents, OriginControl {
     this.conn?.resume();
   }
 
-  handOff(): void {
-    this.conn?.handOff();
+  handOff(recyclable = true): void {
+    this.conn?.handOff(recyclable);
   }
 
   recycle(): void {
@@ -347,10 +350,11 @@ class LendingReadBuffer {
 
   readonly next = (): Buffer => this.buf;
 
-  settle(n: number, retained: boolean): void {
+  /** After a read of `n` bytes; `retained`: a slice of it is still referenced; `lendable`: only by writes (see recycle). */
+  settle(n: number, retained: boolean, lendable: boolean): void {
     if (retained) {
       // Only full-size buffers are worth keeping for reuse.
-      if (this.buf.length === READ_BUFFER_MAX && this.lent.length < SPARES) this.lent.push(this.buf);
+      if (lendable && this.buf.length === READ_BUFFER_MAX && this.lent.length < SPARES) this.lent.push(this.buf);
       this.buf = this.spare.pop() ?? Buffer.allocUnsafe(n >= this.buf.length ? READ_BUFFER_MAX : this.buf.length);
     } else if (n >= this.buf.length && this.buf.length < READ_BUFFER_MAX) {
       this.buf = Buffer.allocUnsafe(READ_BUFFER_MAX);
@@ -384,6 +388,8 @@ class Connection {
   private connected = false;
   private closed = false;
   private handedOff = false;
+  /** The current read's buffer is kept by the caller beyond any write: never lent back as a spare. */
+  private keptForGood = false;
   /** The handler asked for no more body for now. */
   private paused = false;
   /** Reading is stopped (a read callback returned false). */
@@ -500,8 +506,9 @@ class Connection {
     }
   }
 
-  handOff(): void {
+  handOff(recyclable: boolean): void {
     this.handedOff = true;
+    if (!recyclable) this.keptForGood = true;
   }
 
   recycle(): void {
@@ -524,15 +531,16 @@ class Connection {
     }
     ex.answered = true;
     this.handedOff = false;
+    this.keptForGood = false;
     try {
       ex.parser.push(buf.subarray(0, n));
     } catch (err) {
-      this.reads.settle(n, true);
+      this.reads.settle(n, true, false);
       ex.fail(err as Error);
       this.close();
       return false;
     }
-    this.reads.settle(n, this.handedOff);
+    this.reads.settle(n, this.handedOff, !this.keptForGood);
     if (this.closed) return false;
     if (this.exchange !== ex) return !this.paused;
     if (ex.complete) {
