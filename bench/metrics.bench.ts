@@ -28,6 +28,13 @@ const RELAY_PUBLISHERS = 2;
 const RELAY_PLAYERS = 4;
 /** Relay CPU per GB with a scrape a second may exceed the unscraped figure by this much (issue 13). */
 const RELAY_TARGET = 0.03;
+
+function positiveInt(text: string | undefined, fallback: number): number {
+  if (text === undefined || text === '') return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_METRICS_RELAY_PAIRS must be a positive integer, not ${JSON.stringify(text)}`);
+  return n;
+}
 /** A scrape a second may cost this share of a core with ~10,000 live connections (issue 13). */
 const SCRAPE_TARGET = 0.01;
 
@@ -145,7 +152,8 @@ export async function metricsBench(ctx: BenchContext): Promise<BenchReport> {
     const idleBase = mean(idlePairs.map(([off]) => off.cpu / off.seconds));
 
     // (2) Relay CPU per GB on one steady load through every window, a scrape a second against none.
-    const relayPairsN = q ? 3 : 20;
+    // BENCH_METRICS_RELAY_PAIRS: more pairs narrow the interval (20 pairs ≈ 3 min of windows).
+    const relayPairsN = q ? 3 : positiveInt(process.env.BENCH_METRICS_RELAY_PAIRS, 20);
     const relaySeconds = q ? 2 : 4;
     // The load runs well past the windows (a slow scrape stretches one) and is stopped after them.
     const relayTotal = relayPairsN * 2 * relaySeconds + 120;
