@@ -4,14 +4,12 @@
 // swings from other processes fall on all three alike. Prints CPU per playlist request and CPU per GB of
 // segments, summed over the rounds, and each as a ratio to the relay.
 // Usage (after `npm run build`): HLS_AB_OTHER=/path/dist/src/main.js [HLS_AB_ONLY=playlist|segment] node dist/bench/hls-ab.js [rounds]
-import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES_DIST, tempDir } from '../test/fixtures/paths.js';
 import { freePort } from '../test/fixtures/ports.js';
 import { startPeer, stopAllPeers, waitForTcp, type Peer } from '../test/fixtures/process.js';
 import { registerOrigin, startProxy } from '../test/fixtures/proxy.js';
-import { fixedPlaylist, SEGMENT_BYTES, startStaticNginx } from './http.bench.js';
+import { startStaticHls } from './http.bench.js';
 import { httpLoad } from './lib/http-load.js';
 import { measureCpu } from './lib/proc.js';
 
@@ -35,12 +33,7 @@ async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? '10');
   const dir = tempDir('hls-ab');
   try {
-    const www = join(dir.dir, 'static', 'www');
-    mkdirSync(www, { recursive: true });
-    writeFileSync(join(www, 'bench.m3u8'), fixedPlaylist());
-    writeFileSync(join(www, 'bench-104.ts'), randomBytes(SEGMENT_BYTES));
-    for (const d of [dir.dir, join(dir.dir, 'static'), www]) chmodSync(d, 0o755);
-    const nginx = await startStaticNginx(join(dir.dir, 'static'));
+    const nginx = await startStaticHls(dir.dir);
     const a = await startProxy({ env: { PROXY_LOG_LEVEL: 'info', PROXY_HLS_CACHE_MAX: '0' } });
     const b = await startOther(other);
     const relayPort = await freePort();

@@ -183,6 +183,21 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s; sendfi
   return { peer, port };
 }
 
+/**
+ * The static HLS origin of the HTTP benchmarks: `fixedPlaylist()` and its five segments (one random
+ * SEGMENT_BYTES body) under `<dir>/static/www`, served by `startStaticNginx` at /live/.
+ */
+export async function startStaticHls(dir: string): Promise<{ peer: Peer; port: number }> {
+  const www = join(dir, 'static', 'www');
+  mkdirSync(www, { recursive: true });
+  writeFileSync(join(www, 'bench.m3u8'), fixedPlaylist());
+  const segment = randomBytes(SEGMENT_BYTES);
+  for (let i = 100; i < 105; i++) writeFileSync(join(www, `bench-${i}.ts`), segment);
+  // As root nginx's worker runs as nobody and must reach the files.
+  for (const d of [dir, join(dir, 'static'), www]) chmodSync(d, 0o755);
+  return startStaticNginx(join(dir, 'static'));
+}
+
 /** A live playlist of five 2 s segments, as an origin serves it (about 300 bytes). */
 export function fixedPlaylist(): string {
   const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-MEDIA-SEQUENCE:100', '#EXT-X-TARGETDURATION:2'];
@@ -196,14 +211,7 @@ interface Measured {
 }
 
 async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: string[][]; targets: Target[]; notes: string[] }> {
-  const www = join(dir, 'static', 'www');
-  mkdirSync(www, { recursive: true });
-  writeFileSync(join(www, 'bench.m3u8'), fixedPlaylist());
-  const segment = randomBytes(SEGMENT_BYTES);
-  for (let i = 100; i < 105; i++) writeFileSync(join(www, `bench-${i}.ts`), segment);
-  // As root nginx's worker runs as nobody and must reach the files.
-  for (const d of [dir, join(dir, 'static'), www]) chmodSync(d, 0o755);
-  const nginx = await startStaticNginx(join(dir, 'static'));
+  const nginx = await startStaticHls(dir);
   // The targets are for the request path itself: no edge cache (hls-cache.bench.ts measures the cache).
   const proxy: RunningProxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info', PROXY_HLS_CACHE_MAX: '0' } });
   const relayPort = await freePort();

@@ -1,11 +1,8 @@
 // Micro-benchmark (not part of `npm run bench`): CPU per GET of the proxy's origin client vs undici's dispatch,
 // in one process against a static nginx. Usage: node dist/bench/origin-client-micro.js [playlist|segment] [seconds]
-import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { tempDir } from '../test/fixtures/paths.js';
 import { stopAllPeers } from '../test/fixtures/process.js';
-import { fixedPlaylist, SEGMENT_BYTES, startStaticNginx } from './http.bench.js';
+import { startStaticHls } from './http.bench.js';
 import { OriginClient } from '../src/net/origin-client.js';
 import { loadAgent, type Dispatcher } from '../src/net/undici.js';
 
@@ -14,12 +11,7 @@ async function main(): Promise<void> {
   const seconds = Number(process.argv[3] ?? '3');
   const dir = tempDir('origin-client-micro');
   try {
-    const www = join(dir.dir, 'static', 'www');
-    mkdirSync(www, { recursive: true });
-    writeFileSync(join(www, 'bench.m3u8'), fixedPlaylist());
-    writeFileSync(join(www, 'bench-104.ts'), randomBytes(SEGMENT_BYTES));
-    for (const d of [dir.dir, join(dir.dir, 'static'), www]) chmodSync(d, 0o755);
-    const nginx = await startStaticNginx(join(dir.dir, 'static'));
+    const nginx = await startStaticHls(dir.dir);
     const path = kind === 'segment' ? '/live/bench-104.ts' : '/live/bench.m3u8';
     const headers = ['host', `127.0.0.1:${nginx.port}`, 'user-agent', 'bench', 'accept', '*/*', 'x-forwarded-for', '127.0.0.1', 'x-forwarded-proto', 'http'];
     const own = new OriginClient({ dialMs: 2000 });

@@ -3,16 +3,15 @@
 // then summarised by scripts/profile-summary.mjs (self time by module and by function, µs per request).
 // Usage (after `npm run build`): node dist/bench/profile-hls.js playlist|segment [seconds] [outDir]
 // The proxy runs as the http benchmark runs it (info logs, no edge cache); extra PROXY_* settings via TEST_PROXY_ENV.
-import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES_DIST, REPO_ROOT, tempDir } from '../test/fixtures/paths.js';
 import { freePort } from '../test/fixtures/ports.js';
 import { startPeer, stopAllPeers, waitForTcp } from '../test/fixtures/process.js';
 import { registerOrigin, startProxy } from '../test/fixtures/proxy.js';
-import { fixedPlaylist, SEGMENT_BYTES, startStaticNginx } from './http.bench.js';
+import { startStaticHls } from './http.bench.js';
 import { httpLoad } from './lib/http-load.js';
 import { measureCpu } from './lib/proc.js';
 
@@ -26,13 +25,7 @@ async function main(): Promise<void> {
   process.stdout.write(`profiles and summaries in ${out}\n`);
   const dir = tempDir('profile-hls');
   try {
-    const www = join(dir.dir, 'static', 'www');
-    mkdirSync(www, { recursive: true });
-    writeFileSync(join(www, 'bench.m3u8'), fixedPlaylist());
-    const segment = randomBytes(SEGMENT_BYTES);
-    for (let i = 100; i < 105; i++) writeFileSync(join(www, `bench-${i}.ts`), segment);
-    for (const d of [dir.dir, join(dir.dir, 'static'), www]) chmodSync(d, 0o755);
-    const nginx = await startStaticNginx(join(dir.dir, 'static'));
+    const nginx = await startStaticHls(dir.dir);
     const proxyDir = join(out, 'proxy');
     const relayDir = join(out, 'relay');
     mkdirSync(proxyDir, { recursive: true });

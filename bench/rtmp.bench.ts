@@ -62,7 +62,7 @@ export async function registered(systemApi: string): Promise<void> {
 }
 
 /** The last JSON line a load process printed. */
-function result<T>(peer: Peer): T {
+export function result<T>(peer: Peer): T {
   const lines = peer.output
     .trim()
     .split('\n')

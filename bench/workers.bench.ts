@@ -16,19 +16,19 @@
 // connections, default 32), BENCH_WORKERS_PUBLISHERS (RTMP publishers, default 4), BENCH_WORKERS_ONLY
 // (`http` or `rtmp`: one half). The whole run takes about 2–3 minutes.
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES_DIST, tempDir } from '../test/fixtures/paths.js';
-import { startPeer, type Peer } from '../test/fixtures/process.js';
+import { startPeer } from '../test/fixtures/process.js';
 import { registerOrigin, startProxy, type RunningProxy } from '../test/fixtures/proxy.js';
 import { startHeartbeat } from '../test/fixtures/heartbeat.js';
-import { fixedPlaylist, startStaticNginx } from './http.bench.js';
+import { fixedPlaylist, startStaticHls } from './http.bench.js';
 import { makeNoisyFlv } from './lib/media.js';
 import { cpuSeconds } from './lib/proc.js';
 import { fmt, targetsLine, type Target } from './lib/stats.js';
-import { registered, startBenchNginx } from './rtmp.bench.js';
+import { registered, result as lastJson, startBenchNginx } from './rtmp.bench.js';
 import type { BenchContext, BenchReport } from './run.js';
 
 const LOAD = join(FIXTURES_DIST, 'rtmp-load.js');
@@ -189,12 +189,7 @@ function rowsOf(rows: Row[]): string[][] {
 }
 
 async function httpRows(ctx: BenchContext, dir: string, seconds: number, connections: number): Promise<Row[]> {
-  const www = join(dir, 'static', 'www');
-  mkdirSync(www, { recursive: true });
-  writeFileSync(join(www, 'bench.m3u8'), fixedPlaylist());
-  // As root nginx's worker runs as nobody and must reach the files.
-  for (const d of [dir, join(dir, 'static'), www]) chmodSync(d, 0o755);
-  const nginx = await startStaticNginx(join(dir, 'static'));
+  const nginx = await startStaticHls(dir);
   const rows: Row[] = [];
   try {
     const loads: { load: string; cache: boolean; closeEach: boolean }[] = [
@@ -247,16 +242,6 @@ async function httpRows(ctx: BenchContext, dir: string, seconds: number, connect
   }
   void ctx;
   return rows;
-}
-
-/** The last JSON line a load process printed. */
-function lastJson<T>(peer: Peer): T {
-  const lines = peer.output
-    .trim()
-    .split('\n')
-    .filter((l) => l.startsWith('{'));
-  if (lines.length === 0) throw new Error(`${peer.name} printed no result:\n${peer.output.slice(-2000)}`);
-  return JSON.parse(lines[lines.length - 1]!) as T;
 }
 
 /** Long-lived connections opened at once in the spread check. */
