@@ -173,7 +173,9 @@ export class OriginProxy {
     });
     this.heapGuard = new HeapGuard({ ratio: deps.config.edge.maxHeapRatio, log: deps.log, ...(deps.heap ? { heap: deps.heap } : {}) });
     this.originAgent = new OriginAgent({ dialMs: deps.config.timeouts.dialMs, headersMs: deps.config.timeouts.originAnswerMs });
-    this.originClient = new OriginClient({ dialMs: deps.config.timeouts.dialMs });
+    // A request waits for a pooled connection at most as long as a dial may take (both: getting a connection);
+    // a body that stops flowing is cut after the idle time, as every relay's.
+    this.originClient = new OriginClient({ dialMs: deps.config.timeouts.dialMs, bodyIdleMs: deps.config.timeouts.idleMs });
   }
 
   /** Starts the balancer, then every listener; on any failure, closes what was started and rethrows. */

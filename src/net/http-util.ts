@@ -27,6 +27,22 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * A refusal with its own reason (the refusal counters' label, a small fixed set) and headers for the client
+ * (Retry-After on a 503 that will pass).
+ */
+export class HttpRefusal extends HttpError {
+  constructor(
+    status: number,
+    message: string,
+    readonly reason: string,
+    readonly headers: Readonly<Record<string, string>> = {},
+    options?: ErrorOptions,
+  ) {
+    super(status, message, status, options);
+  }
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   sendJsonText(res, status, JSON.stringify(body), headers);
 }
