@@ -23,7 +23,7 @@ interface MetricOf {
   values?: ValueOf[];
 }
 
-type Gettable = { name: string; get(): Promise<MetricOf> | MetricOf; getForPromString?: () => Promise<MetricOf> };
+type Gettable = { name: string; get(): Promise<MetricOf> | MetricOf; getForPromString?: () => Promise<MetricOf>; text?: () => string };
 
 /** The page of one registry (its default labels are not applied: the proxy sets none). */
 export class Exposition {
@@ -33,10 +33,21 @@ export class Exposition {
   constructor(private readonly registry: Registry) {}
 
   async text(): Promise<string> {
-    // Every metric is asked in one synchronous pass (shared reads are memoised for one microtask).
+    // Every metric is asked in one synchronous pass (shared reads are memoised for one microtask). A metric
+    // that writes its own block (text-metric.ts) is asked for it directly: no promise, no sample objects.
     const metrics = this.registry.getMetricsAsArray() as unknown as Gettable[];
-    const parts = await Promise.all(metrics.map((m) => this.metricText(m)));
-    return `${parts.join('\n\n')}\n`;
+    const parts: (string | Promise<string>)[] = new Array<string>(metrics.length);
+    let waiting = false;
+    for (let i = 0; i < metrics.length; i++) {
+      const m = metrics[i]!;
+      if (m.text) parts[i] = m.text();
+      else {
+        parts[i] = this.metricText(m);
+        waiting = true;
+      }
+    }
+    const texts = waiting ? await Promise.all(parts) : (parts as string[]);
+    return `${texts.join('\n\n')}\n`;
   }
 
   private async metricText(m: Gettable): Promise<string> {
@@ -105,16 +116,16 @@ function pair(before: string, k: string, v: string | number | undefined): string
 }
 
 /** A sample value as prom-client writes it (its spelling of NaN included). */
-function valueText(value: number): string {
+export function valueText(value: number): string {
   if (Number.isNaN(value)) return 'Nan';
   if (!Number.isFinite(value)) return value < 0 ? '-Inf' : '+Inf';
   return `${value}`;
 }
 
-function escapeText(s: string): string {
+export function escapeText(s: string): string {
   return /[\\\n]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n') : s;
 }
 
-function escapeLabel(s: string): string {
+export function escapeLabel(s: string): string {
   return /[\\\n"]/.test(s) ? escapeText(s).replace(/"/g, '\\"') : s;
 }
