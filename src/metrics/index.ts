@@ -13,6 +13,7 @@ import { redisClientOf } from '../health/index.js';
 import type { OriginHealth } from '../routing/health.js';
 import type { Router } from '../routing/router.js';
 import type { Route, RouteContext } from '../net/router.js';
+import { metricsRoute } from '../api/metrics-route.js';
 import { registerRoutingMetrics, type RoutingSources } from './routing-metrics.js';
 import { registerServiceMetrics, statsSources, type StatsSource } from './service-metrics.js';
 import { instrumentRedis } from './redis-metrics.js';
@@ -76,19 +77,14 @@ export class ProxyMetrics {
     return { text: await this.page.text(), contentType: this.registry.contentType };
   }
 
+  /** The page as the bytes `GET /metrics` sends. */
+  async body(): Promise<{ body: Buffer; contentType: string }> {
+    return { body: await this.page.page(), contentType: this.registry.contentType };
+  }
+
   /** `GET /metrics`; `authorize` throws (401) when a token is required and missing. */
   route(authorize: (ctx: RouteContext) => void = () => undefined): Route {
-    return {
-      path: '/metrics',
-      methods: {
-        GET: async (ctx) => {
-          authorize(ctx);
-          const { text, contentType } = await this.scrape();
-          ctx.res.writeHead(200, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
-          ctx.res.end(text);
-        },
-      },
-    };
+    return metricsRoute(() => this.body(), authorize);
   }
 }
 

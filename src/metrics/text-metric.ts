@@ -69,12 +69,16 @@ export function textMetric(registry: Registry, opts: TextMetricOptions): TextMet
   return metric;
 }
 
+/** Series a SeriesSet keeps before it forgets them all (they are made again on use). */
+const MAX_KEPT_SERIES = 4096;
+
 /**
  * The series of one metric, made on first use and kept: looked up by up to three label values without
  * building a key. Label values must come from bounded sets (protocols, reasons, heap spaces).
  */
 export class SeriesSet {
-  private readonly root = new Map<string, unknown>();
+  private root = new Map<string, unknown>();
+  private count = 0;
 
   /** `labelNames` in the order they are written. */
   constructor(
@@ -95,6 +99,11 @@ export class SeriesSet {
     if (!s) {
       s = makeSeries(this.name + suffix, this.labelNames, [a, b, c], suffix !== '');
       level.set('', s);
+      // Label values that come and go (origin server ids) must not grow the set for ever: start afresh.
+      if (++this.count > MAX_KEPT_SERIES) {
+        this.root = new Map();
+        this.count = 0;
+      }
     }
     return s;
   }
