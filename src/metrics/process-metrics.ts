@@ -274,7 +274,9 @@ export class GcDurations {
   private readonly series = new SeriesSet('nodejs_gc_duration_seconds', ['le', 'kind']);
   private readonly bounds = [...GC_BUCKETS_S.map(String), '+Inf'];
 
-  constructor() {
+  /** `watch`: observe this process's collections (tests feed `observe` themselves). */
+  constructor(watch = true) {
+    if (!watch) return;
     new PerformanceObserver((list) => {
       for (const e of list.getEntries()) this.observe(GC_KINDS[(e as { detail?: { kind?: number } }).detail?.kind ?? -1], e.duration / 1000);
     }).observe({ entryTypes: ['gc'] });
