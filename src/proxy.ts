@@ -354,7 +354,12 @@ export class OriginProxy {
       // Prometheus: read at scrape time; the system API's /metrics takes the admin token, PROXY_METRICS_LISTEN none.
       const metrics = metricsOf();
       // Worker 0 answers for every worker (their metrics summed); one process for itself.
-      const scrape = whole ? () => whole.metrics() : () => metrics.scrape();
+      const scrape = whole
+        ? async () => {
+            const { text, contentType } = await whole.metrics();
+            return { body: text, contentType };
+          }
+        : () => metrics.body();
       this.serveWorker(stats, metrics, httpPlayers, () => undefined);
       if (config.metricsListen) {
         const handler = createRouter([metricsRoute(scrape), ...probes.filter((r) => r.path === '/healthz')]);
