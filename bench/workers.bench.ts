@@ -26,7 +26,7 @@ import { registerOrigin, startProxy, type RunningProxy } from '../test/fixtures/
 import { startHeartbeat } from '../test/fixtures/heartbeat.js';
 import { fixedPlaylist, startStaticHls } from './http.bench.js';
 import { makeNoisyFlv } from './lib/media.js';
-import { cpuSeconds } from './lib/proc.js';
+import { cpuOfEach, processTree } from './lib/proc.js';
 import { fmt, targetsLine, type Target } from './lib/stats.js';
 import { registered, result as lastJson, startBenchNginx } from './rtmp.bench.js';
 import type { BenchContext, BenchReport } from './run.js';
@@ -37,20 +37,6 @@ const TICKS_PER_SECOND = 100;
 function knob(name: string, fallback: number): number {
   const n = Number(process.env[name] ?? '');
   return Number.isFinite(n) && n > 0 ? n : fallback;
-}
-
-/** A process and its children (a proxy's workers, nginx's worker). */
-function tree(pid: number): number[] {
-  const out = [pid];
-  try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
-      if (children) out.push(...children.split(/\s+/).map(Number));
-    }
-  } catch {
-    // gone
-  }
-  return out;
 }
 
 /** The worker slot of a proxy's child (from its environment), for labels. */
@@ -64,33 +50,23 @@ function slotOf(pid: number): string {
   }
 }
 
-function cpuOf(pids: number[]): number[] {
-  return pids.map((p) => {
-    try {
-      return cpuSeconds(p);
-    } catch {
-      return NaN;
-    }
-  });
-}
-
 /** CPU of the proxy's processes (primary first, then workers by slot) and of the origin across `fn`. */
 async function measured<T>(
   proxyPid: number,
   originPid: number,
   fn: () => Promise<T>,
 ): Promise<{ result: T; seconds: number; proxy: { label: string; cpu: number }[]; origin: number }> {
-  const primary = tree(proxyPid);
+  const primary = processTree(proxyPid);
   const pids = [primary[0]!, ...primary.slice(1).sort((a, b) => slotOf(a).localeCompare(slotOf(b)))];
   const labels = pids.map((p, i) => (i === 0 ? (pids.length > 1 ? 'primary' : 'proxy') : slotOf(p)));
-  const origin = tree(originPid);
-  const p0 = cpuOf(pids);
-  const o0 = cpuOf(origin);
+  const origin = processTree(originPid);
+  const p0 = cpuOfEach(pids);
+  const o0 = cpuOfEach(origin);
   const t0 = performance.now();
   const result = await fn();
   const seconds = (performance.now() - t0) / 1000;
-  const p1 = cpuOf(pids);
-  const o1 = cpuOf(origin);
+  const p1 = cpuOfEach(pids);
+  const o1 = cpuOfEach(origin);
   const sum = (a: number[], b: number[]) => a.reduce((s, x, i) => s + (x - b[i]! || 0), 0);
   return {
     result,
@@ -268,7 +244,7 @@ function socketCount(pid: number): number {
  * (each answered by the proxy's handshake, then held), counted as new sockets in each worker.
  */
 async function spread(proxyPid: number, port: number, count: number): Promise<string> {
-  const workers = tree(proxyPid)
+  const workers = processTree(proxyPid)
     .slice(1)
     .sort((a, b) => slotOf(a).localeCompare(slotOf(b)));
   const before = workers.map(socketCount);
