@@ -265,7 +265,8 @@ export function originFailure(err: unknown): HttpError {
   if (err instanceof OriginConnectTimeout) return new HttpError(504, 'origin did not answer in time', 504, { cause: err });
   if (err instanceof OriginHeadersTimeout) return new HttpError(504, 'origin did not answer in time');
   // Our own pool is full, the origin is not at fault: no failover, no backoff; the player may retry.
-  if (err instanceof OriginBusy) return new HttpRefusal(503, 'origin busy: too many requests waiting, retry shortly', 'origin-busy', RETRY_AFTER, { cause: err });
+  if (err instanceof OriginBusy)
+    return new HttpRefusal(503, 'origin busy: too many requests waiting, retry shortly', 'origin-busy', RETRY_AFTER, { cause: err });
   if (err instanceof OriginWaitTimeout) return new HttpRefusal(504, 'origin busy: no connection free in time', 'origin-wait-timeout', {}, { cause: err });
   if (err instanceof ClientLeft) return new HttpError(CLIENT_LEFT, 'client left before the origin answered');
   if (err instanceof HttpError) return err;
