@@ -71,7 +71,7 @@ export function registerProcessMetrics(registry: Registry, opts: ProcessMetricsO
   const requests = new SeriesSet('nodejs_active_requests', ['type']);
   const active = oncePerScrape(() => activeRequests());
   gauge('nodejs_active_requests', 'Number of active libuv requests grouped by request type. Every request type is C++ class name.', (out) => {
-    for (const [type, n] of active()) out.add(requests.get('', type), n);
+    active().forEach((n, type) => out.add(requests.get('', type), n));
   });
   gauge('nodejs_active_requests_total', 'Total number of active requests.', single('nodejs_active_requests_total')(() => sum(active().values())));
 
@@ -292,10 +292,10 @@ export class GcDurations {
   }
 
   collect(out: SeriesSink): void {
-    for (const [kind, k] of this.kinds) {
+    this.kinds.forEach((k, kind) => {
       for (let i = 0; i < this.bounds.length; i++) out.add(this.series.get('_bucket', this.bounds[i], kind), i < k.counts.length ? k.counts[i]! : k.count);
       out.add(this.series.get('_sum', undefined, kind), k.sum);
       out.add(this.series.get('_count', undefined, kind), k.count);
-    }
+    });
   }
 }
