@@ -190,9 +190,11 @@ async function main(): Promise<void> {
         ].join('\n'),
       );
     }
-    console.log(`load ${loadStart.join(' ')} at the start, ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(' ')} at the end`);
+    console.log(
+      `load ${loadStart.join(' ')} at the start, ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')} at the end`,
+    );
   } finally {
     agent.destroy();
     await stopAllPeers();

@@ -46,7 +46,14 @@ const SETUP_LE = [...SETUP_BUCKETS_S.map(String), '+Inf'];
  * One sample per reason of a protocol, summed over its parts; at most MAX_REASONS distinct labels, more summed
  * under `other`. `sums` is reused from scrape to scrape.
  */
-function addByReason(out: SeriesSink, series: SeriesSet, protocol: string, parts: ProtocolStats[], pick: (s: ProtocolStats) => Record<string, number>, sums: Map<string, number>): void {
+function addByReason(
+  out: SeriesSink,
+  series: SeriesSet,
+  protocol: string,
+  parts: ProtocolStats[],
+  pick: (s: ProtocolStats) => Record<string, number>,
+  sums: Map<string, number>,
+): void {
   sums.clear();
   for (const p of parts) {
     const counts = pick(p);
@@ -91,15 +98,21 @@ export function registerServiceMetrics(registry: Registry, services: () => Itera
       }
     });
   });
-  metric('origin_proxy_client_bytes_total', 'Bytes received from (in) and sent to (out) clients, by protocol', 'counter', ['protocol', 'direction'], (out, series) => {
-    read().forEach((parts, protocol) => {
-      for (const direction of DIRECTIONS) {
-        let n = 0;
-        for (const p of parts) n += p.bytes[direction];
-        out.add(series.get('', protocol, direction), n);
-      }
-    });
-  });
+  metric(
+    'origin_proxy_client_bytes_total',
+    'Bytes received from (in) and sent to (out) clients, by protocol',
+    'counter',
+    ['protocol', 'direction'],
+    (out, series) => {
+      read().forEach((parts, protocol) => {
+        for (const direction of DIRECTIONS) {
+          let n = 0;
+          for (const p of parts) n += p.bytes[direction];
+          out.add(series.get('', protocol, direction), n);
+        }
+      });
+    },
+  );
   const refusedSums = new Map<string, number>();
   metric('origin_proxy_client_refusals_total', 'Clients refused, by protocol and reason', 'counter', ['protocol', 'reason'], (out, series) => {
     read().forEach((parts, protocol) => addByReason(out, series, protocol, parts, (s) => s.refused, refusedSums));

@@ -54,7 +54,8 @@ export function textMetric(registry: Registry, opts: TextMetricOptions): TextMet
     get() {
       const values: ReturnType<TextMetric['get']>['values'] = [];
       opts.collect({
-        add: (s, value) => values.push(s.metricName === undefined ? { labels: { ...s.labels }, value } : { metricName: s.metricName, labels: { ...s.labels }, value }),
+        add: (s, value) =>
+          values.push(s.metricName === undefined ? { labels: { ...s.labels }, value } : { metricName: s.metricName, labels: { ...s.labels }, value }),
       });
       return { name: opts.name, help: opts.help, type: opts.type, aggregator, values };
     },
@@ -172,5 +173,10 @@ export class BlockText implements SeriesSink {
 /** A series whose labels never change (an info metric's), made once. */
 export function fixedSeries(metricName: string, labels: Readonly<Record<string, string>>): Series {
   const names = Object.keys(labels);
-  return makeSeries(metricName, names, names.map((n) => labels[n]), false);
+  return makeSeries(
+    metricName,
+    names,
+    names.map((n) => labels[n]),
+    false,
+  );
 }
