@@ -159,7 +159,7 @@ async function main(): Promise<void> {
   const proxies: Proxy[] = [];
   try {
     for (const b of o.builds) proxies.push(await startProxy(b, ['--max-semi-space-size=1']));
-    for (const p of proxies) for (let i = 0; i < 40; i++) await get(p.port, o.path); // warm-up
+    for (const p of proxies) for (let i = 0; i < 300; i++) await get(p.port, o.path); // warm-up (the JIT goes on compiling for hundreds of scrapes)
     const ms = (o.scrapes / o.rate) * 1000;
     const perScrape: number[][] = o.builds.map(() => []);
     const perScrapeMain: number[][] = o.builds.map(() => []);
@@ -190,9 +190,11 @@ async function main(): Promise<void> {
         ].join('\n'),
       );
     }
-    console.log(`load ${loadStart.join(' ')} at the start, ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(' ')} at the end`);
+    console.log(
+      `load ${loadStart.join(' ')} at the start, ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')} at the end`,
+    );
   } finally {
     agent.destroy();
     await stopAllPeers();

@@ -10,7 +10,13 @@ export interface CacheStatsSource {
 
 export function registerCacheMetrics(registry: Registry, cache: CacheStatsSource): void {
   const read = oncePerScrape(() => cache.stats());
-  const metric = (name: string, help: string, type: 'gauge' | 'counter', labelName: string | undefined, collect: (out: SeriesSink, series: SeriesSet, s: HlsCacheStats) => void) => {
+  const metric = (
+    name: string,
+    help: string,
+    type: 'gauge' | 'counter',
+    labelName: string | undefined,
+    collect: (out: SeriesSink, series: SeriesSet, s: HlsCacheStats) => void,
+  ) => {
     const series = new SeriesSet(name, labelName ? [labelName] : []);
     textMetric(registry, { name, help, type, collect: (out) => collect(out, series, read()) });
   };
@@ -38,8 +44,12 @@ export function registerCacheMetrics(registry: Registry, cache: CacheStatsSource
       out.add(series.get('', 'miss'), s.misses);
     },
   );
-  metric('origin_proxy_hls_cache_waiting', 'Requests now waiting for an origin fetch of the same answer that another request started', 'gauge', undefined, (out, series, s) =>
-    out.add(series.get(), s.waiting),
+  metric(
+    'origin_proxy_hls_cache_waiting',
+    'Requests now waiting for an origin fetch of the same answer that another request started',
+    'gauge',
+    undefined,
+    (out, series, s) => out.add(series.get(), s.waiting),
   );
   metric(
     'origin_proxy_hls_cache_evictions_total',

@@ -52,32 +52,70 @@ export function registerProcessMetrics(registry: Registry, opts: ProcessMetricsO
   counter('process_cpu_seconds_total', 'Total user and system CPU time spent in seconds.', () => (cpu().user + cpu().system) / 1e6);
 
   const started = Math.round(Date.now() / 1000 - process.uptime());
-  gauge('process_start_time_seconds', 'Start time of the process since unix epoch in seconds.', single('process_start_time_seconds')(() => started), 'omit');
+  gauge(
+    'process_start_time_seconds',
+    'Start time of the process since unix epoch in seconds.',
+    single('process_start_time_seconds')(() => started),
+    'omit',
+  );
 
   if (process.platform === 'linux') {
     const status = new ProcStatus();
     const read = oncePerScrape(() => status.read());
-    gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', single('process_resident_memory_bytes')(() => read().rss));
-    gauge('process_virtual_memory_bytes', 'Virtual memory size in bytes.', single('process_virtual_memory_bytes')(() => read().size));
-    gauge('process_heap_bytes', 'Process heap size in bytes.', single('process_heap_bytes')(() => read().data));
+    gauge(
+      'process_resident_memory_bytes',
+      'Resident memory size in bytes.',
+      single('process_resident_memory_bytes')(() => read().rss),
+    );
+    gauge(
+      'process_virtual_memory_bytes',
+      'Virtual memory size in bytes.',
+      single('process_virtual_memory_bytes')(() => read().size),
+    );
+    gauge(
+      'process_heap_bytes',
+      'Process heap size in bytes.',
+      single('process_heap_bytes')(() => read().data),
+    );
   } else {
-    gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', single('process_resident_memory_bytes')(() => process.memoryUsage.rss()));
+    gauge(
+      'process_resident_memory_bytes',
+      'Resident memory size in bytes.',
+      single('process_resident_memory_bytes')(() => process.memoryUsage.rss()),
+    );
   }
   const maxFds = openFileLimit();
-  if (maxFds !== undefined) gauge('process_max_fds', 'Maximum number of open file descriptors.', single('process_max_fds')(() => maxFds));
+  if (maxFds !== undefined)
+    gauge(
+      'process_max_fds',
+      'Maximum number of open file descriptors.',
+      single('process_max_fds')(() => maxFds),
+    );
 
   registerLag(gauge, single, new LagWindows(now, opts.lagWindowMs ?? LAG_WINDOW_MS));
 
   const requests = new SeriesSet('nodejs_active_requests', ['type']);
   const active = oncePerScrape(() => activeRequests());
   gauge('nodejs_active_requests', 'Number of active libuv requests grouped by request type. Every request type is C++ class name.', (out) => {
-    for (const [type, n] of active()) out.add(requests.get('', type), n);
+    active().forEach((n, type) => out.add(requests.get('', type), n));
   });
-  gauge('nodejs_active_requests_total', 'Total number of active requests.', single('nodejs_active_requests_total')(() => sum(active().values())));
+  gauge(
+    'nodejs_active_requests_total',
+    'Total number of active requests.',
+    single('nodejs_active_requests_total')(() => sum(active().values())),
+  );
 
   const heap = oncePerScrape(() => getHeapStatistics());
-  gauge('nodejs_heap_size_total_bytes', 'Process heap size from Node.js in bytes.', single('nodejs_heap_size_total_bytes')(() => heap().total_heap_size));
-  gauge('nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', single('nodejs_heap_size_used_bytes')(() => heap().used_heap_size));
+  gauge(
+    'nodejs_heap_size_total_bytes',
+    'Process heap size from Node.js in bytes.',
+    single('nodejs_heap_size_total_bytes')(() => heap().total_heap_size),
+  );
+  gauge(
+    'nodejs_heap_size_used_bytes',
+    'Process heap size used from Node.js in bytes.',
+    single('nodejs_heap_size_used_bytes')(() => heap().used_heap_size),
+  );
   gauge(
     'nodejs_external_memory_bytes',
     'Node.js external memory size in bytes.',
@@ -132,7 +170,12 @@ function registerLag(gauge: Gauge, single: Single, windows: LagWindows): void {
     'average',
   );
   const stat = (suffix: string, help: string, pick: (w: LagFigures) => number, aggregator: 'min' | 'max' | 'average') =>
-    gauge(`nodejs_eventloop_lag_${suffix}_seconds`, help, single(`nodejs_eventloop_lag_${suffix}_seconds`)(() => pick(windows.read())), aggregator);
+    gauge(
+      `nodejs_eventloop_lag_${suffix}_seconds`,
+      help,
+      single(`nodejs_eventloop_lag_${suffix}_seconds`)(() => pick(windows.read())),
+      aggregator,
+    );
   stat('min', 'The minimum recorded event loop delay.', (w) => w.min, 'min');
   stat('max', 'The maximum recorded event loop delay.', (w) => w.max, 'max');
   stat('mean', 'The mean of the recorded event loop delays.', (w) => w.mean, 'average');
@@ -292,10 +335,10 @@ export class GcDurations {
   }
 
   collect(out: SeriesSink): void {
-    for (const [kind, k] of this.kinds) {
+    this.kinds.forEach((k, kind) => {
       for (let i = 0; i < this.bounds.length; i++) out.add(this.series.get('_bucket', this.bounds[i], kind), i < k.counts.length ? k.counts[i]! : k.count);
       out.add(this.series.get('_sum', undefined, kind), k.sum);
       out.add(this.series.get('_count', undefined, kind), k.count);
-    }
+    });
   }
 }

@@ -46,7 +46,14 @@ const SETUP_LE = [...SETUP_BUCKETS_S.map(String), '+Inf'];
  * One sample per reason of a protocol, summed over its parts; at most MAX_REASONS distinct labels, more summed
  * under `other`. `sums` is reused from scrape to scrape.
  */
-function addByReason(out: SeriesSink, series: SeriesSet, protocol: string, parts: ProtocolStats[], pick: (s: ProtocolStats) => Record<string, number>, sums: Map<string, number>): void {
+function addByReason(
+  out: SeriesSink,
+  series: SeriesSet,
+  protocol: string,
+  parts: ProtocolStats[],
+  pick: (s: ProtocolStats) => Record<string, number>,
+  sums: Map<string, number>,
+): void {
   sums.clear();
   for (const p of parts) {
     const counts = pick(p);
@@ -56,7 +63,7 @@ function addByReason(out: SeriesSink, series: SeriesSet, protocol: string, parts
       sums.set(label, (sums.get(label) ?? 0) + counts[reason]!);
     }
   }
-  for (const [reason, value] of sums) out.add(series.get('', protocol, reason), value);
+  sums.forEach((value, reason) => out.add(series.get('', protocol, reason), value));
 }
 
 export function registerServiceMetrics(registry: Registry, services: () => Iterable<StatsSource>): void {
@@ -73,40 +80,46 @@ export function registerServiceMetrics(registry: Registry, services: () => Itera
     'gauge',
     ['protocol', 'role'],
     (out, series) => {
-      for (const [protocol, parts] of read()) {
+      read().forEach((parts, protocol) => {
         for (const role of ACTIVE_ROLES) {
           let n = 0;
           for (const p of parts) n += p.active[role];
           out.add(series.get('', protocol, role), n);
         }
-      }
+      });
     },
   );
   metric('origin_proxy_clients_total', 'Clients whose relay to an origin started, by protocol and role', 'counter', ['protocol', 'role'], (out, series) => {
-    for (const [protocol, parts] of read()) {
+    read().forEach((parts, protocol) => {
       for (const role of ROLES) {
         let n = 0;
         for (const p of parts) n += p.total[role];
         out.add(series.get('', protocol, role), n);
       }
-    }
+    });
   });
-  metric('origin_proxy_client_bytes_total', 'Bytes received from (in) and sent to (out) clients, by protocol', 'counter', ['protocol', 'direction'], (out, series) => {
-    for (const [protocol, parts] of read()) {
-      for (const direction of DIRECTIONS) {
-        let n = 0;
-        for (const p of parts) n += p.bytes[direction];
-        out.add(series.get('', protocol, direction), n);
-      }
-    }
-  });
+  metric(
+    'origin_proxy_client_bytes_total',
+    'Bytes received from (in) and sent to (out) clients, by protocol',
+    'counter',
+    ['protocol', 'direction'],
+    (out, series) => {
+      read().forEach((parts, protocol) => {
+        for (const direction of DIRECTIONS) {
+          let n = 0;
+          for (const p of parts) n += p.bytes[direction];
+          out.add(series.get('', protocol, direction), n);
+        }
+      });
+    },
+  );
   const refusedSums = new Map<string, number>();
   metric('origin_proxy_client_refusals_total', 'Clients refused, by protocol and reason', 'counter', ['protocol', 'reason'], (out, series) => {
-    for (const [protocol, parts] of read()) addByReason(out, series, protocol, parts, (s) => s.refused, refusedSums);
+    read().forEach((parts, protocol) => addByReason(out, series, protocol, parts, (s) => s.refused, refusedSums));
   });
   const droppedSums = new Map<string, number>();
   metric('origin_proxy_dropped_total', 'Datagrams or messages dropped, by protocol and reason', 'counter', ['protocol', 'reason'], (out, series) => {
-    for (const [protocol, parts] of read()) addByReason(out, series, protocol, parts, (s) => s.dropped, droppedSums);
+    read().forEach((parts, protocol) => addByReason(out, series, protocol, parts, (s) => s.dropped, droppedSums));
   });
   const setup = new SeriesSet('origin_proxy_client_setup_seconds', ['protocol', 'le']);
   const cumulative = new Array<number>(SETUP_LE.length).fill(0);
@@ -115,7 +128,7 @@ export function registerServiceMetrics(registry: Registry, services: () => Itera
     help: "Time from a client's arrival to its relay starting, by protocol",
     type: 'histogram',
     collect: (out) => {
-      for (const [protocol, parts] of read()) {
+      read().forEach((parts, protocol) => {
         cumulative.fill(0);
         let sum = 0;
         let count = 0;
@@ -128,7 +141,7 @@ export function registerServiceMetrics(registry: Registry, services: () => Itera
         for (let i = 0; i < SETUP_LE.length; i++) out.add(setup.get('_bucket', protocol, SETUP_LE[i]), cumulative[i]!);
         out.add(setup.get('_sum', protocol), sum);
         out.add(setup.get('_count', protocol), count);
-      }
+      });
     },
   });
 }

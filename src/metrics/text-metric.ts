@@ -54,7 +54,8 @@ export function textMetric(registry: Registry, opts: TextMetricOptions): TextMet
     get() {
       const values: ReturnType<TextMetric['get']>['values'] = [];
       opts.collect({
-        add: (s, value) => values.push(s.metricName === undefined ? { labels: { ...s.labels }, value } : { metricName: s.metricName, labels: { ...s.labels }, value }),
+        add: (s, value) =>
+          values.push(s.metricName === undefined ? { labels: { ...s.labels }, value } : { metricName: s.metricName, labels: { ...s.labels }, value }),
       });
       return { name: opts.name, help: opts.help, type: opts.type, aggregator, values };
     },
@@ -77,7 +78,7 @@ const MAX_KEPT_SERIES = 4096;
  * building a key. Label values must come from bounded sets (protocols, reasons, heap spaces).
  */
 export class SeriesSet {
-  private root = new Map<string, unknown>();
+  private root = new Map<unknown, unknown>();
   private count = 0;
 
   /** `labelNames` in the order they are written. */
@@ -88,17 +89,15 @@ export class SeriesSet {
 
   /**
    * The series `name + suffix` ('' or `_bucket`/`_sum`/`_count`) with these label values, in `labelNames`
-   * order; an undefined value leaves that label out (a histogram's `_sum` has no `le`).
+   * order; an undefined value leaves that label out (a histogram's `_sum` has no `le`). One map per position,
+   * keyed by the value itself: a lookup builds no key.
    */
   get(suffix = '', a?: string, b?: string, c?: string): Series {
-    let level = this.level(this.root, 0, suffix);
-    if (a !== undefined) level = this.level(level, 1, a);
-    if (b !== undefined) level = this.level(level, 2, b);
-    if (c !== undefined) level = this.level(level, 3, c);
-    let s = level.get('') as Series | undefined;
+    const leaf = this.level(this.level(this.level(this.level(this.root, suffix), a ?? SKIPPED), b ?? SKIPPED), c ?? SKIPPED);
+    let s = leaf.get(SERIES) as Series | undefined;
     if (!s) {
       s = makeSeries(this.name + suffix, this.labelNames, [a, b, c], suffix !== '');
-      level.set('', s);
+      leaf.set(SERIES, s);
       // Label values that come and go (origin server ids) must not grow the set for ever: start afresh.
       if (++this.count > MAX_KEPT_SERIES) {
         this.root = new Map();
@@ -108,14 +107,16 @@ export class SeriesSet {
     return s;
   }
 
-  private level(m: Map<string, unknown>, position: number, key: string): Map<string, unknown> {
-    // '' is the series' own slot; keys carry their position, so a skipped label never aliases another.
-    const k = position + key;
-    let next = m.get(k) as Map<string, unknown> | undefined;
-    if (!next) m.set(k, (next = new Map()));
+  private level(m: Map<unknown, unknown>, key: unknown): Map<unknown, unknown> {
+    let next = m.get(key) as Map<unknown, unknown> | undefined;
+    if (!next) m.set(key, (next = new Map()));
     return next;
   }
 }
+
+/** The key of a label left out, and of the series itself, in SeriesSet's maps (never a label value). */
+const SKIPPED = Symbol('skipped');
+const SERIES = Symbol('series');
 
 function makeSeries(metricName: string, names: readonly string[], values: readonly (string | undefined)[], suffixed: boolean): Series {
   const labels: Record<string, string> = {};
@@ -172,5 +173,10 @@ export class BlockText implements SeriesSink {
 /** A series whose labels never change (an info metric's), made once. */
 export function fixedSeries(metricName: string, labels: Readonly<Record<string, string>>): Series {
   const names = Object.keys(labels);
-  return makeSeries(metricName, names, names.map((n) => labels[n]), false);
+  return makeSeries(
+    metricName,
+    names,
+    names.map((n) => labels[n]),
+    false,
+  );
 }

@@ -140,7 +140,10 @@ describe('process metrics (process-metrics.ts)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'proc-status-'));
     try {
       const file = join(dir, 'status');
-      writeFileSync(file, 'Name:\tnode\nVmPeak:\t 999 kB\nVmSize:\t 1026088 kB\nVmLck:\t       0 kB\nVmRSS:\t   52036 kB\nVmData:\t   86300 kB\nVmStk:\t 132 kB\n');
+      writeFileSync(
+        file,
+        'Name:\tnode\nVmPeak:\t 999 kB\nVmSize:\t 1026088 kB\nVmLck:\t       0 kB\nVmRSS:\t   52036 kB\nVmData:\t   86300 kB\nVmStk:\t 132 kB\n',
+      );
       const status = new ProcStatus(file);
       assert.deepEqual(status.read(), { rss: 52036 * 1024, size: 1026088 * 1024, data: 86300 * 1024 });
       writeFileSync(file, 'Name:\tnode\nVmSize:\t 5 kB\n');
@@ -184,7 +187,10 @@ describe('process metrics (process-metrics.ts)', () => {
     const page = parsePromText((await mergeMetrics(parts)).text);
     assert.equal(valueOf(page, 'nodejs_version_info', { version: process.version }), 1);
     assert.equal(valueOf(page, 'process_max_fds'), single(0, 'process_max_fds') + single(1, 'process_max_fds'));
-    assert.equal(valueOf(page, 'nodejs_eventloop_lag_min_seconds'), Math.min(single(0, 'nodejs_eventloop_lag_min_seconds'), single(1, 'nodejs_eventloop_lag_min_seconds')));
+    assert.equal(
+      valueOf(page, 'nodejs_eventloop_lag_min_seconds'),
+      Math.min(single(0, 'nodejs_eventloop_lag_min_seconds'), single(1, 'nodejs_eventloop_lag_min_seconds')),
+    );
     assert.ok(!page.types.has('process_start_time_seconds'));
     assert.ok(valueOf(page, 'process_resident_memory_bytes') > single(0, 'process_resident_memory_bytes'));
   });
