@@ -398,7 +398,8 @@ class Connection {
   private idleSince = 0;
   private headTimer: NodeJS.Timeout | undefined;
   private headTimerMs = 0;
-  private readonly idleTimer: NodeJS.Timeout;
+  private idleTimer: NodeJS.Timeout;
+  private idleTimerMs: number;
 
   constructor(
     private readonly pool: Pool,
@@ -410,7 +411,8 @@ class Connection {
     this.socket.once('connect', this.onConnect);
     // Fair: a stall of the proxy itself does not fail an origin that accepted meanwhile.
     this.dialTimer = fairTimeout(() => this.dialFailed(new OriginConnectTimeout(`no connection within ${pool.client.dialMs} ms`)), pool.client.dialMs);
-    this.idleTimer = setTimeout(this.onIdleTimer, pool.client.keepAliveMs);
+    this.idleTimerMs = pool.client.keepAliveMs;
+    this.idleTimer = setTimeout(this.onIdleTimer, this.idleTimerMs);
     this.idleTimer.unref();
   }
 
@@ -481,17 +483,38 @@ class Connection {
     if (ex.state === 'sent' && ex.headDue > 0) this.armHeadTimer(ex);
   };
 
+  /**
+   * Idle from `now`. The idle timer is not re-armed per request: it keeps running (busy or not) and, when it
+   * fires, closes the connection only after keepAliveMs of idleness, else waits the rest.
+   */
   idleFrom(now: number): void {
     this.idleSince = now;
-    this.idleTimer.refresh();
   }
 
   private readonly onIdleTimer = (): void => {
-    if (this.exchange || this.closed || !this.connected) return;
-    const left = this.pool.client.keepAliveMs - (Date.now() - this.idleSince);
+    if (this.closed) return;
+    const keepMs = this.pool.client.keepAliveMs;
+    if (this.exchange || !this.connected) {
+      this.armIdle(keepMs);
+      return;
+    }
+    const left = keepMs - (Date.now() - this.idleSince);
     if (left <= 0) this.close();
-    else this.idleTimer.refresh();
+    // Idle for less than keepAliveMs: fire again when it will have been (a timer made once per idle stretch).
+    else this.armIdle(left);
   };
+
+  /** The idle timer fires in `ms` (refreshed when it already runs for that long, else made anew). */
+  private armIdle(ms: number): void {
+    if (ms === this.idleTimerMs) {
+      this.idleTimer.refresh();
+      return;
+    }
+    clearTimeout(this.idleTimer);
+    this.idleTimerMs = ms;
+    this.idleTimer = setTimeout(this.onIdleTimer, ms);
+    this.idleTimer.unref();
+  }
 
   pause(): void {
     this.paused = true;
