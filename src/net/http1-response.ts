@@ -102,7 +102,8 @@ export class ResponseParser {
         case 'length': {
           const n = Math.min(this.remaining, data.length - at);
           this.remaining -= n;
-          const slice = data.subarray(at, at + n);
+          // A read that is all body (most of a segment's) is passed on as pushed: no view made per read.
+          const slice = at === 0 && n === data.length ? data : data.subarray(at, at + n);
           at += n;
           if (this.remaining === 0) this.state = 'done';
           this.events.onBody(slice);
