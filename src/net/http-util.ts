@@ -15,7 +15,7 @@ export const CORS_HEADERS: Readonly<Record<string, string>> = {
 
 /** An error that becomes a JSON reply `{code, error}` with `status`. */
 export class HttpError extends Error {
-  override readonly name = 'HttpError';
+  override readonly name: string = 'HttpError';
 
   constructor(
     readonly status: number,
@@ -32,6 +32,8 @@ export class HttpError extends Error {
  * (Retry-After on a 503 that will pass).
  */
 export class HttpRefusal extends HttpError {
+  override readonly name: string = 'HttpRefusal';
+
   constructor(
     status: number,
     message: string,

@@ -222,7 +222,7 @@ function rawPlayer(port: number, path: string): RawPlayer {
 
 describe('attack: a flood of segment requests on one origin endpoint (pool 256, queue 256)', () => {
   // PROXY_DIAL_TIMEOUT is also how long a request waits for a pooled connection.
-  const WAIT_S = 6;
+  const WAIT_S = 10;
   const EXTRA = 40;
   let origin: Server;
   let rtmp: RtmpListener;
@@ -323,24 +323,32 @@ describe('attack: a flood of segment requests on one origin endpoint (pool 256, 
     // Its connection went to the first waiting request.
     await waitFor(() => held.length === 256, { what: 'the first queued request on the freed connection' });
 
+    // A request refused at once (503), or one that waits: answered only at the deadline, seconds later.
+    let retried = 0;
+    const tryQueue = async (): Promise<RawPlayer | undefined> => {
+      const p = rawPlayer(port, holdPath);
+      players.push(p);
+      const refusedNow = await waitFor(() => p.answer, { what: 'a refusal', timeoutMs: 1_500 }).then(
+        () => true,
+        () => false,
+      );
+      if (!refusedNow) return p;
+      assert.equal(p.answer!.status, 503);
+      retried++;
+      return undefined;
+    };
+    // The dequeued request left one place: taken again, the queue is full (the next one is refused).
+    const filler = await tryQueue();
+    assert.ok(filler, 'the place left by the dequeued request is taken');
+    assert.equal(await tryQueue(), undefined, 'the queue is full again');
+
     // A waiting player leaves: its place is free at once (a new request waits instead of being refused).
     const queued = flood.filter((p) => !p.answer && !heldFor.has(p.id));
     assert.equal(queued.length, 255);
     const leaver = queued.pop()!;
     leaver.socket.destroy();
     let late: RawPlayer | undefined;
-    let retried = 0;
-    for (let i = 0; i < 50 && !late; i++) {
-      const p = rawPlayer(port, holdPath);
-      players.push(p);
-      // Answered at once when refused; a waiting one is answered at the deadline, seconds later.
-      const refusedAgain = await waitFor(() => p.answer, { what: 'a refusal', timeoutMs: 500 }).then(
-        () => true,
-        () => false,
-      );
-      if (refusedAgain) retried++;
-      else late = p;
-    }
+    for (let i = 0; i < 50 && !late; i++) late = await tryQueue();
     assert.ok(late, 'a place in the queue came free');
     // …before the deadline emptied the queue (which would free places whether or not the leaver's was).
     assert.ok(Date.now() - floodAt < (WAIT_S - 1) * 1000, `queued ${Date.now() - floodAt} ms after the flood`);
@@ -350,7 +358,7 @@ describe('attack: a flood of segment requests on one origin endpoint (pool 256, 
     );
 
     // The deadline: everyone still waiting gets 504 (the leaver excepted), the late one too.
-    const waiting = [...queued, late];
+    const waiting = [...queued, filler, late];
     await waitFor(() => waiting.every((p) => p.answer), { what: 'the waiting requests answered at the deadline', timeoutMs: (WAIT_S + 10) * 1000 });
     for (const p of waiting) {
       assert.equal(p.answer!.status, 504);
