@@ -60,6 +60,9 @@ describe('protocol-aware picks', () => {
       const pinned = await pins(proxy);
       for (let i = 0; i < 12; i++) assert.equal(pinned.get(key(`srt${i}`)), 'srt');
       // A stream living on nginx (published over RTMP) played over SRT: a clean refusal, not a dial to nowhere.
+      // 'srt' registered an RTMP endpoint too: drained, it takes no new stream. (Its 12 SRT placements alone steer
+      // a pick away from it only in the process that made them; under PROXY_WORKERS the publish may land in another.)
+      assert.equal((await fetch(`${proxy.systemApi}/api/v1/origins/srt/drain`, { method: 'POST' })).status, 200);
       const pub = publish(testFlv(), `rtmp://127.0.0.1:${proxy.ports.rtmp}/live/onnginx`);
       try {
         await eventually(async () => assert.equal((await pins(proxy)).get(key('onnginx')), 'nginx'), 20_000, 200);
