@@ -2,14 +2,24 @@
 // segments) or buffered for rewriting (playlists, manifests). Origin statuses and end-to-end headers
 // pass through; failures become 502/504 JSON without internal addresses.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Dispatcher } from '../net/undici.js';
-import { CORS_HEADERS, HttpError } from '../net/http-util.js';
+import { CORS_HEADERS, HttpError, HttpRefusal } from '../net/http-util.js';
 import type { DialTarget } from '../balancer/origin.js';
 import type { Logger } from '../log.js';
 import { forwardRequestHeaderList, forwardResponseHeaderList, forwardResponseHeaders } from '../net/origin-http.js';
 import { hostPort } from '../balancer/endpoint.js';
-import { OriginConnectTimeout, OriginHeadersTimeout, type OriginClient, type OriginControl, type OriginHandler } from '../net/origin-client.js';
+import {
+  OriginBusy,
+  OriginConnectTimeout,
+  OriginHeadersTimeout,
+  OriginWaitTimeout,
+  type OriginClient,
+  type OriginControl,
+  type OriginHandler,
+} from '../net/origin-client.js';
 import { ResponseParseError } from '../net/http1-response.js';
+import type { IdleWatch, IdleWatched } from '../net/idle-watch.js';
 
 export { CORS_HEADERS };
 
@@ -29,6 +39,17 @@ export interface OriginRequest {
   headers?: readonly (readonly [string, string])[];
   /** Client headers not to forward (lower-case). */
   dropHeaders?: readonly string[];
+  /**
+   * The response of the one client this request serves: its closing before the answer's head drops the
+   * request (a place in the connection queue, a connection being dialled, a head awaited). Not given for a
+   * fetch shared by several clients (a cache fill): the others still wait for it.
+   */
+  ownClient?: ServerResponse | undefined;
+}
+
+/** A client that left before the origin answered (nginx's 499): counted, never an origin failure. */
+class ClientLeft extends Error {
+  override readonly name = 'ClientLeft';
 }
 
 /**
@@ -57,6 +78,28 @@ export class OriginAnswer implements OriginHandler {
   /** The request under way (set by requestOrigin). */
   attach(control: OriginControl): void {
     this.control = control;
+  }
+
+  private watched: ServerResponse | undefined;
+
+  /** Until the head (or a failure), `res` closing drops the request. */
+  watch(res: ServerResponse): void {
+    if (res.destroyed) {
+      this.control?.abort(new ClientLeft('client left'));
+      return;
+    }
+    this.watched = res;
+    res.once('close', this.onClientClose);
+  }
+
+  private readonly onClientClose = (): void => {
+    this.watched = undefined;
+    if (this.head) this.control?.abort(new ClientLeft('client left'));
+  };
+
+  private unwatch(): void {
+    this.watched?.off('close', this.onClientClose);
+    this.watched = undefined;
   }
 
   /**
@@ -101,6 +144,8 @@ export class OriginAnswer implements OriginHandler {
   // The origin client's handler.
   onHead(statusCode: number, headers: string[], control: OriginControl): void {
     this.control = control;
+    // From here the relay watches its client (streamResponse).
+    this.unwatch();
     if (!isFinalStatus(statusCode)) {
       this.head?.reject(nonStandardStatus(statusCode));
       this.head = undefined;
@@ -140,6 +185,7 @@ export class OriginAnswer implements OriginHandler {
   }
 
   onFail(err: Error): void {
+    this.unwatch();
     if (this.head) {
       this.head.reject(originFailure(err));
       this.head = undefined;
@@ -170,6 +216,7 @@ export function requestOrigin(o: OriginRequest): Promise<OriginAnswer> {
         answer,
       ),
     );
+    if (o.ownClient) answer.watch(o.ownClient);
     return answer.started;
   } catch (err) {
     return Promise.reject(err as Error);
@@ -209,10 +256,19 @@ function isDialCause(err: unknown): boolean {
 
 const DIAL_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
 
+const RETRY_AFTER = { 'Retry-After': '1' } as const;
+/** nginx's status for a client that closed its request before the answer: never sent (nobody is there). */
+export const CLIENT_LEFT = 499;
+
 /** Maps a transport failure to a client-facing error that names no internal address. */
 export function originFailure(err: unknown): HttpError {
   if (err instanceof OriginConnectTimeout) return new HttpError(504, 'origin did not answer in time', 504, { cause: err });
   if (err instanceof OriginHeadersTimeout) return new HttpError(504, 'origin did not answer in time');
+  // Our own pool is full, the origin is not at fault: no failover, no backoff; the player may retry.
+  if (err instanceof OriginBusy)
+    return new HttpRefusal(503, 'origin busy: too many requests waiting, retry shortly', 'origin-busy', RETRY_AFTER, { cause: err });
+  if (err instanceof OriginWaitTimeout) return new HttpRefusal(504, 'origin busy: no connection free in time', 'origin-wait-timeout', {}, { cause: err });
+  if (err instanceof ClientLeft) return new HttpError(CLIENT_LEFT, 'client left before the origin answered');
   if (err instanceof HttpError) return err;
   if (err instanceof ResponseParseError) return new HttpError(502, 'origin sent an invalid answer', 502, { cause: err });
   if (isDialCause(err)) return new HttpError(502, 'origin unreachable', 502, { cause: err });
@@ -246,6 +302,9 @@ export function clientHeaders(origin: Dispatcher.ResponseData['headers'], keepLe
   return out;
 }
 
+/** CORS_HEADERS as a flat `[name, value, …]` list (made once, not per answer). */
+const CORS_LIST: readonly string[] = Object.entries(CORS_HEADERS).flat();
+
 /**
  * Response headers for the client as a flat list (see clientHeaders), from the origin's raw headers;
  * `drop` names headers to leave out (lower-case).
@@ -262,7 +321,7 @@ export function clientHeaderList(raw: readonly string[], keepLength: boolean, ex
   if (drop.length > 0) {
     for (let i = out.length - 2; i >= 0; i -= 2) if (drop.includes(out[i]!)) out.splice(i, 2);
   }
-  if (!cors) for (const [name, value] of Object.entries(CORS_HEADERS)) out.push(name, value);
+  if (!cors) for (let i = 0; i < CORS_LIST.length; i++) out.push(CORS_LIST[i]!);
   const type = TYPE_BY_EXTENSION[extension];
   if (!typed && type) out.push('content-type', type);
   return out;
@@ -270,60 +329,88 @@ export function clientHeaderList(raw: readonly string[], keepLength: boolean, ex
 
 /**
  * Streams the origin's answer to the client, one write per chunk, with backpressure (a full client
- * pauses the origin). A body that stops flowing for `idleMs` is cut (an origin that answers 200 and
- * then sends nothing must not hold a client forever).
+ * pauses the origin). A body that stops flowing for the watch's idle time is cut (an origin that answers
+ * 200 and then sends nothing must not hold a client forever).
  */
-export function streamResponse(upstream: OriginAnswer, res: ServerResponse, log: Logger, idleMs: number, extension: string): Promise<void> {
+export function streamResponse(upstream: OriginAnswer, res: ServerResponse, log: Logger, idle: IdleWatch, extension: string): Promise<void> {
   res.writeHead(upstream.statusCode, clientHeaderList(upstream.rawHeaders, true, extension));
-  const socket = res.socket;
-  let lastWritten = -1;
-  // Checking the socket's byte counter on a timer costs nothing per chunk.
-  const idle = setInterval(() => {
-    const written = socket?.bytesWritten ?? 0;
-    if (written === lastWritten) {
-      log.info({ idleMs }, 'origin stream idle: closing');
-      upstream.abort();
+  return new Promise<void>((resolve) => new StreamedAnswer(upstream, res, log, idle, resolve).start());
+}
+
+/**
+ * One streamed answer's state: an object with methods rather than a set of closures and listeners per
+ * request (segments are many and short). 'drain' is listened to only once a write was refused; 'close' is
+ * not unhooked (the response object ends with the request, and close after the end does nothing).
+ */
+class StreamedAnswer implements IdleWatched {
+  readonly socket: Socket | null;
+  idleLast = -1;
+  private finished = false;
+  private draining = false;
+  private readonly head: boolean;
+
+  constructor(
+    private readonly upstream: OriginAnswer,
+    private readonly res: ServerResponse,
+    private readonly log: Logger,
+    private readonly idle: IdleWatch,
+    private readonly resolve: () => void,
+  ) {
+    this.socket = res.socket;
+    this.head = res.req.method === 'HEAD';
+  }
+
+  start(): void {
+    this.idle.add(this);
+    this.res.on('close', this.onClose);
+    this.upstream.read(this.onChunk, this.onEnd);
+  }
+
+  onIdle(): void {
+    this.log.info({ idleMs: this.idle.idleMs }, 'origin stream idle: closing');
+    this.upstream.abort();
+  }
+
+  private readonly onChunk = (chunk: Buffer): boolean => {
+    if (this.head) return true;
+    const res = this.res;
+    // Nothing queued: every chunk handed off before has been written, its memory can take new reads.
+    if (res.writableLength === 0) this.upstream.recycle();
+    const ok = res.write(chunk);
+    // Not all of it reached the kernel: the queued rest still points into the origin's read buffer.
+    if (res.writableLength > 0) this.upstream.handOff();
+    if (!ok && !this.draining) {
+      this.draining = true;
+      res.on('drain', this.onDrain);
     }
-    lastWritten = written;
-  }, idleMs);
-  idle.unref();
-  const head = res.req.method === 'HEAD';
-  return new Promise<void>((resolve) => {
-    let finished = false;
-    const done = () => {
-      if (finished) return;
-      finished = true;
-      clearInterval(idle);
-      res.off('close', onClose).off('drain', onDrain);
-      resolve();
-    };
-    // Client gone before the answer was whole: release the origin connection.
-    const onClose = () => {
-      upstream.abort();
-      done();
-    };
-    const onDrain = () => upstream.resume();
-    res.once('close', onClose).on('drain', onDrain);
-    upstream.read(
-      (chunk) => {
-        if (head) return true;
-        // Nothing queued: every chunk handed off before has been written, its memory can take new reads.
-        if (res.writableLength === 0) upstream.recycle();
-        const ok = res.write(chunk);
-        // Not all of it reached the kernel: the queued rest still points into the origin's read buffer.
-        if (res.writableLength > 0) upstream.handOff();
-        return ok;
-      },
-      (err) => {
-        if (err) {
-          // Origin gone mid-body: the client cannot be told any more, only cut.
-          log.debug({ err: err.message }, 'stream ended early');
-          res.destroy();
-        } else {
-          res.end();
-        }
-        done();
-      },
-    );
-  });
+    return ok;
+  };
+
+  private readonly onDrain = (): void => this.upstream.resume();
+
+  private readonly onEnd = (err?: Error): void => {
+    if (err) {
+      // Origin gone mid-body: the client cannot be told any more, only cut.
+      this.log.debug({ err: err.message }, 'stream ended early');
+      this.res.destroy();
+    } else {
+      this.res.end();
+    }
+    this.done();
+  };
+
+  // Client gone before the answer was whole: release the origin connection.
+  private readonly onClose = (): void => {
+    if (this.finished) return;
+    this.upstream.abort();
+    this.done();
+  };
+
+  private done(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.idle.delete(this);
+    if (this.draining) this.res.off('drain', this.onDrain);
+    this.resolve();
+  }
 }

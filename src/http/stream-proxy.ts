@@ -11,17 +11,18 @@ import { RouteRefusal, refusalHttpError } from '../routing/refusal.js';
 import { dialInOrder, refusalOf } from '../routing/router.js';
 import type { Route, RouteTarget, StreamRouter } from '../routing/types.js';
 import { StreamKeyError, streamKeyFromHttp, type StreamKey } from '../stream-key.js';
-import { classifyStreamRequest, extensionOf, hlsSegmentOwner, isLiveOnly, segmentOwner } from './classify.js';
+import { classifyBySession, extensionOf, hlsSegmentOwner, isLiveOnly, segmentOwner } from './classify.js';
 import { isDashManifest, rewriteDashManifest } from './dash-rewrite.js';
 import { isHlsPlaylist, rewriteHlsPlaylist } from './hls-rewrite.js';
 import { passthroughLive } from './live-passthrough.js';
 import { cacheableRequest, fillSegment, forbidsSharedCache, sendCached } from './cached-segment.js';
 import { cacheKey, manifestTtlMs, playlistTtlMs, type CacheAnswer, type CachedAnswer, type HlsCache } from './hls-cache.js';
-import { CORS_HEADERS, isOriginDialFailure, clientHeaderList, requestOrigin, streamResponse, type OriginAnswer } from './origin-request.js';
-import { SESSION_PARAM } from './session-param.js';
+import { CLIENT_LEFT, CORS_HEADERS, isOriginDialFailure, clientHeaderList, requestOrigin, streamResponse, type OriginAnswer } from './origin-request.js';
+import { SESSION_PARAM, sessionParamOf } from './session-param.js';
 import { serveStatic } from './static-files.js';
 import { HttpStreamStats, type HttpProtocol } from './stream-stats.js';
 import { clientAddress, httpRefusalReason } from '../net/client-stats.js';
+import { IdleWatch } from '../net/idle-watch.js';
 import type { OriginClient } from '../net/origin-client.js';
 
 export interface HttpStreamDeps {
@@ -61,13 +62,16 @@ const NONE: string[] = [];
 export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
   const now = deps.now ?? Date.now;
   const stats = deps.stats ?? new HttpStreamStats(now);
-  const counted = { ...deps, stats };
+  // One interval polices every streamed answer's progress (PROXY_IDLE_TIMEOUT), not a timer per request.
+  const counted: CountedDeps = { ...deps, stats, idle: new IdleWatch(deps.config.timeouts.idleMs) };
   const route = async (ctx: RouteContext, info: RequestInfo): Promise<void> => {
     const method = ctx.req.method ?? 'GET';
     if (ctx.url.pathname.length > MAX_PATH_LENGTH) throw new HttpError(414, 'path too long');
     const path = decodePath(ctx.url.pathname);
-    const kind = classifyStreamRequest(path, ctx.url.searchParams);
-    info.protocol = stats.protocolOf(kind, path, ctx.url.searchParams.get(SESSION_PARAM));
+    // The session parameter read without building the query's URLSearchParams (segments need nothing else of it).
+    const session = sessionParamOf(ctx.url);
+    const kind = classifyBySession(path, session);
+    info.protocol = stats.protocolOf(kind, path, session);
     if (method === 'OPTIONS') {
       ctx.res.writeHead(200, { ...CORS_HEADERS, 'content-length': '0' });
       ctx.res.end();
@@ -79,7 +83,7 @@ export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
       case 'manifest':
         return manifest(counted, ctx, path, kind, info);
       case 'segment':
-        return segment(counted, ctx);
+        return segment(counted, ctx, session ?? '', info.protocol === 'dash' ? 'dash' : 'hls');
       case 'live':
         return live(counted, ctx, path, true, info);
       case 'maybe-segment':
@@ -102,14 +106,15 @@ export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
         if (info.protocol) stats.counters(info.protocol).refuse(refusal.kind, ctx.log, { why: refusal.detail });
         throw refusalHttpError(refusal);
       }
-      if (err instanceof HttpError && info.protocol)
+      // A player that left while its request waited was not refused.
+      if (err instanceof HttpError && info.protocol && err.status !== CLIENT_LEFT)
         stats.counters(info.protocol).refuse(httpRefusalReason(err), ctx.log, { status: err.status, why: err.message });
       throw err;
     }
   };
 }
 
-type CountedDeps = HttpStreamDeps & { stats: HttpStreamStats };
+type CountedDeps = HttpStreamDeps & { stats: HttpStreamStats; idle: IdleWatch };
 
 /**
  * Live FLV/TS/AAC/MP3, routed by its own stream key; a `.ts` only goes to another stream's origin when
@@ -220,8 +225,7 @@ async function segmentOwnerRoute(deps: HttpStreamDeps, ctx: RouteContext, path: 
 }
 
 /** A segment carrying the session parameter: routed by the session's stream. */
-async function segment(deps: CountedDeps, ctx: RouteContext): Promise<void> {
-  const id = ctx.url.searchParams.get(SESSION_PARAM) ?? '';
+async function segment(deps: CountedDeps, ctx: RouteContext, id: string, protocol: 'hls' | 'dash'): Promise<void> {
   if (!SESSION_ID.test(id)) throw new HttpError(400, `invalid ${SESSION_PARAM} ${id.slice(0, 16)}`);
   const session = await deps.balancer.hlsSessionById(id);
   if (!session) throw new HttpError(404, `unknown ${SESSION_PARAM} ${id}`);
@@ -236,8 +240,8 @@ async function segment(deps: CountedDeps, ctx: RouteContext): Promise<void> {
         const route = await deps.router.route(session.streamKey, 'http', 'play');
         return fillSegment({
           cache,
-          open: () => requestInOrder(route, (target) => segmentRequest(deps, ctx, target), deps.config.timeouts.dialMs),
-          streamOwn: (upstream) => streamResponse(upstream, ctx.res, ctx.log, deps.config.timeouts.idleMs, extension),
+          open: () => requestInOrder(route, (target) => segmentRequest(deps, ctx, target, false), deps.config.timeouts.dialMs),
+          streamOwn: (upstream) => streamResponse(upstream, ctx.res, ctx.log, deps.idle, extension),
           idleMs: deps.config.timeouts.idleMs,
           extension,
           now: deps.now ?? Date.now,
@@ -248,7 +252,6 @@ async function segment(deps: CountedDeps, ctx: RouteContext): Promise<void> {
       await relay(deps, ctx, await deps.router.route(session.streamKey, 'http', 'play'));
     }
   } finally {
-    const protocol = deps.stats.protocolOf('segment', ctx.url.pathname, id) === 'dash' ? 'dash' : 'hls';
     deps.stats.playerRequest(socket.remoteAddress ?? '', session.streamKey, protocol, socket.bytesRead - baseIn, socket.bytesWritten - baseOut);
   }
 }
@@ -262,12 +265,11 @@ async function manifest(deps: CountedDeps, ctx: RouteContext, path: string, kind
   const protocol = kind === 'playlist' ? 'hls' : 'dash';
   // Every player's copy differs only by its session id: the origin's answer is shared (and cached for
   // half the playlist's target duration), the rewrite is per request.
-  const fetchAnswer = () => fetchManifest(deps, ctx, streamKey, kind);
-  const cached =
-    deps.cache && ctx.req.method === 'GET'
-      ? await deps.cache.get(cacheKey(streamKey, ctx.url.pathname, ctx.url.searchParams, SESSION_PARAM), fetchAnswer)
-      : undefined;
-  const got: CacheAnswer = cached ?? { answer: await fetchAnswer(), source: 'miss' };
+  const shared = deps.cache !== undefined && ctx.req.method === 'GET';
+  const cached = shared
+    ? await deps.cache!.get(cacheKey(streamKey, ctx.url.pathname, ctx.url.searchParams, SESSION_PARAM), () => fetchManifest(deps, ctx, streamKey, kind, false))
+    : undefined;
+  const got: CacheAnswer = cached ?? { answer: await fetchManifest(deps, ctx, streamKey, kind, !shared), source: 'miss' };
   const { answer } = got;
   let body = answer.body;
   let spbhid: string | undefined;
@@ -296,7 +298,7 @@ async function manifest(deps: CountedDeps, ctx: RouteContext, path: string, kind
  * playlist's target duration (or the manifest's update period) when it is a 200 the origin lets shared
  * caches keep.
  */
-async function fetchManifest(deps: CountedDeps, ctx: RouteContext, streamKey: string, kind: 'playlist' | 'manifest'): Promise<CachedAnswer> {
+async function fetchManifest(deps: CountedDeps, ctx: RouteContext, streamKey: string, kind: 'playlist' | 'manifest', own: boolean): Promise<CachedAnswer> {
   const route = await deps.router.route(streamKey, 'http', 'play');
   const blocking = ctx.url.searchParams.has('_HLS_msn') || ctx.url.searchParams.has('_HLS_part');
   const upstream = await requestInOrder(
@@ -312,6 +314,8 @@ async function fetchManifest(deps: CountedDeps, ctx: RouteContext, streamKey: st
         // ffmpeg sends, would get a 206 whose Content-Range no longer matches the rewritten length).
         headers: IDENTITY_ENCODING,
         dropHeaders: RANGE_HEADERS,
+        // Fetched for this player alone: its leaving drops the request while it waits.
+        ownClient: own ? ctx.res : undefined,
       }),
     deps.config.timeouts.dialMs,
   );
@@ -344,19 +348,20 @@ async function newHlsSession(deps: HttpStreamDeps, streamKey: string, url: strin
 }
 
 /** A segment or file of a stream, streamed back as the origin sends it. */
-async function relay(deps: HttpStreamDeps, ctx: RouteContext, route: Route): Promise<void> {
-  const upstream = await requestInOrder(route, (target) => segmentRequest(deps, ctx, target), deps.config.timeouts.dialMs);
-  await streamResponse(upstream, ctx.res, ctx.log, deps.config.timeouts.idleMs, extensionOf(ctx.url.pathname));
+async function relay(deps: CountedDeps, ctx: RouteContext, route: Route): Promise<void> {
+  const upstream = await requestInOrder(route, (target) => segmentRequest(deps, ctx, target, true), deps.config.timeouts.dialMs);
+  await streamResponse(upstream, ctx.res, ctx.log, deps.idle, extensionOf(ctx.url.pathname));
 }
 
-/** The client's request for a segment or file, as sent to one origin target. */
-function segmentRequest(deps: HttpStreamDeps, ctx: RouteContext, target: RouteTarget): Promise<OriginAnswer> {
+/** The client's request for a segment or file, as sent to one origin target; `own`: for this client alone (not a cache fill). */
+function segmentRequest(deps: HttpStreamDeps, ctx: RouteContext, target: RouteTarget, own: boolean): Promise<OriginAnswer> {
   return requestOrigin({
     client: deps.origins,
     target,
     path: ctx.url.pathname + ctx.url.search,
     req: ctx.req,
     headersTimeoutMs: deps.config.timeouts.originAnswerMs,
+    ownClient: own ? ctx.res : undefined,
   });
 }
 

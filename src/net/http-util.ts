@@ -15,7 +15,7 @@ export const CORS_HEADERS: Readonly<Record<string, string>> = {
 
 /** An error that becomes a JSON reply `{code, error}` with `status`. */
 export class HttpError extends Error {
-  override readonly name = 'HttpError';
+  override readonly name: string = 'HttpError';
 
   constructor(
     readonly status: number,
@@ -24,6 +24,24 @@ export class HttpError extends Error {
     options?: ErrorOptions,
   ) {
     super(message, options);
+  }
+}
+
+/**
+ * A refusal with its own reason (the refusal counters' label, a small fixed set) and headers for the client
+ * (Retry-After on a 503 that will pass).
+ */
+export class HttpRefusal extends HttpError {
+  override readonly name: string = 'HttpRefusal';
+
+  constructor(
+    status: number,
+    message: string,
+    readonly reason: string,
+    readonly headers: Readonly<Record<string, string>> = {},
+    options?: ErrorOptions,
+  ) {
+    super(status, message, status, options);
   }
 }
 
@@ -89,10 +107,19 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/** Characters the URL parser drops before parsing. */
+const CONTROL_IN_URL = /[\t\n\r]/;
+
 /** Parses a request URL (path + query) without trusting the Host header. */
 export function requestUrl(req: IncomingMessage): URL {
+  const target = req.url ?? '/';
   try {
-    return new URL(req.url ?? '/', 'http://localhost');
+    // An origin-form target (`/path?query`: nearly every request) is parsed in one go, not against a base
+    // parsed again per request. `//x` and `/\\x` would name a host when relative (tabs and newlines are removed
+    // before parsing, so they could make one): those take the base.
+    const second = target.charCodeAt(1);
+    if (target.charCodeAt(0) === 0x2f && second !== 0x2f && second !== 0x5c && !CONTROL_IN_URL.test(target)) return new URL(`http://localhost${target}`);
+    return new URL(target, 'http://localhost');
   } catch {
     throw new HttpError(400, 'invalid request URL');
   }
