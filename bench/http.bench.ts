@@ -4,8 +4,11 @@
 // (2) HLS playlist and segment requests over 16 keep-alive loops from a static nginx origin (a fixed
 // playlist and a fixed ~650 kB segment, so the origin's cost is constant): direct, through a plain
 // node:http keep-alive relay, and through the proxy — req/s, CPU per playlist request, CPU per GB of segments.
+// Every HLS row also gives the load generator's (this process) and the origin's CPU per request in the same
+// window: all three share the machine's cores, which bounds req/s ÷ direct for any relay.
 // BENCH_ROUNDS=n repeats each measurement n times (figures are medians); BENCH_HTTP_ONLY=flv|hls runs one
-// half; BENCH_REFERENCE_PROXY is an
+// half; BENCH_HTTP_WORKERS=2 adds HLS rows for a proxy with PROXY_WORKERS=2 (the "all cores" deployment:
+// req/s ÷ direct, CPU summed over the supervisor and its workers); BENCH_REFERENCE_PROXY is an
 // optional reference proxy's command line ({port}: where it listens, {origin_host}/{origin_port}: the
 // origin it forwards to), measured like the relays; without it that row is skipped with a note.
 import { randomBytes } from 'node:crypto';
@@ -20,7 +23,7 @@ import { startPeer, waitForPorts, waitForTcp, type Peer } from '../test/fixtures
 import { registerOrigin, startProxy, type RunningProxy } from '../test/fixtures/proxy.js';
 import { httpLoad, type HttpLoadResult } from './lib/http-load.js';
 import { makeNoisyFlv } from './lib/media.js';
-import { measureCpu } from './lib/proc.js';
+import { measureCpu, measureTreeCpu } from './lib/proc.js';
 import { fmt, ratio, targetsLine, type Target } from './lib/stats.js';
 import type { BenchContext, BenchReport } from './run.js';
 
@@ -207,42 +210,62 @@ export function fixedPlaylist(): string {
 
 interface Measured {
   load: HttpLoadResult;
+  /** CPU seconds of the relaying processes (a proxy's supervisor and workers summed); NaN for direct. */
   cpu: number;
+  /** CPU seconds of the load generator (this process) and of the origin (nginx master and worker). */
+  loadGen: number;
+  origin: number;
+}
+
+/** BENCH_HTTP_WORKERS=n (n ≥ 2): rows for a proxy with PROXY_WORKERS=n too; 0 = none. */
+function workersRows(): number {
+  const n = Number(process.env.BENCH_HTTP_WORKERS ?? '0');
+  return Number.isInteger(n) && n >= 2 ? n : 0;
 }
 
 async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: string[][]; targets: Target[]; notes: string[] }> {
   const nginx = await startStaticHls(dir);
   // The targets are for the request path itself: no edge cache (hls-cache.bench.ts measures the cache).
   const proxy: RunningProxy = await startProxy({ env: { PROXY_LOG_LEVEL: 'info', PROXY_HLS_CACHE_MAX: '0' } });
+  const workers = workersRows();
+  let multi: RunningProxy | undefined;
   const relayPort = await freePort();
   const relay = startPeer('http relay', process.execPath, [join(BASELINE_DIST, 'http-relay.js'), String(relayPort), '127.0.0.1', String(nginx.port)]);
   let reference: { peer: Peer; port: number } | undefined;
   try {
     await waitForTcp(relayPort);
     reference = await startReference('127.0.0.1', nginx.port);
+    if (workers) multi = await startProxy({ env: { PROXY_LOG_LEVEL: 'info', PROXY_HLS_CACHE_MAX: '0', PROXY_WORKERS: String(workers) } });
     // Active probes connect to the origin's RTMP port: nginx's own port stands in for it, so the origin stays
     // up (with a closed port it went down after two probes and every request took the down-origin path).
-    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'ng', service: 's', pid: '1', rtmp: [String(nginx.port)], http: [String(nginx.port)] });
-    const proxied = await (await fetch(`${proxy.httpServer}/live/bench.m3u8`)).text();
-    const segmentLine = proxied.split('\n').find((l) => l.startsWith('bench-104.ts'));
-    if (!segmentLine) throw new Error(`the proxy did not answer the playlist: ${proxied.slice(0, 200)}`);
+    const origin = { ip: '127.0.0.1', server: 'ng', service: 's', pid: '1', rtmp: [String(nginx.port)], http: [String(nginx.port)] };
+    const segmentPath = async (p: RunningProxy) => {
+      await registerOrigin(p.systemApi, origin);
+      const proxied = await (await fetch(`${p.httpServer}/live/bench.m3u8`)).text();
+      const segmentLine = proxied.split('\n').find((l) => l.startsWith('bench-104.ts'));
+      if (!segmentLine) throw new Error(`the proxy did not answer the playlist: ${proxied.slice(0, 200)}`);
+      return `/live/${segmentLine.trim()}`;
+    };
     const durationMs = ctx.quick ? 1500 : 5000;
     const load = (origin: string, path: string) => httpLoad({ origin, concurrency: HLS_CONCURRENCY, durationMs, request: () => ({ path, method: 'GET' }) });
     const measure = async (pid: number | undefined, origin: string, path: string): Promise<Measured> => {
-      if (pid === undefined) return { load: await load(origin, path), cpu: NaN };
-      const r = await measureCpu(pid, () => load(origin, path));
-      return { load: r.result, cpu: r.cpu };
+      // The origin's CPU is read around the relaying processes' measurement (both trees at once).
+      const o = await measureTreeCpu(nginx.peer.pid, async () =>
+        pid === undefined ? { result: await load(origin, path), cpu: NaN, self: 0 } : measureTreeCpu(pid, () => load(origin, path)),
+      );
+      return { load: o.result.result, cpu: o.result.cpu, loadGen: o.self, origin: o.cpu };
     };
     const direct = `http://127.0.0.1:${nginx.port}`;
     const relayUrl = `http://127.0.0.1:${relayPort}`;
-    type Who = 'direct' | 'relay' | 'proxy' | 'reference';
+    type Who = 'direct' | 'relay' | 'proxy' | 'workers' | 'reference';
     const runs: Record<string, Measured[]> = {};
     const add = (k: string, m: Measured) => (runs[k] ??= []).push(m);
     const who: [Who, number | undefined, string, string][] = [
       ['direct', undefined, direct, '/live/bench-104.ts'],
       ['relay', relay.pid, relayUrl, '/live/bench-104.ts'],
-      ['proxy', proxy.peer.pid, proxy.httpServer, `/live/${segmentLine.trim()}`],
+      ['proxy', proxy.peer.pid, proxy.httpServer, await segmentPath(proxy)],
     ];
+    if (multi) who.push(['workers', multi.peer.pid, multi.httpServer, await segmentPath(multi)]);
     if (reference) who.push(['reference', reference.peer.pid, `http://127.0.0.1:${reference.port}`, '/live/bench-104.ts']);
     for (let i = 0; i < rounds(); i++) {
       for (const [name, pid, origin] of who) add(`playlist ${name}`, await measure(pid, origin, '/live/bench.m3u8'));
@@ -253,15 +276,27 @@ async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: stri
     const segPerGb = (k: string) => median(runs[k]!.map((m) => perGb(m.cpu, m.load.bytes)));
     const p50 = (k: string) => median(runs[k]!.map((m) => m.load.latency.p50)).toFixed(2);
     const errors = (k: string) => runs[k]!.reduce((n, m) => n + m.load.errors, 0);
+    // The other two users of the 2 cores, per request, so the ceiling on req/s can be argued from this run.
+    const others = (k: string) => {
+      const gen = median(runs[k]!.map((m) => (m.loadGen * 1000) / m.load.requests));
+      const orig = median(runs[k]!.map((m) => (m.origin * 1000) / m.load.requests));
+      return `load gen ${gen.toFixed(3)}, origin ${orig.toFixed(3)} ms CPU/req`;
+    };
     const rows: string[][] = [];
     const names = who.map((w) => w[0]).filter((n) => n !== 'direct');
-    const label: Record<Who, string> = { direct: 'direct', relay: 'plain Node HTTP relay', proxy: 'origin-proxy', reference: 'reference proxy' };
+    const label: Record<Who, string> = {
+      direct: 'direct',
+      relay: 'plain Node HTTP relay',
+      proxy: 'origin-proxy',
+      workers: `origin-proxy, PROXY_WORKERS=${workers}`,
+      reference: 'reference proxy',
+    };
     rows.push([
       'HLS playlist, 16 conns, direct',
       `${fmt(rate('playlist direct'))} req/s`,
       '—',
       '1.00×',
-      `p50 ${p50('playlist direct')} ms; errors ${errors('playlist direct')}`,
+      `p50 ${p50('playlist direct')} ms; errors ${errors('playlist direct')}; ${others('playlist direct')}`,
     ]);
     for (const n of names) {
       const k = `playlist ${n}`;
@@ -270,7 +305,7 @@ async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: stri
         `${fmt(rate(k))} req/s`,
         `${msPerRequest(k).toFixed(3)} ms CPU/req (${ratio(msPerRequest(k), msPerRequest('playlist relay'))} relay)`,
         ratio(rate(k), rate('playlist direct')),
-        `p50 ${p50(k)} ms; errors ${errors(k)}`,
+        `p50 ${p50(k)} ms; errors ${errors(k)}; ${others(k)}`,
       ]);
     }
     rows.push([
@@ -278,16 +313,16 @@ async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: stri
       `${fmt(rate('segment direct'))} req/s`,
       '—',
       '1.00×',
-      `p50 ${p50('segment direct')} ms; errors ${errors('segment direct')}`,
+      `p50 ${p50('segment direct')} ms; errors ${errors('segment direct')}; ${others('segment direct')}`,
     ]);
     for (const n of names) {
       const k = `segment ${n}`;
       rows.push([
         `HLS segment (650 kB), 16 conns, ${label[n]}`,
         `${fmt(rate(k))} req/s`,
-        `${segPerGb(k).toFixed(2)} CPU-s/GB (${ratio(segPerGb(k), segPerGb('segment relay'))} relay)`,
+        `${segPerGb(k).toFixed(2)} CPU-s/GB (${ratio(segPerGb(k), segPerGb('segment relay'))} relay); ${msPerRequest(k).toFixed(3)} ms CPU/req`,
         ratio(rate(k), rate('segment direct')),
-        `p50 ${p50(k)} ms; errors ${errors(k)}`,
+        `p50 ${p50(k)} ms; errors ${errors(k)}; ${others(k)}`,
       ]);
     }
     const plCpu = msPerRequest('playlist proxy') / msPerRequest('playlist relay');
@@ -302,18 +337,30 @@ async function hlsRequests(ctx: BenchContext, dir: string): Promise<{ rows: stri
       { target: 'HLS segment req/s ≥ 0.75× direct', measured: `${segRate.toFixed(2)}× (plain relay ${relaySeg.toFixed(2)}×)`, ok: segRate >= 0.75 },
       { target: 'HLS segment CPU per GB ≤ 1.0× the plain relay', measured: `${segCpu.toFixed(2)}×`, ok: segCpu <= 1.0 },
     ];
+    if (workers) {
+      const wPl = rate('playlist workers') / rate('playlist direct');
+      const wSeg = rate('segment workers') / rate('segment direct');
+      targets.push(
+        { target: `HLS playlist req/s ≥ 0.6× direct with PROXY_WORKERS=${workers}`, measured: `${wPl.toFixed(2)}×`, ok: wPl >= 0.6 },
+        { target: `HLS segment req/s ≥ 0.75× direct with PROXY_WORKERS=${workers}`, measured: `${wSeg.toFixed(2)}×`, ok: wSeg >= 0.75 },
+      );
+    }
     return {
       rows,
       targets,
       notes: [
         `HLS: origin a static nginx (1 worker, access log off) serving a fixed ${fixedPlaylist().length}-byte playlist and a fixed ${SEGMENT_BYTES / 1024} kB segment; the proxy's playlist answer is rewritten with the session parameter, segment requests carry it. No edge cache.`,
-        'HLS: 16 keep-alive loops (one undici Pool in the bench process), every body read to its end; CPU is the relaying process only; segment CPU per GB counts in+out. Origin, relay/proxy and load generator share the 2 cores, so req/s ÷ direct is bounded by the load generator and the relay process competing for them.',
+        "HLS: 16 keep-alive loops (one undici Pool in the bench process), every body read to its end; CPU is the relaying process only (with PROXY_WORKERS: supervisor and workers summed); segment CPU per GB counts in+out. Origin, relay/proxy and load generator share the 2 cores, so req/s ÷ direct is bounded by the load generator and the relay process competing for them: each row's notes give the load generator's (this process) and the origin's (nginx master + worker) CPU per request in the same window.",
+        workers
+          ? `HLS: BENCH_HTTP_WORKERS=${workers}: the origin-proxy rows are repeated for a proxy running PROXY_WORKERS=${workers} (the "all cores" deployment), measured in the same rounds.`
+          : 'HLS: BENCH_HTTP_WORKERS=2 adds rows for a proxy running PROXY_WORKERS=2 (not set: no such rows).',
         'HLS: the proxy reaches the origin through its own HTTP/1.1 client (src/net/origin-client.ts). On a loaded machine compare two builds with bench/hls-ab.ts (both proxies and the relay side by side, 1 s windows rotated), not with separate runs.',
       ],
     };
   } finally {
     await reference?.peer.stop();
     await relay.stop();
+    await multi?.stop();
     await proxy.stop();
     await nginx.peer.stop();
   }

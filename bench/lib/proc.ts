@@ -53,3 +53,42 @@ export function ioCounts(pid: number): { bytes: number; calls: number } {
   const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? NaN);
   return { bytes: field('rchar') + field('wchar'), calls: field('syscr') + field('syscw') };
 }
+
+/** A process and its children (a proxy's workers, nginx's worker). */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (children) out.push(...children.split(/\s+/).map(Number));
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}
+
+/** CPU seconds so far of each of `pids` (NaN for one that is gone). */
+export function cpuOfEach(pids: readonly number[]): number[] {
+  return pids.map((p) => {
+    try {
+      return cpuSeconds(p);
+    } catch {
+      return NaN;
+    }
+  });
+}
+
+/**
+ * CPU seconds across `fn` of `pid` and its children (children listed at the start: a proxy's supervisor and
+ * its workers, nginx's master and worker), and of this process itself (the in-process load generator).
+ */
+export async function measureTreeCpu<T>(pid: number, fn: () => Promise<T>): Promise<{ result: T; cpu: number; self: number }> {
+  const pids = processTree(pid);
+  const before = cpuOfEach(pids);
+  const self0 = process.cpuUsage();
+  const result = await fn();
+  const self = process.cpuUsage(self0);
+  const after = cpuOfEach(pids);
+  return { result, cpu: after.reduce((s, x, i) => s + (x - before[i]! || 0), 0), self: (self.user + self.system) / 1e6 };
+}

@@ -16,10 +16,15 @@ export function extensionOf(path: string): string {
 }
 
 export function classifyStreamRequest(path: string, query: URLSearchParams): StreamRequestKind {
+  return classifyBySession(path, query.get(SESSION_PARAM));
+}
+
+/** classifyStreamRequest, given the query's session parameter (null: none). */
+export function classifyBySession(path: string, session: string | null): StreamRequestKind {
   const ext = extensionOf(path);
   if (ext === 'm3u8') return 'playlist';
   if (ext === 'mpd') return 'manifest';
-  if (SEGMENT.has(ext) && query.get(SESSION_PARAM)) return 'segment';
+  if (SEGMENT.has(ext) && session) return 'segment';
   // A segment name without the session parameter (a player that dropped it, or absolute URIs):
   // routed by the stream its name belongs to when that stream is known, else treated as below.
   if (LIVE.has(ext)) return 'live';

@@ -2,6 +2,7 @@
 // segments) or buffered for rewriting (playlists, manifests). Origin statuses and end-to-end headers
 // pass through; failures become 502/504 JSON without internal addresses.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Dispatcher } from '../net/undici.js';
 import { CORS_HEADERS, HttpError, HttpRefusal } from '../net/http-util.js';
 import type { DialTarget } from '../balancer/origin.js';
@@ -18,6 +19,7 @@ import {
   type OriginHandler,
 } from '../net/origin-client.js';
 import { ResponseParseError } from '../net/http1-response.js';
+import type { IdleWatch, IdleWatched } from '../net/idle-watch.js';
 
 export { CORS_HEADERS };
 
@@ -300,6 +302,9 @@ export function clientHeaders(origin: Dispatcher.ResponseData['headers'], keepLe
   return out;
 }
 
+/** CORS_HEADERS as a flat `[name, value, …]` list (made once, not per answer). */
+const CORS_LIST: readonly string[] = Object.entries(CORS_HEADERS).flat();
+
 /**
  * Response headers for the client as a flat list (see clientHeaders), from the origin's raw headers;
  * `drop` names headers to leave out (lower-case).
@@ -316,7 +321,7 @@ export function clientHeaderList(raw: readonly string[], keepLength: boolean, ex
   if (drop.length > 0) {
     for (let i = out.length - 2; i >= 0; i -= 2) if (drop.includes(out[i]!)) out.splice(i, 2);
   }
-  if (!cors) for (const [name, value] of Object.entries(CORS_HEADERS)) out.push(name, value);
+  if (!cors) for (let i = 0; i < CORS_LIST.length; i++) out.push(CORS_LIST[i]!);
   const type = TYPE_BY_EXTENSION[extension];
   if (!typed && type) out.push('content-type', type);
   return out;
@@ -324,60 +329,88 @@ export function clientHeaderList(raw: readonly string[], keepLength: boolean, ex
 
 /**
  * Streams the origin's answer to the client, one write per chunk, with backpressure (a full client
- * pauses the origin). A body that stops flowing for `idleMs` is cut (an origin that answers 200 and
- * then sends nothing must not hold a client forever).
+ * pauses the origin). A body that stops flowing for the watch's idle time is cut (an origin that answers
+ * 200 and then sends nothing must not hold a client forever).
  */
-export function streamResponse(upstream: OriginAnswer, res: ServerResponse, log: Logger, idleMs: number, extension: string): Promise<void> {
+export function streamResponse(upstream: OriginAnswer, res: ServerResponse, log: Logger, idle: IdleWatch, extension: string): Promise<void> {
   res.writeHead(upstream.statusCode, clientHeaderList(upstream.rawHeaders, true, extension));
-  const socket = res.socket;
-  let lastWritten = -1;
-  // Checking the socket's byte counter on a timer costs nothing per chunk.
-  const idle = setInterval(() => {
-    const written = socket?.bytesWritten ?? 0;
-    if (written === lastWritten) {
-      log.info({ idleMs }, 'origin stream idle: closing');
-      upstream.abort();
+  return new Promise<void>((resolve) => new StreamedAnswer(upstream, res, log, idle, resolve).start());
+}
+
+/**
+ * One streamed answer's state: an object with methods rather than a set of closures and listeners per
+ * request (segments are many and short). 'drain' is listened to only once a write was refused; 'close' is
+ * not unhooked (the response object ends with the request, and close after the end does nothing).
+ */
+class StreamedAnswer implements IdleWatched {
+  readonly socket: Socket | null;
+  idleLast = -1;
+  private finished = false;
+  private draining = false;
+  private readonly head: boolean;
+
+  constructor(
+    private readonly upstream: OriginAnswer,
+    private readonly res: ServerResponse,
+    private readonly log: Logger,
+    private readonly idle: IdleWatch,
+    private readonly resolve: () => void,
+  ) {
+    this.socket = res.socket;
+    this.head = res.req.method === 'HEAD';
+  }
+
+  start(): void {
+    this.idle.add(this);
+    this.res.on('close', this.onClose);
+    this.upstream.read(this.onChunk, this.onEnd);
+  }
+
+  onIdle(): void {
+    this.log.info({ idleMs: this.idle.idleMs }, 'origin stream idle: closing');
+    this.upstream.abort();
+  }
+
+  private readonly onChunk = (chunk: Buffer): boolean => {
+    if (this.head) return true;
+    const res = this.res;
+    // Nothing queued: every chunk handed off before has been written, its memory can take new reads.
+    if (res.writableLength === 0) this.upstream.recycle();
+    const ok = res.write(chunk);
+    // Not all of it reached the kernel: the queued rest still points into the origin's read buffer.
+    if (res.writableLength > 0) this.upstream.handOff();
+    if (!ok && !this.draining) {
+      this.draining = true;
+      res.on('drain', this.onDrain);
     }
-    lastWritten = written;
-  }, idleMs);
-  idle.unref();
-  const head = res.req.method === 'HEAD';
-  return new Promise<void>((resolve) => {
-    let finished = false;
-    const done = () => {
-      if (finished) return;
-      finished = true;
-      clearInterval(idle);
-      res.off('close', onClose).off('drain', onDrain);
-      resolve();
-    };
-    // Client gone before the answer was whole: release the origin connection.
-    const onClose = () => {
-      upstream.abort();
-      done();
-    };
-    const onDrain = () => upstream.resume();
-    res.once('close', onClose).on('drain', onDrain);
-    upstream.read(
-      (chunk) => {
-        if (head) return true;
-        // Nothing queued: every chunk handed off before has been written, its memory can take new reads.
-        if (res.writableLength === 0) upstream.recycle();
-        const ok = res.write(chunk);
-        // Not all of it reached the kernel: the queued rest still points into the origin's read buffer.
-        if (res.writableLength > 0) upstream.handOff();
-        return ok;
-      },
-      (err) => {
-        if (err) {
-          // Origin gone mid-body: the client cannot be told any more, only cut.
-          log.debug({ err: err.message }, 'stream ended early');
-          res.destroy();
-        } else {
-          res.end();
-        }
-        done();
-      },
-    );
-  });
+    return ok;
+  };
+
+  private readonly onDrain = (): void => this.upstream.resume();
+
+  private readonly onEnd = (err?: Error): void => {
+    if (err) {
+      // Origin gone mid-body: the client cannot be told any more, only cut.
+      this.log.debug({ err: err.message }, 'stream ended early');
+      this.res.destroy();
+    } else {
+      this.res.end();
+    }
+    this.done();
+  };
+
+  // Client gone before the answer was whole: release the origin connection.
+  private readonly onClose = (): void => {
+    if (this.finished) return;
+    this.upstream.abort();
+    this.done();
+  };
+
+  private done(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.idle.delete(this);
+    if (this.draining) this.res.off('drain', this.onDrain);
+    this.resolve();
+  }
 }

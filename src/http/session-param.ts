@@ -28,3 +28,24 @@ export function withSessionParam(uri: string, id: string, amp = '&'): string {
     .filter((p) => p !== '' && !p.startsWith(`${SESSION_PARAM}=`));
   return `${path}?${[`${SESSION_PARAM}=${id}`, ...rest].join(amp)}${fragment}`;
 }
+
+/**
+ * The first `spbhid` value of a URL's query, as `url.searchParams.get(SESSION_PARAM)` gives it, without
+ * building the URLSearchParams (a segment request needs nothing else from its query). A query with
+ * percent-escapes or `+` is left to URLSearchParams, which decodes them.
+ */
+export function sessionParamOf(url: URL): string | null {
+  const search = url.search;
+  if (search.length === 0) return null;
+  if (search.includes('%') || search.includes('+')) return url.searchParams.get(SESSION_PARAM);
+  let at = 1; // after '?'
+  while (at <= search.length) {
+    let end = search.indexOf('&', at);
+    if (end === -1) end = search.length;
+    const eq = search.indexOf('=', at);
+    const nameEnd = eq === -1 || eq > end ? end : eq;
+    if (nameEnd - at === SESSION_PARAM.length && search.startsWith(SESSION_PARAM, at)) return nameEnd === end ? '' : search.slice(nameEnd + 1, end);
+    at = end + 1;
+  }
+  return null;
+}

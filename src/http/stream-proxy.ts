@@ -11,17 +11,18 @@ import { RouteRefusal, refusalHttpError } from '../routing/refusal.js';
 import { dialInOrder, refusalOf } from '../routing/router.js';
 import type { Route, RouteTarget, StreamRouter } from '../routing/types.js';
 import { StreamKeyError, streamKeyFromHttp, type StreamKey } from '../stream-key.js';
-import { classifyStreamRequest, extensionOf, hlsSegmentOwner, isLiveOnly, segmentOwner } from './classify.js';
+import { classifyBySession, extensionOf, hlsSegmentOwner, isLiveOnly, segmentOwner } from './classify.js';
 import { isDashManifest, rewriteDashManifest } from './dash-rewrite.js';
 import { isHlsPlaylist, rewriteHlsPlaylist } from './hls-rewrite.js';
 import { passthroughLive } from './live-passthrough.js';
 import { cacheableRequest, fillSegment, forbidsSharedCache, sendCached } from './cached-segment.js';
 import { cacheKey, manifestTtlMs, playlistTtlMs, type CacheAnswer, type CachedAnswer, type HlsCache } from './hls-cache.js';
 import { CLIENT_LEFT, CORS_HEADERS, isOriginDialFailure, clientHeaderList, requestOrigin, streamResponse, type OriginAnswer } from './origin-request.js';
-import { SESSION_PARAM } from './session-param.js';
+import { SESSION_PARAM, sessionParamOf } from './session-param.js';
 import { serveStatic } from './static-files.js';
 import { HttpStreamStats, type HttpProtocol } from './stream-stats.js';
 import { clientAddress, httpRefusalReason } from '../net/client-stats.js';
+import { IdleWatch } from '../net/idle-watch.js';
 import type { OriginClient } from '../net/origin-client.js';
 
 export interface HttpStreamDeps {
@@ -61,13 +62,16 @@ const NONE: string[] = [];
 export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
   const now = deps.now ?? Date.now;
   const stats = deps.stats ?? new HttpStreamStats(now);
-  const counted = { ...deps, stats };
+  // One interval polices every streamed answer's progress (PROXY_IDLE_TIMEOUT), not a timer per request.
+  const counted: CountedDeps = { ...deps, stats, idle: new IdleWatch(deps.config.timeouts.idleMs) };
   const route = async (ctx: RouteContext, info: RequestInfo): Promise<void> => {
     const method = ctx.req.method ?? 'GET';
     if (ctx.url.pathname.length > MAX_PATH_LENGTH) throw new HttpError(414, 'path too long');
     const path = decodePath(ctx.url.pathname);
-    const kind = classifyStreamRequest(path, ctx.url.searchParams);
-    info.protocol = stats.protocolOf(kind, path, ctx.url.searchParams.get(SESSION_PARAM));
+    // The session parameter read without building the query's URLSearchParams (segments need nothing else of it).
+    const session = sessionParamOf(ctx.url);
+    const kind = classifyBySession(path, session);
+    info.protocol = stats.protocolOf(kind, path, session);
     if (method === 'OPTIONS') {
       ctx.res.writeHead(200, { ...CORS_HEADERS, 'content-length': '0' });
       ctx.res.end();
@@ -79,7 +83,7 @@ export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
       case 'manifest':
         return manifest(counted, ctx, path, kind, info);
       case 'segment':
-        return segment(counted, ctx);
+        return segment(counted, ctx, session ?? '', info.protocol === 'dash' ? 'dash' : 'hls');
       case 'live':
         return live(counted, ctx, path, true, info);
       case 'maybe-segment':
@@ -110,7 +114,7 @@ export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
   };
 }
 
-type CountedDeps = HttpStreamDeps & { stats: HttpStreamStats };
+type CountedDeps = HttpStreamDeps & { stats: HttpStreamStats; idle: IdleWatch };
 
 /**
  * Live FLV/TS/AAC/MP3, routed by its own stream key; a `.ts` only goes to another stream's origin when
@@ -221,8 +225,7 @@ async function segmentOwnerRoute(deps: HttpStreamDeps, ctx: RouteContext, path: 
 }
 
 /** A segment carrying the session parameter: routed by the session's stream. */
-async function segment(deps: CountedDeps, ctx: RouteContext): Promise<void> {
-  const id = ctx.url.searchParams.get(SESSION_PARAM) ?? '';
+async function segment(deps: CountedDeps, ctx: RouteContext, id: string, protocol: 'hls' | 'dash'): Promise<void> {
   if (!SESSION_ID.test(id)) throw new HttpError(400, `invalid ${SESSION_PARAM} ${id.slice(0, 16)}`);
   const session = await deps.balancer.hlsSessionById(id);
   if (!session) throw new HttpError(404, `unknown ${SESSION_PARAM} ${id}`);
@@ -238,7 +241,7 @@ async function segment(deps: CountedDeps, ctx: RouteContext): Promise<void> {
         return fillSegment({
           cache,
           open: () => requestInOrder(route, (target) => segmentRequest(deps, ctx, target, false), deps.config.timeouts.dialMs),
-          streamOwn: (upstream) => streamResponse(upstream, ctx.res, ctx.log, deps.config.timeouts.idleMs, extension),
+          streamOwn: (upstream) => streamResponse(upstream, ctx.res, ctx.log, deps.idle, extension),
           idleMs: deps.config.timeouts.idleMs,
           extension,
           now: deps.now ?? Date.now,
@@ -249,7 +252,6 @@ async function segment(deps: CountedDeps, ctx: RouteContext): Promise<void> {
       await relay(deps, ctx, await deps.router.route(session.streamKey, 'http', 'play'));
     }
   } finally {
-    const protocol = deps.stats.protocolOf('segment', ctx.url.pathname, id) === 'dash' ? 'dash' : 'hls';
     deps.stats.playerRequest(socket.remoteAddress ?? '', session.streamKey, protocol, socket.bytesRead - baseIn, socket.bytesWritten - baseOut);
   }
 }
@@ -346,9 +348,9 @@ async function newHlsSession(deps: HttpStreamDeps, streamKey: string, url: strin
 }
 
 /** A segment or file of a stream, streamed back as the origin sends it. */
-async function relay(deps: HttpStreamDeps, ctx: RouteContext, route: Route): Promise<void> {
+async function relay(deps: CountedDeps, ctx: RouteContext, route: Route): Promise<void> {
   const upstream = await requestInOrder(route, (target) => segmentRequest(deps, ctx, target, true), deps.config.timeouts.dialMs);
-  await streamResponse(upstream, ctx.res, ctx.log, deps.config.timeouts.idleMs, extensionOf(ctx.url.pathname));
+  await streamResponse(upstream, ctx.res, ctx.log, deps.idle, extensionOf(ctx.url.pathname));
 }
 
 /** The client's request for a segment or file, as sent to one origin target; `own`: for this client alone (not a cache fill). */

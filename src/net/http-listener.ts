@@ -44,7 +44,8 @@ function oneAtATime(serve: (req: IncomingMessage, res: ServerResponse) => void):
       else if (waiting) waiting();
       else socket.resume();
     };
-    res.once('finish', next).once('close', next);
+    // `on`, not `once`: next() runs its work once anyway, and once() wraps each listener per request.
+    res.on('finish', next).on('close', next);
     serve(req, res);
   };
   return (req, res) => {

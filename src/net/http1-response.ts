@@ -39,7 +39,23 @@ const MAX_INTERIM_HEADS = 16;
 type State = 'head' | 'length' | 'close' | 'size' | 'data' | 'data-cr' | 'data-lf' | 'trailer' | 'done';
 
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** RFC 9110 token characters, by char code. */
+const TOKEN_CHARS = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TOKEN_CHARS[c.charCodeAt(0)] = 1;
+
+/** text[from, to) is a non-empty token. */
+function isToken(text: string, from: number, to: number): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || TOKEN_CHARS[c] === 0) return false;
+  }
+  return true;
+}
+
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x09;
+}
 const DECIMAL = /^\d{1,15}$/;
 const CHUNK_SIZE = /^([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?$/;
 
@@ -86,7 +102,8 @@ export class ResponseParser {
         case 'length': {
           const n = Math.min(this.remaining, data.length - at);
           this.remaining -= n;
-          const slice = data.subarray(at, at + n);
+          // A read that is all body (most of a segment's) is passed on as pushed: no view made per read.
+          const slice = at === 0 && n === data.length ? data : data.subarray(at, at + n);
           at += n;
           if (this.remaining === 0) this.state = 'done';
           this.events.onBody(slice);
@@ -171,25 +188,33 @@ export class ResponseParser {
   }
 
   private parseHead(text: string): void {
-    const lines = text.split('\r\n');
-    const m = STATUS_LINE.exec(lines[0]!);
+    // Lines are cut by index rather than split (no array of lines, no regex per line: this is per answer).
+    let eol = text.indexOf('\r\n');
+    if (eol === -1) eol = text.length;
+    const m = STATUS_LINE.exec(text.slice(0, eol));
     if (!m) throw new ResponseParseError('origin sent an invalid status line');
     const http10 = m[1] === '0';
     const status = Number(m[2]);
-    if (lines.length - 1 > MAX_HEADERS) throw new ResponseParseError('origin sent too many headers');
     const headers: string[] = [];
     let length: string | undefined;
     let coding: string | undefined;
     let connection = '';
     let keepAliveHint: string | undefined;
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      if (colon <= 0) throw new ResponseParseError('origin sent an invalid header line');
-      const name = line.slice(0, colon);
+    let count = 0;
+    for (let at = eol + 2; at < text.length + 2; at = eol + 2) {
+      eol = text.indexOf('\r\n', at);
+      if (eol === -1) eol = text.length;
+      if (++count > MAX_HEADERS) throw new ResponseParseError('origin sent too many headers');
+      const colon = text.indexOf(':', at);
+      if (colon <= at || colon >= eol) throw new ResponseParseError('origin sent an invalid header line');
       // No whitespace before the colon, no folded lines (RFC 9112 §5.1, §5.2), no stray CR/LF.
-      if (!TOKEN.test(name)) throw new ResponseParseError('origin sent an invalid header name');
-      const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+      if (!isToken(text, at, colon)) throw new ResponseParseError('origin sent an invalid header name');
+      const name = text.slice(at, colon);
+      let from = colon + 1;
+      let to = eol;
+      while (from < to && isBlank(text.charCodeAt(from))) from++;
+      while (to > from && isBlank(text.charCodeAt(to - 1))) to--;
+      const value = text.slice(from, to);
       if (value.includes('\r') || value.includes('\n')) throw new ResponseParseError('origin sent an invalid header value');
       headers.push(name, value);
       if (name.length === 14 && name.toLowerCase() === 'content-length') {

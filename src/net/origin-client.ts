@@ -598,25 +598,39 @@ class Connection {
     if (ex.state === 'sent' && ex.headDue > 0) this.armHeadTimer(ex);
   };
 
+  /**
+   * Idle from `now`. The idle timer is not re-armed per request: it keeps running (busy or not) and, when it
+   * fires, closes the connection only after idleMs (keepAliveMs or the origin's shorter hint) of idleness, else waits the rest.
+   */
   idleFrom(now: number): void {
     this.idleSince = now;
-    if (this.idleTimerMs === this.idleMs) {
-      this.idleTimer.refresh();
-      return;
-    }
-    // The origin's hint changed how long we keep it: a timer of the new length (rare: hints rarely change).
-    clearTimeout(this.idleTimer);
-    this.idleTimerMs = this.idleMs;
-    this.idleTimer = setTimeout(this.onIdleTimer, this.idleMs);
-    this.idleTimer.unref();
+    // A running timer longer than the idle time allowed now (an origin's shorter hint) would fire too late.
+    if (this.idleMs < this.idleTimerMs) this.armIdle(this.idleMs);
   }
 
   private readonly onIdleTimer = (): void => {
-    if (this.exchange || this.closed || !this.connected) return;
+    if (this.closed) return;
+    if (this.exchange || !this.connected) {
+      this.armIdle(this.idleMs);
+      return;
+    }
     const left = this.idleMs - (Date.now() - this.idleSince);
     if (left <= 0) this.close();
-    else this.idleTimer.refresh();
+    // Idle for less than idleMs: fire again when it will have been (a timer made once per idle stretch).
+    else this.armIdle(left);
   };
+
+  /** The idle timer fires in `ms` (refreshed when it already runs for that long, else made anew). */
+  private armIdle(ms: number): void {
+    if (ms === this.idleTimerMs) {
+      this.idleTimer.refresh();
+      return;
+    }
+    clearTimeout(this.idleTimer);
+    this.idleTimerMs = ms;
+    this.idleTimer = setTimeout(this.onIdleTimer, ms);
+    this.idleTimer.unref();
+  }
 
   /** The answer's head came: its body is watched from now. */
   bodyStarted(): void {

@@ -134,20 +134,25 @@ export function forwardRequestHeaderList(
  */
 export function forwardResponseHeaderList(raw: readonly (string | Buffer)[], opts: { keepLength: boolean }): string[] {
   const out: string[] = [];
+  // Names a Connection header lists beyond the hop-by-hop ones (rare: `keep-alive` and `close` list nothing more).
   let listed: Set<string> | undefined;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (raw[i]!.length === 10 && latin1(raw[i]!).toLowerCase() === 'connection') {
-      listed ??= new Set();
-      for (const t of latin1(raw[i + 1]!).split(',')) if (t.trim()) listed.add(t.trim().toLowerCase());
-    }
-  }
+  // One pass: each name is lower-cased once; Connection itself is hop-by-hop and never passes.
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = latin1(raw[i]!).toLowerCase();
-    if (listed?.has(name) || (!COMMON_NAMES.has(name) && !TOKEN.test(name))) continue;
+    if (name === 'connection') {
+      const v = latin1(raw[i + 1]!);
+      if (!ONLY_HOP_BY_HOP.test(v)) {
+        listed ??= new Set();
+        for (const t of v.split(',')) if (t.trim()) listed.add(t.trim().toLowerCase());
+      }
+      continue;
+    }
+    if (!COMMON_NAMES.has(name) && !TOKEN.test(name)) continue;
     if (HOP_BY_HOP.has(name) && !(opts.keepLength && name === 'content-length')) continue;
     const value = latin1(raw[i + 1]!);
     if (!hasInvalidValueCharacter(value)) out.push(name, value);
   }
+  if (listed) for (let i = out.length - 2; i >= 0; i -= 2) if (listed.has(out[i]!)) out.splice(i, 2);
   return out;
 }
 

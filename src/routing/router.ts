@@ -269,11 +269,17 @@ export class Router implements StreamRouter {
   commit(route: StreamRoute, target: RouteTarget, created: boolean): void {
     const moved = target.origin.id !== route.origin.id;
     if (created || moved) this.health.noteNewStream?.(target.origin, this.now());
+    const onError = (err: Error) => this.log.warn({ stream: route.streamKey, err: err.message }, 'could not keep the stream pin');
+    // The common case (a segment of a pinned stream): one call, no async wrapper per request.
+    if (!moved) {
+      this.balancer.commitPin(route.streamKey, target.origin, undefined).catch(onError);
+      return;
+    }
     void (async () => {
       await this.balancer.commitPin(route.streamKey, target.origin, moved ? route.origin : undefined);
       // A failover: the lease taken on the first origin is given back.
       if (moved && created) await this.balancer.releasePin(route.streamKey, route.origin, true);
-    })().catch((err: Error) => this.log.warn({ stream: route.streamKey, err: err.message }, 'could not keep the stream pin'));
+    })().catch(onError);
   }
 
   release(route: StreamRoute, created: boolean): void {
@@ -315,7 +321,10 @@ class StreamRoute implements Route {
   targets: RouteTarget[] = [];
   private settled = false;
   /** Per origin id: when its dial time in this route ends (set by its first dial). */
-  private readonly dialDeadlines = new Map<string, number>();
+  /** The first origin dialled and when its dial time ends; other origins' (failover) in a Map made when needed. */
+  private firstDialled: string | undefined;
+  private firstDeadline = 0;
+  private dialDeadlines: Map<string, number> | undefined;
 
   constructor(
     private readonly router: Router,
@@ -351,10 +360,18 @@ class StreamRoute implements Route {
 
   dialTimeFor(target: RouteTarget, dialMs: number): number {
     const now = this.router.clock();
-    let deadline = this.dialDeadlines.get(target.origin.id);
-    if (deadline === undefined) {
-      deadline = now + dialMs;
-      this.dialDeadlines.set(target.origin.id, deadline);
+    const id = target.origin.id;
+    let deadline: number | undefined;
+    if (this.firstDialled === undefined) {
+      // Most routes dial one origin: no Map for them.
+      this.firstDialled = id;
+      deadline = this.firstDeadline = now + dialMs;
+    } else if (this.firstDialled === id) {
+      deadline = this.firstDeadline;
+    } else {
+      const deadlines = (this.dialDeadlines ??= new Map());
+      deadline = deadlines.get(id);
+      if (deadline === undefined) deadlines.set(id, (deadline = now + dialMs));
     }
     const left = Math.max(0, Math.ceil(deadline - now));
     if (left === 0) this.router.noteSkipped(target, dialMs);
