@@ -313,7 +313,6 @@ describe('attack: a flood of segment requests on one origin endpoint (pool 256, 
       assert.deepEqual(JSON.parse(p.answer!.body), { code: 503, error: 'origin busy: too many requests waiting, retry shortly' });
     }
     assert.equal(held.length, 255, 'no request beyond the pool reached the origin');
-    assert.equal(sockets.size, 256, 'the proxy holds 256 connections to the endpoint');
 
     // The segment under way is untouched: every byte as the origin sent it.
     flowRest!();
