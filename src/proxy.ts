@@ -173,7 +173,9 @@ export class OriginProxy {
     });
     this.heapGuard = new HeapGuard({ ratio: deps.config.edge.maxHeapRatio, log: deps.log, ...(deps.heap ? { heap: deps.heap } : {}) });
     this.originAgent = new OriginAgent({ dialMs: deps.config.timeouts.dialMs, headersMs: deps.config.timeouts.originAnswerMs });
-    this.originClient = new OriginClient({ dialMs: deps.config.timeouts.dialMs });
+    // A request waits for a pooled connection at most as long as a dial may take (both: getting a connection);
+    // a body that stops flowing is cut after the idle time, as every relay's.
+    this.originClient = new OriginClient({ dialMs: deps.config.timeouts.dialMs, bodyIdleMs: deps.config.timeouts.idleMs });
   }
 
   /** Starts the balancer, then every listener; on any failure, closes what was started and rethrows. */
@@ -352,7 +354,12 @@ export class OriginProxy {
       // Prometheus: read at scrape time; the system API's /metrics takes the admin token, PROXY_METRICS_LISTEN none.
       const metrics = metricsOf();
       // Worker 0 answers for every worker (their metrics summed); one process for itself.
-      const scrape = whole ? () => whole.metrics() : () => metrics.scrape();
+      const scrape = whole
+        ? async () => {
+            const { text, contentType } = await whole.metrics();
+            return { body: text, contentType };
+          }
+        : () => metrics.body();
       this.serveWorker(stats, metrics, httpPlayers, () => undefined);
       if (config.metricsListen) {
         const handler = createRouter([metricsRoute(scrape), ...probes.filter((r) => r.path === '/healthz')]);
@@ -432,7 +439,14 @@ export class OriginProxy {
   /** Registration events of worker 0's API, also told to the other workers (a removal closes their relays now). */
   private toEveryWorker(whole: WholeProxyView): RegistrationEvents {
     return {
-      onRegistered: (origin, replaced) => this.health.onRegistered(origin, replaced),
+      onRegistered: (origin, replaced) => {
+        // A new record is answered once every worker dropped its cached origin list: the next client on any
+        // worker can be routed (or fail over) to it. A heartbeat of a known record tells no one.
+        if (!this.health.onRegistered(origin, replaced)) return;
+        return whole
+          .sync()
+          .catch((err: Error) => this.deps.log.warn({ err: err.message, server: origin.serverId }, 'registration not read by every worker yet'));
+      },
       onDeregistered: (serverId) => {
         this.health.onDeregistered(serverId);
         // The removal is answered once every worker forgot the origin (no cached pin sends a stream there after).

@@ -238,6 +238,11 @@ export class IpcBalancer implements Balancer {
     this.pinCache.clear();
   }
 
+  /** An origin was registered through worker 0's API: the next read of the list asks the primary. */
+  originsChanged(): void {
+    this.forgetOrigins();
+  }
+
   /**
    * An origin was removed through worker 0's API: what this worker read before must not send a stream there
    * (a cached pin would re-commit it to the removed origin in the primary).

@@ -132,7 +132,12 @@ export function workerHooks(config: Config, baseLog: Logger): WorkerHooks {
         balancer?.originRemoved();
         local.forget(server);
       };
-      answerQueries(channel, answerer({ ...local, forget }), log);
+      // A sync follows a change through worker 0's API (drain, a new origin): the origin list is read again too.
+      const sync = async () => {
+        balancer?.originsChanged();
+        await local.sync();
+      };
+      answerQueries(channel, answerer({ ...local, forget, sync }), log);
     },
     started: () => {
       try {

@@ -4,7 +4,8 @@ import type { Balancer } from '../balancer/balancer.js';
 import type { Origin } from '../balancer/origin.js';
 
 export interface RegistrationEvents {
-  onRegistered(origin: Origin, replaced: Origin | undefined): void;
+  /** A promise makes the register answer wait for it (every worker told of a new record, PROXY_WORKERS > 1). */
+  onRegistered(origin: Origin, replaced: Origin | undefined): boolean | void | Promise<void>;
   /** A promise makes the removal answer wait for it (every worker told, PROXY_WORKERS > 1). */
   onDeregistered(serverId: string): void | Promise<void>;
 }
@@ -15,7 +16,7 @@ export function reportingRegistrations(balancer: Balancer, events: RegistrationE
       if (prop === 'register') {
         return async (origin: Origin) => {
           const result = await target.register(origin);
-          events.onRegistered(origin, result.replaced);
+          await events.onRegistered(origin, result.replaced);
           return result;
         };
       }

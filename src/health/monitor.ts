@@ -230,19 +230,24 @@ export class HealthMonitor implements OriginHealth {
   // ---------------------------------------------------------------------------------------------
   // Events from the register path (this proxy); other proxies learn them on their next sync.
 
-  /** A heartbeat arrived. `replaced` is the record a restart replaced: its relays are gone for good. */
-  onRegistered(origin: Origin, replaced: Origin | undefined): void {
+  /**
+   * A heartbeat arrived. `replaced` is the record a restart replaced: its relays are gone for good. True when
+   * this record was new here (a first registration or a restart), false for a heartbeat of a known one.
+   */
+  onRegistered(origin: Origin, replaced: Origin | undefined): boolean {
     if (origin.load || origin.weight !== undefined) {
       const load = { originId: origin.id, ...(origin.load ? { load: origin.load } : {}), ...(origin.weight !== undefined ? { weight: origin.weight } : {}) };
       void this.opts.share.publishLoad(origin.serverId, load).catch((err: Error) => this.log.debug({ err: err.message }, 'load not shared'));
     }
     if (replaced) this.closeRelays(replaced.serverId, replaced.id, `restarted (new record ${origin.id})`);
     const i = this.views.findIndex((v) => v.origin.serverId === origin.serverId);
+    const isNew = i < 0 || this.views[i]!.origin.id !== origin.id || replaced !== undefined;
     const view: OriginView = { origin, alive: true, ageMs: 0 };
     if (i >= 0) this.views[i] = view;
     else this.views.push(view);
     this.observe(origin, this.now());
     this.refreshTargets();
+    return isNew;
   }
 
   /** An origin was removed (DELETE): no new streams, and its relays are closed now. */

@@ -4,12 +4,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Dispatcher } from '../net/undici.js';
-import { CORS_HEADERS, HttpError } from '../net/http-util.js';
+import { CORS_HEADERS, HttpError, HttpRefusal } from '../net/http-util.js';
 import type { DialTarget } from '../balancer/origin.js';
 import type { Logger } from '../log.js';
 import { forwardRequestHeaderList, forwardResponseHeaderList, forwardResponseHeaders } from '../net/origin-http.js';
 import { hostPort } from '../balancer/endpoint.js';
-import { OriginConnectTimeout, OriginHeadersTimeout, type OriginClient, type OriginControl, type OriginHandler } from '../net/origin-client.js';
+import {
+  OriginBusy,
+  OriginConnectTimeout,
+  OriginHeadersTimeout,
+  OriginWaitTimeout,
+  type OriginClient,
+  type OriginControl,
+  type OriginHandler,
+} from '../net/origin-client.js';
 import { ResponseParseError } from '../net/http1-response.js';
 import type { IdleWatch, IdleWatched } from '../net/idle-watch.js';
 
@@ -31,6 +39,17 @@ export interface OriginRequest {
   headers?: readonly (readonly [string, string])[];
   /** Client headers not to forward (lower-case). */
   dropHeaders?: readonly string[];
+  /**
+   * The response of the one client this request serves: its closing before the answer's head drops the
+   * request (a place in the connection queue, a connection being dialled, a head awaited). Not given for a
+   * fetch shared by several clients (a cache fill): the others still wait for it.
+   */
+  ownClient?: ServerResponse | undefined;
+}
+
+/** A client that left before the origin answered (nginx's 499): neither an origin failure nor a refusal. */
+class ClientLeft extends Error {
+  override readonly name = 'ClientLeft';
 }
 
 /**
@@ -59,6 +78,28 @@ export class OriginAnswer implements OriginHandler {
   /** The request under way (set by requestOrigin). */
   attach(control: OriginControl): void {
     this.control = control;
+  }
+
+  private watched: ServerResponse | undefined;
+
+  /** Until the head (or a failure), `res` closing drops the request. */
+  watch(res: ServerResponse): void {
+    if (res.destroyed) {
+      this.control?.abort(new ClientLeft('client left'));
+      return;
+    }
+    this.watched = res;
+    res.once('close', this.onClientClose);
+  }
+
+  private readonly onClientClose = (): void => {
+    this.watched = undefined;
+    if (this.head) this.control?.abort(new ClientLeft('client left'));
+  };
+
+  private unwatch(): void {
+    this.watched?.off('close', this.onClientClose);
+    this.watched = undefined;
   }
 
   /**
@@ -103,6 +144,8 @@ export class OriginAnswer implements OriginHandler {
   // The origin client's handler.
   onHead(statusCode: number, headers: string[], control: OriginControl): void {
     this.control = control;
+    // From here the relay watches its client (streamResponse).
+    this.unwatch();
     if (!isFinalStatus(statusCode)) {
       this.head?.reject(nonStandardStatus(statusCode));
       this.head = undefined;
@@ -142,6 +185,7 @@ export class OriginAnswer implements OriginHandler {
   }
 
   onFail(err: Error): void {
+    this.unwatch();
     if (this.head) {
       this.head.reject(originFailure(err));
       this.head = undefined;
@@ -172,6 +216,7 @@ export function requestOrigin(o: OriginRequest): Promise<OriginAnswer> {
         answer,
       ),
     );
+    if (o.ownClient) answer.watch(o.ownClient);
     return answer.started;
   } catch (err) {
     return Promise.reject(err as Error);
@@ -211,10 +256,19 @@ function isDialCause(err: unknown): boolean {
 
 const DIAL_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
 
+const RETRY_AFTER = { 'Retry-After': '1' } as const;
+/** nginx's status for a client that closed its request before the answer: never sent (nobody is there). */
+export const CLIENT_LEFT = 499;
+
 /** Maps a transport failure to a client-facing error that names no internal address. */
 export function originFailure(err: unknown): HttpError {
   if (err instanceof OriginConnectTimeout) return new HttpError(504, 'origin did not answer in time', 504, { cause: err });
   if (err instanceof OriginHeadersTimeout) return new HttpError(504, 'origin did not answer in time');
+  // Our own pool is full, the origin is not at fault: no failover, no backoff; the player may retry.
+  if (err instanceof OriginBusy)
+    return new HttpRefusal(503, 'origin busy: too many requests waiting, retry shortly', 'origin-busy', RETRY_AFTER, { cause: err });
+  if (err instanceof OriginWaitTimeout) return new HttpRefusal(504, 'origin busy: no connection free in time', 'origin-wait-timeout', {}, { cause: err });
+  if (err instanceof ClientLeft) return new HttpError(CLIENT_LEFT, 'client left before the origin answered');
   if (err instanceof HttpError) return err;
   if (err instanceof ResponseParseError) return new HttpError(502, 'origin sent an invalid answer', 502, { cause: err });
   if (isDialCause(err)) return new HttpError(502, 'origin unreachable', 502, { cause: err });

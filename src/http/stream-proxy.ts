@@ -17,7 +17,7 @@ import { isHlsPlaylist, rewriteHlsPlaylist } from './hls-rewrite.js';
 import { passthroughLive } from './live-passthrough.js';
 import { cacheableRequest, fillSegment, forbidsSharedCache, sendCached } from './cached-segment.js';
 import { cacheKey, manifestTtlMs, playlistTtlMs, type CacheAnswer, type CachedAnswer, type HlsCache } from './hls-cache.js';
-import { CORS_HEADERS, isOriginDialFailure, clientHeaderList, requestOrigin, streamResponse, type OriginAnswer } from './origin-request.js';
+import { CLIENT_LEFT, CORS_HEADERS, isOriginDialFailure, clientHeaderList, requestOrigin, streamResponse, type OriginAnswer } from './origin-request.js';
 import { SESSION_PARAM, sessionParamOf } from './session-param.js';
 import { serveStatic } from './static-files.js';
 import { HttpStreamStats, type HttpProtocol } from './stream-stats.js';
@@ -106,7 +106,8 @@ export function httpStreamProxy(deps: HttpStreamDeps): Fallback {
         if (info.protocol) stats.counters(info.protocol).refuse(refusal.kind, ctx.log, { why: refusal.detail });
         throw refusalHttpError(refusal);
       }
-      if (err instanceof HttpError && info.protocol)
+      // A player that left while its request waited was not refused.
+      if (err instanceof HttpError && info.protocol && err.status !== CLIENT_LEFT)
         stats.counters(info.protocol).refuse(httpRefusalReason(err), ctx.log, { status: err.status, why: err.message });
       throw err;
     }
@@ -239,7 +240,7 @@ async function segment(deps: CountedDeps, ctx: RouteContext, id: string, protoco
         const route = await deps.router.route(session.streamKey, 'http', 'play');
         return fillSegment({
           cache,
-          open: () => requestInOrder(route, (target) => segmentRequest(deps, ctx, target), deps.config.timeouts.dialMs),
+          open: () => requestInOrder(route, (target) => segmentRequest(deps, ctx, target, false), deps.config.timeouts.dialMs),
           streamOwn: (upstream) => streamResponse(upstream, ctx.res, ctx.log, deps.idle, extension),
           idleMs: deps.config.timeouts.idleMs,
           extension,
@@ -264,12 +265,11 @@ async function manifest(deps: CountedDeps, ctx: RouteContext, path: string, kind
   const protocol = kind === 'playlist' ? 'hls' : 'dash';
   // Every player's copy differs only by its session id: the origin's answer is shared (and cached for
   // half the playlist's target duration), the rewrite is per request.
-  const fetchAnswer = () => fetchManifest(deps, ctx, streamKey, kind);
-  const cached =
-    deps.cache && ctx.req.method === 'GET'
-      ? await deps.cache.get(cacheKey(streamKey, ctx.url.pathname, ctx.url.searchParams, SESSION_PARAM), fetchAnswer)
-      : undefined;
-  const got: CacheAnswer = cached ?? { answer: await fetchAnswer(), source: 'miss' };
+  const shared = deps.cache !== undefined && ctx.req.method === 'GET';
+  const cached = shared
+    ? await deps.cache!.get(cacheKey(streamKey, ctx.url.pathname, ctx.url.searchParams, SESSION_PARAM), () => fetchManifest(deps, ctx, streamKey, kind, false))
+    : undefined;
+  const got: CacheAnswer = cached ?? { answer: await fetchManifest(deps, ctx, streamKey, kind, !shared), source: 'miss' };
   const { answer } = got;
   let body = answer.body;
   let spbhid: string | undefined;
@@ -298,7 +298,7 @@ async function manifest(deps: CountedDeps, ctx: RouteContext, path: string, kind
  * playlist's target duration (or the manifest's update period) when it is a 200 the origin lets shared
  * caches keep.
  */
-async function fetchManifest(deps: CountedDeps, ctx: RouteContext, streamKey: string, kind: 'playlist' | 'manifest'): Promise<CachedAnswer> {
+async function fetchManifest(deps: CountedDeps, ctx: RouteContext, streamKey: string, kind: 'playlist' | 'manifest', own: boolean): Promise<CachedAnswer> {
   const route = await deps.router.route(streamKey, 'http', 'play');
   const blocking = ctx.url.searchParams.has('_HLS_msn') || ctx.url.searchParams.has('_HLS_part');
   const upstream = await requestInOrder(
@@ -314,6 +314,8 @@ async function fetchManifest(deps: CountedDeps, ctx: RouteContext, streamKey: st
         // ffmpeg sends, would get a 206 whose Content-Range no longer matches the rewritten length).
         headers: IDENTITY_ENCODING,
         dropHeaders: RANGE_HEADERS,
+        // Fetched for this player alone: its leaving drops the request while it waits.
+        ownClient: own ? ctx.res : undefined,
       }),
     deps.config.timeouts.dialMs,
   );
@@ -347,18 +349,19 @@ async function newHlsSession(deps: HttpStreamDeps, streamKey: string, url: strin
 
 /** A segment or file of a stream, streamed back as the origin sends it. */
 async function relay(deps: CountedDeps, ctx: RouteContext, route: Route): Promise<void> {
-  const upstream = await requestInOrder(route, (target) => segmentRequest(deps, ctx, target), deps.config.timeouts.dialMs);
+  const upstream = await requestInOrder(route, (target) => segmentRequest(deps, ctx, target, true), deps.config.timeouts.dialMs);
   await streamResponse(upstream, ctx.res, ctx.log, deps.idle, extensionOf(ctx.url.pathname));
 }
 
-/** The client's request for a segment or file, as sent to one origin target. */
-function segmentRequest(deps: HttpStreamDeps, ctx: RouteContext, target: RouteTarget): Promise<OriginAnswer> {
+/** The client's request for a segment or file, as sent to one origin target; `own`: for this client alone (not a cache fill). */
+function segmentRequest(deps: HttpStreamDeps, ctx: RouteContext, target: RouteTarget, own: boolean): Promise<OriginAnswer> {
   return requestOrigin({
     client: deps.origins,
     target,
     path: ctx.url.pathname + ctx.url.search,
     req: ctx.req,
     headersTimeoutMs: deps.config.timeouts.originAnswerMs,
+    ownClient: own ? ctx.res : undefined,
   });
 }
 

@@ -23,20 +23,63 @@ interface MetricOf {
   values?: ValueOf[];
 }
 
-type Gettable = { name: string; get(): Promise<MetricOf> | MetricOf; getForPromString?: () => Promise<MetricOf> };
+type Gettable = { name: string; get(): Promise<MetricOf> | MetricOf; getForPromString?: () => Promise<MetricOf>; text?: () => string };
+
+const NEWLINE = Buffer.from('\n');
 
 /** The page of one registry (its default labels are not applied: the proxy sets none). */
 export class Exposition {
   /** Per metric: its last samples and their text. */
   private readonly held = new WeakMap<object, { values: ValueOf[]; text: string }>();
+  /** Per metric: its last block's text and its bytes. */
+  private readonly encoded = new WeakMap<object, { text: string; bytes: Buffer }>();
 
   constructor(private readonly registry: Registry) {}
 
+  /** The page as text. */
   async text(): Promise<string> {
-    // Every metric is asked in one synchronous pass (shared reads are memoised for one microtask).
+    return `${(await this.blocks()).join('\n\n')}\n`;
+  }
+
+  /**
+   * The page as the bytes to send: each metric's block is encoded once and kept while its text stands still
+   * (most blocks, most scrapes), and the page is one copy of the blocks. Sent as a Buffer, the answer's body
+   * is not concatenated to its header string first (node does that with a string body) nor encoded again.
+   */
+  async page(): Promise<Buffer> {
     const metrics = this.registry.getMetricsAsArray() as unknown as Gettable[];
-    const parts = await Promise.all(metrics.map((m) => this.metricText(m)));
-    return `${parts.join('\n\n')}\n`;
+    const texts = await this.blocks(metrics);
+    const list: Buffer[] = new Array<Buffer>(texts.length * 2 - 1 > 0 ? texts.length * 2 - 1 : 0);
+    let length = 0;
+    for (let i = 0; i < texts.length; i++) {
+      const text = texts[i]!;
+      let held = this.encoded.get(metrics[i]!);
+      if (held?.text !== text) this.encoded.set(metrics[i]!, (held = { text, bytes: Buffer.from(`${text}\n`) }));
+      list[2 * i] = held.bytes;
+      length += held.bytes.length;
+      if (i + 1 < texts.length) {
+        list[2 * i + 1] = NEWLINE;
+        length++;
+      }
+    }
+    return Buffer.concat(list, length);
+  }
+
+  /** Every metric's block of text, in registry order. */
+  private async blocks(metrics = this.registry.getMetricsAsArray() as unknown as Gettable[]): Promise<string[]> {
+    // Every metric is asked in one synchronous pass (shared reads are memoised for one microtask). A metric
+    // that writes its own block (text-metric.ts) is asked for it directly: no promise, no sample objects.
+    const parts: (string | Promise<string>)[] = new Array<string>(metrics.length);
+    let waiting = false;
+    for (let i = 0; i < metrics.length; i++) {
+      const m = metrics[i]!;
+      if (m.text) parts[i] = m.text();
+      else {
+        parts[i] = this.metricText(m);
+        waiting = true;
+      }
+    }
+    return waiting ? await Promise.all(parts) : (parts as string[]);
   }
 
   private async metricText(m: Gettable): Promise<string> {
@@ -105,16 +148,16 @@ function pair(before: string, k: string, v: string | number | undefined): string
 }
 
 /** A sample value as prom-client writes it (its spelling of NaN included). */
-function valueText(value: number): string {
+export function valueText(value: number): string {
   if (Number.isNaN(value)) return 'Nan';
   if (!Number.isFinite(value)) return value < 0 ? '-Inf' : '+Inf';
   return `${value}`;
 }
 
-function escapeText(s: string): string {
+export function escapeText(s: string): string {
   return /[\\\n]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n') : s;
 }
 
-function escapeLabel(s: string): string {
+export function escapeLabel(s: string): string {
   return /[\\\n"]/.test(s) ? escapeText(s).replace(/"/g, '\\"') : s;
 }

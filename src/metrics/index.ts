@@ -1,7 +1,8 @@
 // The proxy's Prometheus metrics: one Registry per proxy (never prom-client's global one), filled
 // at scrape time from state the proxy already keeps, served as `GET /metrics` on the system API and,
 // when PROXY_METRICS_LISTEN is set, on a listener of its own.
-import { collectDefaultMetrics, Counter, Registry } from './prom-client.js';
+import { Counter, Registry } from './prom-client.js';
+import { registerProcessMetrics } from './process-metrics.js';
 import type { EdgeStats } from '../edge/types.js';
 import { snapshotMetric } from './snapshot-metric.js';
 import { Exposition } from './exposition.js';
@@ -12,6 +13,7 @@ import { redisClientOf } from '../health/index.js';
 import type { OriginHealth } from '../routing/health.js';
 import type { Router } from '../routing/router.js';
 import type { Route, RouteContext } from '../net/router.js';
+import { metricsRoute } from '../api/metrics-route.js';
 import { registerRoutingMetrics, type RoutingSources } from './routing-metrics.js';
 import { registerServiceMetrics, statsSources, type StatsSource } from './service-metrics.js';
 import { instrumentRedis } from './redis-metrics.js';
@@ -20,8 +22,8 @@ import { registerCacheMetrics, type CacheStatsSource } from './cache-metrics.js'
 export type { StatsSource } from './service-metrics.js';
 
 /**
- * prom-client process metrics left out: each scrape of these walks every open descriptor or handle
- * (with 18,000 sockets they took ~95 ms of CPU per scrape together); the client gauges count connections.
+ * prom-client default metrics left out of process-metrics.ts: each scrape of these walks every open descriptor
+ * or handle (with 18,000 sockets they took ~95 ms of CPU per scrape together); the client gauges count connections.
  */
 export const COSTLY_DEFAULT_METRICS = [
   'process_open_fds',
@@ -37,7 +39,7 @@ export interface MetricsDeps extends RoutingSources {
   services: () => Iterable<StatsSource>;
   /** The Redis client to time (Redis balancer only). */
   redis?: RedisClient | undefined;
-  /** Process and event-loop metrics (prom-client's defaults, standard `process_*`/`nodejs_*` names); default on. */
+  /** Process and event-loop metrics (prom-client's default names and meaning, process-metrics.ts); default on. */
   processMetrics?: boolean;
   /** Edge mode's counts (PROXY_EDGE=on); undefined: no edge series. */
   edge?: (() => EdgeStats) | undefined;
@@ -51,10 +53,7 @@ export class ProxyMetrics {
   private readonly registers: Counter<'result'>;
 
   constructor(deps: MetricsDeps) {
-    if (deps.processMetrics !== false) {
-      collectDefaultMetrics({ register: this.registry });
-      for (const name of COSTLY_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
-    }
+    if (deps.processMetrics !== false) registerProcessMetrics(this.registry);
     registerServiceMetrics(this.registry, deps.services);
     registerRoutingMetrics(this.registry, deps);
     if (deps.redis) instrumentRedis(this.registry, deps.redis);
@@ -78,19 +77,14 @@ export class ProxyMetrics {
     return { text: await this.page.text(), contentType: this.registry.contentType };
   }
 
+  /** The page as the bytes `GET /metrics` sends. */
+  async body(): Promise<{ body: Buffer; contentType: string }> {
+    return { body: await this.page.page(), contentType: this.registry.contentType };
+  }
+
   /** `GET /metrics`; `authorize` throws (401) when a token is required and missing. */
   route(authorize: (ctx: RouteContext) => void = () => undefined): Route {
-    return {
-      path: '/metrics',
-      methods: {
-        GET: async (ctx) => {
-          authorize(ctx);
-          const { text, contentType } = await this.scrape();
-          ctx.res.writeHead(200, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
-          ctx.res.end(text);
-        },
-      },
-    };
+    return metricsRoute(() => this.body(), authorize);
   }
 }
 

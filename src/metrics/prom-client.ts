@@ -1,8 +1,8 @@
 // The one place the proxy takes prom-client's runtime values from. prom-client's entry loads its default
-// metrics, and the CPU counter among them requires @opentelemetry/api (51 files, ~0.4 MB of an idle proxy's
-// RSS) only to attach trace exemplars, which the proxy never enables. A stand-in answering "no active span"
-// is put where that require finds it, unless something loaded the real package first; every metric, name and
-// value stays prom-client's own. Other files import prom-client's runtime values from here.
+// metrics (the proxy exports its own, process-metrics.ts), and the CPU counter among them requires
+// @opentelemetry/api (51 files, ~0.4 MB of an idle proxy's RSS) only to attach trace exemplars, which are never
+// on here. A stand-in answering "no active span" is put where that require finds it, unless something loaded the
+// real package first. Other files import prom-client's runtime values from here.
 import { createRequire, Module } from 'node:module';
 import { dirname } from 'node:path';
 import type * as PromClient from 'prom-client';
@@ -23,7 +23,7 @@ if (load.cache[otelPath] === undefined) {
 
 const prom = load('prom-client') as typeof PromClient;
 
-export const { Registry, Counter, Histogram, collectDefaultMetrics, AggregatorRegistry } = prom;
+export const { Registry, Counter, Histogram, AggregatorRegistry } = prom;
 export type Registry = PromClient.Registry;
 export type Counter<T extends string = string> = PromClient.Counter<T>;
 export type Histogram<T extends string = string> = PromClient.Histogram<T>;

@@ -3,7 +3,8 @@
 // once. Command names label the series; they are a small set (what the proxy's code sends), capped.
 import { Counter, Histogram, type Registry } from './prom-client.js';
 import type { RedisClient } from '../balancer/redis-connection.js';
-import { snapshotMetric, tokenLabel } from './snapshot-metric.js';
+import { tokenLabel } from './snapshot-metric.js';
+import { SeriesSet, textMetric } from './text-metric.js';
 
 /** Upper bounds (s) of the command latency buckets: a LAN round trip is well under a millisecond. */
 export const REDIS_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -29,11 +30,12 @@ export function instrumentRedis(registry: Registry, client: RedisClient): void {
     labelNames: ['command'],
     registers: [registry],
   });
-  snapshotMetric(registry, {
+  const up = new SeriesSet('origin_proxy_redis_up').get();
+  textMetric(registry, {
     name: 'origin_proxy_redis_up',
     help: '1 while the Redis connection is ready, else 0',
     type: 'gauge',
-    read: () => [{ value: client.status === 'ready' ? 1 : 0 }],
+    collect: (out) => out.add(up, client.status === 'ready' ? 1 : 0),
   });
   const names = new Set<string>();
   const label = (name: string) => {

@@ -7,6 +7,7 @@ import type { HealthState } from '../routing/health.js';
 import type { Origin } from '../balancer/origin.js';
 import type { DialCounts } from '../routing/types.js';
 import { oncePerScrape, snapshotMetric, type Sample } from './snapshot-metric.js';
+import { SeriesSet, textMetric } from './text-metric.js';
 
 export interface RoutingSources {
   balancer: Balancer;
@@ -26,11 +27,16 @@ export function registerRoutingMetrics(registry: Registry, src: RoutingSources):
   // Unreadable (Redis away): the origin series are left out rather than shown as zero.
   const origins = oncePerScrape(() => src.balancer.origins().catch((): OriginView[] | undefined => undefined));
 
-  snapshotMetric(registry, {
+  // The synchronous ones write their own text (text-metric.ts); those waiting for the origin list stay samples.
+  const dials = new SeriesSet('origin_proxy_dials_total', ['outcome']);
+  textMetric(registry, {
     name: 'origin_proxy_dials_total',
     help: 'Dials to origin endpoints by outcome (skipped: dial budget spent; refused: address policy)',
     type: 'counter',
-    read: () => Object.entries(src.dials()).map(([outcome, value]) => ({ labels: { outcome }, value })),
+    collect: (out) => {
+      const counts = src.dials();
+      for (const outcome in counts) out.add(dials.get('', outcome), counts[outcome as keyof DialCounts]);
+    },
   });
   snapshotMetric(registry, {
     name: 'origin_proxy_origin_dial_failures_total',
@@ -43,11 +49,14 @@ export function registerRoutingMetrics(registry: Registry, src: RoutingSources):
       return [...src.dialFailures(registered)].map(([server, value]) => ({ labels: { server }, value }));
     },
   });
-  snapshotMetric(registry, {
+  const relays = new SeriesSet('origin_proxy_origin_relays', ['server']);
+  textMetric(registry, {
     name: 'origin_proxy_origin_relays',
     help: 'Live relays to an origin, by origin server id',
     type: 'gauge',
-    read: () => [...src.relays()].map(([server, value]) => ({ labels: { server }, value })),
+    collect: (out) => {
+      for (const [server, value] of src.relays()) out.add(relays.get('', server), value);
+    },
   });
   snapshotMetric(registry, {
     name: 'origin_proxy_origins',
@@ -64,16 +73,18 @@ export function registerRoutingMetrics(registry: Registry, src: RoutingSources):
       return [...counts].map(([state, value]): Sample => ({ labels: { state }, value }));
     },
   });
-  const records = (name: string, help: string, pick: 'pins' | 'hlsSessions' | 'rtcSessions') =>
-    snapshotMetric(registry, {
+  const records = (name: string, help: string, pick: 'pins' | 'hlsSessions' | 'rtcSessions') => {
+    const series = new SeriesSet(name).get();
+    textMetric(registry, {
       name,
       help,
       type: 'gauge',
-      read: () => {
+      collect: (out) => {
         const counts = src.balancer.recordCounts?.();
-        return counts ? [{ value: counts[pick] }] : [];
+        if (counts) out.add(series, counts[pick]);
       },
     });
+  };
   records('origin_proxy_stream_pins', 'Stream pins (stream to origin) the balancer holds (Redis: counted every few seconds)', 'pins');
   records('origin_proxy_hls_sessions', 'HLS session records (Redis: counted every few seconds)', 'hlsSessions');
   records('origin_proxy_webrtc_sessions', 'WebRTC session records (Redis: counted every few seconds)', 'rtcSessions');

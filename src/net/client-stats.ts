@@ -218,7 +218,9 @@ export function clientAddress(ip: string | undefined, port: number | undefined):
 }
 
 /** The refusal reason of an HTTP error answered to a client: limits, bad requests, origin failures. */
-export function httpRefusalReason(err: { status: number }): string {
+export function httpRefusalReason(err: { status: number; reason?: string }): string {
+  // An error that names its reason (HttpRefusal: origin-busy, …) is counted under it.
+  if (typeof err.reason === 'string') return err.reason;
   if (err.status === 429 || err.status === 503) return 'limit';
   if (err.status === 502 || err.status === 504) return 'unreachable';
   if (err.status === 401 || err.status === 403) return 'forbidden';

@@ -15,7 +15,7 @@ export const CORS_HEADERS: Readonly<Record<string, string>> = {
 
 /** An error that becomes a JSON reply `{code, error}` with `status`. */
 export class HttpError extends Error {
-  override readonly name = 'HttpError';
+  override readonly name: string = 'HttpError';
 
   constructor(
     readonly status: number,
@@ -24,6 +24,24 @@ export class HttpError extends Error {
     options?: ErrorOptions,
   ) {
     super(message, options);
+  }
+}
+
+/**
+ * A refusal with its own reason (the refusal counters' label, a small fixed set) and headers for the client
+ * (Retry-After on a 503 that will pass).
+ */
+export class HttpRefusal extends HttpError {
+  override readonly name: string = 'HttpRefusal';
+
+  constructor(
+    status: number,
+    message: string,
+    readonly reason: string,
+    readonly headers: Readonly<Record<string, string>> = {},
+    options?: ErrorOptions,
+  ) {
+    super(status, message, status, options);
   }
 }
 

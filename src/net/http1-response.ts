@@ -2,8 +2,11 @@
 // Bytes are pushed as they arrive; the head is reported once whole, body bytes are reported as slices of
 // the pushed buffers (no copy), and the end of the message once its framing says so. Every length is
 // checked: the head's size and header count, Content-Length values (one length, decimal), chunk sizes
-// (hex, bounded), the CRLF after each chunk, trailers' size. One message per connection turn: the client
-// never pipelines, so bytes after the end of a message make the connection unusable (`extra`).
+// (hex, bounded), the CRLF after each chunk, trailers' size, the number of interim (1xx) heads. One message
+// per connection turn: the client never pipelines, so bytes after the end of a message make the connection
+// unusable (`extra`). Bytes split across pushes (a head, a chunk-size or trailer line) are gathered in one
+// growing buffer, never re-copied whole per push: an origin sending its head a byte per packet costs linear
+// work, not quadratic. Time is not this file's concern: the client bounds the head's and the body's silence.
 
 /** The origin's bytes are not an HTTP/1.1 answer the proxy can relay (the message says why; no addresses). */
 export class ResponseParseError extends Error {
@@ -30,6 +33,8 @@ const MAX_LINE_BYTES = 4096;
 const MAX_TRAILER_BYTES = 16 * 1024;
 /** Chunk sizes up to 2^52 - 1 (13 hex digits): always an exact number. */
 const MAX_CHUNK_SIZE_DIGITS = 13;
+/** Interim answers (100, 103, …) before the final one: a few are normal, an endless stream of them is not. */
+const MAX_INTERIM_HEADS = 16;
 
 type State = 'head' | 'length' | 'close' | 'size' | 'data' | 'data-cr' | 'data-lf' | 'trailer' | 'done';
 
@@ -57,11 +62,17 @@ const CHUNK_SIZE = /^([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?$/;
 export class ResponseParser {
   private state: State = 'head';
   /** Head bytes (or a chunk-size/trailer line) split across pushes, copied out of the caller's buffers. */
-  private pending: Buffer | undefined;
+  private readonly pending = new Carry();
   private remaining = 0;
   private trailerBytes = 0;
+  private interim = 0;
   /** The connection may carry another request after this message. */
   keepAlive = true;
+  /**
+   * The origin's `Keep-Alive: timeout=N` (seconds) on the final head: how long it keeps an idle connection.
+   * Undefined when absent or malformed (a bad value is ignored, never an error).
+   */
+  keepAliveTimeoutS: number | undefined;
   /** Bytes arrived after the end of the message (never expected: the client does not pipeline). */
   extra = false;
 
@@ -147,29 +158,33 @@ export class ResponseParser {
 
   /** Collects the head; returns the offset after it (or data.length while it is incomplete). */
   private head(data: Buffer, at: number): number {
-    let buf: Buffer;
-    let from: number;
-    if (this.pending) {
-      buf = Buffer.concat([this.pending, data.subarray(at)]);
-      from = 0;
-    } else {
-      buf = data;
-      from = at;
-    }
-    // The blank line may straddle two pushes: search from a little before the new bytes.
-    const searchFrom = this.pending ? Math.max(0, this.pending.length - 3) : from;
-    const end = buf.indexOf('\r\n\r\n', searchFrom, 'latin1');
-    if (end === -1) {
-      if (buf.length - from > MAX_HEAD_BYTES) throw new ResponseParseError('origin sent an oversized response head');
-      this.pending = Buffer.from(buf.subarray(from));
+    const carried = this.pending.length;
+    if (carried === 0) {
+      const end = data.indexOf('\r\n\r\n', at, 'latin1');
+      if (end !== -1) {
+        if (end - at > MAX_HEAD_BYTES) throw new ResponseParseError('origin sent an oversized response head');
+        this.parseHead(data.toString('latin1', at, end));
+        return end + 4;
+      }
+      if (data.length - at > MAX_HEAD_BYTES) throw new ResponseParseError('origin sent an oversized response head');
+      this.pending.append(data, at, data.length);
       return data.length;
     }
-    if (end - from > MAX_HEAD_BYTES) throw new ResponseParseError('origin sent an oversized response head');
-    const consumedOfBuf = end + 4;
-    const next = this.pending ? at + (consumedOfBuf - this.pending.length) : consumedOfBuf;
-    this.pending = undefined;
-    this.parseHead(buf.toString('latin1', from, end));
-    return next;
+    // Only as many new bytes as a head may still take (plus its blank line) are gathered.
+    const take = Math.min(data.length - at, MAX_HEAD_BYTES + 4 - carried);
+    this.pending.append(data, at, at + take);
+    // The blank line may straddle two pushes: search from a little before the new bytes.
+    const buf = this.pending.bytes();
+    const end = buf.indexOf('\r\n\r\n', Math.max(0, carried - 3), 'latin1');
+    if (end === -1) {
+      if (buf.length > MAX_HEAD_BYTES) throw new ResponseParseError('origin sent an oversized response head');
+      return at + take;
+    }
+    if (end > MAX_HEAD_BYTES) throw new ResponseParseError('origin sent an oversized response head');
+    const text = buf.toString('latin1', 0, end);
+    this.pending.clear();
+    this.parseHead(text);
+    return at + (end + 4 - carried);
   }
 
   private parseHead(text: string): void {
@@ -184,6 +199,7 @@ export class ResponseParser {
     let length: string | undefined;
     let coding: string | undefined;
     let connection = '';
+    let keepAliveHint: string | undefined;
     let count = 0;
     for (let at = eol + 2; at < text.length + 2; at = eol + 2) {
       eol = text.indexOf('\r\n', at);
@@ -209,15 +225,19 @@ export class ResponseParser {
         }
       } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
         coding = coding === undefined ? value : `${coding}, ${value}`;
-      } else if (name.length === 10 && name.toLowerCase() === 'connection') {
-        connection += `,${value.toLowerCase()}`;
+      } else if (name.length === 10) {
+        const lower = name.toLowerCase();
+        if (lower === 'connection') connection += `,${value.toLowerCase()}`;
+        else if (lower === 'keep-alive') keepAliveHint = keepAliveHint === undefined ? value : `${keepAliveHint},${value}`;
       }
     }
     if (status < 200) {
       // 101 would switch protocols: never asked for. Other 1xx are interim: the final answer follows.
       if (status === 101) throw new ResponseParseError('origin switched protocols');
+      if (++this.interim > MAX_INTERIM_HEADS) throw new ResponseParseError('origin sent too many interim answers');
       return;
     }
+    this.keepAliveTimeoutS = keepAliveHint === undefined ? undefined : keepAliveTimeout(keepAliveHint);
     const tokens = connection.split(',').map((t) => t.trim());
     this.keepAlive = http10 ? tokens.includes('keep-alive') : !tokens.includes('close');
     if (coding !== undefined) {
@@ -248,16 +268,16 @@ export class ResponseParser {
   private line(data: Buffer, at: number): number {
     const lf = data.indexOf(0x0a, at);
     if (lf === -1) {
-      const part = data.subarray(at);
-      this.pending = this.pending ? Buffer.concat([this.pending, part]) : Buffer.from(part);
-      if (this.pending.length > MAX_LINE_BYTES) throw new ResponseParseError('origin sent an oversized chunk line');
+      if (this.pending.length + data.length - at > MAX_LINE_BYTES) throw new ResponseParseError('origin sent an oversized chunk line');
+      this.pending.append(data, at, data.length);
       return data.length;
     }
     let line: string;
-    if (this.pending) {
-      const whole = Buffer.concat([this.pending, data.subarray(at, lf + 1)]);
-      this.pending = undefined;
-      line = whole.toString('latin1');
+    if (this.pending.length > 0) {
+      if (this.pending.length + lf + 1 - at > MAX_LINE_BYTES) throw new ResponseParseError('origin sent an oversized chunk line');
+      this.pending.append(data, at, lf + 1);
+      line = this.pending.bytes().toString('latin1');
+      this.pending.clear();
     } else {
       line = data.toString('latin1', at, lf + 1);
     }
@@ -286,4 +306,52 @@ export class ResponseParser {
     }
     return lf + 1;
   }
+}
+
+/**
+ * Bytes gathered across pushes into one buffer that doubles as needed (amortised linear copying). Its
+ * callers cap what they append (a head ≤ 64 KiB, a line ≤ 4 KiB); a large buffer is let go once cleared.
+ */
+class Carry {
+  private buf: Buffer | undefined;
+  length = 0;
+
+  append(src: Buffer, from: number, to: number): void {
+    const need = this.length + (to - from);
+    if (!this.buf || need > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(256, need, (this.buf?.length ?? 0) * 2));
+      if (this.buf) this.buf.copy(next, 0, 0, this.length);
+      this.buf = next;
+    }
+    src.copy(this.buf, this.length, from, to);
+    this.length = need;
+  }
+
+  bytes(): Buffer {
+    return this.buf ? this.buf.subarray(0, this.length) : Buffer.alloc(0);
+  }
+
+  clear(): void {
+    this.length = 0;
+    if (this.buf && this.buf.length > 4096) this.buf = undefined;
+  }
+}
+
+const KEEP_ALIVE_SECONDS = /^(?:\d{1,9}|"\d{1,9}")$/;
+
+/**
+ * `timeout=N` of a Keep-Alive header value (`timeout=5, max=100`): whole seconds, optionally quoted. Other
+ * parameters are skipped; a malformed timeout is ignored; several timeouts: the smallest (closing early is safe).
+ */
+export function keepAliveTimeout(value: string): number | undefined {
+  let out: number | undefined;
+  for (const param of value.split(',')) {
+    const eq = param.indexOf('=');
+    if (eq === -1 || param.slice(0, eq).trim().toLowerCase() !== 'timeout') continue;
+    const v = param.slice(eq + 1).trim();
+    if (!KEEP_ALIVE_SECONDS.test(v)) continue;
+    const n = Number(v.startsWith('"') ? v.slice(1, -1) : v);
+    if (out === undefined || n < out) out = n;
+  }
+  return out;
 }

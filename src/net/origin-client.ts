@@ -5,10 +5,15 @@
 // reused buffer (net's `onread`, src/net/read-buffer.ts); body bytes go to the caller as slices of it,
 // and the caller says when a slice must outlive the call (handOff: the next read gets a fresh buffer).
 // Keep-alive pool per origin endpoint: at most `connectionsPerOrigin` connections (requests beyond wait
-// in order), idle ones closed after `keepAliveMs`, one request at a time per connection (no pipelining).
+// in order, at most `waitingPerOrigin` of them per endpoint and `waitingTotal` in all, each for at most
+// `waitMs`), idle ones closed after `keepAliveMs` (sooner when the origin's Keep-Alive says it closes
+// sooner), one request at a time per connection (no pipelining). Every wait on a peer has a timer: the
+// dial (dialMs), a place in the queue (waitMs), the response head (the request's headersTimeoutMs), a body
+// that stops flowing while its reader takes it (bodyIdleMs), an idle kept connection (keepAliveMs).
 // A request that finds a reused connection closed before any byte of its answer is sent once more on a
 // new connection (GET and HEAD are idempotent; the origin may have closed it just as it was picked).
-// docs/BEHAVIOUR.md 5.9 says what clients see.
+// Pools are keyed by the endpoints of registered origins (never by anything a player names) and forgotten
+// when nothing is open or waiting. docs/BEHAVIOUR.md 5.9 says what clients see.
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fairTimeout, type FairTimeout } from './fair-timeout.js';
@@ -27,6 +32,24 @@ export class OriginConnectTimeout extends Error {
 export class OriginHeadersTimeout extends Error {
   override readonly name = 'OriginHeadersTimeout';
   readonly code = 'ORIGIN_HEADERS_TIMEOUT';
+}
+
+/** Every connection to the endpoint is busy and its queue (or all queues together) is full: try again shortly. */
+export class OriginBusy extends Error {
+  override readonly name = 'OriginBusy';
+  readonly code = 'ORIGIN_BUSY';
+}
+
+/** No connection to the endpoint came free within the wait time (every one busy, e.g. held by blocking reloads). */
+export class OriginWaitTimeout extends Error {
+  override readonly name = 'OriginWaitTimeout';
+  readonly code = 'ORIGIN_WAIT_TIMEOUT';
+}
+
+/** The body stopped flowing for bodyIdleMs while its reader was taking it. */
+export class OriginBodyTimeout extends Error {
+  override readonly name = 'OriginBodyTimeout';
+  readonly code = 'ORIGIN_BODY_TIMEOUT';
 }
 
 /** An established connection failed or closed mid-answer (not a dial failure: no failover). */
@@ -85,8 +108,27 @@ export interface OriginClientOptions {
   dialMs: number;
   /** Connections per origin endpoint (busy, idle and being dialled). Default 256. */
   connectionsPerOrigin?: number;
-  /** An idle connection is closed after this long. Default 4 s. */
+  /** An idle connection is closed after this long (or sooner, see idleTimeFor). Default 4 s. */
   keepAliveMs?: number;
+  /** How long a request may wait for a connection of a full pool. Default dialMs (the time to get a connection). */
+  waitMs?: number;
+  /** Requests waiting per origin endpoint; beyond it a request fails at once (OriginBusy). Default 256. */
+  waitingPerOrigin?: number;
+  /** Requests waiting over all endpoints. Default 1024. */
+  waitingTotal?: number;
+  /** A body silent this long while its reader takes it fails (OriginBodyTimeout). Default 30 s; 0 = none. */
+  bodyIdleMs?: number;
+}
+
+/**
+ * How long a connection may stay idle after an answer whose Keep-Alive named `timeoutS`: our own limit, or
+ * less than the origin's with a margin (1 s, or half of it below 2 s) so that it is closed here before the
+ * origin closes it under a request being sent. 0 = not kept at all (`timeout=0`).
+ */
+export function idleTimeFor(keepAliveMs: number, timeoutS: number | undefined): number {
+  if (timeoutS === undefined) return keepAliveMs;
+  const ms = timeoutS * 1000;
+  return Math.max(0, Math.min(keepAliveMs, ms - Math.min(1000, ms / 2)));
 }
 
 const INVALID_VALUE = /[\r\n\0]/;
@@ -105,12 +147,22 @@ export class OriginClient {
   readonly dialMs: number;
   readonly maxConnections: number;
   readonly keepAliveMs: number;
+  readonly waitMs: number;
+  readonly maxWaitingPerOrigin: number;
+  readonly maxWaiting: number;
+  readonly bodyIdleMs: number;
+  /** Requests waiting in all pools. */
+  waiting = 0;
   private destroyed = false;
 
   constructor(opts: OriginClientOptions) {
     this.dialMs = opts.dialMs;
     this.maxConnections = opts.connectionsPerOrigin ?? 256;
     this.keepAliveMs = opts.keepAliveMs ?? 4_000;
+    this.waitMs = opts.waitMs ?? opts.dialMs;
+    this.maxWaitingPerOrigin = opts.waitingPerOrigin ?? 256;
+    this.maxWaiting = opts.waitingTotal ?? 1024;
+    this.bodyIdleMs = opts.bodyIdleMs ?? 30_000;
   }
 
   /** Starts a request; the handler hears its outcome (never synchronously). */
@@ -137,9 +189,17 @@ export class OriginClient {
     for (const pool of [...this.pools.values()]) pool.destroy();
   }
 
+  /** Requests waiting in all pools now (for tests and stats). */
+  waitingTotal(): number {
+    return this.waiting;
+  }
+
   /** A pool with nothing open and nothing waiting is forgotten. */
   forget(pool: Pool): void {
-    if (pool.count === 0 && pool.queue.length === 0 && this.pools.get(pool.key) === pool) this.pools.delete(pool.key);
+    if (pool.count === 0 && pool.queue.length === 0 && this.pools.get(pool.key) === pool) {
+      pool.stopWaitTimer();
+      this.pools.delete(pool.key);
+    }
   }
 }
 
@@ -163,6 +223,8 @@ class Pool {
   readonly all = new Set<Connection>();
   /** Connections open or being dialled. */
   count = 0;
+  /** Fires when the first waiting request's time is up (one timer per pool: waits end in queue order). */
+  private waitTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly client: OriginClient,
@@ -185,7 +247,44 @@ class Pool {
       return;
     }
     exchange.state = 'queued';
+    const client = this.client;
+    if (this.queue.length >= client.maxWaitingPerOrigin || client.waiting >= client.maxWaiting) {
+      // Refused before it waits (never synchronously: the caller may still be setting up).
+      queueMicrotask(() => exchange.fail(new OriginBusy('too many requests waiting for an origin connection')));
+      return;
+    }
+    exchange.waitDue = performance.now() + client.waitMs;
     this.queue.push(exchange);
+    client.waiting++;
+    if (!this.waitTimer) this.armWaitTimer(client.waitMs);
+  }
+
+  /** The first waiting request, out of the queue. */
+  private next(): Exchange | undefined {
+    const ex = this.queue.shift();
+    if (ex) this.client.waiting--;
+    return ex;
+  }
+
+  private armWaitTimer(ms: number): void {
+    this.waitTimer = setTimeout(this.onWaitTimer, Math.max(1, Math.ceil(ms)));
+    this.waitTimer.unref();
+  }
+
+  private readonly onWaitTimer = (): void => {
+    this.waitTimer = undefined;
+    const now = performance.now();
+    // Deadlines grow along the queue (same wait for all, queued in order; a retry joins at the back).
+    while (this.queue.length > 0 && this.queue[0]!.waitDue <= now) {
+      this.next()!.fail(new OriginWaitTimeout(`no origin connection free within ${this.client.waitMs} ms`));
+    }
+    if (this.queue.length > 0) this.armWaitTimer(this.queue[0]!.waitDue - now);
+    else this.client.forget(this);
+  };
+
+  stopWaitTimer(): void {
+    if (this.waitTimer) clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
   }
 
   private dial(exchange: Exchange): void {
@@ -198,7 +297,7 @@ class Pool {
 
   /** `conn` is free: the next waiting request gets it, else it waits idle. */
   release(conn: Connection): void {
-    const next = this.queue.shift();
+    const next = this.next();
     if (next) {
       conn.start(next);
       return;
@@ -213,19 +312,25 @@ class Pool {
     this.all.delete(conn);
     const i = this.idle.indexOf(conn);
     if (i !== -1) this.idle.splice(i, 1);
-    const next = this.queue.shift();
+    const next = this.next();
     if (next) this.dial(next);
     else this.client.forget(this);
   }
 
   unqueue(exchange: Exchange): void {
     const i = this.queue.indexOf(exchange);
-    if (i !== -1) this.queue.splice(i, 1);
+    if (i !== -1) {
+      this.queue.splice(i, 1);
+      this.client.waiting--;
+    }
     this.client.forget(this);
   }
 
   destroy(): void {
-    for (const ex of this.queue.splice(0)) ex.abort(new OriginConnectionLost('origin client closed'));
+    this.stopWaitTimer();
+    const queued = this.queue.splice(0);
+    this.client.waiting -= queued.length;
+    for (const ex of queued) ex.abort(new OriginConnectionLost('origin client closed'));
     for (const conn of [...this.all]) conn.abandon(new OriginConnectionLost('origin client closed'));
     this.client.forget(this);
   }
@@ -255,6 +360,8 @@ class Exchange implements ResponseEvents, OriginControl {
 
   /** When the response head is due (ms, performance.now()); 0 = no limit. Set at the first send. */
   headDue = 0;
+  /** While queued: when its wait ends (ms, performance.now()). */
+  waitDue = 0;
 
   /** Written to a connection (the headers time runs from the first send, a retry included). */
   sent(): void {
@@ -272,6 +379,7 @@ class Exchange implements ResponseEvents, OriginControl {
   onHead(status: number, headers: string[]): void {
     if (this.state !== 'sent') return;
     this.state = 'body';
+    this.conn?.bodyStarted();
     this.handler.onHead(status, headers, this);
   }
 
@@ -399,7 +507,14 @@ class Connection {
   private headTimer: NodeJS.Timeout | undefined;
   private headTimerMs = 0;
   private idleTimer: NodeJS.Timeout;
+  /** How long this connection may stay idle now (the origin's last Keep-Alive hint may shorten it). */
+  private idleMs: number;
+  /** The duration idleTimer was made with (refresh() keeps it). */
   private idleTimerMs: number;
+  /** Watches the body: created at the first body, re-armed per answer (refresh), never per read. */
+  private bodyTimer: NodeJS.Timeout | undefined;
+  /** Bytes arrived (or the reader paused) since the body timer last looked. */
+  private flowed = false;
 
   constructor(
     private readonly pool: Pool,
@@ -411,8 +526,8 @@ class Connection {
     this.socket.once('connect', this.onConnect);
     // Fair: a stall of the proxy itself does not fail an origin that accepted meanwhile.
     this.dialTimer = fairTimeout(() => this.dialFailed(new OriginConnectTimeout(`no connection within ${pool.client.dialMs} ms`)), pool.client.dialMs);
-    this.idleTimerMs = pool.client.keepAliveMs;
-    this.idleTimer = setTimeout(this.onIdleTimer, this.idleTimerMs);
+    this.idleMs = this.idleTimerMs = pool.client.keepAliveMs;
+    this.idleTimer = setTimeout(this.onIdleTimer, this.idleMs);
     this.idleTimer.unref();
   }
 
@@ -485,22 +600,23 @@ class Connection {
 
   /**
    * Idle from `now`. The idle timer is not re-armed per request: it keeps running (busy or not) and, when it
-   * fires, closes the connection only after keepAliveMs of idleness, else waits the rest.
+   * fires, closes the connection only after idleMs (keepAliveMs or the origin's shorter hint) of idleness, else waits the rest.
    */
   idleFrom(now: number): void {
     this.idleSince = now;
+    // A running timer longer than the idle time allowed now (an origin's shorter hint) would fire too late.
+    if (this.idleMs < this.idleTimerMs) this.armIdle(this.idleMs);
   }
 
   private readonly onIdleTimer = (): void => {
     if (this.closed) return;
-    const keepMs = this.pool.client.keepAliveMs;
     if (this.exchange || !this.connected) {
-      this.armIdle(keepMs);
+      this.armIdle(this.idleMs);
       return;
     }
-    const left = keepMs - (Date.now() - this.idleSince);
+    const left = this.idleMs - (Date.now() - this.idleSince);
     if (left <= 0) this.close();
-    // Idle for less than keepAliveMs: fire again when it will have been (a timer made once per idle stretch).
+    // Idle for less than idleMs: fire again when it will have been (a timer made once per idle stretch).
     else this.armIdle(left);
   };
 
@@ -516,6 +632,35 @@ class Connection {
     this.idleTimer.unref();
   }
 
+  /** The answer's head came: its body is watched from now. */
+  bodyStarted(): void {
+    const ms = this.pool.client.bodyIdleMs;
+    if (ms <= 0) return;
+    this.flowed = true;
+    if (this.bodyTimer) {
+      this.bodyTimer.refresh();
+    } else {
+      this.bodyTimer = setTimeout(this.onBodyTimer, ms);
+      this.bodyTimer.unref();
+    }
+  }
+
+  /**
+   * Checked every bodyIdleMs, not per read: a body silent for a whole period (between one and two periods
+   * after its last bytes) while its reader was taking it fails. A paused reader is its caller's to time
+   * (the relay cuts a player that takes nothing, docs/BEHAVIOUR.md 5.9): not the origin's stall.
+   */
+  private readonly onBodyTimer = (): void => {
+    const ex = this.exchange;
+    if (!ex || ex.state !== 'body' || this.closed) return;
+    if (!this.flowed && !this.paused) {
+      ex.abort(new OriginBodyTimeout(`origin body silent for ${this.pool.client.bodyIdleMs} ms`));
+      return;
+    }
+    this.flowed = false;
+    this.bodyTimer!.refresh();
+  };
+
   pause(): void {
     this.paused = true;
   }
@@ -523,6 +668,8 @@ class Connection {
   resume(): void {
     if (!this.paused || this.closed) return;
     this.paused = false;
+    // The silence while paused was ours: the origin's time runs from now.
+    this.flowed = true;
     if (this.stopped) {
       this.stopped = false;
       this.socket.resume();
@@ -553,6 +700,7 @@ class Connection {
       return false;
     }
     ex.answered = true;
+    this.flowed = true;
     this.handedOff = false;
     this.keptForGood = false;
     try {
@@ -568,7 +716,8 @@ class Connection {
     if (this.exchange !== ex) return !this.paused;
     if (ex.complete) {
       this.exchange = undefined;
-      if (ex.parser.keepAlive && !ex.parser.extra) this.pool.release(this);
+      this.idleMs = idleTimeFor(this.pool.client.keepAliveMs, ex.parser.keepAliveTimeoutS);
+      if (ex.parser.keepAlive && !ex.parser.extra && this.idleMs > 0) this.pool.release(this);
       else this.close();
       ex.finished();
       // Idle or serving the next request: reading goes on (an idle connection must see the origin close it).
@@ -642,6 +791,7 @@ class Connection {
     this.dialTimer?.clear();
     clearTimeout(this.idleTimer);
     if (this.headTimer) clearTimeout(this.headTimer);
+    if (this.bodyTimer) clearTimeout(this.bodyTimer);
     this.socket.destroy();
     this.pool.closed(this);
   }

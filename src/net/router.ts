@@ -2,7 +2,7 @@
 // known paths and wrong methods, and every thrown HttpError turned into a JSON error reply.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
-import { HttpError, requestUrl, sendError } from './http-util.js';
+import { HttpError, HttpRefusal, requestUrl, sendError } from './http-util.js';
 import { clip } from '../text.js';
 
 export interface RouteContext {
@@ -49,6 +49,7 @@ export function createRouter(routes: Route[], fallback?: Fallback) {
         const headers: Record<string, string> = {};
         const allow = (err as HttpError & { allow?: string }).allow;
         if (allow) headers.Allow = allow;
+        if (err instanceof HttpRefusal) Object.assign(headers, err.headers);
         log.debug({ status: err.status, error: err.message }, 'request refused');
         sendError(res, err, headers);
       } else {

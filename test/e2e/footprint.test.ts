@@ -114,7 +114,7 @@ describe('the default configuration', () => {
     for (const name of ['process_cpu_user_seconds_total', 'process_cpu_system_seconds_total', 'process_cpu_seconds_total']) {
       assert.match(first, new RegExp(`^# TYPE ${name} counter$`, 'm'));
     }
-    // A burst of scrapes costs CPU: the counter moves (prom-client's own collect, not a stand-in).
+    // A burst of scrapes costs CPU: the counter moves (read from the process, metrics/process-metrics.ts).
     let later = first;
     await eventually(async () => {
       for (let i = 0; i < 20; i++) later = await text();

@@ -7,10 +7,8 @@ import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { eventually } from '../fixtures/media.js';
-import { MAIN_JS } from '../fixtures/paths.js';
-import { freePort } from '../fixtures/ports.js';
-import { startPeer, stopAllPeers, type Peer } from '../fixtures/process.js';
-import { startProxy, type ProxyPorts } from '../fixtures/proxy.js';
+import { stopAllPeers } from '../fixtures/process.js';
+import { startProxy, type RunningProxy } from '../fixtures/proxy.js';
 
 after(stopAllPeers);
 
@@ -115,34 +113,9 @@ describe('connection caps', () => {
 });
 
 /** The proxy started through util-linux prlimit with the given descriptor limits. */
-async function startLimitedProxy(nofile: string, env: Record<string, string>): Promise<{ peer: Peer; ports: ProxyPorts; systemApi: string }> {
-  const ports: ProxyPorts = {
-    rtmp: await freePort(),
-    httpServer: await freePort(),
-    httpApi: await freePort(),
-    webrtc: await freePort(),
-    srt: await freePort(),
-    systemApi: await freePort(),
-    rtsp: await freePort(),
-  };
-  const peer = startPeer('origin-proxy', 'prlimit', [`--nofile=${nofile}`, process.execPath, MAIN_JS], {
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? '/tmp',
-      PROXY_RTMP_SERVER: `127.0.0.1:${ports.rtmp}`,
-      PROXY_HTTP_SERVER: `127.0.0.1:${ports.httpServer}`,
-      PROXY_HTTP_API: `127.0.0.1:${ports.httpApi}`,
-      PROXY_WEBRTC_SERVER: `127.0.0.1:${ports.webrtc}`,
-      PROXY_SRT_SERVER: `127.0.0.1:${ports.srt}`,
-      PROXY_SYSTEM_API: `127.0.0.1:${ports.systemApi}`,
-      PROXY_RTSP_SERVER: `127.0.0.1:${ports.rtsp}`,
-      PROXY_LOG_LEVEL: 'info',
-      PROXY_LOG_FORMAT: 'json',
-      ...env,
-    },
-  });
-  await peer.waitForOutput(/origin-proxy started/, 15_000);
-  return { peer, ports, systemApi: `http://127.0.0.1:${ports.systemApi}` };
+/** The proxy under `prlimit --nofile=<soft:hard>`, with the suite's settings (TEST_PROXY_ENV) like any other. */
+function startLimitedProxy(nofile: string, env: Record<string, string>): Promise<RunningProxy> {
+  return startProxy({ launcher: ['prlimit', `--nofile=${nofile}`], env: { PROXY_LOG_LEVEL: 'info', ...env } });
 }
 
 describe('file descriptors', () => {

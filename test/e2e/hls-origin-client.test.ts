@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, get, request, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { registerOrigin, startProxy, type RunningProxy } from '../fixtures/proxy.js';
 import { RtmpListener } from '../fixtures/rtmp-listener.js';
@@ -188,5 +188,189 @@ describe('HLS segments through the origin client', () => {
     assert.ok(gotSome > 0);
     // The origin connection that carried the cut body is closed (never reused mid-body).
     await waitFor(() => bigSocket?.closed, { what: 'the origin connection of the abandoned segment closed' });
+  });
+});
+
+/** One raw HTTP/1.1 request from a player socket; `answer` settles with the status, headers and body once the proxy ends it. */
+interface RawPlayer {
+  socket: Socket;
+  id: string;
+  answer?: { status: number; headers: Record<string, string>; body: string };
+}
+
+let playerIds = 0;
+
+/** `id` goes to the origin as X-Player (the proxy forwards end-to-end headers): the origin knows which player it serves. */
+function rawPlayer(port: number, path: string): RawPlayer {
+  const p: RawPlayer = { socket: connect(port, '127.0.0.1'), id: String(++playerIds) };
+  let buf = '';
+  p.socket.on('error', () => undefined);
+  p.socket.on('data', (d: Buffer) => {
+    buf += d.toString('latin1');
+    const end = buf.indexOf('\r\n\r\n');
+    if (end === -1 || p.answer) return;
+    const [status, ...lines] = buf.slice(0, end).split('\r\n');
+    const headers: Record<string, string> = {};
+    for (const l of lines) headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim();
+    const length = Number(headers['content-length'] ?? Number.NaN);
+    if (!(buf.length - end - 4 >= length)) return;
+    p.answer = { status: Number(status!.split(' ')[1]), headers, body: buf.slice(end + 4, end + 4 + length) };
+  });
+  p.socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Player: ${p.id}\r\n\r\n`);
+  return p;
+}
+
+describe('attack: a flood of segment requests on one origin endpoint (pool 256, queue 256)', () => {
+  // PROXY_DIAL_TIMEOUT is also how long a request waits for a pooled connection.
+  const WAIT_S = 10;
+  const EXTRA = 40;
+  let origin: Server;
+  let rtmp: RtmpListener;
+  let proxy: RunningProxy;
+  const sockets = new Set<Socket>();
+  /** Origin answers held open (every `hold.ts`), ended at cleanup; the players they are for. */
+  const held: import('node:http').ServerResponse[] = [];
+  const heldFor = new Set<string>();
+  let flowRest: (() => void) | undefined;
+  const FLOW = BLOCK.subarray(0, 640 * 1024);
+  const players: RawPlayer[] = [];
+
+  before(async () => {
+    origin = createServer((req, res) => {
+      if (req.url?.startsWith('/live/f.m3u8')) {
+        const body = '#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nflow.ts\n#EXTINF:2.0,\nhold.ts\n';
+        res.writeHead(200, { 'content-type': 'application/vnd.apple.mpegurl', 'content-length': body.length });
+        res.end(body);
+        return;
+      }
+      if (req.url?.startsWith('/live/flow.ts')) {
+        res.writeHead(200, { 'content-type': 'video/mp2t', 'content-length': FLOW.length });
+        res.write(FLOW.subarray(0, 64 * 1024));
+        flowRest = () => res.end(FLOW.subarray(64 * 1024));
+        return;
+      }
+      if (req.url?.startsWith('/live/hold.ts')) {
+        held.push(res);
+        heldFor.add(String(req.headers['x-player']));
+        return;
+      }
+      res.writeHead(404).end();
+    });
+    origin.on('connection', (s: Socket) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+    origin.keepAliveTimeout = 60_000;
+    origin.requestTimeout = 0;
+    await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
+    rtmp = await RtmpListener.start();
+    proxy = await startProxy({
+      env: { PROXY_HLS_CACHE_MAX: '0', PROXY_DIAL_TIMEOUT: `${WAIT_S}s`, PROXY_ORIGIN_ANSWER_TIMEOUT: '120s', PROXY_HEALTH_INTERVAL: '0' },
+    });
+    const port = (origin.address() as AddressInfo).port;
+    await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'o', service: 's', pid: '1', rtmp: [String(rtmp.port)], http: [String(port)] });
+  });
+  after(async () => {
+    for (const p of players) p.socket.destroy();
+    for (const r of held) r.destroy();
+    await proxy?.stop();
+    await rtmp?.close();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => origin.close(() => r()));
+  });
+
+  test('exact 503s past pool + queue while a segment under way flows byte-exact; a player leaving frees its place; the rest get 504 at the deadline', async () => {
+    const playlist = await (await fetch(`${proxy.httpServer}/live/f.m3u8`)).text();
+    const flowPath = `/live/${playlist.split('\n').find((l) => l.startsWith('flow.ts?spbhid='))!}`;
+    const holdPath = `/live/${playlist.split('\n').find((l) => l.startsWith('hold.ts?spbhid='))!}`;
+    const port = Number(new URL(proxy.httpServer).port);
+    const before = (await proxy.stats()).protocols.hls?.refused ?? {};
+
+    // A segment under way: its first 64 KiB reached the player, the rest comes when the origin is told.
+    const flowing = await new Promise<IncomingMessage>((resolve, reject) => get(`${proxy.httpServer}${flowPath}`, resolve).on('error', reject));
+    const flowHash = createHash('sha256');
+    let flowBytes = 0;
+    flowing.on('data', (d: Buffer) => {
+      flowHash.update(d);
+      flowBytes += d.length;
+    });
+    const flowEnded = new Promise<void>((resolve, reject) => flowing.on('end', resolve).on('error', reject));
+    await waitFor(() => flowBytes >= 64 * 1024, { what: 'the first part of the flowing segment' });
+
+    // 255 more requests take every other pooled connection; then 256 queue, and EXTRA are refused at once.
+    for (let i = 0; i < 255; i++) players.push(rawPlayer(port, holdPath));
+    await waitFor(() => held.length === 255, { what: '255 held requests at the origin', timeoutMs: 30_000 });
+    const flood: RawPlayer[] = [];
+    const floodAt = Date.now();
+    for (let i = 0; i < 256 + EXTRA; i++) flood.push(rawPlayer(port, holdPath));
+    players.push(...flood);
+    await waitFor(() => flood.filter((p) => p.answer).length === EXTRA, { what: `${EXTRA} refusals`, timeoutMs: 30_000 });
+    const refused = flood.filter((p) => p.answer);
+    for (const p of refused) {
+      assert.equal(p.answer!.status, 503);
+      assert.equal(p.answer!.headers['retry-after'], '1');
+      assert.equal(p.answer!.headers['content-type'], 'application/json');
+      assert.deepEqual(JSON.parse(p.answer!.body), { code: 503, error: 'origin busy: too many requests waiting, retry shortly' });
+    }
+    assert.equal(held.length, 255, 'no request beyond the pool reached the origin');
+
+    // The segment under way is untouched: every byte as the origin sent it.
+    flowRest!();
+    await flowEnded;
+    assert.equal(flowBytes, FLOW.length);
+    assert.equal(flowHash.digest('hex'), createHash('sha256').update(FLOW).digest('hex'));
+    // Its connection went to the first waiting request.
+    await waitFor(() => held.length === 256, { what: 'the first queued request on the freed connection' });
+
+    // A request refused at once (503), or one that waits: answered only at the deadline, seconds later.
+    let retried = 0;
+    const tryQueue = async (): Promise<RawPlayer | undefined> => {
+      const p = rawPlayer(port, holdPath);
+      players.push(p);
+      const refusedNow = await waitFor(() => p.answer, { what: 'a refusal', timeoutMs: 1_500 }).then(
+        () => true,
+        () => false,
+      );
+      if (!refusedNow) return p;
+      assert.equal(p.answer!.status, 503);
+      retried++;
+      return undefined;
+    };
+    // The dequeued request left one place: taken again, the queue is full (the next one is refused).
+    const filler = await tryQueue();
+    assert.ok(filler, 'the place left by the dequeued request is taken');
+    assert.equal(await tryQueue(), undefined, 'the queue is full again');
+
+    // A waiting player leaves: its place is free at once (a new request waits instead of being refused).
+    const queued = flood.filter((p) => !p.answer && !heldFor.has(p.id));
+    assert.equal(queued.length, 255);
+    const leaver = queued.pop()!;
+    leaver.socket.destroy();
+    let late: RawPlayer | undefined;
+    for (let i = 0; i < 50 && !late; i++) late = await tryQueue();
+    assert.ok(late, 'a place in the queue came free');
+    // …before the deadline emptied the queue (which would free places whether or not the leaver's was).
+    assert.ok(Date.now() - floodAt < (WAIT_S - 1) * 1000, `queued ${Date.now() - floodAt} ms after the flood`);
+    assert.ok(
+      queued.every((p) => !p.answer),
+      'the others still wait',
+    );
+
+    // The deadline: everyone still waiting gets 504 (the leaver excepted), the late one too.
+    const waiting = [...queued, filler, late];
+    await waitFor(() => waiting.every((p) => p.answer), { what: 'the waiting requests answered at the deadline', timeoutMs: (WAIT_S + 10) * 1000 });
+    for (const p of waiting) {
+      assert.equal(p.answer!.status, 504);
+      assert.equal(p.answer!.headers['retry-after'], undefined);
+      assert.deepEqual(JSON.parse(p.answer!.body), { code: 504, error: 'origin busy: no connection free in time' });
+    }
+    assert.equal(held.length, 256, 'no waiting request reached the origin');
+
+    // Counted under their own reasons; logged once per burst, not once per refusal.
+    const after = (await proxy.stats()).protocols.hls!.refused;
+    assert.equal((after['origin-busy'] ?? 0) - (before['origin-busy'] ?? 0), EXTRA + retried);
+    assert.equal((after['origin-wait-timeout'] ?? 0) - (before['origin-wait-timeout'] ?? 0), waiting.length);
+    const busyLines = proxy.peer.output.split('\n').filter((l) => l.includes('"reason":"origin-busy"')).length;
+    assert.ok(busyLines >= 1 && busyLines < EXTRA, `${busyLines} log lines for ${EXTRA + retried} refusals`);
   });
 });

@@ -1,11 +1,23 @@
 // The proxy's HTTP/1.1 origin client (src/net/origin-client.ts) against raw loopback origins: keep-alive
 // reuse, the per-origin connection limit, aborts freeing the connection, the headers timeout, refused dials,
-// a keep-alive connection the origin closed, malformed answers, idle close, and backpressure.
+// a keep-alive connection the origin closed, malformed answers, idle close, and backpressure; attacks on
+// its bounds: a flood past the pool and its queues, a wait past its deadline, a waiting request dropped,
+// the origin's Keep-Alive hint, a body that stops after its head.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
-import { OriginClient, OriginHeadersTimeout, type OriginControl, type OriginRequestSpec } from '../../src/net/origin-client.js';
+import {
+  OriginBodyTimeout,
+  OriginBusy,
+  OriginClient,
+  OriginHeadersTimeout,
+  OriginWaitTimeout,
+  idleTimeFor,
+  type OriginControl,
+  type OriginRequestSpec,
+} from '../../src/net/origin-client.js';
 import { ResponseParseError } from '../../src/net/http1-response.js';
 import { freePort } from '../fixtures/ports.js';
 import { waitFor } from '../fixtures/wait.js';
@@ -277,6 +289,160 @@ describe('origin client', () => {
     await r.done;
     assert.equal(r.err, undefined);
     assert.equal(sha(r.body), sha(big));
+  });
+
+  test('attack: a flood past the pool and its queue is refused at once, exactly; a body under way flows on byte-exact', async () => {
+    // Request 1 gets its head and part of its body, the rest when told; every other request is held unanswered.
+    let rest: (() => void) | undefined;
+    const o = await origin((s, _h, n) => {
+      if (n !== 1) return;
+      s.write(`HTTP/1.1 200 OK\r\ncontent-length: ${SEGMENT.length}\r\n\r\n`);
+      s.write(SEGMENT.subarray(0, 1000));
+      rest = () => s.write(SEGMENT.subarray(1000));
+    });
+    const c = client({ connectionsPerOrigin: 2, waitingPerOrigin: 3, waitMs: 60_000 });
+    const flowing = get(c, o.port);
+    await waitFor(() => flowing.received === 1000, { what: 'the first body bytes' });
+    const held = get(c, o.port);
+    await waitFor(() => o.requests === 2, { what: 'the second request at the origin' });
+    const queued = Array.from({ length: 3 }, () => get(c, o.port));
+    const flood = Array.from({ length: 7 }, () => get(c, o.port));
+    await Promise.all(flood.map((r) => r.done));
+    for (const r of flood) assert.ok(r.err instanceof OriginBusy, String(r.err));
+    assert.deepEqual(c.connections('127.0.0.1', o.port), { open: 2, idle: 0, waiting: 3 });
+    assert.equal(c.waitingTotal(), 3);
+    assert.equal(o.connections, 2, 'no connection beyond the limit');
+    // The body under way is untouched by the refusals.
+    rest!();
+    await flowing.done;
+    assert.equal(flowing.err, undefined);
+    assert.equal(sha(flowing.body), sha(SEGMENT));
+    // Its connection is free: the first waiting request takes it.
+    await waitFor(() => o.requests === 3, { what: 'the first queued request sent on the freed connection' });
+    assert.equal(c.connections('127.0.0.1', o.port).waiting, 2);
+    for (const r of [held, ...queued]) r.control!.abort();
+    await Promise.all([held, ...queued].map((r) => r.done));
+    assert.equal(c.waitingTotal(), 0);
+  });
+
+  test('attack: the bound over all endpoints refuses a request whose own endpoint still has room', async () => {
+    const a = await origin(() => undefined);
+    const b = await origin(() => undefined);
+    const c = client({ connectionsPerOrigin: 1, waitingPerOrigin: 3, waitingTotal: 4, waitMs: 60_000 });
+    const all = [get(c, a.port), get(c, a.port), get(c, a.port), get(c, a.port), get(c, b.port), get(c, b.port)];
+    await waitFor(() => a.requests === 1 && b.requests === 1, { what: 'one request at each origin' });
+    assert.equal(c.waitingTotal(), 4);
+    const refused = get(c, b.port);
+    await refused.done;
+    assert.ok(refused.err instanceof OriginBusy, String(refused.err));
+    assert.deepEqual(c.connections('127.0.0.1', b.port), { open: 1, idle: 0, waiting: 1 });
+    for (const r of all) r.control!.abort();
+    await Promise.all(all.map((r) => r.done));
+    assert.equal(c.waitingTotal(), 0);
+  });
+
+  test('attack: a request waiting past its deadline fails (OriginWaitTimeout) and leaves the queue; later ones still wait', async () => {
+    const o = await origin(() => undefined);
+    const c = client({ connectionsPerOrigin: 1, waitMs: 300 });
+    const held = get(c, o.port, '/s.ts', { headersTimeoutMs: 0 });
+    await waitFor(() => o.requests === 1, { what: 'the held request at the origin' });
+    const t0 = performance.now();
+    const first = get(c, o.port);
+    const second = get(c, o.port);
+    await first.done;
+    const waited = performance.now() - t0;
+    assert.ok(first.err instanceof OriginWaitTimeout, String(first.err));
+    assert.ok(waited >= 290, `failed after ${waited.toFixed(0)} ms`);
+    await second.done;
+    assert.ok(second.err instanceof OriginWaitTimeout, String(second.err));
+    assert.deepEqual(c.connections('127.0.0.1', o.port), { open: 1, idle: 0, waiting: 0 });
+    // A request queued later has its own full wait.
+    const third = get(c, o.port);
+    assert.equal(c.connections('127.0.0.1', o.port).waiting, 1);
+    held.control!.abort();
+    await waitFor(() => o.requests === 2, { what: 'the third request sent once the connection was free' });
+    third.control!.abort();
+    await third.done;
+    assert.equal(c.waitingTotal(), 0);
+  });
+
+  test('attack: a request dropped while waiting frees its place at once: the next one waits and is served', async () => {
+    let release: (() => void) | undefined;
+    const o = await origin((s, _h, n) => {
+      if (n === 1) release = () => okTiny(s);
+      else okTiny(s);
+    });
+    const c = client({ connectionsPerOrigin: 1, waitingPerOrigin: 2, waitMs: 60_000 });
+    const held = get(c, o.port);
+    await waitFor(() => o.requests === 1, { what: 'the held request at the origin' });
+    const a = get(c, o.port);
+    const b = get(c, o.port);
+    assert.equal(c.connections('127.0.0.1', o.port).waiting, 2);
+    a.control!.abort();
+    assert.equal(c.connections('127.0.0.1', o.port).waiting, 1);
+    const next = get(c, o.port);
+    assert.equal(c.connections('127.0.0.1', o.port).waiting, 2);
+    release!();
+    await Promise.all([held.done, b.done, next.done, a.done]);
+    assert.match(String(a.err), /abandoned/);
+    for (const r of [held, b, next]) {
+      assert.equal(r.err, undefined);
+      assert.equal(r.body.toString(), 'ok');
+    }
+    assert.equal(o.connections, 1);
+  });
+
+  test("the origin's Keep-Alive timeout: the idle connection is closed here before the origin would", async () => {
+    assert.equal(idleTimeFor(4_000, undefined), 4_000);
+    assert.equal(idleTimeFor(4_000, 60), 4_000);
+    assert.equal(idleTimeFor(4_000, 3), 2_000);
+    assert.equal(idleTimeFor(4_000, 1), 500);
+    assert.equal(idleTimeFor(4_000, 0), 0);
+    // The origin says it keeps idle connections 2 s (and would close at 2 s); it never closes them itself here.
+    const closedByClient: number[] = [];
+    let answeredAt = 0;
+    const o = await origin((s, _h, n) => {
+      s.once('end', () => closedByClient.push(performance.now() - answeredAt));
+      answeredAt = performance.now();
+      s.write(`HTTP/1.1 200 OK\r\nKeep-Alive: timeout=${n === 1 ? 2 : 0}\r\ncontent-length: 2\r\n\r\nok`);
+    });
+    const c = client({ keepAliveMs: 4_000 });
+    const r = get(c, o.port);
+    await r.done;
+    assert.equal(r.body.toString(), 'ok');
+    await waitFor(() => closedByClient.length === 1, { what: 'the client closing the idle connection', timeoutMs: 5_000 });
+    assert.ok(closedByClient[0]! >= 900 && closedByClient[0]! < 2_000, `closed ${closedByClient[0]!.toFixed(0)} ms after the answer`);
+    assert.equal(c.connections('127.0.0.1', o.port).open, 0);
+    // timeout=0: the connection is not kept at all.
+    const once = get(c, o.port);
+    await once.done;
+    assert.equal(once.body.toString(), 'ok');
+    await waitFor(() => closedByClient.length === 2, { what: 'the connection closed after its answer' });
+    assert.ok(closedByClient[1]! < 900, `closed ${closedByClient[1]!.toFixed(0)} ms after the answer`);
+  });
+
+  test('attack: a body that stops after its head fails after bodyIdleMs and its connection closes; a paused reader is not cut', async () => {
+    const o = await origin((s) => s.write(`HTTP/1.1 200 OK\r\ncontent-length: ${SEGMENT.length}\r\n\r\nabc`));
+    const c = client({ bodyIdleMs: 200 });
+    const r = get(c, o.port);
+    await r.done;
+    assert.equal(r.status, 200);
+    assert.ok(r.err instanceof OriginBodyTimeout, String(r.err));
+    assert.equal(r.body.toString(), 'abc');
+    await waitFor(() => o.open.size === 0, { what: 'the stalled connection closed' });
+    // A reader that pauses: its silence is not the origin's. The same origin, the whole body sent at once.
+    o.answer = okSegment;
+    let paused = true;
+    const slow = get(c, o.port, '/s.ts', { pause: () => paused });
+    await waitFor(() => slow.received > 0, { what: 'the first body bytes' });
+    // Absence over time is what is checked: several body periods pass while paused.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    assert.equal(slow.err, undefined);
+    paused = false;
+    slow.control!.resume();
+    await slow.done;
+    assert.equal(slow.err, undefined);
+    assert.equal(sha(slow.body), sha(SEGMENT));
   });
 });
 

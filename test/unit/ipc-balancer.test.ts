@@ -275,6 +275,10 @@ describe('IpcBalancer protocol', () => {
     const before = pair.worker.sent.length;
     await b.origins();
     assert.equal(pair.worker.sent.length, before + 1, 'a removal elsewhere drops the cached list');
+    b.originsChanged();
+    const afterRemoval = pair.worker.sent.length;
+    await b.origins();
+    assert.equal(pair.worker.sent.length, afterRemoval + 1, 'a registration elsewhere drops the cached list');
     await b.close();
     await memory.close();
   });
