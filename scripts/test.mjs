@@ -115,11 +115,15 @@ function runGroup(files, concurrency, baseEnv) {
       } catch {
         // the group is empty: everything in it has exited
       }
+      // A marked process that leads a group of its own (Chromium) takes that group with it: its helpers
+      // rewrite their environment (the process title) and carry no marker.
       for (const pid of pidsMarked(marker)) {
-        try {
-          process.kill(pid, sig);
-        } catch {
-          // exited meanwhile
+        for (const target of [-pid, pid]) {
+          try {
+            process.kill(target, sig);
+          } catch {
+            // not a group leader, or exited meanwhile
+          }
         }
       }
     };

@@ -266,7 +266,14 @@ describe('attack: a flood of segment requests on one origin endpoint (pool 256, 
     await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
     rtmp = await RtmpListener.start();
     proxy = await startProxy({
-      env: { PROXY_HLS_CACHE_MAX: '0', PROXY_DIAL_TIMEOUT: `${WAIT_S}s`, PROXY_ORIGIN_ANSWER_TIMEOUT: '120s', PROXY_HEALTH_INTERVAL: '0' },
+      env: {
+        PROXY_HLS_CACHE_MAX: '0',
+        PROXY_DIAL_TIMEOUT: `${WAIT_S}s`,
+        PROXY_ORIGIN_ANSWER_TIMEOUT: '120s',
+        PROXY_HEALTH_INTERVAL: '0',
+        // Exact counts of one pool and one queue: each worker process has its own (BEHAVIOUR.md §8.5 item 5).
+        PROXY_WORKERS: '1',
+      },
     });
     const port = (origin.address() as AddressInfo).port;
     await registerOrigin(proxy.systemApi, { ip: '127.0.0.1', server: 'o', service: 's', pid: '1', rtmp: [String(rtmp.port)], http: [String(port)] });

@@ -4,7 +4,7 @@
 // process died by SIGKILL, and the test checks by pid (and start time) that none of those processes is left.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { launchChromium } from '../fixtures/browser.js';
@@ -42,11 +42,26 @@ function procNow(pid: number): Proc | undefined {
   return { pid, start: rest[19]!, comm };
 }
 
-function descendants(pid: number): Proc[] {
-  const out: Proc[] = [];
+/**
+ * Every process below `pid`, and every one that carries this file's TEST_RUN_GROUP marker (set by the runner)
+ * though it is no longer below it (Chromium's crash handler is reparented to init).
+ */
+function startedBy(pid: number): Proc[] {
+  const seen = new Set<number>([pid]);
   const queue = childPids(pid);
+  const marker = Buffer.from(`\0TEST_RUN_GROUP=${process.env.TEST_RUN_GROUP}\0`);
+  for (const name of readdirSync('/proc')) {
+    try {
+      if (/^\d+$/.test(name) && Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${name}/environ`)]).includes(marker)) queue.push(Number(name));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  const out: Proc[] = [];
   while (queue.length) {
     const p = queue.shift()!;
+    if (seen.has(p)) continue;
+    seen.add(p);
     const info = procNow(p);
     if (info) out.push(info);
     queue.push(...childPids(p));
@@ -77,7 +92,7 @@ if (probe) {
     // Every peer's own children (nginx's worker, the proxy's two workers, Chromium's helpers) are up.
     const procs = await waitFor(
       () => {
-        const all = descendants(process.pid);
+        const all = startedBy(process.pid);
         const names = all.map((p) => p.comm);
         const ready =
           childPids(nginx.peer.pid).length >= 1 &&
