@@ -32,7 +32,7 @@ import { FdBudget, type FileLimit } from './net/fd-limit.js';
 import { HeapGuard } from './net/heap-guard.js';
 import { TlsCredentials } from './net/tls.js';
 import { OriginAgent } from './net/origin-http.js';
-import { OriginClient } from './net/origin-client.js';
+import { OriginClient, type OriginClientStats } from './net/origin-client.js';
 import type { ProtocolDeps, ProxyService } from './net/service.js';
 import { startRtmpServer } from './rtmp/server.js';
 import { Edge } from './edge/edge.js';
@@ -300,6 +300,7 @@ export class OriginProxy {
           health: this.health,
           services: () => [{ stats: () => this.protocolStats() }],
           hlsCache: this.hlsCache,
+          originClient: this.originClient,
           now: deps.now,
           edge: edgeMode ? () => edgeMode.stats() : undefined,
         });
@@ -311,7 +312,12 @@ export class OriginProxy {
         this.serveWorker(
           () => ({
             protocols: this.protocolStats(),
-            detail: { rtmp: rtmp.detail(), ...(rtsp ? { rtsp: rtsp.detail() } : {}), ...(edgeMode ? { edge: edgeMode.stats() } : {}) },
+            detail: {
+              rtmp: rtmp.detail(),
+              http: this.httpDetail(),
+              ...(rtsp ? { rtsp: rtsp.detail() } : {}),
+              ...(edgeMode ? { edge: edgeMode.stats() } : {}),
+            },
             routing: this.router.stats(),
           }),
           metrics,
@@ -333,6 +339,7 @@ export class OriginProxy {
           rtmp: rtmp.detail(),
           webrtc: rtc.detail(),
           srt: srt.detail(),
+          http: this.httpDetail(),
           ...(rtsp ? { rtsp: rtsp.detail() } : {}),
           ...(edgeMode ? { edge: edgeMode.stats() } : {}),
         },
@@ -476,6 +483,11 @@ export class OriginProxy {
       Object.assign(out, l.stats());
     }
     return out;
+  }
+
+  /** What the HTTP stream listener reports beyond its client counters: the origin client's state (summed over workers). */
+  private httpDetail(): { originClient: OriginClientStats } {
+    return { originClient: this.originClient.stats() };
   }
 
   /** The stream listener's counters, for listenHttp: its stats, and requests the heap guard refused. */

@@ -138,6 +138,9 @@ export class MemoryBalancer implements Balancer {
   }
 
   async claim(streamKey: string, request: PickRequest): Promise<PickResult> {
+    // Every segment of a pinned stream claims: a kept pin with no lease in flight needs no context object.
+    const kept = this.pinnedFast(streamKey, request);
+    if (kept) return { origin: kept, created: false };
     return this.claimSync(streamKey, request);
   }
 

@@ -47,7 +47,7 @@ export interface OriginRequest {
   ownClient?: ServerResponse | undefined;
 }
 
-/** A client that left before the origin answered (nginx's 499): counted, never an origin failure. */
+/** A client that left before the origin answered (nginx's 499): neither an origin failure nor a refusal. */
 class ClientLeft extends Error {
   override readonly name = 'ClientLeft';
 }

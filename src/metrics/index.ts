@@ -18,6 +18,7 @@ import { registerRoutingMetrics, type RoutingSources } from './routing-metrics.j
 import { registerServiceMetrics, statsSources, type StatsSource } from './service-metrics.js';
 import { instrumentRedis } from './redis-metrics.js';
 import { registerCacheMetrics, type CacheStatsSource } from './cache-metrics.js';
+import { registerOriginClientMetrics, type OriginClientStatsSource } from './origin-client-metrics.js';
 
 export type { StatsSource } from './service-metrics.js';
 
@@ -45,6 +46,8 @@ export interface MetricsDeps extends RoutingSources {
   edge?: (() => EdgeStats) | undefined;
   /** The HLS/DASH edge cache, when on. */
   hlsCache?: CacheStatsSource | undefined;
+  /** The HLS/DASH origin client (connections, requests waiting). */
+  originClient?: OriginClientStatsSource | undefined;
 }
 
 export class ProxyMetrics {
@@ -59,6 +62,7 @@ export class ProxyMetrics {
     if (deps.redis) instrumentRedis(this.registry, deps.redis);
     if (deps.edge) registerEdgeMetrics(this.registry, deps.edge);
     if (deps.hlsCache) registerCacheMetrics(this.registry, deps.hlsCache);
+    if (deps.originClient) registerOriginClientMetrics(this.registry, deps.originClient);
     this.registers = new Counter({
       name: 'origin_proxy_register_calls_total',
       help: 'Origin register (heartbeat) calls by result',
@@ -126,6 +130,7 @@ export interface ProxyParts {
   processMetrics?: boolean;
   edge?: (() => EdgeStats) | undefined;
   hlsCache?: CacheStatsSource | undefined;
+  originClient?: OriginClientStatsSource | undefined;
 }
 
 /** The metrics of a whole proxy. */
@@ -140,6 +145,7 @@ export function proxyMetrics(parts: ProxyParts): ProxyMetrics {
     stateOf: (origin) => parts.health.state(origin, now()),
     redis: redisClientOf(parts.balancer),
     hlsCache: parts.hlsCache,
+    originClient: parts.originClient,
     ...(parts.processMetrics === undefined ? {} : { processMetrics: parts.processMetrics }),
     edge: parts.edge,
   });

@@ -107,10 +107,19 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/** Characters the URL parser drops before parsing. */
+const CONTROL_IN_URL = /[\t\n\r]/;
+
 /** Parses a request URL (path + query) without trusting the Host header. */
 export function requestUrl(req: IncomingMessage): URL {
+  const target = req.url ?? '/';
   try {
-    return new URL(req.url ?? '/', 'http://localhost');
+    // An origin-form target (`/path?query`: nearly every request) is parsed in one go, not against a base
+    // parsed again per request. `//x` and `/\\x` would name a host when relative (tabs and newlines are removed
+    // before parsing, so they could make one): those take the base.
+    const second = target.charCodeAt(1);
+    if (target.charCodeAt(0) === 0x2f && second !== 0x2f && second !== 0x5c && !CONTROL_IN_URL.test(target)) return new URL(`http://localhost${target}`);
+    return new URL(target, 'http://localhost');
   } catch {
     throw new HttpError(400, 'invalid request URL');
   }

@@ -142,6 +142,16 @@ function invalidPath(path: string): boolean {
   return false;
 }
 
+/** The origin client's state over every endpoint (docs/BEHAVIOUR.md §5.9); numbers only, summed over workers. */
+export interface OriginClientStats {
+  /** Connections open or being dialled (busy and idle). */
+  open: number;
+  /** Of those, kept alive with no request on them. */
+  idle: number;
+  /** Requests waiting for a connection (a place in a pool's queue). */
+  waiting: number;
+}
+
 export class OriginClient {
   private readonly pools = new Map<string, Pool>();
   readonly dialMs: number;
@@ -192,6 +202,17 @@ export class OriginClient {
   /** Requests waiting in all pools now (for tests and stats). */
   waitingTotal(): number {
     return this.waiting;
+  }
+
+  /** Over every endpoint now (stats API, `/metrics`): connections open or being dialled, those idle, requests waiting. */
+  stats(): OriginClientStats {
+    let open = 0;
+    let idle = 0;
+    for (const pool of this.pools.values()) {
+      open += pool.count;
+      idle += pool.idle.length;
+    }
+    return { open, idle, waiting: this.waiting };
   }
 
   /** A pool with nothing open and nothing waiting is forgotten. */

@@ -9,6 +9,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { registerOrigin, startProxy, type RunningProxy } from '../fixtures/proxy.js';
 import { RtmpListener } from '../fixtures/rtmp-listener.js';
+import { parsePromText, valueOf } from '../fixtures/prom-text.js';
 import { waitFor } from '../fixtures/wait.js';
 
 /** 48 MB: more than the kernel's socket buffers on both hops can hold, so a paused player must pause the origin. */
@@ -292,6 +293,7 @@ describe('attack: a flood of segment requests on one origin endpoint (pool 256, 
     const holdPath = `/live/${playlist.split('\n').find((l) => l.startsWith('hold.ts?spbhid='))!}`;
     const port = Number(new URL(proxy.httpServer).port);
     const before = (await proxy.stats()).protocols.hls?.refused ?? {};
+    const originClient = async () => (await proxy.stats()).detail.http.originClient;
 
     // A segment under way: its first 64 KiB reached the player, the rest comes when the origin is told.
     const flowing = await new Promise<IncomingMessage>((resolve, reject) => get(`${proxy.httpServer}${flowPath}`, resolve).on('error', reject));
@@ -308,11 +310,15 @@ describe('attack: a flood of segment requests on one origin endpoint (pool 256, 
     for (let i = 0; i < 255; i++) players.push(rawPlayer(port, holdPath));
     await waitFor(() => held.length === 255, { what: '255 held requests at the origin', timeoutMs: 30_000 });
     const flood: RawPlayer[] = [];
-    const floodAt = Date.now();
     for (let i = 0; i < 256 + EXTRA; i++) flood.push(rawPlayer(port, holdPath));
     players.push(...flood);
-    await waitFor(() => flood.filter((p) => p.answer).length === EXTRA, { what: `${EXTRA} refusals`, timeoutMs: 30_000 });
+    // Every flood request is accounted for: answered (refused) or waiting in the client's queue.
+    await waitFor(async () => flood.filter((p) => p.answer).length + (await originClient()).waiting === flood.length, {
+      what: 'every flood request answered or waiting',
+      timeoutMs: 30_000,
+    });
     const refused = flood.filter((p) => p.answer);
+    assert.equal(refused.length, EXTRA, 'exactly the requests past pool + queue refused');
     for (const p of refused) {
       assert.equal(p.answer!.status, 503);
       assert.equal(p.answer!.headers['retry-after'], '1');
@@ -320,7 +326,11 @@ describe('attack: a flood of segment requests on one origin endpoint (pool 256, 
       assert.deepEqual(JSON.parse(p.answer!.body), { code: 503, error: 'origin busy: too many requests waiting, retry shortly' });
     }
     assert.equal(held.length, 255, 'no request beyond the pool reached the origin');
-    assert.equal(sockets.size, 256, 'the proxy holds 256 connections to the endpoint');
+    assert.deepEqual(await originClient(), { open: 256, idle: 0, waiting: 256 });
+    const page = parsePromText(await (await fetch(`${proxy.systemApi}/metrics`)).text());
+    assert.equal(valueOf(page, 'origin_proxy_origin_requests_waiting'), 256);
+    assert.equal(valueOf(page, 'origin_proxy_origin_connections', { state: 'busy' }), 256);
+    assert.equal(valueOf(page, 'origin_proxy_origin_connections', { state: 'idle' }), 0);
 
     // The segment under way is untouched: every byte as the origin sent it.
     flowRest!();
@@ -329,18 +339,19 @@ describe('attack: a flood of segment requests on one origin endpoint (pool 256, 
     assert.equal(flowHash.digest('hex'), createHash('sha256').update(FLOW).digest('hex'));
     // Its connection went to the first waiting request.
     await waitFor(() => held.length === 256, { what: 'the first queued request on the freed connection' });
+    assert.deepEqual(await originClient(), { open: 256, idle: 0, waiting: 255 });
 
-    // A request refused at once (503), or one that waits: answered only at the deadline, seconds later.
+    // A new request is refused (503) or waits: the proxy's own count of waiting requests tells which, no clock.
     let retried = 0;
     const tryQueue = async (): Promise<RawPlayer | undefined> => {
+      const { waiting } = await originClient();
       const p = rawPlayer(port, holdPath);
       players.push(p);
-      const refusedNow = await waitFor(() => p.answer, { what: 'a refusal', timeoutMs: 1_500 }).then(
-        () => true,
-        () => false,
-      );
-      if (!refusedNow) return p;
-      assert.equal(p.answer!.status, 503);
+      const queued = await waitFor(async () => (p.answer ? 'answered' : (await originClient()).waiting === waiting + 1 ? 'queued' : undefined), {
+        what: 'the new request answered or waiting',
+      });
+      if (queued === 'queued') return p;
+      assert.equal(p.answer!.status, 503, 'refused at once, not answered at the deadline');
       retried++;
       return undefined;
     };
@@ -348,17 +359,28 @@ describe('attack: a flood of segment requests on one origin endpoint (pool 256, 
     const filler = await tryQueue();
     assert.ok(filler, 'the place left by the dequeued request is taken');
     assert.equal(await tryQueue(), undefined, 'the queue is full again');
+    assert.equal((await originClient()).waiting, 256);
 
     // A waiting player leaves: its place is free at once (a new request waits instead of being refused).
     const queued = flood.filter((p) => !p.answer && !heldFor.has(p.id));
     assert.equal(queued.length, 255);
     const leaver = queued.pop()!;
     leaver.socket.destroy();
-    let late: RawPlayer | undefined;
-    for (let i = 0; i < 50 && !late; i++) late = await tryQueue();
-    assert.ok(late, 'a place in the queue came free');
-    // …before the deadline emptied the queue (which would free places whether or not the leaver's was).
-    assert.ok(Date.now() - floodAt < (WAIT_S - 1) * 1000, `queued ${Date.now() - floodAt} ms after the flood`);
+    // The first change of the count is the leaver's place; had the deadline come first, it would free many.
+    const { waiting: afterLeave } = await waitFor(
+      async () => {
+        const { waiting } = await originClient();
+        return waiting < 256 ? { waiting } : undefined;
+      },
+      { what: 'a place in the queue freed', timeoutMs: (WAIT_S + 10) * 1000 },
+    );
+    assert.equal(afterLeave, 255, "the leaver's place freed at once (not places freed by the deadline)");
+    const late = await tryQueue();
+    assert.ok(late, 'the freed place is taken');
+    // …before the deadline emptied the queue (which would free places whether or not the leaver's was): the
+    // queue is full again and, a round trip later, none of the flood's waiting requests has an answer (the
+    // deadline ends waits in queue order, the flood's first).
+    assert.deepEqual(await originClient(), { open: 256, idle: 0, waiting: 256 });
     assert.ok(
       queued.every((p) => !p.answer),
       'the others still wait',

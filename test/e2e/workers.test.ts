@@ -190,6 +190,14 @@ describe('PROXY_WORKERS=2 (BEHAVIOUR.md §8.5)', () => {
     assert.match(text, /^origin_proxy_workers\{state="missing"\} 0$/m);
     // The origins are counted once, not once per worker.
     assert.match(text, /^origin_proxy_origins\{state="up"\} 2$/m);
+    // The HLS/DASH origin client's state is in both (each worker's summed; nothing waits for a connection here).
+    const originClient = stats.detail.http.originClient;
+    assert.deepEqual(Object.keys(originClient).sort(), ['idle', 'open', 'waiting']);
+    assert.equal(originClient.waiting, 0);
+    assert.ok(originClient.idle <= originClient.open, JSON.stringify(originClient));
+    assert.match(text, /^origin_proxy_origin_requests_waiting 0$/m);
+    assert.match(text, /^origin_proxy_origin_connections\{state="busy"\} \d+$/m);
+    assert.match(text, /^origin_proxy_origin_connections\{state="idle"\} \d+$/m);
 
     // Kick a player held by worker 1: its connection ends, the others stay.
     const victim = list.clients.find((c) => c.role === 'play' && c.id.startsWith('w1-'))!;

@@ -341,6 +341,47 @@ describe('origin client', () => {
     assert.equal(c.waitingTotal(), 0);
   });
 
+  test('stats() over every endpoint matches the pools: busy, idle and waiting, as requests come, wait, finish and leave', async () => {
+    const a = await origin(okSegment);
+    const b = await origin(() => undefined);
+    // Kept alive longer than the test: the idle connection on a stays counted throughout.
+    const c = client({ connectionsPerOrigin: 2, waitingPerOrigin: 3, waitingTotal: 4, waitMs: 60_000, keepAliveMs: 60_000 });
+    const sum = () => {
+      const x = c.connections('127.0.0.1', a.port);
+      const y = c.connections('127.0.0.1', b.port);
+      return { open: x.open + y.open, idle: x.idle + y.idle, waiting: x.waiting + y.waiting };
+    };
+    assert.deepEqual(c.stats(), { open: 0, idle: 0, waiting: 0 });
+    // One answered segment on a: its connection is kept idle.
+    const done = get(c, a.port);
+    await done.done;
+    assert.equal(done.err, undefined);
+    assert.deepEqual(c.stats(), { open: 1, idle: 1, waiting: 0 });
+    // b holds every request: 2 busy connections, then 3 waiting.
+    const heldB = [get(c, b.port), get(c, b.port)];
+    await waitFor(() => b.requests === 2, { what: 'two requests at origin b' });
+    const waitingB = [get(c, b.port), get(c, b.port), get(c, b.port)];
+    assert.deepEqual(c.stats(), { open: 3, idle: 1, waiting: 3 });
+    assert.deepEqual(c.stats(), sum());
+    assert.equal(c.stats().waiting, c.waitingTotal());
+    // A waiting request that leaves is out of the count at once.
+    waitingB[0]!.control!.abort();
+    await waitingB[0]!.done;
+    assert.deepEqual(c.stats(), { open: 3, idle: 1, waiting: 2 });
+    // A held request that leaves closes its connection: the first waiting one dials in its place.
+    heldB[0]!.control!.abort();
+    await heldB[0]!.done;
+    await waitFor(() => b.requests === 3, { what: 'the first waiting request sent on a new connection' });
+    assert.deepEqual(c.stats(), { open: 3, idle: 1, waiting: 1 });
+    assert.deepEqual(c.stats(), sum());
+    // The last waiting one first (no connection is handed to it), then the two on b's connections.
+    const rest = [waitingB[2]!, waitingB[1]!, heldB[1]!];
+    for (const r of rest) r.control!.abort();
+    await Promise.all(rest.map((r) => r.done));
+    await waitFor(() => c.stats().open === 1 && b.open.size === 0, { what: "b's connections closed" });
+    assert.deepEqual(c.stats(), { open: 1, idle: 1, waiting: 0 });
+  });
+
   test('attack: a request waiting past its deadline fails (OriginWaitTimeout) and leaves the queue; later ones still wait', async () => {
     const o = await origin(() => undefined);
     const c = client({ connectionsPerOrigin: 1, waitMs: 300 });

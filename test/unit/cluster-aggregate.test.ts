@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { Counter, Registry } from 'prom-client';
 import type { ClientJson } from '../../src/api/proxy-view.js';
 import { clientWindows, mergeMetrics, mergeStats, mergeStreams } from '../../src/cluster/aggregate.js';
+import { registerOriginClientMetrics } from '../../src/metrics/origin-client-metrics.js';
 import { clusterView } from '../../src/cluster/cluster-view.js';
 import { parseQuery, type Query, type WorkerAnswer } from '../../src/cluster/gather-protocol.js';
 import { GatherRelay } from '../../src/cluster/gather-relay.js';
@@ -101,6 +102,27 @@ describe('sums of the workers’ answers', () => {
       ),
       [{ w: 1, offset: 0, limit: 2 }],
     );
+  });
+
+  test("stats: the origin client's state (detail.http.originClient) is summed over the workers", () => {
+    const merged = mergeStats([
+      { detail: { http: { originClient: { open: 256, idle: 0, waiting: 200 } } } },
+      { detail: { http: { originClient: { open: 3, idle: 2, waiting: 0 } } } },
+      { detail: { http: { originClient: { open: 1, idle: 1, waiting: 1 } } } },
+    ]) as { detail: { http: { originClient: unknown } } };
+    assert.deepEqual(merged.detail.http.originClient, { open: 260, idle: 3, waiting: 201 });
+  });
+
+  test('metrics: the origin client gauges are summed over the workers, their labels unchanged', async () => {
+    const worker = async (open: number, idle: number, waiting: number) => {
+      const registry = new Registry();
+      registerOriginClientMetrics(registry, { stats: () => ({ open, idle, waiting }) });
+      return JSON.parse(JSON.stringify(await registry.getMetricsAsJSON())) as { name: string }[];
+    };
+    const { text } = await mergeMetrics([await worker(256, 0, 200), await worker(3, 2, 1)]);
+    assert.match(text, /^origin_proxy_origin_connections\{state="busy"\} 257$/m);
+    assert.match(text, /^origin_proxy_origin_connections\{state="idle"\} 2$/m);
+    assert.match(text, /^origin_proxy_origin_requests_waiting 201$/m);
   });
 
   test('metrics: counters summed, unlabelled samples too, shared-state gauges taken once', async () => {

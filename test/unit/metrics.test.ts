@@ -8,6 +8,7 @@ import { createLogger } from '../../src/log.js';
 import { COSTLY_DEFAULT_METRICS, proxyMetrics, ProxyMetrics } from '../../src/metrics/index.js';
 import { MAX_REASONS, registerServiceMetrics, type StatsSource } from '../../src/metrics/service-metrics.js';
 import { Exposition } from '../../src/metrics/exposition.js';
+import { registerOriginClientMetrics } from '../../src/metrics/origin-client-metrics.js';
 import { histogramSamples, snapshotMetric, type Sample } from '../../src/metrics/snapshot-metric.js';
 import { HttpError } from '../../src/net/http-util.js';
 import { OriginAddressError } from '../../src/net/address-policy.js';
@@ -116,6 +117,33 @@ describe('metrics: protocol services', () => {
     registerServiceMetrics(registry, () => [old, service({ rtmp })]);
     const page = await scrape(registry);
     assert.deepEqual(new Set(page.samples.filter((s) => s.labels.protocol).map((s) => s.labels.protocol)), new Set(['rtmp']));
+  });
+});
+
+describe('metrics: the HLS/DASH origin client', () => {
+  test('connections by state and requests waiting, read at scrape time, with no origin label', async () => {
+    let state = { open: 0, idle: 0, waiting: 0 };
+    const registry = new Registry();
+    registerOriginClientMetrics(registry, { stats: () => state });
+    const exposition = new Exposition(registry);
+    let page = await scrape(registry);
+    assert.equal(page.types.get('origin_proxy_origin_connections'), 'gauge');
+    assert.equal(page.types.get('origin_proxy_origin_requests_waiting'), 'gauge');
+    assert.equal(valueOf(page, 'origin_proxy_origin_connections', { state: 'busy' }), 0);
+    assert.equal(valueOf(page, 'origin_proxy_origin_requests_waiting', {}), 0);
+    state = { open: 256, idle: 3, waiting: 255 };
+    page = await scrape(registry);
+    assert.equal(valueOf(page, 'origin_proxy_origin_connections', { state: 'busy' }), 253);
+    assert.equal(valueOf(page, 'origin_proxy_origin_connections', { state: 'idle' }), 3);
+    assert.equal(valueOf(page, 'origin_proxy_origin_requests_waiting', {}), 255);
+    for (const s of [...samplesOf(page, 'origin_proxy_origin_connections'), ...samplesOf(page, 'origin_proxy_origin_requests_waiting')]) {
+      assert.deepEqual(
+        Object.keys(s.labels).filter((l) => l !== 'state'),
+        [],
+      );
+    }
+    // The page of one process (text blocks) says the same as prom-client's formatting.
+    assert.equal(await exposition.text(), await registry.metrics());
   });
 });
 
