@@ -40,86 +40,46 @@ export function registerProcessMetrics(registry: Registry, opts: ProcessMetricsO
   const now = opts.now ?? (() => performance.now());
   const gauge = (name: string, help: string, collect: (out: SeriesSink) => void, aggregator?: 'first' | 'min' | 'max' | 'average' | 'omit') =>
     textMetric(registry, { name, help, type: 'gauge', collect, ...(aggregator ? { aggregator } : {}) });
-  const single = (name: string) => {
-    const s = new SeriesSet(name).get();
-    return (read: () => number) => (out: SeriesSink) => out.add(s, read());
-  };
+  /** A gauge of one unlabelled series read at scrape time. */
+  const value: Value = (name, help, read, aggregator) => gauge(name, help, oneSeries(name, read), aggregator);
 
   const cpu = oncePerScrape(() => process.cpuUsage());
-  const counter = (name: string, help: string, read: () => number) => textMetric(registry, { name, help, type: 'counter', collect: single(name)(read) });
+  const counter = (name: string, help: string, read: () => number) => textMetric(registry, { name, help, type: 'counter', collect: oneSeries(name, read) });
   counter('process_cpu_user_seconds_total', 'Total user CPU time spent in seconds.', () => cpu().user / 1e6);
   counter('process_cpu_system_seconds_total', 'Total system CPU time spent in seconds.', () => cpu().system / 1e6);
   counter('process_cpu_seconds_total', 'Total user and system CPU time spent in seconds.', () => (cpu().user + cpu().system) / 1e6);
 
   const started = Math.round(Date.now() / 1000 - process.uptime());
-  gauge(
-    'process_start_time_seconds',
-    'Start time of the process since unix epoch in seconds.',
-    single('process_start_time_seconds')(() => started),
-    'omit',
-  );
+  value('process_start_time_seconds', 'Start time of the process since unix epoch in seconds.', () => started, 'omit');
 
   if (process.platform === 'linux') {
     const status = new ProcStatus();
     const read = oncePerScrape(() => status.read());
-    gauge(
-      'process_resident_memory_bytes',
-      'Resident memory size in bytes.',
-      single('process_resident_memory_bytes')(() => read().rss),
-    );
-    gauge(
-      'process_virtual_memory_bytes',
-      'Virtual memory size in bytes.',
-      single('process_virtual_memory_bytes')(() => read().size),
-    );
-    gauge(
-      'process_heap_bytes',
-      'Process heap size in bytes.',
-      single('process_heap_bytes')(() => read().data),
-    );
+    value('process_resident_memory_bytes', 'Resident memory size in bytes.', () => read().rss);
+    value('process_virtual_memory_bytes', 'Virtual memory size in bytes.', () => read().size);
+    value('process_heap_bytes', 'Process heap size in bytes.', () => read().data);
   } else {
-    gauge(
-      'process_resident_memory_bytes',
-      'Resident memory size in bytes.',
-      single('process_resident_memory_bytes')(() => process.memoryUsage.rss()),
-    );
+    value('process_resident_memory_bytes', 'Resident memory size in bytes.', () => process.memoryUsage.rss());
   }
   const maxFds = openFileLimit();
-  if (maxFds !== undefined)
-    gauge(
-      'process_max_fds',
-      'Maximum number of open file descriptors.',
-      single('process_max_fds')(() => maxFds),
-    );
+  if (maxFds !== undefined) value('process_max_fds', 'Maximum number of open file descriptors.', () => maxFds);
 
-  registerLag(gauge, single, new LagWindows(now, opts.lagWindowMs ?? LAG_WINDOW_MS));
+  registerLag(gauge, value, new LagWindows(now, opts.lagWindowMs ?? LAG_WINDOW_MS));
 
   const requests = new SeriesSet('nodejs_active_requests', ['type']);
   const active = oncePerScrape(() => activeRequests());
   gauge('nodejs_active_requests', 'Number of active libuv requests grouped by request type. Every request type is C++ class name.', (out) => {
     active().forEach((n, type) => out.add(requests.get('', type), n));
   });
-  gauge(
-    'nodejs_active_requests_total',
-    'Total number of active requests.',
-    single('nodejs_active_requests_total')(() => sum(active().values())),
-  );
+  value('nodejs_active_requests_total', 'Total number of active requests.', () => sum(active().values()));
 
   const heap = oncePerScrape(() => getHeapStatistics());
-  gauge(
-    'nodejs_heap_size_total_bytes',
-    'Process heap size from Node.js in bytes.',
-    single('nodejs_heap_size_total_bytes')(() => heap().total_heap_size),
-  );
-  gauge(
-    'nodejs_heap_size_used_bytes',
-    'Process heap size used from Node.js in bytes.',
-    single('nodejs_heap_size_used_bytes')(() => heap().used_heap_size),
-  );
-  gauge(
+  value('nodejs_heap_size_total_bytes', 'Process heap size from Node.js in bytes.', () => heap().total_heap_size);
+  value('nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', () => heap().used_heap_size);
+  value(
     'nodejs_external_memory_bytes',
     'Node.js external memory size in bytes.',
-    single('nodejs_external_memory_bytes')(() => (heap() as { external_memory?: number }).external_memory ?? process.memoryUsage().external),
+    () => (heap() as { external_memory?: number }).external_memory ?? process.memoryUsage().external,
   );
 
   const spaces = oncePerScrape(() => getHeapSpaceStatistics());
@@ -151,9 +111,15 @@ export function registerProcessMetrics(registry: Registry, opts: ProcessMetricsO
 }
 
 type Gauge = (name: string, help: string, collect: (out: SeriesSink) => void, aggregator?: 'first' | 'min' | 'max' | 'average' | 'omit') => void;
-type Single = (name: string) => (read: () => number) => (out: SeriesSink) => void;
+type Value = (name: string, help: string, read: () => number, aggregator?: 'first' | 'min' | 'max' | 'average' | 'omit') => void;
 
-function registerLag(gauge: Gauge, single: Single, windows: LagWindows): void {
+/** The collect of a metric with one unlabelled series: its series made once, its value read per scrape. */
+function oneSeries(name: string, read: () => number): (out: SeriesSink) => void {
+  const s = new SeriesSet(name).get();
+  return (out) => out.add(s, read());
+}
+
+function registerLag(gauge: Gauge, value: Value, windows: LagWindows): void {
   // nodejs_eventloop_lag_seconds is prom-client's: how long after a scrape began the next setImmediate ran
   // (each scrape shows the previous one's).
   let lag = 0;
@@ -170,12 +136,7 @@ function registerLag(gauge: Gauge, single: Single, windows: LagWindows): void {
     'average',
   );
   const stat = (suffix: string, help: string, pick: (w: LagFigures) => number, aggregator: 'min' | 'max' | 'average') =>
-    gauge(
-      `nodejs_eventloop_lag_${suffix}_seconds`,
-      help,
-      single(`nodejs_eventloop_lag_${suffix}_seconds`)(() => pick(windows.read())),
-      aggregator,
-    );
+    value(`nodejs_eventloop_lag_${suffix}_seconds`, help, () => pick(windows.read()), aggregator);
   stat('min', 'The minimum recorded event loop delay.', (w) => w.min, 'min');
   stat('max', 'The maximum recorded event loop delay.', (w) => w.max, 'max');
   stat('mean', 'The mean of the recorded event loop delays.', (w) => w.mean, 'average');

@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net';
 
 export interface IdleWatched {
-  /** The socket whose written bytes show progress (undefined: no socket, never idle). */
+  /** The socket whose written bytes show progress (none: no progress can show, so it is cut after two ticks). */
   readonly socket: Socket | null | undefined;
   /** bytesWritten at the last tick (-1: not seen yet). */
   idleLast: number;

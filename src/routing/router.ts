@@ -276,9 +276,9 @@ export class Router implements StreamRouter {
       return;
     }
     void (async () => {
-      await this.balancer.commitPin(route.streamKey, target.origin, moved ? route.origin : undefined);
+      await this.balancer.commitPin(route.streamKey, target.origin, route.origin);
       // A failover: the lease taken on the first origin is given back.
-      if (moved && created) await this.balancer.releasePin(route.streamKey, route.origin, true);
+      if (created) await this.balancer.releasePin(route.streamKey, route.origin, true);
     })().catch(onError);
   }
 
@@ -320,7 +320,6 @@ export class Router implements StreamRouter {
 class StreamRoute implements Route {
   targets: RouteTarget[] = [];
   private settled = false;
-  /** Per origin id: when its dial time in this route ends (set by its first dial). */
   /** The first origin dialled and when its dial time ends; other origins' (failover) in a Map made when needed. */
   private firstDialled: string | undefined;
   private firstDeadline = 0;
